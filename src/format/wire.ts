@@ -1,0 +1,91 @@
+/**
+ * Wire format v1 (docs/FORMAT.md). A ciphertext is
+ *
+ *   version (1) | suite (1) | key version (4, big-endian) | nonce (12 or 24) | ciphertext | tag (16)
+ *
+ * and the AEAD's associated data is
+ *
+ *   version (1) | suite (1) | key version (4) | len(conversation id) (2, big-endian) | conversation id | aad
+ *
+ * The conversation id is bound but not stored: the caller supplies it on decrypt (§4).
+ */
+import { UnsupportedFormatError } from '../errors.js';
+import { type SuiteInfo, suiteById } from './suites.js';
+
+/** Format version byte of v1. */
+export const FORMAT_V1 = 0x01;
+/** Bytes before the nonce: version, suite, key version. */
+export const HEADER_LENGTH = 6;
+/** Largest key version a v1 header can carry. */
+export const MAX_KEY_VERSION = 0xffff_ffff;
+
+/** Public, unauthenticated fields of a ciphertext header. */
+export interface CiphertextHeader {
+  /** Wire format version (1). */
+  formatVersion: number;
+  /** Suite used to seal the message. */
+  suite: SuiteInfo;
+  /** Key version of the conversation key that sealed it. */
+  keyVersion: number;
+  /** Offset of the AEAD ciphertext (after the nonce). */
+  bodyOffset: number;
+}
+
+/** Writes the 6-byte header into `out` at offset 0. */
+export function writeHeader(out: Uint8Array, suiteId: number, keyVersion: number): void {
+  out[0] = FORMAT_V1;
+  out[1] = suiteId;
+  out[2] = keyVersion >>> 24;
+  out[3] = (keyVersion >>> 16) & 0xff;
+  out[4] = (keyVersion >>> 8) & 0xff;
+  out[5] = keyVersion & 0xff;
+}
+
+/**
+ * Parses a header. Returns undefined for anything that is not a well-formed v1 header of a
+ * known suite long enough to hold nonce and tag; callers turn that into their own error.
+ */
+export function parseHeader(ct: Uint8Array): CiphertextHeader | undefined {
+  if (ct.length < HEADER_LENGTH || ct[0] !== FORMAT_V1) return undefined;
+  const suite = suiteById(ct[1]!);
+  if (!suite) return undefined;
+  const keyVersion = ((ct[2]! << 24) | (ct[3]! << 16) | (ct[4]! << 8) | ct[5]!) >>> 0;
+  if (keyVersion === 0) return undefined;
+  const bodyOffset = HEADER_LENGTH + suite.nonceLength;
+  if (ct.length < bodyOffset + suite.tagLength) return undefined;
+  return { formatVersion: FORMAT_V1, suite, keyVersion, bodyOffset };
+}
+
+/**
+ * Builds the part of the associated data that is fixed for one conversation key: header
+ * fields, then the length-prefixed conversation id. The caller's aad follows it (§4).
+ * Cached with the key so the hot path does not re-encode the conversation id.
+ */
+export function aadPrefix(suiteId: number, keyVersion: number, conversationId: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_LENGTH + 2 + conversationId.length);
+  writeHeader(out, suiteId, keyVersion);
+  out[6] = conversationId.length >>> 8;
+  out[7] = conversationId.length & 0xff;
+  out.set(conversationId, 8);
+  return out;
+}
+
+/**
+ * Reads the public header of a ciphertext without decrypting it, e.g. to find which key
+ * version a stored message needs. Throws `ERR_UNSUPPORTED_FORMAT` for anything that is not a
+ * v1 ciphertext of a known suite. The header is not authenticated until `decrypt` succeeds.
+ *
+ * @example
+ * ```ts
+ * const { keyVersion, suite } = inspectCiphertext(row.body);
+ * ```
+ */
+export function inspectCiphertext(ciphertext: Uint8Array): { formatVersion: number; suite: SuiteInfo['name']; keyVersion: number; overhead: number } {
+  if (!(ciphertext instanceof Uint8Array)) throw new UnsupportedFormatError('ciphertext: expected Uint8Array');
+  if (ciphertext.length > 0 && ciphertext[0] !== FORMAT_V1) {
+    throw new UnsupportedFormatError(`ciphertext: unknown format version ${ciphertext[0]}`);
+  }
+  const h = parseHeader(ciphertext);
+  if (!h) throw new UnsupportedFormatError('ciphertext: not a well-formed v1 ciphertext of a known suite');
+  return { formatVersion: h.formatVersion, suite: h.suite.name, keyVersion: h.keyVersion, overhead: h.bodyOffset + h.suite.tagLength };
+}

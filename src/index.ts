@@ -1,0 +1,33 @@
+/**
+ * keywarden — server-side envelope encryption for direct messages.
+ *
+ * This is the portable entry point: every AEAD runs through @noble/ciphers, so it works on any
+ * JavaScript runtime. On Node, `import 'keywarden'` resolves to the native entry point
+ * (`keywarden/node` build) with the same API and node:crypto on the hot path.
+ *
+ * @example
+ * ```ts
+ * import { Keywarden, LocalMasterKey, MemoryKeyStore } from 'keywarden';
+ * const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() });
+ * ```
+ * @module
+ */
+export { Keywarden } from './keywarden.js';
+export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats, CacheValue } from './keywarden.js';
+export * from './errors.js';
+export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from './format/suites.js';
+export type { SuiteInfo, SuiteName } from './format/suites.js';
+export { inspectCiphertext, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION } from './format/wire.js';
+export type { KeyRecord, KeyState, KeyVersionInfo } from './keys/records.js';
+export { keyContext } from './keys/records.js';
+export type { MasterKeyProvider, GeneratedDataKey } from './kms/provider.js';
+export { encodeContext } from './kms/provider.js';
+export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
+export type { LocalMasterKeyOptions } from './kms/local.js';
+export type { KeyStore, InsertResult } from './store/types.js';
+export { MemoryKeyStore } from './store/memory.js';
+export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
+export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';
+export type { AeadImpl } from './aead/types.js';
+export { nobleAead } from './aead/noble.js';
+export { MAX_CONVERSATION_ID_BYTES, MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES } from './util/validate.js';

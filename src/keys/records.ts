@@ -1,0 +1,72 @@
+/** Conversation key records as key stores hold them (docs/FORMAT.md §6). */
+import type { SuiteName } from '../format/suites.js';
+
+/**
+ * Lifecycle state of one key version.
+ * - `active`: the version new messages of the conversation are sealed with (one per conversation);
+ * - `superseded`: replaced by a newer version; still opens the messages it sealed.
+ */
+export type KeyState = 'active' | 'superseded';
+
+/**
+ * One version of a conversation's data key, in the only form keywarden ever persists: wrapped
+ * by the master key. The plaintext key is never stored.
+ */
+export interface KeyRecord {
+  /** Conversation the key belongs to. */
+  conversationId: string;
+  /** Key version, 1, 2, ... (written into every ciphertext header). */
+  version: number;
+  /** Id of the master key that wrapped it (a KMS key ARN, or a local key id). */
+  masterKeyId: string;
+  /** The data key wrapped by the master key (a KMS ciphertext blob, or a local envelope). */
+  wrappedKey: Uint8Array;
+  /** Suite of every message sealed under this version. */
+  suite: SuiteName;
+  /** Lifecycle state. */
+  state: KeyState;
+  /** When the key was generated. */
+  createdAt: Date;
+  /** From when new messages used it. */
+  activatedAt: Date;
+  /** When a newer version replaced it; null while active. */
+  supersededAt: Date | null;
+  /**
+   * Messages reserved for sealing under this version, summed over every process
+   * (docs/FORMAT.md §5). Never exceeds the suite's limit.
+   */
+  sealedReserved: number;
+}
+
+/** Public metadata of a key version (a {@link KeyRecord} without the wrapped key). */
+export type KeyVersionInfo = Omit<KeyRecord, 'wrappedKey'>;
+
+/** A deep copy of a record, so a store never shares mutable state with its callers. */
+export function copyRecord(r: KeyRecord): KeyRecord {
+  return {
+    ...r,
+    wrappedKey: r.wrappedKey.slice(),
+    createdAt: new Date(r.createdAt.getTime()),
+    activatedAt: new Date(r.activatedAt.getTime()),
+    supersededAt: r.supersededAt ? new Date(r.supersededAt.getTime()) : null,
+  };
+}
+
+/** Strips the wrapped key. */
+export function toInfo(r: KeyRecord): KeyVersionInfo {
+  const { wrappedKey: _w, ...info } = copyRecord(r);
+  return info;
+}
+
+/**
+ * The encryption context bound to a data key's wrapping (a KMS EncryptionContext): the master
+ * key refuses to unwrap it for another conversation or version. It is logged in clear by AWS
+ * CloudTrail, so it holds identifiers only, never secrets.
+ */
+export function keyContext(conversationId: string, version: number): Record<string, string> {
+  return {
+    'keywarden:purpose': 'conversation-data-key',
+    'keywarden:conversation': conversationId,
+    'keywarden:key-version': String(version),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The master key provider interface: a key-encryption key, usually in a KMS, that generates
+ * and unwraps conversation data keys. keywarden never sees the master key itself.
+ */
+
+/** A freshly generated data key, in plaintext (owned by the caller, who wipes it) and wrapped. */
+export interface GeneratedDataKey {
+  /** 32 plaintext key bytes. The receiver owns this buffer and wipes it when done. */
+  plaintextKey: Uint8Array;
+  /** The same key wrapped by the master key: safe to store. */
+  wrappedKey: Uint8Array;
+  /** Id of the master key that wrapped it (e.g. the full KMS key ARN). */
+  masterKeyId: string;
+}
+
+/**
+ * A master key. Implementations bind `context` to the wrapping (a KMS EncryptionContext, or
+ * AEAD associated data) so that `unwrapDataKey` fails under any other context.
+ *
+ * @example
+ * ```ts
+ * const mk: MasterKeyProvider = new LocalMasterKey(LocalMasterKey.generateKey());
+ * const { plaintextKey, wrappedKey, masterKeyId } = await mk.generateDataKey({ purpose: 'demo' });
+ * const again = await mk.unwrapDataKey(wrappedKey, { purpose: 'demo' }, masterKeyId);
+ * ```
+ */
+export interface MasterKeyProvider {
+  /** Stable id of this master key: recorded with every wrapped key and used to partition caches. */
+  readonly keyId: string;
+  /** Generates a 256-bit data key and returns it in plaintext and wrapped under `context`. */
+  generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey>;
+  /**
+   * Unwraps a data key wrapped by this master key under `context`. `masterKeyId` is the id
+   * recorded at wrapping. Rejects with a {@link KmsError} when the key, context or wrapped bytes
+   * do not match. The caller owns (and wipes) the returned buffer.
+   */
+  unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string): Promise<Uint8Array>;
+}
+
+/**
+ * Canonical bytes of an encryption context: entries sorted by key (UTF-16 code unit order,
+ * which for the ASCII keys keywarden uses equals byte order), each key and value length-
+ * prefixed (u16, big-endian). Distinct contexts always encode differently.
+ */
+export function encodeContext(context: Readonly<Record<string, string>>): Uint8Array {
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  const keys = Object.keys(context).sort();
+  const count = new Uint8Array(2);
+  count[0] = keys.length >>> 8;
+  count[1] = keys.length & 0xff;
+  parts.push(count);
+  for (const k of keys) {
+    for (const s of [k, context[k]!]) {
+      const b = enc.encode(s);
+      if (b.length > 0xffff) throw new RangeError('encryption context entry too long');
+      parts.push(new Uint8Array([b.length >>> 8, b.length & 0xff]), b);
+    }
+  }
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+/** Byte helpers shared by every module. Portable: no Node-only APIs. */
+
+/**
+ * Overwrites buffers the library owns with zeros. Best effort: JavaScript engines may have
+ * copied the bytes elsewhere, but no copy we control outlives its use. Never call it on a
+ * caller's buffer.
+ */
+export function clean(...arrays: (Uint8Array | undefined | null)[]): void {
+  for (const a of arrays) if (a) a.fill(0);
+}
+
+/** Constant-time equality: the time taken depends only on the lengths, not on the contents. */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Concatenates byte arrays into a new Uint8Array. */
+export function concatBytes(...arrays: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const a of arrays) total += a.length;
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const a of arrays) {
+    out.set(a, off);
+    off += a.length;
+  }
+  return out;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 encode. */
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}
+
+/** Strict UTF-8 decode (throws TypeError on malformed input). */
+export function fromUtf8(b: Uint8Array): string {
+  return decoder.decode(b);
+}
+
+/** Lower-case hex. */
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Parses lower- or upper-case hex of even length. */
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError('invalid hex');
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}

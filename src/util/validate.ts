@@ -1,0 +1,93 @@
+/**
+ * Small validators used at every public entry point. Each names the parameter it checks and
+ * throws {@link InvalidInputError} before anything is written. Messages describe sizes and types,
+ * never contents, so no secret can end up in an error.
+ */
+import { InvalidInputError } from '../errors.js';
+
+/** Longest conversation id accepted, in UTF-8 bytes (docs/FORMAT.md §3: encoded with a u16 length). */
+export const MAX_CONVERSATION_ID_BYTES = 256;
+/** Longest caller `aad` accepted, in bytes. */
+export const MAX_AAD_BYTES = 64 * 1024;
+/** Longest plaintext accepted by one `encrypt`, in bytes (well under every suite's own limit). */
+export const MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (value instanceof Uint8Array) return `Uint8Array of ${value.length} bytes`;
+  return typeof value;
+}
+
+/** True for Uint8Array and its subclasses (Buffer). */
+export function isBytes(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && value.constructor?.name === 'Uint8Array');
+}
+
+/** Asserts `value` is a Uint8Array (a Buffer is one), optionally of an exact length. */
+export function assertBytes(param: string, value: unknown, length?: number): asserts value is Uint8Array {
+  if (!isBytes(value)) throw new InvalidInputError(param, `expected Uint8Array, got ${describe(value)}`);
+  if (length !== undefined && value.length !== length) {
+    throw new InvalidInputError(param, `expected Uint8Array of ${length} bytes, got ${value.length}`);
+  }
+}
+
+/** Asserts `value` is a Uint8Array of at most `max` bytes. */
+export function assertBytesMax(param: string, value: unknown, max: number): asserts value is Uint8Array {
+  assertBytes(param, value);
+  if (value.length > max) throw new InvalidInputError(param, `expected at most ${max} bytes, got ${value.length}`);
+}
+
+/**
+ * Validates a conversation id and returns its UTF-8 encoding. Ids are non-empty, well-formed
+ * Unicode strings (a lone surrogate would encode to U+FFFD and let two ids collide) of at most
+ * {@link MAX_CONVERSATION_ID_BYTES} UTF-8 bytes.
+ */
+export function conversationIdBytes(value: unknown, param = 'conversationId'): Uint8Array {
+  if (typeof value !== 'string') throw new InvalidInputError(param, `expected string, got ${describe(value)}`);
+  if (value.length === 0) throw new InvalidInputError(param, 'expected a non-empty string');
+  if (!value.isWellFormed()) throw new InvalidInputError(param, 'expected well-formed Unicode (lone surrogate)');
+  // A UTF-16 code unit encodes to at most 3 UTF-8 bytes: skip the encode for obviously long ids.
+  if (value.length > MAX_CONVERSATION_ID_BYTES) {
+    throw new InvalidInputError(param, `expected at most ${MAX_CONVERSATION_ID_BYTES} UTF-8 bytes, got ${value.length}+`);
+  }
+  const bytes = encoder.encode(value);
+  if (bytes.length > MAX_CONVERSATION_ID_BYTES) {
+    throw new InvalidInputError(param, `expected at most ${MAX_CONVERSATION_ID_BYTES} UTF-8 bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+/** Asserts a conversation id without keeping its encoding. */
+export function assertConversationId(value: unknown, param = 'conversationId'): asserts value is string {
+  conversationIdBytes(value, param);
+}
+
+/** Asserts `value` is a plain object whose keys are all in `allowed` (rejects unknown options). */
+export function assertOptions(param: string, value: unknown, allowed: readonly string[]): void {
+  if (value === undefined) return;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidInputError(param, `expected an options object, got ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new InvalidInputError(`${param}.${key}`, `unknown option (allowed: ${allowed.join(', ') || 'none'})`);
+    }
+  }
+}
+
+/** Asserts an integer in [min, max]. */
+export function assertInt(param: string, value: unknown, min: number, max: number): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidInputError(param, `expected an integer in [${min}, ${max}], got ${typeof value === 'number' ? value : describe(value)}`);
+  }
+}
+
+/** Asserts a non-empty string of at most `max` characters. */
+export function assertString(param: string, value: unknown, max = 2048): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new InvalidInputError(param, `expected a non-empty string of at most ${max} characters, got ${describe(value)}`);
+  }
+}

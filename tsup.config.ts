@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup';
+
+// Three entry points (see package.json "exports"):
+//  - index: portable core, every AEAD through @noble/ciphers (any JS runtime);
+//  - node:  the same API with native node:crypto AEADs on the hot path;
+//  - aws:   AwsKmsMasterKey, kept apart so the core never imports AWS code.
+export default defineConfig({
+  entry: { index: 'src/index.ts', node: 'src/node.ts', aws: 'src/kms/aws.ts' },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  splitting: true,
+  treeshake: true,
+  external: ['@aws-sdk/client-kms'],
+});
