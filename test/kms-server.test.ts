@@ -361,6 +361,7 @@ describe('fault injection', () => {
     server.faults.reset();
     await expect(describePrimary(client)).resolves.toBeDefined();
     expect(() => server.faults.throttleNext(-1)).toThrow(RangeError);
+    expect(() => server.faults.failNext(1, 404)).toThrow(RangeError);
   });
 
   it('latency delays every response, success or error', async () => {
@@ -458,6 +459,7 @@ describe('protocol and authentication', () => {
       expect(header.name).toBe('InvalidSignatureException');
       const body = await rejection(tampering.send(new DescribeKeyCommand({ KeyId: primary.keyId })));
       expect(body.name).toBe('InvalidSignatureException');
+      expect(body.message).toMatch(/x-amz-content-sha256/); // the signed body hash no longer matches
     } finally {
       tampering.destroy();
     }

@@ -391,7 +391,7 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
     latencyMs: opts.latencyMs ?? 0,
     throttleNext: (n) => { throttles = count(n); },
     failNext: (n, status = 500) => {
-      if (!Number.isInteger(status) || status < 400 || status > 599) throw new RangeError(`failNext status must be 4xx/5xx, got ${status}`);
+      if (!Number.isInteger(status) || status < 500 || status > 599) throw new RangeError(`failNext status must be 5xx, got ${status}`);
       failures = count(n);
       failStatus = status;
     },

@@ -1,0 +1,120 @@
+/**
+ * AwsKmsMasterKey: conversation keys wrapped by an AWS KMS key through the caller's
+ * `@aws-sdk/client-kms` client. Import it from `keywarden/aws` so the core never loads AWS code.
+ *
+ * KMS API mapping (AWS KMS API reference):
+ * - generateDataKey → GenerateDataKey (KeySpec AES_256) with the key's EncryptionContext;
+ * - unwrapDataKey   → Decrypt with the same EncryptionContext and KeyId pinned to the key ARN
+ *   recorded at wrapping, so KMS refuses a wrapped key moved to another conversation or version
+ *   (InvalidCiphertextException) and CloudTrail logs which conversation was unwrapped.
+ */
+import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { KmsError, type KmsErrorCode } from '../errors.js';
+import { clean } from '../util/bytes.js';
+import { assertOptions, assertString } from '../util/validate.js';
+import { InvalidInputError } from '../errors.js';
+import type { GeneratedDataKey, MasterKeyProvider } from './provider.js';
+
+/** Options of {@link AwsKmsMasterKey}. */
+export interface AwsKmsMasterKeyOptions {
+  /** A configured KMSClient (region, credentials, retries and timeouts are yours to set). */
+  client: KMSClient;
+  /** Key id, key ARN, alias name (`alias/…`) or alias ARN of a symmetric encryption KMS key. */
+  keyId: string;
+  /** Grant tokens passed on every call, for keys used through grants. */
+  grantTokens?: string[];
+}
+
+// Error names as the SDK reports them (unmodelled errors arrive as KMSServiceException with `name` set).
+const ACCESS_DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'InvalidGrantTokenException']);
+const KEY_UNAVAILABLE = new Set(['NotFoundException', 'DisabledException', 'KMSInvalidStateException', 'KeyUnavailableException', 'InvalidKeyUsageException']);
+const INVALID_CIPHERTEXT = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
+const UNAVAILABLE = new Set([
+  'ThrottlingException', 'LimitExceededException', 'KMSInternalException', 'DependencyTimeoutException', 'InternalFailure',
+  'ServiceUnavailable', 'ServiceUnavailableException', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError',
+  'NetworkingError', 'AbortError',
+]);
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/**
+ * Maps an error from `@aws-sdk/client-kms` to a {@link KmsError}; the original is `cause`.
+ * Throttling, server faults, timeouts and network failures are `ERR_KMS_UNAVAILABLE` (retryable).
+ */
+export function mapKmsError(err: unknown, op: string): KmsError {
+  const e = err as { name?: string; code?: string; $fault?: string };
+  const name = typeof e?.name === 'string' ? e.name : '';
+  let code: KmsErrorCode = 'ERR_KMS_FAILED';
+  if (ACCESS_DENIED.has(name)) code = 'ERR_KMS_ACCESS_DENIED';
+  else if (KEY_UNAVAILABLE.has(name)) code = 'ERR_KMS_KEY_UNAVAILABLE';
+  else if (INVALID_CIPHERTEXT.has(name)) code = 'ERR_KMS_INVALID_CIPHERTEXT';
+  else if (UNAVAILABLE.has(name) || e?.$fault === 'server' || (typeof e?.code === 'string' && NETWORK_CODES.has(e.code))) code = 'ERR_KMS_UNAVAILABLE';
+  return new KmsError(code, `KMS ${op} failed${name ? ` (${name})` : ''}`, err);
+}
+
+/**
+ * A master key in AWS KMS.
+ *
+ * @example
+ * ```ts
+ * import { KMSClient } from '@aws-sdk/client-kms';
+ * import { Keywarden } from 'keywarden';
+ * import { AwsKmsMasterKey } from 'keywarden/aws';
+ *
+ * const masterKey = new AwsKmsMasterKey({ client: new KMSClient({ region: 'eu-west-1' }), keyId: 'alias/keywarden-dm' });
+ * const kw = new Keywarden({ masterKey, keyStore });
+ * ```
+ */
+export class AwsKmsMasterKey implements MasterKeyProvider {
+  /** The key as configured (partitions the cache). Wrapped keys record the full key ARN KMS returns. */
+  readonly keyId: string;
+  readonly #client: KMSClient;
+  readonly #grantTokens: string[] | undefined;
+
+  constructor(options: AwsKmsMasterKeyOptions) {
+    assertOptions('options', options, ['client', 'keyId', 'grantTokens']);
+    if (!options?.client || typeof (options.client as { send?: unknown }).send !== 'function') {
+      throw new InvalidInputError('options.client', 'expected a KMSClient from @aws-sdk/client-kms');
+    }
+    assertString('options.keyId', options.keyId, 2048);
+    if (options.grantTokens !== undefined && (!Array.isArray(options.grantTokens) || options.grantTokens.some((t) => typeof t !== 'string'))) {
+      throw new InvalidInputError('options.grantTokens', 'expected an array of strings');
+    }
+    this.#client = options.client;
+    this.keyId = options.keyId;
+    this.#grantTokens = options.grantTokens;
+  }
+
+  async generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey> {
+    let out;
+    try {
+      out = await this.#client.send(
+        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context }, GrantTokens: this.#grantTokens }),
+      );
+    } catch (err) {
+      throw mapKmsError(err, 'GenerateDataKey');
+    }
+    const { Plaintext, CiphertextBlob, KeyId } = out;
+    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32 || !(CiphertextBlob instanceof Uint8Array) || !KeyId) {
+      if (Plaintext instanceof Uint8Array) clean(Plaintext);
+      throw new KmsError('ERR_KMS_FAILED', 'KMS GenerateDataKey returned an unexpected response');
+    }
+    return { plaintextKey: Plaintext, wrappedKey: CiphertextBlob, masterKeyId: KeyId };
+  }
+
+  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string): Promise<Uint8Array> {
+    let out;
+    try {
+      out = await this.#client.send(
+        new DecryptCommand({ CiphertextBlob: wrappedKey, EncryptionContext: { ...context }, KeyId: masterKeyId, GrantTokens: this.#grantTokens }),
+      );
+    } catch (err) {
+      throw mapKmsError(err, 'Decrypt');
+    }
+    const { Plaintext } = out;
+    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32) {
+      if (Plaintext instanceof Uint8Array) clean(Plaintext);
+      throw new KmsError('ERR_KMS_FAILED', 'KMS Decrypt returned an unexpected response');
+    }
+    return Plaintext;
+  }
+}
