@@ -1,0 +1,36 @@
+/**
+ * The built package: ESM and CommonJS consumers can import it through its "exports" map, and
+ * the core entry points load no AWS code. Builds dist/ first (tsup, ~5 s).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const run = (file: string) => execFileSync(process.execPath, [join(root, 'test/dist', file)], { cwd: root, encoding: 'utf8' });
+
+describe('dist/', () => {
+  beforeAll(() => {
+    execFileSync('npx', ['tsup', '--silent'], { cwd: root, stdio: 'pipe' });
+  }, 120_000);
+
+  it('imports from ESM', () => {
+    expect(run('import-esm.mjs')).toContain('dist ESM import ok');
+  });
+
+  it('requires from CommonJS', () => {
+    expect(run('import-cjs.cjs')).toContain('dist CJS require ok');
+  });
+
+  it('core bundles do not reference @aws-sdk; the aws entry does', () => {
+    const files = readdirSync(join(root, 'dist')).filter((f) => /\.(c?js)$/.test(f));
+    const withAws = files.filter((f) => readFileSync(join(root, 'dist', f), 'utf8').includes('@aws-sdk/client-kms'));
+    expect(withAws.sort()).toEqual(['aws.cjs', 'aws.js']);
+  });
+
+  it('ships type declarations for every entry and format', () => {
+    const files = readdirSync(join(root, 'dist'));
+    for (const f of ['index.d.ts', 'index.d.cts', 'node.d.ts', 'node.d.cts', 'aws.d.ts', 'aws.d.cts']) expect(files).toContain(f);
+  });
+});
