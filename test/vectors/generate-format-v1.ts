@@ -13,7 +13,7 @@ import { toHex } from '../../src/util/bytes.js';
 const enc = new TextEncoder();
 const seq = (n: number, start: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
 
-interface Case { name: string; suite: number; keyVersion: number; conversationId: string; aad: Uint8Array; plaintext: Uint8Array }
+interface Case { name: string; suite: SuiteId; keyVersion: number; conversationId: string; aad: Uint8Array; plaintext: Uint8Array }
 const cases: Case[] = [
   { name: 'AES-256-GCM, empty plaintext, no aad', suite: SuiteId.AES_256_GCM, keyVersion: 1, conversationId: 'c', aad: new Uint8Array(0), plaintext: new Uint8Array(0) },
   { name: 'AES-256-GCM, short message with message id as aad', suite: SuiteId.AES_256_GCM, keyVersion: 1, conversationId: 'dm:alice:bob', aad: enc.encode('msg-0001'), plaintext: enc.encode('hello bob') },
