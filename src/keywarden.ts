@@ -23,7 +23,10 @@ export interface KeywardenOptions {
   keyStore: KeyStore;
   /** Suite of new key versions. Default `'AES-256-GCM'` (docs/FORMAT.md §2 says why). */
   suite?: SuiteName;
-  /** Data-key cache bounds; or a {@link KeyCache} shared with other instances (it is partitioned by master key). */
+  /**
+   * Data-key cache bounds; or a cache shared with other instances, made by
+   * {@link Keywarden.createCache} (a plain `KeyCache` would not wipe evicted keys).
+   */
   cache?: KeyCacheOptions | KeyCache<CacheValue>;
   /** AEAD implementation. Default: native node:crypto from the `node` entry point, noble elsewhere. */
   aead?: AeadImpl;
@@ -150,6 +153,23 @@ export class Keywarden {
     this.#partition = `${masterKey.keyId.length}:${masterKey.keyId}`;
   }
 
+  /**
+   * A data-key cache to share between instances (e.g. one per master key): it wipes keys as
+   * they leave it, and is partitioned by master key id, so instances never see each other's keys.
+   * Pass it as the `cache` option.
+   *
+   * @param now clock in milliseconds (for tests)
+   * @example
+   * ```ts
+   * const cache = Keywarden.createCache({ maxEntries: 100_000, maxAgeMs: 300_000 });
+   * const a = new Keywarden({ masterKey: keyA, keyStore, cache });
+   * const b = new Keywarden({ masterKey: keyB, keyStore, cache });
+   * ```
+   */
+  static createCache(options?: KeyCacheOptions, now?: () => number): KeyCache<CacheValue> {
+    return new KeyCache<CacheValue>(options, disposeValue, now);
+  }
+
   /** Name of the AEAD implementation in use (`"node"` or `"noble"`). */
   get implementation(): string {
     return this.#aead.name;
@@ -184,7 +204,10 @@ export class Keywarden {
     // it was inserted). Everything else goes through #activeForSeal.
     const ptr = typeof conversationId === 'string' ? (this.#cache.get(this.#pointerKey(conversationId)) as ActivePointer | undefined) : undefined;
     let live = ptr?.live;
-    while (live === undefined || live.disposed || live.remaining <= 0) live = await this.#activeForSeal(conversationId, live);
+    while (live === undefined || live.disposed || live.remaining <= 0) {
+      live = await this.#activeForSeal(conversationId, live);
+      if (this.#closed) throw new ClosedError(); // closed while we waited: seal nothing
+    }
     live.remaining--;
     const n = live.suite.nonceLength;
     const prefix = new Uint8Array(HEADER_LENGTH + n);
@@ -214,7 +237,10 @@ export class Keywarden {
       throw new DecryptionError();
     }
     let live = typeof conversationId === 'string' ? (this.#cache.get(this.#versionKey(conversationId, h.keyVersion)) as LiveKey | undefined) : undefined;
-    while (live === undefined || live.disposed) live = await this.#loadVersion(conversationId, h.keyVersion);
+    while (live === undefined || live.disposed) {
+      live = await this.#loadVersion(conversationId, h.keyVersion);
+      if (this.#closed) throw new ClosedError();
+    }
     return this.#open(live, h, ciphertext, aad);
   }
 
@@ -254,10 +280,9 @@ export class Keywarden {
     try {
       for (const h of headers) {
         if (h === undefined || keys.has(h.keyVersion)) continue;
-        let live: LiveKey | null = null;
+        let live = (this.#cache.get(this.#versionKey(conversationId, h.keyVersion)) as LiveKey | undefined) ?? null;
         try {
-          do live = await this.#loadVersion(conversationId, h.keyVersion);
-          while (live.disposed);
+          while (live === null || live.disposed) live = await this.#loadVersion(conversationId, h.keyVersion);
           live.pin(); // later awaits may evict it; it must stay usable for this page
         } catch (err) {
           if (!(err instanceof DecryptionError)) throw err;
@@ -281,7 +306,7 @@ export class Keywarden {
   }
 
   /** {@link Keywarden.encrypt} for a string (sealed as UTF-8). */
-  encryptString(conversationId: string, text: string, options?: MessageOptions): Promise<Uint8Array> {
+  async encryptString(conversationId: string, text: string, options?: MessageOptions): Promise<Uint8Array> {
     if (typeof text !== 'string') throw new InvalidInputError('text', `expected string, got ${typeof text}`);
     return this.encrypt(conversationId, utf8(text), options);
   }
@@ -382,12 +407,16 @@ export class Keywarden {
   /** The cached key of one version, unwrapping it (single-flight) on a miss. */
   #liveFor(conversationId: string, idBytes: Uint8Array, version: number, known?: KeyRecord): Promise<LiveKey> {
     const key = this.#versionKey(conversationId, version);
-    return this.#cache.getOrLoad(key, async () => {
+    // peek, not get: the caller's fast path already counted this lookup as a miss.
+    const cached = this.#cache.peek(key) as LiveKey | undefined;
+    if (cached !== undefined && !cached.disposed) return Promise.resolve(cached);
+    return this.#cache.load(key, async () => {
       const rec = known ?? (await this.#storeCall('read', () => this.#store.getVersion(conversationId, version)));
       if (rec === undefined) throw new DecryptionError();
       const suite = suiteByName(rec.suite);
       if (!suite) throw new StoreError('key record names an unknown suite');
       const plain = await this.#unwrap(rec);
+      this.#refuseIfClosed(plain);
       return new LiveKey(conversationId, idBytes, version, suite, plain, suite.maxMessagesPerKey === Infinity && this.#maxMessages === Infinity ? Infinity : 0);
     }) as Promise<LiveKey>;
   }
@@ -405,8 +434,17 @@ export class Keywarden {
     return limit === Infinity ? Infinity : Math.min(this.#reservation, limit);
   }
 
+  /** After an await: if close() ran meanwhile, wipe the key we were about to cache and stop. */
+  #refuseIfClosed(plaintextKey: Uint8Array): void {
+    if (this.#closed) {
+      clean(plaintextKey);
+      throw new ClosedError();
+    }
+  }
+
   /** Caches a freshly stored version whose plaintext key we generated. */
   #adopt(rec: KeyRecord, idBytes: Uint8Array, plaintextKey: Uint8Array, grant: number): LiveKey {
+    this.#refuseIfClosed(plaintextKey);
     const live = new LiveKey(rec.conversationId, idBytes, rec.version, this.#suite, plaintextKey, grant);
     this.#cache.set(this.#versionKey(rec.conversationId, rec.version), live);
     return live;

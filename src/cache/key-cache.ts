@@ -124,16 +124,20 @@ export class KeyCache<V> {
       return pending;
     }
     this.#stats.loads++;
+    // A loader that throws synchronously settles before `p` is registered: `done` keeps a
+    // settled promise out of the in-flight map, where it would poison the key for good.
+    let done = false;
     const p = (async () => {
       try {
         const value = await loader();
         this.set(key, value);
         return value;
       } finally {
+        done = true;
         this.#inflight.delete(key);
       }
     })();
-    this.#inflight.set(key, p);
+    if (!done) this.#inflight.set(key, p);
     return p;
   }
 

@@ -1,3 +1,5 @@
+import { InvalidInputError } from '../errors.js';
+
 /**
  * The master key provider interface: a key-encryption key, usually in a KMS, that generates
  * and unwraps conversation data keys. keywarden never sees the master key itself.
@@ -52,8 +54,10 @@ export function encodeContext(context: Readonly<Record<string, string>>): Uint8A
   parts.push(count);
   for (const k of keys) {
     for (const s of [k, context[k]!]) {
+      // A lone surrogate would encode as U+FFFD and collide with it: refuse it.
+      if (typeof s !== 'string' || !s.isWellFormed()) throw new InvalidInputError('context', 'expected well-formed string keys and values');
       const b = enc.encode(s);
-      if (b.length > 0xffff) throw new RangeError('encryption context entry too long');
+      if (b.length > 0xffff) throw new InvalidInputError('context', 'expected entries of at most 65535 UTF-8 bytes');
       parts.push(new Uint8Array([b.length >>> 8, b.length & 0xff]), b);
     }
   }

@@ -112,13 +112,15 @@ export class MemoryKeyStore implements KeyStore {
     if (!rows || !current) throw new StoreError('insertNext: conversation has no active key');
     if (current.version !== expected) return { inserted: false, record: copyRecord(current) };
     if (record.version !== expected + 1 || rows.length !== expected) throw new StoreError('insertNext: version must follow the active version');
-    const before = copyRecord(current);
+    // Undo restores fields in place: other journal entries (reservations) hold this object.
+    const { state, supersededAt } = current;
     current.state = 'superseded';
     current.supersededAt = new Date(record.activatedAt.getTime());
     rows.push(copyRecord(record));
     journal.push(() => {
       rows.pop();
-      rows[expected - 1] = before;
+      current.state = state;
+      current.supersededAt = supersededAt;
     });
     return { inserted: true, record: copyRecord(record) };
   }
