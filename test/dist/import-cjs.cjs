@@ -1,0 +1,24 @@
+// Requires the built package (dist/) through its own name and "exports" map, as a CommonJS consumer.
+const assert = require('node:assert/strict');
+const { Keywarden, LocalMasterKey, MemoryKeyStore, KmsError, inspectCiphertext } = require('keywarden');
+const portable = require('keywarden/portable');
+const { AwsKmsMasterKey, mapKmsError } = require('keywarden/aws');
+
+(async () => {
+  const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+  const keyStore = new MemoryKeyStore();
+  const kw = new Keywarden({ masterKey, keyStore });
+  assert.equal(kw.implementation, 'node');
+  const ct = await kw.encryptString('cjs', 'hello', { aad: 'm1' });
+  assert.equal(inspectCiphertext(ct).overhead, 34);
+  assert.equal(await kw.decryptString('cjs', ct, { aad: 'm1' }), 'hello');
+  const pk = new portable.Keywarden({ masterKey, keyStore });
+  assert.equal(pk.implementation, 'noble');
+  assert.equal(await pk.decryptString('cjs', ct, { aad: 'm1' }), 'hello');
+  assert.equal(typeof AwsKmsMasterKey, 'function');
+  assert.ok(mapKmsError({ name: 'ThrottlingException' }, 'Op') instanceof KmsError, 'one KmsError class across entry points');
+  console.log('dist CJS require ok');
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
