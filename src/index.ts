@@ -13,7 +13,7 @@
  * @module
  */
 export { Keywarden } from './keywarden.js';
-export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats, CacheValue } from './keywarden.js';
+export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
 export * from './errors.js';
 export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from './format/suites.js';
 export type { SuiteInfo, SuiteName } from './format/suites.js';
@@ -26,7 +26,7 @@ export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
 export type { LocalMasterKeyOptions } from './kms/local.js';
 export type { KeyStore, InsertResult } from './store/types.js';
 export { MemoryKeyStore } from './store/memory.js';
-export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
+export { KeyCache, CachePartition, CachedKey, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
 export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';
 export type { AeadImpl } from './aead/types.js';
 export { nobleAead } from './aead/noble.js';

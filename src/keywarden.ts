@@ -1,15 +1,19 @@
 /**
  * Keywarden: per-conversation envelope encryption. Wire format in docs/FORMAT.md.
+ *
+ * The hot path (a cached key) is `encrypt` → `#seal` and `decrypt` → `#open`: one Map lookup,
+ * the AAD written into a scratch buffer, one AEAD call. Everything that can wait on the store or
+ * the KMS lives in ./keys/lifecycle.ts.
  */
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
-import { KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
-import { ClosedError, DecryptionError, InvalidInputError, KeyLimitError, KeyNotFoundError, KeywardenError, KmsError, StoreError } from './errors.js';
-import { SUITES, SuiteId, type SuiteInfo, type SuiteName, suiteByName } from './format/suites.js';
-import { HEADER_LENGTH, MAX_KEY_VERSION, type CiphertextHeader, parseHeader } from './format/wire.js';
-import { type ActivePointer, LiveKey } from './keys/live-key.js';
-import { type KeyRecord, type KeyVersionInfo, keyContext, toInfo } from './keys/records.js';
-import type { GeneratedDataKey, MasterKeyProvider } from './kms/provider.js';
+import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
+import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeywardenError } from './errors.js';
+import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
+import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
+import { KeyLifecycle } from './keys/lifecycle.js';
+import { type KeyVersionInfo, toInfo } from './keys/records.js';
+import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyStore } from './store/types.js';
 import { clean, fromUtf8, utf8 } from './util/bytes.js';
 import { fillNonce } from './util/random.js';
@@ -23,11 +27,8 @@ export interface KeywardenOptions {
   keyStore: KeyStore;
   /** Suite of new key versions. Default `'AES-256-GCM'` (docs/FORMAT.md §2 says why). */
   suite?: SuiteName;
-  /**
-   * Data-key cache bounds; or a cache shared with other instances, made by
-   * {@link Keywarden.createCache} (a plain `KeyCache` would not wipe evicted keys).
-   */
-  cache?: KeyCacheOptions | KeyCache<CacheValue>;
+  /** Data-key cache bounds, or a {@link KeyCache} to share between instances. */
+  cache?: KeyCacheOptions | KeyCache;
   /** AEAD implementation. Default: native node:crypto from the `node` entry point, noble elsewhere. */
   aead?: AeadImpl;
   /**
@@ -64,34 +65,45 @@ export interface KeywardenStats {
   kms: { generateDataKey: number; unwrapDataKey: number };
 }
 
-/** What the cache holds: unwrapped key versions and active-version pointers. */
-export type CacheValue = LiveKey | ActivePointer;
-
 const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'now'] as const;
 const EMPTY = new Uint8Array(0);
 
-function disposeValue(v: CacheValue): void {
-  if (v instanceof LiveKey) v.dispose();
-}
+// Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
+// awaits while using them): header + nonce, and the associated data of docs/FORMAT.md §4.
+// Views of them are made once, so that a message costs no allocation beyond what node:crypto
+// itself makes.
+const PREFIX = new Uint8Array(HEADER_LENGTH + 24);
+const SEAL_VIEWS = [12, 24].map((n) => ({ nonce: PREFIX.subarray(HEADER_LENGTH, HEADER_LENGTH + n), prefix: PREFIX.subarray(0, HEADER_LENGTH + n) }));
+const OPEN_NONCES = [new Uint8Array(12), new Uint8Array(24)];
+const AD = new AadBuilder(MAX_AAD_BYTES);
 
-function storeError(op: string, cause: unknown): KeywardenError {
-  if (cause instanceof KeywardenError) return cause;
-  return new StoreError(`key store ${op} failed`, cause);
-}
+// Cache partitions are per (master key, key store): the same conversation id under another
+// store is another key. Stores get a process-local number for that.
+const storeIds = new WeakMap<object, number>();
+let nextStoreId = 1;
 
-function aadBytes(param: string, aad: unknown): Uint8Array {
+/**
+ * Validates a caller aad. Strings stay strings (writeAad encodes them in place); a string of
+ * at most MAX_AAD_BYTES / 3 code units fits whatever its content, longer ones are measured.
+ */
+function validAad(param: string, aad: unknown): Uint8Array | string {
   if (aad === undefined) return EMPTY;
-  const b = typeof aad === 'string' ? utf8(aad) : aad;
-  if (!isBytes(b)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
-  if (b.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${b.length}`);
-  return b;
+  if (typeof aad === 'string') {
+    if (aad.length > MAX_AAD_BYTES / 3 && utf8(aad).length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} UTF-8 bytes`);
+    return aad;
+  }
+  if (!isBytes(aad)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
+  if (aad.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${aad.length}`);
+  return aad;
 }
 
-function messageAad(options: unknown): Uint8Array {
-  if (options === undefined) return EMPTY;
-  assertOptions('options', options, ['aad']);
-  return aadBytes('options.aad', (options as MessageOptions).aad);
+function messageAad(options: unknown): Uint8Array | string {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, ['aad']);
+  for (const key in options as object) if (key !== 'aad') assertOptions('options', options, ['aad']);
+  return validAad('options.aad', (options as MessageOptions).aad);
 }
+
+
 
 /**
  * Envelope encryption for the messages of many conversations. Each conversation has its own
@@ -108,19 +120,11 @@ function messageAad(options: unknown): Uint8Array {
  * ```
  */
 export class Keywarden {
-  readonly #mk: MasterKeyProvider;
   readonly #store: KeyStore;
-  readonly #suite: SuiteInfo;
-  readonly #cache: KeyCache<CacheValue>;
+  readonly #cache: KeyCache;
+  readonly #part: CachePartition;
   readonly #aead: AeadImpl;
-  readonly #maxMessages: number;
-  readonly #reservation: number;
-  readonly #autoRotate: boolean;
-  readonly #now: () => Date;
-  /** Cache-key prefix: the length-prefixed master key id, so partitions never collide. */
-  readonly #partition: string;
-  #closed = false;
-  #kms = { generateDataKey: 0, unwrapDataKey: 0 };
+  readonly #keys: KeyLifecycle;
 
   constructor(options: KeywardenOptions) {
     assertOptions('options', options, OPTION_KEYS);
@@ -138,50 +142,28 @@ export class Keywarden {
       throw new InvalidInputError('options.aead', 'expected an AeadImpl');
     }
     if (options.maxMessagesPerKey !== undefined) assertInt('options.maxMessagesPerKey', options.maxMessagesPerKey, 1, 2 ** 53);
-    if (options.reservationSize !== undefined) assertInt('options.reservationSize', options.reservationSize, 1, 2 ** 32);
+    if (options.reservationSize !== undefined) assertInt('options.reservationSize', options.reservationSize, 1, 2 ** 30);
     if (options.autoRotate !== undefined && typeof options.autoRotate !== 'boolean') throw new InvalidInputError('options.autoRotate', 'expected boolean');
     if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
-    this.#mk = masterKey;
     this.#store = keyStore;
-    this.#suite = suite;
-    this.#cache = options.cache instanceof KeyCache ? options.cache : new KeyCache<CacheValue>(options.cache, disposeValue);
+    this.#cache = options.cache instanceof KeyCache ? options.cache : new KeyCache(options.cache);
+    let storeId = storeIds.get(keyStore);
+    if (storeId === undefined) storeIds.set(keyStore, (storeId = nextStoreId++));
+    this.#part = this.#cache.partition(`${storeId}:${masterKey.keyId}`);
+    this.#part.retain();
     this.#aead = options.aead ?? nobleAead;
-    this.#maxMessages = options.maxMessagesPerKey ?? Infinity;
-    this.#reservation = options.reservationSize ?? 1024;
-    this.#autoRotate = options.autoRotate ?? true;
-    this.#now = options.now ?? (() => new Date());
-    this.#partition = `${masterKey.keyId.length}:${masterKey.keyId}`;
-  }
-
-  /**
-   * A data-key cache to share between instances (e.g. one per master key): it wipes keys as
-   * they leave it, and is partitioned by master key id, so instances never see each other's keys.
-   * Pass it as the `cache` option.
-   *
-   * @param now clock in milliseconds (for tests)
-   * @example
-   * ```ts
-   * const cache = Keywarden.createCache({ maxEntries: 100_000, maxAgeMs: 300_000 });
-   * const a = new Keywarden({ masterKey: keyA, keyStore, cache });
-   * const b = new Keywarden({ masterKey: keyB, keyStore, cache });
-   * ```
-   */
-  static createCache(options?: KeyCacheOptions, now?: () => number): KeyCache<CacheValue> {
-    return new KeyCache<CacheValue>(options, disposeValue, now);
+    this.#keys = new KeyLifecycle({
+      masterKey, keyStore, suite, part: this.#part,
+      maxMessages: options.maxMessagesPerKey ?? Infinity,
+      reservation: options.reservationSize ?? 1024,
+      autoRotate: options.autoRotate ?? true,
+      now: options.now ?? (() => new Date()),
+    });
   }
 
   /** Name of the AEAD implementation in use (`"node"` or `"noble"`). */
   get implementation(): string {
     return this.#aead.name;
-  }
-
-  // Cache keys: partition, a tag ('a' active pointer, 'v' version), then the fields. The
-  // conversation id comes last and every earlier field is self-delimiting, so keys never collide.
-  #pointerKey(conversationId: string): string {
-    return `${this.#partition}a${conversationId}`;
-  }
-  #versionKey(conversationId: string, version: number): string {
-    return `${this.#partition}v${version}:${conversationId}`;
   }
 
   /**
@@ -195,26 +177,41 @@ export class Keywarden {
    * const body = await kw.encrypt(conversationId, plaintext, { aad: messageId });
    * ```
    */
-  async encrypt(conversationId: string, plaintext: Uint8Array, options?: MessageOptions): Promise<Uint8Array> {
-    if (this.#closed) throw new ClosedError();
-    if (!isBytes(plaintext)) assertBytes('plaintext', plaintext);
-    if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${plaintext.length}`);
-    const aad = messageAad(options);
-    // Hot path: the pointer and its key are cached (a hit implies the id was validated when
-    // it was inserted). Everything else goes through #activeForSeal.
-    const ptr = typeof conversationId === 'string' ? (this.#cache.get(this.#pointerKey(conversationId)) as ActivePointer | undefined) : undefined;
-    let live = ptr?.live;
-    while (live === undefined || live.disposed || live.remaining <= 0) {
-      live = await this.#activeForSeal(conversationId, live);
-      if (this.#closed) throw new ClosedError(); // closed while we waited: seal nothing
+  encrypt(conversationId: string, plaintext: Uint8Array, options?: MessageOptions): Promise<Uint8Array> {
+    // Not an async function: with a cached key the work is synchronous, and a plain
+    // Promise.resolve costs less than an async function's machinery (bench/README §hot path).
+    try {
+      if (this.#keys.closed) throw new ClosedError();
+      if (!isBytes(plaintext)) assertBytes('plaintext', plaintext);
+      if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${plaintext.length}`);
+      const aad = options === undefined ? EMPTY : messageAad(options);
+      // Hot path: a cached, fresh active key with seals left. A cache hit implies the id was
+      // validated when it was inserted, so it is not re-validated here.
+      const k = typeof conversationId === 'string' ? this.#part.active(conversationId) : undefined;
+      if (k === undefined || k.slot < 0 || k.remaining === 0) return this.#encryptSlow(conversationId, plaintext, aad, k);
+      if (k.remaining > 0) k.remaining--;
+      return Promise.resolve(this.#seal(conversationId, k, plaintext, aad));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    live.remaining--;
-    const n = live.suite.nonceLength;
-    const prefix = new Uint8Array(HEADER_LENGTH + n);
-    prefix.set(live.aadPrefix.subarray(0, HEADER_LENGTH));
-    fillNonce(prefix, HEADER_LENGTH, n);
-    const fullAad = aad.length === 0 ? live.aadPrefix : concat2(live.aadPrefix, aad);
-    return this.#aead.seal(live.suite.id, live.key, prefix.subarray(HEADER_LENGTH), plaintext, fullAad, prefix);
+  }
+
+  async #encryptSlow(conversationId: string, plaintext: Uint8Array, aad: Uint8Array | string, k: CachedKey | undefined): Promise<Uint8Array> {
+    while (k === undefined || k.slot < 0 || k.remaining === 0) {
+      k = await this.#keys.activeForSeal(conversationId, k);
+      if (this.#keys.closed) throw new ClosedError(); // closed while we waited: seal nothing
+    }
+    if (k.remaining > 0) k.remaining--;
+    return this.#seal(conversationId, k, plaintext, aad);
+  }
+
+  #seal(conversationId: string, k: CachedKey, plaintext: Uint8Array, aad: Uint8Array | string): Uint8Array {
+    const n = k.suite.nonceLength;
+    const v = SEAL_VIEWS[n === 12 ? 0 : 1]!;
+    writeHeader(PREFIX, k.suite.id, k.version);
+    fillNonce(PREFIX, HEADER_LENGTH, n); // fresh CSPRNG nonce, docs/FORMAT.md §3
+    const ad = AD.build(k.suite.id, k.version, conversationId, aad);
+    return this.#aead.seal(k.suite.id, this.#part.key(k), v.nonce, plaintext, ad, v.prefix);
   }
 
   /**
@@ -227,27 +224,39 @@ export class Keywarden {
    * const plaintext = await kw.decrypt(conversationId, row.body, { aad: row.messageId });
    * ```
    */
-  async decrypt(conversationId: string, ciphertext: Uint8Array, options?: MessageOptions): Promise<Uint8Array> {
-    if (this.#closed) throw new ClosedError();
-    if (!isBytes(ciphertext)) assertBytes('ciphertext', ciphertext);
-    const aad = messageAad(options);
-    const h = parseHeader(ciphertext);
-    if (h === undefined) {
-      conversationIdBytes(conversationId); // a bad id is reported as such, before the ciphertext
-      throw new DecryptionError();
+  decrypt(conversationId: string, ciphertext: Uint8Array, options?: MessageOptions): Promise<Uint8Array> {
+    try {
+      if (this.#keys.closed) throw new ClosedError();
+      if (!isBytes(ciphertext)) assertBytes('ciphertext', ciphertext);
+      const aad = options === undefined ? EMPTY : messageAad(options);
+      const h = parseHeader(ciphertext);
+      if (h === undefined) {
+        conversationIdBytes(conversationId); // a bad id is reported as such, before the ciphertext
+        throw new DecryptionError();
+      }
+      const k = typeof conversationId === 'string' ? this.#part.version(conversationId, h.keyVersion) : undefined;
+      if (k === undefined || k.slot < 0) return this.#decryptSlow(conversationId, ciphertext, h, aad);
+      return Promise.resolve(this.#open(conversationId, k, h, ciphertext, aad));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    let live = typeof conversationId === 'string' ? (this.#cache.get(this.#versionKey(conversationId, h.keyVersion)) as LiveKey | undefined) : undefined;
-    while (live === undefined || live.disposed) {
-      live = await this.#loadVersion(conversationId, h.keyVersion);
-      if (this.#closed) throw new ClosedError();
-    }
-    return this.#open(live, h, ciphertext, aad);
   }
 
-  #open(live: LiveKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array): Uint8Array {
-    if (live.suite.id !== h.suite.id) throw new DecryptionError();
-    const fullAad = aad.length === 0 ? live.aadPrefix : concat2(live.aadPrefix, aad);
-    const pt = this.#aead.open(h.suite.id, live.key, ct.subarray(HEADER_LENGTH, h.bodyOffset), ct.subarray(h.bodyOffset), fullAad);
+  async #decryptSlow(conversationId: string, ciphertext: Uint8Array, h: CiphertextHeader, aad: Uint8Array | string): Promise<Uint8Array> {
+    let k: CachedKey | undefined;
+    while (k === undefined || k.slot < 0) {
+      k = await this.#keys.version(conversationId, h.keyVersion);
+      if (this.#keys.closed) throw new ClosedError();
+    }
+    return this.#open(conversationId, k, h, ciphertext, aad);
+  }
+
+  #open(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array {
+    if (k.suite.id !== h.suite.id) throw new DecryptionError();
+    const ad = AD.build(k.suite.id, k.version, conversationId, aad);
+    const nonce = OPEN_NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
+    for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
+    const pt = this.#aead.open(h.suite.id, this.#part.key(k), nonce, ct, ad, h.bodyOffset);
     if (pt === null) throw new DecryptionError();
     return pt;
   }
@@ -264,44 +273,50 @@ export class Keywarden {
    * ```
    */
   async decryptMany(conversationId: string, items: readonly DecryptItem[]): Promise<DecryptResult[]> {
-    if (this.#closed) throw new ClosedError();
+    if (this.#keys.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
     if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
-    const parsed = items.map((item, i) => {
-      const param = `items[${i}]`;
-      if (isBytes(item)) return { ct: item, aad: EMPTY };
-      assertOptions(param, item, ['ciphertext', 'aad']);
-      if (item === undefined) throw new InvalidInputError(param, 'expected Uint8Array or { ciphertext, aad? }');
-      assertBytes(`${param}.ciphertext`, item.ciphertext);
-      return { ct: item.ciphertext, aad: aadBytes(`${param}.aad`, item.aad) };
-    });
+    // Validate every item before any key is touched; parameter names are built only on error.
+    const parsed = new Array<{ ct: Uint8Array; aad: Uint8Array | string }>(items.length);
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      if (isBytes(item)) {
+        parsed[i] = { ct: item, aad: EMPTY };
+        continue;
+      }
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new InvalidInputError(`items[${i}]`, 'expected Uint8Array or { ciphertext, aad? }');
+      for (const key in item) if (key !== 'ciphertext' && key !== 'aad') assertOptions(`items[${i}]`, item, ['ciphertext', 'aad']);
+      if (!isBytes(item.ciphertext)) assertBytes(`items[${i}].ciphertext`, item.ciphertext);
+      parsed[i] = { ct: item.ciphertext, aad: item.aad === undefined ? EMPTY : validAad(`items[${i}].aad`, item.aad) };
+    }
     const headers = parsed.map((p) => parseHeader(p.ct));
-    const keys = new Map<number, LiveKey | null>();
+    const keys = new Map<number, CachedKey | null>();
     try {
       for (const h of headers) {
         if (h === undefined || keys.has(h.keyVersion)) continue;
-        let live = (this.#cache.get(this.#versionKey(conversationId, h.keyVersion)) as LiveKey | undefined) ?? null;
+        let k = this.#part.version(conversationId, h.keyVersion) ?? null;
         try {
-          while (live === null || live.disposed) live = await this.#loadVersion(conversationId, h.keyVersion);
-          live.pin(); // later awaits may evict it; it must stay usable for this page
+          while (k === null || k.slot < 0) k = await this.#keys.version(conversationId, h.keyVersion);
+          this.#part.pin(k); // later awaits may evict it; it must stay usable for this page
         } catch (err) {
           if (!(err instanceof DecryptionError)) throw err;
-          live = null;
+          k = null;
         }
-        keys.set(h.keyVersion, live);
+        keys.set(h.keyVersion, k);
       }
+      if (this.#keys.closed) throw new ClosedError();
       return parsed.map((p, i) => {
         const h = headers[i];
-        const live = h && keys.get(h.keyVersion);
+        const k = h && keys.get(h.keyVersion);
         try {
-          if (!h || !live) throw new DecryptionError();
-          return { ok: true as const, plaintext: this.#open(live, h, p.ct, p.aad) };
+          if (!h || !k) throw new DecryptionError();
+          return { ok: true as const, plaintext: this.#open(conversationId, k, h, p.ct, p.aad) };
         } catch (error) {
           return { ok: false as const, error: error as KeywardenError };
         }
       });
     } finally {
-      for (const live of keys.values()) live?.unpin();
+      for (const k of keys.values()) if (k) this.#part.unpin(k);
     }
   }
 
@@ -335,14 +350,8 @@ export class Keywarden {
    * ```
    */
   async rotate(conversationId: string): Promise<KeyVersionInfo> {
-    if (this.#closed) throw new ClosedError();
-    const idBytes = conversationIdBytes(conversationId);
-    const cur = await this.#storeCall('read', () => this.#store.getActive(conversationId));
-    if (!cur) {
-      const ptr = await this.#loadActive(conversationId, idBytes);
-      return toInfo((await this.#storeCall('read', () => this.#store.getVersion(conversationId, ptr.version)))!);
-    }
-    return toInfo(await this.#rotateFrom(conversationId, idBytes, cur.version));
+    if (this.#keys.closed) throw new ClosedError();
+    return toInfo(await this.#keys.rotate(conversationId));
   }
 
   /**
@@ -350,201 +359,26 @@ export class Keywarden {
    * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key.
    */
   async describeKeys(conversationId: string): Promise<KeyVersionInfo[]> {
-    if (this.#closed) throw new ClosedError();
+    if (this.#keys.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
-    const rows = await this.#storeCall('read', () => this.#store.listVersions(conversationId));
+    const rows = await this.#keys.storeCall('read', () => this.#store.listVersions(conversationId));
     if (rows.length === 0) throw new KeyNotFoundError('conversation has no key');
     return rows.map(toInfo);
   }
 
   /** Counters: cache hits/misses/loads and KMS calls made by this instance. */
   stats(): KeywardenStats {
-    return { cache: this.#cache.stats(), kms: { ...this.#kms } };
+    return { cache: this.#cache.stats(), kms: { ...this.#keys.kmsCalls } };
   }
 
-  /** Wipes every cached key and refuses further calls with `ERR_CLOSED`. */
+  /**
+   * Refuses further calls with `ERR_CLOSED` and wipes this instance's cached keys — unless
+   * another open instance shares them (same cache, key store and master key), in which case
+   * the last one to close wipes them.
+   */
   close(): void {
-    this.#closed = true;
-    this.#cache.deletePrefix(this.#partition);
-  }
-
-  // ---- slow paths -------------------------------------------------------------------------
-
-  /** A live active key with seals left, loading, reserving or rotating as needed. */
-  async #activeForSeal(conversationId: string, last: LiveKey | undefined): Promise<LiveKey> {
-    if (this.#closed) throw new ClosedError();
-    const idBytes = conversationIdBytes(conversationId);
-    if (last !== undefined && !last.disposed && last.remaining <= 0) return this.#refill(last, idBytes);
-    const ptr = (this.#cache.peek(this.#pointerKey(conversationId)) as ActivePointer | undefined) ?? (await this.#loadActive(conversationId, idBytes));
-    if (!ptr.live.disposed) return ptr.live;
-    // The pointer outlived its key (evicted for capacity): reload the key, refresh the hint.
-    const live = await this.#liveFor(conversationId, idBytes, ptr.version);
-    ptr.live = live;
-    return live;
-  }
-
-  /** Resolves (single-flight) and caches the active pointer, creating version 1 on first use. */
-  #loadActive(conversationId: string, idBytes: Uint8Array): Promise<ActivePointer> {
-    return this.#cache.load(this.#pointerKey(conversationId), async () => {
-      let rec = await this.#storeCall('read', () => this.#store.getActive(conversationId));
-      if (rec === undefined) {
-        const gen = await this.#generate(conversationId, 1);
-        const now = this.#now();
-        const grant = this.#initialGrant();
-        const record: KeyRecord = {
-          conversationId, version: 1, masterKeyId: gen.masterKeyId, wrappedKey: gen.wrappedKey, suite: this.#suite.name,
-          state: 'active', createdAt: now, activatedAt: now, supersededAt: null, sealedReserved: Number.isFinite(grant) ? grant : 0,
-        };
-        const res = await this.#storeCall('insert', () => this.#store.insertFirst(record), gen.plaintextKey);
-        if (res.inserted) return { version: 1, live: this.#adopt(res.record, idBytes, gen.plaintextKey, grant) };
-        clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §6)
-        rec = res.record;
-      }
-      return { version: rec.version, live: await this.#liveFor(conversationId, idBytes, rec.version, rec) };
-    }) as Promise<ActivePointer>;
-  }
-
-  /** The cached key of one version, unwrapping it (single-flight) on a miss. */
-  #liveFor(conversationId: string, idBytes: Uint8Array, version: number, known?: KeyRecord): Promise<LiveKey> {
-    const key = this.#versionKey(conversationId, version);
-    // peek, not get: the caller's fast path already counted this lookup as a miss.
-    const cached = this.#cache.peek(key) as LiveKey | undefined;
-    if (cached !== undefined && !cached.disposed) return Promise.resolve(cached);
-    return this.#cache.load(key, async () => {
-      const rec = known ?? (await this.#storeCall('read', () => this.#store.getVersion(conversationId, version)));
-      if (rec === undefined) throw new DecryptionError();
-      const suite = suiteByName(rec.suite);
-      if (!suite) throw new StoreError('key record names an unknown suite');
-      const plain = await this.#unwrap(rec);
-      this.#refuseIfClosed(plain);
-      return new LiveKey(conversationId, idBytes, version, suite, plain, suite.maxMessagesPerKey === Infinity && this.#maxMessages === Infinity ? Infinity : 0);
-    }) as Promise<LiveKey>;
-  }
-
-  #loadVersion(conversationId: string, version: number): Promise<LiveKey> {
-    if (this.#closed) throw new ClosedError();
-    const idBytes = conversationIdBytes(conversationId);
-    if (version < 1 || version > MAX_KEY_VERSION) throw new DecryptionError();
-    return this.#liveFor(conversationId, idBytes, version);
-  }
-
-  /** Messages to reserve with a new version: none needed where the suite has no bound. */
-  #initialGrant(): number {
-    const limit = Math.min(this.#suite.maxMessagesPerKey, this.#maxMessages);
-    return limit === Infinity ? Infinity : Math.min(this.#reservation, limit);
-  }
-
-  /** After an await: if close() ran meanwhile, wipe the key we were about to cache and stop. */
-  #refuseIfClosed(plaintextKey: Uint8Array): void {
-    if (this.#closed) {
-      clean(plaintextKey);
-      throw new ClosedError();
-    }
-  }
-
-  /** Caches a freshly stored version whose plaintext key we generated. */
-  #adopt(rec: KeyRecord, idBytes: Uint8Array, plaintextKey: Uint8Array, grant: number): LiveKey {
-    this.#refuseIfClosed(plaintextKey);
-    const live = new LiveKey(rec.conversationId, idBytes, rec.version, this.#suite, plaintextKey, grant);
-    this.#cache.set(this.#versionKey(rec.conversationId, rec.version), live);
-    return live;
-  }
-
-  /** Reserves more seals for `live` (single-flight); rotates when its budget is spent. */
-  #refill(live: LiveKey, idBytes: Uint8Array): Promise<LiveKey> {
-    live.refill ??= (async () => {
-      const conv = live.conversationId;
-      try {
-        const limit = Math.min(live.suite.maxMessagesPerKey, this.#maxMessages);
-        const granted = await this.#storeCall('reserve', () => this.#store.reserveMessages(conv, live.version, this.#reservation, limit));
-        if (granted > 0) {
-          live.remaining += granted;
-          return live;
-        }
-        // Spent, or superseded elsewhere: re-read which version is active.
-        this.#cache.delete(this.#pointerKey(conv));
-        const ptr = await this.#loadActive(conv, idBytes);
-        if (ptr.version !== live.version) return ptr.live;
-        if (!this.#autoRotate) throw new KeyLimitError(`key version ${live.version} has sealed its limit of ${limit} messages; rotate the conversation key`);
-        await this.#rotateFrom(conv, idBytes, live.version);
-        return (await this.#activeForSeal(conv, undefined));
-      } finally {
-        live.refill = undefined;
-      }
-    })();
-    return live.refill;
-  }
-
-  async #rotateFrom(conversationId: string, idBytes: Uint8Array, fromVersion: number): Promise<KeyRecord> {
-    if (fromVersion >= MAX_KEY_VERSION) throw new KeyLimitError('conversation has used every key version');
-    const version = fromVersion + 1;
-    const gen = await this.#generate(conversationId, version);
-    const now = this.#now();
-    const grant = this.#initialGrant();
-    const record: KeyRecord = {
-      conversationId, version, masterKeyId: gen.masterKeyId, wrappedKey: gen.wrappedKey, suite: this.#suite.name,
-      state: 'active', createdAt: now, activatedAt: now, supersededAt: null, sealedReserved: Number.isFinite(grant) ? grant : 0,
-    };
-    const res = await this.#storeCall('insert', () => this.#store.insertNext(record, fromVersion), gen.plaintextKey);
-    // The old version stays cached for decryption, but this process stops sealing with it.
-    const old = this.#cache.get(this.#versionKey(conversationId, fromVersion)) as LiveKey | undefined;
-    if (old) old.remaining = 0;
-    if (res.inserted) {
-      const live = this.#adopt(res.record, idBytes, gen.plaintextKey, grant);
-      this.#cache.set(this.#pointerKey(conversationId), { version, live });
-    } else {
-      clean(gen.plaintextKey);
-      this.#cache.delete(this.#pointerKey(conversationId));
-    }
-    return res.record;
-  }
-
-  async #generate(conversationId: string, version: number): Promise<GeneratedDataKey> {
-    this.#kms.generateDataKey++;
-    let gen: GeneratedDataKey;
-    try {
-      gen = await this.#mk.generateDataKey(keyContext(conversationId, version));
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to generate a data key', err);
-    }
-    if (!isBytes(gen?.plaintextKey) || gen.plaintextKey.length !== 32 || !isBytes(gen.wrappedKey) || typeof gen.masterKeyId !== 'string') {
-      if (isBytes(gen?.plaintextKey)) clean(gen.plaintextKey);
-      throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
-    }
-    return gen;
-  }
-
-  async #unwrap(rec: KeyRecord): Promise<Uint8Array> {
-    this.#kms.unwrapDataKey++;
-    let key: Uint8Array;
-    try {
-      key = await this.#mk.unwrapDataKey(rec.wrappedKey, keyContext(rec.conversationId, rec.version), rec.masterKeyId);
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
-    }
-    if (!isBytes(key) || key.length !== 32) {
-      if (isBytes(key)) clean(key);
-      throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
-    }
-    return key;
-  }
-
-  /** Runs a store call, mapping driver errors to ERR_STORE_FAILED and wiping `owned` on failure. */
-  async #storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (owned) clean(owned);
-      throw storeError(op, err);
-    }
+    if (this.#keys.closed) return;
+    this.#keys.closed = true;
+    this.#part.release();
   }
 }
-
-function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
-
-export { SuiteId };

@@ -9,7 +9,7 @@ import { webcrypto } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { nobleAead } from '../src/aead/noble.js';
 import { nodeAead } from '../src/aead/node.js';
-import { aadPrefix } from '../src/format/wire.js';
+import { AadBuilder, aadPrefix } from '../src/format/wire.js';
 import { Keywarden, MemoryKeyStore, inspectCiphertext, type KeyRecord, type MasterKeyProvider } from '../src/node.js';
 import { fromHex, toHex } from '../src/util/bytes.js';
 import { errorCode, wrapStore } from './support/fixtures.js';
@@ -50,6 +50,11 @@ describe('format v1 vectors', () => {
       expect(toHex(new TextEncoder().encode(v.conversationId))).toBe(v.conversationIdHex);
       const aad = new Uint8Array([...aadPrefix(v.suiteId, v.keyVersion, fromHex(v.conversationIdHex)), ...fromHex(v.aad)]);
       expect(toHex(aad)).toBe(v.associatedData);
+      // The hot path's builder gives the same bytes, for bytes and for string aad.
+      const builder = new AadBuilder(1024);
+      expect(toHex(builder.build(v.suiteId, v.keyVersion, v.conversationId, fromHex(v.aad)))).toBe(v.associatedData);
+      const aadText = new TextDecoder('utf-8', { fatal: false }).decode(fromHex(v.aad));
+      if (toHex(new TextEncoder().encode(aadText)) === v.aad) expect(toHex(builder.build(v.suiteId, v.keyVersion, v.conversationId, aadText))).toBe(v.associatedData);
       expect(inspectCiphertext(ct)).toEqual({ formatVersion: 1, suite: v.suite, keyVersion: v.keyVersion, overhead: v.suiteId === 1 ? 34 : 46 });
       const prefix = ct.subarray(0, 6 + nonce.length);
       for (const impl of [nodeAead, nobleAead]) {

@@ -75,8 +75,9 @@ export const nobleAead: AeadImpl = {
       sub.fill(0);
     }
   },
-  open(suite, key, nonce, ct, aad) {
+  open(suite, key, nonce, data, aad, start = 0) {
     let sub: Uint8Array | undefined;
+    const ct = start === 0 ? data : data.subarray(start);
     try {
       if (suite === SuiteId.AES_256_GCM) return gcm(key, nonce, aad).decrypt(ct);
       sub = hchacha20(key, nonce.subarray(0, 16));

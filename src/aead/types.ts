@@ -14,8 +14,9 @@ export interface AeadImpl {
    */
   seal(suite: SuiteId, key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, prefix?: Uint8Array): Uint8Array;
   /**
-   * Verifies and decrypts `ciphertextAndTag`. Returns the plaintext, or `null` when
-   * authentication fails; never releases plaintext that did not verify.
+   * Verifies and decrypts `data.subarray(start)`, which is ciphertext then tag. Returns the
+   * plaintext, or `null` when authentication fails; never releases plaintext that did not
+   * verify. (`start` lets the caller pass a whole wire message without making a view of it.)
    */
-  open(suite: SuiteId, key: Uint8Array, nonce: Uint8Array, ciphertextAndTag: Uint8Array, aad: Uint8Array): Uint8Array | null;
+  open(suite: SuiteId, key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array, start?: number): Uint8Array | null;
 }

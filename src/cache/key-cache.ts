@@ -1,21 +1,26 @@
 /**
- * The data-key cache: an LRU bounded by entry count with a maximum age, single-flight loading
- * (a burst of concurrent misses for one key runs one loader, hence one KMS call), and a
- * `dispose` hook that wipes unwrapped keys when they leave the cache.
+ * The data-key cache: unwrapped conversation keys, bounded by entry count (LRU by conversation)
+ * and by age, loaded single-flight (a burst of concurrent misses for one key runs one loader,
+ * hence one KMS call), wiped when they leave, and partitioned so instances with different
+ * master keys or stores never see each other's keys.
  *
- * Keys are strings built by the caller; keywarden prefixes them with the master key id so one
- * cache can serve several master keys without mixing them (partitioning).
+ * Memory is the constraint at scale (1M keys): a key version is one small fixed-shape object
+ * ({@link CachedKey}) plus 32 bytes in a {@link KeySlab}; the conversation id is the Map key.
+ * No per-key typed arrays, strings or promises (measured by `npm run bench`, memory section).
  */
+import type { SuiteInfo } from '../format/suites.js';
 import { assertInt, assertOptions } from '../util/validate.js';
+import { KeySlab } from './slab.js';
 
 /** Options of {@link KeyCache}. */
 export interface KeyCacheOptions {
-  /** Most entries held; the least recently used is evicted beyond it. Default 10,000. */
+  /** Most key versions held; whole conversations are evicted least recently used first. Default 10,000. */
   maxEntries?: number;
   /**
-   * Most milliseconds an entry is used after it was loaded; older entries are reloaded (and
-   * so re-read from the key store). Bounds how long a rotation on another instance takes to
-   * reach this one. Default 300,000 (5 minutes).
+   * Most milliseconds a key (and the knowledge of which version is active) is used after it
+   * was loaded; then it is re-read from the key store and unwrapped again. Bounds how long a
+   * rotation on another instance takes to reach this one. Default 300,000 (5 minutes).
+   * Ages are kept in whole seconds, rounded so that entries expire early, never late.
    */
   maxAgeMs?: number;
 }
@@ -26,19 +31,14 @@ export interface KeyCacheStats {
   hits: number;
   /** Lookups not answered from the cache (absent or expired). */
   misses: number;
-  /** Loader invocations (each a store read and, usually, one KMS call). */
+  /** Loads started (each a key store read and, usually, one KMS call). */
   loads: number;
   /** Lookups that joined a load already in flight (single-flight). */
   coalesced: number;
-  /** Entries removed for capacity or age. */
+  /** Key versions removed for capacity or age. */
   evictions: number;
-  /** Entries currently held. */
+  /** Key versions currently held. */
   size: number;
-}
-
-interface Entry<V> {
-  value: V;
-  expiresAt: number;
 }
 
 /** Default capacity. */
@@ -46,82 +46,136 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Default maximum age. */
 export const DEFAULT_MAX_AGE_MS = 5 * 60_000;
 
+/** One cached key version of one conversation. Seven fields and no buffers, by design. */
+export class CachedKey {
+  constructor(
+    /** Key version. */
+    public version: number,
+    /** Suite the key seals and opens with. */
+    public suite: SuiteInfo,
+    /** Slab slot of the key bytes; -1 once wiped. */
+    public slot: number,
+    /** Load time, whole seconds since the cache's epoch (rounded down). */
+    public loadedAt: number,
+    /** Seals this process may still make under it; -1 when the suite needs no count. */
+    public remaining: number,
+    /** Whether it was the conversation's active version when loaded. */
+    public active: boolean,
+    /** Other cached versions of the same conversation. */
+    public next: CachedKey | undefined,
+  ) {}
+}
+
 /**
- * LRU + max-age + single-flight cache.
+ * The cache. Create one per process (or let each Keywarden make its own) and pass it as the
+ * `cache` option to share it.
  *
  * @example
  * ```ts
- * const cache = new KeyCache<Uint8Array>({ maxEntries: 1000, maxAgeMs: 60_000 }, (k) => k.fill(0));
- * const key = await cache.getOrLoad('conv-1#1', async () => unwrap());
+ * const cache = new KeyCache({ maxEntries: 100_000, maxAgeMs: 300_000 });
+ * const a = new Keywarden({ masterKey: keyA, keyStore, cache });
+ * const b = new Keywarden({ masterKey: keyB, keyStore, cache });
+ * cache.stats(); // { hits, misses, loads, coalesced, evictions, size }
  * ```
  */
-export class KeyCache<V> {
+export class KeyCache {
   readonly maxEntries: number;
   readonly maxAgeMs: number;
-  readonly #map = new Map<string, Entry<V>>();
-  readonly #inflight = new Map<string, Promise<V>>();
-  readonly #dispose: (value: V) => void;
+  readonly #slab = new KeySlab();
+  readonly #parts = new Map<string, CachePartition>();
+  readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #pins = new Map<CachedKey, number>();
+  readonly #doomed = new Set<CachedKey>();
   readonly #now: () => number;
-  #stats = { hits: 0, misses: 0, loads: 0, coalesced: 0, evictions: 0 };
+  readonly #epoch: number;
+  #size = 0;
+  readonly #stats = { hits: 0, misses: 0, loads: 0, coalesced: 0, evictions: 0 };
 
-  /**
-   * @param options capacity and age bounds
-   * @param dispose called once for every value that leaves the cache (wipe keys here)
-   * @param now clock in milliseconds (tests inject one)
-   */
-  constructor(options?: KeyCacheOptions, dispose: (value: V) => void = () => {}, now: () => number = Date.now) {
+  /** @param now clock in milliseconds (tests inject one) */
+  constructor(options?: KeyCacheOptions, now: () => number = Date.now) {
     assertOptions('cache', options, ['maxEntries', 'maxAgeMs']);
-    const maxEntries = options?.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    const maxAgeMs = options?.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+    // `=== undefined`, not `??`: an explicit null is an error, not a request for the default.
+    const maxEntries = options?.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : options.maxEntries;
+    const maxAgeMs = options?.maxAgeMs === undefined ? DEFAULT_MAX_AGE_MS : options.maxAgeMs;
     assertInt('cache.maxEntries', maxEntries, 1, 2 ** 30);
     assertInt('cache.maxAgeMs', maxAgeMs, 0, 2 ** 40);
+    if (typeof now !== 'function') throw new TypeError('now must be a function');
     this.maxEntries = maxEntries;
     this.maxAgeMs = maxAgeMs;
-    this.#dispose = dispose;
     this.#now = now;
+    this.#epoch = now();
   }
 
-  /** The live value for `key`, marking it most recently used; undefined if absent or expired. */
-  get(key: string): V | undefined {
-    const e = this.#map.get(key);
-    if (e === undefined) {
-      this.#stats.misses++;
-      return undefined;
+  /** The partition for `id` (created on first use). Keywarden uses master key id + store identity. */
+  partition(id: string): CachePartition {
+    let p = this.#parts.get(id);
+    if (p === undefined) {
+      p = new CachePartition(this, id);
+      this.#parts.set(id, p);
     }
-    if (e.expiresAt <= this.#now()) {
-      this.#remove(key, e, true);
-      this.#stats.misses++;
-      return undefined;
+    return p;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): KeyCacheStats {
+    return { ...this.#stats, size: this.#size };
+  }
+
+  /** Removes (and wipes) every key of every partition. */
+  clear(): void {
+    for (const p of this.#parts.values()) p.clear();
+  }
+
+  // ---- internals used by CachePartition ---------------------------------------------------
+
+  /** @internal */ _nowSec(): number {
+    return Math.floor((this.#now() - this.#epoch) / 1000);
+  }
+  /** @internal */ _fresh(k: CachedKey): boolean {
+    return this.#now() - this.#epoch - k.loadedAt * 1000 < this.maxAgeMs;
+  }
+  /** @internal */ _count(hit: boolean): void {
+    if (hit) this.#stats.hits++;
+    else this.#stats.misses++;
+  }
+  /** @internal */ _alloc(key: Uint8Array): number {
+    this.#size++;
+    return this.#slab.alloc(key);
+  }
+  /** @internal */ _view(k: CachedKey): Uint8Array {
+    return this.#slab.view(k.slot);
+  }
+  /** @internal */ _drop(k: CachedKey, evicted: boolean): void {
+    this.#size--;
+    if (evicted) this.#stats.evictions++;
+    if (this.#pins.has(k)) this.#doomed.add(k);
+    else this.#wipe(k);
+  }
+  #wipe(k: CachedKey): void {
+    if (k.slot >= 0) this.#slab.release(k.slot);
+    k.slot = -1;
+    k.remaining = 0;
+  }
+  /** @internal */ _evict(inserting: CachePartition, keep: string): void {
+    // The inserting partition gives up its least recently used conversation first; when it
+    // has nothing else to give (only the key just inserted), the other partitions do.
+    while (this.#size > this.maxEntries) {
+      if (inserting._evictOldest(keep)) continue;
+      let evicted = false;
+      for (const p of this.#parts.values()) {
+        if (p !== inserting && p._evictOldest(undefined)) {
+          evicted = true;
+          break;
+        }
+      }
+      if (!evicted) return;
     }
-    // Map iteration order is insertion order: re-inserting makes this the most recent.
-    this.#map.delete(key);
-    this.#map.set(key, e);
-    this.#stats.hits++;
-    return e.value;
   }
-
-  /** Like get, but neither counts nor reorders: for re-checks on slow paths. */
-  peek(key: string): V | undefined {
-    const e = this.#map.get(key);
-    return e !== undefined && e.expiresAt > this.#now() ? e.value : undefined;
-  }
-
-  /**
-   * The cached value, or the result of `loader`, which is then cached. Concurrent calls for a
-   * key that is loading share the one load. A loader that rejects caches nothing.
-   */
-  getOrLoad(key: string, loader: () => Promise<V>): Promise<V> {
-    const hit = this.get(key);
-    if (hit !== undefined) return Promise.resolve(hit);
-    return this.load(key, loader);
-  }
-
-  /** Like getOrLoad without the lookup: joins an in-flight load or starts one. */
-  load(key: string, loader: () => Promise<V>): Promise<V> {
+  /** @internal */ _load<T>(key: string, loader: () => Promise<T>): Promise<T> {
     const pending = this.#inflight.get(key);
-    if (pending) {
+    if (pending !== undefined) {
       this.#stats.coalesced++;
-      return pending;
+      return pending as Promise<T>;
     }
     this.#stats.loads++;
     // A loader that throws synchronously settles before `p` is registered: `done` keeps a
@@ -129,9 +183,7 @@ export class KeyCache<V> {
     let done = false;
     const p = (async () => {
       try {
-        const value = await loader();
-        this.set(key, value);
-        return value;
+        return await loader();
       } finally {
         done = true;
         this.#inflight.delete(key);
@@ -140,54 +192,188 @@ export class KeyCache<V> {
     if (!done) this.#inflight.set(key, p);
     return p;
   }
+  /** @internal */ _pin(k: CachedKey): void {
+    this.#pins.set(k, (this.#pins.get(k) ?? 0) + 1);
+  }
+  /** @internal */ _unpin(k: CachedKey): void {
+    const n = (this.#pins.get(k) ?? 1) - 1;
+    if (n > 0) return void this.#pins.set(k, n);
+    this.#pins.delete(k);
+    if (this.#doomed.delete(k)) this.#wipe(k);
+  }
+}
 
-  /** Inserts or replaces a value, evicting the least recently used beyond capacity. */
-  set(key: string, value: V): void {
-    const old = this.#map.get(key);
-    if (old !== undefined) {
-      this.#map.delete(key);
-      if (old.value !== value) this.#dispose(old.value);
+/** One partition's view of a {@link KeyCache}: conversations map to chains of key versions. */
+export class CachePartition {
+  readonly id: string;
+  readonly #cache: KeyCache;
+  /** conversation id → its cached versions (head first); Map order is LRU order. */
+  readonly #map = new Map<string, CachedKey>();
+  /** The conversation touched last: already at the most recent end of #map. */
+  #mru: string | undefined;
+  /** @internal */ _size = 0;
+  /** Keywarden instances using this partition (see retain/release). */
+  #users = 0;
+
+  constructor(cache: KeyCache, id: string) {
+    this.#cache = cache;
+    this.id = id;
+  }
+
+  /** The active version's key if cached and fresh (counts a hit or miss; refreshes recency). */
+  active(conversationId: string): CachedKey | undefined {
+    const head = this.#map.get(conversationId);
+    const k = this.#activeIn(head);
+    this.#cache._count(k !== undefined);
+    if (k !== undefined) this.#touch(conversationId, head!);
+    return k;
+  }
+
+  #activeIn(head: CachedKey | undefined): CachedKey | undefined {
+    // Usually the head; after a decrypt of an older version, further down the (short) chain.
+    for (let k = head; k !== undefined; k = k.next) if (k.active) return this.#cache._fresh(k) ? k : undefined;
+    return undefined;
+  }
+
+  /** One version's key if cached and fresh (counts a hit or miss; refreshes recency). */
+  version(conversationId: string, version: number): CachedKey | undefined {
+    const k = this.peekVersion(conversationId, version);
+    this.#cache._count(k !== undefined);
+    if (k !== undefined) this.#touch(conversationId, this.#map.get(conversationId)!);
+    return k;
+  }
+
+  /** Like {@link CachePartition.active} without counting or reordering. */
+  peekActive(conversationId: string): CachedKey | undefined {
+    return this.#activeIn(this.#map.get(conversationId));
+  }
+
+  /** Like {@link CachePartition.version} without counting or reordering; drops an expired match. */
+  peekVersion(conversationId: string, version: number): CachedKey | undefined {
+    for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
+      if (k.version !== version) continue;
+      if (this.#cache._fresh(k)) return k;
+      this.#unlink(conversationId, k, true);
+      return undefined;
     }
-    this.#map.set(key, { value, expiresAt: this.#now() + this.maxAgeMs });
-    while (this.#map.size > this.maxEntries) {
-      const oldest = this.#map.keys().next().value as string;
-      this.#remove(oldest, this.#map.get(oldest)!, true);
+    return undefined;
+  }
+
+  /**
+   * Caches a key version (copying `key`, which the caller then wipes) at the head of its
+   * conversation, replacing a cached copy of the same version. With `active`, it becomes the
+   * version new messages use and older versions lose that mark.
+   */
+  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean): CachedKey {
+    let head = this.#map.get(conversationId);
+    for (let k = head; k !== undefined; k = k.next) {
+      if (k.version === version) {
+        this.#unlink(conversationId, k, false);
+        head = this.#map.get(conversationId);
+        break;
+      }
+    }
+    if (active) for (let k = head; k !== undefined; k = k.next) k.active = false;
+    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._nowSec(), remaining, active, head);
+    this.#map.delete(conversationId);
+    this.#map.set(conversationId, node);
+    this.#mru = conversationId;
+    this._size++;
+    this.#cache._evict(this, conversationId);
+    return node;
+  }
+
+  /** Forgets which version is active (its keys stay cached for decryption). */
+  deactivate(conversationId: string): void {
+    for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) k.active = false;
+  }
+
+  /** The key bytes of a live entry (a view into the slab: use it synchronously). */
+  key(k: CachedKey): Uint8Array {
+    return this.#cache._view(k);
+  }
+
+  /** Runs `loader` once for concurrent callers with the same `tag` (single-flight). */
+  load<T>(tag: string, loader: () => Promise<T>): Promise<T> {
+    return this.#cache._load(`${this.id}\u0000${tag}`, loader);
+  }
+
+  /** Keeps a key's bytes alive across awaits even if it is evicted meanwhile; pair with unpin. */
+  pin(k: CachedKey): void {
+    this.#cache._pin(k);
+  }
+  unpin(k: CachedKey): void {
+    this.#cache._unpin(k);
+  }
+
+  /** Registers one more user (a Keywarden instance). */
+  retain(): void {
+    this.#users++;
+  }
+
+  /** Unregisters a user; the last one out wipes the partition. Loads that finish later cache nothing. */
+  release(): void {
+    if (this.#users > 0 && --this.#users === 0) this.clear();
+  }
+
+  /** True when no user holds the partition: a finished load must wipe its key instead of caching it. */
+  get closed(): boolean {
+    return this.#users === 0;
+  }
+
+  /** Removes and wipes every key of this partition. */
+  clear(): void {
+    for (const [conv, head] of this.#map) {
+      for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
+      this.#map.delete(conv);
     }
   }
 
-  /** Removes one entry (disposing its value). */
-  delete(key: string): boolean {
-    const e = this.#map.get(key);
-    if (e === undefined) return false;
-    this.#remove(key, e, false);
+  /** @internal Evicts the least recently used conversation (or, if that is `keep`, its older versions). */
+  _evictOldest(keep: string | undefined): boolean {
+    const first = this.#map.entries().next();
+    if (first.done) return false;
+    const [conv, head] = first.value;
+    if (conv === keep) {
+      // Never evict the key just inserted: trim its conversation's older versions instead.
+      if (head.next === undefined) return false;
+      for (let k: CachedKey | undefined = head.next; k !== undefined; k = k.next) this.#dropNode(k, true);
+      head.next = undefined;
+      return true;
+    }
+    this.#map.delete(conv);
+    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, true);
     return true;
   }
 
-  /** Removes every entry whose key starts with `prefix` (e.g. one partition or one conversation). */
-  deletePrefix(prefix: string): number {
-    let n = 0;
-    for (const [k, e] of this.#map) {
-      if (k.startsWith(prefix)) {
-        this.#remove(k, e, false);
-        n++;
+  #touch(conversationId: string, head: CachedKey): void {
+    // Map iteration order is insertion order: re-inserting makes this the most recent. A run
+    // of hits on one conversation (a busy chat) skips the two hash operations.
+    if (conversationId === this.#mru) return;
+    this.#mru = conversationId;
+    this.#map.delete(conversationId);
+    this.#map.set(conversationId, head);
+  }
+
+  #unlink(conversationId: string, node: CachedKey, expired: boolean): void {
+    const head = this.#map.get(conversationId);
+    if (head === node) {
+      if (node.next === undefined) this.#map.delete(conversationId);
+      else this.#map.set(conversationId, node.next);
+    } else {
+      for (let k = head; k !== undefined; k = k.next) {
+        if (k.next === node) {
+          k.next = node.next;
+          break;
+        }
       }
     }
-    return n;
+    node.next = undefined;
+    this.#dropNode(node, expired);
   }
 
-  /** Removes and disposes every entry. */
-  clear(): void {
-    for (const [k, e] of this.#map) this.#remove(k, e, false);
-  }
-
-  /** A snapshot of the counters. */
-  stats(): KeyCacheStats {
-    return { ...this.#stats, size: this.#map.size };
-  }
-
-  #remove(key: string, e: Entry<V>, evicted: boolean): void {
-    this.#map.delete(key);
-    if (evicted) this.#stats.evictions++;
-    this.#dispose(e.value);
+  #dropNode(k: CachedKey, evicted: boolean): void {
+    this._size--;
+    this.#cache._drop(k, evicted);
   }
 }

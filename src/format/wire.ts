@@ -70,6 +70,56 @@ export function aadPrefix(suiteId: number, keyVersion: number, conversationId: U
   return out;
 }
 
+const encoder = new TextEncoder();
+const MAX_ID = 256;
+
+/**
+ * Builds the associated data (§4) of one message in a reusable buffer. The hot path uses this
+ * instead of caching an encoded prefix per key: encoding a typical id costs ~50 ns, a cached
+ * prefix would cost ~150 bytes per cached key. Views of the buffer are made once per length
+ * (up to 512 bytes) and per id length, so a message costs no allocation here.
+ */
+export class AadBuilder {
+  readonly #buf: Uint8Array;
+  readonly #id: Uint8Array;
+  /** #buf from offset 8 + n, for an id of n bytes: where a string aad is encoded. */
+  readonly #tails: Uint8Array[] = [];
+  readonly #views: Uint8Array[] = [];
+  /** The id whose bytes are at [8, 8 + #lastLength): a busy conversation is encoded once. */
+  #lastId: string | undefined;
+  #lastLength = 0;
+
+  constructor(maxAad: number) {
+    this.#buf = new Uint8Array(8 + MAX_ID + maxAad);
+    this.#id = this.#buf.subarray(8, 8 + MAX_ID);
+  }
+
+  /**
+   * The associated data for a validated conversation id (well-formed, at most 256 UTF-8 bytes)
+   * and a validated aad (at most maxAad bytes). Valid until the next call.
+   */
+  build(suiteId: number, keyVersion: number, conversationId: string, aad: Uint8Array | string): Uint8Array {
+    const out = this.#buf;
+    writeHeader(out, suiteId, keyVersion);
+    let n = this.#lastLength;
+    if (conversationId !== this.#lastId) {
+      n = this.#lastLength = encoder.encodeInto(conversationId, this.#id).written;
+      this.#lastId = conversationId;
+    }
+    out[6] = n >>> 8;
+    out[7] = n & 0xff;
+    let length = 8 + n;
+    if (typeof aad === 'string') {
+      if (aad.length > 0) length += encoder.encodeInto(aad, (this.#tails[n] ??= out.subarray(8 + n))).written;
+    } else if (aad.length > 0) {
+      out.set(aad, length);
+      length += aad.length;
+    }
+    if (length > 512) return out.subarray(0, length);
+    return (this.#views[length] ??= out.subarray(0, length));
+  }
+}
+
 /**
  * Reads the public header of a ciphertext without decrypting it, e.g. to find which key
  * version a stored message needs. Throws `ERR_UNSUPPORTED_FORMAT` for anything that is not a

@@ -1,0 +1,72 @@
+/**
+ * A small interleaved benchmark loop. Every round runs each contender once, in a fresh random
+ * order, for about `batchMs`; the reported figure is the median over rounds. Interleaving makes
+ * slow drift of the machine (thermal, other tenants) hit every contender alike, so ratios taken
+ * from one run are meaningful even when absolute numbers move between runs.
+ */
+export interface Contender {
+  name: string;
+  /** One operation. May return a promise, which is awaited before the next operation. */
+  op: () => unknown;
+  /** true when `op` returns a promise. */
+  async: boolean;
+}
+
+export interface Measured {
+  name: string;
+  /** Median operations per second over rounds. */
+  opsPerSec: number;
+  /** Every round's ops/s, for spread. */
+  samples: number[];
+}
+
+function shuffle<T>(a: T[]): T[] {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function runBatch(c: Contender, n: number): Promise<number> {
+  // Start every batch from a collected heap, so that one contender's garbage is not collected
+  // on another's clock (run with --expose-gc; `npm run bench` does).
+  gc?.();
+  const t0 = performance.now();
+  if (c.async) for (let i = 0; i < n; i++) await c.op();
+  else for (let i = 0; i < n; i++) c.op();
+  return performance.now() - t0;
+}
+
+/** Operations per batch so one batch takes about `batchMs` (after a warm-up of the JIT). */
+async function calibrate(c: Contender, batchMs: number): Promise<number> {
+  let n = 1;
+  for (;;) {
+    const ms = await runBatch(c, n);
+    if (ms >= batchMs / 4 || n >= 1 << 22) return Math.max(1, Math.round((n * batchMs) / Math.max(ms, 0.001)));
+    n *= 2;
+  }
+}
+
+/** Measures all contenders interleaved over `rounds` rounds. */
+export async function measure(contenders: Contender[], rounds: number, batchMs: number): Promise<Map<string, Measured>> {
+  const sizes = new Map<string, number>();
+  for (const c of contenders) sizes.set(c.name, await calibrate(c, batchMs));
+  const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of shuffle([...contenders])) {
+      const n = sizes.get(c.name)!;
+      const ms = await runBatch(c, n);
+      samples.get(c.name)!.push((n * 1000) / ms);
+    }
+  }
+  return new Map(contenders.map((c) => [c.name, { name: c.name, opsPerSec: median(samples.get(c.name)!), samples: samples.get(c.name)! }]));
+}

@@ -1,0 +1,144 @@
+/**
+ * `npm run bench [-- --json] [-- --quick] [-- --kms-delay-ms N]`
+ *
+ * keywarden's hot path against the raw cipher and the AWS Encryption SDK, interleaved in one
+ * process (bench/harness.ts); the cold path against a KMS-compatible endpoint on 127.0.0.1;
+ * heap bytes per cached key in child processes. Progress goes to stderr; stdout carries the
+ * table, or with --json exactly one JSON object.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { measureCold } from './cold.js';
+import { setup, setupPage } from './contenders.js';
+import { type Measured, measure } from './harness.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const delayArg = args.indexOf('--kms-delay-ms');
+const kmsDelayMs = delayArg >= 0 ? Number(args[delayArg + 1]) : 10;
+for (const a of args) {
+  if (!['--json', '--quick', '--kms-delay-ms'].includes(a) && !(delayArg >= 0 && a === args[delayArg + 1])) {
+    console.error(`unknown argument ${a}\nusage: npm run bench -- [--json] [--quick] [--kms-delay-ms N]`);
+    process.exit(2);
+  }
+}
+if (!Number.isFinite(kmsDelayMs) || kmsDelayMs < 0) throw new Error('--kms-delay-ms expects a number >= 0');
+
+const SIZES = [64, 1024, 16 * 1024, 1024 * 1024];
+const ROUNDS = quick ? 5 : 11;
+const BATCH_MS = quick ? 25 : 100;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+interface Row {
+  case: string;
+  impl: string;
+  suite: string;
+  bytes: number;
+  ops_per_sec: number;
+  mb_per_sec: number;
+  ratio_to_raw: number | null;
+  ratio_to_esdk: number | null;
+  spread: [number, number];
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const results: Row[] = [];
+const overheads: Record<string, Record<string, number>> = {};
+
+for (const bytes of SIZES) {
+  log(`measuring ${bytes} B messages (${ROUNDS} interleaved rounds)…`);
+  const s = await setup(bytes);
+  overheads[bytes] = s.overhead;
+  const m = await measure(s.contenders, ROUNDS, BATCH_MS);
+  const get = (name: string) => m.get(name)!;
+  for (const meas of m.values()) {
+    const [impl, suite, op] = meas.name.split(':') as [string, string, 'encrypt' | 'decrypt'];
+    const raw = get(`raw-node:AES-256-GCM:${op}`).opsPerSec;
+    const esdk = get(`esdk:AES256_GCM_HKDF_SHA512_COMMIT_KEY:${op}`).opsPerSec;
+    results.push(row(op, impl, suite, bytes, meas, raw, esdk));
+  }
+}
+
+log('measuring decryptMany (50 messages of 200 B)…');
+{
+  const page = await setupPage();
+  const m = await measure(page.contenders, ROUNDS, BATCH_MS);
+  const kw = m.get('keywarden:AES-256-GCM:decryptMany')!;
+  const raw = m.get('raw-node:AES-256-GCM:decrypt-50')!;
+  results.push(row('decryptMany', 'keywarden', 'AES-256-GCM', 200 * page.messages, kw, raw.opsPerSec, null));
+  results.push(row('decryptMany', 'raw-node', 'AES-256-GCM', 200 * page.messages, raw, raw.opsPerSec, null));
+}
+
+log(`measuring the cold path (KMS endpoint on 127.0.0.1, ${kmsDelayMs} ms delay)…`);
+const cold = await measureCold({ delayMs: kmsDelayMs, sequential: quick ? 50 : 200, burstEncrypts: 10_000, burstConversations: 1_000 });
+
+log('measuring cache memory (100k and 1M keys, each in its own process)…');
+const memScript = fileURLToPath(new URL('./memory.ts', import.meta.url));
+const memory: Record<string, { keys: number; bytes_per_key: number; total_bytes: number }> = {};
+for (const n of [100_000, 1_000_000]) {
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', memScript, String(n)], { encoding: 'utf8' });
+  memory[n === 100_000 ? 'keys_100k' : 'keys_1m'] = JSON.parse(out.trim().split('\n').pop()!);
+}
+
+function row(op: string, impl: string, suite: string, bytes: number, meas: Measured, raw: number, esdk: number | null): Row {
+  return {
+    case: op,
+    impl,
+    suite,
+    bytes,
+    ops_per_sec: Math.round(meas.opsPerSec),
+    mb_per_sec: Math.round(((meas.opsPerSec * bytes) / 1e6) * 10) / 10,
+    ratio_to_raw: r3(meas.opsPerSec / raw),
+    ratio_to_esdk: esdk === null ? null : r3(meas.opsPerSec / esdk),
+    spread: [Math.round(Math.min(...meas.samples)), Math.round(Math.max(...meas.samples))],
+  };
+}
+
+// The issue's targets, evaluated on this run.
+const find = (c: string, impl: string, suite: string, bytes: number) => results.find((x) => x.case === c && x.impl === impl && x.suite === suite && x.bytes === bytes)!;
+const targets = [
+  ...(['encrypt', 'decrypt'] as const).flatMap((op) => [
+    { name: `${op} 1 KiB, default suite, x raw AES-GCM`, value: find(op, 'keywarden', 'AES-256-GCM', 1024).ratio_to_raw!, target: 0.85, higher: true },
+    { name: `${op} 1 MiB, default suite, x raw AES-GCM`, value: find(op, 'keywarden', 'AES-256-GCM', 1 << 20).ratio_to_raw!, target: 0.95, higher: true },
+    { name: `${op} 1 KiB, default suite, x AWS Encryption SDK`, value: find(op, 'keywarden', 'AES-256-GCM', 1024).ratio_to_esdk!, target: 30, higher: true },
+  ]),
+  { name: 'KMS calls on the hot path (10,000 encrypts)', value: cold.hot_path.kms_calls, target: 0, higher: false },
+  { name: 'KMS calls per new conversation (sequential)', value: cold.sequential.kms_calls_per_conversation, target: 1, higher: false },
+  { name: 'KMS calls, burst of 10,000 encrypts over 1,000 new conversations', value: cold.burst.kms_generate_calls, target: 1000, higher: false },
+  { name: 'heap bytes per cached key at 1M keys', value: memory.keys_1m!.bytes_per_key, target: 250, higher: false },
+].map((t) => ({ ...t, ok: t.higher ? t.value >= t.target : t.value <= t.target }));
+
+const report = {
+  node: process.version,
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', platform: `${process.platform}-${process.arch}` },
+  mode: quick ? 'quick' : 'full',
+  rounds: ROUNDS,
+  results,
+  overhead_bytes: overheads,
+  cold,
+  memory,
+  targets,
+};
+
+if (json) {
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+} else {
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  const line = (cells: (string | number)[], widths: number[]) => cells.map((c, i) => (i < 2 ? String(c).padEnd(widths[i]!) : pad(c, widths[i]!))).join('  ');
+  const widths = [12, 48, 8, 11, 9, 8, 8];
+  console.log(`keywarden benchmark — node ${process.version}, ${report.machine.cpus} × ${report.machine.model}, ${report.date}, ${report.mode} (${ROUNDS} rounds, medians)`);
+  console.log(line(['case', 'implementation', 'bytes', 'ops/s', 'MB/s', 'x raw', 'x esdk'], widths));
+  for (const x of results) {
+    console.log(line([x.case, `${x.impl}:${x.suite}`, x.bytes, x.ops_per_sec.toLocaleString('en-US'), x.mb_per_sec, x.ratio_to_raw ?? '', x.ratio_to_esdk ?? ''], widths));
+  }
+  console.log(`\nciphertext overhead (bytes): ${Object.entries(overheads).map(([b, o]) => `${b} B: keywarden ${o.keywarden_aes} (XChaCha ${o.keywarden_xchacha}), ESDK ${o.esdk}`).join('; ')}`);
+  console.log(`cold path (KMS delay ${cold.kms_delay_ms} ms): first message of a new conversation median ${cold.sequential.median_ms} ms, p99 ${cold.sequential.p99_ms} ms, ${cold.sequential.kms_calls_per_conversation} KMS calls/conversation`);
+  console.log(`burst: ${cold.burst.encrypts} concurrent encrypts over ${cold.burst.conversations} new conversations -> ${cold.burst.kms_generate_calls} GenerateDataKey calls in ${cold.burst.elapsed_ms} ms; all decrypt: ${cold.burst.every_ciphertext_decrypts}`);
+  console.log(`hot path: ${cold.hot_path.kms_calls} KMS calls in ${cold.hot_path.encrypts} encrypts`);
+  console.log(`cache memory: ${memory.keys_100k!.bytes_per_key} B/key at 100k keys, ${memory.keys_1m!.bytes_per_key} B/key at 1M keys`);
+  console.log('\ntargets:');
+  for (const t of targets) console.log(`  ${t.ok ? 'ok  ' : 'MISS'} ${t.name}: ${t.value} (target ${t.higher ? '>=' : '<='} ${t.target})`);
+}
