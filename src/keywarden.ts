@@ -252,13 +252,18 @@ export class Keywarden {
   }
 
   #open(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array {
-    if (k.suite.id !== h.suite.id) throw new DecryptionError();
+    const pt = this.#openOrNull(conversationId, k, h, ct, aad);
+    if (pt === null) throw new DecryptionError();
+    return pt;
+  }
+
+  /** Opens with a cached key; null for every failure (the caller raises the one DecryptionError). */
+  #openOrNull(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array | null {
+    if (k.suite.id !== h.suite.id) return null;
     const ad = AD.build(k.suite.id, k.version, conversationId, aad);
     const nonce = OPEN_NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
     for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
-    const pt = this.#aead.open(h.suite.id, this.#part.key(k), nonce, ct, ad, h.bodyOffset);
-    if (pt === null) throw new DecryptionError();
-    return pt;
+    return this.#aead.open(h.suite.id, this.#part.key(k), nonce, ct, ad, h.bodyOffset);
   }
 
   /**
@@ -305,16 +310,14 @@ export class Keywarden {
         keys.set(h.keyVersion, k);
       }
       if (this.#keys.closed) throw new ClosedError();
-      return parsed.map((p, i) => {
+      const results = new Array<DecryptResult>(parsed.length);
+      for (let i = 0; i < parsed.length; i++) {
         const h = headers[i];
-        const k = h && keys.get(h.keyVersion);
-        try {
-          if (!h || !k) throw new DecryptionError();
-          return { ok: true as const, plaintext: this.#open(conversationId, k, h, p.ct, p.aad) };
-        } catch (error) {
-          return { ok: false as const, error: error as KeywardenError };
-        }
-      });
+        const k = h === undefined ? undefined : keys.get(h.keyVersion);
+        const pt = h === undefined || !k ? null : this.#openOrNull(conversationId, k, h, parsed[i]!.ct, parsed[i]!.aad);
+        results[i] = pt === null ? { ok: false, error: new DecryptionError() } : { ok: true, plaintext: pt };
+      }
+      return results;
     } finally {
       for (const k of keys.values()) if (k) this.#part.unpin(k);
     }
