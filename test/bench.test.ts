@@ -1,0 +1,56 @@
+/**
+ * `npm run bench -- --quick --json` runs end to end and reports the issue's JSON shape. Speed is
+ * not asserted (timed assertions are flaky on shared machines); the counts that do not depend
+ * on speed are: KMS calls on the hot path, per new conversation and under a burst, and the
+ * cache's heap bytes per key.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+let report: any;
+
+describe('npm run bench -- --quick --json', () => {
+  beforeAll(() => {
+    const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/index.ts', '--quick', '--json', '--kms-delay-ms', '2'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 16 << 20,
+    });
+    report = JSON.parse(out); // exactly one JSON object on stdout
+  }, 180_000);
+
+  it('has the documented shape for every case, suite and size', () => {
+    expect(report.node).toBe(process.version);
+    for (const r of report.results) {
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['case', 'suite', 'bytes', 'ops_per_sec', 'ratio_to_raw', 'ratio_to_esdk']));
+      expect(r.ops_per_sec).toBeGreaterThan(0);
+    }
+    for (const suite of ['AES-256-GCM', 'XChaCha20-Poly1305']) {
+      for (const op of ['encrypt', 'decrypt']) {
+        const sizes = report.results.filter((r: any) => r.impl === 'keywarden' && r.suite === suite && r.case === op).map((r: any) => r.bytes);
+        expect(sizes).toEqual([64, 1024, 16384, 1048576]);
+      }
+    }
+    expect(report.results.some((r: any) => r.impl === 'esdk')).toBe(true);
+    expect(report.results.some((r: any) => r.case === 'decryptMany' && r.impl === 'keywarden')).toBe(true);
+  });
+
+  it('the hot path makes no KMS call; a new conversation makes exactly one, also in a burst', () => {
+    expect(report.cold.hot_path.kms_calls).toBe(0);
+    expect(report.cold.sequential.kms_calls_per_conversation).toBe(1);
+    expect(report.cold.burst).toMatchObject({ encrypts: 10_000, conversations: 1_000, kms_generate_calls: 1_000, every_ciphertext_decrypts: true });
+  });
+
+  it('the cache stays under 250 heap bytes per key at 1M keys', () => {
+    expect(report.memory.keys_1m.keys).toBe(1_000_000);
+    expect(report.memory.keys_1m.bytes_per_key).toBeLessThanOrEqual(250);
+    expect(report.memory.keys_100k.bytes_per_key).toBeLessThanOrEqual(250);
+  });
+
+  it('ciphertext overhead is 34 bytes with the default suite at every size', () => {
+    for (const o of Object.values(report.overhead_bytes) as any[]) expect(o.keywarden_aes).toBe(34);
+  });
+});
