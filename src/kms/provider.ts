@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import { concatBytes } from '../util/bytes.js';
 
 /**
  * The master key provider interface: a key-encryption key, usually in a KMS, that generates
@@ -61,13 +62,5 @@ export function encodeContext(context: Readonly<Record<string, string>>): Uint8A
       parts.push(new Uint8Array([b.length >>> 8, b.length & 0xff]), b);
     }
   }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
