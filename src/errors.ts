@@ -34,6 +34,9 @@ export type ErrorCode =
   | 'ERR_KMS_UNAVAILABLE'
   | 'ERR_KMS_FAILED'
   | 'ERR_STORE_FAILED'
+  | 'ERR_AUDIT_ENTRY'
+  | 'ERR_AUDIT_UNAVAILABLE'
+  | 'ERR_AUDIT_CORRUPT'
   | 'ERR_CLOSED';
 
 /** Base class of every error keywarden throws. */
@@ -130,6 +133,26 @@ export class KmsError extends KeywardenError {
 export class StoreError extends KeywardenError {
   constructor(message: string, cause?: unknown, retryable = false) {
     super('ERR_STORE_FAILED', message, { cause, retryable });
+  }
+}
+
+/**
+ * The audit log could not durably record an entry in time (store failure or the append
+ * timeout). Break-glass fails closed on it: nothing is decrypted without its record.
+ */
+export class AuditUnavailableError extends KeywardenError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_AUDIT_UNAVAILABLE', message, { cause, retryable: true });
+  }
+}
+
+/** Stored audit data is damaged (e.g. a torn last record after a crash); it is never silently accepted. */
+export class AuditCorruptError extends KeywardenError {
+  /** Byte offset or entry index where the damage starts, when known. */
+  readonly at: number | undefined;
+  constructor(message: string, at?: number) {
+    super('ERR_AUDIT_CORRUPT', message);
+    this.at = at;
   }
 }
 

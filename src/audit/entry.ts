@@ -1,0 +1,202 @@
+/**
+ * Audit log entries (docs/AUDIT.md §2): `0x01 || RFC 8785 canonical JSON`, a fixed field set per
+ * event type, parsed strictly — anything that does not re-encode to exactly the same bytes
+ * (duplicate or unknown fields, other key order, whitespace, escapes, number forms, trailing
+ * bytes) is rejected, as is invalid UTF-8. Identifiers people could be harmed by (conversation
+ * and case ids) appear only as keyed HMACs ({@link AuditIdHasher}).
+ */
+import { hmac } from '@noble/hashes/hmac';
+import { sha256 } from '@noble/hashes/sha256';
+import { KeywardenError } from '../errors.js';
+import { toHex, utf8 } from '../util/bytes.js';
+import { assertBytes } from '../util/validate.js';
+
+/** Entry format version byte. */
+export const ENTRY_V1 = 0x01;
+/** Largest entry accepted, in bytes. */
+export const MAX_ENTRY_BYTES = 64 * 1024;
+
+/** Every event type the log records. */
+export type AuditEventType =
+  | 'key.created'
+  | 'key.rotated'
+  | 'key.shredded'
+  | 'key.rewrapped'
+  | 'breakglass.access'
+  | 'breakglass.outcome'
+  | 'breakglass.refused';
+
+type Kind = 'string' | 'hmac' | 'digest' | 'uint' | 'time' | 'string[]' | 'hmac[]' | 'uint[]' | 'hmac?' | 'scope' | `enum:${string}`;
+
+// Fields common to every entry, then the fixed set per type (docs/AUDIT.md §2.2).
+const COMMON: Record<string, Kind> = { id: 'string', type: 'string', time: 'time', actor: 'string', lib: 'string' };
+const SCHEMAS: Record<AuditEventType, Record<string, Kind>> = {
+  'key.created': { conversation: 'hmac', version: 'uint', masterKeyId: 'string', suite: 'string' },
+  'key.rotated': { conversation: 'hmac', fromVersion: 'uint', version: 'uint', masterKeyId: 'string' },
+  'key.shredded': { conversation: 'hmac', versions: 'uint[]' },
+  'key.rewrapped': { conversation: 'hmac', version: 'uint', fromMasterKeyId: 'string', masterKeyId: 'string' },
+  'breakglass.access': { token: 'string', reason: 'string', approvers: 'string[]', requester: 'string', case: 'hmac?', scope: 'scope' },
+  'breakglass.outcome': { token: 'string', intent: 'string', outcome: 'enum:released|failed', messages: 'uint', ciphertexts: 'digest' },
+  'breakglass.refused': { token: 'string', reason: 'string', refusal: 'string' },
+};
+const SCOPE: Record<string, Kind> = { conversations: 'hmac[]', from: 'time', to: 'time', maxMessages: 'uint', operation: 'string' };
+
+/** The fields of a `breakglass.access` scope. */
+export interface AuditScope {
+  conversations: string[];
+  from: string;
+  to: string;
+  maxMessages: number;
+  operation: string;
+}
+
+/** A decoded entry: the common fields plus its type's fields. */
+export interface AuditEvent {
+  id: string;
+  type: AuditEventType;
+  time: string;
+  actor: string;
+  lib: string;
+  [field: string]: unknown;
+}
+
+/** An entry failed to encode or parse; `index` is set when it came from a log. */
+export class AuditEntryError extends KeywardenError {
+  constructor(message: string) {
+    super('ERR_AUDIT_ENTRY', message);
+  }
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+// RFC 3339, UTC, millisecond precision: one spelling per instant.
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function checkValue(path: string, kind: Kind, v: unknown): void {
+  const fail = (what: string) => {
+    throw new AuditEntryError(`${path}: expected ${what}`);
+  };
+  const str = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 1024 && x.isWellFormed();
+  switch (kind) {
+    case 'string': if (!str(v)) fail('a non-empty well-formed string of at most 1024 characters'); return;
+    case 'hmac': case 'digest': if (typeof v !== 'string' || !HEX64.test(v)) fail('64 lower-case hex digits'); return;
+    case 'hmac?': if (v !== null && (typeof v !== 'string' || !HEX64.test(v))) fail('null or 64 lower-case hex digits'); return;
+    case 'uint': if (!Number.isSafeInteger(v) || (v as number) < 0) fail('a non-negative integer'); return;
+    case 'time': if (typeof v !== 'string' || !TIME.test(v) || new Date(v).toISOString() !== v) fail('an RFC 3339 UTC time with milliseconds'); return;
+    case 'string[]': if (!Array.isArray(v) || !v.every(str)) fail('an array of non-empty strings'); return;
+    case 'hmac[]': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && HEX64.test(x))) fail('an array of 64-hex-digit HMACs'); return;
+    case 'uint[]': if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x >= 0)) fail('an array of non-negative integers'); return;
+    case 'scope': checkObject(path, v, SCOPE); return;
+    default: {
+      const allowed = kind.slice(5).split('|');
+      if (typeof v !== 'string' || !allowed.includes(v)) fail(`one of ${allowed.join(', ')}`);
+    }
+  }
+}
+
+function checkObject(path: string, v: unknown, schema: Record<string, Kind>): void {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AuditEntryError(`${path}: expected an object`);
+  for (const k of Object.keys(v)) if (!(k in schema)) throw new AuditEntryError(`${path}.${k}: unknown field`);
+  for (const [k, kind] of Object.entries(schema)) {
+    if (!(k in v)) throw new AuditEntryError(`${path}.${k}: missing field`);
+    checkValue(`${path}.${k}`, kind, (v as Record<string, unknown>)[k]);
+  }
+}
+
+/** Validates an event against its type's fixed field set; throws {@link AuditEntryError}. */
+export function validateEvent(event: unknown): asserts event is AuditEvent {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new AuditEntryError('entry: expected an object');
+  const type = (event as { type?: unknown }).type;
+  if (typeof type !== 'string' || !(type in SCHEMAS)) throw new AuditEntryError(`entry.type: unknown event type`);
+  checkObject('entry', event, { ...COMMON, ...SCHEMAS[type as AuditEventType] });
+}
+
+/** RFC 8785 (JCS) for the values entries hold: strings, safe integers, null, arrays, objects. */
+function canonicalJson(v: unknown): string {
+  if (v === null || typeof v === 'string' || typeof v === 'number') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  // Keys sorted by UTF-16 code units (JCS §3.2.3), which is what Array.prototype.sort does.
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}
+
+/**
+ * Encodes a validated event: `0x01 || canonical JSON`.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeEntry({ id, type: 'key.rotated', time: new Date().toISOString(), actor: 'svc-dm', lib: 'keywarden/0.1.0',
+ *   conversation: ids.conversation('dm:alice:bob'), fromVersion: 1, version: 2, masterKeyId });
+ * ```
+ */
+export function encodeEntry(event: AuditEvent): Uint8Array {
+  validateEvent(event);
+  const json = utf8(canonicalJson(event));
+  if (json.length + 1 > MAX_ENTRY_BYTES) throw new AuditEntryError(`entry: larger than ${MAX_ENTRY_BYTES} bytes`);
+  const out = new Uint8Array(json.length + 1);
+  out[0] = ENTRY_V1;
+  out.set(json, 1);
+  return out;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Parses entry bytes strictly; the only accepted input is exactly `encodeEntry(event)`. */
+export function decodeEntry(bytes: Uint8Array): AuditEvent {
+  assertBytes('entry', bytes);
+  if (bytes.length < 2 || bytes[0] !== ENTRY_V1) throw new AuditEntryError('entry: unknown format version');
+  if (bytes.length > MAX_ENTRY_BYTES) throw new AuditEntryError('entry: too large');
+  let text: string;
+  let value: unknown;
+  try {
+    text = strictUtf8.decode(bytes.subarray(1));
+    value = JSON.parse(text);
+  } catch {
+    throw new AuditEntryError('entry: not UTF-8 JSON');
+  }
+  validateEvent(value);
+  // Canonical form check: catches duplicate keys (JSON.parse keeps one), key order,
+  // whitespace, escapes and number spellings, and trailing bytes.
+  if (canonicalJson(value) !== text) throw new AuditEntryError('entry: not in canonical form');
+  return value;
+}
+
+/**
+ * Keyed identifiers: HMAC-SHA-256 under the audit key, domain-separated by kind, so the log can
+ * be handed to auditors without revealing who talked to whom; holders of the key can look an
+ * id up by computing the same HMAC.
+ *
+ * @example
+ * ```ts
+ * const ids = new AuditIdHasher(auditKey);
+ * ids.conversation('dm:alice:bob'); // 64 hex digits
+ * ```
+ */
+export class AuditIdHasher {
+  readonly #key: Uint8Array;
+  constructor(auditKey: Uint8Array) {
+    assertBytes('auditKey', auditKey, 32);
+    this.#key = Uint8Array.from(auditKey);
+  }
+  /** HMAC of a conversation id. */
+  conversation(id: string): string {
+    return this.#mac('conversation', id);
+  }
+  /** HMAC of a case id (legal request, abuse report). */
+  case(id: string): string {
+    return this.#mac('case', id);
+  }
+  #mac(kind: string, id: string): string {
+    if (typeof id !== 'string' || id.length === 0 || !id.isWellFormed()) throw new AuditEntryError(`${kind} id: expected a non-empty well-formed string`);
+    return toHex(hmac(sha256, this.#key, utf8(`keywarden-audit-id:${kind}\u0000${id}`)));
+  }
+}
+
+/**
+ * Digest of exactly which ciphertexts a break-glass access decrypted: SHA-256 over the
+ * concatenation of SHA-256(ciphertext) for each, in the order they were opened.
+ */
+export function ciphertextsDigest(ciphertexts: readonly Uint8Array[]): string {
+  const h = sha256.create();
+  for (const ct of ciphertexts) h.update(sha256(ct));
+  return toHex(h.digest());
+}

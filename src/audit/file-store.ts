@@ -1,0 +1,231 @@
+/**
+ * FileAuditStore: an append-only audit store in a directory (Node only). Two files, `entries`
+ * and `checkpoints`, each a magic line then framed records:
+ *
+ *   u32be length | payload | first 8 bytes of SHA-256(u32be length | payload)
+ *
+ * Every append is written and fdatasync'ed before it resolves. After a crash mid-write the last
+ * record may be torn (short, or its checksum wrong): reopening detects it and refuses to open
+ * (`ERR_AUDIT_CORRUPT` with the byte offset) unless the operator passes `repairTornTail`, which
+ * cuts exactly the torn bytes — that record was never acknowledged. Damage before the last
+ * record is never repaired. A lock file keeps a second writer out.
+ */
+import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha256';
+import { AuditCorruptError, AuditUnavailableError } from '../errors.js';
+import { equalBytes } from '../util/bytes.js';
+import type { AuditStore } from './store.js';
+
+const MAGIC = new TextEncoder().encode('keywarden-audit-v1\n');
+const SUM = 8;
+
+/** A framed record and where it ends, or the reason the data stops being valid. */
+export interface FrameScan {
+  records: Uint8Array[];
+  /** Offset just after the last valid record. */
+  validEnd: number;
+  /** Set when bytes after validEnd are not a valid record. */
+  damage?: { offset: number; torn: boolean; message: string };
+}
+
+function checksum(len: Uint8Array, payload: Uint8Array): Uint8Array {
+  return sha256.create().update(len).update(payload).digest().subarray(0, SUM);
+}
+
+/** Frames one record. */
+export function frame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + payload.length + SUM);
+  new DataView(out.buffer).setUint32(0, payload.length);
+  out.set(payload, 4);
+  out.set(checksum(out.subarray(0, 4), payload), 4 + payload.length);
+  return out;
+}
+
+/**
+ * Reads framed records. Damage that reaches the end of the file is reported as `torn` (a
+ * crash mid-append); damage followed by more data is not.
+ */
+export function scanFrames(data: Uint8Array): FrameScan {
+  const records: Uint8Array[] = [];
+  if (data.length === 0) return { records, validEnd: 0 };
+  if (data.length < MAGIC.length || !equalBytes(data.subarray(0, MAGIC.length), MAGIC)) {
+    return { records, validEnd: 0, damage: { offset: 0, torn: data.length < MAGIC.length && equalBytes(data, MAGIC.subarray(0, data.length)), message: 'bad file header' } };
+  }
+  let off = MAGIC.length;
+  while (off < data.length) {
+    const rest = data.length - off;
+    if (rest < 4) return { records, validEnd: off, damage: { offset: off, torn: true, message: 'truncated record length' } };
+    const len = new DataView(data.buffer, data.byteOffset + off, 4).getUint32(0);
+    if (rest < 4 + len + SUM) return { records, validEnd: off, damage: { offset: off, torn: true, message: `record of ${len} bytes truncated` } };
+    const payload = data.subarray(off + 4, off + 4 + len);
+    if (!equalBytes(checksum(data.subarray(off, off + 4), payload), data.subarray(off + 4 + len, off + 4 + len + SUM))) {
+      const last = off + 4 + len + SUM === data.length;
+      return { records, validEnd: off, damage: { offset: off, torn: last, message: 'record checksum mismatch' } };
+    }
+    records.push(payload.slice());
+    off += 4 + len + SUM;
+  }
+  return { records, validEnd: off };
+}
+
+/** Options of {@link FileAuditStore.open}. */
+export interface FileAuditStoreOptions {
+  /** Cut a torn last record (one never acknowledged) instead of refusing to open. Default false. */
+  repairTornTail?: boolean;
+}
+
+/**
+ * An append-only {@link AuditStore} in a directory.
+ *
+ * @example
+ * ```ts
+ * const store = await FileAuditStore.open('/var/lib/keywarden/audit');
+ * const log = await AuditLog.open({ store, signerKey, origin: 'example.com/keywarden' });
+ * ```
+ */
+export class FileAuditStore implements AuditStore {
+  readonly dir: string;
+  #entries: Uint8Array[];
+  #checkpoints: string[];
+  #entryFile: FileHandle;
+  #checkpointFile: FileHandle;
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle) {
+    this.dir = dir;
+    this.#entries = entries;
+    this.#checkpoints = checkpoints;
+    this.#entryFile = entryFile;
+    this.#checkpointFile = checkpointFile;
+  }
+
+  /** Opens (creating if needed) the store in `dir`, which must exist. */
+  static async open(dir: string, options: FileAuditStoreOptions = {}): Promise<FileAuditStore> {
+    await takeLock(join(dir, 'LOCK'));
+    try {
+      const entries = await openFramed(join(dir, 'entries'), options);
+      const checkpoints = await openFramed(join(dir, 'checkpoints'), options);
+      // Make the files' directory entries durable too (they may have just been created).
+      const d = await open(dir, 'r');
+      await d.sync().finally(() => d.close());
+      const dec = new TextDecoder('utf-8', { fatal: true });
+      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle);
+    } catch (err) {
+      await rm(join(dir, 'LOCK'), { force: true });
+      throw err;
+    }
+  }
+
+  async size(): Promise<number> {
+    return this.#entries.length;
+  }
+
+  append(entries: readonly Uint8Array[]): Promise<number> {
+    const bytes = entries.map((e) => Uint8Array.from(e));
+    return this.#serial(async () => {
+      const first = this.#entries.length;
+      await durableWrite(this.#entryFile, bytes);
+      this.#entries.push(...bytes);
+      return first;
+    });
+  }
+
+  async read(start: number, end: number): Promise<Uint8Array[]> {
+    return this.#entries.slice(start, end).map((e) => Uint8Array.from(e));
+  }
+
+  appendCheckpoint(note: string): Promise<void> {
+    return this.#serial(async () => {
+      await durableWrite(this.#checkpointFile, [new TextEncoder().encode(note)]);
+      this.#checkpoints.push(note);
+    });
+  }
+
+  async checkpoints(): Promise<string[]> {
+    return [...this.#checkpoints];
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#tail.catch(() => undefined);
+    await this.#entryFile.close();
+    await this.#checkpointFile.close();
+    await rm(join(this.dir, 'LOCK'), { force: true });
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
+    const p = this.#tail.then(fn, fn);
+    this.#tail = p.catch(() => undefined);
+    return p;
+  }
+}
+
+async function durableWrite(file: FileHandle, payloads: Uint8Array[]): Promise<void> {
+  const buf = Buffer.concat(payloads.map(frame));
+  let off = 0;
+  while (off < buf.length) off += (await file.write(buf, off, buf.length - off)).bytesWritten;
+  await file.datasync();
+}
+
+async function openFramed(path: string, options: FileAuditStoreOptions): Promise<{ records: Uint8Array[]; handle: FileHandle }> {
+  let data: Uint8Array;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOENT') throw err;
+    data = new Uint8Array(0);
+  }
+  const scan = scanFrames(data);
+  const handle = await open(path, 'a+');
+  try {
+    if (scan.damage) {
+      if (!(scan.damage.torn && options.repairTornTail)) {
+        throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record: reopen with repairTornTail to cut it)' : ''}`, scan.damage.offset);
+      }
+      await handle.truncate(Math.max(scan.validEnd, 0));
+    }
+    if (scan.validEnd === 0 && (scan.damage === undefined || scan.damage.offset === 0)) {
+      await handle.truncate(0);
+      await handle.write(MAGIC, 0, MAGIC.length, 0);
+    }
+    await handle.sync();
+    return { records: scan.records, handle };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** An exclusive lock file holding our pid; a lock left by a dead process is taken over. */
+async function takeLock(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const h = await open(path, 'wx');
+      await h.writeFile(String(process.pid));
+      await h.close();
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new AuditUnavailableError(`audit store is locked by process ${pid} (${path})`);
+      }
+      if (pid === process.pid) throw new AuditUnavailableError(`audit store is already open in this process (${path})`);
+      await rm(path, { force: true });
+    }
+  }
+  throw new AuditUnavailableError(`could not lock the audit store (${path})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Audit storage. A store keeps the log's entries in order and the signed checkpoints issued
+ * over them; it is append-only by contract (nothing in this interface rewrites or deletes).
+ * `append` resolves only when the entries are durable. PostgreSQL comes behind the same
+ * interface later.
+ */
+
+export interface AuditStore {
+  /** Number of entries stored. */
+  size(): Promise<number>;
+  /** Appends entries durably and returns the index of the first. Appends are serialised. */
+  append(entries: readonly Uint8Array[]): Promise<number>;
+  /** Entries [start, end). */
+  read(start: number, end: number): Promise<Uint8Array[]>;
+  /** Records a signed checkpoint note (durably). */
+  appendCheckpoint(note: string): Promise<void>;
+  /** Every checkpoint note stored, oldest first. */
+  checkpoints(): Promise<string[]>;
+  /** Releases files or connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * An {@link AuditStore} in memory: for tests and for processes that ship their log elsewhere.
+ *
+ * @example
+ * ```ts
+ * const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey, origin: 'example.com/keywarden' });
+ * ```
+ */
+export class MemoryAuditStore implements AuditStore {
+  readonly #entries: Uint8Array[] = [];
+  readonly #checkpoints: string[] = [];
+
+  async size(): Promise<number> {
+    return this.#entries.length;
+  }
+  async append(entries: readonly Uint8Array[]): Promise<number> {
+    const first = this.#entries.length;
+    for (const e of entries) this.#entries.push(Uint8Array.from(e));
+    return first;
+  }
+  async read(start: number, end: number): Promise<Uint8Array[]> {
+    return this.#entries.slice(start, end).map((e) => Uint8Array.from(e));
+  }
+  async appendCheckpoint(note: string): Promise<void> {
+    this.#checkpoints.push(note);
+  }
+  async checkpoints(): Promise<string[]> {
+    return [...this.#checkpoints];
+  }
+  async close(): Promise<void> {}
+}
