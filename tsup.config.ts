@@ -1,17 +1,24 @@
 import { defineConfig } from 'tsup';
 
-// Three entry points (see package.json "exports"):
+// Library entry points (see package.json "exports"), then the CLI:
 //  - index: portable core, every AEAD through @noble/ciphers (any JS runtime);
 //  - node:  the same API with native node:crypto AEADs on the hot path;
 //  - aws:   AwsKmsMasterKey, kept apart so the core never imports AWS code.
-export default defineConfig({
+export default defineConfig([{
   entry: { index: 'src/index.ts', node: 'src/node.ts', aws: 'src/kms/aws.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
-  clean: true,
+
   target: 'node20',
   splitting: true,
   treeshake: true,
   external: ['@aws-sdk/client-kms'],
-});
+}, {
+  // The `keywarden` command (package.json "bin"): ESM with a shebang.
+  entry: { cli: 'src/cli/bin.ts' },
+  format: ['esm'],
+  sourcemap: true,
+  target: 'node20',
+  banner: { js: '#!/usr/bin/env node' },
+}]);

@@ -9,6 +9,7 @@ import { Keywarden as PortableKeywarden, type KeywardenOptions } from './keyward
 
 export * from './index.js';
 export { nodeAead } from './aead/node.js';
+export { FileAuditStore, type FileAuditStoreOptions } from './audit/file-store.js';
 
 /**
  * {@link PortableKeywarden | Keywarden} with `aead` defaulting to native node:crypto.

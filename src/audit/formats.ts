@@ -1,0 +1,90 @@
+/**
+ * Text formats an auditor or witness consumes offline:
+ * - C2SP `tlog-proof@v1`: `c2sp.org/tlog-proof@v1`, optional `extra <base64>`, `index <n>`, the
+ *   inclusion proof hashes in base64 one per line, a blank line, then the signed checkpoint;
+ * - the body of a C2SP `tlog-witness` add-checkpoint request: `old <size>`, the consistency
+ *   proof hashes in base64 one per line, a blank line, then the signed checkpoint.
+ */
+import { openCheckpoint } from './checkpoint.js';
+import { leafHash, verifyInclusion } from './merkle.js';
+import { newNoteVerifier } from './note.js';
+
+const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
+
+function b64(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s);
+}
+
+function unb64(s: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) return undefined; // exactly one 32-byte hash, canonical padding
+  const bin = atob(s);
+  const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return b64(out) === s ? out : undefined;
+}
+
+/** Formats a tlog-proof@v1 file. */
+export function formatTlogProof(index: number, proof: readonly Uint8Array[], checkpointNote: string): string {
+  return `${PROOF_HEADER}\nindex ${index}\n${proof.map((h) => `${b64(h)}\n`).join('')}\n${checkpointNote}`;
+}
+
+/** Formats a tlog-witness add-checkpoint request body. */
+export function formatConsistencyRequest(oldSize: number, proof: readonly Uint8Array[], checkpointNote: string): string {
+  return `old ${oldSize}\n${proof.map((h) => `${b64(h)}\n`).join('')}\n${checkpointNote}`;
+}
+
+/** A parsed tlog-proof@v1 file. */
+export interface TlogProof {
+  index: number;
+  extra?: Uint8Array;
+  proof: Uint8Array[];
+  checkpoint: string;
+}
+
+/** Parses a tlog-proof@v1 file strictly; throws a TypeError naming what is wrong. */
+export function parseTlogProof(text: string): TlogProof {
+  const blank = text.indexOf('\n\n');
+  if (blank < 0) throw new TypeError('tlog-proof: no blank line before the checkpoint');
+  const lines = text.slice(0, blank).split('\n');
+  const checkpoint = text.slice(blank + 2);
+  let i = 0;
+  if (lines[i++] !== PROOF_HEADER) throw new TypeError('tlog-proof: missing c2sp.org/tlog-proof@v1 header');
+  let extra: Uint8Array | undefined;
+  if (lines[i]?.startsWith('extra ')) {
+    const e = lines[i++]!.slice(6);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(e)) throw new TypeError('tlog-proof: bad extra line');
+    extra = Uint8Array.from(atob(e), (c) => c.charCodeAt(0));
+  }
+  const m = /^index (0|[1-9][0-9]*)$/.exec(lines[i++] ?? '');
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new TypeError('tlog-proof: bad index line');
+  const proof: Uint8Array[] = [];
+  for (; i < lines.length; i++) {
+    const h = unb64(lines[i]!);
+    if (!h) throw new TypeError(`tlog-proof: line ${i + 1} is not a base64 hash`);
+    proof.push(h);
+  }
+  return { index: Number(m[1]), ...(extra ? { extra } : {}), proof, checkpoint };
+}
+
+/**
+ * Checks a tlog-proof@v1 file offline: the checkpoint is signed by the log key and `entry`
+ * (the exact entry bytes) is at the stated index in the checkpointed tree.
+ *
+ * @example
+ * ```ts
+ * const ok = verifyTlogProof(proofText, entryBytes, 'example.com/keywarden+1a2b3c4d+AbC...');
+ * ```
+ */
+export function verifyTlogProof(text: string, entry: Uint8Array, verifierKey: string): { ok: boolean; index?: number; size?: number; reason?: string } {
+  try {
+    const p = parseTlogProof(text);
+    const verifier = newNoteVerifier(verifierKey);
+    const { checkpoint } = openCheckpoint(p.checkpoint, verifier, verifier.name);
+    if (p.index >= checkpoint.size) return { ok: false, reason: 'index beyond the checkpoint' };
+    const ok = verifyInclusion(leafHash(entry), p.index, checkpoint.size, p.proof, checkpoint.rootHash);
+    return ok ? { ok, index: p.index, size: checkpoint.size } : { ok, reason: 'inclusion proof does not match the checkpoint root' };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The auditor's verifier (docs/AUDIT.md §5). Given the log's public key, its entries and the
+ * checkpoints it issued (and optionally the last checkpoint the auditor trusted), it parses every
+ * entry strictly, recomputes the Merkle tree, checks every checkpoint's signature and root,
+ * checks that checkpoints only grow (a fork or a rollback is reported as such), checks
+ * consistency with the trusted checkpoint, and verifies witness cosignatures where configured.
+ * Nothing here trusts the log operator: only the verifier key.
+ */
+import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoint.js';
+import { decodeEntry } from './entry.js';
+import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
+import { newNoteVerifier } from './note.js';
+
+/** What the verifier needs. */
+export interface AuditVerifyInput {
+  /** The log's published verifier key (`<origin>+<key id>+<base64 key>`). */
+  verifierKey: string;
+  /** Expected origin; default: the verifier key's name. */
+  origin?: string;
+  /** Every entry, in log order. */
+  entries: readonly Uint8Array[];
+  /** Every checkpoint note the log issued, in order of issue. */
+  checkpoints: readonly string[];
+  /** The last checkpoint note the auditor trusted (from an earlier audit or a witness). */
+  trusted?: string;
+  /** Witness cosigner verifier keys; with `witnessQuorum`, the latest checkpoint must carry that many valid cosignatures. */
+  witnesses?: readonly string[];
+  witnessQuorum?: number;
+}
+
+/** One finding. `index` is the entry index, `checkpoint` the checkpoint's position. */
+export interface AuditProblem {
+  kind: 'entry' | 'checkpoint-signature' | 'checkpoint-size' | 'checkpoint-root' | 'fork' | 'rollback' | 'trusted' | 'witness' | 'storage';
+  message: string;
+  index?: number;
+  checkpoint?: number;
+  /** Material an auditor can show someone else (e.g. two signed checkpoints that disagree). */
+  evidence?: string[];
+}
+
+/** The verifier's verdict. */
+export interface AuditVerifyReport {
+  ok: boolean;
+  entries: number;
+  checkpoints: number;
+  /** Size and root (hex) of the latest valid checkpoint. */
+  latest?: { size: number; root: string };
+  /** Entries after the latest checkpoint, covered by no signature yet. */
+  unsignedTail: number;
+  /** Valid witness cosignatures on the latest checkpoint. */
+  cosignatures: { name: string; time: number }[];
+  problems: AuditProblem[];
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Verifies a log. Never throws for bad log data: every problem is reported with its index.
+ *
+ * @example
+ * ```ts
+ * const report = verifyAuditLog({ verifierKey, entries, checkpoints, trusted: lastAudit });
+ * if (!report.ok) for (const p of report.problems) console.log(p.kind, p.index, p.message);
+ * ```
+ */
+export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
+  const verifier = newNoteVerifier(input.verifierKey);
+  const origin = input.origin ?? verifier.name;
+  const problems: AuditProblem[] = [];
+
+  input.entries.forEach((e, index) => {
+    try {
+      decodeEntry(e);
+    } catch (err) {
+      problems.push({ kind: 'entry', index, message: `entry ${index} does not parse: ${(err as Error).message}` });
+    }
+  });
+  const tree = new MerkleTree();
+  for (const e of input.entries) tree.append(leafHash(e));
+
+  // Each checkpoint: signed by the log, within the entries, and committing to exactly them.
+  let latest: { cp: Checkpoint; pos: number; note: string } | undefined;
+  let lastGood = 0; // largest size whose root matched, to pin a mismatch to an index range
+  const seen = new Map<number, { root: Uint8Array; pos: number; note: string }>();
+  input.checkpoints.forEach((note, pos) => {
+    let cp: Checkpoint;
+    try {
+      cp = openCheckpoint(note, verifier, origin).checkpoint;
+    } catch (err) {
+      problems.push({ kind: 'checkpoint-signature', checkpoint: pos, message: `checkpoint ${pos} is not a valid checkpoint signed by the log: ${(err as Error).message}` });
+      return;
+    }
+    const same = seen.get(cp.size);
+    if (same && !eq(same.root, cp.rootHash)) {
+      problems.push({ kind: 'fork', checkpoint: pos, message: `checkpoints ${same.pos} and ${pos} are both signed for size ${cp.size} with different roots: the log forked`, evidence: [same.note, note] });
+    }
+    seen.set(cp.size, { root: cp.rootHash, pos, note });
+    if (latest && cp.size < latest.cp.size) {
+      problems.push({ kind: 'rollback', checkpoint: pos, message: `checkpoint ${pos} (size ${cp.size}) comes after checkpoint ${latest.pos} (size ${latest.cp.size}): the log went back`, evidence: [latest.note, note] });
+    }
+    if (cp.size > tree.size) {
+      // `index` is the first entry no earlier checkpoint vouches for: the removal is there or later.
+      problems.push({ kind: 'checkpoint-size', checkpoint: pos, index: Math.min(lastGood, tree.size), message: `checkpoint ${pos} commits to ${cp.size} entries but the log has ${tree.size}: entries at or after index ${Math.min(lastGood, tree.size)} were removed`, evidence: [note] });
+    } else if (!eq(tree.root(cp.size), cp.rootHash)) {
+      const from = Math.min(lastGood, cp.size - 1);
+      problems.push({
+        kind: 'checkpoint-root', checkpoint: pos, index: from,
+        message: cp.size - from === 1
+          ? `entry ${from} differs from what checkpoint ${pos} (size ${cp.size}) committed to`
+          : `entries in [${from}, ${cp.size}) differ from what checkpoint ${pos} (size ${cp.size}) committed to`,
+        evidence: [note],
+      });
+    } else if (cp.size > lastGood) {
+      lastGood = cp.size;
+    }
+    if (!latest || cp.size >= latest.cp.size) latest = { cp, pos, note };
+  });
+
+  // The auditor's previous view: the log must have only grown since.
+  if (input.trusted !== undefined) {
+    let t: Checkpoint | undefined;
+    try {
+      t = openCheckpoint(input.trusted, verifier, origin).checkpoint;
+    } catch (err) {
+      problems.push({ kind: 'trusted', message: `the trusted checkpoint does not verify: ${(err as Error).message}` });
+    }
+    if (t) {
+      if (t.size > tree.size) {
+        problems.push({ kind: 'trusted', index: tree.size, message: `the trusted checkpoint has ${t.size} entries, the log only ${tree.size}: the log was truncated`, evidence: [input.trusted] });
+      } else if (!eq(tree.root(t.size), t.rootHash)) {
+        problems.push({ kind: 'trusted', message: `the log's first ${t.size} entries no longer match the trusted checkpoint: history was rewritten`, evidence: [input.trusted] });
+      } else if (latest && latest.cp.size >= t.size) {
+        const proof = tree.consistencyProof(t.size, latest.cp.size);
+        if (!verifyConsistency(t.size, latest.cp.size, t.rootHash, latest.cp.rootHash, proof)) {
+          problems.push({ kind: 'trusted', message: `no valid consistency proof from the trusted checkpoint (size ${t.size}) to the latest (size ${latest.cp.size})`, evidence: [input.trusted, latest.note] });
+        }
+      } else if (latest && latest.cp.size < t.size) {
+        problems.push({ kind: 'rollback', message: `the latest checkpoint (size ${latest.cp.size}) is older than the trusted one (size ${t.size})`, evidence: [input.trusted, latest.note] });
+      }
+    }
+  }
+
+  let cosignatures: { name: string; time: number }[] = [];
+  if (input.witnesses && input.witnesses.length > 0 && latest) {
+    cosignatures = verifyCosignatures(latest.note, [...input.witnesses]).map((c) => ({ name: c.name, time: c.time }));
+    const quorum = input.witnessQuorum ?? 1;
+    if (cosignatures.length < quorum) {
+      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
+    }
+  }
+
+  return {
+    ok: problems.length === 0,
+    entries: tree.size,
+    checkpoints: input.checkpoints.length,
+    latest: latest && { size: latest.cp.size, root: hex(latest.cp.rootHash) },
+    unsignedTail: latest ? tree.size - Math.min(tree.size, latest.cp.size) : tree.size,
+    cosignatures,
+    problems,
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The `keywarden` command. Today: `keywarden audit …` (see ./audit.ts).
+ */
+import { EXIT, IncompleteError, UsageError, auditCommand } from './audit.js';
+
+const USAGE = `usage:
+  keywarden audit verify --dir DIR --key VKEY [--trusted CHECKPOINT_FILE] [--witness VKEY]... [--quorum N] [--json]
+  keywarden audit prove INDEX --dir DIR --key VKEY
+  keywarden audit entry INDEX --dir DIR
+  keywarden audit consistency OLD_SIZE --dir DIR --key VKEY
+  keywarden audit keygen ORIGIN
+VKEY is a signed-note verifier key or @file. Exit: 0 ok, 1 problems found, 2 usage, 3 could not complete.
+`;
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function main(argv: string[], io = { out: (s: string | Uint8Array) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) }): Promise<number> {
+  try {
+    if (argv[0] !== 'audit') throw new UsageError(argv[0] ? `unknown command ${argv[0]}` : 'no command');
+    return await auditCommand(argv.slice(1), io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`keywarden: ${err.message}\n${USAGE}`);
+      return EXIT.USAGE;
+    }
+    io.err(`keywarden: could not complete: ${err instanceof IncompleteError ? err.message : (err as Error).message}\n`);
+    return EXIT.INCOMPLETE;
+  }
+}

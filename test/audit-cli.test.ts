@@ -1,0 +1,149 @@
+/** `keywarden audit …` over a FileAuditStore directory: outputs and exit codes 0/1/2/3. */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
+import { FileAuditStore, frame } from '../src/audit/file-store.js';
+import { verifyTlogProof } from '../src/audit/formats.js';
+import { AuditLog } from '../src/audit/log.js';
+import { verifyConsistency } from '../src/audit/merkle.js';
+import { generateNoteKey, newNoteVerifier } from '../src/audit/note.js';
+import { main } from '../src/cli/index.js';
+import { sampleEvent } from './support/audit-fixtures.js';
+
+const ORIGIN = 'keywarden.example/cli-test';
+const keys = generateNoteKey(ORIGIN, new Uint8Array(32).fill(3));
+let dir: string;
+let entries: Uint8Array[];
+
+async function run(...argv: string[]) {
+  const out: (string | Uint8Array)[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (s) => void out.push(s), err: (s) => void err.push(s) });
+  const text = out.map((x) => (typeof x === 'string' ? x : new TextDecoder().decode(x))).join('');
+  return { code, out: text, raw: out, err: err.join('') };
+}
+
+/** A copy of the log directory with its entries file replaced. */
+async function withEntries(records: Uint8Array[]): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'kw-cli-'));
+  await writeFile(join(d, 'checkpoints'), await readFile(join(dir, 'checkpoints')));
+  await writeFile(join(d, 'entries'), Buffer.concat([new TextEncoder().encode('keywarden-audit-v1\n'), ...records.map(frame)]));
+  return d;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kw-cli-'));
+  const log = await AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey });
+  for (let i = 0; i < 12; i++) await log.append(sampleEvent(i));
+  entries = await Promise.all(Array.from({ length: 12 }, (_, i) => log.entry(i)));
+  await log.close();
+  await writeFile(join(dir, 'log.vkey'), `${keys.verifierKey}\n`);
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe('keywarden audit', () => {
+  it('verify: 0 for an untouched log', async () => {
+    const r = await run('audit', 'verify', '--dir', dir, '--key', `@${join(dir, 'log.vkey')}`);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('entries: 12, checkpoints: 12');
+    expect(r.out).toContain('OK');
+  });
+
+  it('verify: 1 with the index and evidence when an entry was changed', async () => {
+    const changed = [...entries];
+    changed[5] = new Uint8Array([...entries[5]!.subarray(0, -2), 0x7d, 0x7d]);
+    const d = await withEntries(changed);
+    const r = await run('audit', 'verify', '--dir', d, '--key', keys.verifierKey);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/PROBLEM entry index=5/);
+    expect(r.out).toMatch(/PROBLEM checkpoint-root index=5 checkpoint=5/);
+    expect(r.out).toContain('evidence:');
+    await rm(d, { recursive: true });
+  });
+
+  it('verify: 1 when the tail was cut, and when a record is torn', async () => {
+    const d = await withEntries(entries.slice(0, 9));
+    const r = await run('audit', 'verify', '--dir', d, '--key', keys.verifierKey, '--json');
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out);
+    expect(report.problems.some((p: { kind: string; index: number }) => p.kind === 'checkpoint-size' && p.index === 9)).toBe(true);
+    const raw = await readFile(join(d, 'entries'));
+    await writeFile(join(d, 'entries'), raw.subarray(0, raw.length - 5));
+    const torn = await run('audit', 'verify', '--dir', d, '--key', keys.verifierKey);
+    expect(torn.code).toBe(1);
+    expect(torn.out).toContain('torn last record');
+    await rm(d, { recursive: true });
+  });
+
+  it('verify --trusted: 1 when the log no longer contains what the auditor saw', async () => {
+    const trustedFile = join(dir, 'trusted.checkpoint');
+    const log = await run('audit', 'consistency', '12', '--dir', dir, '--key', keys.verifierKey);
+    const latestNote = log.out.slice(log.out.indexOf('\n\n') + 2);
+    await writeFile(trustedFile, latestNote);
+    expect((await run('audit', 'verify', '--dir', dir, '--key', keys.verifierKey, '--trusted', trustedFile)).code).toBe(0);
+    const d = await withEntries(entries.slice(0, 11));
+    await writeFile(join(d, 'checkpoints'), Buffer.alloc(0));
+    const r = await run('audit', 'verify', '--dir', d, '--key', keys.verifierKey, '--trusted', trustedFile);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain('truncated');
+    await rm(d, { recursive: true });
+  });
+
+  it('prove: a tlog-proof@v1 file that verifies offline', async () => {
+    const r = await run('audit', 'prove', '7', '--dir', dir, '--key', keys.verifierKey);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n').slice(0, 2)).toEqual(['c2sp.org/tlog-proof@v1', 'index 7']);
+    expect(verifyTlogProof(r.out, entries[7]!, keys.verifierKey)).toMatchObject({ ok: true, index: 7, size: 12 });
+  });
+
+  it('entry: the exact bytes', async () => {
+    const r = await run('audit', 'entry', '3', '--dir', dir);
+    expect(r.code).toBe(0);
+    expect(r.raw).toHaveLength(1);
+    expect(Buffer.from(r.raw[0] as Uint8Array).equals(Buffer.from(entries[3]!))).toBe(true);
+  });
+
+  it('consistency: a tlog-witness add-checkpoint body whose proof verifies', async () => {
+    const r = await run('audit', 'consistency', '5', '--dir', dir, '--key', keys.verifierKey);
+    expect(r.code).toBe(0);
+    const [head, note] = [r.out.slice(0, r.out.indexOf('\n\n')), r.out.slice(r.out.indexOf('\n\n') + 2)];
+    const lines = head.split('\n');
+    expect(lines[0]).toBe('old 5');
+    const proof = lines.slice(1).map((l) => Uint8Array.from(atob(l), (c) => c.charCodeAt(0)));
+    const latest = openCheckpoint(note, newNoteVerifier(keys.verifierKey), ORIGIN).checkpoint;
+    const at5 = (await run('audit', 'consistency', '5', '--dir', dir, '--key', keys.verifierKey)).out;
+    expect(at5).toBe(r.out); // deterministic
+    const five = parseCheckpoint(await checkpointAt(5));
+    expect(verifyConsistency(5, latest.size, five.rootHash, latest.rootHash, proof)).toBe(true);
+  });
+
+  it('usage errors exit 2; unreadable input exits 3', async () => {
+    expect((await run('audit', 'verify', '--dir', dir)).code).toBe(2);
+    expect((await run('audit', 'frobnicate')).code).toBe(2);
+    expect((await run('audit', 'prove', 'x', '--dir', dir, '--key', keys.verifierKey)).code).toBe(2);
+    expect((await run('audit', 'verify', '--dir', dir, '--key', 'not-a-key')).code).toBe(2);
+    expect((await run('nope')).code).toBe(2);
+    expect((await run('audit', 'verify', '--dir', join(dir, 'missing'), '--key', keys.verifierKey)).code).toBe(3);
+  });
+
+  it('keygen prints a verifier key on stdout and the signer key on stderr', async () => {
+    const r = await run('audit', 'keygen', 'example.com/new-log');
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toMatch(/^example\.com\/new-log\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/);
+    expect(r.err).toContain('PRIVATE+KEY+example.com/new-log+');
+  });
+});
+
+/** The text of the checkpoint of size n, as issued. */
+async function checkpointAt(n: number): Promise<string> {
+  const store = await FileAuditStore.open(dir);
+  try {
+    const notes = await store.checkpoints();
+    const note = notes.find((c) => parseCheckpoint(c.slice(0, c.indexOf('\n\n') + 1)).size === n)!;
+    return note.slice(0, note.indexOf('\n\n') + 1);
+  } finally {
+    await store.close();
+  }
+}
