@@ -32,7 +32,7 @@ export type { AeadImpl } from './aead/types.js';
 export { nobleAead } from './aead/noble.js';
 export { MAX_CONVERSATION_ID_BYTES, MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES } from './util/validate.js';
 // Tamper-evident audit log (docs/AUDIT.md). FileAuditStore is in the Node entry point.
-export { AuditLog, signerVerifierKey } from './audit/log.js';
+export { AuditLog } from './audit/log.js';
 export type { AuditLogOptions, AuditReceipt } from './audit/log.js';
 export { MemoryAuditStore } from './audit/store.js';
 export type { AuditStore } from './audit/store.js';
@@ -41,7 +41,7 @@ export type { AuditEvent, AuditEventType, AuditScope } from './audit/entry.js';
 export { verifyAuditLog } from './audit/verify.js';
 export type { AuditVerifyInput, AuditVerifyReport, AuditProblem } from './audit/verify.js';
 export { MerkleTree, leafHash, nodeHash, emptyRoot, verifyInclusion, verifyConsistency } from './audit/merkle.js';
-export { generateNoteKey, newNoteSigner, newNoteVerifier, signNote, openNote, parseNote, NoteError } from './audit/note.js';
+export { generateNoteKey, newNoteSigner, newNoteVerifier, verifierKeyFromSigner, signNote, openNote, parseNote, NoteError } from './audit/note.js';
 export type { NoteSigner, NoteVerifier, OpenedNote } from './audit/note.js';
 export { formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, generateCosignerKey, newCosigner, cosignCheckpoint, verifyCosignatures } from './audit/checkpoint.js';
 export type { Checkpoint } from './audit/checkpoint.js';

@@ -11,7 +11,7 @@ import { type Checkpoint, formatCheckpoint, openCheckpoint, signCheckpoint } fro
 import { type AuditEvent, encodeEntry } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { MerkleTree, leafHash } from './merkle.js';
-import { type NoteSigner, type NoteVerifier, generateNoteKey, newNoteSigner, newNoteVerifier, parseSignerKey } from './note.js';
+import { type NoteSigner, type NoteVerifier, newNoteSigner, newNoteVerifier, verifierKeyFromSigner } from './note.js';
 import type { AuditStore } from './store.js';
 
 /** Options of {@link AuditLog.open}. */
@@ -83,7 +83,7 @@ export class AuditLog {
     let verifierKey: string;
     try {
       signer = newNoteSigner(options.signerKey);
-      verifierKey = signerVerifierKey(options.signerKey);
+      verifierKey = verifierKeyFromSigner(options.signerKey);
     } catch (cause) {
       throw new InvalidInputError('options.signerKey', `expected a signed-note signer key (${(cause as Error).message})`);
     }
@@ -230,16 +230,6 @@ export class AuditLog {
       timer = setTimeout(() => reject(new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`)), this.#timeoutMs);
     });
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-}
-
-/** The verifier key matching a signer key (derived from the signer key's seed). */
-export function signerVerifierKey(signerKey: string): string {
-  const parts = parseSignerKey(signerKey);
-  try {
-    return generateNoteKey(parts.name, parts.seed).verifierKey;
-  } finally {
-    parts.seed.fill(0);
   }
 }
 

@@ -215,7 +215,9 @@ export interface SignerKeyParts extends VerifierKeyParts {
 }
 
 const EM_DASH_SPACE = '\u2014 ';
-const COSIGNATURE_TYPE = 0x04; // Ed25519 family types whose key material is a 32-byte seed / public key.
+/** tlog-cosignature §Format: timestamped Ed25519 cosignatures (see checkpoint.ts). */
+const COSIGNATURE_TYPE = 0x04;
+/** Signature types whose key material is an Ed25519 32-byte seed / public key. */
 const ED25519_FAMILY: ReadonlySet<number> = new Set([SIGNATURE_TYPE_ED25519, COSIGNATURE_TYPE]);
 
 // ---------------------------------------------------------------------------------------------
