@@ -2,13 +2,16 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
+import { encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { verifyTlogProof } from '../src/audit/formats.js';
 import { AuditLog } from '../src/audit/log.js';
 import { verifyConsistency } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteVerifier } from '../src/audit/note.js';
+import { MemoryAuditStore } from '../src/audit/store.js';
 import { main } from '../src/cli/index.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 
@@ -147,3 +150,49 @@ async function checkpointAt(n: number): Promise<string> {
     await store.close();
   }
 }
+
+describe('keywarden audit verify exits 1 for any tampering (property)', () => {
+  const magic = new TextEncoder().encode('keywarden-audit-v1\n');
+  async function logDir(entries: Uint8Array[], checkpoints: string[]): Promise<string> {
+    const d = await mkdtemp(join(tmpdir(), 'kw-cli-prop-'));
+    await writeFile(join(d, 'entries'), Buffer.concat([magic, ...entries.map(frame)]));
+    await writeFile(join(d, 'checkpoints'), Buffer.concat([magic, ...checkpoints.map((c) => frame(new TextEncoder().encode(c)))]));
+    return d;
+  }
+
+  it('modify, delete, insert or reorder an entry, or alter a checkpoint byte: exit 1; untouched: exit 0', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 80 }),
+        fc.integer({ min: 1, max: 10 }),
+        fc.nat(),
+        fc.constantFrom('none', 'modify', 'delete', 'insert', 'reorder', 'checkpoint-byte'),
+        async (n, batch, seed, how) => {
+          const store = new MemoryAuditStore();
+          const log = await AuditLog.open({ store, signerKey: keys.signerKey });
+          for (let i = 0; i < n; i += batch) await log.append(Array.from({ length: Math.min(batch, n - i) }, (_, j) => sampleEvent(i + j)));
+          const es = await store.read(0, n);
+          const cps = await store.checkpoints();
+          const i = seed % n;
+          if (how === 'modify') es[i] = encodeEntry({ ...sampleEvent(i), actor: 'tampered' });
+          if (how === 'delete') es.splice(i, 1);
+          if (how === 'insert') es.splice(i, 0, encodeEntry(sampleEvent(n + 500)));
+          if (how === 'reorder') [es[i], es[(i + 1) % n]] = [es[(i + 1) % n]!, es[i]!];
+          if (how === 'checkpoint-byte') {
+            const c = seed % cps.length;
+            const pos = seed % cps[c]!.length;
+            cps[c] = cps[c]!.slice(0, pos) + String.fromCharCode(cps[c]!.charCodeAt(pos) ^ 1) + cps[c]!.slice(pos + 1);
+          }
+          const d = await logDir(es, cps);
+          try {
+            const r = await run('audit', 'verify', '--dir', d, '--key', keys.verifierKey);
+            expect(r.code, r.out).toBe(how === 'none' ? 0 : 1);
+          } finally {
+            await rm(d, { recursive: true, force: true });
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});

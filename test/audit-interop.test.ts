@@ -280,6 +280,17 @@ if (goMissing) {
   else console.warn(`${msg} Skipping the check of our vectors by Go's x/mod; set KEYWARDEN_REQUIRE_GO_INTEROP=1 to make this an error. Install: apt-get install -y golang-go golang-golang-x-mod-dev`);
 }
 
+// Our vectors are committed (test/vectors/audit/keywarden-tlog.json) so that any other
+// implementation can check itself against them; KEYWARDEN_WRITE_VECTORS=1 rewrites the file.
+const OURS_FILE = fileURLToPath(new URL('./vectors/audit/keywarden-tlog.json', import.meta.url));
+if (process.env.KEYWARDEN_WRITE_VECTORS === '1') writeFileSync(OURS_FILE, `${JSON.stringify(ourVectors(), null, 2)}\n`);
+
+describe('our committed vectors (test/vectors/audit/keywarden-tlog.json)', () => {
+  it('are exactly what our implementation produces today', () => {
+    expect(readFileSync(OURS_FILE, 'utf8')).toBe(`${JSON.stringify(ourVectors(), null, 2)}\n`);
+  });
+});
+
 describe('Go toolchain for the interop check', () => {
   it.runIf(requireGo)('is installed (KEYWARDEN_REQUIRE_GO_INTEROP=1)', () => {
     expect(goMissing, probe.stderr).toBe(false);
@@ -307,6 +318,12 @@ describe.skipIf(goMissing)('our vectors checked by Go x/mod (test/interop/run-go
 
   it('Go verifies its own generated file (sanity of the verifier)', () => {
     const r = runGo('verify', fileURLToPath(new URL('./vectors/audit/go-tlog.json', import.meta.url)));
+    expect(failLines(r), r.stderr).toEqual([]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
+  it('accepts the committed vector file', () => {
+    const r = runGo('verify', OURS_FILE);
     expect(failLines(r), r.stderr).toEqual([]);
     expect(r.status, r.stdout + r.stderr).toBe(0);
   });
