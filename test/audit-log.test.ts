@@ -229,3 +229,32 @@ describe('scaling', () => {
     expect(verifyInclusion(leafHash(encodeEntry(events[7777]!)), 7777, 10_000, log.inclusionProof(7777), checkpoint.rootHash)).toBe(true);
   });
 });
+
+describe('witness cosignatures', () => {
+  it('a cosigned checkpoint is accepted by the log, carried in proofs, and satisfies the verifier\'s quorum', async () => {
+    const { generateCosignerKey, newCosigner, cosignCheckpoint } = await import('../src/audit/checkpoint.js');
+    const w1 = generateCosignerKey('witness1.example', new Uint8Array(32).fill(7));
+    const w2 = generateCosignerKey('witness2.example', new Uint8Array(32).fill(8));
+    const { log, store, entries } = await buildLog(5, 5);
+    const before = verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: await store.checkpoints(), witnesses: [w1.verifierKey], witnessQuorum: 1 });
+    expect(before.problems.map((p) => p.kind)).toEqual(['witness']);
+    const plain = log.latestCheckpoint!;
+    const cosigned = cosignCheckpoint(plain, newCosigner(w1.signerKey, () => 1_790_000_000));
+    const accepted = await log.acceptCosignatures(cosigned, [w1.verifierKey, w2.verifierKey]);
+    expect(accepted.map((c) => [c.name, c.time])).toEqual([['witness1.example', 1_790_000_000]]);
+    expect(await log.proof(2)).toContain('— witness1.example ');
+    const after = verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: await store.checkpoints(), witnesses: [w1.verifierKey], witnessQuorum: 1 });
+    expect(after.problems).toEqual([]);
+    expect(after.cosignatures).toEqual([{ name: 'witness1.example', time: 1_790_000_000 }]);
+    const twoNeeded = verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: await store.checkpoints(), witnesses: [w1.verifierKey, w2.verifierKey], witnessQuorum: 2 });
+    expect(twoNeeded.problems.map((p) => p.kind)).toEqual(['witness']);
+    // Refused: no cosignature by a configured witness, or a checkpoint that is not this log's tree.
+    expect((await log.acceptCosignatures(plain, [w1.verifierKey]).catch((e) => e)).code).toBe('ERR_INVALID_INPUT');
+    const other = await buildLog(5, 1, new MemoryAuditStore());
+    const foreignTree = (await AuditLog.open({ store: new MemoryAuditStore(), signerKey: keys.signerKey }));
+    await foreignTree.append({ ...sampleEvent(0), actor: 'other' });
+    const wrong = cosignCheckpoint(foreignTree.latestCheckpoint!, newCosigner(w1.signerKey, () => 1));
+    expect((await log.acceptCosignatures(wrong, [w1.verifierKey]).catch((e) => e)).code).toBe('ERR_INVALID_INPUT');
+    expect(other.log.size).toBe(5);
+  });
+});

@@ -7,7 +7,7 @@
  */
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { assertInt, assertOptions, assertString } from '../util/validate.js';
-import { type Checkpoint, formatCheckpoint, openCheckpoint, signCheckpoint } from './checkpoint.js';
+import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { MerkleTree, leafHash } from './merkle.js';
@@ -193,6 +193,31 @@ export class AuditLog {
     const { checkpoint } = openCheckpoint(cp, this.#verifier, this.origin);
     assertInt('oldSize', oldSize, 0, checkpoint.size);
     return formatConsistencyRequest(oldSize, this.#tree.consistencyProof(oldSize, checkpoint.size), cp);
+  }
+
+  /**
+   * Accepts a checkpoint of this log cosigned by witnesses (C2SP tlog-cosignature): checks the
+   * log's own signature, that it matches this log's tree, and at least one valid cosignature
+   * by `witnessKeys`; then stores it, so later proofs carry the cosignatures. Returns them.
+   */
+  async acceptCosignatures(note: string, witnessKeys: readonly string[]): Promise<VerifiedCosignature[]> {
+    let cp: Checkpoint;
+    let cosignatures: VerifiedCosignature[];
+    try {
+      cp = openCheckpoint(note, this.#verifier, this.origin).checkpoint;
+      cosignatures = verifyCosignatures(note, [...witnessKeys]);
+    } catch (cause) {
+      throw new InvalidInputError('note', `not a validly cosigned checkpoint of this log (${(cause as Error).message})`);
+    }
+    if (cp.size > this.size || !equal(cp.rootHash, this.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
+    if (cosignatures.length === 0) throw new InvalidInputError('note', 'no valid cosignature by the given witnesses');
+    await this.#withTimeout(
+      this.#serial(async () => {
+        await this.#storeCall(() => this.#store.appendCheckpoint(note));
+        if (cp.size === this.size) this.#lastCheckpoint = note;
+      }),
+    );
+    return cosignatures;
   }
 
   /** Closes the store. */

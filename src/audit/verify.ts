@@ -143,7 +143,11 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
 
   let cosignatures: { name: string; time: number }[] = [];
   if (input.witnesses && input.witnesses.length > 0 && latest) {
-    cosignatures = verifyCosignatures(latest.note, [...input.witnesses]).map((c) => ({ name: c.name, time: c.time }));
+    try {
+      cosignatures = verifyCosignatures(latest.note, [...input.witnesses]).map((c) => ({ name: c.name, time: c.time }));
+    } catch (err) {
+      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `a witness cosignature on the latest checkpoint is invalid: ${(err as Error).message}`, evidence: [latest.note] });
+    }
     const quorum = input.witnessQuorum ?? 1;
     if (cosignatures.length < quorum) {
       problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
