@@ -15,6 +15,8 @@
 export { Keywarden } from './keywarden.js';
 export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
 export * from './errors.js';
+export { VERSION } from './version.js';
+export type { KeyAuditOptions } from './keys/lifecycle.js';
 export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from './format/suites.js';
 export type { SuiteInfo, SuiteName } from './format/suites.js';
 export { inspectCiphertext, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION } from './format/wire.js';

@@ -11,7 +11,9 @@ import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, ty
 import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeywardenError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
-import { KeyLifecycle } from './keys/lifecycle.js';
+import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
+import { AuditLog } from './audit/log.js';
+import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
 import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyStore } from './store/types.js';
@@ -40,6 +42,12 @@ export interface KeywardenOptions {
   reservationSize?: number;
   /** Rotate automatically when a key version's message budget is spent (default true); else fail with ERR_KEY_LIMIT_REACHED. */
   autoRotate?: boolean;
+  /**
+   * Record key lifecycle events (`key.created`, `key.rotated`) in an audit log, in the same
+   * key-store transaction as the key insert: fail-closed, so no key version exists without its
+   * record (docs/AUDIT.md).
+   */
+  audit?: KeyAuditOptions;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -65,7 +73,7 @@ export interface KeywardenStats {
   kms: { generateDataKey: number; unwrapDataKey: number };
 }
 
-const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'now'] as const;
+const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'now'] as const;
 const EMPTY = new Uint8Array(0);
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
@@ -81,6 +89,15 @@ const AD = new AadBuilder(MAX_AAD_BYTES);
 // store is another key. Stores get a process-local number for that.
 const storeIds = new WeakMap<object, number>();
 let nextStoreId = 1;
+
+function validAudit(a: unknown): KeyAuditOptions {
+  assertOptions('options.audit', a, ['log', 'ids', 'actor']);
+  const o = a as KeyAuditOptions;
+  if (!(o?.log instanceof AuditLog)) throw new InvalidInputError('options.audit.log', 'expected an AuditLog');
+  if (!(o.ids instanceof AuditIdHasher)) throw new InvalidInputError('options.audit.ids', 'expected an AuditIdHasher');
+  if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024) throw new InvalidInputError('options.audit.actor', 'expected a non-empty string');
+  return o;
+}
 
 /**
  * Validates a caller aad. Strings stay strings (writeAad encodes them in place); a string of
@@ -158,6 +175,7 @@ export class Keywarden {
       reservation: options.reservationSize ?? 1024,
       autoRotate: options.autoRotate ?? true,
       now: options.now ?? (() => new Date()),
+      ...(options.audit === undefined ? {} : { audit: validAudit(options.audit) }),
     });
   }
 

@@ -8,12 +8,27 @@ import { ClosedError, DecryptionError, KeyLimitError, KeywardenError, KmsError, 
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
-import type { KeyStore } from '../store/types.js';
-import { clean } from '../util/bytes.js';
+import type { InsertResult, KeyStore } from '../store/types.js';
+import type { AuditEvent, AuditIdHasher } from '../audit/entry.js';
+import type { AuditLog } from '../audit/log.js';
+import { randomBytes } from '../util/random.js';
+import { VERSION } from '../version.js';
+import { clean, toHex } from '../util/bytes.js';
 import { conversationIdBytes, isBytes } from '../util/validate.js';
 import { type KeyRecord, keyContext } from './records.js';
 
+/** Where key lifecycle events are recorded (KeywardenOptions.audit). */
+export interface KeyAuditOptions {
+  /** The audit log. */
+  log: AuditLog;
+  /** Turns conversation ids into keyed HMACs for the log. */
+  ids: AuditIdHasher;
+  /** Who is acting, recorded in every entry (e.g. the service name). */
+  actor: string;
+}
+
 export interface LifecycleOptions {
+  audit?: KeyAuditOptions;
   masterKey: MasterKeyProvider;
   keyStore: KeyStore;
   suite: SuiteInfo;
@@ -97,7 +112,9 @@ export class KeyLifecycle {
         const gen = await this.#generate(conversationId, 1);
         const grant = this.#initialGrant();
         const record = this.#newRecord(conversationId, 1, gen, grant);
-        const res = await this.storeCall('insert', () => this.#o.keyStore.insertFirst(record), gen.plaintextKey);
+        const res = await this.storeCall('insert', () => this.#insertAudited((tx) => tx.insertFirst(record), (r) => ({
+          type: 'key.created', conversation: r.conversationId, version: r.version, masterKeyId: r.masterKeyId, suite: r.suite,
+        })), gen.plaintextKey);
         if (res.inserted) return this.#adopt(res.record, gen.plaintextKey, grant);
         clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §1)
         rec = res.record;
@@ -168,7 +185,9 @@ export class KeyLifecycle {
     const gen = await this.#generate(conversationId, version);
     const grant = this.#initialGrant();
     const record = this.#newRecord(conversationId, version, gen, grant);
-    const res = await this.storeCall('insert', () => this.#o.keyStore.insertNext(record, fromVersion), gen.plaintextKey);
+    const res = await this.storeCall('insert', () => this.#insertAudited((tx) => tx.insertNext(record, fromVersion), (r) => ({
+      type: 'key.rotated', conversation: r.conversationId, fromVersion, version: r.version, masterKeyId: r.masterKeyId,
+    })), gen.plaintextKey);
     // The old version stays cached for decryption, but this process stops sealing with it.
     const old = this.#o.part.peekVersion(conversationId, fromVersion);
     if (old !== undefined) old.remaining = 0;
@@ -178,6 +197,34 @@ export class KeyLifecycle {
       this.#o.part.deactivate(conversationId);
     }
     return res.record;
+  }
+
+  /**
+   * Runs a key insert and, when it stores a new version and an audit log is configured, appends
+   * the event in the same key-store transaction: if the (fail-closed) append fails, the insert is
+   * rolled back, so no key version exists without its record.
+   */
+  #insertAudited(
+    op: (store: KeyStore) => Promise<InsertResult>,
+    fields: (r: KeyRecord) => { type: 'key.created' | 'key.rotated'; conversation: string; [k: string]: unknown },
+  ): Promise<InsertResult> {
+    const audit = this.#o.audit;
+    if (audit === undefined) return op(this.#o.keyStore);
+    return this.#o.keyStore.transaction(async (tx) => {
+      const res = await op(tx);
+      if (res.inserted) {
+        const f = fields(res.record);
+        await audit.log.append({
+          ...f,
+          id: toHex(randomBytes(16)),
+          time: this.#o.now().toISOString(),
+          actor: audit.actor,
+          lib: `keywarden/${VERSION}`,
+          conversation: audit.ids.conversation(f.conversation),
+        } as AuditEvent);
+      }
+      return res;
+    });
   }
 
   #newRecord(conversationId: string, version: number, gen: GeneratedDataKey, grant: number): KeyRecord {
