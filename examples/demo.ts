@@ -2,7 +2,14 @@
  * End-to-end demo on embedded defaults: a local master key and an in-memory key store, no
  * cloud and no server. Run with `npm run demo`.
  */
-import { Keywarden, LocalMasterKey, MemoryKeyStore, KeywardenError, inspectCiphertext } from '../src/node.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  AuditIdHasher, AuditLog, BreakGlass, type BreakGlassPolicy, FileAuditStore, Keywarden, KeywardenError, LocalMasterKey, MemoryKeyStore,
+  approveRequest, createRequest, encodeToken, generateApproverKey, generateNoteKey, inspectCiphertext,
+} from '../src/node.js';
+import { main as cliMain } from '../src/cli/index.js';
 
 const hex = (b: Uint8Array, n = 24) => Buffer.from(b.subarray(0, n)).toString('hex') + (b.length > n ? '…' : '');
 
@@ -66,3 +73,45 @@ for (const r of await keyStore.listVersions(conversation)) {
 const s = kw.stats();
 console.log(`\nCache: ${s.cache.hits} hits, ${s.cache.misses} misses; KMS calls: ${s.kms.generateDataKey} generate, ${s.kms.unwrapDataKey} unwrap`);
 kw.close();
+
+// 6. Break-glass: a trust-and-safety reviewer reads the conversation for a user report, with the
+//    approval of two colleagues, once; every step lands in a tamper-evident audit log.
+console.log('\nBreak-glass:');
+const logKeys = generateNoteKey('demo.example/keywarden-audit');
+const auditDir = await mkdtemp(join(tmpdir(), 'keywarden-demo-audit-'));
+const audit = await AuditLog.open({ store: await FileAuditStore.open(auditDir), signerKey: logKeys.signerKey });
+const ids = new AuditIdHasher(LocalMasterKey.generateKey());
+const [ana, ben, cho] = await Promise.all(['ana', 'ben', 'cho'].map((id) => generateApproverKey(id)));
+const policy: BreakGlassPolicy = {
+  id: 'dm-breakglass-v1',
+  audience: 'demo.example',
+  factors: [{ name: 'trust-and-safety', threshold: 2, approvers: [ana!, ben!, cho!].map((a) => ({ id: a.id, publicJwk: a.publicJwk })) }],
+  allowedReasons: ['USER_REPORT_REVIEW', 'IMMINENT_HARM'],
+  maxLifetimeSeconds: 24 * 3600,
+  maxScope: { conversations: 1, messages: 50, windowSeconds: 30 * 86400 },
+};
+const bg = new BreakGlass({ policy, masterKey, keyStore, audit: { log: audit, ids, actor: 'tns-console' } });
+const request = createRequest({
+  policy: policy.id, aud: policy.audience, requester: 'reviewer-dana', reason: 'USER_REPORT_REVIEW', detail: 'report #8841',
+  scope: { conversations: [conversation], from: new Date(Date.now() - 86400_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), maxMessages: 10, operation: 'decrypt' },
+  exp: Math.floor(Date.now() / 1000) + 3600,
+});
+const approvals = [await approveRequest(request, ana!), await approveRequest(request, ben!)];
+const tokenText = encodeToken({ request, approvals });
+console.log(`  reviewer-dana requests ${conversation} for USER_REPORT_REVIEW; approved by ana and ben (2 of trust-and-safety)`);
+const page2 = await bg.decrypt(tokenText, conversation, stored.map((m) => ({ ciphertext: m.body, aad: m.id })));
+console.log(`  opened ${page2.opened} messages: ${page2.results.map((r) => (r.ok ? JSON.stringify(Buffer.from(r.plaintext).toString('utf8')) : r.error.code)).join(', ')}`);
+try {
+  await bg.decrypt(tokenText, conversation, stored.map((m) => ({ ciphertext: m.body, aad: m.id })));
+  console.log('  replay: decrypted (unexpected!)');
+  process.exitCode = 1;
+} catch (err) {
+  console.log(`  replaying the same token: ${(err as KeywardenError).code}`);
+}
+await audit.close();
+const verifyOut: string[] = [];
+const verifyCode = await cliMain(['audit', 'verify', '--dir', auditDir, '--key', logKeys.verifierKey], { out: (x) => void verifyOut.push(String(x)), err: () => undefined });
+console.log(`\nAudit log (a FileAuditStore in a temporary directory), checked as an outside auditor would with \`keywarden audit verify\` (exit ${verifyCode}):`);
+console.log(verifyOut.join('').trimEnd().replace(/^/gm, '  '));
+if (verifyCode !== 0) process.exitCode = 1;
+await rm(auditDir, { recursive: true, force: true });

@@ -37,7 +37,26 @@ export type ErrorCode =
   | 'ERR_AUDIT_ENTRY'
   | 'ERR_AUDIT_UNAVAILABLE'
   | 'ERR_AUDIT_CORRUPT'
+  | BreakGlassErrorCode
   | 'ERR_CLOSED';
+
+/** Why a break-glass request was refused (docs/BREAK-GLASS.md §4); each is also recorded in the audit log. */
+export type BreakGlassErrorCode =
+  | 'ERR_BG_MALFORMED'
+  | 'ERR_BG_BAD_SIGNATURE'
+  | 'ERR_BG_UNKNOWN_APPROVER'
+  | 'ERR_BG_THRESHOLD_NOT_MET'
+  | 'ERR_BG_REQUESTER_APPROVED'
+  | 'ERR_BG_DUPLICATE_APPROVER'
+  | 'ERR_BG_EXPIRED'
+  | 'ERR_BG_NOT_YET_VALID'
+  | 'ERR_BG_WRONG_AUDIENCE'
+  | 'ERR_BG_WRONG_POLICY'
+  | 'ERR_BG_LIFETIME'
+  | 'ERR_BG_REASON_NOT_ALLOWED'
+  | 'ERR_BG_OUT_OF_SCOPE'
+  | 'ERR_BG_MESSAGE_LIMIT'
+  | 'ERR_BG_REPLAYED';
 
 /** Base class of every error keywarden throws. */
 export class KeywardenError extends Error {
@@ -153,6 +172,16 @@ export class AuditCorruptError extends KeywardenError {
   constructor(message: string, at?: number) {
     super('ERR_AUDIT_CORRUPT', message);
     this.at = at;
+  }
+}
+
+/**
+ * A break-glass token or access was refused. `code` says why; the message names what failed
+ * but never contains token bytes, key material or plaintext.
+ */
+export class BreakGlassError extends KeywardenError {
+  constructor(code: BreakGlassErrorCode, message: string, cause?: unknown) {
+    super(code, message, { cause });
   }
 }
 

@@ -48,3 +48,12 @@ export type { NoteSigner, NoteVerifier, OpenedNote } from './audit/note.js';
 export { formatCheckpoint, parseCheckpoint, signCheckpoint, openCheckpoint, generateCosignerKey, newCosigner, cosignCheckpoint, verifyCosignatures } from './audit/checkpoint.js';
 export type { Checkpoint } from './audit/checkpoint.js';
 export { formatTlogProof, parseTlogProof, verifyTlogProof, formatConsistencyRequest } from './audit/formats.js';
+// Break-glass access (docs/BREAK-GLASS.md).
+export { BreakGlass } from './breakglass/access.js';
+export type { BreakGlassOptions, BreakGlassResult } from './breakglass/access.js';
+export { MemoryTokenLedger } from './breakglass/ledger.js';
+export type { TokenLedger } from './breakglass/ledger.js';
+export { validatePolicy, verifyToken, inspectToken } from './breakglass/policy.js';
+export type { BreakGlassPolicy, PolicyFactor, ApproverKey, VerifiedToken, TokenInspection } from './breakglass/policy.js';
+export { REASON_CODES, APPROVAL_TYP, createRequest, canonicalRequest, requestDigest, approveRequest, encodeToken, decodeToken, generateApproverKey } from './breakglass/token.js';
+export type { BreakGlassRequest, BreakGlassScope, BreakGlassToken, ReasonCode } from './breakglass/token.js';

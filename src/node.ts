@@ -6,6 +6,7 @@
  */
 import { nodeAead } from './aead/node.js';
 import { Keywarden as PortableKeywarden, type KeywardenOptions } from './keywarden.js';
+import { BreakGlass as PortableBreakGlass, type BreakGlassOptions } from './breakglass/access.js';
 
 export * from './index.js';
 export { nodeAead } from './aead/node.js';
@@ -24,5 +25,19 @@ export { FileAuditStore, type FileAuditStoreOptions } from './audit/file-store.j
 export class Keywarden extends PortableKeywarden {
   constructor(options: KeywardenOptions) {
     super(options !== null && typeof options === 'object' && options.aead === undefined && !('aead' in options) ? { ...options, aead: nodeAead } : options);
+  }
+}
+
+/**
+ * {@link PortableBreakGlass | BreakGlass} with `aead` defaulting to native node:crypto.
+ *
+ * @example
+ * ```ts
+ * const bg = new BreakGlass({ policy, masterKey, keyStore, audit: { log, ids, actor: 'tns-console' } });
+ * ```
+ */
+export class BreakGlass extends PortableBreakGlass {
+  constructor(options: BreakGlassOptions) {
+    super(options !== null && typeof options === 'object' && !('aead' in options) ? { ...options, aead: nodeAead } : options);
   }
 }

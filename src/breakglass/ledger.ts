@@ -1,0 +1,65 @@
+/**
+ * The token ledger: makes every break-glass token single-use. Consuming a token id and
+ * recording the "intent" audit entry happen as one step — if the audit append fails, the token
+ * stays unused and nothing is decrypted; if the token was used before, nothing is recorded as
+ * intent and the caller refuses with ERR_BG_REPLAYED. PostgreSQL gets its own ledger later,
+ * with the same contract inside one transaction.
+ */
+
+export interface TokenLedger {
+  /**
+   * Marks `jti` used and runs `record` as one step. Resolves true when this call consumed the
+   * token; false when it was already used (or is being used by a concurrent call that succeeds).
+   * If `record` rejects, the token is not consumed and the rejection propagates.
+   */
+  consume(jti: string, expiresAt: Date, record: () => Promise<void>): Promise<boolean>;
+}
+
+/**
+ * A {@link TokenLedger} in memory, for one process. Concurrent redemptions of one token are
+ * serialised per token id: exactly one can succeed.
+ *
+ * @example
+ * ```ts
+ * const breakGlass = new BreakGlass({ ..., ledger: new MemoryTokenLedger() });
+ * ```
+ */
+export class MemoryTokenLedger implements TokenLedger {
+  readonly #used = new Map<string, number>();
+  readonly #pending = new Map<string, Promise<boolean>>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  async consume(jti: string, expiresAt: Date, record: () => Promise<void>): Promise<boolean> {
+    for (;;) {
+      if (this.#used.has(jti)) return false;
+      const pending = this.#pending.get(jti);
+      if (pending === undefined) break;
+      // Another redemption is recording its intent: wait for it, then look again (if it
+      // failed, the token is still unused and one of the waiters may take it).
+      await pending.catch(() => false);
+    }
+    const p = (async () => {
+      await record();
+      this.#used.set(jti, expiresAt.getTime());
+      return true;
+    })();
+    this.#pending.set(jti, p);
+    try {
+      return await p;
+    } finally {
+      this.#pending.delete(jti);
+      this.#prune();
+    }
+  }
+
+  /** Token ids whose token has expired can never be redeemed again: forget them. */
+  #prune(): void {
+    if (this.#used.size < 1024) return;
+    const now = this.#now();
+    for (const [jti, exp] of this.#used) if (exp < now - 86_400_000) this.#used.delete(jti);
+  }
+}

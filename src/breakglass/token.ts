@@ -1,0 +1,515 @@
+/**
+ * Break-glass policy tokens: a request document plus independent approvals.
+ *
+ * - The **request** says who asks, why (a closed reason code plus free-text detail such as a case
+ *   number), for exactly what (conversation ids, a time window, a message cap, the operation),
+ *   when (iat/nbf/exp), for which deployment (`aud`) and under which policy. Its RFC 8785
+ *   canonical JSON is hashed; that digest is what approvers sign, so every field is covered.
+ * - Each **approval** is a compact JWT (EdDSA / Ed25519, `typ` {@link APPROVAL_TYP}) over the
+ *   digest, made by one approver on their own machine at their own time. Approvals are plain
+ *   JOSE so that anyone can mint or check them with an independent `jose` script.
+ *
+ * The token on disk is the canonical JSON of `{ approvals, request }` on one line. Verification
+ * against a trust policy lives in ./policy.ts.
+ *
+ * @example
+ * ```ts
+ * const req = createRequest({ policy: 'bg-prod', aud: 'keywarden://dm-prod', requester: 'ts-erin',
+ *   reason: 'USER_REPORT_REVIEW', detail: 'case 4711',
+ *   scope: { conversations: ['dm:alice:bob'], from: '2025-01-01T00:00:00.000Z', to: '2025-01-02T00:00:00.000Z', maxMessages: 50, operation: 'decrypt' },
+ *   exp: Math.floor(Date.now() / 1000) + 3600 });
+ * const approvals = [await approveRequest(req, alice), await approveRequest(req, carol)];
+ * const text = encodeToken({ request: req, approvals });
+ * ```
+ * @module
+ */
+import { sha256 } from '@noble/hashes/sha256';
+import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { BreakGlassError, InvalidInputError } from '../errors.js';
+import { utf8 } from '../util/bytes.js';
+import { randomBytes } from '../util/random.js';
+import { conversationIdBytes } from '../util/validate.js';
+
+/**
+ * The closed list of reason codes, modelled on Google's Key Access Justifications. A policy
+ * allows a subset; a request with any other code is refused (`ERR_BG_REASON_NOT_ALLOWED`).
+ *
+ * @example
+ * ```ts
+ * REASON_CODES.includes('LEGAL_PROCESS'); // true
+ * ```
+ */
+export const REASON_CODES = ['USER_REPORT_REVIEW', 'IMMINENT_HARM', 'LEGAL_PROCESS', 'SECURITY_INCIDENT'] as const;
+
+/**
+ * A reason code from {@link REASON_CODES}.
+ *
+ * @example
+ * ```ts
+ * const r: ReasonCode = 'IMMINENT_HARM';
+ * ```
+ */
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+/**
+ * What a token lets its holder do: `operation` on at most `maxMessages` messages of exactly
+ * these conversations, sent in `[from, to)`. Times are RFC 3339 UTC with milliseconds (the
+ * `Date.prototype.toISOString()` spelling, so one instant has one spelling and one digest).
+ *
+ * @example
+ * ```ts
+ * const scope: BreakGlassScope = { conversations: ['dm:alice:bob'], from: '2025-01-01T00:00:00.000Z',
+ *   to: '2025-01-02T00:00:00.000Z', maxMessages: 50, operation: 'decrypt' };
+ * ```
+ */
+export interface BreakGlassScope {
+  conversations: string[];
+  from: string;
+  to: string;
+  maxMessages: number;
+  operation: 'decrypt';
+}
+
+/**
+ * The request document. Times are epoch seconds; `jti` is 128 random bits in base64url (22
+ * characters); `aud` names the deployment and `policy` the trust policy it is meant for.
+ *
+ * @example
+ * ```ts
+ * const req: BreakGlassRequest = createRequest({ ...fields, exp: nowSeconds + 3600 });
+ * req.v; // 1
+ * ```
+ */
+export interface BreakGlassRequest {
+  v: 1;
+  jti: string;
+  policy: string;
+  aud: string;
+  requester: string;
+  reason: string;
+  detail: string;
+  scope: BreakGlassScope;
+  iat: number;
+  nbf: number;
+  exp: number;
+}
+
+/**
+ * A request plus the approvals collected for it (compact JWTs, in any order).
+ *
+ * @example
+ * ```ts
+ * const token: BreakGlassToken = { request: req, approvals: [jwtFromAlice, jwtFromCarol] };
+ * ```
+ */
+export interface BreakGlassToken {
+  request: BreakGlassRequest;
+  approvals: string[];
+}
+
+/**
+ * The JWT `typ` of an approval. Explicit typing (RFC 8725 §3.11) keeps an approval from being
+ * accepted as any other kind of JWT signed by the same key, and vice versa.
+ *
+ * @example
+ * ```ts
+ * decodeProtectedHeader(approval).typ === APPROVAL_TYP; // true
+ * ```
+ */
+export const APPROVAL_TYP = 'keywarden-bg-approval+jwt';
+
+// ---------------------------------------------------------------------------------------------
+// Structural limits. They bound the work an untrusted token can cause before any signature is
+// checked; policy limits (./policy.ts) are usually far tighter.
+
+const MAX_REQUEST_CONVERSATIONS = 1000; // the policy's maxScope is the real cap
+const MAX_APPROVALS = 64;
+const MAX_APPROVAL_CHARS = 8192;
+const MAX_TOKEN_CHARS = 1024 * 1024;
+// Year 9999: every time must still convert to an ISO string for display.
+const MAX_EPOCH = 253402300799;
+
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+// 128 bits = 21 full base64url characters plus one carrying 2 bits: its 4 low bits must be zero,
+// so the last character is one of A, Q, g, w. One jti has one spelling.
+const JTI = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+const REASON_SHAPE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const OPERATION_SHAPE = /^[a-z][a-z0-9-]{0,31}$/;
+const REQUEST_KEYS = ['v', 'jti', 'policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'iat', 'nbf', 'exp'];
+const SCOPE_KEYS = ['conversations', 'from', 'to', 'maxMessages', 'operation'];
+
+type Problem = { path: string; expected: string } | undefined;
+
+/**
+ * True for an identifier (approver, requester, policy, audience): 1 to 256 well-formed
+ * characters and no control characters, so ids print safely in CLI output and logs.
+ *
+ * @example
+ * ```ts
+ * isIdentifier('ts-alice'); // true
+ * isIdentifier('a\nb');     // false
+ * ```
+ */
+export function isIdentifier(v: unknown, max = 256): v is string {
+  // eslint-disable-next-line no-control-regex
+  return typeof v === 'string' && v.length > 0 && v.length <= max && v.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f]/.test(v);
+}
+
+/**
+ * True when `s` is the one canonical unpadded base64url spelling of some bytes. Decoders
+ * (Node's included) ignore the unused low bits of the last character, so without this check
+ * four different strings would decode to the same signature.
+ *
+ * @example
+ * ```ts
+ * isCanonicalBase64url('AQ'); // true  (0x01)
+ * isCanonicalBase64url('AR'); // false (also 0x01, non-zero spare bits)
+ * ```
+ */
+export function isCanonicalBase64url(s: string): boolean {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) return false;
+  const r = s.length % 4;
+  if (r === 1) return false;
+  if (r === 0) return true;
+  const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(s[s.length - 1]!);
+  return (last & (r === 2 ? 0x0f : 0x03)) === 0;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function keysProblem(path: string, v: Record<string, unknown>, keys: readonly string[]): Problem {
+  for (const k of Object.keys(v)) if (!keys.includes(k)) return { path: `${path}.${k}`, expected: 'no such field' };
+  for (const k of keys) if (!Object.hasOwn(v, k)) return { path: `${path}.${k}`, expected: 'a value (missing field)' };
+  return undefined;
+}
+
+function epochProblem(path: string, v: unknown): Problem {
+  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH ? undefined : { path, expected: `an integer number of seconds in [0, ${MAX_EPOCH}]` };
+}
+
+function timeProblem(path: string, v: unknown): Problem {
+  return typeof v === 'string' && TIME.test(v) && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v
+    ? undefined
+    : { path, expected: 'an RFC 3339 UTC time with milliseconds, e.g. 2025-01-01T00:00:00.000Z' };
+}
+
+/**
+ * The first structural problem of a request, or undefined. Structure only: policy questions
+ * (lifetime, reason allowed, scope limits, from < to, operation) are answered by verifyToken
+ * with their own error codes, so a request that merely breaks policy still parses and can be
+ * inspected.
+ */
+function requestProblem(v: unknown, path: string): Problem {
+  if (!isPlainObject(v)) return { path, expected: 'an object' };
+  const kp = keysProblem(path, v, REQUEST_KEYS);
+  if (kp) return kp;
+  if (v.v !== 1) return { path: `${path}.v`, expected: '1' };
+  if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: `${path}.jti`, expected: '128 bits in canonical base64url (22 characters)' };
+  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: `${path}.${k}`, expected: 'an identifier (1-256 characters, no control characters)' };
+  if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: `${path}.reason`, expected: 'a reason code such as USER_REPORT_REVIEW' };
+  if (!isIdentifier(v.detail, 1024)) return { path: `${path}.detail`, expected: 'text of 1-1024 characters without control characters' };
+  for (const k of ['iat', 'nbf', 'exp'] as const) {
+    const p = epochProblem(`${path}.${k}`, v[k]);
+    if (p) return p;
+  }
+  const s = v.scope;
+  const sp = `${path}.scope`;
+  if (!isPlainObject(s)) return { path: sp, expected: 'an object' };
+  const skp = keysProblem(sp, s, SCOPE_KEYS);
+  if (skp) return skp;
+  if (!Array.isArray(s.conversations) || s.conversations.length === 0 || s.conversations.length > MAX_REQUEST_CONVERSATIONS) {
+    return { path: `${sp}.conversations`, expected: `an array of 1-${MAX_REQUEST_CONVERSATIONS} conversation ids` };
+  }
+  const seen = new Set<string>();
+  for (const [i, c] of (s.conversations as unknown[]).entries()) {
+    try {
+      conversationIdBytes(c, `${sp}.conversations[${i}]`);
+    } catch (e) {
+      return { path: `${sp}.conversations[${i}]`, expected: (e as Error).message.replace(/^[^:]*: /, '') };
+    }
+    // A repeated id would make the request look wider than it is; there is one spelling per scope.
+    if (seen.has(c as string)) return { path: `${sp}.conversations[${i}]`, expected: 'a conversation id not already listed' };
+    seen.add(c as string);
+  }
+  for (const k of ['from', 'to'] as const) {
+    const p = timeProblem(`${sp}.${k}`, s[k]);
+    if (p) return p;
+  }
+  if (!Number.isSafeInteger(s.maxMessages) || (s.maxMessages as number) < 1) return { path: `${sp}.maxMessages`, expected: 'a positive integer' };
+  if (typeof s.operation !== 'string' || !OPERATION_SHAPE.test(s.operation)) return { path: `${sp}.operation`, expected: "an operation name such as 'decrypt'" };
+  return undefined;
+}
+
+function malformed(p: NonNullable<Problem>): BreakGlassError {
+  return new BreakGlassError('ERR_BG_MALFORMED', `${p.path}: expected ${p.expected}`);
+}
+
+/** RFC 8785 (JCS) for the values requests hold: strings, safe integers, arrays, objects (same as src/audit/entry.ts). */
+function canonicalJson(v: unknown): string {
+  if (v === null || typeof v === 'string' || typeof v === 'number') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  // Keys sorted by UTF-16 code units (JCS §3.2.3), which is what Array.prototype.sort does.
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+}
+
+/**
+ * Builds a request, filling in `v`, a fresh random `jti`, `iat` (now) and `nbf` (= iat). It is
+ * stricter than the parser: it refuses what could never be accepted (an unknown reason code,
+ * `exp <= nbf`, `from >= to`, an operation other than `decrypt`), so tooling fails early.
+ * Throws {@link InvalidInputError} naming the field (e.g. `fields.scope.from`).
+ *
+ * @example
+ * ```ts
+ * const req = createRequest({ policy: 'bg-prod', aud: 'keywarden://dm-prod', requester: 'ts-erin',
+ *   reason: 'LEGAL_PROCESS', detail: 'subpoena 2025-17',
+ *   scope: { conversations: ['dm:alice:bob'], from: '2025-01-01T00:00:00.000Z', to: '2025-01-08T00:00:00.000Z', maxMessages: 500, operation: 'decrypt' },
+ *   exp: Math.floor(Date.now() / 1000) + 4 * 3600 });
+ * ```
+ */
+export function createRequest(
+  fields: { policy: string; aud: string; requester: string; reason: string; detail: string; scope: BreakGlassScope; exp: number; nbf?: number; iat?: number; jti?: string },
+  now: () => Date = () => new Date(),
+): BreakGlassRequest {
+  if (!isPlainObject(fields)) throw new InvalidInputError('fields', 'expected an object');
+  const allowed = ['policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'exp', 'nbf', 'iat', 'jti'];
+  for (const k of Object.keys(fields)) if (!allowed.includes(k)) throw new InvalidInputError(`fields.${k}`, 'unknown field');
+  const iat = fields.iat ?? Math.floor(now().getTime() / 1000);
+  const scope = isPlainObject(fields.scope) ? { ...fields.scope, conversations: Array.isArray(fields.scope.conversations) ? [...fields.scope.conversations] : fields.scope.conversations } : fields.scope;
+  const req = {
+    v: 1 as const,
+    jti: fields.jti ?? base64url.encode(randomBytes(16)),
+    policy: fields.policy,
+    aud: fields.aud,
+    requester: fields.requester,
+    reason: fields.reason,
+    detail: fields.detail,
+    scope: scope as BreakGlassScope,
+    iat,
+    nbf: fields.nbf ?? iat,
+    exp: fields.exp,
+  };
+  const p = requestProblem(req, 'fields');
+  if (p) throw new InvalidInputError(p.path, p.expected);
+  if (!(REASON_CODES as readonly string[]).includes(req.reason)) throw new InvalidInputError('fields.reason', `expected one of ${REASON_CODES.join(', ')}`);
+  if (req.scope.operation !== 'decrypt') throw new InvalidInputError('fields.scope.operation', "expected 'decrypt'");
+  if (Date.parse(req.scope.from) >= Date.parse(req.scope.to)) throw new InvalidInputError('fields.scope.to', 'expected a time after scope.from');
+  if (req.exp <= req.nbf) throw new InvalidInputError('fields.exp', 'expected a time after nbf');
+  return req;
+}
+
+/**
+ * The request's RFC 8785 canonical JSON as UTF-8 bytes: the exact bytes whose digest approvers
+ * sign. Validates the shape strictly (missing, unknown or mistyped fields throw
+ * `BreakGlassError('ERR_BG_MALFORMED')`), because hashing an ill-formed document would let two
+ * readers disagree about what was approved.
+ *
+ * @example
+ * ```ts
+ * new TextDecoder().decode(canonicalRequest(req)); // '{"aud":"keywarden://dm-prod","detail":…,"v":1}'
+ * ```
+ */
+export function canonicalRequest(req: BreakGlassRequest): Uint8Array {
+  const p = requestProblem(req, 'request');
+  if (p) throw malformed(p);
+  return utf8(canonicalJson(req));
+}
+
+/**
+ * base64url(SHA-256(canonicalRequest(req))): what each approval signs (its `digest` claim).
+ *
+ * @example
+ * ```ts
+ * requestDigest(req); // 43 base64url characters, e.g. 'q3M9…'
+ * ```
+ */
+export function requestDigest(req: BreakGlassRequest): string {
+  return base64url.encode(sha256(canonicalRequest(req)));
+}
+
+function okpProblem(jwk: unknown, wantPrivate: boolean): string | undefined {
+  if (!isPlainObject(jwk)) return 'expected a JWK object';
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') return 'expected an Ed25519 OKP JWK (kty "OKP", crv "Ed25519")';
+  if (typeof jwk.x !== 'string' || jwk.x.length !== 43 || !isCanonicalBase64url(jwk.x)) return 'expected "x" to be 32 bytes of base64url';
+  if (wantPrivate && (typeof jwk.d !== 'string' || jwk.d.length !== 43 || !isCanonicalBase64url(jwk.d))) return 'expected a private JWK ("d" of 32 bytes)';
+  if (!wantPrivate && jwk.d !== undefined) return 'expected a public JWK (it holds a private key "d")';
+  return undefined;
+}
+
+/**
+ * What is wrong with a public Ed25519 JWK, or undefined (shared with ./policy.ts, which refuses
+ * private keys in a trust policy).
+ *
+ * @example
+ * ```ts
+ * publicJwkProblem({ kty: 'OKP', crv: 'Ed25519', x: k.publicJwk.x }); // undefined
+ * publicJwkProblem(k.privateJwk); // 'expected a public JWK (it holds a private key "d")'
+ * ```
+ */
+export function publicJwkProblem(jwk: unknown): string | undefined {
+  return okpProblem(jwk, false);
+}
+
+/**
+ * Signs an approval of `req` with an approver's Ed25519 private JWK: a compact JWT with header
+ * `{ alg: 'EdDSA', typ: APPROVAL_TYP, kid: approver.id }` and claims `iss` (the approver),
+ * `aud` (the request's audience), `jti` (the request's), `digest` ({@link requestDigest}),
+ * `iat` and `exp` (by default the request's `exp`; `expiresInSeconds` sets a shorter one).
+ * Approvers sign at their own time, on their own machine; nothing else is needed to combine
+ * approvals.
+ *
+ * @example
+ * ```ts
+ * const { privateJwk } = JSON.parse(await readFile('alice.private.jwk', 'utf8'));
+ * const jwt = await approveRequest(req, { id: 'ts-alice', privateJwk });
+ * token.approvals.push(jwt);
+ * ```
+ */
+export async function approveRequest(
+  req: BreakGlassRequest,
+  approver: { id: string; privateJwk: JWK },
+  options?: { expiresInSeconds?: number; now?: () => Date },
+): Promise<string> {
+  const digest = requestDigest(req); // validates req first: never sign something malformed
+  if (!isPlainObject(approver)) throw new InvalidInputError('approver', 'expected { id, privateJwk }');
+  if (!isIdentifier(approver.id)) throw new InvalidInputError('approver.id', 'expected an identifier (1-256 characters, no control characters)');
+  const kp = okpProblem(approver.privateJwk, true);
+  if (kp) throw new InvalidInputError('approver.privateJwk', kp);
+  if (options !== undefined && !isPlainObject(options)) throw new InvalidInputError('options', 'expected an object');
+  for (const k of Object.keys(options ?? {})) if (k !== 'expiresInSeconds' && k !== 'now') throw new InvalidInputError(`options.${k}`, 'unknown option');
+  const iat = Math.floor((options?.now ?? (() => new Date()))().getTime() / 1000);
+  let exp = req.exp;
+  if (options?.expiresInSeconds !== undefined) {
+    const s = options.expiresInSeconds;
+    if (!Number.isSafeInteger(s) || s < 1) throw new InvalidInputError('options.expiresInSeconds', 'expected a positive integer');
+    exp = iat + s;
+  }
+  const { kty, crv, x, d } = approver.privateJwk;
+  // Import only the key members, so stray JWK fields (key_ops, alg) cannot change behaviour.
+  const key = await importJWK({ kty, crv, x, d }, 'EdDSA');
+  return new SignJWT({ jti: req.jti, digest })
+    .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: approver.id })
+    .setIssuer(approver.id)
+    .setAudience(req.aud)
+    .setIssuedAt(iat)
+    .setExpirationTime(exp)
+    .sign(key);
+}
+
+/** The first structural problem of a token object, or undefined. */
+function tokenProblem(t: unknown): Problem {
+  if (!isPlainObject(t)) return { path: 'token', expected: 'an object' };
+  const kp = keysProblem('token', t, ['request', 'approvals']);
+  if (kp) return kp;
+  const rp = requestProblem(t.request, 'token.request');
+  if (rp) return rp;
+  if (!Array.isArray(t.approvals) || t.approvals.length > MAX_APPROVALS) return { path: 'token.approvals', expected: `an array of at most ${MAX_APPROVALS} approvals` };
+  for (const [i, a] of (t.approvals as unknown[]).entries()) {
+    // Compact JWS with three non-empty canonical base64url parts. Canonical matters for the
+    // signature part: lenient decoders would otherwise accept altered characters as the same
+    // signature, and "any changed byte is refused" would not hold.
+    const parts = typeof a === 'string' && a.length <= MAX_APPROVAL_CHARS ? a.split('.') : [];
+    if (parts.length !== 3 || !parts.every((x) => x.length > 0 && isCanonicalBase64url(x))) {
+      return { path: `token.approvals[${i}]`, expected: `a compact JWT of at most ${MAX_APPROVAL_CHARS} characters (three canonical base64url parts)` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The token as one line of canonical JSON (`{"approvals":[…],"request":{…}}`, no trailing
+ * newline). Throws `BreakGlassError('ERR_BG_MALFORMED')` for anything {@link decodeToken} would
+ * refuse, so what is written can always be read back.
+ *
+ * @example
+ * ```ts
+ * await writeFile('token.json', `${encodeToken({ request: req, approvals: [] })}\n`);
+ * ```
+ */
+export function encodeToken(t: BreakGlassToken): string {
+  const p = tokenProblem(t);
+  if (p) throw malformed(p);
+  return canonicalJson({ approvals: t.approvals, request: t.request });
+}
+
+/**
+ * The first object key that appears twice in the same object of (already valid) JSON text, or
+ * undefined. JSON.parse silently keeps the last one; other parsers keep the first, so a token
+ * with duplicate keys could show an auditor's script a different request than the one verified.
+ */
+function duplicateKey(json: string): string | undefined {
+  const stack: { keys?: Set<string>; expectKey: boolean }[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '{') stack.push({ keys: new Set(), expectKey: true });
+    else if (c === '[') stack.push({ expectKey: false });
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === ',') {
+      const top = stack.at(-1);
+      if (top?.keys) top.expectKey = true;
+    } else if (c === '"') {
+      const start = i;
+      for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
+      const top = stack.at(-1);
+      // In valid JSON the first string after '{' or ',' inside an object is a key.
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(json.slice(start, i + 1)) as string;
+        if (top.keys.has(key)) return key;
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Parses token text strictly: `{ "request": {...}, "approvals": ["<jwt>", ...] }` with exactly
+ * the request fields (no unknown, missing, mistyped or duplicate fields) and approvals that are
+ * compact JWTs in canonical base64url. Everything else throws
+ * `BreakGlassError('ERR_BG_MALFORMED')`. Whitespace and key order are free (a plain
+ * `JSON.stringify` from another tool is fine): what approvers sign is the digest of the
+ * request's canonical form, recomputed here, so the spelling of the text cannot matter.
+ *
+ * @example
+ * ```ts
+ * const token = decodeToken(await readFile('token.json', 'utf8'));
+ * token.approvals.length; // approvals collected so far
+ * ```
+ */
+export function decodeToken(text: string): BreakGlassToken {
+  if (typeof text !== 'string') throw new BreakGlassError('ERR_BG_MALFORMED', 'token: expected a string');
+  if (text.length > MAX_TOKEN_CHARS) throw new BreakGlassError('ERR_BG_MALFORMED', `token: longer than ${MAX_TOKEN_CHARS} characters`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new BreakGlassError('ERR_BG_MALFORMED', 'token: not JSON');
+  }
+  const p = tokenProblem(value);
+  if (p) throw malformed(p);
+  const dup = duplicateKey(text);
+  if (dup !== undefined) throw new BreakGlassError('ERR_BG_MALFORMED', `token: field ${JSON.stringify(dup.slice(0, 64))} appears twice`);
+  const t = value as BreakGlassToken;
+  return { request: t.request, approvals: t.approvals };
+}
+
+/**
+ * A new approver key pair: Ed25519 OKP JWKs with `kid` set to `id`. The private JWK goes to
+ * the approver (file mode 0600); the public one into the service's trust policy.
+ *
+ * @example
+ * ```ts
+ * const k = await generateApproverKey('ts-alice');
+ * policy.factors[0].approvers.push({ id: k.id, publicJwk: k.publicJwk });
+ * ```
+ */
+export async function generateApproverKey(id: string): Promise<{ id: string; privateJwk: JWK; publicJwk: JWK }> {
+  if (!isIdentifier(id)) throw new InvalidInputError('id', 'expected an identifier (1-256 characters, no control characters)');
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  const privateJwk = { ...(await exportJWK(privateKey)), kid: id };
+  const publicJwk = { ...(await exportJWK(publicKey)), kid: id };
+  return { id, privateJwk, publicJwk };
+}
