@@ -87,12 +87,15 @@ describe('break-glass access', () => {
     await expectRefused(d, d.bg.decrypt((await token(d, ok, { reason: 'SECURITY_INCIDENT' })).text, 'c0', page(d, 'c0')), 'ERR_BG_REASON_NOT_ALLOWED');
     await expectRefused(d, d.bg.decrypt((await token(d, ok)).text, 'c1', page(d, 'c1')), 'ERR_BG_OUT_OF_SCOPE');
     await expectRefused(d, d.bg.decrypt((await token(d, ok, { scope: { maxMessages: 2 } })).text, 'c0', page(d, 'c0')), 'ERR_BG_MESSAGE_LIMIT');
+    await expectRefused(d, d.bg.decrypt('{"request": "not a token"}', 'c0', page(d, 'c0')), 'ERR_BG_MALFORMED');
+    await expectRefused(d, d.bg.decrypt((await token(d, ok, { policy: 'some-other-policy' })).text, 'c0', page(d, 'c0')), 'ERR_BG_WRONG_POLICY');
+    await expectRefused(d, d.bg.decrypt((await token(d, ok, { exp: Math.floor(d.now().getTime() / 1000) + 8 * 86_400 })).text, 'c0', page(d, 'c0')), 'ERR_BG_LIFETIME');
     const once = await token(d, ok);
     await d.bg.decrypt(once.text, 'c0', page(d, 'c0', [3]));
     await expectRefused(d, d.bg.decrypt(once.text, 'c0', page(d, 'c0', [3])), 'ERR_BG_REPLAYED');
     // every refusal above is in the log, and the log verifies
     const refusals = (await entries(d)).filter((e) => e.type === 'breakglass.refused').map((e) => e.refusal);
-    expect(new Set(refusals).size).toBe(12);
+    expect(new Set(refusals).size).toBe(15);
     const all = await d.auditStore.read(0, await d.auditStore.size());
     expect(verifyAuditLog({ verifierKey: d.logVerifierKey, entries: all, checkpoints: await d.auditStore.checkpoints() }).ok).toBe(true);
   });

@@ -81,11 +81,11 @@ export function defaultScope(over: Partial<BreakGlassScope> = {}): BreakGlassSco
 }
 
 /** A request by `requester`, approved by `by`. */
-export async function token(d: Awaited<ReturnType<typeof deployment>>, by: Approver[], over: { scope?: Partial<BreakGlassScope>; reason?: string; aud?: string; requester?: string; exp?: number } = {}) {
+export async function token(d: Awaited<ReturnType<typeof deployment>>, by: Approver[], over: { scope?: Partial<BreakGlassScope>; reason?: string; aud?: string; requester?: string; exp?: number; policy?: string } = {}) {
   const nowSec = Math.floor(d.now().getTime() / 1000);
   const req: BreakGlassRequest = createRequest(
     {
-      policy: d.policy.id, aud: over.aud ?? d.policy.audience, requester: over.requester ?? 'reviewer-7', reason: over.reason ?? 'USER_REPORT_REVIEW',
+      policy: over.policy ?? d.policy.id, aud: over.aud ?? d.policy.audience, requester: over.requester ?? 'reviewer-7', reason: over.reason ?? 'USER_REPORT_REVIEW',
       detail: 'case-2026-0042', scope: defaultScope(over.scope), exp: over.exp ?? nowSec + 3600,
     },
     d.now,
