@@ -13,7 +13,7 @@ export default defineConfig([{
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['@aws-sdk/client-kms'],
+  external: ['@aws-sdk/client-kms', 'pg'],
 }, {
   // The `keywarden` command (package.json "bin"): ESM with a shebang.
   entry: { cli: 'src/cli/bin.ts' },
@@ -21,4 +21,5 @@ export default defineConfig([{
   sourcemap: true,
   target: 'node20',
   banner: { js: '#!/usr/bin/env node' },
+  external: ['pg'],
 }]);

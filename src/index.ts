@@ -57,3 +57,6 @@ export { validatePolicy, verifyToken, inspectToken } from './breakglass/policy.j
 export type { BreakGlassPolicy, PolicyFactor, ApproverKey, VerifiedToken, TokenInspection } from './breakglass/policy.js';
 export { REASON_CODES, APPROVAL_TYP, createRequest, canonicalRequest, requestDigest, approveRequest, encodeToken, decodeToken, generateApproverKey } from './breakglass/token.js';
 export type { BreakGlassRequest, BreakGlassScope, BreakGlassToken, ReasonCode } from './breakglass/token.js';
+// PostgreSQL (caller-supplied `pg` Pool; `pg` is an optional peer dependency, imported as types only).
+export { PostgresKeyStore } from './store/postgres.js';
+export { migrate, DEFAULT_SCHEMA, LATEST_MIGRATION } from './store/migrations.js';

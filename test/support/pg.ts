@@ -1,0 +1,72 @@
+/**
+ * A PostgreSQL pool for tests: a real server when DATABASE_URL is set (each call gets a fresh
+ * schema, dropped by close()), otherwise PGlite (PostgreSQL compiled to WASM) in this process,
+ * served over a local socket so that the real `pg` driver talks to it.
+ *
+ * PGlite serves one connection at a time, hence `max: 1`: tests that need two connections at
+ * once (killing a backend from another one) only run against a real server (`kind === 'postgres'`).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Pool } from 'pg';
+
+export interface TestPool {
+  pool: Pool;
+  /** A schema for this pool's tables (fresh per call on a real server). */
+  schema: string;
+  kind: 'postgres' | 'pglite';
+  close(): Promise<void>;
+}
+
+let logged = false;
+function logOnce(message: string): void {
+  if (logged) return;
+  logged = true;
+  console.info(`[test/support/pg] ${message}`);
+}
+
+export async function testPool(): Promise<TestPool> {
+  const url = process.env.DATABASE_URL;
+  if (url) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle client whose connection dies emits 'error' on the pool; unhandled it would crash.
+    pool.on('error', () => {});
+    const schema = `kw_test_${randomBytes(6).toString('hex')}`;
+    logOnce('using PostgreSQL at DATABASE_URL');
+    return {
+      pool,
+      schema,
+      kind: 'postgres',
+      async close() {
+        try {
+          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await pool.end();
+        }
+      },
+    };
+  }
+
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await PGlite.create();
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
+  await server.start();
+  const port = Number(server.getServerConn().split(':').pop());
+  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 });
+  pool.on('error', () => {});
+  logOnce('DATABASE_URL not set: using in-process PGlite (one connection)');
+  return {
+    pool,
+    schema: `kw_test_${randomBytes(6).toString('hex')}`,
+    kind: 'pglite',
+    async close() {
+      try {
+        await pool.end();
+      } finally {
+        await server.stop();
+        await db.close();
+      }
+    },
+  };
+}
