@@ -616,3 +616,27 @@ describe('scaling', () => {
     expect(verifyConsistency(99_999, COUNT, root2, root, tree.consistencyProof(99_999))).toBe(true);
   });
 });
+
+describe('CompactRange', () => {
+  it('tracks the root of a growing tree with one hash per set bit, and round-trips its encoding', async () => {
+    const { CompactRange } = await import('../src/audit/merkle.js');
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { minLength: 0, maxLength: 300 }), (entries) => {
+        const tree = new MerkleTree();
+        let edge = CompactRange.empty();
+        expect(edge.root()).toEqual(emptyRoot());
+        for (const e of entries) {
+          tree.append(leafHash(e));
+          edge.append(leafHash(e));
+          expect(edge.root()).toEqual(tree.root());
+          const bits = tree.size.toString(2).split('').filter((b) => b === '1').length;
+          expect(edge.encode().length).toBe(bits * 32);
+          edge = CompactRange.decode(edge.size, edge.encode());
+        }
+        expect(CompactRange.of(tree).encode()).toEqual(edge.encode());
+      }),
+      { numRuns: 30 },
+    );
+    expect(() => CompactRange.decode(3, new Uint8Array(32))).toThrow(RangeError);
+  });
+});

@@ -125,7 +125,7 @@ export class AuditLog {
    * complete within `appendTimeoutMs`; a bad event fails with `ERR_AUDIT_ENTRY` before anything
    * is written.
    */
-  append(events: AuditEvent | readonly AuditEvent[]): Promise<AuditReceipt> {
+  append(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown }): Promise<AuditReceipt> {
     const list = Array.isArray(events) ? (events as readonly AuditEvent[]) : [events as AuditEvent];
     let bytes: Uint8Array[];
     try {
@@ -134,6 +134,8 @@ export class AuditLog {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (this.#store.appendSequenced !== undefined) return this.#withTimeout(this.#appendSequenced(bytes, options?.tx));
+    if (options?.tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
     return this.#withTimeout(
       this.#serial(async () => {
         const index = await this.#storeCall(() => this.#store.append(bytes));
@@ -145,8 +147,36 @@ export class AuditLog {
     );
   }
 
+  /**
+   * Shared stores (PostgreSQL): the store serialises appends from every instance under its log
+   * head lock and signs through us; our in-memory tree follows when nobody else appended in
+   * between, and otherwise catches up in {@link AuditLog.sync}.
+   */
+  async #appendSequenced(bytes: Uint8Array[], tx: unknown): Promise<AuditReceipt> {
+    const r = await this.#storeCall(() =>
+      this.#store.appendSequenced!(bytes, (size, root) => signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer), tx === undefined ? undefined : { tx }),
+    );
+    if (r.index === this.#tree.size) for (const b of bytes) this.#tree.append(leafHash(b));
+    this.#lastCheckpoint = r.checkpoint;
+    return { index: r.index, size: r.size, checkpoint: r.checkpoint };
+  }
+
+  /** Reads entries other instances appended to a shared store, so proofs cover them. */
+  async sync(): Promise<number> {
+    const size = await this.#storeCall(() => this.#store.size());
+    for (let start = this.#tree.size; start < size; start += 4096) {
+      for (const e of await this.#storeCall(() => this.#store.read(start, Math.min(size, start + 4096)))) this.#tree.append(leafHash(e));
+    }
+    if (this.#store.appendSequenced !== undefined) {
+      const notes = await this.#storeCall(() => this.#store.checkpoints());
+      this.#lastCheckpoint = notes[notes.length - 1] ?? this.#lastCheckpoint;
+    }
+    return this.#tree.size;
+  }
+
   /** Signs and stores a checkpoint of the current tree (e.g. for an idle log). */
   checkpoint(): Promise<string> {
+    if (this.#store.appendSequenced !== undefined) return this.#withTimeout(this.#appendSequenced([], undefined).then((r) => r.checkpoint));
     return this.#withTimeout(this.#serial(() => this.#issueCheckpoint()));
   }
 
@@ -178,6 +208,7 @@ export class AuditLog {
    * checkpoint: offline-verifiable with the log's verifier key.
    */
   async proof(index: number): Promise<string> {
+    if (this.#store.appendSequenced !== undefined) await this.sync();
     const cp = this.#lastCheckpoint ?? (await this.checkpoint());
     const { checkpoint } = openCheckpoint(cp, this.#verifier, this.origin);
     if (index < 0 || index >= checkpoint.size) throw new InvalidInputError('index', `expected an index below the checkpointed size ${checkpoint.size}`);
@@ -189,6 +220,7 @@ export class AuditLog {
    * checkpoint: `old <size>`, the consistency proof hashes, a blank line, the checkpoint.
    */
   async consistency(oldSize: number): Promise<string> {
+    if (this.#store.appendSequenced !== undefined) await this.sync();
     const cp = this.#lastCheckpoint ?? (await this.checkpoint());
     const { checkpoint } = openCheckpoint(cp, this.#verifier, this.origin);
     assertInt('oldSize', oldSize, 0, checkpoint.size);

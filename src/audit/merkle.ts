@@ -392,3 +392,81 @@ export function verifyConsistency(
   // Step 7: fr == first_hash, sr == second_hash and sn == 0.
   return sn === 0 && equal(fr, oldRoot) && equal(sr, root);
 }
+
+/**
+ * The right edge ("compact range", RFC 9162 §2.1 tree shape) of a tree of `size` leaves: the
+ * roots of its perfect subtrees, largest first, one per set bit of `size`. It is all a sequencer
+ * shared by many processes needs to store to append and compute the new root without reading
+ * the log: a few hundred bytes for any size.
+ *
+ * @example
+ * ```ts
+ * const edge = CompactRange.empty();
+ * edge.append(leafHash(entry));
+ * edge.root(); // equals new MerkleTree([leafHash(entry)]).root()
+ * const again = CompactRange.decode(edge.size, edge.encode());
+ * ```
+ */
+export class CompactRange {
+  #size: number;
+  readonly #nodes: Uint8Array[];
+
+  private constructor(size: number, nodes: Uint8Array[]) {
+    this.#size = size;
+    this.#nodes = nodes;
+  }
+
+  /** The right edge of the empty tree. */
+  static empty(): CompactRange {
+    return new CompactRange(0, []);
+  }
+
+  /** Rebuilds from `encode()` output; throws RangeError if the hash count does not match `size`. */
+  static decode(size: number, bytes: Uint8Array): CompactRange {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('size: expected a non-negative safe integer');
+    let bits = 0;
+    for (let s = size; s > 0; s = Math.floor(s / 2)) bits += s % 2;
+    if (bytes.length !== bits * HASH_SIZE) throw new RangeError(`compact range: expected ${bits} hashes for size ${size}, got ${bytes.length / HASH_SIZE}`);
+    const nodes: Uint8Array[] = [];
+    for (let i = 0; i < bits; i++) nodes.push(bytes.slice(i * HASH_SIZE, (i + 1) * HASH_SIZE));
+    return new CompactRange(size, nodes);
+  }
+
+  /** The right edge of `tree` at its current size. */
+  static of(tree: MerkleTree): CompactRange {
+    const r = CompactRange.empty();
+    for (let i = 0; i < tree.size; i++) r.append(tree.leafHash(i));
+    return r;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Appends one leaf hash: merges one subtree per trailing one bit of the old size. */
+  append(leaf: Uint8Array): void {
+    if (!(leaf instanceof Uint8Array) || leaf.length !== HASH_SIZE) throw new RangeError('leafHash: expected 32 bytes');
+    this.#nodes.push(leaf.slice());
+    for (let s = this.#size; s % 2 === 1; s = Math.floor(s / 2)) {
+      const right = this.#nodes.pop()!;
+      const left = this.#nodes.pop()!;
+      this.#nodes.push(nodeHash(left, right));
+    }
+    this.#size++;
+  }
+
+  /** Root of the tree (RFC 6962 MTH): the subtree roots folded from the right. */
+  root(): Uint8Array {
+    if (this.#nodes.length === 0) return emptyRoot();
+    let acc = this.#nodes[this.#nodes.length - 1]!;
+    for (let i = this.#nodes.length - 2; i >= 0; i--) acc = nodeHash(this.#nodes[i]!, acc);
+    return acc.slice();
+  }
+
+  /** The subtree roots concatenated (32 bytes each). */
+  encode(): Uint8Array {
+    const out = new Uint8Array(this.#nodes.length * HASH_SIZE);
+    this.#nodes.forEach((n, i) => out.set(n, i * HASH_SIZE));
+    return out;
+  }
+}

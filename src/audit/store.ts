@@ -5,6 +5,8 @@
  * interface later.
  */
 
+import type { CompactRange } from './merkle.js';
+
 export interface AuditStore {
   /** Number of entries stored. */
   size(): Promise<number>;
@@ -18,6 +20,20 @@ export interface AuditStore {
   checkpoints(): Promise<string[]>;
   /** Releases files or connections. */
   close(): Promise<void>;
+  /**
+   * Optional, for stores shared by several processes (PostgreSQL): appends `entries` and the
+   * checkpoint over the resulting tree as ONE transaction that holds the log head, so appends
+   * from many instances are serialised into one consistent tree. The store keeps the tree's
+   * right edge (a {@link CompactRange}) with the head, appends the entries' leaf hashes to it,
+   * and calls `sign(size, root)` for the checkpoint note to store. With `options.tx`, it runs
+   * inside that caller transaction instead of its own (e.g. the token ledger's). Zero entries
+   * makes a fresh checkpoint of the current tree.
+   */
+  appendSequenced?(
+    entries: readonly Uint8Array[],
+    sign: (size: number, root: Uint8Array) => string,
+    options?: { tx?: unknown },
+  ): Promise<{ index: number; size: number; checkpoint: string }>;
 }
 
 /**

@@ -133,8 +133,9 @@ export class BreakGlass {
     });
     let consumed: boolean;
     try {
-      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async () => {
-        await this.#o.audit.log.append(intent);
+      // A database ledger hands us its transaction: the intent entry commits with the consumption.
+      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
+        await this.#o.audit.log.append(intent, tx === undefined ? undefined : { tx });
       });
     } catch (err) {
       throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);

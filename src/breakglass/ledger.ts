@@ -10,9 +10,10 @@ export interface TokenLedger {
   /**
    * Marks `jti` used and runs `record` as one step. Resolves true when this call consumed the
    * token; false when it was already used (or is being used by a concurrent call that succeeds).
-   * If `record` rejects, the token is not consumed and the rejection propagates.
+   * If `record` rejects, the token is not consumed and the rejection propagates. A database
+   * ledger passes its open transaction to `record` as `tx`, so that the audit append joins it.
    */
-  consume(jti: string, expiresAt: Date, record: () => Promise<void>): Promise<boolean>;
+  consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean>;
 }
 
 /**
@@ -33,7 +34,7 @@ export class MemoryTokenLedger implements TokenLedger {
     this.#now = now;
   }
 
-  async consume(jti: string, expiresAt: Date, record: () => Promise<void>): Promise<boolean> {
+  async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {
     for (;;) {
       if (this.#used.has(jti)) return false;
       const pending = this.#pending.get(jti);
