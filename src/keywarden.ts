@@ -48,6 +48,13 @@ export interface KeywardenOptions {
    * record (docs/AUDIT.md).
    */
   audit?: KeyAuditOptions;
+  /**
+   * Subscribe to the key store's change notifications (`KeyStore.subscribe`, e.g. PostgreSQL
+   * LISTEN/NOTIFY) and drop a conversation's cached active version as soon as any instance
+   * rotates it. Without it (or when notifications are missed) `cache.maxAgeMs` bounds how long
+   * an old version keeps sealing. Default false (the subscription holds one connection).
+   */
+  watchKeyChanges?: boolean;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -73,7 +80,7 @@ export interface KeywardenStats {
   kms: { generateDataKey: number; unwrapDataKey: number };
 }
 
-const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'now'] as const;
+const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'now'] as const;
 const EMPTY = new Uint8Array(0);
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
@@ -142,6 +149,7 @@ export class Keywarden {
   readonly #part: CachePartition;
   readonly #aead: AeadImpl;
   readonly #keys: KeyLifecycle;
+  #watching: Promise<(() => Promise<void>) | undefined> | undefined;
 
   constructor(options: KeywardenOptions) {
     assertOptions('options', options, OPTION_KEYS);
@@ -177,6 +185,16 @@ export class Keywarden {
       now: options.now ?? (() => new Date()),
       ...(options.audit === undefined ? {} : { audit: validAudit(options.audit) }),
     });
+    if (options.watchKeyChanges !== undefined && typeof options.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
+    if (options.watchKeyChanges) {
+      if (typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
+      this.#watching = keyStore.subscribe((conversationId) => this.#part.deactivate(conversationId)).catch(() => undefined);
+    }
+  }
+
+  /** Resolves once the key-change subscription (watchKeyChanges) is listening. */
+  async ready(): Promise<void> {
+    await this.#watching;
   }
 
   /** Name of the AEAD implementation in use (`"node"` or `"noble"`). */
@@ -401,5 +419,6 @@ export class Keywarden {
     if (this.#keys.closed) return;
     this.#keys.closed = true;
     this.#part.release();
+    void this.#watching?.then((stop) => stop?.());
   }
 }

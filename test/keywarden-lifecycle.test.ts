@@ -203,3 +203,30 @@ describe('message bound per key version', () => {
     expect([rec.version, rec.sealedReserved, rec.suite]).toEqual([1, 0, 'XChaCha20-Poly1305']);
   });
 });
+
+describe('cross-instance invalidation (watchKeyChanges)', () => {
+  it('a rotation on one instance reaches another at once through the store\'s notifications', async () => {
+    const keyStore = new MemoryKeyStore();
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const a = new Keywarden({ masterKey, keyStore });
+    const b = new Keywarden({ masterKey, keyStore, watchKeyChanges: true, reservationSize: 1000 });
+    await b.ready();
+    expect(inspectCiphertext(await b.encrypt('w', text('1'))).keyVersion).toBe(1);
+    await a.rotate('w');
+    await new Promise((r) => setTimeout(r, 0)); // notifications are delivered after the change
+    expect(inspectCiphertext(await b.encrypt('w', text('2'))).keyVersion).toBe(2); // not after 1000 reserved seals
+    b.close();
+    await a.rotate('w');
+    // without the option, the old reservation keeps sealing until it runs out or the cache ages out
+    const c = new Keywarden({ masterKey, keyStore, reservationSize: 1000 });
+    expect(inspectCiphertext(await c.encrypt('w', text('3'))).keyVersion).toBe(3);
+    await a.rotate('w');
+    expect(inspectCiphertext(await c.encrypt('w', text('4'))).keyVersion).toBe(3);
+  });
+
+  it('refuses watchKeyChanges on a store without notifications', () => {
+    expect(() => new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: wrapStore(new MemoryKeyStore(), {}), watchKeyChanges: true })).toThrow(
+      expect.objectContaining({ param: 'options.watchKeyChanges' }),
+    );
+  });
+});

@@ -286,3 +286,41 @@ describe('keywarden migrate', () => {
     await pool.end();
   });
 });
+
+describe('change notifications (LISTEN/NOTIFY)', () => {
+  it('a rotation by one instance reaches another instance\'s cache at once', async (ctx) => {
+    if (db.kind !== 'postgres') ctx.skip(); // the subscription needs a second connection; PGlite has one
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const a = new Keywarden({ masterKey, keyStore: new PostgresKeyStore(db.pool, { schema: db.schema }) });
+    const b = new Keywarden({ masterKey, keyStore: new PostgresKeyStore(db.pool, { schema: db.schema }), watchKeyChanges: true, reservationSize: 1000 });
+    await b.ready();
+    const conv = freshConversationId();
+    const version = async () => (await b.encrypt(conv, new Uint8Array(1)))[5];
+    expect(await version()).toBe(1);
+    await a.rotate(conv);
+    let v = await version();
+    for (let i = 0; i < 100 && v !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      v = await version();
+    }
+    expect(v).toBe(2); // well before the 1000 seals reserved under version 1 run out
+    b.close();
+    a.close();
+  });
+
+  it('subscribe delivers the conversation id, escaped ids included, and stops cleanly', async (ctx) => {
+    if (db.kind !== 'postgres') ctx.skip();
+    const store = new PostgresKeyStore(db.pool, { schema: db.schema });
+    const seen: string[] = [];
+    const stop = await store.subscribe((c) => seen.push(c));
+    const conv = `${freshConversationId()}\\with\u0000nul`;
+    await store.insertFirst(makeRecord(conv));
+    await store.insertNext(makeRecord(conv, { version: 2 }), 1);
+    for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual([conv]);
+    await stop();
+    await store.insertNext(makeRecord(conv, { version: 3 }), 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([conv]);
+  });
+});

@@ -33,6 +33,7 @@ class Lock {
 export class MemoryKeyStore implements KeyStore {
   readonly #rows = new Map<string, KeyRecord[]>();
   readonly #lock = new Lock();
+  readonly #listeners = new Set<(conversationId: string) => void>();
 
   getActive(conversationId: string): Promise<KeyRecord | undefined> {
     return this.#lock.run(async () => this.#active(conversationId));
@@ -63,6 +64,12 @@ export class MemoryKeyStore implements KeyStore {
         throw err;
       }
     });
+  }
+
+  /** In-process change notifications (see KeyStore.subscribe), for instances sharing this store. */
+  async subscribe(onChange: (conversationId: string) => void): Promise<() => Promise<void>> {
+    this.#listeners.add(onChange);
+    return async () => void this.#listeners.delete(onChange);
   }
 
   /** Number of conversations with at least one key (for tests and diagnostics). */
@@ -117,6 +124,11 @@ export class MemoryKeyStore implements KeyStore {
     current.state = 'superseded';
     current.supersededAt = new Date(record.activatedAt.getTime());
     rows.push(copyRecord(record));
+    // Like NOTIFY, tell listeners after this step (a rolled-back transaction may still have
+    // notified: a spurious invalidation only costs a reload).
+    queueMicrotask(() => {
+      for (const l of this.#listeners) l(record.conversationId);
+    });
     journal.push(() => {
       rows.pop();
       current.state = state;

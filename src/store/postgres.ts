@@ -134,6 +134,8 @@ export class PostgresKeyStore implements KeyStore {
   readonly #pool: Pool;
   /** `"schema".conversation_keys`, validated and quoted once. */
   readonly #table: string;
+  /** NOTIFY channel for key changes in this schema. */
+  readonly #channel: string;
 
   /**
    * @param pool a node-postgres Pool (the caller owns it and ends it).
@@ -143,7 +145,9 @@ export class PostgresKeyStore implements KeyStore {
   constructor(pool: Pool, options?: { schema?: string }) {
     assertPool(pool);
     this.#pool = pool;
-    this.#table = `${quoteIdent(schemaOption(options))}.conversation_keys`;
+    const schema = schemaOption(options);
+    this.#table = `${quoteIdent(schema)}.conversation_keys`;
+    this.#channel = `keywarden_keys_${schema}`;
   }
 
   getActive(conversationId: string): Promise<KeyRecord | undefined> {
@@ -323,7 +327,52 @@ export class PostgresKeyStore implements KeyStore {
       `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS}`,
       recordParams(record),
     );
+    // Tell other instances (LISTEN, see subscribe): delivered when this transaction commits.
+    await run(client, 'insertNext', 'SELECT pg_notify($1, $2)', [this.#channel, id]);
     return { inserted: true, record: toRecord(ins.rows[0]!) };
+  }
+
+  /**
+   * Calls `onChange(conversationId)` whenever any process rotates a conversation's key in this
+   * schema (PostgreSQL LISTEN/NOTIFY). Holds one pool connection until the returned function is
+   * called — so do not use it on a single-connection pool (PGlite). Notifications can be missed
+   * (e.g. while reconnecting); keywarden's cache max age remains the bound.
+   *
+   * @example
+   * ```ts
+   * const stop = await store.subscribe((conversationId) => console.log('rotated', conversationId));
+   * await stop();
+   * ```
+   */
+  async subscribe(onChange: (conversationId: string) => void): Promise<() => Promise<void>> {
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw toStoreError('subscribe', err);
+    }
+    const onError = () => {};
+    const onNotification = (msg: { channel: string; payload?: string }) => {
+      if (msg.channel === this.#channel && typeof msg.payload === 'string') onChange(decodeId(msg.payload));
+    };
+    client.on('error', onError);
+    client.on('notification', onNotification);
+    try {
+      await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
+    } catch (err) {
+      client.off('notification', onNotification);
+      client.release(true);
+      throw toStoreError('subscribe', err);
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      client.off('notification', onNotification);
+      await client.query(`UNLISTEN ${quoteIdent(this.#channel)}`).catch(() => undefined);
+      client.off('error', onError);
+      client.release();
+    };
   }
 
   async #reserve(q: Queryable, conversationId: string, version: number, count: number, limit: number): Promise<number> {

@@ -54,4 +54,11 @@ export interface KeyStore {
    * when it rejects. Nested calls join the outer transaction.
    */
   transaction<T>(fn: (tx: KeyStore) => Promise<T>): Promise<T>;
+  /**
+   * Optional: calls `onChange(conversationId)` when any process changes a conversation's keys
+   * (rotation). Resolves to a function that stops the subscription. Keywarden instances with
+   * `watchKeyChanges` use it to drop their cached active version at once instead of after
+   * `cache.maxAgeMs`.
+   */
+  subscribe?(onChange: (conversationId: string) => void): Promise<() => Promise<void>>;
 }
