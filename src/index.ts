@@ -60,3 +60,5 @@ export type { BreakGlassRequest, BreakGlassScope, BreakGlassToken, ReasonCode } 
 // PostgreSQL (caller-supplied `pg` Pool; `pg` is an optional peer dependency, imported as types only).
 export { PostgresKeyStore } from './store/postgres.js';
 export { migrate, DEFAULT_SCHEMA, LATEST_MIGRATION } from './store/migrations.js';
+export { PostgresAuditStore } from './audit/postgres-store.js';
+export { PostgresTokenLedger } from './breakglass/postgres-ledger.js';

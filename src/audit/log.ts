@@ -87,12 +87,14 @@ export class AuditLog {
     } catch (cause) {
       throw new InvalidInputError('options.signerKey', `expected a signed-note signer key (${(cause as Error).message})`);
     }
+    // Checkpoints first: a checkpoint is stored with (or after) its entries, so reading entries
+    // afterwards covers it even while other instances append to a shared store.
+    const notes = await options.store.checkpoints();
     const size = await options.store.size();
     const tree = new MerkleTree();
     for (let start = 0; start < size; start += 4096) {
       for (const e of await options.store.read(start, Math.min(size, start + 4096))) tree.append(leafHash(e));
     }
-    const notes = await options.store.checkpoints();
     const last = notes[notes.length - 1];
     const log = new AuditLog({ store: options.store, signerKey: options.signerKey, appendTimeoutMs: timeout }, signer, verifierKey, tree, last);
     if (last !== undefined) {
@@ -107,6 +109,11 @@ export class AuditLog {
       }
     }
     return log;
+  }
+
+  /** True when appends can join a caller's database transaction (`append(events, { tx })`). */
+  get joinsTransactions(): boolean {
+    return this.#store.appendSequenced !== undefined;
   }
 
   /** Number of entries. */

@@ -214,6 +214,8 @@ export class KeyLifecycle {
       const res = await op(tx);
       if (res.inserted) {
         const f = fields(res.record);
+        // Same database: the entry joins the key's transaction (both commit or neither).
+        const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
         await audit.log.append({
           ...f,
           id: toHex(randomBytes(16)),
@@ -221,7 +223,7 @@ export class KeyLifecycle {
           actor: audit.actor,
           lib: `keywarden/${VERSION}`,
           conversation: audit.ids.conversation(f.conversation),
-        } as AuditEvent);
+        } as AuditEvent, join);
       }
       return res;
     });

@@ -87,6 +87,17 @@ export function toStoreError(op: string, err: unknown): StoreError {
   return new StoreError(`postgres key store: ${op} failed (${what})`, err, retryable);
 }
 
+/**
+ * What a driver error was, safe for a message: the SQLSTATE or node error code, 'connection
+ * lost' or 'driver error' (never the server's message, which can quote parameter values).
+ * @internal shared with the audit store and the token ledger.
+ */
+export function driverErrorSummary(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === 'string') return /^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code;
+  return isRetryable(err) ? 'connection lost' : 'driver error';
+}
+
 interface Migration {
   version: number;
   /** Statements for the quoted schema `s`. */
@@ -121,6 +132,35 @@ const MIGRATIONS: readonly Migration[] = [
       // The database itself guarantees at most one active version per conversation, whatever
       // a buggy or concurrent writer does: a second active row fails with a unique violation.
       `CREATE UNIQUE INDEX conversation_keys_one_active ON ${s}.conversation_keys (conversation_id) WHERE state = 'active'`,
+    ],
+  },
+  {
+    // The shared audit log (PostgresAuditStore) and the break-glass token ledger
+    // (PostgresTokenLedger). audit_head's single row is the log's sequencer: appenders lock it
+    // (SELECT ... FOR UPDATE) and keep the tree's right edge (a CompactRange) in it.
+    version: 2,
+    up: (s) => [
+      `CREATE TABLE ${s}.audit_entries (
+        idx bigint PRIMARY KEY,
+        entry bytea NOT NULL,
+        leaf_hash bytea NOT NULL
+      )`,
+      `CREATE TABLE ${s}.audit_checkpoints (
+        seq bigserial PRIMARY KEY,
+        size bigint NOT NULL,
+        note text NOT NULL
+      )`,
+      `CREATE TABLE ${s}.audit_head (
+        id int PRIMARY KEY CHECK (id = 1),
+        size bigint NOT NULL,
+        edge bytea NOT NULL
+      )`,
+      `INSERT INTO ${s}.audit_head (id, size, edge) VALUES (1, 0, ''::bytea)`,
+      `CREATE TABLE ${s}.breakglass_tokens (
+        jti text PRIMARY KEY,
+        expires_at timestamptz NOT NULL,
+        consumed_at timestamptz NOT NULL DEFAULT now()
+      )`,
     ],
   },
 ];

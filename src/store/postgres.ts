@@ -243,6 +243,9 @@ export class PostgresKeyStore implements KeyStore {
       // Nested transactions join the outer one (no savepoint): the contract says a rejection
       // inside rolls back everything, which is what the outer rollback does.
       transaction: (fn) => guard(() => fn(tx)),
+      // The connection of this transaction, so that an audit append can join it (a key and its
+      // key.created record commit together): see AuditStore.appendSequenced's `tx`.
+      txHandle: client,
     };
     return tx;
   }

@@ -61,4 +61,10 @@ export interface KeyStore {
    * `cache.maxAgeMs`.
    */
   subscribe?(onChange: (conversationId: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Set on the store a `transaction` hands to its callback when it is a database transaction
+   * others can join (the PostgreSQL client): Keywarden passes it to the audit log so that a key
+   * and its `key.created` entry commit together when both live in the same database.
+   */
+  readonly txHandle?: unknown;
 }

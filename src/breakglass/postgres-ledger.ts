@@ -1,0 +1,104 @@
+/**
+ * PostgresTokenLedger: the {@link TokenLedger} for a fleet of processes. Consuming a token is
+ * one transaction: the token id is inserted into `breakglass_tokens` (its primary key makes it
+ * single-use) and the caller's `record` (the intent audit entry, via
+ * `PostgresAuditStore.appendSequenced(..., { tx })`) runs in the same transaction, so either
+ * both commit or neither does. A concurrent consumer of the same token id blocks on the primary
+ * key until the first commits (it then finds the id taken) or rolls back (it then takes it).
+ *
+ * `pg` is an optional peer dependency: this module only imports its types. Create the table
+ * first with `migrate` (migration 2).
+ * @module
+ */
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { InvalidInputError, StoreError } from '../errors.js';
+import { assertPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption } from '../store/migrations.js';
+import type { TokenLedger } from './ledger.js';
+
+const noop = (): void => {};
+
+function ledgerError(op: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(`postgres token ledger: ${op} failed (${driverErrorSummary(err)})`, err, isRetryable(err));
+}
+
+async function run<R extends QueryResultRow>(client: PoolClient, op: string, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  try {
+    return await client.query<R>(sql, params);
+  } catch (err) {
+    throw ledgerError(op, err);
+  }
+}
+
+/**
+ * A {@link TokenLedger} on PostgreSQL (12 or later), through a node-postgres `Pool`.
+ * Driver failures become {@link StoreError} (`ERR_STORE_FAILED`, `retryable` for lost
+ * connections, serialization failures and deadlocks); a rejection from `record` propagates
+ * unchanged, with the token left unused.
+ *
+ * @example
+ * ```ts
+ * const ledger = new PostgresTokenLedger(pool, { schema: 'keywarden' });
+ * const auditStore = new PostgresAuditStore(pool, { schema: 'keywarden' });
+ * const won = await ledger.consume(jti, expiresAt, async (tx) => {
+ *   await auditStore.appendSequenced([intentEntry], sign, { tx });
+ * });
+ * ```
+ */
+export class PostgresTokenLedger implements TokenLedger {
+  readonly #pool: Pool;
+  readonly #table: string;
+
+  constructor(pool: Pool, options?: { schema?: string }) {
+    assertPool(pool);
+    this.#pool = pool;
+    this.#table = `${quoteIdent(schemaOption(options))}.breakglass_tokens`;
+  }
+
+  async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {
+    // text cannot hold U+0000, and a lone surrogate would be stored as U+FFFD (two ids, one row).
+    if (typeof jti !== 'string' || jti.length === 0 || jti.includes('\u0000') || !jti.isWellFormed()) {
+      throw new InvalidInputError('jti', 'expected a non-empty well-formed string without U+0000');
+    }
+    if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new InvalidInputError('expiresAt', 'expected a valid Date');
+    if (typeof record !== 'function') throw new InvalidInputError('record', 'expected a function');
+
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw ledgerError('consume', err);
+    }
+    client.on('error', noop);
+    let broken = false;
+    try {
+      await run(client, 'consume', 'BEGIN');
+      const ins = await run<{ jti: string }>(
+        client,
+        'consume',
+        `INSERT INTO ${this.#table} (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING jti`,
+        [jti, expiresAt],
+      );
+      if (ins.rows.length === 0) {
+        await run(client, 'consume', 'ROLLBACK');
+        return false;
+      }
+      await record(client);
+      const commit = await run(client, 'consume', 'COMMIT');
+      // COMMIT of a transaction that record aborted (a failed statement it caught) reports
+      // ROLLBACK: the token was not consumed, and that must not look like success.
+      if (commit.command === 'ROLLBACK') throw new StoreError('postgres token ledger: consume rolled back (a statement in it failed)');
+      return true;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true;
+      }
+      throw err;
+    } finally {
+      client.off('error', noop);
+      client.release(broken || undefined);
+    }
+  }
+}
