@@ -1,23 +1,77 @@
 /**
  * End-to-end demo on embedded defaults: a local master key and an in-memory key store, no
  * cloud and no server. Run with `npm run demo`.
+ *
+ * `npm run demo -- --pglite ./demo-data` runs the same on PostgreSQL — PGlite, embedded, with
+ * its data in that directory — through the real schema (`migrate`), PostgresKeyStore,
+ * PostgresAuditStore and PostgresTokenLedger. The directory also keeps the demo's (development
+ * only!) master key and log key, so a second run finds its earlier keys and log.
  */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  AuditIdHasher, AuditLog, BreakGlass, type BreakGlassPolicy, FileAuditStore, Keywarden, KeywardenError, LocalMasterKey, MemoryKeyStore,
-  approveRequest, createRequest, encodeToken, generateApproverKey, generateNoteKey, inspectCiphertext,
+  type AuditStore, AuditIdHasher, AuditLog, BreakGlass, type BreakGlassPolicy, FileAuditStore, Keywarden, KeywardenError, type KeyStore,
+  LocalMasterKey, MemoryKeyStore, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, type TokenLedger, approveRequest, createRequest,
+  encodeToken, generateApproverKey, generateNoteKey, inspectCiphertext, migrate, verifyAuditLog,
 } from '../src/node.js';
 import { main as cliMain } from '../src/cli/index.js';
 
 const hex = (b: Uint8Array, n = 24) => Buffer.from(b.subarray(0, n)).toString('hex') + (b.length > n ? '…' : '');
 
-const masterKey = new LocalMasterKey(LocalMasterKey.generateKey(), { keyId: 'local:demo' });
-const keyStore = new MemoryKeyStore();
+const pgliteArg = process.argv.indexOf('--pglite');
+const dataDir = pgliteArg >= 0 ? process.argv[pgliteArg + 1] : undefined;
+if (pgliteArg >= 0 && !dataDir) throw new Error('usage: npm run demo -- --pglite DATA_DIR');
+
+/** A development secret kept in the PGlite data directory, so later runs can read earlier data. */
+function devSecret(name: string, make: () => string): string {
+  if (!dataDir) return make();
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, name);
+  if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
+  return readFileSync(file, 'utf8');
+}
+
+let keyStore: KeyStore = new MemoryKeyStore();
+let auditStore: AuditStore | undefined;
+let ledger: TokenLedger | undefined;
+let closeDb = async () => {};
+if (dataDir) {
+  // PGlite speaks the PostgreSQL wire protocol through pglite-socket, so the demo uses `pg` and
+  // the same stores a service would use against a real server.
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const pg = (await import('pg')).default;
+  mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir: join(dataDir, 'pgdata') });
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
+  await server.start();
+  const port = Number(String(server.getServerConn()).split(':').pop());
+  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 }); // PGlite: one connection
+  pool.on('error', () => {});
+  const { applied } = await migrate(pool);
+  console.log(`PGlite data directory ${dataDir}: ${applied.length ? `applied migrations ${applied.join(', ')}` : 'schema up to date'}`);
+  keyStore = new PostgresKeyStore(pool);
+  auditStore = new PostgresAuditStore(pool);
+  ledger = new PostgresTokenLedger(pool);
+  closeDb = async () => {
+    const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`);
+    console.log('\nPostgreSQL schema (public):');
+    for (const { table_name } of tables.rows) {
+      const n = await pool.query(`SELECT count(*)::int AS n FROM public.${table_name}`);
+      console.log(`  ${table_name.padEnd(22)} ${n.rows[0].n} rows`);
+    }
+    await pool.end();
+    await server.stop();
+    await db.close();
+  };
+}
+
+const masterKey = new LocalMasterKey(Buffer.from(devSecret('demo-master-key.hex', () => Buffer.from(LocalMasterKey.generateKey()).toString('hex')), 'hex'), { keyId: 'local:demo' });
 const kw = new Keywarden({ masterKey, keyStore });
 
-console.log(`keywarden demo — AEAD implementation: ${kw.implementation}, master key: ${masterKey.keyId}\n`);
+console.log(`keywarden demo — AEAD implementation: ${kw.implementation}, master key: ${masterKey.keyId}, key store: ${dataDir ? 'PostgreSQL (PGlite)' : 'in memory'}\n`);
 
 const conversation = 'dm:alice:bob';
 const messages = [
@@ -77,9 +131,9 @@ kw.close();
 // 6. Break-glass: a trust-and-safety reviewer reads the conversation for a user report, with the
 //    approval of two colleagues, once; every step lands in a tamper-evident audit log.
 console.log('\nBreak-glass:');
-const logKeys = generateNoteKey('demo.example/keywarden-audit');
+const signerKey = devSecret('demo-log-signer.key', () => generateNoteKey('demo.example/keywarden-audit').signerKey);
 const auditDir = await mkdtemp(join(tmpdir(), 'keywarden-demo-audit-'));
-const audit = await AuditLog.open({ store: await FileAuditStore.open(auditDir), signerKey: logKeys.signerKey });
+const audit = await AuditLog.open({ store: auditStore ?? (await FileAuditStore.open(auditDir)), signerKey });
 const ids = new AuditIdHasher(LocalMasterKey.generateKey());
 const [ana, ben, cho] = await Promise.all(['ana', 'ben', 'cho'].map((id) => generateApproverKey(id)));
 const policy: BreakGlassPolicy = {
@@ -90,7 +144,7 @@ const policy: BreakGlassPolicy = {
   maxLifetimeSeconds: 24 * 3600,
   maxScope: { conversations: 1, messages: 50, windowSeconds: 30 * 86400 },
 };
-const bg = new BreakGlass({ policy, masterKey, keyStore, audit: { log: audit, ids, actor: 'tns-console' } });
+const bg = new BreakGlass({ policy, masterKey, keyStore, audit: { log: audit, ids, actor: 'tns-console' }, ...(ledger ? { ledger } : {}) });
 const request = createRequest({
   policy: policy.id, aud: policy.audience, requester: 'reviewer-dana', reason: 'USER_REPORT_REVIEW', detail: 'report #8841',
   scope: { conversations: [conversation], from: new Date(Date.now() - 86400_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), maxMessages: 10, operation: 'decrypt' },
@@ -108,10 +162,20 @@ try {
 } catch (err) {
   console.log(`  replaying the same token: ${(err as KeywardenError).code}`);
 }
-await audit.close();
+let verifyCode: number;
 const verifyOut: string[] = [];
-const verifyCode = await cliMain(['audit', 'verify', '--dir', auditDir, '--key', logKeys.verifierKey], { out: (x) => void verifyOut.push(String(x)), err: () => undefined });
-console.log(`\nAudit log (a FileAuditStore in a temporary directory), checked as an outside auditor would with \`keywarden audit verify\` (exit ${verifyCode}):`);
+if (auditStore) {
+  // The log is in PostgreSQL: check it with the same verifier the CLI uses.
+  const report = verifyAuditLog({ verifierKey: audit.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints() });
+  verifyCode = report.ok ? 0 : 1;
+  verifyOut.push(`entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: size ${report.latest?.size} root ${report.latest?.root}\n${report.ok ? 'OK' : JSON.stringify(report.problems)}\n`);
+  console.log(`\nAudit log (PostgreSQL), checked with verifyAuditLog (exit ${verifyCode}):`);
+} else {
+  await audit.close();
+  verifyCode = await cliMain(['audit', 'verify', '--dir', auditDir, '--key', audit.verifierKey], { out: (x) => void verifyOut.push(String(x)), err: () => undefined });
+  console.log(`\nAudit log (a FileAuditStore in a temporary directory), checked as an outside auditor would with \`keywarden audit verify\` (exit ${verifyCode}):`);
+}
 console.log(verifyOut.join('').trimEnd().replace(/^/gm, '  '));
 if (verifyCode !== 0) process.exitCode = 1;
 await rm(auditDir, { recursive: true, force: true });
+await closeDb();
