@@ -16,13 +16,13 @@ import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenE
 import { assertPool, driverErrorSummary, quoteIdent, schemaOption } from '../store/migrations.js';
 import { CompactRange, leafHash } from './merkle.js';
 import type { AuditStore } from './store.js';
+import { withPgTransaction } from '../store/pg-transaction.js';
 
 type Queryable = Pick<PoolClient, 'query'>;
 
 /** Rows per INSERT statement (3 parameters each, well below the protocol's 65535). */
 const INSERT_CHUNK = 1000;
 
-const noop = (): void => {};
 
 function unavailable(op: string, err: unknown): KeywardenError {
   if (err instanceof KeywardenError) return err;
@@ -231,34 +231,16 @@ export class PostgresAuditStore implements AuditStore {
    * transaction on a dedicated connection: ROLLBACK on any failure, and a connection whose
    * ROLLBACK fails is destroyed rather than returned to the pool.
    */
-  async #transaction<T>(op: string, tx: PoolClient | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  #transaction<T>(op: string, tx: PoolClient | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     if (tx !== undefined) return fn(tx);
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw unavailable(op, err);
-    }
-    // A checked-out client whose connection dies emits 'error'; unhandled it would crash the
-    // process. The pending or next query reports the failure anyway.
-    client.on('error', noop);
-    let broken = false;
-    try {
-      await run(client, op, 'BEGIN');
-      const out = await fn(client);
-      const commit = await run(client, op, 'COMMIT');
-      if (commit.command === 'ROLLBACK') throw new AuditUnavailableError(`postgres audit store: ${op} rolled back (a statement in it failed)`);
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw err;
-    } finally {
-      client.off('error', noop);
-      client.release(broken || undefined);
-    }
+    return withPgTransaction(
+      this.#pool,
+      (client, sql) => run(client, op, sql),
+      {
+        connect: (err) => unavailable(op, err),
+        rolledBack: () => new AuditUnavailableError(`postgres audit store: ${op} rolled back (a statement in it failed)`),
+      },
+      (client) => fn(client),
+    );
   }
 }

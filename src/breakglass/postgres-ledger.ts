@@ -12,10 +12,10 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
+import { withPgTransaction } from '../store/pg-transaction.js';
 import { assertPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption } from '../store/migrations.js';
 import type { TokenLedger } from './ledger.js';
 
-const noop = (): void => {};
 
 function ledgerError(op: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
@@ -63,42 +63,28 @@ export class PostgresTokenLedger implements TokenLedger {
     if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new InvalidInputError('expiresAt', 'expected a valid Date');
     if (typeof record !== 'function') throw new InvalidInputError('record', 'expected a function');
 
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw ledgerError('consume', err);
-    }
-    client.on('error', noop);
-    let broken = false;
-    try {
-      await run(client, 'consume', 'BEGIN');
-      const ins = await run<{ jti: string }>(
-        client,
-        'consume',
-        `INSERT INTO ${this.#table} (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING jti`,
-        [jti, expiresAt],
-      );
-      if (ins.rows.length === 0) {
-        await run(client, 'consume', 'ROLLBACK');
-        return false;
-      }
-      await record(client);
-      const commit = await run(client, 'consume', 'COMMIT');
-      // COMMIT of a transaction that record aborted (a failed statement it caught) reports
-      // ROLLBACK: the token was not consumed, and that must not look like success.
-      if (commit.command === 'ROLLBACK') throw new StoreError('postgres token ledger: consume rolled back (a statement in it failed)');
-      return true;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true;
-      }
-      throw err;
-    } finally {
-      client.off('error', noop);
-      client.release(broken || undefined);
-    }
+    // One transaction: the token row and whatever `record` writes through `client` (the intent
+    // entry) commit together. A concurrent consumer of the same jti waits on the primary key
+    // until this commits or rolls back, which is what makes exactly one win.
+    return withPgTransaction(
+      this.#pool,
+      (client, sql) => run(client, 'consume', sql),
+      {
+        connect: (err) => ledgerError('consume', err),
+        // record aborted the transaction (a failed statement it caught): not consumed, not success.
+        rolledBack: () => new StoreError('postgres token ledger: consume rolled back (a statement in it failed)'),
+      },
+      async (client) => {
+        const ins = await run<{ jti: string }>(
+          client,
+          'consume',
+          `INSERT INTO ${this.#table} (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING jti`,
+          [jti, expiresAt],
+        );
+        if (ins.rows.length === 0) return false; // already used: the (empty) transaction commits
+        await record(client);
+        return true;
+      },
+    );
   }
 }

@@ -16,6 +16,7 @@ import type { SuiteName } from '../format/suites.js';
 import { StoreError } from '../errors.js';
 import type { InsertResult, KeyStore } from './types.js';
 import { assertPool, quoteIdent, schemaOption, toStoreError } from './migrations.js';
+import { withPgTransaction } from './pg-transaction.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -112,7 +113,6 @@ async function run<R extends QueryResultRow = Row>(q: Queryable, op: string, sql
   }
 }
 
-const noop = (): void => {};
 
 /**
  * A {@link KeyStore} on PostgreSQL (any version from 12), through a node-postgres `Pool`.
@@ -194,39 +194,17 @@ export class PostgresKeyStore implements KeyStore {
     return this.#withTransaction('transaction', (client, isOpen) => fn(this.#boundTo(client, isOpen)));
   }
 
-  /** BEGIN on a dedicated connection, fn, COMMIT; ROLLBACK and rethrow on any failure. */
-  async #withTransaction<T>(op: string, fn: (client: PoolClient, isOpen: () => boolean) => Promise<T>): Promise<T> {
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw toStoreError(op, err);
-    }
-    // A checked-out client whose connection dies emits 'error'; unhandled, that would crash
-    // the process. The pending or next query reports the failure to the caller anyway.
-    client.on('error', noop);
-    let open = true;
-    let broken = false;
-    try {
-      await run(client, op, 'BEGIN');
-      const out = await fn(client, () => open);
-      const commit = await run(client, op, 'COMMIT');
-      // COMMIT of a transaction aborted by a failed statement (one that fn caught and ignored)
-      // reports ROLLBACK instead of failing: that must not look like success.
-      if (commit.command === 'ROLLBACK') throw new StoreError(`postgres key store: ${op} rolled back (a statement in it failed)`);
-      return out;
-    } catch (err) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        broken = true; // the connection is gone or unusable: destroy it rather than pool it
-      }
-      throw err;
-    } finally {
-      open = false;
-      client.off('error', noop);
-      client.release(broken || undefined);
-    }
+  /** A transaction on a dedicated connection (see withPgTransaction). */
+  #withTransaction<T>(op: string, fn: (client: PoolClient, isOpen: () => boolean) => Promise<T>): Promise<T> {
+    return withPgTransaction(
+      this.#pool,
+      (client, sql) => run(client, op, sql),
+      {
+        connect: (err) => toStoreError(op, err),
+        rolledBack: () => new StoreError(`postgres key store: ${op} rolled back (a statement in it failed)`),
+      },
+      fn,
+    );
   }
 
   /** The store `transaction` hands to fn: every call on the transaction's connection. */
