@@ -23,7 +23,7 @@
  * @module
  */
 import { ed25519 } from '@noble/curves/ed25519';
-import { concatBytes, fromUtf8, utf8 } from '../util/bytes.js';
+import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import {
   MAX_NOTE_SIGNATURES,
   NoteError,
@@ -105,24 +105,6 @@ function malformed(message: string): NoteError {
   return new NoteError('ERR_CHECKPOINT_MALFORMED', message);
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin);
-}
-
-/** Strict standard base64 (RFC 4648 §4): null unless `s` is the canonical padded encoding. */
-function fromBase64(s: string): Uint8Array | null {
-  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
-  let bin: string;
-  try {
-    bin = atob(s);
-  } catch {
-    return null;
-  }
-  const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  return toBase64(out) === s ? out : null; // non-canonical (non-zero pad bits) → rejected
-}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const CONTROL = /[\x00-\x1F]/;

@@ -8,30 +8,24 @@
 import { openCheckpoint } from './checkpoint.js';
 import { leafHash, verifyInclusion } from './merkle.js';
 import { newNoteVerifier } from './note.js';
+import { fromBase64, toBase64 } from '../util/bytes.js';
 
 const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
 
-function b64(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s);
-}
-
+/** Exactly one 32-byte hash in canonical base64. */
 function unb64(s: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) return undefined; // exactly one 32-byte hash, canonical padding
-  const bin = atob(s);
-  const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  return b64(out) === s ? out : undefined;
+  const h = s.length === 44 ? fromBase64(s) : null;
+  return h?.length === 32 ? h : undefined;
 }
 
 /** Formats a tlog-proof@v1 file. */
 export function formatTlogProof(index: number, proof: readonly Uint8Array[], checkpointNote: string): string {
-  return `${PROOF_HEADER}\nindex ${index}\n${proof.map((h) => `${b64(h)}\n`).join('')}\n${checkpointNote}`;
+  return `${PROOF_HEADER}\nindex ${index}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`;
 }
 
 /** Formats a tlog-witness add-checkpoint request body. */
 export function formatConsistencyRequest(oldSize: number, proof: readonly Uint8Array[], checkpointNote: string): string {
-  return `old ${oldSize}\n${proof.map((h) => `${b64(h)}\n`).join('')}\n${checkpointNote}`;
+  return `old ${oldSize}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`;
 }
 
 /** A parsed tlog-proof@v1 file. */

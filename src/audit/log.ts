@@ -6,6 +6,7 @@
  * `ERR_AUDIT_UNAVAILABLE`, so break-glass can refuse to decrypt without its record.
  */
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
+import { equalBytes } from '../util/bytes.js';
 import { assertInt, assertOptions, assertString } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry } from './entry.js';
@@ -104,7 +105,7 @@ export class AuditLog {
       } catch (cause) {
         throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
       }
-      if (cp.size > tree.size || !equal(cp.rootHash, tree.root(cp.size))) {
+      if (cp.size > tree.size || !equalBytes(cp.rootHash, tree.root(cp.size))) {
         throw new AuditCorruptError(`stored entries do not match the latest checkpoint (size ${cp.size})`, Math.min(cp.size, tree.size));
       }
     }
@@ -248,7 +249,7 @@ export class AuditLog {
     } catch (cause) {
       throw new InvalidInputError('note', `not a validly cosigned checkpoint of this log (${(cause as Error).message})`);
     }
-    if (cp.size > this.size || !equal(cp.rootHash, this.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
+    if (cp.size > this.size || !equalBytes(cp.rootHash, this.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
     if (cosignatures.length === 0) throw new InvalidInputError('note', 'no valid cosignature by the given witnesses');
     await this.#withTimeout(
       this.#serial(async () => {
@@ -297,8 +298,3 @@ export class AuditLog {
   }
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

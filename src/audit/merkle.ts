@@ -14,6 +14,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha256';
+import { equalBytes } from '../util/bytes.js';
 
 /**
  * Size in bytes of every hash in the tree (SHA-256).
@@ -65,12 +66,6 @@ export function emptyRoot(): Uint8Array {
   return EMPTY_ROOT.slice();
 }
 
-/** Plain equality (roots and proofs are public, so no constant-time requirement). */
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** k in RFC 9162 §2.1.1: the largest power of two strictly smaller than n (n >= 2). */
 function split(n: number): number {
@@ -328,7 +323,7 @@ export function verifyInclusion(
     sn = Math.floor(sn / 2);
   }
   // Step 5: sn must be 0 and r must equal root_hash.
-  return sn === 0 && equal(r, root);
+  return sn === 0 && equalBytes(r, root);
 }
 
 /**
@@ -354,8 +349,8 @@ export function verifyConsistency(
   if (!isHash(oldRoot) || !isHash(root) || !isSize(oldSize) || !isSize(size) || !Array.isArray(proof)) return false;
   if (oldSize > size) return false;
   if (!proof.every(isHash)) return false;
-  if (oldSize === 0) return proof.length === 0 && equal(oldRoot, EMPTY_ROOT) && (size > 0 || equal(root, EMPTY_ROOT));
-  if (oldSize === size) return proof.length === 0 && equal(oldRoot, root);
+  if (oldSize === 0) return proof.length === 0 && equalBytes(oldRoot, EMPTY_ROOT) && (size > 0 || equalBytes(root, EMPTY_ROOT));
+  if (oldSize === size) return proof.length === 0 && equalBytes(oldRoot, root);
   // Step 1: an empty consistency_path fails (0 < first < second from here on).
   if (proof.length === 0) return false;
   // Step 2: if first is an exact power of 2, prepend first_hash.
@@ -390,7 +385,7 @@ export function verifyConsistency(
     sn = Math.floor(sn / 2);
   }
   // Step 7: fr == first_hash, sr == second_hash and sn == 0.
-  return sn === 0 && equal(fr, oldRoot) && equal(sr, root);
+  return sn === 0 && equalBytes(fr, oldRoot) && equalBytes(sr, root);
 }
 
 /**

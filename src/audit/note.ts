@@ -25,7 +25,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha256';
-import { concatBytes, fromUtf8, utf8 } from '../util/bytes.js';
+import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 
 /**
@@ -223,48 +223,6 @@ const ED25519_FAMILY: ReadonlySet<number> = new Set([SIGNATURE_TYPE_ED25519, COS
 // ---------------------------------------------------------------------------------------------
 // Base64 (RFC 4648 §4, standard alphabet, padded), strict: only canonical encodings decode.
 
-const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_INDEX = new Int16Array(128).fill(-1);
-for (let i = 0; i < 64; i++) B64_INDEX[B64_ALPHABET.charCodeAt(i)] = i;
-const B64_SHAPE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function toBase64(bytes: Uint8Array): string {
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64_ALPHABET[n >> 18]! + B64_ALPHABET[(n >> 12) & 63]! + B64_ALPHABET[(n >> 6) & 63]! + B64_ALPHABET[n & 63]!;
-  }
-  const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64_ALPHABET[n >> 18]! + B64_ALPHABET[(n >> 12) & 63]! + '==';
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64_ALPHABET[n >> 18]! + B64_ALPHABET[(n >> 12) & 63]! + B64_ALPHABET[(n >> 6) & 63]! + '=';
-  }
-  return out;
-}
-
-/** Strict decode: null unless `s` is the canonical padded standard base64 of some bytes. */
-function fromBase64(s: string): Uint8Array | null {
-  if (!B64_SHAPE.test(s)) return null;
-  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
-  const out = new Uint8Array((s.length / 4) * 3 - pad);
-  let o = 0;
-  for (let i = 0; i < s.length; i += 4) {
-    const a = B64_INDEX[s.charCodeAt(i)]!;
-    const b = B64_INDEX[s.charCodeAt(i + 1)]!;
-    const c = s[i + 2] === '=' ? 0 : B64_INDEX[s.charCodeAt(i + 2)]!;
-    const d = s[i + 3] === '=' ? 0 : B64_INDEX[s.charCodeAt(i + 3)]!;
-    const n = (a << 18) | (b << 12) | (c << 6) | d;
-    if (o < out.length) out[o++] = n >> 16;
-    if (o < out.length) out[o++] = (n >> 8) & 255;
-    if (o < out.length) out[o++] = n & 255;
-  }
-  // Reject non-zero unused bits (RFC 4648 §3.5): the only other encodings of the same bytes.
-  return toBase64(out) === s ? out : null;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Text rules.

@@ -10,6 +10,7 @@ import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoin
 import { decodeEntry } from './entry.js';
 import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
 import { newNoteVerifier } from './note.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** What the verifier needs. */
 export interface AuditVerifyInput {
@@ -52,8 +53,6 @@ export interface AuditVerifyReport {
   problems: AuditProblem[];
 }
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * Verifies a log. Never throws for bad log data: every problem is reported with its index.
@@ -92,7 +91,7 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
       return;
     }
     const same = seen.get(cp.size);
-    if (same && !eq(same.root, cp.rootHash)) {
+    if (same && !equalBytes(same.root, cp.rootHash)) {
       problems.push({ kind: 'fork', checkpoint: pos, message: `checkpoints ${same.pos} and ${pos} are both signed for size ${cp.size} with different roots: the log forked`, evidence: [same.note, note] });
     }
     seen.set(cp.size, { root: cp.rootHash, pos, note });
@@ -102,7 +101,7 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     if (cp.size > tree.size) {
       // `index` is the first entry no earlier checkpoint vouches for: the removal is there or later.
       problems.push({ kind: 'checkpoint-size', checkpoint: pos, index: Math.min(lastGood, tree.size), message: `checkpoint ${pos} commits to ${cp.size} entries but the log has ${tree.size}: entries at or after index ${Math.min(lastGood, tree.size)} were removed`, evidence: [note] });
-    } else if (!eq(tree.root(cp.size), cp.rootHash)) {
+    } else if (!equalBytes(tree.root(cp.size), cp.rootHash)) {
       const from = Math.min(lastGood, cp.size - 1);
       problems.push({
         kind: 'checkpoint-root', checkpoint: pos, index: from,
@@ -128,7 +127,7 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     if (t) {
       if (t.size > tree.size) {
         problems.push({ kind: 'trusted', index: tree.size, message: `the trusted checkpoint has ${t.size} entries, the log only ${tree.size}: the log was truncated`, evidence: [input.trusted] });
-      } else if (!eq(tree.root(t.size), t.rootHash)) {
+      } else if (!equalBytes(tree.root(t.size), t.rootHash)) {
         problems.push({ kind: 'trusted', message: `the log's first ${t.size} entries no longer match the trusted checkpoint: history was rewritten`, evidence: [input.trusted] });
       } else if (latest && latest.cp.size >= t.size) {
         const proof = tree.consistencyProof(t.size, latest.cp.size);
@@ -158,7 +157,7 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     ok: problems.length === 0,
     entries: tree.size,
     checkpoints: input.checkpoints.length,
-    latest: latest && { size: latest.cp.size, root: hex(latest.cp.rootHash) },
+    latest: latest && { size: latest.cp.size, root: toHex(latest.cp.rootHash) },
     unsignedTail: latest ? tree.size - Math.min(tree.size, latest.cp.size) : tree.size,
     cosignatures,
     problems,

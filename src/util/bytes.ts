@@ -57,3 +57,27 @@ export function fromHex(hex: string): Uint8Array {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
+
+/** Standard padded base64 (RFC 4648 §4). */
+export function toBase64(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin);
+}
+
+/**
+ * Strict standard base64: the bytes, or null unless `s` is their one canonical padded encoding
+ * (no whitespace, no missing padding, no non-zero unused bits — RFC 4648 §3.5), so that no
+ * second spelling of the same bytes is accepted where signed text is parsed.
+ */
+export function fromBase64(s: string): Uint8Array | null {
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
+  let bin: string;
+  try {
+    bin = atob(s);
+  } catch {
+    return null;
+  }
+  const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  return toBase64(out) === s ? out : null;
+}
