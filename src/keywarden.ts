@@ -10,6 +10,7 @@ import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
 import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeywardenError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
+import { type DecryptItem, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
 import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
 import { AuditLog } from './audit/log.js';
@@ -69,7 +70,7 @@ export interface MessageOptions {
 }
 
 /** One item of a {@link Keywarden.decryptMany} page. */
-export type DecryptItem = Uint8Array | { ciphertext: Uint8Array; aad?: Uint8Array | string };
+export type { DecryptItem } from './format/items.js';
 
 /** Per-item outcome of {@link Keywarden.decryptMany}. */
 export type DecryptResult = { ok: true; plaintext: Uint8Array } | { ok: false; error: KeywardenError };
@@ -81,7 +82,6 @@ export interface KeywardenStats {
 }
 
 const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'now'] as const;
-const EMPTY = new Uint8Array(0);
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
 // awaits while using them): header + nonce, and the associated data of docs/FORMAT.md §4.
@@ -104,21 +104,6 @@ function validAudit(a: unknown): KeyAuditOptions {
   if (!(o.ids instanceof AuditIdHasher)) throw new InvalidInputError('options.audit.ids', 'expected an AuditIdHasher');
   if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024) throw new InvalidInputError('options.audit.actor', 'expected a non-empty string');
   return o;
-}
-
-/**
- * Validates a caller aad. Strings stay strings (writeAad encodes them in place); a string of
- * at most MAX_AAD_BYTES / 3 code units fits whatever its content, longer ones are measured.
- */
-function validAad(param: string, aad: unknown): Uint8Array | string {
-  if (aad === undefined) return EMPTY;
-  if (typeof aad === 'string') {
-    if (aad.length > MAX_AAD_BYTES / 3 && utf8(aad).length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} UTF-8 bytes`);
-    return aad;
-  }
-  if (!isBytes(aad)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
-  if (aad.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${aad.length}`);
-  return aad;
 }
 
 function messageAad(options: unknown): Uint8Array | string {
@@ -317,19 +302,7 @@ export class Keywarden {
     if (this.#keys.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
     if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
-    // Validate every item before any key is touched; parameter names are built only on error.
-    const parsed = new Array<{ ct: Uint8Array; aad: Uint8Array | string }>(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      if (isBytes(item)) {
-        parsed[i] = { ct: item, aad: EMPTY };
-        continue;
-      }
-      if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new InvalidInputError(`items[${i}]`, 'expected Uint8Array or { ciphertext, aad? }');
-      for (const key in item) if (key !== 'ciphertext' && key !== 'aad') assertOptions(`items[${i}]`, item, ['ciphertext', 'aad']);
-      if (!isBytes(item.ciphertext)) assertBytes(`items[${i}].ciphertext`, item.ciphertext);
-      parsed[i] = { ct: item.ciphertext, aad: item.aad === undefined ? EMPTY : validAad(`items[${i}].aad`, item.aad) };
-    }
+    const parsed = parseDecryptItems(items);
     const headers = parsed.map((p) => parseHeader(p.ct));
     const keys = new Map<number, CachedKey | null>();
     try {

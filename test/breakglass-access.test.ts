@@ -195,3 +195,15 @@ describe('break-glass access', () => {
     }
   });
 });
+
+describe('break-glass input validation', () => {
+  it('refuses an aad over the limit as bad input, before anything is verified or recorded', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    const tok = await token(d, [t1, t2, l1]);
+    const err = await d.bg.decrypt(tok.text, 'c0', [{ ciphertext: d.messages.c0![0]!.ct, aad: new Uint8Array(64 * 1024 + 1) }]).catch((e) => e);
+    expect([err.code, err.param]).toEqual(['ERR_INVALID_INPUT', 'items[0].aad']);
+    expect(await d.auditStore.size()).toBe(0);
+    expect(d.unwrapped).toHaveLength(0);
+  });
+});

@@ -28,9 +28,10 @@ import type { MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
-import { MAX_AAD_BYTES, assertBytes, assertOptions, conversationIdBytes, isBytes } from '../util/validate.js';
+import { MAX_AAD_BYTES, assertOptions, conversationIdBytes } from '../util/validate.js';
 import { VERSION } from '../version.js';
-import type { DecryptItem, DecryptResult } from '../keywarden.js';
+import type { DecryptResult } from '../keywarden.js';
+import { type DecryptItem, parseDecryptItems } from '../format/items.js';
 import { type TokenLedger, MemoryTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
@@ -67,7 +68,6 @@ export interface BreakGlassResult {
   opened: number;
 }
 
-const EMPTY = new Uint8Array(0);
 
 /**
  * Break-glass access.
@@ -106,7 +106,7 @@ export class BreakGlass {
    */
   async decrypt(token: string | BreakGlassToken, conversationId: string, items: readonly DecryptItem[]): Promise<BreakGlassResult> {
     conversationIdBytes(conversationId);
-    const parsed = this.#items(items);
+    const parsed = parseDecryptItems(items);
     const now = this.#o.now();
     let request: BreakGlassRequest | undefined;
     try {
@@ -188,19 +188,6 @@ export class BreakGlass {
     } finally {
       for (const k of keys.values()) if (typeof k !== 'string') clean(k);
     }
-  }
-
-  #items(items: readonly DecryptItem[]): { ct: Uint8Array; aad: Uint8Array | string }[] {
-    if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
-    return items.map((item, i) => {
-      if (isBytes(item)) return { ct: item, aad: EMPTY };
-      assertOptions(`items[${i}]`, item, ['ciphertext', 'aad']);
-      if (item === null || typeof item !== 'object') throw new InvalidInputError(`items[${i}]`, 'expected Uint8Array or { ciphertext, aad? }');
-      assertBytes(`items[${i}].ciphertext`, item.ciphertext);
-      const aad = item.aad ?? EMPTY;
-      if (typeof aad !== 'string' && !isBytes(aad)) throw new InvalidInputError(`items[${i}].aad`, 'expected Uint8Array or string');
-      return { ct: item.ciphertext, aad };
-    });
   }
 
   /**

@@ -1,0 +1,48 @@
+/**
+ * Validation of what callers pass to open messages: caller aad and the items of a page
+ * (`decryptMany`, break-glass). One place, so every entry point enforces the same limits — the
+ * associated-data buffer is sized for MAX_AAD_BYTES.
+ */
+import { InvalidInputError } from '../errors.js';
+import { utf8 } from '../util/bytes.js';
+import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes } from '../util/validate.js';
+
+/** The empty aad. */
+export const EMPTY = new Uint8Array(0);
+
+/** One item of a page of messages: the ciphertext, or the ciphertext with its aad. */
+export type DecryptItem = Uint8Array | { ciphertext: Uint8Array; aad?: Uint8Array | string };
+
+/**
+ * Validates a caller aad. Strings stay strings (the AAD builder encodes them in place); a string
+ * of at most MAX_AAD_BYTES / 3 code units fits whatever its content, longer ones are measured.
+ */
+export function validAad(param: string, aad: unknown): Uint8Array | string {
+  if (aad === undefined) return EMPTY;
+  if (typeof aad === 'string') {
+    if (aad.length > MAX_AAD_BYTES / 3 && utf8(aad).length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} UTF-8 bytes`);
+    return aad;
+  }
+  if (!isBytes(aad)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
+  if (aad.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${aad.length}`);
+  return aad;
+}
+
+/** Validates every item of a page before any key is touched; parameter names are built only on error. */
+export function parseDecryptItems(items: unknown): { ct: Uint8Array; aad: Uint8Array | string }[] {
+  if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
+  const parsed = new Array<{ ct: Uint8Array; aad: Uint8Array | string }>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i];
+    if (isBytes(item)) {
+      parsed[i] = { ct: item, aad: EMPTY };
+      continue;
+    }
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new InvalidInputError(`items[${i}]`, 'expected Uint8Array or { ciphertext, aad? }');
+    for (const key in item) if (key !== 'ciphertext' && key !== 'aad') assertOptions(`items[${i}]`, item, ['ciphertext', 'aad']);
+    const { ciphertext, aad } = item as { ciphertext?: unknown; aad?: unknown };
+    if (!isBytes(ciphertext)) assertBytes(`items[${i}].ciphertext`, ciphertext);
+    parsed[i] = { ct: ciphertext as Uint8Array, aad: aad === undefined ? EMPTY : validAad(`items[${i}].aad`, aad) };
+  }
+  return parsed;
+}
