@@ -10,7 +10,7 @@ export default defineConfig([{
   dts: true,
   sourcemap: true,
 
-  target: 'node20',
+  target: 'node22',
   splitting: true,
   treeshake: true,
   external: ['@aws-sdk/client-kms', 'pg'],
@@ -19,7 +19,7 @@ export default defineConfig([{
   entry: { cli: 'src/cli/bin.ts' },
   format: ['esm'],
   sourcemap: true,
-  target: 'node20',
+  target: 'node22',
   banner: { js: '#!/usr/bin/env node' },
   external: ['pg'],
 }]);

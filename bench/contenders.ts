@@ -5,7 +5,7 @@
  * non-signing suite, same message and encryption context).
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { xchacha20poly1305 } from '@noble/ciphers/chacha';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import {
   AlgorithmSuiteIdentifier,
   CommitmentPolicy,

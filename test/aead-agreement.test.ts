@@ -6,7 +6,7 @@
  * here so that report reaches the test output. Re-run a failure with
  * `fc.assert(prop, { seed, path })` from the printed values.
  */
-import { xchacha20poly1305 } from '@noble/ciphers/chacha';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nobleAead } from '../src/aead/noble.js';

@@ -2,14 +2,14 @@
  * Known-answer tests for both AEAD implementations against Project Wycheproof (Apache-2.0)
  * and the draft-irtf-cfrg-xchacha-03 examples.
  *
- * The Wycheproof files live outside the repository, in `shared/vectors/wycheproof/` next to
- * the checkout (CI checks `shared/` out as a sibling of the repo). A missing directory is a
- * failure, not a skip: these vectors are the evidence that the AEADs are correct.
+ * The Wycheproof files are in the repository, under `test/vectors/wycheproof/` (their source,
+ * version and licence: test/vectors/README.md). A missing file is a failure, not a skip: these
+ * vectors are the evidence that the AEADs are correct.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha';
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { describe, expect, it } from 'vitest';
 import { hchacha20, nobleAead } from '../src/aead/noble.js';
 import { nodeAead } from '../src/aead/node.js';
@@ -19,7 +19,7 @@ import { SUITES, SuiteId } from '../src/format/suites.js';
 // ---------------------------------------------------------------------------------------------
 // Vector loading
 
-const VECTOR_DIR_URL = new URL('../../shared/vectors/wycheproof/', import.meta.url);
+const VECTOR_DIR_URL = new URL('./vectors/wycheproof/', import.meta.url);
 const VECTOR_DIR = fileURLToPath(VECTOR_DIR_URL);
 
 interface WycheproofTest {
@@ -53,9 +53,7 @@ function loadVectors(file: string): WycheproofFile {
   if (hit) return hit;
   if (!existsSync(VECTOR_DIR)) {
     throw new Error(
-      `Wycheproof vector directory not found: ${VECTOR_DIR}\n` +
-        `These tests need the shared vectors checked out as a sibling of the repository ` +
-        `(<parent>/shared/vectors/wycheproof/). They are required, not optional.`,
+      `Wycheproof vector directory not found: ${VECTOR_DIR} (test/vectors/README.md says where the files come from)`,
     );
   }
   const path = fileURLToPath(new URL(file, VECTOR_DIR_URL));
@@ -198,7 +196,7 @@ function runFile(file: string, target: Target): RunResult {
 // Wycheproof
 
 /**
- * Vector counts observed with the Wycheproof files checked into shared/ (AES-GCM: the
+ * Vector counts observed with the Wycheproof files in test/vectors/wycheproof/ (AES-GCM: the
  * 256/96/128 group; ChaCha20-Poly1305: 256/96/128; XChaCha20-Poly1305: 256/192/128). A filter
  * bug that silently drops vectors fails the count assertion; a newer vector file with more
  * tests still passes.
@@ -231,7 +229,7 @@ const CASES: { file: string; label: string; min: number; targets: Record<'noble'
 ];
 
 describe('Wycheproof vector directory', () => {
-  it('exists next to the repository checkout', () => {
+  it('is part of the checkout', () => {
     expect(existsSync(VECTOR_DIR), `missing Wycheproof vectors at ${VECTOR_DIR}`).toBe(true);
   });
 });

@@ -10,7 +10,7 @@
 // The rest are fast-check properties. A failing property prints its seed and path; re-run it with
 // `fc.assert(prop, { seed, path })`.
 import { createHash } from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519';
+import { ed25519 } from '@noble/curves/ed25519.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {

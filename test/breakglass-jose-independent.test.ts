@@ -5,7 +5,7 @@
  * refused when any signed byte changes. Nothing from src/breakglass/token.ts is used to mint.
  */
 import { createHash } from 'node:crypto';
-import { SignJWT, exportJWK, generateKeyPair, jwtVerify, importJWK, type JWK, type KeyLike } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, jwtVerify, importJWK, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BreakGlassPolicy, verifyToken } from '../src/breakglass/policy.js';
 import { approveRequest } from '../src/breakglass/token.js';
@@ -41,7 +41,7 @@ const NOW = new Date('2031-03-01T12:00:00.000Z');
 const T = NOW.getTime() / 1000;
 const AUD = 'https://dm.example.com/keywarden';
 const IDS = ['tns-1', 'tns-2', 'tns-3', 'legal-1'] as const;
-const keys = {} as Record<(typeof IDS)[number], { privateKey: KeyLike; publicJwk: JWK; privateJwk: JWK }>;
+const keys = {} as Record<(typeof IDS)[number], { privateKey: CryptoKey; publicJwk: JWK; privateJwk: JWK }>;
 let policy: BreakGlassPolicy;
 let request: Record<string, unknown>;
 let approvals: string[];

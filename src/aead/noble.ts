@@ -2,8 +2,8 @@
  * Portable AEADs through @noble/ciphers: correct on any JavaScript runtime, and the
  * cross-check for the native implementation.
  */
-import { gcm } from '@noble/ciphers/aes';
-import { chacha20poly1305, hchacha } from '@noble/ciphers/chacha';
+import { gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305, hchacha } from '@noble/ciphers/chacha.js';
 import { SuiteId } from '../format/suites.js';
 import type { AeadImpl } from './types.js';
 

@@ -22,7 +22,7 @@
  * Portable: no Node-only APIs.
  * @module
  */
-import { ed25519 } from '@noble/curves/ed25519';
+import { ed25519Sign, ed25519Verify } from '../util/ed25519.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import {
   MAX_NOTE_SIGNATURES,
@@ -305,7 +305,7 @@ export function newCosigner(signerKey: string, now: () => number = () => Math.fl
       parseCheckpoint(text); // a cosigner only ever signs checkpoints
       const time = now();
       if (!Number.isSafeInteger(time) || time < 0) throw new RangeError('cosigner clock must return non-negative integer seconds');
-      return concatBytes(uint64Bytes(time), ed25519.sign(cosignedMessage(time, message), seed));
+      return concatBytes(uint64Bytes(time), ed25519Sign(cosignedMessage(time, message), seed));
     },
   });
 }
@@ -334,11 +334,7 @@ export function newCosignatureVerifier(verifierKey: string): NoteVerifier {
       if (!(message instanceof Uint8Array) || !(signature instanceof Uint8Array) || signature.length !== 8 + 64) return false;
       const time = readUint64(signature, 0);
       if (time === null) return false;
-      try {
-        return ed25519.verify(signature.subarray(8), cosignedMessage(time, message), publicKey, { zip215: false });
-      } catch {
-        return false;
-      }
+      return ed25519Verify(signature.subarray(8), cosignedMessage(time, message), publicKey);
     },
   });
 }

@@ -5,8 +5,8 @@
  * bytes) is rejected, as is invalid UTF-8. Identifiers people could be harmed by (conversation
  * and case ids) appear only as keyed HMACs ({@link AuditIdHasher}).
  */
-import { hmac } from '@noble/hashes/hmac';
-import { sha256 } from '@noble/hashes/sha256';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { KeywardenError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
 import { assertBytes } from '../util/validate.js';

@@ -12,7 +12,7 @@
  */
 import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha256';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { AuditCorruptError, AuditUnavailableError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import type { AuditStore } from './store.js';

@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { sha256 } from '@noble/hashes/sha256';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes } from '../util/bytes.js';
 
 /**

@@ -23,8 +23,8 @@
  * Portable: no Node-only APIs.
  * @module
  */
-import { ed25519 } from '@noble/curves/ed25519';
-import { sha256 } from '@noble/hashes/sha256';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../util/ed25519.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 
@@ -368,7 +368,7 @@ export function parseSignerKey(signerKey: string): SignerKeyParts {
   if (key.length !== 33) throw new NoteError('ERR_NOTE_KEY', 'malformed signer key');
   const seed = key.slice(1);
   key.fill(0);
-  const publicKey = ed25519.getPublicKey(seed);
+  const publicKey = ed25519PublicKey(seed);
   const keyId = parseInt(id16, 16) >>> 0;
   // The key ID is a hash of the PUBLIC key: check it once we have derived that (as Go does).
   if (keyId !== noteKeyId(name, type, publicKey)) {
@@ -396,7 +396,7 @@ export function generateEd25519NoteKey(name: string, type: 0x01 | 0x04, seed?: U
     throw new NoteError('ERR_NOTE_KEY', 'seed must be 32 bytes');
   }
   const secret = seed === undefined ? randomBytes(32) : seed.slice();
-  const publicKey = ed25519.getPublicKey(secret);
+  const publicKey = ed25519PublicKey(secret);
   const id = hex8(noteKeyId(name, type, publicKey));
   const skeyBytes = concatBytes(new Uint8Array([type]), secret);
   const signerKey = `PRIVATE+KEY+${name}+${id}+${toBase64(skeyBytes)}`;
@@ -466,18 +466,8 @@ export function newNoteSigner(signerKey: string): NoteSigner {
     name,
     keyId,
     // RFC 8032 Ed25519 over the note text (signed-note §"Ed25519 signatures"); deterministic.
-    sign: (message: Uint8Array): Uint8Array => ed25519.sign(message, seed),
+    sign: (message: Uint8Array): Uint8Array => ed25519Sign(message, seed),
   });
-}
-
-/** Ed25519 verification that never throws; strict RFC 8032 (no ZIP-215 leniency, like Go's crypto/ed25519). */
-function ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
-  if (!(signature instanceof Uint8Array) || signature.length !== 64 || !(message instanceof Uint8Array)) return false;
-  try {
-    return ed25519.verify(signature, message, publicKey, { zip215: false });
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import { type JWK, type KeyLike, decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
+import { type JWK, decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
 import { BreakGlassError, type BreakGlassErrorCode, InvalidInputError } from '../errors.js';
 import {
   APPROVAL_TYP,
@@ -248,7 +248,7 @@ function joseCode(e: unknown): BreakGlassErrorCode {
 /** Checks one approval on its own: it is a valid signature by a policy approver over this request. */
 async function checkApproval(
   jwt: string,
-  keyFor: (id: string) => Promise<KeyLike | Uint8Array | undefined>,
+  keyFor: (id: string) => Promise<CryptoKey | Uint8Array | undefined>,
   req: BreakGlassRequest,
   digest: string,
   policy: BreakGlassPolicy,
@@ -372,7 +372,7 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
   // 6. each approval on its own.
   const digest = requestDigest(req);
   ev.digest = digest;
-  const keys = new Map<string, Promise<KeyLike | Uint8Array>>();
+  const keys = new Map<string, Promise<CryptoKey | Uint8Array>>();
   const keyFor = (kid: string) => {
     if (!keys.has(kid)) {
       const a = policy.factors.flatMap((f) => f.approvers).find((x) => x.id === kid);

@@ -23,7 +23,7 @@
  * ```
  * @module
  */
-import { sha256 } from '@noble/hashes/sha256';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';

@@ -3,9 +3,9 @@
  * Production deployments use a KMS (`AwsKmsMasterKey` from `keywarden/aws`), so that a copy of
  * the process memory or configuration is not a copy of every conversation key.
  */
-import { gcm } from '@noble/ciphers/aes';
-import { hmac } from '@noble/hashes/hmac';
-import { sha256 } from '@noble/hashes/sha256';
+import { gcm } from '@noble/ciphers/aes.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { KmsError } from '../errors.js';
 import { clean, concatBytes, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
