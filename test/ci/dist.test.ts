@@ -3,16 +3,17 @@
  * the core entry points load no AWS code. Builds dist/ first (tsup, ~5 s).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const root = join(import.meta.dirname, '..');
-const run = (file: string) => execFileSync(process.execPath, [join(root, 'test/dist', file)], { cwd: root, encoding: 'utf8' });
+const root = join(import.meta.dirname, '../..');
+const run = (file: string) => execFileSync(process.execPath, [join(root, 'test/ci/dist', file)], { cwd: root, encoding: 'utf8' });
 
 describe('dist/', () => {
   beforeAll(() => {
-    execFileSync('npx', ['tsup', '--silent'], { cwd: root, stdio: 'pipe' });
+    // .ci/run (npm run test:ci) builds dist/ first; build here only when it is missing.
+    if (!existsSync(join(root, 'dist/index.js'))) execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'pipe' });
   }, 120_000);
 
   it('imports from ESM', () => {
