@@ -1,15 +1,29 @@
 import { defineConfig } from 'tsup';
 
-// Library entry points (see package.json "exports"), then the CLI:
-//  - index: portable core, every AEAD through @noble/ciphers (any JS runtime);
-//  - node:  the same API with native node:crypto AEADs on the hot path;
-//  - aws:   AwsKmsMasterKey, kept apart so the core never imports AWS code.
+// Library entry points (package.json "exports"). Each subpath has ONE set of type declarations;
+// where the runtime differs (the root and break-glass pick native node:crypto AEADs on Node),
+// the Node build exports exactly the same names (test/types/exports.test-d.ts), so those
+// declarations describe both builds under every resolver (node16, bundler, CommonJS).
+//  - index / index.node:           the envelope API, portable (@noble/ciphers) / Node;
+//  - breakglass / breakglass.node: break-glass access, portable / Node;
+//  - tlog:     transparency-log primitives (portable);
+//  - audit:    the audit log and its stores (Node: FileAuditStore uses node:fs);
+//  - postgres: PostgreSQL stores (Node; `pg` is an optional peer, types only);
+//  - aws:      AwsKmsMasterKey (the other entries never import AWS code).
 export default defineConfig([{
-  entry: { index: 'src/index.ts', node: 'src/node.ts', aws: 'src/kms/aws.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'index.node': 'src/node.ts',
+    breakglass: 'src/breakglass/index.ts',
+    'breakglass.node': 'src/breakglass/node.ts',
+    tlog: 'src/tlog.ts',
+    audit: 'src/audit/index.ts',
+    postgres: 'src/postgres.ts',
+    aws: 'src/kms/aws.ts',
+  },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
-
   target: 'node22',
   splitting: true,
   treeshake: true,

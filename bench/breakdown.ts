@@ -11,7 +11,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { AadBuilder } from '../src/format/wire.js';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, nodeAead } from '../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
+import { nodeAead } from '../src/aead/node.js';
 
 const conv = 'dm:01HZX3K4M5N6P7Q8R9S0T1U2V3';
 const opts = { aad: 'msg:01HZX3KA000000000000000000' };

@@ -11,11 +11,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type AuditStore, AuditIdHasher, AuditLog, BreakGlass, type BreakGlassPolicy, FileAuditStore, Keywarden, KeywardenError, type KeyStore,
-  LocalMasterKey, MemoryKeyStore, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, type TokenLedger, approveRequest, createRequest,
-  encodeToken, generateApproverKey, generateNoteKey, inspectCiphertext, migrate, verifyAuditLog,
-} from '../src/node.js';
+import { Keywarden, type KeyStore, LocalMasterKey, MemoryKeyStore, inspectCiphertext, isKeywardenError } from 'keywarden';
+import { type AuditStore, AuditIdHasher, AuditLog, FileAuditStore, verifyAuditLog } from 'keywarden/audit';
+import { BreakGlass, type BreakGlassPolicy, type TokenLedger, approveRequest, createRequest, encodeToken, generateApproverKey } from 'keywarden/breakglass';
+import { PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
+import { generateNoteKey } from 'keywarden/tlog';
 import { main as cliMain } from '../src/cli/index.js';
 
 const hex = (b: Uint8Array, n = 24) => Buffer.from(b.subarray(0, n)).toString('hex') + (b.length > n ? '…' : '');
@@ -103,7 +103,7 @@ const tryOpen = async (label: string, conv: string, body: Uint8Array, aad: strin
     console.log(`  ${label}: decrypted (unexpected!)`);
     process.exitCode = 1;
   } catch (err) {
-    console.log(`  ${label}: ${err instanceof KeywardenError ? err.code : err}`);
+    console.log(`  ${label}: ${isKeywardenError(err) ? err.code : err}`);
   }
 };
 console.log('\nMoving a ciphertext around:');
@@ -160,7 +160,7 @@ try {
   console.log('  replay: decrypted (unexpected!)');
   process.exitCode = 1;
 } catch (err) {
-  console.log(`  replaying the same token: ${(err as KeywardenError).code}`);
+  console.log(`  replaying the same token: ${isKeywardenError(err) ? err.code : err}`);
 }
 let verifyCode: number;
 const verifyOut: string[] = [];

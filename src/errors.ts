@@ -1,44 +1,29 @@
 /**
- * Error hierarchy. Every error thrown by keywarden is a {@link KeywardenError} with a stable
- * string `code` that callers can `switch` on; the underlying error, if any, is `cause`.
+ * Error hierarchy. Every error a keywarden function throws is a {@link KeywardenError} with a
+ * stable string `code`; each class fixes its codes, so after {@link isKeywardenError} a
+ * `switch (err.code)` narrows `err` to the class with that code. The underlying error, if any,
+ * is `cause`. Messages never contain key bytes, plaintext, ciphertext or tokens.
  *
- * Messages never contain key bytes, plaintext, ciphertext or tokens.
+ * Errors survive the dual package: keywarden ships ESM and CommonJS copies, and an application
+ * can load both (one dependency `require`s it, another `import`s it). Every error carries a
+ * brand registered with `Symbol.for`, which {@link isKeywardenError} and `instanceof` on these
+ * classes check, so an error thrown by one copy is recognised by the other.
  *
  * @example
  * ```ts
  * try {
  *   await kw.decrypt(conversationId, ciphertext);
  * } catch (err) {
- *   if (err instanceof KeywardenError) {
- *     switch (err.code) {
- *       case 'ERR_DECRYPT_FAILED': return null;           // tampered or misplaced message
- *       case 'ERR_KMS_UNAVAILABLE': throw err;            // err.retryable === true
- *     }
+ *   if (!isKeywardenError(err)) throw err;
+ *   switch (err.code) {
+ *     case 'ERR_DECRYPT_FAILED': return null;             // tampered or misplaced message
+ *     case 'ERR_INVALID_INPUT': console.error(err.param); // narrowed to InvalidInputError
  *   }
- *   throw err;
+ *   throw err; // err.retryable tells whether the same call may succeed later
  * }
  * ```
  * @module
  */
-
-/** Every stable error code keywarden can throw. */
-export type ErrorCode =
-  | 'ERR_INVALID_INPUT'
-  | 'ERR_DECRYPT_FAILED'
-  | 'ERR_UNSUPPORTED_FORMAT'
-  | 'ERR_KEY_NOT_FOUND'
-  | 'ERR_KEY_LIMIT_REACHED'
-  | 'ERR_KMS_ACCESS_DENIED'
-  | 'ERR_KMS_KEY_UNAVAILABLE'
-  | 'ERR_KMS_INVALID_CIPHERTEXT'
-  | 'ERR_KMS_UNAVAILABLE'
-  | 'ERR_KMS_FAILED'
-  | 'ERR_STORE_FAILED'
-  | 'ERR_AUDIT_ENTRY'
-  | 'ERR_AUDIT_UNAVAILABLE'
-  | 'ERR_AUDIT_CORRUPT'
-  | BreakGlassErrorCode
-  | 'ERR_CLOSED';
 
 /** Why a break-glass request was refused (docs/BREAK-GLASS.md §4); each is also recorded in the audit log. */
 export type BreakGlassErrorCode =
@@ -58,19 +43,69 @@ export type BreakGlassErrorCode =
   | 'ERR_BG_MESSAGE_LIMIT'
   | 'ERR_BG_REPLAYED';
 
+/** Codes of errors raised by master key providers. */
+export type KmsErrorCode =
+  | 'ERR_KMS_ACCESS_DENIED'
+  | 'ERR_KMS_KEY_UNAVAILABLE'
+  | 'ERR_KMS_INVALID_CIPHERTEXT'
+  | 'ERR_KMS_UNAVAILABLE'
+  | 'ERR_KMS_FAILED';
+
+/** Every stable error code keywarden can throw. */
+export type ErrorCode =
+  | 'ERR_INVALID_INPUT'
+  | 'ERR_DECRYPT_FAILED'
+  | 'ERR_UNSUPPORTED_FORMAT'
+  | 'ERR_KEY_NOT_FOUND'
+  | 'ERR_KEY_LIMIT_REACHED'
+  | KmsErrorCode
+  | 'ERR_STORE_FAILED'
+  | 'ERR_AUDIT_ENTRY'
+  | 'ERR_AUDIT_UNAVAILABLE'
+  | 'ERR_AUDIT_CORRUPT'
+  | BreakGlassErrorCode
+  | 'ERR_CLOSED';
+
+// Registered symbols are shared by every copy of this module in a process (ESM and CommonJS).
+const BRAND: unique symbol = Symbol.for('keywarden.error.v1') as never;
+const ordinaryHasInstance = Function.prototype[Symbol.hasInstance];
+
 /** Base class of every error keywarden throws. */
 export class KeywardenError extends Error {
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
   /** True when the same call may succeed if retried later (throttling, outages). */
   readonly retryable: boolean;
+  /** @internal The codes instances of this class carry (undefined on the base: any code). */
+  static readonly codes: readonly ErrorCode[] | undefined = undefined;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.retryable = options?.retryable ?? false;
+    Object.defineProperty(this, BRAND, { value: true });
   }
+
+  /**
+   * `err instanceof KeywardenError` (or any subclass) also holds for an error from another copy
+   * of keywarden (its ESM or CommonJS build): it is branded, and its code is one of the class's.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (ordinaryHasInstance.call(this, value)) return true;
+    if (!isBranded(value)) return false;
+    const codes = (this as { codes?: readonly string[] }).codes;
+    return codes === undefined ? this === KeywardenError : codes.includes(value.code);
+  }
+}
+
+function isBranded(value: unknown): value is { code: string } {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    (value as { [BRAND]?: unknown })[BRAND] === true &&
+    typeof (value as { code?: unknown }).code === 'string'
+  );
 }
 
 /**
@@ -78,6 +113,8 @@ export class KeywardenError extends Error {
  * anywhere (no key generated, no store write, no KMS call).
  */
 export class InvalidInputError extends KeywardenError {
+  declare readonly code: 'ERR_INVALID_INPUT';
+  static override readonly codes = ['ERR_INVALID_INPUT'] as const;
   /** Name of the offending parameter, e.g. `"conversationId"` or `"options.aad"`. */
   readonly param: string;
   constructor(param: string, expectation: string) {
@@ -93,6 +130,8 @@ export class InvalidInputError extends KeywardenError {
  * (and whoever can observe them) learn nothing about which check failed.
  */
 export class DecryptionError extends KeywardenError {
+  declare readonly code: 'ERR_DECRYPT_FAILED';
+  static override readonly codes = ['ERR_DECRYPT_FAILED'] as const;
   constructor() {
     super('ERR_DECRYPT_FAILED', 'decryption failed');
   }
@@ -100,10 +139,12 @@ export class DecryptionError extends KeywardenError {
 
 /**
  * A ciphertext header this version of keywarden does not understand. Thrown only by
- * {@link inspectCiphertext}, which reads public header bytes; `decrypt` reports the same
- * condition as {@link DecryptionError} so that it is not an oracle.
+ * `inspectCiphertext`, which reads public header bytes; `decrypt` reports the same condition as
+ * {@link DecryptionError} so that it is not an oracle.
  */
 export class UnsupportedFormatError extends KeywardenError {
+  declare readonly code: 'ERR_UNSUPPORTED_FORMAT';
+  static override readonly codes = ['ERR_UNSUPPORTED_FORMAT'] as const;
   constructor(message: string) {
     super('ERR_UNSUPPORTED_FORMAT', message);
   }
@@ -111,6 +152,8 @@ export class UnsupportedFormatError extends KeywardenError {
 
 /** A key management call referred to a conversation or key version that does not exist. */
 export class KeyNotFoundError extends KeywardenError {
+  declare readonly code: 'ERR_KEY_NOT_FOUND';
+  static override readonly codes = ['ERR_KEY_NOT_FOUND'] as const;
   constructor(message: string) {
     super('ERR_KEY_NOT_FOUND', message);
   }
@@ -121,18 +164,12 @@ export class KeyNotFoundError extends KeywardenError {
  * and automatic rotation is disabled or failed.
  */
 export class KeyLimitError extends KeywardenError {
+  declare readonly code: 'ERR_KEY_LIMIT_REACHED';
+  static override readonly codes = ['ERR_KEY_LIMIT_REACHED'] as const;
   constructor(message: string, cause?: unknown) {
     super('ERR_KEY_LIMIT_REACHED', message, { cause });
   }
 }
-
-/** Codes of errors raised by master key providers. */
-export type KmsErrorCode =
-  | 'ERR_KMS_ACCESS_DENIED'
-  | 'ERR_KMS_KEY_UNAVAILABLE'
-  | 'ERR_KMS_INVALID_CIPHERTEXT'
-  | 'ERR_KMS_UNAVAILABLE'
-  | 'ERR_KMS_FAILED';
 
 /**
  * A master key provider (KMS) call failed. `code` says how:
@@ -143,6 +180,8 @@ export type KmsErrorCode =
  * - `ERR_KMS_FAILED`: anything else.
  */
 export class KmsError extends KeywardenError {
+  declare readonly code: KmsErrorCode;
+  static override readonly codes = ['ERR_KMS_ACCESS_DENIED', 'ERR_KMS_KEY_UNAVAILABLE', 'ERR_KMS_INVALID_CIPHERTEXT', 'ERR_KMS_UNAVAILABLE', 'ERR_KMS_FAILED'] as const;
   constructor(code: KmsErrorCode, message: string, cause?: unknown) {
     super(code, message, { cause, retryable: code === 'ERR_KMS_UNAVAILABLE' });
   }
@@ -150,6 +189,8 @@ export class KmsError extends KeywardenError {
 
 /** A key store call failed; `cause` holds the driver's error. */
 export class StoreError extends KeywardenError {
+  declare readonly code: 'ERR_STORE_FAILED';
+  static override readonly codes = ['ERR_STORE_FAILED'] as const;
   constructor(message: string, cause?: unknown, retryable = false) {
     super('ERR_STORE_FAILED', message, { cause, retryable });
   }
@@ -160,13 +201,26 @@ export class StoreError extends KeywardenError {
  * timeout). Break-glass fails closed on it: nothing is decrypted without its record.
  */
 export class AuditUnavailableError extends KeywardenError {
+  declare readonly code: 'ERR_AUDIT_UNAVAILABLE';
+  static override readonly codes = ['ERR_AUDIT_UNAVAILABLE'] as const;
   constructor(message: string, cause?: unknown) {
     super('ERR_AUDIT_UNAVAILABLE', message, { cause, retryable: true });
   }
 }
 
+/** An audit event or entry failed to encode or parse (wrong fields, non-canonical bytes). */
+export class AuditEntryError extends KeywardenError {
+  declare readonly code: 'ERR_AUDIT_ENTRY';
+  static override readonly codes = ['ERR_AUDIT_ENTRY'] as const;
+  constructor(message: string) {
+    super('ERR_AUDIT_ENTRY', message);
+  }
+}
+
 /** Stored audit data is damaged (e.g. a torn last record after a crash); it is never silently accepted. */
 export class AuditCorruptError extends KeywardenError {
+  declare readonly code: 'ERR_AUDIT_CORRUPT';
+  static override readonly codes = ['ERR_AUDIT_CORRUPT'] as const;
   /** Byte offset or entry index where the damage starts, when known. */
   readonly at: number | undefined;
   constructor(message: string, at?: number) {
@@ -180,6 +234,12 @@ export class AuditCorruptError extends KeywardenError {
  * but never contains token bytes, key material or plaintext.
  */
 export class BreakGlassError extends KeywardenError {
+  declare readonly code: BreakGlassErrorCode;
+  static override readonly codes = [
+    'ERR_BG_MALFORMED', 'ERR_BG_BAD_SIGNATURE', 'ERR_BG_UNKNOWN_APPROVER', 'ERR_BG_THRESHOLD_NOT_MET', 'ERR_BG_REQUESTER_APPROVED',
+    'ERR_BG_DUPLICATE_APPROVER', 'ERR_BG_EXPIRED', 'ERR_BG_NOT_YET_VALID', 'ERR_BG_WRONG_AUDIENCE', 'ERR_BG_WRONG_POLICY', 'ERR_BG_LIFETIME',
+    'ERR_BG_REASON_NOT_ALLOWED', 'ERR_BG_OUT_OF_SCOPE', 'ERR_BG_MESSAGE_LIMIT', 'ERR_BG_REPLAYED',
+  ] as const;
   constructor(code: BreakGlassErrorCode, message: string, cause?: unknown) {
     super(code, message, { cause });
   }
@@ -187,7 +247,46 @@ export class BreakGlassError extends KeywardenError {
 
 /** The instance was closed with `close()`; its cached keys are wiped. */
 export class ClosedError extends KeywardenError {
+  declare readonly code: 'ERR_CLOSED';
+  static override readonly codes = ['ERR_CLOSED'] as const;
   constructor() {
     super('ERR_CLOSED', 'keywarden instance is closed');
   }
+}
+
+/** Every concrete error class: a union discriminated by `code`. */
+export type AnyKeywardenError =
+  | InvalidInputError
+  | DecryptionError
+  | UnsupportedFormatError
+  | KeyNotFoundError
+  | KeyLimitError
+  | KmsError
+  | StoreError
+  | AuditUnavailableError
+  | AuditEntryError
+  | AuditCorruptError
+  | BreakGlassError
+  | ClosedError;
+
+/** The error class that carries `code` (e.g. `ErrorOf<'ERR_INVALID_INPUT'>` is InvalidInputError). */
+export type ErrorOf<C extends ErrorCode> = ClassWithCode<AnyKeywardenError, C>;
+type ClassWithCode<E, C> = E extends { code: infer K } ? (C extends K ? E : never) : never;
+
+/**
+ * True when `err` was thrown by keywarden — by this copy or by another copy loaded in the same
+ * process (the ESM and CommonJS builds are separate copies of every class, so `instanceof`
+ * against one copy's class is not enough on its own; this check is). With `code`, also checks
+ * the code. Narrows `err` to the union of error classes, so `switch (err.code)` narrows further.
+ *
+ * @example
+ * ```ts
+ * if (isKeywardenError(err, 'ERR_KMS_UNAVAILABLE')) retryLater(); // err: KmsError
+ * if (isKeywardenError(err) && err.retryable) retryLater();
+ * ```
+ */
+export function isKeywardenError(err: unknown): err is AnyKeywardenError;
+export function isKeywardenError<C extends ErrorCode>(err: unknown, code: C): err is ErrorOf<C>;
+export function isKeywardenError(err: unknown, code?: ErrorCode): boolean {
+  return isBranded(err) && (code === undefined || err.code === code);
 }

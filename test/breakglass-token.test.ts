@@ -334,14 +334,27 @@ describe('break-glass token: encoding', () => {
       }
       return 'ok';
     };
-    expect(param(() => createRequest({ ...fields, reason: 'CURIOSITY' }, () => NOW))).toBe('fields.reason');
-    expect(param(() => createRequest({ ...fields, exp: T }, () => NOW))).toBe('fields.exp');
-    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, to: base.scope.from } }, () => NOW))).toBe('fields.scope.to');
-    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, from: '2029-12-20T00:00:00Z' } }, () => NOW))).toBe('fields.scope.from');
-    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, conversations: [] } }, () => NOW))).toBe('fields.scope.conversations');
-    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, conversations: ['a', 'a'] } }, () => NOW))).toBe('fields.scope.conversations[1]');
-    expect(param(() => createRequest({ ...fields, detail: '' }, () => NOW))).toBe('fields.detail');
-    expect(param(() => createRequest({ ...fields, jti: 'short' }, () => NOW))).toBe('fields.jti');
+    // Parameters are named as the caller wrote them: createRequest({ scope: { from } }) -> 'scope.from'.
+    expect(param(() => createRequest({ ...fields, reason: 'CURIOSITY' }, () => NOW))).toBe('reason');
+    expect(param(() => createRequest({ ...fields, exp: T }, () => NOW))).toBe('exp');
+    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, to: base.scope.from } }, () => NOW))).toBe('scope.to');
+    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, from: '2029-12-20 00:00:00' } }, () => NOW))).toBe('scope.from');
+    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, from: '2029-02-30T00:00:00Z' } }, () => NOW))).toBe('scope.from');
+    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, conversations: [] } }, () => NOW))).toBe('scope.conversations');
+    expect(param(() => createRequest({ ...fields, scope: { ...base.scope, conversations: ['a', 'a'] } }, () => NOW))).toBe('scope.conversations[1]');
+    expect(param(() => createRequest({ ...fields, detail: '' }, () => NOW))).toBe('detail');
+    expect(param(() => createRequest({ ...fields, jti: 'short' }, () => NOW))).toBe('jti');
+    expect(param(() => createRequest({ ...fields, colour: 'red' } as typeof fields, () => NOW))).toBe('colour');
+  });
+
+  it('createRequest: accepts any RFC 3339 time (Z or offset, any precision down to ms, or a Date) and normalises it', () => {
+    const fields = { policy: 'p', aud: 'a', requester: 'r', reason: 'LEGAL_PROCESS', detail: 'd', scope: base.scope, exp: T + 10 };
+    const scope = (from: string | Date, to: string | Date) => createRequest({ ...fields, scope: { ...base.scope, from, to } as BreakGlassRequest['scope'] }, () => NOW).scope;
+    expect(scope('2029-12-20T00:00:00Z', '2029-12-21T00:00:00.5Z')).toMatchObject({ from: '2029-12-20T00:00:00.000Z', to: '2029-12-21T00:00:00.500Z' });
+    expect(scope('2029-12-20T01:00:00+01:00', '2029-12-20t10:00:00.123000z')).toMatchObject({ from: '2029-12-20T00:00:00.000Z', to: '2029-12-20T10:00:00.123Z' });
+    expect(scope(new Date('2029-12-20T00:00:00Z'), '2029-12-21T00:00:00.000Z').from).toBe('2029-12-20T00:00:00.000Z');
+    // A sub-millisecond instant cannot be represented exactly: refused rather than silently moved.
+    expect(() => scope('2029-12-20T00:00:00.0001Z', '2029-12-21T00:00:00Z')).toThrow(/scope\.from/);
   });
 
   it('approveRequest: compact JWT with the documented header and claims', async () => {

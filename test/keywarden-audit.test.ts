@@ -6,7 +6,8 @@ import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
-import { AuditIdHasher, Keywarden, LocalMasterKey, MemoryKeyStore, VERSION } from '../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, VERSION } from '../src/node.js';
+import { AuditIdHasher } from '../src/audit/entry.js';
 
 const keys = generateNoteKey('keywarden.example/keys', new Uint8Array(32).fill(4));
 const ids = new AuditIdHasher(new Uint8Array(32).fill(5));

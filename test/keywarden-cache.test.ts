@@ -18,8 +18,8 @@ import {
   MemoryKeyStore,
   type SuiteId,
   inspectCiphertext,
-  nodeAead,
 } from '../src/node.js';
+import { nodeAead } from '../src/aead/node.js';
 
 /**
  * Wraps a LocalMasterKey and records every plaintext buffer it hands to keywarden (which must

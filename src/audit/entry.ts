@@ -7,7 +7,7 @@
  */
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { KeywardenError } from '../errors.js';
+import { AuditEntryError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
 import { assertBytes } from '../util/validate.js';
 
@@ -60,12 +60,6 @@ export interface AuditEvent {
   [field: string]: unknown;
 }
 
-/** An entry failed to encode or parse; `index` is set when it came from a log. */
-export class AuditEntryError extends KeywardenError {
-  constructor(message: string) {
-    super('ERR_AUDIT_ENTRY', message);
-  }
-}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 // RFC 3339, UTC, millisecond precision: one spelling per instant.

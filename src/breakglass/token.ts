@@ -28,6 +28,7 @@ import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK, type JWK } f
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
+import { normalizeTime } from '../util/time.js';
 import { conversationIdBytes } from '../util/validate.js';
 
 /**
@@ -108,6 +109,31 @@ export interface BreakGlassToken {
 }
 
 /**
+ * What {@link createRequest} takes: the request's fields, with scope times as any RFC 3339 time
+ * or a `Date`, and `jti`, `iat`, `nbf` optional.
+ *
+ * @example
+ * ```ts
+ * const fields: RequestFields = { policy: 'bg-prod', aud: 'keywarden://dm-prod', requester: 'ts-erin', reason: 'USER_REPORT_REVIEW',
+ *   detail: 'report #8841', scope: { conversations: ['dm:alice:bob'], from: '2026-01-01T00:00:00Z', to: new Date(), maxMessages: 50, operation: 'decrypt' },
+ *   exp: Math.floor(Date.now() / 1000) + 3600 };
+ * ```
+ */
+export interface RequestFields {
+  policy: string;
+  aud: string;
+  requester: string;
+  reason: string;
+  detail: string;
+  scope: Omit<BreakGlassScope, 'from' | 'to'> & { from: string | Date; to: string | Date };
+  /** Expiry, epoch seconds. */
+  exp: number;
+  nbf?: number;
+  iat?: number;
+  jti?: string;
+}
+
+/**
  * The JWT `typ` of an approval. Explicit typing (RFC 8725 §3.11) keeps an approval from being
  * accepted as any other kind of JWT signed by the same key, and vice versa.
  *
@@ -139,6 +165,9 @@ const REQUEST_KEYS = ['v', 'jti', 'policy', 'aud', 'requester', 'reason', 'detai
 const SCOPE_KEYS = ['conversations', 'from', 'to', 'maxMessages', 'operation'];
 
 type Problem = { path: string; expected: string } | undefined;
+
+/** `a.b`, or `b` at the top level (createRequest names fields as the caller wrote them). */
+const at = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
 
 /**
  * True for an identifier (approver, requester, policy, audience): 1 to 256 well-formed
@@ -180,8 +209,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function keysProblem(path: string, v: Record<string, unknown>, keys: readonly string[]): Problem {
-  for (const k of Object.keys(v)) if (!keys.includes(k)) return { path: `${path}.${k}`, expected: 'no such field' };
-  for (const k of keys) if (!Object.hasOwn(v, k)) return { path: `${path}.${k}`, expected: 'a value (missing field)' };
+  for (const k of Object.keys(v)) if (!keys.includes(k)) return { path: at(path, k), expected: 'no such field' };
+  for (const k of keys) if (!Object.hasOwn(v, k)) return { path: at(path, k), expected: 'a value (missing field)' };
   return undefined;
 }
 
@@ -202,20 +231,20 @@ function timeProblem(path: string, v: unknown): Problem {
  * inspected.
  */
 function requestProblem(v: unknown, path: string): Problem {
-  if (!isPlainObject(v)) return { path, expected: 'an object' };
+  if (!isPlainObject(v)) return { path: path || 'request', expected: 'an object' };
   const kp = keysProblem(path, v, REQUEST_KEYS);
   if (kp) return kp;
-  if (v.v !== 1) return { path: `${path}.v`, expected: '1' };
-  if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: `${path}.jti`, expected: '128 bits in canonical base64url (22 characters)' };
-  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: `${path}.${k}`, expected: 'an identifier (1-256 characters, no control characters)' };
-  if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: `${path}.reason`, expected: 'a reason code such as USER_REPORT_REVIEW' };
-  if (!isIdentifier(v.detail, 1024)) return { path: `${path}.detail`, expected: 'text of 1-1024 characters without control characters' };
+  if (v.v !== 1) return { path: at(path, 'v'), expected: '1' };
+  if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: at(path, 'jti'), expected: '128 bits in canonical base64url (22 characters)' };
+  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: at(path, k), expected: 'an identifier (1-256 characters, no control characters)' };
+  if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: at(path, 'reason'), expected: 'a reason code such as USER_REPORT_REVIEW' };
+  if (!isIdentifier(v.detail, 1024)) return { path: at(path, 'detail'), expected: 'text of 1-1024 characters without control characters' };
   for (const k of ['iat', 'nbf', 'exp'] as const) {
-    const p = epochProblem(`${path}.${k}`, v[k]);
+    const p = epochProblem(at(path, k), v[k]);
     if (p) return p;
   }
   const s = v.scope;
-  const sp = `${path}.scope`;
+  const sp = at(path, 'scope');
   if (!isPlainObject(s)) return { path: sp, expected: 'an object' };
   const skp = keysProblem(sp, s, SCOPE_KEYS);
   if (skp) return skp;
@@ -256,28 +285,36 @@ function canonicalJson(v: unknown): string {
 }
 
 /**
- * Builds a request, filling in `v`, a fresh random `jti`, `iat` (now) and `nbf` (= iat). It is
- * stricter than the parser: it refuses what could never be accepted (an unknown reason code,
+ * Builds a request, filling in `v`, a fresh random `jti`, `iat` (now) and `nbf` (= iat). Scope
+ * times may be any RFC 3339 time or a `Date` (`'2026-01-01T00:00:00Z'`, `'…+02:00'`); they are
+ * normalised to UTC with milliseconds, the one spelling the signed digest uses. It is stricter
+ * than the parser: it refuses what could never be accepted (an unknown reason code,
  * `exp <= nbf`, `from >= to`, an operation other than `decrypt`), so tooling fails early.
- * Throws {@link InvalidInputError} naming the field (e.g. `fields.scope.from`).
+ * Throws {@link InvalidInputError} naming the field as the caller wrote it (e.g. `scope.from`).
  *
  * @example
  * ```ts
  * const req = createRequest({ policy: 'bg-prod', aud: 'keywarden://dm-prod', requester: 'ts-erin',
  *   reason: 'LEGAL_PROCESS', detail: 'subpoena 2025-17',
- *   scope: { conversations: ['dm:alice:bob'], from: '2025-01-01T00:00:00.000Z', to: '2025-01-08T00:00:00.000Z', maxMessages: 500, operation: 'decrypt' },
+ *   scope: { conversations: ['dm:alice:bob'], from: '2025-01-01T00:00:00Z', to: '2025-01-08T00:00:00Z', maxMessages: 500, operation: 'decrypt' },
  *   exp: Math.floor(Date.now() / 1000) + 4 * 3600 });
  * ```
  */
-export function createRequest(
-  fields: { policy: string; aud: string; requester: string; reason: string; detail: string; scope: BreakGlassScope; exp: number; nbf?: number; iat?: number; jti?: string },
-  now: () => Date = () => new Date(),
-): BreakGlassRequest {
-  if (!isPlainObject(fields)) throw new InvalidInputError('fields', 'expected an object');
+export function createRequest(fields: RequestFields, now: () => Date = () => new Date()): BreakGlassRequest {
+  if (!isPlainObject(fields)) throw new InvalidInputError('request', 'expected an object');
   const allowed = ['policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'exp', 'nbf', 'iat', 'jti'];
-  for (const k of Object.keys(fields)) if (!allowed.includes(k)) throw new InvalidInputError(`fields.${k}`, 'unknown field');
+  for (const k of Object.keys(fields)) if (!allowed.includes(k)) throw new InvalidInputError(k, 'unknown field');
   const iat = fields.iat ?? Math.floor(now().getTime() / 1000);
-  const scope = isPlainObject(fields.scope) ? { ...fields.scope, conversations: Array.isArray(fields.scope.conversations) ? [...fields.scope.conversations] : fields.scope.conversations } : fields.scope;
+  let scope: unknown = fields.scope;
+  if (isPlainObject(fields.scope)) {
+    const s = fields.scope;
+    scope = {
+      ...s,
+      conversations: Array.isArray(s.conversations) ? [...s.conversations] : s.conversations,
+      from: normalizeTime('scope.from', s.from),
+      to: normalizeTime('scope.to', s.to),
+    };
+  }
   const req = {
     v: 1 as const,
     jti: fields.jti ?? base64url.encode(randomBytes(16)),
@@ -291,12 +328,12 @@ export function createRequest(
     nbf: fields.nbf ?? iat,
     exp: fields.exp,
   };
-  const p = requestProblem(req, 'fields');
+  const p = requestProblem(req, '');
   if (p) throw new InvalidInputError(p.path, p.expected);
-  if (!(REASON_CODES as readonly string[]).includes(req.reason)) throw new InvalidInputError('fields.reason', `expected one of ${REASON_CODES.join(', ')}`);
-  if (req.scope.operation !== 'decrypt') throw new InvalidInputError('fields.scope.operation', "expected 'decrypt'");
-  if (Date.parse(req.scope.from) >= Date.parse(req.scope.to)) throw new InvalidInputError('fields.scope.to', 'expected a time after scope.from');
-  if (req.exp <= req.nbf) throw new InvalidInputError('fields.exp', 'expected a time after nbf');
+  if (!(REASON_CODES as readonly string[]).includes(req.reason)) throw new InvalidInputError('reason', `expected one of ${REASON_CODES.join(', ')}`);
+  if (req.scope.operation !== 'decrypt') throw new InvalidInputError('scope.operation', "expected 'decrypt'");
+  if (Date.parse(req.scope.from) >= Date.parse(req.scope.to)) throw new InvalidInputError('scope.to', 'expected a time after scope.from');
+  if (req.exp <= req.nbf) throw new InvalidInputError('exp', 'expected a time after nbf');
   return req;
 }
 

@@ -106,7 +106,7 @@ export class KeyCache {
     this.#epoch = now();
   }
 
-  /** The partition for `id` (created on first use). Keywarden uses master key id + store identity. */
+  /** @internal The partition for `id` (created on first use); Keywarden picks the id (docs: partitions). */
   partition(id: string): CachePartition {
     let p = this.#parts.get(id);
     if (p === undefined) {

@@ -120,6 +120,18 @@ export class AadBuilder {
   }
 }
 
+/** What {@link inspectCiphertext} reports: public header fields, unauthenticated until decrypt succeeds. */
+export interface CiphertextInfo {
+  /** Wire format version. */
+  formatVersion: number;
+  /** Suite that sealed the message. */
+  suite: SuiteInfo['name'];
+  /** Key version of the conversation key that sealed it. */
+  keyVersion: number;
+  /** Bytes the format adds to the plaintext (header, nonce, tag). */
+  overhead: number;
+}
+
 /**
  * Reads the public header of a ciphertext without decrypting it, e.g. to find which key
  * version a stored message needs. Throws `ERR_UNSUPPORTED_FORMAT` for anything that is not a
@@ -130,7 +142,7 @@ export class AadBuilder {
  * const { keyVersion, suite } = inspectCiphertext(row.body);
  * ```
  */
-export function inspectCiphertext(ciphertext: Uint8Array): { formatVersion: number; suite: SuiteInfo['name']; keyVersion: number; overhead: number } {
+export function inspectCiphertext(ciphertext: Uint8Array): CiphertextInfo {
   if (!(ciphertext instanceof Uint8Array)) throw new UnsupportedFormatError('ciphertext: expected Uint8Array');
   if (ciphertext.length > 0 && ciphertext[0] !== FORMAT_V1) {
     throw new UnsupportedFormatError(`ciphertext: unknown format version ${ciphertext[0]}`);

@@ -6,7 +6,8 @@ import { type AuditStore, MemoryAuditStore } from '../../src/audit/store.js';
 import { BreakGlass } from '../../src/breakglass/access.js';
 import type { BreakGlassPolicy } from '../../src/breakglass/policy.js';
 import { type BreakGlassRequest, type BreakGlassScope, approveRequest, createRequest, encodeToken, generateApproverKey } from '../../src/breakglass/token.js';
-import { Keywarden, LocalMasterKey, type MasterKeyProvider, MemoryKeyStore, nodeAead } from '../../src/node.js';
+import { Keywarden, LocalMasterKey, type MasterKeyProvider, MemoryKeyStore } from '../../src/node.js';
+import { nodeAead } from '../../src/aead/node.js';
 
 export const DAY = 86_400_000;
 export const T0 = Date.parse('2026-06-01T00:00:00.000Z');

@@ -1,6 +1,7 @@
 /** Shared test fixtures: instances on embedded defaults and arbitraries for ids and bytes. */
 import fc from 'fast-check';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, nobleAead, nodeAead, type KeyStore, type KeywardenOptions } from '../../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, nobleAead, type KeyStore, type KeywardenOptions } from '../../src/node.js';
+import { nodeAead } from '../../src/aead/node.js';
 
 /** Two instances over one store and master key: one native, one portable (noble). */
 export function pair(extra: Partial<KeywardenOptions> = {}) {

@@ -3,6 +3,10 @@ const assert = require('node:assert/strict');
 const { Keywarden, LocalMasterKey, MemoryKeyStore, KmsError, inspectCiphertext } = require('keywarden');
 const portable = require('keywarden/portable');
 const { AwsKmsMasterKey, mapKmsError } = require('keywarden/aws');
+const { PostgresKeyStore } = require('keywarden/postgres');
+const { verifyTlogProof } = require('keywarden/tlog');
+const { BreakGlass } = require('keywarden/breakglass');
+const { FileAuditStore } = require('keywarden/audit');
 
 (async () => {
   const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
@@ -17,6 +21,7 @@ const { AwsKmsMasterKey, mapKmsError } = require('keywarden/aws');
   assert.equal(await pk.decryptString('cjs', ct, { aad: 'm1' }), 'hello');
   assert.equal(typeof AwsKmsMasterKey, 'function');
   assert.ok(mapKmsError({ name: 'ThrottlingException' }, 'Op') instanceof KmsError, 'one KmsError class across entry points');
+  for (const f of [PostgresKeyStore, verifyTlogProof, BreakGlass, FileAuditStore]) assert.equal(typeof f, 'function');
   console.log('dist CJS require ok');
 })().catch((err) => {
   console.error(err);

@@ -1,0 +1,12 @@
+/**
+ * Everything `keywarden/breakglass` exports besides `BreakGlass`, shared by its portable and
+ * Node builds so that both export exactly the same names.
+ * @module
+ */
+export type { BreakGlassOptions, BreakGlassResult } from './access.js';
+export { MemoryTokenLedger } from './ledger.js';
+export type { TokenLedger } from './ledger.js';
+export { validatePolicy, verifyToken, inspectToken } from './policy.js';
+export type { BreakGlassPolicy, PolicyFactor, ApproverKey, VerifiedToken, TokenInspection } from './policy.js';
+export { REASON_CODES, APPROVAL_TYP, createRequest, canonicalRequest, requestDigest, approveRequest, encodeToken, decodeToken, generateApproverKey } from './token.js';
+export type { BreakGlassRequest, BreakGlassScope, BreakGlassToken, ReasonCode, RequestFields } from './token.js';

@@ -1,0 +1,27 @@
+/**
+ * Everything the root entry point exports besides `Keywarden` itself, shared by its portable
+ * (./index.ts) and Node (./node.ts) builds so that the two export exactly the same names — one
+ * set of type declarations describes both (test/types/exports.test-d.ts checks every name).
+ * @module
+ */
+export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
+export * from './errors.js';
+export { VERSION } from './version.js';
+export type { KeyAuditOptions } from './keys/lifecycle.js';
+export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from './format/suites.js';
+export type { SuiteInfo, SuiteName } from './format/suites.js';
+export { inspectCiphertext, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION } from './format/wire.js';
+export type { CiphertextInfo } from './format/wire.js';
+export type { KeyRecord, KeyState, KeyVersionInfo } from './keys/records.js';
+export { keyContext } from './keys/records.js';
+export type { MasterKeyProvider, GeneratedDataKey } from './kms/provider.js';
+export { encodeContext } from './kms/provider.js';
+export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
+export type { LocalMasterKeyOptions } from './kms/local.js';
+export type { KeyStore, InsertResult } from './store/types.js';
+export { MemoryKeyStore } from './store/memory.js';
+export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
+export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';
+export type { AeadImpl } from './aead/types.js';
+export { nobleAead } from './aead/noble.js';
+export { MAX_CONVERSATION_ID_BYTES, MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES } from './util/validate.js';
