@@ -97,6 +97,15 @@ describe('audit entries', () => {
     expect(bytes).not.toContain('dm:4');
   });
 
+  it('generateKey: 32 fresh random bytes, usable as an audit key', () => {
+    const a = AuditIdHasher.generateKey();
+    const b = AuditIdHasher.generateKey();
+    expect(a).toBeInstanceOf(Uint8Array);
+    expect(a.length).toBe(32);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
+    expect(new AuditIdHasher(a).conversation('x')).not.toBe(new AuditIdHasher(b).conversation('x'));
+  });
+
   it('digests exactly the ciphertexts opened, in order', () => {
     const a = new Uint8Array([1]);
     const b = new Uint8Array([2]);

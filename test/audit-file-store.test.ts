@@ -124,4 +124,18 @@ describe('FileAuditStore', () => {
     expect(await t.checkpoints()).toEqual([]);
     await t.close();
   });
+
+  it('a missing directory is created (owner-only), with its parents; a path that is a file is a typed error naming it', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'var', 'audit');
+    const s = await FileAuditStore.open(dir);
+    expect(await s.append([bytes('a')])).toBe(0);
+    await s.close();
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    const file = join(base, 'not-a-dir');
+    await writeFile(file, 'x');
+    const err = await FileAuditStore.open(file).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    expect(err.message).toContain(file);
+  });
 });

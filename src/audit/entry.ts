@@ -9,6 +9,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AuditEntryError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
+import { randomBytes } from '../util/random.js';
 import { assertBytes } from '../util/validate.js';
 
 /** Entry format version byte. */
@@ -167,9 +168,24 @@ export function decodeEntry(bytes: Uint8Array): AuditEvent {
  */
 export class AuditIdHasher {
   readonly #key: Uint8Array;
+  /** @param auditKey 32 secret bytes (see {@link AuditIdHasher.generateKey}); copied. */
   constructor(auditKey: Uint8Array) {
     assertBytes('auditKey', auditKey, 32);
     this.#key = Uint8Array.from(auditKey);
+  }
+
+  /**
+   * A new random 256-bit audit key (CSPRNG). Keep it with your other secrets: whoever holds it
+   * can tell which conversation or case an entry is about, and nobody else can.
+   *
+   * @example
+   * ```ts
+   * const auditKey = AuditIdHasher.generateKey(); // store, e.g. base64, in your secret manager
+   * const ids = new AuditIdHasher(auditKey);
+   * ```
+   */
+  static generateKey(): Uint8Array {
+    return randomBytes(32);
   }
   /** HMAC of a conversation id. */
   conversation(id: string): string {

@@ -10,10 +10,10 @@
  * cuts exactly the torn bytes — that record was never acknowledged. Damage before the last
  * record is never repaired. A lock file keeps a second writer out.
  */
-import { type FileHandle, open, readFile, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { AuditCorruptError, AuditUnavailableError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import type { AuditStore } from './store.js';
 
@@ -101,8 +101,18 @@ export class FileAuditStore implements AuditStore {
     this.#checkpointFile = checkpointFile;
   }
 
-  /** Opens (creating if needed) the store in `dir`, which must exist. */
+  /**
+   * Opens the store in `dir`, creating the directory (and its parents, owner-only: mode 0700)
+   * and the files if needed. A `dir` that cannot be a directory, or cannot be read or written,
+   * fails with `ERR_AUDIT_UNAVAILABLE` naming the path.
+   */
   static async open(dir: string, options: FileAuditStoreOptions = {}): Promise<FileAuditStore> {
+    if (typeof dir !== 'string' || dir.length === 0) throw new InvalidInputError('dir', 'expected a directory path');
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw new AuditUnavailableError(`audit store directory ${dir} cannot be used (${(err as { code?: string }).code ?? 'error'})`, err);
+    }
     await takeLock(join(dir, 'LOCK'));
     try {
       const entries = await openFramed(join(dir, 'entries'), options);

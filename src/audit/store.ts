@@ -1,8 +1,8 @@
 /**
  * Audit storage. A store keeps the log's entries in order and the signed checkpoints issued
  * over them; it is append-only by contract (nothing in this interface rewrites or deletes).
- * `append` resolves only when the entries are durable. PostgreSQL comes behind the same
- * interface later.
+ * `append` resolves only when the entries are durable. Implementations: MemoryAuditStore
+ * (here), FileAuditStore (./file-store.ts) and PostgresAuditStore (./postgres-store.ts).
  */
 
 import type { CompactRange } from './merkle.js';

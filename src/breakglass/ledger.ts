@@ -2,8 +2,8 @@
  * The token ledger: makes every break-glass token single-use. Consuming a token id and
  * recording the "intent" audit entry happen as one step — if the audit append fails, the token
  * stays unused and nothing is decrypted; if the token was used before, nothing is recorded as
- * intent and the caller refuses with ERR_BG_REPLAYED. PostgreSQL gets its own ledger later,
- * with the same contract inside one transaction.
+ * intent and the caller refuses with ERR_BG_REPLAYED. Across processes, PostgresTokenLedger
+ * (./postgres-ledger.ts) keeps the same contract inside one database transaction.
  */
 
 export interface TokenLedger {

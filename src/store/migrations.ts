@@ -185,7 +185,7 @@ const LOCK_NAMESPACE = 0x6b77;
  * @example
  * ```ts
  * import pg from 'pg';
- * import { migrate } from 'keywarden'; // once exported; until then src/store/migrations.js
+ * import { migrate } from 'keywarden/postgres';
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * const { applied } = await migrate(pool, { schema: 'keywarden' }); // e.g. [1] then []
  * ```
