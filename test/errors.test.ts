@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import * as A from '../src/errors.js';
 
 // A second, independent instance of the module: other class objects, same registered brand.
-const B = (await import('../src/errors.js?second-copy')) as typeof A;
+const SECOND_COPY = '../src/errors.js?second-copy';
+const B = (await import(/* @vite-ignore */ SECOND_COPY)) as typeof A;
 
 const samples = (m: typeof A) => [
   new m.InvalidInputError('options.aad', 'expected bytes'),

@@ -17,10 +17,11 @@
  * ```
  * @module
  */
-import { type JWK, decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
+import { decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
 import { BreakGlassError, type BreakGlassErrorCode, InvalidInputError } from '../errors.js';
 import {
   APPROVAL_TYP,
+  type Jwk,
   type BreakGlassRequest,
   type BreakGlassToken,
   REASON_CODES,
@@ -41,7 +42,7 @@ import {
  */
 export interface ApproverKey {
   id: string;
-  publicJwk: JWK;
+  publicJwk: Jwk;
 }
 
 /**
@@ -378,7 +379,7 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
       const a = policy.factors.flatMap((f) => f.approvers).find((x) => x.id === kid);
       if (a === undefined) return Promise.resolve(undefined);
       // Only the key members: stray JWK fields (key_ops, alg) must not change behaviour.
-      keys.set(kid, importJWK({ kty: a.publicJwk.kty, crv: a.publicJwk.crv, x: a.publicJwk.x }, 'EdDSA'));
+      keys.set(kid, importJWK({ kty: a.publicJwk.kty as string, crv: a.publicJwk.crv as string, x: a.publicJwk.x as string }, 'EdDSA'));
     }
     return keys.get(kid)!;
   };

@@ -24,7 +24,7 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
@@ -106,6 +106,25 @@ export interface BreakGlassRequest {
 export interface BreakGlassToken {
   request: BreakGlassRequest;
   approvals: string[];
+}
+
+/**
+ * An Ed25519 key as a JSON Web Key (RFC 8037 OKP): `x` is the public key, `d` (private JWKs
+ * only) the private key, both base64url; checked at run time. Declared here rather than taken from `jose`, so that
+ * keywarden's type declarations load in CommonJS projects (jose's are ESM-only).
+ *
+ * @example
+ * ```ts
+ * const jwk: Jwk = { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'ana' };
+ * ```
+ */
+export interface Jwk {
+  kty?: string;
+  crv?: string;
+  x?: string;
+  d?: string;
+  kid?: string;
+  [member: string]: unknown;
 }
 
 /**
@@ -406,7 +425,7 @@ export function publicJwkProblem(jwk: unknown): string | undefined {
  */
 export async function approveRequest(
   req: BreakGlassRequest,
-  approver: { id: string; privateJwk: JWK },
+  approver: { id: string; privateJwk: Jwk },
   options?: { expiresInSeconds?: number; now?: () => Date },
 ): Promise<string> {
   const digest = requestDigest(req); // validates req first: never sign something malformed
@@ -425,7 +444,7 @@ export async function approveRequest(
   }
   const { kty, crv, x, d } = approver.privateJwk;
   // Import only the key members, so stray JWK fields (key_ops, alg) cannot change behaviour.
-  const key = await importJWK({ kty, crv, x, d }, 'EdDSA');
+  const key = await importJWK({ kty: kty as string, crv: crv as string, x: x as string, d: d as string }, 'EdDSA');
   return new SignJWT({ jti: req.jti, digest })
     .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: approver.id })
     .setIssuer(approver.id)
@@ -543,7 +562,7 @@ export function decodeToken(text: string): BreakGlassToken {
  * policy.factors[0].approvers.push({ id: k.id, publicJwk: k.publicJwk });
  * ```
  */
-export async function generateApproverKey(id: string): Promise<{ id: string; privateJwk: JWK; publicJwk: JWK }> {
+export async function generateApproverKey(id: string): Promise<{ id: string; privateJwk: Jwk; publicJwk: Jwk }> {
   if (!isIdentifier(id)) throw new InvalidInputError('id', 'expected an identifier (1-256 characters, no control characters)');
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), kid: id };

@@ -13,9 +13,9 @@
  * Exit codes: 0 ok, 1 refused / not acceptable, 2 usage, 3 could not complete.
  */
 import { readFile, unlink, writeFile } from 'node:fs/promises';
-import { type JWK, decodeProtectedHeader } from 'jose';
+import { decodeProtectedHeader } from 'jose';
 import { type BreakGlassPolicy, type TokenInspection, inspectToken, validatePolicy } from '../breakglass/policy.js';
-import { REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, requestDigest } from '../breakglass/token.js';
+import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, requestDigest } from '../breakglass/token.js';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { EXIT, IncompleteError, UsageError } from './audit.js';
 
@@ -220,7 +220,7 @@ async function run(sub: string, f: Flags, io: { out(s: string): void; err(s: str
       }
       let jwt: string;
       try {
-        jwt = await approveRequest(req, { id, privateJwk: jwk as JWK });
+        jwt = await approveRequest(req, { id, privateJwk: jwk as Jwk });
       } catch (e) {
         if (e instanceof InvalidInputError && e.param.startsWith('approver.privateJwk')) throw new IncompleteError(`key ${keyFile}: ${e.message.replace(/^[^:]*: /, '')}`);
         throw e;

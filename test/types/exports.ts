@@ -37,7 +37,7 @@ import {
   APPROVAL_TYP, BreakGlass, MemoryTokenLedger, REASON_CODES, approveRequest, canonicalRequest, createRequest, decodeToken, encodeToken,
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   type ApproverKey, type BreakGlassOptions, type BreakGlassPolicy, type BreakGlassRequest, type BreakGlassResult, type BreakGlassScope,
-  type BreakGlassToken, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
+  type BreakGlassToken, type Jwk, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
 } from 'keywarden/breakglass';
 import * as breakglassPortable from '../../src/breakglass/index.js';
 import { DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
@@ -107,6 +107,6 @@ export type Types = [
   FileAuditStoreOptions,
   Checkpoint, NoteSignature, NoteSigner, NoteVerifier, OpenedNote, ParsedNote, TlogProof, VerifiedCosignature,
   ApproverKey, BreakGlassOptions, BreakGlassPolicy, BreakGlassRequest, BreakGlassResult, BreakGlassScope, BreakGlassToken, PolicyFactor,
-  ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
+  Jwk, ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
   AwsKmsMasterKeyOptions,
 ];
