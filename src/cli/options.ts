@@ -57,10 +57,13 @@ export const databaseParams = (param: string): string | undefined => (param === 
  * (PGlite). Driver errors are reported by SQLSTATE or error code only: server messages can
  * quote data, and the URL can hold a password.
  *
- * `readOnly` makes the session read-only before `fn` runs (defence in depth for commands that
- * only read: whatever they run, the server refuses writes). The pool keeps its one connection
- * for its whole life (no idle timeout), so the setting holds for every query; after a failed
- * query the command stops anyway.
+ * `readOnly` runs `fn` in ONE read-only REPEATABLE READ transaction, rolled back at the end: the
+ * command sees a single snapshot of the database however long it reads, and the server refuses
+ * any write whatever the command runs (defence in depth). A transaction rather than a session
+ * setting because PGlite shares one session between its connections, so a setting would outlive
+ * the command. The transaction spans several `pool.query` calls, which is sound here: the pool
+ * has exactly one connection and never drops it while it is healthy (no idle timeout), and
+ * after a failed query the command stops.
  */
 export async function withPool<T>(url: string, options: { readOnly: boolean }, fn: (pool: Pool) => Promise<T>): Promise<T> {
   let pg: typeof import('pg');
@@ -79,15 +82,13 @@ export async function withPool<T>(url: string, options: { readOnly: boolean }, f
   // An idle connection that dies emits 'error' on the pool; unhandled, it would crash the CLI.
   pool.on('error', () => undefined);
   try {
-    if (options.readOnly) {
-      const client = await pool.connect();
-      try {
-        await client.query('SET default_transaction_read_only = on');
-      } finally {
-        client.release();
-      }
+    if (!options.readOnly) return await fn(pool);
+    await pool.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      return await fn(pool);
+    } finally {
+      await pool.query('ROLLBACK').catch(() => undefined);
     }
-    return await fn(pool);
   } catch (err) {
     // Driver errors carry a code; ours (usage, refusals, KeywardenError) pass through as they are.
     const code = (err as { code?: unknown } | null)?.code;
