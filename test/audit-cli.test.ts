@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
+import { cosignCheckpoint, generateCosignerKey, newCosigner, openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { verifyTlogProof } from '../src/audit/formats.js';
@@ -92,6 +92,31 @@ describe('keywarden audit', () => {
     expect(r.code).toBe(1);
     expect(r.out).toContain('truncated');
     await rm(d, { recursive: true });
+  });
+
+  it('verify --witness (repeatable, @file) --quorum: 0 when the latest checkpoint carries enough cosignatures, else 1', async () => {
+    const w1 = generateCosignerKey('witness1.example', new Uint8Array(32).fill(7));
+    const w2 = generateCosignerKey('witness2.example', new Uint8Array(32).fill(8));
+    const d = await mkdtemp(join(tmpdir(), 'kw-cli-witness-'));
+    try {
+      const log = await AuditLog.open({ store: await FileAuditStore.open(d), signerKey: keys.signerKey });
+      for (let i = 0; i < 3; i++) await log.append(sampleEvent(i));
+      await log.acceptCosignatures(cosignCheckpoint(log.latestCheckpoint!, newCosigner(w1.signerKey, () => 1_790_000_000)), [w1.verifierKey]);
+      await log.close();
+      await writeFile(join(d, 'w2.vkey'), `${w2.verifierKey}\n`);
+      const verify = (...more: string[]) => run('audit', 'verify', '--dir', d, '--key', keys.verifierKey, ...more);
+      const one = await verify('--witness', w1.verifierKey, '--witness', `@${join(d, 'w2.vkey')}`, '--quorum', '1');
+      expect(one.code, one.out + one.err).toBe(0);
+      expect(one.out).toContain(`cosigned by witness1.example at ${new Date(1_790_000_000_000).toISOString()}`);
+      const two = await verify('--witness', w1.verifierKey, '--witness', `@${join(d, 'w2.vkey')}`, '--quorum', '2', '--json');
+      expect(two.code).toBe(1);
+      expect(JSON.parse(two.out).problems).toEqual([expect.objectContaining({ kind: 'witness' })]);
+      // Every --witness is read and checked, not only the first; the log's own key is no witness key.
+      const bad = await verify('--witness', w1.verifierKey, '--witness', keys.verifierKey);
+      expect([bad.code, bad.err]).toEqual([2, expect.stringContaining('--witness: not a witness cosigner key')]);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
   });
 
   it('prove: a tlog-proof@v1 file that verifies offline', async () => {

@@ -3,7 +3,7 @@
  * PostgreSQL (read-only), and `audit keygen` for the operator.
  * @module
  */
-import { openCheckpoint } from '../audit/checkpoint.js';
+import { newCosignatureVerifier, openCheckpoint } from '../audit/checkpoint.js';
 import { formatConsistencyRequest, formatTlogProof } from '../audit/formats.js';
 import { MerkleTree, leafHash } from '../audit/merkle.js';
 import { generateNoteKey, isValidKeyName, newNoteVerifier } from '../audit/note.js';
@@ -18,13 +18,16 @@ const keyOption: OptionSpec = { name: 'key', type: 'string', value: 'VKEY', requ
 
 const VKEY_NOTE = "VKEY is a signed-note verifier key ('<origin>+<key id>+<base64 key>', from 'keywarden audit keygen') or @FILE.";
 
-/** A verifier key given as text or `@file`; `label` names the option in errors. */
-async function verifierKey(value: string, label: string): Promise<string> {
+/**
+ * A key given as text or `@file`, checked by `check` (newNoteVerifier for the log's key,
+ * newCosignatureVerifier for a witness's); `label` names the option in errors.
+ */
+async function verifierKey(value: string, label: string, check: (key: string) => unknown = newNoteVerifier): Promise<string> {
   const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file')).trim() : value;
   try {
-    newNoteVerifier(key);
+    check(key);
   } catch (e) {
-    throw new UsageError(`${label}: not a verifier key (${(e as Error).message})`);
+    throw new UsageError(`${label}: not a ${check === newNoteVerifier ? 'verifier' : 'witness cosigner'} key (${(e as Error).message})`);
   }
   return key;
 }
@@ -68,7 +71,7 @@ const verify: CommandSpec = {
     ...auditSourceOptions,
     keyOption,
     { name: 'trusted', type: 'string', value: 'FILE', description: 'a checkpoint seen earlier: the log must still contain its tree' },
-    { name: 'witness', type: 'string', value: 'VKEY', multiple: true, description: "a witness's cosigner verifier key, or @FILE" },
+    { name: 'witness', type: 'string', value: 'VKEY', multiple: true, description: "a witness's cosigner (cosignature/v1) verifier key, or @FILE" },
     { name: 'quorum', type: 'string', value: 'N', description: 'valid witness cosignatures the latest checkpoint must carry' },
     jsonOption,
   ],
@@ -77,7 +80,7 @@ const verify: CommandSpec = {
     const key = await verifierKey(args.required('key'), '--key');
     const trustedFile = args.string('trusted');
     const trusted = trustedFile === undefined ? undefined : await readText(trustedFile, 'trusted checkpoint');
-    const witnesses = await Promise.all(args.list('witness').map((w) => verifierKey(w, '--witness')));
+    const witnesses = await Promise.all(args.list('witness').map((w) => verifierKey(w, '--witness', newCosignatureVerifier)));
     const quorumText = args.string('quorum');
     const quorum = quorumText === undefined ? undefined : integerArg(quorumText, '--quorum');
     const { entries, checkpoints, problems } = await source.use((s) => s.read());
