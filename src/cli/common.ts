@@ -157,7 +157,7 @@ function parse(cmd: CommandSpec, options: readonly OptionSpec[], path: string, a
     const name = o.env?.find((e) => (env[e] ?? '') !== '');
     if (name !== undefined) {
       const text = env[name]!;
-      values[o.name] = o.multiple ? [text] : text;
+      values[o.name] = o.type === 'boolean' ? envBoolean(name, text) : o.multiple ? [text] : text;
       sources[o.name] = name;
     } else if (o.required) {
       throw new UsageError(`missing required option '--${o.name}'${o.env?.length ? ` (or set ${o.env.join(' or ')})` : ''}`);
@@ -172,6 +172,13 @@ function parse(cmd: CommandSpec, options: readonly OptionSpec[], path: string, a
     else if (p.required) throw new UsageError(`missing argument ${p.name}`);
   });
   return new Args(path, cmd.options, values, sources, positionals);
+}
+
+/** A boolean option's environment variable: 1/true or 0/false, anything else is a usage error. */
+function envBoolean(name: string, text: string): boolean {
+  if (text === '1' || text === 'true') return true;
+  if (text === '0' || text === 'false') return false;
+  throw new UsageError(`${name}: expected 1, true, 0 or false`);
 }
 
 /** Names the first offending token, in our words (Node's messages span lines and vary by version). */

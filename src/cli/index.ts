@@ -27,6 +27,8 @@ export const COMMANDS: GroupSpec = {
   summary: `keywarden ${VERSION}: envelope encryption for direct messages; the operator's and auditor's commands.`,
   commands: [auditGroup, tokenGroup, migrateCommand, versionCommand],
   footer: `Options marked "env" may be set in the environment instead (the command line wins).
+With --json a command prints its result as one JSON object on stdout; errors are always one
+line of text on stderr.
 
 exit status:
   0  ok
