@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAuditStore } from '../src/audit/file-store.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
-import { type CommandSpec, type GroupSpec, isGroup, usageLine } from '../src/cli/common.js';
+import { type CommandSpec, type GroupSpec, RefusedError, isGroup, runCli, usageLine } from '../src/cli/common.js';
+import { InvalidInputError } from '../src/errors.js';
 import { COMMANDS } from '../src/cli/index.js';
 import { VERSION } from '../src/version.js';
 import { sampleEvent } from './support/audit-fixtures.js';
@@ -245,5 +246,75 @@ describe('audit keygen key files', () => {
       await expect(stat(priv)).rejects.toThrow();
     }
     expect(await readFile(join(dir, 'taken.vkey'), 'utf8')).toBe('keep me\n');
+  });
+});
+
+describe('the machinery, on a table of its own (what a new command gets for free)', () => {
+  const seen: Record<string, unknown>[] = [];
+  const table: GroupSpec = {
+    name: 'tool',
+    summary: 'a test table',
+    commands: [{
+      name: 'keys',
+      summary: 'a group like the coming `keywarden keys …`',
+      commands: [{
+        name: 'rotate',
+        summary: 'takes every kind of option',
+        options: [
+          { name: 'kms-key-id', type: 'string', value: 'ID', required: true, env: ['TOOL_KMS_KEY_ID'], description: 'required, from the environment too' },
+          { name: 'region', type: 'string', value: 'REGION', env: ['TOOL_REGION', 'AWS_REGION'], description: 'two variables, in order' },
+          { name: 'dry-run', type: 'boolean', short: 'n', env: ['TOOL_DRY_RUN'], description: 'a switch' },
+          { name: 'conversation', type: 'string', value: 'ID', multiple: true, description: 'repeatable' },
+        ],
+        positionals: [{ name: 'WHAT', description: 'optional' }],
+        params: (p) => (p === 'options.masterKeyId' ? 'kms-key-id' : undefined),
+        async run(args, ctx) {
+          const v = { id: args.required('kms-key-id'), region: args.string('region'), dry: args.flag('dry-run'), conv: args.list('conversation'), what: args.positional('WHAT'), from: args.source('kms-key-id') };
+          seen.push(v);
+          if (v.what === 'invalid') throw new InvalidInputError('options.masterKeyId', 'expected a KMS key ARN');
+          if (v.what === 'refuse') throw new RefusedError('ERR_TEST', 'not now\nreally');
+          if (v.what === 'bug') throw new TypeError('x is not a function');
+          ctx.note('a note\n');
+          ctx.emit(v, 'done\n');
+          return 0;
+        },
+      }],
+    }],
+  };
+  const run = async (argv: string[], env: Record<string, string> = {}) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(table, argv, { out: (s) => void out.push(String(s)), err: (s) => void err.push(s), env });
+    return { code, out: out.join(''), err: err.join('') };
+  };
+
+  it('environment fallbacks in order; the command line wins; boolean variables; short options; repeatable options', async () => {
+    expect(await run(['keys', 'rotate'], { TOOL_KMS_KEY_ID: 'k1', AWS_REGION: 'eu-west-1', TOOL_DRY_RUN: 'true' })).toEqual({ code: 0, out: 'done\n', err: 'a note\n' });
+    expect(seen.pop()).toEqual({ id: 'k1', region: 'eu-west-1', dry: true, conv: [], what: undefined, from: 'TOOL_KMS_KEY_ID' });
+    await run(['keys', 'rotate', '--kms-key-id', 'k2', '--region', 'r', '-n', '--conversation', 'a', '--conversation', 'b', 'W'], { TOOL_KMS_KEY_ID: 'k1', TOOL_REGION: 'x', AWS_REGION: 'y', TOOL_DRY_RUN: '0' });
+    expect(seen.pop()).toEqual({ id: 'k2', region: 'r', dry: true, conv: ['a', 'b'], what: 'W', from: '--kms-key-id' });
+    await run(['keys', 'rotate', '--kms-key-id', 'k'], { TOOL_REGION: 'x', AWS_REGION: 'y', TOOL_DRY_RUN: '0' });
+    expect(seen.pop()).toMatchObject({ region: 'x', dry: false });
+    const json = await run(['keys', 'rotate', '--kms-key-id', 'k']);
+    expect(json.out).toBe('done\n'); // no --json declared: text
+  });
+
+  it('errors: one line each, exit 2 naming the flag or variable, 1 refused, 3 anything else', async () => {
+    expect(await run(['keys', 'rotate'])).toEqual({ code: 2, out: '', err: "tool keys rotate: missing required option '--kms-key-id' (or set TOOL_KMS_KEY_ID) (see 'tool keys rotate --help')\n" });
+    expect((await run(['keys', 'rotate', '--kms-key-id', 'k'], { TOOL_DRY_RUN: 'yes' })).err).toBe("tool keys rotate: TOOL_DRY_RUN: expected 1, true, 0 or false (see 'tool keys rotate --help')\n");
+    expect((await run(['keys', 'rotate', '--kms-key-id', 'k', 'invalid'])).err).toBe("tool keys rotate: --kms-key-id: expected a KMS key ARN (see 'tool keys rotate --help')\n");
+    expect((await run(['keys', 'rotate', 'invalid'], { TOOL_KMS_KEY_ID: 'k' })).err).toBe("tool keys rotate: TOOL_KMS_KEY_ID: expected a KMS key ARN (see 'tool keys rotate --help')\n");
+    expect(await run(['keys', 'rotate', '--kms-key-id', 'k', 'refuse'])).toEqual({ code: 1, out: '', err: 'tool keys rotate: refused (ERR_TEST): not now; really\n' });
+    expect(await run(['keys', 'rotate', '--kms-key-id', 'k', 'bug'])).toEqual({ code: 3, out: '', err: 'tool keys rotate: could not complete: x is not a function\n' });
+    expect((await run(['keys', 'rotate', '--kms-key-id', 'k', '-x'])).err).toBe("tool keys rotate: unknown option '-x' (see 'tool keys rotate --help')\n");
+  });
+
+  it('help and usage come from the table', async () => {
+    const r = await run(['keys', 'help', 'rotate']);
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')[0]).toBe('usage: tool keys rotate [WHAT] --kms-key-id ID [--region REGION] [--dry-run] [--conversation ID]...');
+    expect(r.out).toContain('  -n, --dry-run');
+    expect(r.out).toContain('(required; env TOOL_KMS_KEY_ID)');
+    expect(r.out).toContain('(env TOOL_REGION, AWS_REGION)');
   });
 });
