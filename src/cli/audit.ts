@@ -156,7 +156,7 @@ const keygen: CommandSpec = {
     'it is never printed and no existing file is overwritten. Publish the verifier key to auditors.',
   positionals: [{ name: 'ORIGIN', required: true, description: "the log's origin, e.g. example.com/keywarden-audit" }],
   options: [
-    { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the signer key (created with mode 0600)' },
+    { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the signer key, created with mode 0600' },
     { name: 'out-public', type: 'string', value: 'FILE', description: 'new file for the verifier key too' },
     jsonOption,
   ],

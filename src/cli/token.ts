@@ -40,7 +40,7 @@ const keygen: CommandSpec = {
   description: 'Prints the policy entry {"id", "publicJwk"} to paste into a factor\'s approvers. Existing files are never overwritten.',
   options: [
     { name: 'id', type: 'string', value: 'ID', required: true, description: "the approver's id (the key's kid)" },
-    { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the private JWK (mode 0600)' },
+    { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the private JWK, created with mode 0600' },
     { name: 'out-public', type: 'string', value: 'FILE', required: true, description: 'new file for the public JWK' },
     jsonOption,
   ],
