@@ -1,16 +1,16 @@
-/** `keywarden audit …` over a FileAuditStore directory: outputs and exit codes 0/1/2/3. */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+/** `keywarden audit …` over a FileAuditStore directory: outputs and exit codes 0/1/2/3. (PostgreSQL: cli-audit-postgres.test.ts.) */
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
+import { cosignCheckpoint, generateCosignerKey, newCosigner, openCheckpoint, parseCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { verifyTlogProof } from '../src/audit/formats.js';
 import { AuditLog } from '../src/audit/log.js';
 import { verifyConsistency } from '../src/audit/merkle.js';
-import { generateNoteKey, newNoteVerifier } from '../src/audit/note.js';
+import { generateNoteKey, newNoteVerifier, verifierKeyFromSigner } from '../src/audit/note.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { main } from '../src/cli/index.js';
 import { sampleEvent } from './support/audit-fixtures.js';
@@ -94,6 +94,31 @@ describe('keywarden audit', () => {
     await rm(d, { recursive: true });
   });
 
+  it('verify --witness (repeatable, @file) --quorum: 0 when the latest checkpoint carries enough cosignatures, else 1', async () => {
+    const w1 = generateCosignerKey('witness1.example', new Uint8Array(32).fill(7));
+    const w2 = generateCosignerKey('witness2.example', new Uint8Array(32).fill(8));
+    const d = await mkdtemp(join(tmpdir(), 'kw-cli-witness-'));
+    try {
+      const log = await AuditLog.open({ store: await FileAuditStore.open(d), signerKey: keys.signerKey });
+      for (let i = 0; i < 3; i++) await log.append(sampleEvent(i));
+      await log.acceptCosignatures(cosignCheckpoint(log.latestCheckpoint!, newCosigner(w1.signerKey, () => 1_790_000_000)), [w1.verifierKey]);
+      await log.close();
+      await writeFile(join(d, 'w2.vkey'), `${w2.verifierKey}\n`);
+      const verify = (...more: string[]) => run('audit', 'verify', '--dir', d, '--key', keys.verifierKey, ...more);
+      const one = await verify('--witness', w1.verifierKey, '--witness', `@${join(d, 'w2.vkey')}`, '--quorum', '1');
+      expect(one.code, one.out + one.err).toBe(0);
+      expect(one.out).toContain(`cosigned by witness1.example at ${new Date(1_790_000_000_000).toISOString()}`);
+      const two = await verify('--witness', w1.verifierKey, '--witness', `@${join(d, 'w2.vkey')}`, '--quorum', '2', '--json');
+      expect(two.code).toBe(1);
+      expect(JSON.parse(two.out).problems).toEqual([expect.objectContaining({ kind: 'witness' })]);
+      // Every --witness is read and checked, not only the first; the log's own key is no witness key.
+      const bad = await verify('--witness', w1.verifierKey, '--witness', keys.verifierKey);
+      expect([bad.code, bad.err]).toEqual([2, expect.stringContaining('--witness: not a witness cosigner key')]);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
   it('prove: a tlog-proof@v1 file that verifies offline', async () => {
     const r = await run('audit', 'prove', '7', '--dir', dir, '--key', keys.verifierKey);
     expect(r.code).toBe(0);
@@ -122,20 +147,45 @@ describe('keywarden audit', () => {
     expect(verifyConsistency(5, latest.size, five.rootHash, latest.rootHash, proof)).toBe(true);
   });
 
-  it('usage errors exit 2; unreadable input exits 3', async () => {
-    expect((await run('audit', 'verify', '--dir', dir)).code).toBe(2);
-    expect((await run('audit', 'frobnicate')).code).toBe(2);
-    expect((await run('audit', 'prove', 'x', '--dir', dir, '--key', keys.verifierKey)).code).toBe(2);
-    expect((await run('audit', 'verify', '--dir', dir, '--key', 'not-a-key')).code).toBe(2);
-    expect((await run('nope')).code).toBe(2);
-    expect((await run('audit', 'verify', '--dir', join(dir, 'missing'), '--key', keys.verifierKey)).code).toBe(3);
+  it('usage errors exit 2 with one line naming the problem; unreadable input exits 3', async () => {
+    const cases: [string[], string][] = [
+      [['audit', 'verify', '--dir', dir], "missing required option '--key'"],
+      [['audit', 'frobnicate'], "unknown command 'frobnicate'"],
+      [['audit', 'prove', 'x', '--dir', dir, '--key', keys.verifierKey], 'INDEX: expected a non-negative integer'],
+      [['audit', 'prove', '99', '--dir', dir, '--key', keys.verifierKey], 'INDEX: the latest checkpoint covers 12 entries'],
+      [['audit', 'verify', '--dir', dir, '--key', 'not-a-key'], '--key: not a verifier key'],
+      [['audit', 'verify', '--dir', dir, '--key', keys.verifierKey, '--quorum', 'two'], '--quorum: expected a non-negative integer'],
+      [['nope'], "unknown command 'nope'"],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(...argv);
+      expect([r.code, r.out], argv.join(' ')).toEqual([2, '']);
+      expect(r.err.trimEnd().split('\n'), argv.join(' ')).toHaveLength(1);
+      expect(r.err).toContain(message);
+    }
+    const missing = await run('audit', 'verify', '--dir', join(dir, 'missing'), '--key', keys.verifierKey);
+    expect(missing.code).toBe(3);
+    expect(missing.err).toMatch(/^keywarden audit verify: could not complete: .*missing.*does not exist\n$/);
   });
 
-  it('keygen prints a verifier key on stdout and the signer key on stderr', async () => {
-    const r = await run('audit', 'keygen', 'example.com/new-log');
-    expect(r.code).toBe(0);
-    expect(r.out.trim()).toMatch(/^example\.com\/new-log\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/);
-    expect(r.err).toContain('PRIVATE+KEY+example.com/new-log+');
+  it('keygen writes the signer key to a new 0600 file, prints the verifier key, and never prints the signer key', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'kw-keygen-'));
+    try {
+      const priv = join(d, 'log.key');
+      const r = await run('audit', 'keygen', 'example.com/new-log', '--out-private', priv, '--out-public', join(d, 'log.vkey'));
+      expect(r.code, r.err).toBe(0);
+      expect(r.out.trim()).toMatch(/^example\.com\/new-log\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/);
+      const signer = (await readFile(priv, 'utf8')).trim();
+      expect(signer).toMatch(/^PRIVATE\+KEY\+example\.com\/new-log\+/);
+      expect(verifierKeyFromSigner(signer)).toBe(r.out.trim());
+      expect((await readFile(join(d, 'log.vkey'), 'utf8')).trim()).toBe(r.out.trim());
+      expect((await stat(priv)).mode & 0o777).toBe(0o600);
+      const secret = signer.split('+').pop()!;
+      expect(r.out + r.err).not.toContain('PRIVATE+KEY');
+      expect(r.out + r.err).not.toContain(secret);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
   });
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyToken } from '../src/breakglass/policy.js';
 import { decodeToken } from '../src/breakglass/token.js';
-import { tokenCommand } from '../src/cli/token.js';
+import { main } from '../src/cli/index.js';
 
 let dir: string;
 const f = (name: string) => join(dir, name);
@@ -13,7 +13,7 @@ const f = (name: string) => join(dir, name);
 async function run(...args: string[]) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await tokenCommand(args, { out: (s) => void out.push(s), err: (s) => void err.push(s) });
+  const code = await main(['token', ...args], { out: (s) => void out.push(String(s)), err: (s) => void err.push(s) });
   return { code, out: out.join(''), err: err.join('') };
 }
 
@@ -124,23 +124,25 @@ describe('keywarden token', () => {
   });
 
   it.each([
-    [[]],
-    [['frobnicate']],
-    [['inspect', '--token', 'x']], // --policy missing
-    [['inspect', '--token', 'x', '--policy', 'y', '--bogus']],
-    [['inspect', '--token']], // no value
-    [['inspect', 'positional', '--token', 'x', '--policy', 'y']],
-    [['keygen', '--id', 'a', '--id', 'b', '--out-private', 'p', '--out-public', 'q']],
-    [['keygen', '--id', 'bad\u0007id', '--out-private', 'p', '--out-public', 'q']],
-    [['request', ...REQUEST.map((a) => (a === 'USER_REPORT_REVIEW' ? 'CURIOSITY' : a))]],
-    [['request', ...REQUEST.map((a) => (a === '50' ? 'fifty' : a))]],
-    [['request', ...REQUEST.map((a) => (a === '2026-05-01T00:00:00Z' ? 'yesterday' : a))]],
-    [['request', ...REQUEST.map((a) => (a === '2026-05-08T00:00:00Z' ? '2026-04-01T00:00:00Z' : a))]],
-    [['request', ...REQUEST.slice(0, -2)]], // --expires-in missing
-  ])('usage error exits 2: %j', async (args) => {
+    [[], 'missing command'],
+    [['frobnicate'], "unknown command 'frobnicate'"],
+    [['inspect', '--token', 'x'], "missing required option '--policy'"],
+    [['inspect', '--token', 'x', '--policy', 'y', '--bogus'], "unknown option '--bogus'"],
+    [['inspect', '--token'], "missing value for option '--token'"],
+    [['inspect', 'positional', '--token', 'x', '--policy', 'y'], "unexpected argument 'positional'"],
+    [['keygen', '--id', 'a', '--id', 'b', '--out-private', 'p', '--out-public', 'q'], "option '--id' given more than once"],
+    [['keygen', '--id', 'bad\u0007id', '--out-private', 'p', '--out-public', 'q'], '--id: expected an identifier'],
+    [['request', ...REQUEST.map((a) => (a === 'USER_REPORT_REVIEW' ? 'CURIOSITY' : a))], '--reason: expected one of'],
+    [['request', ...REQUEST.map((a) => (a === '50' ? 'fifty' : a))], '--max-messages: expected a positive integer'],
+    [['request', ...REQUEST.map((a) => (a === '2026-05-01T00:00:00Z' ? 'yesterday' : a))], '--from: expected an RFC 3339 time'],
+    [['request', ...REQUEST.map((a) => (a === '2026-05-08T00:00:00Z' ? '2026-04-01T00:00:00Z' : a))], '--to: expected a time after'],
+    [['request', ...REQUEST.slice(0, -2)], "missing required option '--expires-in'"], // --expires-in missing
+  ])('usage error exits 2 with one line naming it: %j', async (args, message) => {
     const r = await run(...args);
     expect(r.code, r.err).toBe(2);
-    expect(r.err).toContain('usage:');
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/^keywarden token[^\n]*\(see 'keywarden token[^\n]* --help'\)\n$/);
+    expect(r.err).toContain(message);
   });
 
   it('could not complete exits 3: missing files, a bad policy file, a key that is not a private key', async () => {

@@ -1,112 +1,40 @@
 /**
- * `keywarden audit …`: the auditor's commands over a FileAuditStore directory, read-only.
- *
- *   keywarden audit verify --dir DIR --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]
- *   keywarden audit prove INDEX --dir DIR --key VKEY        tlog-proof@v1 for entry INDEX
- *   keywarden audit entry INDEX --dir DIR                   the entry's exact bytes
- *   keywarden audit consistency OLD_SIZE --dir DIR --key VKEY   tlog-witness add-checkpoint body
- *   keywarden audit keygen ORIGIN                           a new log key pair
- *
- * VKEY may be `@file`. Exit codes: 0 ok, 1 tampering or inconsistency found (evidence printed),
- * 2 usage, 3 could not complete.
+ * `keywarden audit …`: the auditor's commands over a log in a FileAuditStore directory or in
+ * PostgreSQL (read-only), and `audit keygen` for the operator.
+ * @module
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { openCheckpoint } from '../audit/checkpoint.js';
-import { scanFrames } from '../audit/file-store.js';
+import { newCosignatureVerifier, openCheckpoint } from '../audit/checkpoint.js';
 import { formatConsistencyRequest, formatTlogProof } from '../audit/formats.js';
 import { MerkleTree, leafHash } from '../audit/merkle.js';
-import { generateNoteKey, newNoteVerifier } from '../audit/note.js';
-import { type AuditProblem, verifyAuditLog } from '../audit/verify.js';
+import { generateNoteKey, isValidKeyName, newNoteVerifier } from '../audit/note.js';
+import { type AuditVerifyReport, verifyAuditLog } from '../audit/verify.js';
+import { toBase64 } from '../util/bytes.js';
+import { AUDIT_SOURCE_USAGE, type AuditSource, auditSource, auditSourceOptions } from './audit-source.js';
+import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, type OptionSpec, UsageError, integerArg } from './common.js';
+import { readText, writeNewFiles } from './files.js';
+import { jsonOption } from './options.js';
 
-export const EXIT = { OK: 0, FOUND: 1, USAGE: 2, INCOMPLETE: 3 } as const;
+const keyOption: OptionSpec = { name: 'key', type: 'string', value: 'VKEY', required: true, description: "the log's verifier key, or @FILE to read it from FILE" };
 
-export class UsageError extends Error {}
-export class IncompleteError extends Error {}
+const VKEY_NOTE = "VKEY is a signed-note verifier key ('<origin>+<key id>+<base64 key>', from 'keywarden audit keygen') or @FILE.";
 
-export interface Io {
-  out: (s: string | Uint8Array) => void;
-  err: (s: string) => void;
-}
-
-interface Parsed {
-  positional: string[];
-  flags: Map<string, string[]>;
-}
-
-const FLAGS: Record<string, boolean> = { dir: true, key: true, trusted: true, witness: true, quorum: true, json: false };
-
-function parse(args: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith('--')) {
-      positional.push(a);
-      continue;
-    }
-    const name = a.slice(2);
-    if (!(name in FLAGS)) throw new UsageError(`unknown option ${a}`);
-    const value = FLAGS[name] ? args[++i] : 'true';
-    if (value === undefined) throw new UsageError(`${a} needs a value`);
-    flags.set(name, [...(flags.get(name) ?? []), value]);
-  }
-  return { positional, flags };
-}
-
-function one(p: Parsed, name: string, required: true): string;
-function one(p: Parsed, name: string, required?: false): string | undefined;
-function one(p: Parsed, name: string, required = false): string | undefined {
-  const v = p.flags.get(name);
-  if (v === undefined && required) throw new UsageError(`--${name} is required`);
-  if (v && v.length > 1) throw new UsageError(`--${name} given twice`);
-  return v?.[0];
-}
-
-async function keyArg(v: string): Promise<string> {
-  const k = v.startsWith('@') ? (await readFile(v.slice(1), 'utf8').catch((e) => { throw new IncompleteError(`cannot read ${v.slice(1)}: ${e.message}`); })).trim() : v;
+/**
+ * A key given as text or `@file`, checked by `check` (newNoteVerifier for the log's key,
+ * newCosignatureVerifier for a witness's); `label` names the option in errors.
+ */
+async function verifierKey(value: string, label: string, check: (key: string) => unknown = newNoteVerifier): Promise<string> {
+  const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file')).trim() : value;
   try {
-    newNoteVerifier(k);
+    check(key);
   } catch (e) {
-    throw new UsageError(`not a verifier key: ${(e as Error).message}`);
+    throw new UsageError(`${label}: not a ${check === newNoteVerifier ? 'verifier' : 'witness cosigner'} key (${(e as Error).message})`);
   }
-  return k;
+  return key;
 }
 
-function index(v: string | undefined, what: string): number {
-  if (v === undefined || !/^(0|[1-9][0-9]*)$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`${what}: expected a non-negative integer`);
-  return Number(v);
-}
-
-/** Reads a log directory leniently: framing damage becomes a problem, not an exception. */
-async function readDir(dir: string): Promise<{ entries: Uint8Array[]; checkpoints: string[]; problems: AuditProblem[] }> {
-  const load = async (name: string) => {
-    try {
-      return await readFile(join(dir, name));
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ENOENT') throw new IncompleteError(`${join(dir, name)} does not exist`);
-      throw new IncompleteError(`cannot read ${join(dir, name)}: ${(e as Error).message}`);
-    }
-  };
-  const problems: AuditProblem[] = [];
-  const e = scanFrames(await load('entries'));
-  const c = scanFrames(await load('checkpoints'));
-  for (const [name, scan] of [['entries', e], ['checkpoints', c]] as const) {
-    if (scan.damage) {
-      problems.push({
-        kind: 'storage',
-        ...(name === 'entries' ? { index: scan.records.length } : { checkpoint: scan.records.length }),
-        message: `${name}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record)' : ''}; records after it were not read`,
-      });
-    }
-  }
-  const dec = new TextDecoder('utf-8', { fatal: false });
-  return { entries: e.records, checkpoints: c.records.map((r) => dec.decode(r)), problems };
-}
-
-/** Latest checkpoint that verifies and fits the entries, with the tree over them. */
-async function latest(dir: string, key: string): Promise<{ tree: MerkleTree; note: string; size: number; entries: Uint8Array[] }> {
-  const { entries, checkpoints } = await readDir(dir);
+/** The latest checkpoint that verifies and fits the entries, and the tree over the entries. */
+async function latest(source: AuditSource, key: string): Promise<{ tree: MerkleTree; note: string; size: number; entries: Uint8Array[] }> {
+  const { entries, checkpoints } = await source.read();
   const verifier = newNoteVerifier(key);
   const tree = new MerkleTree();
   for (const e of entries) tree.append(leafHash(e));
@@ -115,71 +43,142 @@ async function latest(dir: string, key: string): Promise<{ tree: MerkleTree; not
       const { checkpoint } = openCheckpoint(checkpoints[i]!, verifier, verifier.name);
       if (checkpoint.size <= tree.size) return { tree, note: checkpoints[i]!, size: checkpoint.size, entries };
     } catch {
-      // try an older one
+      // not valid (or not for this key): try an older one
     }
   }
   throw new IncompleteError('no valid checkpoint in the log');
 }
 
-/** Runs `keywarden audit <args>`; returns the exit code. */
-export async function auditCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  const p = parse(rest);
-  switch (sub) {
-    case 'verify': {
-      const dir = one(p, 'dir', true);
-      const key = await keyArg(one(p, 'key', true));
-      const trustedFile = one(p, 'trusted');
-      const trusted = trustedFile === undefined ? undefined : await readFile(trustedFile, 'utf8').catch((e) => { throw new IncompleteError(`cannot read ${trustedFile}: ${e.message}`); });
-      const witnesses = await Promise.all((p.flags.get('witness') ?? []).map(keyArg));
-      const quorumArg = one(p, 'quorum');
-      const quorum = quorumArg === undefined ? undefined : index(quorumArg, '--quorum');
-      const { entries, checkpoints, problems: storage } = await readDir(dir);
-      const report = verifyAuditLog({ verifierKey: key, entries, checkpoints, ...(trusted !== undefined ? { trusted } : {}), witnesses, ...(quorum !== undefined ? { witnessQuorum: quorum } : {}) });
-      report.problems.unshift(...storage);
-      report.ok = report.problems.length === 0;
-      if (one(p, 'json')) io.out(`${JSON.stringify(report, null, 2)}\n`);
-      else {
-        io.out(`entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, unsigned tail: ${report.unsignedTail}\n`);
-        for (const c of report.cosignatures) io.out(`cosigned by ${c.name} at ${new Date(c.time * 1000).toISOString()}\n`);
-        for (const pr of report.problems) {
-          io.out(`PROBLEM ${pr.kind}${pr.index !== undefined ? ` index=${pr.index}` : ''}${pr.checkpoint !== undefined ? ` checkpoint=${pr.checkpoint}` : ''}: ${pr.message}\n`);
-          for (const ev of pr.evidence ?? []) io.out(`  evidence:\n${ev.replace(/^/gm, '    ')}\n`);
-        }
-        io.out(report.ok ? 'OK\n' : `FAILED: ${report.problems.length} problem(s)\n`);
-      }
-      return report.ok ? EXIT.OK : EXIT.FOUND;
-    }
-    case 'prove': {
-      const i = index(p.positional[0], 'INDEX');
-      const { tree, note, size } = await latest(one(p, 'dir', true), await keyArg(one(p, 'key', true)));
-      if (i >= size) throw new UsageError(`INDEX: the latest checkpoint covers ${size} entries`);
-      io.out(formatTlogProof(i, tree.inclusionProof(i, size), note));
-      return EXIT.OK;
-    }
-    case 'consistency': {
-      const old = index(p.positional[0], 'OLD_SIZE');
-      const { tree, note, size } = await latest(one(p, 'dir', true), await keyArg(one(p, 'key', true)));
-      if (old > size) throw new UsageError(`OLD_SIZE: the latest checkpoint covers ${size} entries`);
-      io.out(formatConsistencyRequest(old, tree.consistencyProof(old, size), note));
-      return EXIT.OK;
-    }
-    case 'entry': {
-      const i = index(p.positional[0], 'INDEX');
-      const { entries } = await readDir(one(p, 'dir', true));
-      if (i >= entries.length) throw new UsageError(`INDEX: the log has ${entries.length} entries`);
-      io.out(entries[i]!);
-      return EXIT.OK;
-    }
-    case 'keygen': {
-      const origin = p.positional[0];
-      if (!origin) throw new UsageError('ORIGIN is required');
-      const { signerKey, verifierKey } = generateNoteKey(origin);
-      io.out(`${verifierKey}\n`);
-      io.err(`signer key (keep secret; pass to AuditLog.open as signerKey):\n${signerKey}\n`);
-      return EXIT.OK;
-    }
-    default:
-      throw new UsageError(`unknown audit command ${sub ?? '(none)'}`);
+function renderReport(report: AuditVerifyReport): string {
+  const lines = [
+    `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, unsigned tail: ${report.unsignedTail}`,
+  ];
+  for (const c of report.cosignatures) lines.push(`cosigned by ${c.name} at ${new Date(c.time * 1000).toISOString()}`);
+  for (const p of report.problems) {
+    lines.push(`PROBLEM ${p.kind}${p.index !== undefined ? ` index=${p.index}` : ''}${p.checkpoint !== undefined ? ` checkpoint=${p.checkpoint}` : ''}: ${p.message}`);
+    for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${ev.replace(/^/gm, '    ')}`);
   }
+  lines.push(report.ok ? 'OK' : `FAILED: ${report.problems.length} problem(s)`);
+  return `${lines.join('\n')}\n`;
 }
+
+const verify: CommandSpec = {
+  name: 'verify',
+  summary: 'check every entry and checkpoint of the log; report tampering with evidence',
+  usage: `${AUDIT_SOURCE_USAGE} --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]`,
+  description: `${VKEY_NOTE}\nExit status 1 when a problem is found: each is printed with its index and evidence.`,
+  options: [
+    ...auditSourceOptions,
+    keyOption,
+    { name: 'trusted', type: 'string', value: 'FILE', description: 'a checkpoint seen earlier: the log must still contain its tree' },
+    { name: 'witness', type: 'string', value: 'VKEY', multiple: true, description: "a witness's cosigner (cosignature/v1) verifier key, or @FILE" },
+    { name: 'quorum', type: 'string', value: 'N', description: 'valid witness cosignatures the latest checkpoint must carry' },
+    jsonOption,
+  ],
+  async run(args, ctx) {
+    const source = auditSource(args);
+    const key = await verifierKey(args.required('key'), '--key');
+    const trustedFile = args.string('trusted');
+    const trusted = trustedFile === undefined ? undefined : await readText(trustedFile, 'trusted checkpoint');
+    const witnesses = await Promise.all(args.list('witness').map((w) => verifierKey(w, '--witness', newCosignatureVerifier)));
+    const quorumText = args.string('quorum');
+    const quorum = quorumText === undefined ? undefined : integerArg(quorumText, '--quorum');
+    const { entries, checkpoints, problems } = await source.use((s) => s.read());
+    const report = verifyAuditLog({ verifierKey: key, entries, checkpoints, witnesses, ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }) });
+    report.problems.unshift(...problems);
+    report.ok = report.problems.length === 0;
+    ctx.emit(report, renderReport(report));
+    return report.ok ? EXIT.OK : EXIT.FOUND;
+  },
+};
+
+const prove: CommandSpec = {
+  name: 'prove',
+  summary: 'print a C2SP tlog-proof@v1 for one entry, checkable offline',
+  usage: `INDEX ${AUDIT_SOURCE_USAGE} --key VKEY [--json]`,
+  description: VKEY_NOTE,
+  positionals: [{ name: 'INDEX', required: true, description: 'index of the entry (0 is the first)' }],
+  options: [...auditSourceOptions, keyOption, jsonOption],
+  async run(args, ctx) {
+    const index = integerArg(args.positional('INDEX'), 'INDEX');
+    const source = auditSource(args);
+    const key = await verifierKey(args.required('key'), '--key');
+    const { tree, note, size } = await source.use((s) => latest(s, key));
+    if (index >= size) throw new UsageError(`INDEX: the latest checkpoint covers ${size} entries`);
+    const hashes = tree.inclusionProof(index, size);
+    const text = formatTlogProof(index, hashes, note);
+    ctx.emit({ index, size, hashes: hashes.map(toBase64), checkpoint: note, tlogProof: text }, text);
+    return EXIT.OK;
+  },
+};
+
+const entry: CommandSpec = {
+  name: 'entry',
+  summary: "print one entry's exact bytes",
+  usage: `INDEX ${AUDIT_SOURCE_USAGE} [--json]`,
+  description: 'With --json the bytes are base64 in {"index", "base64"}.',
+  positionals: [{ name: 'INDEX', required: true, description: 'index of the entry (0 is the first)' }],
+  options: [...auditSourceOptions, jsonOption],
+  async run(args, ctx) {
+    const index = integerArg(args.positional('INDEX'), 'INDEX');
+    const { entries } = await auditSource(args).use((s) => s.read());
+    if (index >= entries.length) throw new UsageError(`INDEX: the log has ${entries.length} entries`);
+    ctx.emit({ index, base64: toBase64(entries[index]!) }, entries[index]!);
+    return EXIT.OK;
+  },
+};
+
+const consistency: CommandSpec = {
+  name: 'consistency',
+  summary: 'print a C2SP tlog-witness add-checkpoint body proving the log only grew',
+  usage: `OLD_SIZE ${AUDIT_SOURCE_USAGE} --key VKEY [--json]`,
+  description: VKEY_NOTE,
+  positionals: [{ name: 'OLD_SIZE', required: true, description: 'tree size of the checkpoint the witness saw last' }],
+  options: [...auditSourceOptions, keyOption, jsonOption],
+  async run(args, ctx) {
+    const old = integerArg(args.positional('OLD_SIZE'), 'OLD_SIZE');
+    const source = auditSource(args);
+    const key = await verifierKey(args.required('key'), '--key');
+    const { tree, note, size } = await source.use((s) => latest(s, key));
+    if (old > size) throw new UsageError(`OLD_SIZE: the latest checkpoint covers ${size} entries`);
+    const hashes = tree.consistencyProof(old, size);
+    const text = formatConsistencyRequest(old, hashes, note);
+    ctx.emit({ old, size, hashes: hashes.map(toBase64), checkpoint: note, request: text }, text);
+    return EXIT.OK;
+  },
+};
+
+const keygen: CommandSpec = {
+  name: 'keygen',
+  summary: 'make a log key pair: the signer key to a new 0600 file, the verifier key to stdout',
+  description:
+    'The signer key (pass it to AuditLog.open as signerKey) is written only to a new file with mode 0600;\n' +
+    'it is never printed and no existing file is overwritten. Publish the verifier key to auditors.',
+  positionals: [{ name: 'ORIGIN', required: true, description: "the log's origin, e.g. example.com/keywarden-audit" }],
+  options: [
+    { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the signer key, created with mode 0600' },
+    { name: 'out-public', type: 'string', value: 'FILE', description: 'new file for the verifier key too' },
+    jsonOption,
+  ],
+  async run(args, ctx) {
+    const origin = args.positional('ORIGIN')!;
+    if (!isValidKeyName(origin)) throw new UsageError("ORIGIN: not a valid key name (no white space, '+' or control characters)");
+    const priv = args.required('out-private');
+    const pub = args.string('out-public');
+    const { signerKey, verifierKey } = generateNoteKey(origin);
+    // The private file first: if it cannot be written, nothing else is; a failed public
+    // file removes the private one again (writeNewFiles), so a run leaves both or neither.
+    await writeNewFiles([{ path: priv, text: `${signerKey}\n`, secret: true }, ...(pub !== undefined ? [{ path: pub, text: `${verifierKey}\n` }] : [])]);
+    ctx.note(`signer key written to ${priv} (mode 0600; keep it secret)${pub !== undefined ? `, verifier key to ${pub}` : ''}\n`);
+    ctx.emit({ origin, verifierKey, privateKeyFile: priv, ...(pub !== undefined && { publicKeyFile: pub }) }, `${verifierKey}\n`);
+    return EXIT.OK;
+  },
+};
+
+/** The `keywarden audit` group. */
+export const auditGroup: GroupSpec = {
+  name: 'audit',
+  summary: 'verify the tamper-evident audit log and make offline proofs (read-only)',
+  description: 'The log is read from a FileAuditStore directory (--dir) or from PostgreSQL (--database-url, --schema).',
+  commands: [verify, prove, entry, consistency, keygen],
+};

@@ -5,6 +5,8 @@
  *
  * PGlite serves one connection at a time, hence `max: 1`: tests that need two connections at
  * once (killing a backend from another one) only run against a real server (`kind === 'postgres'`).
+ * A test that lets another client connect (the CLI, with `url`) calls `releaseConnections()`
+ * before and after it.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -15,6 +17,15 @@ export interface TestPool {
   /** A schema for this pool's tables (fresh per call on a real server). */
   schema: string;
   kind: 'postgres' | 'pglite';
+  /** A connection string for another client (the CLI): DATABASE_URL, or the PGlite socket. */
+  url: string;
+  /**
+   * Closes this pool's idle connection and waits until the server has no connection left (its
+   * own, or another client's that just closed), so that the next client can connect: PGlite
+   * takes one at a time. Call it before another client (the CLI) connects and after it is done.
+   * A no-op on a real server. The pool reconnects by itself on its next query.
+   */
+  releaseConnections(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,6 +48,8 @@ export async function testPool(): Promise<TestPool> {
       pool,
       schema,
       kind: 'postgres',
+      url,
+      async releaseConnections() {},
       async close() {
         try {
           await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -60,6 +73,16 @@ export async function testPool(): Promise<TestPool> {
     pool,
     schema: `kw_test_${randomBytes(6).toString('hex')}`,
     kind: 'pglite',
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    async releaseConnections() {
+      // pg-pool cannot drop idle clients on demand: check the (one) client out and release it
+      // with `true`, which destroys it.
+      if (pool.totalCount > 0) (await pool.connect()).release(true);
+      for (const deadline = Date.now() + 5000; server.getStats().activeConnections > 0; ) {
+        if (Date.now() > deadline) throw new Error('test/support/pg: the PGlite connection was not released within 5 s');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
     async close() {
       try {
         await pool.end();
