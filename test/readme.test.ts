@@ -26,3 +26,13 @@ describe('README code blocks', () => {
     });
   }
 });
+
+describe('README claims', () => {
+  // Issue #10, defect 10: "a deleted entry always exits 1" was not true of a deleted tail.
+  it('says that a deleted tail is found only against a trusted checkpoint or witnesses', () => {
+    const row = readme.split('\n').find((l) => l.startsWith('| audit:') && l.includes('exit 1'))!;
+    expect(row).toBeDefined();
+    expect(row).not.toMatch(/any modified, deleted, inserted/);
+    expect(row).toMatch(/deleted \*\*tail\*\*.*--trusted.*witness/);
+  });
+});

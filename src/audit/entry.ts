@@ -25,7 +25,8 @@ export type AuditEventType =
   | 'key.rewrapped'
   | 'breakglass.access'
   | 'breakglass.outcome'
-  | 'breakglass.refused';
+  | 'breakglass.refused'
+  | 'audit.repaired';
 
 type Kind = 'string' | 'hmac' | 'digest' | 'uint' | 'time' | 'string[]' | 'hmac[]' | 'uint[]' | 'hmac?' | 'scope' | `enum:${string}`;
 
@@ -37,8 +38,9 @@ const SCHEMAS: Record<AuditEventType, Record<string, Kind>> = {
   'key.shredded': { conversation: 'hmac', versions: 'uint[]' },
   'key.rewrapped': { conversation: 'hmac', version: 'uint', fromMasterKeyId: 'string', masterKeyId: 'string' },
   'breakglass.access': { token: 'string', reason: 'string', approvers: 'string[]', requester: 'string', case: 'hmac?', scope: 'scope' },
-  'breakglass.outcome': { token: 'string', intent: 'string', outcome: 'enum:released|failed', messages: 'uint', ciphertexts: 'digest' },
+  'breakglass.outcome': { token: 'string', intent: 'string', outcome: 'enum:released|failed|withheld', messages: 'uint', ciphertexts: 'digest' },
   'breakglass.refused': { token: 'string', reason: 'string', refusal: 'string' },
+  'audit.repaired': { from: 'uint', dropped: 'uint', digest: 'digest' },
 };
 const SCOPE: Record<string, Kind> = { conversations: 'hmac[]', from: 'time', to: 'time', maxMessages: 'uint', operation: 'string' };
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
-import type { AuditStore } from './store.js';
+import { type AuditStore, assertTruncation } from './store.js';
 
 const MAGIC = new TextEncoder().encode('keywarden-audit-v1\n');
 const SUM = 8;
@@ -92,13 +92,16 @@ export class FileAuditStore implements AuditStore {
   #checkpointFile: FileHandle;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Length of the checkpoints file up to its last complete record. */
+  #checkpointsEnd: number;
 
-  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle) {
+  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle, checkpointsEnd: number) {
     this.dir = dir;
     this.#entries = entries;
     this.#checkpoints = checkpoints;
     this.#entryFile = entryFile;
     this.#checkpointFile = checkpointFile;
+    this.#checkpointsEnd = checkpointsEnd;
   }
 
   /**
@@ -121,7 +124,7 @@ export class FileAuditStore implements AuditStore {
       const d = await open(dir, 'r');
       await d.sync().finally(() => d.close());
       const dec = new TextDecoder('utf-8', { fatal: true });
-      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle);
+      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle, checkpoints.end);
     } catch (err) {
       await rm(join(dir, 'LOCK'), { force: true });
       throw err;
@@ -148,13 +151,33 @@ export class FileAuditStore implements AuditStore {
 
   appendCheckpoint(note: string): Promise<void> {
     return this.#serial(async () => {
-      await durableWrite(this.#checkpointFile, [new TextEncoder().encode(note)]);
+      const bytes = new TextEncoder().encode(note);
+      await durableWrite(this.#checkpointFile, [bytes]);
       this.#checkpoints.push(note);
+      this.#checkpointsEnd += 4 + bytes.length + SUM;
     });
   }
 
   async checkpoints(): Promise<string[]> {
     return [...this.#checkpoints];
+  }
+
+  /**
+   * Cuts the entries file back to `size` records and the checkpoints file back to its last
+   * complete record: removes the entries of an append that was never acknowledged, and any
+   * bytes of a write that failed half-way (see AuditStore.truncate). Durable before it resolves.
+   */
+  truncate(size: number): Promise<void> {
+    return this.#serial(async () => {
+      assertTruncation(size, this.#entries.length, this.#checkpoints);
+      let offset = MAGIC.length;
+      for (let i = 0; i < size; i++) offset += 4 + this.#entries[i]!.length + SUM;
+      await this.#entryFile.truncate(offset);
+      await this.#entryFile.datasync();
+      this.#entries.length = size;
+      await this.#checkpointFile.truncate(this.#checkpointsEnd);
+      await this.#checkpointFile.datasync();
+    });
   }
 
   async close(): Promise<void> {
@@ -181,7 +204,7 @@ async function durableWrite(file: FileHandle, payloads: Uint8Array[]): Promise<v
   await file.datasync();
 }
 
-async function openFramed(path: string, options: FileAuditStoreOptions): Promise<{ records: Uint8Array[]; handle: FileHandle }> {
+async function openFramed(path: string, options: FileAuditStoreOptions): Promise<{ records: Uint8Array[]; handle: FileHandle; end: number }> {
   let data: Uint8Array;
   try {
     data = await readFile(path);
@@ -203,7 +226,7 @@ async function openFramed(path: string, options: FileAuditStoreOptions): Promise
       await handle.write(MAGIC, 0, MAGIC.length, 0);
     }
     await handle.sync();
-    return { records: scan.records, handle };
+    return { records: scan.records, handle, end: Math.max(scan.validEnd, MAGIC.length) };
   } catch (err) {
     await handle.close();
     throw err;

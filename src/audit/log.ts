@@ -6,8 +6,11 @@
  * `ERR_AUDIT_UNAVAILABLE`, so break-glass can refuse to decrypt without its record.
  */
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { equalBytes } from '../util/bytes.js';
-import { assertInt, assertOptions, assertString } from '../util/validate.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { equalBytes, toHex } from '../util/bytes.js';
+import { randomBytes } from '../util/random.js';
+import { VERSION } from '../version.js';
+import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
@@ -23,6 +26,23 @@ export interface AuditLogOptions {
   signerKey: string;
   /** Milliseconds an append may take before it fails with ERR_AUDIT_UNAVAILABLE. Default 5000. */
   appendTimeoutMs?: number;
+  /**
+   * An explicit operator repair, for a log that {@link AuditLog.open} refused because entries past
+   * its last signed checkpoint exist (an append that never completed, or records written by
+   * someone without the log key). `{ unsignedTail: 'drop', actor }` removes exactly those
+   * entries — none of them was ever acknowledged — and records the repair in the log itself as
+   * an `audit.repaired` entry (how many, from which index, and a digest of what was dropped),
+   * under a new checkpoint. On a healthy log it does nothing.
+   */
+  repair?: { unsignedTail: 'drop'; actor: string };
+}
+
+function repairOption(r: unknown): { unsignedTail: 'drop'; actor: string } {
+  if (r === null || typeof r !== 'object') throw new InvalidInputError('options.repair', "expected { unsignedTail: 'drop', actor }");
+  const o = ownOptions('options.repair', r as { unsignedTail?: unknown; actor?: unknown }, ['unsignedTail', 'actor']);
+  if (o.unsignedTail !== 'drop') throw new InvalidInputError('options.repair.unsignedTail', "expected 'drop'");
+  assertString('options.repair.actor', o.actor, 1024);
+  return { unsignedTail: 'drop', actor: o.actor };
 }
 
 /** What an append returns: where the entry is, and a checkpoint that includes it. */
@@ -58,8 +78,10 @@ export class AuditLog {
   readonly #timeoutMs: number;
   #tail: Promise<unknown> = Promise.resolve();
   #lastCheckpoint: string | undefined;
+  /** Set when a failed append could not be rolled back: appends refuse until the log is reopened. */
+  #broken: unknown;
 
-  private constructor(o: Required<AuditLogOptions>, signer: NoteSigner, verifierKey: string, tree: MerkleTree, last: string | undefined) {
+  private constructor(o: Required<Omit<AuditLogOptions, 'repair'>>, signer: NoteSigner, verifierKey: string, tree: MerkleTree, last: string | undefined) {
     this.#store = o.store;
     this.#signer = signer;
     this.origin = signer.name;
@@ -72,32 +94,40 @@ export class AuditLog {
 
   /**
    * Opens a log over `store`: reads every entry, rebuilds the tree, and checks that the latest
-   * stored checkpoint is one of ours and matches the entries (else `ERR_AUDIT_CORRUPT`).
+   * stored checkpoint is one of ours, matches the entries, and covers every one of them. Anything
+   * else is `ERR_AUDIT_CORRUPT`: in particular entries past the last checkpoint are never
+   * adopted (nobody without the signer key can vouch for them); `at` is the first such index,
+   * and `options.repair` is the operator's explicit, recorded way out (docs/AUDIT.md §4).
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
-    assertOptions('options', options, ['store', 'signerKey', 'appendTimeoutMs']);
-    if (!options?.store || typeof options.store.append !== 'function') throw new InvalidInputError('options.store', 'expected an AuditStore');
-    assertString('options.signerKey', options.signerKey, 4096);
-    const timeout = options.appendTimeoutMs ?? 5000;
+    if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
+    const o = ownOptions('options', options, ['store', 'signerKey', 'appendTimeoutMs', 'repair']);
+    const repair = o.repair === undefined ? undefined : repairOption(o.repair);
+    const store = o.store;
+    if (!store || typeof store.append !== 'function') throw new InvalidInputError('options.store', 'expected an AuditStore');
+    const signerKey = o.signerKey;
+    assertString('options.signerKey', signerKey, 4096);
+    const timeout = o.appendTimeoutMs ?? 5000;
     assertInt('options.appendTimeoutMs', timeout, 1, 600_000);
     let signer: NoteSigner;
     let verifierKey: string;
     try {
-      signer = newNoteSigner(options.signerKey);
-      verifierKey = verifierKeyFromSigner(options.signerKey);
+      signer = newNoteSigner(signerKey);
+      verifierKey = verifierKeyFromSigner(signerKey);
     } catch (cause) {
       throw new InvalidInputError('options.signerKey', `expected a signed-note signer key (${(cause as Error).message})`);
     }
     // Checkpoints first: a checkpoint is stored with (or after) its entries, so reading entries
     // afterwards covers it even while other instances append to a shared store.
-    const notes = await options.store.checkpoints();
-    const size = await options.store.size();
+    const notes = await store.checkpoints();
+    const size = await store.size();
     const tree = new MerkleTree();
     for (let start = 0; start < size; start += 4096) {
-      for (const e of await options.store.read(start, Math.min(size, start + 4096))) tree.append(leafHash(e));
+      for (const e of await store.read(start, Math.min(size, start + 4096))) tree.append(leafHash(e));
     }
     const last = notes[notes.length - 1];
-    const log = new AuditLog({ store: options.store, signerKey: options.signerKey, appendTimeoutMs: timeout }, signer, verifierKey, tree, last);
+    const log = new AuditLog({ store, signerKey, appendTimeoutMs: timeout }, signer, verifierKey, tree, last);
+    let covered = 0;
     if (last !== undefined) {
       let cp: Checkpoint;
       try {
@@ -108,8 +138,33 @@ export class AuditLog {
       if (cp.size > tree.size || !equalBytes(cp.rootHash, tree.root(cp.size))) {
         throw new AuditCorruptError(`stored entries do not match the latest checkpoint (size ${cp.size})`, Math.min(cp.size, tree.size));
       }
+      covered = cp.size;
+    }
+    if (tree.size > covered) {
+      if (repair === undefined) {
+        throw new AuditCorruptError(
+          `entries from index ${covered} (${tree.size - covered} of them) are covered by no signed checkpoint: an append that never ` +
+            'completed, or records written without the log key; they are not adopted (AuditLog.open with repair: { unsignedTail: \'drop\' } removes them and records it)',
+          covered,
+        );
+      }
+      await log.#dropUnsignedTail(covered, repair.actor);
     }
     return log;
+  }
+
+  /** The operator repair: drop the unacknowledged tail from `from`, then record that it was dropped. */
+  async #dropUnsignedTail(from: number, actor: string): Promise<void> {
+    if (this.#store.truncate === undefined) throw new AuditUnavailableError('this audit store cannot drop entries (no truncate)');
+    const dropped = this.#tree.size - from;
+    const digest = sha256.create();
+    for (let i = from; i < this.#tree.size; i++) digest.update(this.#tree.leafHash(i));
+    await this.#storeCall(() => this.#store.truncate!(from));
+    this.#tree.truncate(from);
+    await this.append({
+      id: toHex(randomBytes(16)), type: 'audit.repaired', time: new Date().toISOString(), actor, lib: `keywarden/${VERSION}`,
+      from, dropped, digest: toHex(digest.digest()),
+    });
   }
 
   /** True when appends can join a caller's database transaction (`append(events, { tx })`). */
@@ -142,17 +197,53 @@ export class AuditLog {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#store.appendSequenced !== undefined) return this.#withTimeout(this.#appendSequenced(bytes, options?.tx));
-    if (options?.tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
-    return this.#withTimeout(
-      this.#serial(async () => {
-        const index = await this.#storeCall(() => this.#store.append(bytes));
-        if (index !== this.#tree.size) throw new AuditCorruptError(`store appended at ${index}, log expected ${this.#tree.size}`, index);
-        for (const b of bytes) this.#tree.append(leafHash(b));
-        const checkpoint = await this.#issueCheckpoint();
-        return { index, size: this.#tree.size, checkpoint };
-      }),
-    );
+    const tx = options === undefined ? undefined : own(options, 'tx');
+    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced(bytes, tx, signal));
+    if (tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
+    return this.#withTimeout((signal) => this.#serial(() => this.#appendAtomically(bytes, signal)));
+  }
+
+  /**
+   * One append on a store without a sequencer: entries, then a signed checkpoint over them. It
+   * is acknowledged only when both are durable; if anything fails on the way (or the timeout
+   * fired meanwhile) the entries are rolled back, so a rejected append leaves no trace and the
+   * log never holds an entry that no checkpoint covers (docs/AUDIT.md §4).
+   */
+  async #appendAtomically(bytes: Uint8Array[], signal: AbortSignal): Promise<AuditReceipt> {
+    if (this.#broken !== undefined) throw new AuditUnavailableError('audit log is unusable after a failed append that could not be rolled back: reopen it', this.#broken);
+    if (signal.aborted) throw signal.reason;
+    const before = this.#tree.size;
+    let index: number;
+    try {
+      index = await this.#storeCall(() => this.#store.append(bytes));
+    } catch (err) {
+      await this.#rollback(before, err);
+      throw err;
+    }
+    if (index !== before) {
+      this.#broken = new AuditCorruptError(`store appended at ${index}, log expected ${before}`, index);
+      throw this.#broken;
+    }
+    try {
+      for (const b of bytes) this.#tree.append(leafHash(b));
+      const checkpoint = await this.#issueCheckpoint();
+      if (signal.aborted) throw signal.reason; // too late to acknowledge: the caller was told it failed
+      return { index, size: this.#tree.size, checkpoint };
+    } catch (err) {
+      await this.#rollback(before, err);
+      throw err;
+    }
+  }
+
+  /** Undoes a failed append back to `size` entries; when the store cannot, the log stops appending. */
+  async #rollback(size: number, cause: unknown): Promise<void> {
+    this.#tree.truncate(size);
+    try {
+      if (this.#store.truncate === undefined) throw new Error('store has no truncate');
+      await this.#store.truncate(size);
+    } catch {
+      this.#broken = cause;
+    }
   }
 
   /**
@@ -160,9 +251,9 @@ export class AuditLog {
    * head lock and signs through us; our in-memory tree follows when nobody else appended in
    * between, and otherwise catches up in {@link AuditLog.sync}.
    */
-  async #appendSequenced(bytes: Uint8Array[], tx: unknown): Promise<AuditReceipt> {
+  async #appendSequenced(bytes: Uint8Array[], tx: unknown, signal: AbortSignal): Promise<AuditReceipt> {
     const r = await this.#storeCall(() =>
-      this.#store.appendSequenced!(bytes, (size, root) => signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer), tx === undefined ? undefined : { tx }),
+      this.#store.appendSequenced!(bytes, (size, root) => signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer), tx === undefined ? { signal } : { tx, signal }),
     );
     if (r.index === this.#tree.size) for (const b of bytes) this.#tree.append(leafHash(b));
     this.#lastCheckpoint = r.checkpoint;
@@ -184,8 +275,8 @@ export class AuditLog {
 
   /** Signs and stores a checkpoint of the current tree (e.g. for an idle log). */
   checkpoint(): Promise<string> {
-    if (this.#store.appendSequenced !== undefined) return this.#withTimeout(this.#appendSequenced([], undefined).then((r) => r.checkpoint));
-    return this.#withTimeout(this.#serial(() => this.#issueCheckpoint()));
+    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced([], undefined, signal).then((r) => r.checkpoint));
+    return this.#withTimeout(() => this.#serial(() => this.#issueCheckpoint()));
   }
 
   /** The exact bytes of entry `index`. */
@@ -251,7 +342,7 @@ export class AuditLog {
     }
     if (cp.size > this.size || !equalBytes(cp.rootHash, this.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
     if (cosignatures.length === 0) throw new InvalidInputError('note', 'no valid cosignature by the given witnesses');
-    await this.#withTimeout(
+    await this.#withTimeout(() =>
       this.#serial(async () => {
         await this.#storeCall(() => this.#store.appendCheckpoint(note));
         if (cp.size === this.size) this.#lastCheckpoint = note;
@@ -289,11 +380,22 @@ export class AuditLog {
     return p;
   }
 
-  #withTimeout<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Fails the operation at the deadline (fail closed) and aborts it: the operation checks the
+   * signal before acknowledging and rolls back instead, so a late completion is not adopted.
+   */
+  #withTimeout<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      timer = setTimeout(() => {
+        const err = new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`);
+        controller.abort(err);
+        reject(err);
+      }, this.#timeoutMs);
     });
+    const p = op(controller.signal);
+    p.catch(() => undefined); // settled later than the timeout: the rejection was already reported
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 }

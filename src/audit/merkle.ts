@@ -166,6 +166,16 @@ export class MerkleTree {
   }
 
   /**
+   * Forgets the leaves at and after `size` (undoing appends that were never acknowledged). O(1):
+   * stored subtrees entirely below `size` stay valid, the others are overwritten by later appends.
+   * @internal
+   */
+  truncate(size: number): void {
+    checkRange('size', size, 0, this.#size);
+    this.#size = size;
+  }
+
+  /**
    * Copy of the leaf hash at `index` (0-based).
    *
    * @throws RangeError naming `index` unless 0 <= index < size.

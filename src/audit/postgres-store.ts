@@ -15,7 +15,7 @@ import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { assertPool, driverErrorSummary, quoteIdent, schemaOption } from '../store/migrations.js';
 import { CompactRange, leafHash } from './merkle.js';
-import type { AuditStore } from './store.js';
+import { type AuditStore, assertTruncation, checkpointSize } from './store.js';
 import { withPgTransaction } from '../store/pg-transaction.js';
 
 type Queryable = Pick<PoolClient, 'query'>;
@@ -55,11 +55,9 @@ function assertEntries(entries: unknown): asserts entries is readonly Uint8Array
 
 /** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint). */
 function noteSize(note: string): number {
-  const line = note.split('\n')[1];
-  if (line === undefined || !/^(0|[1-9][0-9]*)$/.test(line) || !Number.isSafeInteger(Number(line))) {
-    throw new InvalidInputError('note', 'expected a checkpoint note (origin line, then a decimal tree size)');
-  }
-  return Number(line);
+  const size = checkpointSize(note);
+  if (size === undefined) throw new InvalidInputError('note', 'expected a checkpoint note (origin line, then a decimal tree size)');
+  return size;
 }
 
 function isClient(tx: unknown): tx is PoolClient {
@@ -110,7 +108,7 @@ export class PostgresAuditStore implements AuditStore {
   /** Appends under the head lock and keeps the stored right edge in step (no checkpoint). */
   async append(entries: readonly Uint8Array[]): Promise<number> {
     assertEntries(entries);
-    return this.#transaction('append', undefined, async (client) => (await this.#appendLocked(client, entries)).index);
+    return this.#transaction('append', undefined, undefined, async (client) => (await this.#appendLocked(client, entries)).index);
   }
 
   /**
@@ -122,13 +120,13 @@ export class PostgresAuditStore implements AuditStore {
   async appendSequenced(
     entries: readonly Uint8Array[],
     sign: (size: number, root: Uint8Array) => string,
-    options?: { tx?: unknown },
+    options?: { tx?: unknown; signal?: AbortSignal },
   ): Promise<{ index: number; size: number; checkpoint: string }> {
     assertEntries(entries);
     if (typeof sign !== 'function') throw new InvalidInputError('sign', 'expected a function');
     const tx = options?.tx;
     if (tx !== undefined && !isClient(tx)) throw new InvalidInputError('options.tx', 'expected a pg PoolClient inside a transaction');
-    return this.#transaction('appendSequenced', tx, async (client) => {
+    return this.#transaction('appendSequenced', tx, options?.signal, async (client) => {
       const { index, edge } = await this.#appendLocked(client, entries, async (e) => {
         const note = sign(e.size, e.root());
         if (typeof note !== 'string') throw new InvalidInputError('sign', 'expected it to return the checkpoint note');
@@ -161,7 +159,7 @@ export class PostgresAuditStore implements AuditStore {
     if (typeof note !== 'string') throw new InvalidInputError('note', 'expected a string');
     const size = noteSize(note);
     // Under the head lock too, so that checkpoint order (seq) is commit order across processes.
-    await this.#transaction('appendCheckpoint', undefined, async (client) => {
+    await this.#transaction('appendCheckpoint', undefined, undefined, async (client) => {
       await this.#lockHead(client, 'appendCheckpoint');
       await run(client, 'appendCheckpoint', `INSERT INTO ${this.#checkpoints} (size, note) VALUES ($1, $2)`, [size, note]);
     });
@@ -174,6 +172,24 @@ export class PostgresAuditStore implements AuditStore {
     } catch (err) {
       throw unavailable('checkpoints', err);
     }
+  }
+
+  /**
+   * Removes the entries at and after `size` under the head lock and rewinds the stored right
+   * edge to match (see AuditStore.truncate): only for an operator's repair of an unsigned tail,
+   * never below the latest checkpoint. Reads the remaining leaf hashes to rebuild the edge.
+   */
+  async truncate(size: number): Promise<void> {
+    await this.#transaction('truncate', undefined, undefined, async (client) => {
+      const edge = await this.#lockHead(client, 'truncate');
+      const last = await run<{ size: unknown }>(client, 'truncate', `SELECT size FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1`);
+      assertTruncation(size, edge.size, last.rows[0] ? [`x\n${toInt(last.rows[0].size, 'audit_checkpoints.size')}\n`] : []);
+      const rest = CompactRange.empty();
+      const rows = await run<{ leaf_hash: Uint8Array }>(client, 'truncate', `SELECT leaf_hash FROM ${this.#entries} WHERE idx < $1 ORDER BY idx`, [size]);
+      for (const r of rows.rows) rest.append(new Uint8Array(r.leaf_hash));
+      await run(client, 'truncate', `DELETE FROM ${this.#entries} WHERE idx >= $1`, [size]);
+      await run(client, 'truncate', `UPDATE ${this.#head} SET size = $1, edge = $2 WHERE id = 1`, [rest.size, asBuffer(rest.encode())]);
+    });
   }
 
   /** Nothing to release: the caller owns the pool. */
@@ -231,7 +247,7 @@ export class PostgresAuditStore implements AuditStore {
    * transaction on a dedicated connection: ROLLBACK on any failure, and a connection whose
    * ROLLBACK fails is destroyed rather than returned to the pool.
    */
-  #transaction<T>(op: string, tx: PoolClient | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  #transaction<T>(op: string, tx: PoolClient | undefined, signal: AbortSignal | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     if (tx !== undefined) return fn(tx);
     return withPgTransaction(
       this.#pool,
@@ -241,6 +257,7 @@ export class PostgresAuditStore implements AuditStore {
         rolledBack: () => new AuditUnavailableError(`postgres audit store: ${op} rolled back (a statement in it failed)`),
       },
       (client) => fn(client),
+      signal,
     );
   }
 }

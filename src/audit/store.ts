@@ -5,7 +5,21 @@
  * (here), FileAuditStore (./file-store.ts) and PostgresAuditStore (./postgres-store.ts).
  */
 
+import { AuditCorruptError, InvalidInputError } from '../errors.js';
 import type { CompactRange } from './merkle.js';
+
+/** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint), or undefined. */
+export function checkpointSize(note: string): number | undefined {
+  const line = note.split('\n')[1];
+  return line !== undefined && /^(0|[1-9][0-9]*)$/.test(line) && Number.isSafeInteger(Number(line)) ? Number(line) : undefined;
+}
+
+/** Checks a truncation request: never below the latest stored checkpoint, never beyond the end. */
+export function assertTruncation(size: number, current: number, checkpoints: readonly string[]): void {
+  if (!Number.isSafeInteger(size) || size < 0 || size > current) throw new InvalidInputError('size', `expected an integer in [0, ${current}]`);
+  const last = checkpoints.length === 0 ? 0 : (checkpointSize(checkpoints[checkpoints.length - 1]!) ?? 0);
+  if (size < last) throw new AuditCorruptError(`refusing to remove checkpointed entries (the latest checkpoint covers ${last})`, size);
+}
 
 export interface AuditStore {
   /** Number of entries stored. */
@@ -21,18 +35,28 @@ export interface AuditStore {
   /** Releases files or connections. */
   close(): Promise<void>;
   /**
+   * Optional: removes the entries at and after index `size` (and any bytes of a write that did
+   * not complete). The one exception to append-only, used only by AuditLog to undo an append
+   * that was never acknowledged (it failed, or timed out, before its checkpoint was durable) and
+   * for the operator's explicit repair of an unsigned tail. Never removes a checkpointed entry:
+   * implementations refuse a `size` below the latest checkpoint's.
+   */
+  truncate?(size: number): Promise<void>;
+  /**
    * Optional, for stores shared by several processes (PostgreSQL): appends `entries` and the
    * checkpoint over the resulting tree as ONE transaction that holds the log head, so appends
    * from many instances are serialised into one consistent tree. The store keeps the tree's
    * right edge (a {@link CompactRange}) with the head, appends the entries' leaf hashes to it,
    * and calls `sign(size, root)` for the checkpoint note to store. With `options.tx`, it runs
    * inside that caller transaction instead of its own (e.g. the token ledger's). Zero entries
-   * makes a fresh checkpoint of the current tree.
+   * makes a fresh checkpoint of the current tree. With `options.signal`, a store running its own
+   * transaction rolls it back instead of committing once the signal is aborted (the caller's
+   * deadline passed: it has reported the append as failed).
    */
   appendSequenced?(
     entries: readonly Uint8Array[],
     sign: (size: number, root: Uint8Array) => string,
-    options?: { tx?: unknown },
+    options?: { tx?: unknown; signal?: AbortSignal },
   ): Promise<{ index: number; size: number; checkpoint: string }>;
 }
 
@@ -64,6 +88,10 @@ export class MemoryAuditStore implements AuditStore {
   }
   async checkpoints(): Promise<string[]> {
     return [...this.#checkpoints];
+  }
+  async truncate(size: number): Promise<void> {
+    assertTruncation(size, this.#entries.length, this.#checkpoints);
+    this.#entries.length = size;
   }
   async close(): Promise<void> {}
 }

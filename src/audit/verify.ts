@@ -31,7 +31,7 @@ export interface AuditVerifyInput {
 
 /** One finding. `index` is the entry index, `checkpoint` the checkpoint's position. */
 export interface AuditProblem {
-  kind: 'entry' | 'checkpoint-signature' | 'checkpoint-size' | 'checkpoint-root' | 'fork' | 'rollback' | 'trusted' | 'witness' | 'storage';
+  kind: 'entry' | 'checkpoint-signature' | 'checkpoint-size' | 'checkpoint-root' | 'fork' | 'rollback' | 'trusted' | 'witness' | 'storage' | 'unsigned-tail';
   message: string;
   index?: number;
   checkpoint?: number;
@@ -46,7 +46,11 @@ export interface AuditVerifyReport {
   checkpoints: number;
   /** Size and root (hex) of the latest valid checkpoint. */
   latest?: { size: number; root: string };
-  /** Entries after the latest checkpoint, covered by no signature yet. */
+  /**
+   * Entries after the latest checkpoint, covered by no signature. Always a problem: the log
+   * acknowledges an append only once a checkpoint covering it is durable (docs/AUDIT.md §4), so
+   * such entries are an append that never completed or records written without the log key.
+   */
   unsignedTail: number;
   /** Valid witness cosignatures on the latest checkpoint. */
   cosignatures: { name: string; time: number }[];
@@ -153,12 +157,20 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     }
   }
 
+  const covered = latest ? Math.min(tree.size, latest.cp.size) : 0;
+  if (tree.size > covered) {
+    problems.push({
+      kind: 'unsigned-tail', index: covered,
+      message: `entries from index ${covered} (${tree.size - covered} of them) are covered by no signed checkpoint: never acknowledged by the log, or written without its key`,
+    });
+  }
+
   return {
     ok: problems.length === 0,
     entries: tree.size,
     checkpoints: input.checkpoints.length,
     latest: latest && { size: latest.cp.size, root: toHex(latest.cp.rootHash) },
-    unsignedTail: latest ? tree.size - Math.min(tree.size, latest.cp.size) : tree.size,
+    unsignedTail: tree.size - covered,
     cosignatures,
     problems,
   };

@@ -20,13 +20,15 @@ export interface PgTransactionErrors {
 
 /**
  * Runs `fn` in a transaction. `run` executes BEGIN/COMMIT with the caller's error mapping;
- * `isOpen()` tells fn's deferred work whether the transaction is still open.
+ * `isOpen()` tells fn's deferred work whether the transaction is still open; an aborted
+ * `signal` (checked just before COMMIT) rolls the transaction back instead.
  */
 export async function withPgTransaction<T>(
   pool: Pool,
   run: (client: PoolClient, sql: string) => Promise<QueryResult>,
   errors: PgTransactionErrors,
   fn: (client: PoolClient, isOpen: () => boolean) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   let client: PoolClient;
   try {
@@ -40,6 +42,9 @@ export async function withPgTransaction<T>(
   try {
     await run(client, 'BEGIN');
     const out = await fn(client, () => open);
+    // The caller's deadline passed while we worked: it has reported failure, so roll back
+    // rather than commit something it told its own caller did not happen.
+    if (signal?.aborted) throw signal.reason;
     const commit = await run(client, 'COMMIT');
     if (commit.command === 'ROLLBACK') throw errors.rolledBack();
     return out;
