@@ -64,7 +64,8 @@ export type ErrorCode =
   | 'ERR_AUDIT_UNAVAILABLE'
   | 'ERR_AUDIT_CORRUPT'
   | BreakGlassErrorCode
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_INTERNAL';
 
 // Registered symbols are shared by every copy of this module in a process (ESM and CommonJS).
 const BRAND: unique symbol = Symbol.for('keywarden.error.v1') as never;
@@ -254,6 +255,18 @@ export class ClosedError extends KeywardenError {
   }
 }
 
+/**
+ * Something failed that keywarden did not expect (a bug, or a misbehaving plug-in): reported
+ * with its own code rather than as a foreign error, the original as `cause`.
+ */
+export class InternalError extends KeywardenError {
+  declare readonly code: 'ERR_INTERNAL';
+  static override readonly codes = ['ERR_INTERNAL'] as const;
+  constructor(message: string, cause?: unknown) {
+    super('ERR_INTERNAL', message, { cause });
+  }
+}
+
 /** Every concrete error class: a union discriminated by `code`. */
 export type AnyKeywardenError =
   | InvalidInputError
@@ -267,7 +280,8 @@ export type AnyKeywardenError =
   | AuditEntryError
   | AuditCorruptError
   | BreakGlassError
-  | ClosedError;
+  | ClosedError
+  | InternalError;
 
 /** The error class that carries `code` (e.g. `ErrorOf<'ERR_INVALID_INPUT'>` is InvalidInputError). */
 export type ErrorOf<C extends ErrorCode> = ClassWithCode<AnyKeywardenError, C>;

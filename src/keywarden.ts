@@ -10,9 +10,10 @@ import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
 import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeywardenError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
-import { type DecryptItem, EMPTY, parseDecryptItems, validAad } from './format/items.js';
+import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
 import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
+import { openMessage } from './keys/key-path.js';
 import { AuditLog } from './audit/log.js';
 import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
@@ -20,7 +21,7 @@ import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyStore } from './store/types.js';
 import { clean, fromUtf8, utf8 } from './util/bytes.js';
 import { fillNonce } from './util/random.js';
-import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes } from './util/validate.js';
+import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownOptions } from './util/validate.js';
 
 /** Options of {@link Keywarden}. */
 export interface KeywardenOptions {
@@ -73,7 +74,7 @@ export interface MessageOptions {
 export type { DecryptItem } from './format/items.js';
 
 /** Per-item outcome of {@link Keywarden.decryptMany}. */
-export type DecryptResult = { ok: true; plaintext: Uint8Array } | { ok: false; error: KeywardenError };
+export type { DecryptResult } from './format/items.js';
 
 /** Counters for tests, dashboards and benchmarks. */
 export interface KeywardenStats {
@@ -89,27 +90,34 @@ const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMess
 // itself makes.
 const PREFIX = new Uint8Array(HEADER_LENGTH + 24);
 const SEAL_VIEWS = [12, 24].map((n) => ({ nonce: PREFIX.subarray(HEADER_LENGTH, HEADER_LENGTH + n), prefix: PREFIX.subarray(0, HEADER_LENGTH + n) }));
-const OPEN_NONCES = [new Uint8Array(12), new Uint8Array(24)];
 const AD = new AadBuilder(MAX_AAD_BYTES);
 
-// Cache partitions are per (master key, key store): the same conversation id under another
-// store is another key. Stores get a process-local number for that.
-const storeIds = new WeakMap<object, number>();
-let nextStoreId = 1;
+// Cache partitions are per (master key provider instance, key store instance): the same
+// conversation id under another store is another key, and a key one provider unwrapped is never
+// handed to another provider that merely claims the same key id (it might not be able to unwrap
+// it: a denied KMS client, a LocalMasterKey with other bytes). Each gets a process-local number.
+const instanceIds = new WeakMap<object, number>();
+let nextInstanceId = 1;
+function instanceId(o: object): number {
+  let id = instanceIds.get(o);
+  if (id === undefined) instanceIds.set(o, (id = nextInstanceId++));
+  return id;
+}
 
 function validAudit(a: unknown): KeyAuditOptions {
-  assertOptions('options.audit', a, ['log', 'ids', 'actor']);
-  const o = a as KeyAuditOptions;
-  if (!(o?.log instanceof AuditLog)) throw new InvalidInputError('options.audit.log', 'expected an AuditLog');
+  if (a === null || typeof a !== 'object') throw new InvalidInputError('options.audit', 'expected { log, ids, actor }');
+  const o = ownOptions('options.audit', a as KeyAuditOptions, ['log', 'ids', 'actor']);
+  if (!(o.log instanceof AuditLog)) throw new InvalidInputError('options.audit.log', 'expected an AuditLog');
   if (!(o.ids instanceof AuditIdHasher)) throw new InvalidInputError('options.audit.ids', 'expected an AuditIdHasher');
   if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024) throw new InvalidInputError('options.audit.actor', 'expected a non-empty string');
-  return o;
+  return { log: o.log, ids: o.ids, actor: o.actor };
 }
 
 function messageAad(options: unknown): Uint8Array | string {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, ['aad']);
   for (const key in options as object) if (key !== 'aad') assertOptions('options', options, ['aad']);
-  return validAad('options.aad', (options as MessageOptions).aad);
+  // Own property only: a polluted Object.prototype.aad is not the caller's aad.
+  return validAad('options.aad', Object.hasOwn(options as object, 'aad') ? (options as MessageOptions).aad : undefined);
 }
 
 
@@ -137,43 +145,47 @@ export class Keywarden {
   #watching: Promise<(() => Promise<void>) | undefined> | undefined;
 
   constructor(options: KeywardenOptions) {
-    assertOptions('options', options, OPTION_KEYS);
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
-    const { masterKey, keyStore } = options;
+    // Own properties only (a polluted Object.prototype sets nothing), and every option checked
+    // before anything with a side effect (cache partition, subscription) happens.
+    const o = ownOptions('options', options, OPTION_KEYS);
+    const { masterKey, keyStore } = o;
     if (!masterKey || typeof masterKey.generateDataKey !== 'function' || typeof masterKey.unwrapDataKey !== 'function' || typeof masterKey.keyId !== 'string') {
       throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     }
     if (!keyStore || typeof keyStore.getActive !== 'function' || typeof keyStore.insertFirst !== 'function') {
       throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
     }
-    const suite = suiteByName(options.suite ?? 'AES-256-GCM');
+    const suite = suiteByName(o.suite ?? 'AES-256-GCM');
     if (!suite) throw new InvalidInputError('options.suite', `expected one of ${Object.values(SUITES).map((s) => s.name).join(', ')}`);
-    if (options.aead !== undefined && (typeof options.aead.seal !== 'function' || typeof options.aead.open !== 'function')) {
+    if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead.open !== 'function')) {
       throw new InvalidInputError('options.aead', 'expected an AeadImpl');
     }
-    if (options.maxMessagesPerKey !== undefined) assertInt('options.maxMessagesPerKey', options.maxMessagesPerKey, 1, 2 ** 53);
-    if (options.reservationSize !== undefined) assertInt('options.reservationSize', options.reservationSize, 1, 2 ** 30);
-    if (options.autoRotate !== undefined && typeof options.autoRotate !== 'boolean') throw new InvalidInputError('options.autoRotate', 'expected boolean');
-    if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
+    if (o.maxMessagesPerKey !== undefined) assertInt('options.maxMessagesPerKey', o.maxMessagesPerKey, 1, 2 ** 53);
+    if (o.reservationSize !== undefined) assertInt('options.reservationSize', o.reservationSize, 1, 2 ** 30);
+    if (o.autoRotate !== undefined && typeof o.autoRotate !== 'boolean') throw new InvalidInputError('options.autoRotate', 'expected boolean');
+    if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
+    if (o.watchKeyChanges !== undefined && typeof o.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
+    if (o.watchKeyChanges && typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
+    const audit = o.audit === undefined ? undefined : validAudit(o.audit);
+    const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache);
+
+    // Validated: now the side effects.
     this.#store = keyStore;
-    this.#cache = options.cache instanceof KeyCache ? options.cache : new KeyCache(options.cache);
-    let storeId = storeIds.get(keyStore);
-    if (storeId === undefined) storeIds.set(keyStore, (storeId = nextStoreId++));
-    this.#part = this.#cache.partition(`${storeId}:${masterKey.keyId}`);
+    this.#cache = cache;
+    this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}`);
     this.#part.retain();
-    this.#aead = options.aead ?? nobleAead;
+    this.#aead = o.aead ?? nobleAead;
     this.#keys = new KeyLifecycle({
       masterKey, keyStore, suite, part: this.#part,
-      maxMessages: options.maxMessagesPerKey ?? Infinity,
-      reservation: options.reservationSize ?? 1024,
-      autoRotate: options.autoRotate ?? true,
-      now: options.now ?? (() => new Date()),
-      ...(options.audit === undefined ? {} : { audit: validAudit(options.audit) }),
+      maxMessages: o.maxMessagesPerKey ?? Infinity,
+      reservation: o.reservationSize ?? 1024,
+      autoRotate: o.autoRotate ?? true,
+      now: o.now ?? (() => new Date()),
+      ...(audit === undefined ? {} : { audit }),
     });
-    if (options.watchKeyChanges !== undefined && typeof options.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
-    if (options.watchKeyChanges) {
-      if (typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
-      this.#watching = keyStore.subscribe((conversationId) => this.#part.deactivate(conversationId)).catch(() => undefined);
+    if (o.watchKeyChanges) {
+      this.#watching = keyStore.subscribe!((conversationId) => this.#part.deactivate(conversationId)).catch(() => undefined);
     }
   }
 
@@ -280,11 +292,7 @@ export class Keywarden {
 
   /** Opens with a cached key; null for every failure (the caller raises the one DecryptionError). */
   #openOrNull(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array | null {
-    if (k.suite.id !== h.suite.id) return null;
-    const ad = AD.build(k.suite.id, k.version, conversationId, aad);
-    const nonce = OPEN_NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
-    for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
-    return this.#aead.open(h.suite.id, this.#part.key(k), nonce, ct, ad, h.bodyOffset);
+    return openMessage(this.#aead, AD, conversationId, k.suite, k.version, this.#part.key(k), h, ct, aad);
   }
 
   /**

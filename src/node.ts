@@ -21,6 +21,7 @@ export * from './envelope-exports.js';
  */
 export class Keywarden extends PortableKeywarden {
   constructor(options: KeywardenOptions) {
-    super(options !== null && typeof options === 'object' && options.aead === undefined && !('aead' in options) ? { ...options, aead: nodeAead } : options);
+    // Own property only: a polluted Object.prototype.aead is not the caller's choice.
+    super(options !== null && typeof options === 'object' && !Object.hasOwn(options, 'aead') ? { ...options, aead: nodeAead } : options);
   }
 }

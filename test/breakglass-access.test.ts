@@ -166,10 +166,11 @@ describe('break-glass access', () => {
           expect(r.opened).toBeLessThanOrEqual(maxMessages);
           r.results.forEach((x: { ok: boolean }, k: number) => {
             const m = d.messages[target]![idx[k]!]!;
-            // v1 valid [day 0, day 10), v2 from day 10: plaintext only if the version overlaps the window
+            // v1 valid [day 0, day 10), v2 from day 10: plaintext only if the version overlaps the
+            // window [from, to) — both half-open, so a version starting exactly at `to` does not.
             const vStart = m.version === 1 ? T0 : T0 + 10 * DAY;
             const vEnd = m.version === 1 ? T0 + 10 * DAY : Infinity;
-            expect(x.ok).toBe(vStart <= to && vEnd > from);
+            expect(x.ok).toBe(vStart < to && vEnd > from);
           });
         },
       ),

@@ -24,10 +24,11 @@ const samples = (m: typeof A) => [
   new m.AuditCorruptError('x', 3),
   new m.BreakGlassError('ERR_BG_REPLAYED', 'x'),
   new m.ClosedError(),
+  new m.InternalError('x', new TypeError('bug')),
 ];
 const classes = (m: typeof A) => [
   m.InvalidInputError, m.DecryptionError, m.UnsupportedFormatError, m.KeyNotFoundError, m.KeyLimitError, m.KmsError, m.StoreError,
-  m.AuditUnavailableError, m.AuditEntryError, m.AuditCorruptError, m.BreakGlassError, m.ClosedError,
+  m.AuditUnavailableError, m.AuditEntryError, m.AuditCorruptError, m.BreakGlassError, m.ClosedError, m.InternalError,
 ];
 
 describe('errors', () => {

@@ -20,21 +20,32 @@ import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
-import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InvalidInputError, KeywardenError } from '../errors.js';
-import { AadBuilder, HEADER_LENGTH, parseHeader } from '../format/wire.js';
-import { suiteByName } from '../format/suites.js';
-import { keyContext } from '../keys/records.js';
+import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
+import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
+import type { SuiteInfo } from '../format/suites.js';
+import { AadBuilder, parseHeader } from '../format/wire.js';
+import { openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
-import { MAX_AAD_BYTES, assertOptions, conversationIdBytes } from '../util/validate.js';
+import { MAX_AAD_BYTES, conversationIdBytes, ownOptions } from '../util/validate.js';
 import { VERSION } from '../version.js';
-import type { DecryptResult } from '../keywarden.js';
-import { type DecryptItem, parseDecryptItems } from '../format/items.js';
-import { type TokenLedger, MemoryTokenLedger } from './ledger.js';
+import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
+
+/** A version's key for one break-glass call: outside the window, missing (no key), or unwrapped. */
+interface WindowKey {
+  outside?: true;
+  suite?: SuiteInfo;
+  key?: Uint8Array;
+}
+
+/** keywarden's own error as is; anything else (a bug) as ERR_INTERNAL with the cause kept. */
+function asKeywardenError(err: unknown): KeywardenError {
+  return err instanceof KeywardenError ? err : new InternalError('break-glass failed unexpectedly', err);
+}
 
 /** Options of {@link BreakGlass}. */
 export interface BreakGlassOptions {
@@ -46,7 +57,12 @@ export interface BreakGlassOptions {
   keyStore: KeyStore;
   /** Where every access and refusal is recorded; fail-closed. */
   audit: { log: AuditLog; ids: AuditIdHasher; actor: string };
-  /** Single-use enforcement. Default: a MemoryTokenLedger (one process only). */
+  /**
+   * Single-use enforcement. Default: one in-memory ledger for the whole process, shared by every
+   * BreakGlass instance (and by every copy of keywarden loaded in the process), so a service that
+   * builds a BreakGlass per request still redeems each token once. Several processes need a
+   * shared ledger: `PostgresTokenLedger` from `keywarden/postgres`.
+   */
   ledger?: TokenLedger;
   /** AEAD implementation (default: native on Node, noble elsewhere). */
   aead?: AeadImpl;
@@ -83,19 +99,28 @@ export class BreakGlass {
   readonly #ad = new AadBuilder(MAX_AAD_BYTES);
 
   constructor(options: BreakGlassOptions) {
-    assertOptions('options', options, ['policy', 'masterKey', 'keyStore', 'audit', 'ledger', 'aead', 'now']);
-    validatePolicy(options?.policy);
-    if (!options.masterKey || typeof options.masterKey.unwrapDataKey !== 'function') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
-    if (!options.keyStore || typeof options.keyStore.getVersion !== 'function') throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
-    assertOptions('options.audit', options.audit, ['log', 'ids', 'actor']);
-    if (!options.audit?.log || !options.audit.ids || typeof options.audit.actor !== 'string' || options.audit.actor.length === 0) {
+    if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
+    // Own properties only: a polluted Object.prototype.ledger (or .now, .aead) is not the caller's.
+    const o = ownOptions('options', options, ['policy', 'masterKey', 'keyStore', 'audit', 'ledger', 'aead', 'now']);
+    validatePolicy(o.policy);
+    if (!o.masterKey || typeof o.masterKey.unwrapDataKey !== 'function') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
+    if (!o.keyStore || typeof o.keyStore.getVersion !== 'function') throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
+    if (o.audit === null || typeof o.audit !== 'object') throw new InvalidInputError('options.audit', 'expected { log: AuditLog, ids: AuditIdHasher, actor: string }');
+    const audit = ownOptions('options.audit', o.audit, ['log', 'ids', 'actor']);
+    if (!audit.log || !audit.ids || typeof audit.actor !== 'string' || audit.actor.length === 0) {
       throw new InvalidInputError('options.audit', 'expected { log: AuditLog, ids: AuditIdHasher, actor: string }');
     }
+    if (o.ledger !== undefined && typeof o.ledger?.consume !== 'function') throw new InvalidInputError('options.ledger', 'expected a TokenLedger');
+    if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead.open !== 'function')) throw new InvalidInputError('options.aead', 'expected an AeadImpl');
+    if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
     this.#o = {
-      ...options,
-      ledger: options.ledger ?? new MemoryTokenLedger(),
-      aead: options.aead ?? nobleAead,
-      now: options.now ?? (() => new Date()),
+      policy: o.policy!,
+      masterKey: o.masterKey,
+      keyStore: o.keyStore,
+      audit: { log: audit.log, ids: audit.ids, actor: audit.actor },
+      ledger: o.ledger ?? processTokenLedger(),
+      aead: o.aead ?? nobleAead,
+      now: o.now ?? (() => new Date()),
     };
   }
 
@@ -142,71 +167,82 @@ export class BreakGlass {
     }
     if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
 
-    // 4-5. Only key versions valid during the window are unwrapped; all are wiped at the end.
-    const keys = new Map<number, Uint8Array | 'outside' | 'missing'>();
-    const plaintexts: Uint8Array[] = [];
+    // 4-5. Only key versions valid during the window are unwrapped (through the same key path as
+    // Keywarden's); every unwrapped key is wiped at the end, whatever happens.
+    const keys = new Map<number, WindowKey>();
+    let page: { results: DecryptResult[]; opened: Uint8Array[] };
     try {
-      const from = Date.parse(req.scope.from);
-      const to = Date.parse(req.scope.to);
-      const results: DecryptResult[] = [];
-      const opened: Uint8Array[] = [];
-      for (const { ct, aad } of parsed) {
-        const h = parseHeader(ct);
-        if (h === undefined) {
-          results.push({ ok: false, error: new DecryptionError() });
-          continue;
-        }
-        let key = keys.get(h.keyVersion);
-        if (key === undefined) {
-          key = await this.#keyInWindow(conversationId, h.keyVersion, from, to);
-          keys.set(h.keyVersion, key);
-        }
-        if (key === 'outside') {
-          results.push({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', 'message key version is outside the token time window') });
-          continue;
-        }
-        const pt = key === 'missing' ? null : this.#open(conversationId, key, h, ct, aad);
-        if (pt === null) {
-          results.push({ ok: false, error: new DecryptionError() });
-          continue;
-        }
-        plaintexts.push(pt);
-        results.push({ ok: true, plaintext: pt });
-        opened.push(ct);
-      }
-      // 6. The outcome is recorded before anything is released.
-      await this.#o.audit.log.append(
-        this.#event('breakglass.outcome', this.#eventId(), req, { intent: intentId, outcome: 'released', messages: opened.length, ciphertexts: ciphertextsDigest(opened) }),
-      );
-      return { token: req.jti, approvers: verified.approvers, intent: intentId, results, opened: opened.length };
+      page = await this.#openPage(conversationId, parsed, Date.parse(req.scope.from), Date.parse(req.scope.to), keys);
     } catch (err) {
-      for (const p of plaintexts) clean(p);
-      await this.#o.audit.log
-        .append(this.#event('breakglass.outcome', this.#eventId(), req, { intent: intentId, outcome: 'failed', messages: 0, ciphertexts: ciphertextsDigest([]) }))
-        .catch(() => undefined);
-      throw err instanceof KeywardenError ? err : new AuditUnavailableError('break-glass failed before its outcome was recorded', err);
+      // Nothing was released: record exactly that, then report the cause (keywarden's own error).
+      await this.#recordOutcome(req, intentId, 'failed', []).catch(() => undefined);
+      throw asKeywardenError(err);
     } finally {
-      for (const k of keys.values()) if (typeof k !== 'string') clean(k);
+      for (const k of keys.values()) if (k.key !== undefined) clean(k.key);
     }
+
+    // 6. The outcome is on the record before anything is released. If it cannot be acknowledged,
+    // nothing is returned, and the log says so: `withheld` (the failed append itself left no
+    // `released` record, or — if a timed-out write landed after all — the `withheld` record
+    // after it voids it; docs/BREAK-GLASS.md §3).
+    try {
+      await this.#recordOutcome(req, intentId, 'released', page.opened);
+    } catch (err) {
+      for (const r of page.results) if (r.ok) clean(r.plaintext);
+      await this.#recordOutcome(req, intentId, 'withheld', []).catch(() => undefined);
+      throw asKeywardenError(err);
+    }
+    return { token: req.jti, approvers: verified.approvers, intent: intentId, results: page.results, opened: page.opened.length };
+  }
+
+  /** Opens a page with the keys of versions valid in [from, to), unwrapping each version at most once. */
+  async #openPage(
+    conversationId: string, parsed: { ct: Uint8Array; aad: Uint8Array | string }[], from: number, to: number, keys: Map<number, WindowKey>,
+  ): Promise<{ results: DecryptResult[]; opened: Uint8Array[] }> {
+    const results: DecryptResult[] = [];
+    const opened: Uint8Array[] = [];
+    for (const { ct, aad } of parsed) {
+      const h = parseHeader(ct);
+      let k = h === undefined ? undefined : keys.get(h.keyVersion);
+      if (h !== undefined && k === undefined) {
+        k = await this.#keyInWindow(conversationId, h.keyVersion, from, to);
+        keys.set(h.keyVersion, k);
+      }
+      if (k?.outside) {
+        results.push({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', 'message key version is outside the token time window') });
+        continue;
+      }
+      const pt = h === undefined || k?.key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k.suite!, h.keyVersion, k.key, h, ct, aad);
+      if (pt === null) {
+        results.push({ ok: false, error: new DecryptionError() });
+        continue;
+      }
+      results.push({ ok: true, plaintext: pt });
+      opened.push(ct);
+    }
+    return { results, opened };
   }
 
   /**
-   * The unwrapped key of a version whose validity [activatedAt, supersededAt) overlaps the
-   * token window [from, to]; 'outside' when it does not (nothing is unwrapped); 'missing' when
-   * the version does not exist.
+   * The key of a version whose validity [activatedAt, supersededAt) overlaps the token window
+   * [from, to) — the window is enforced by which keys are unwrapped at all; `outside` when it
+   * does not overlap (nothing is unwrapped); no key when the version does not exist.
    */
-  async #keyInWindow(conversationId: string, version: number, from: number, to: number): Promise<Uint8Array | 'outside' | 'missing'> {
-    const rec = await this.#o.keyStore.getVersion(conversationId, version);
-    if (rec === undefined || !suiteByName(rec.suite)) return 'missing';
-    const start = rec.activatedAt.getTime();
-    const end = rec.supersededAt === null ? Infinity : rec.supersededAt.getTime();
-    if (start > to || end <= from) return 'outside';
-    return this.#o.masterKey.unwrapDataKey(rec.wrappedKey, keyContext(conversationId, version), rec.masterKeyId);
+  async #keyInWindow(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
+    const checked = await readVersion(this.#o.keyStore, conversationId, version);
+    if (checked === undefined) return {};
+    const { record, suite } = checked;
+    const start = record.activatedAt.getTime();
+    const end = record.supersededAt === null ? Infinity : record.supersededAt.getTime();
+    // A version activated at `to` or later, or superseded at `from` or earlier, sealed nothing inside it.
+    if (start >= to || end <= from) return { outside: true };
+    return { suite, key: await unwrapRecord(this.#o.masterKey, record) };
   }
 
-  #open(conversationId: string, key: Uint8Array, h: NonNullable<ReturnType<typeof parseHeader>>, ct: Uint8Array, aad: Uint8Array | string): Uint8Array | null {
-    const ad = this.#ad.build(h.suite.id, h.keyVersion, conversationId, aad);
-    return this.#o.aead.open(h.suite.id, key, ct.slice(HEADER_LENGTH, h.bodyOffset), ct, ad, h.bodyOffset);
+  #recordOutcome(req: BreakGlassRequest, intent: string, outcome: 'released' | 'failed' | 'withheld', opened: Uint8Array[]): Promise<unknown> {
+    return this.#o.audit.log.append(
+      this.#event('breakglass.outcome', this.#eventId(), req, { intent, outcome, messages: opened.length, ciphertexts: ciphertextsDigest(opened) }),
+    );
   }
 
   #eventId(): string {

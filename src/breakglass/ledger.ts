@@ -16,6 +16,24 @@ export interface TokenLedger {
   consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean>;
 }
 
+// Registered symbol: every copy of keywarden in the process (ESM and CommonJS builds) finds the
+// same default ledger, so loading both cannot double the redemptions of a token.
+const PROCESS_LEDGER = Symbol.for('keywarden.breakglass.processTokenLedger.v1');
+
+/**
+ * The process-wide default ledger of BreakGlass (created on first use): one per process, not one
+ * per BreakGlass instance, so replay protection does not depend on how often a service builds one.
+ *
+ * @example
+ * ```ts
+ * processTokenLedger() === processTokenLedger(); // true
+ * ```
+ */
+export function processTokenLedger(): TokenLedger {
+  const g = globalThis as { [PROCESS_LEDGER]?: TokenLedger };
+  return (g[PROCESS_LEDGER] ??= new MemoryTokenLedger());
+}
+
 /**
  * A {@link TokenLedger} in memory, for one process. Concurrent redemptions of one token are
  * serialised per token id: exactly one can succeed.

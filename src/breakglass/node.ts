@@ -18,6 +18,7 @@ export * from './exports.js';
  */
 export class BreakGlass extends PortableBreakGlass {
   constructor(options: BreakGlassOptions) {
-    super(options !== null && typeof options === 'object' && !('aead' in options) ? { ...options, aead: nodeAead } : options);
+    // Own property only: a polluted Object.prototype.aead is not the caller's choice.
+    super(options !== null && typeof options === 'object' && !Object.hasOwn(options, 'aead') ? { ...options, aead: nodeAead } : options);
   }
 }

@@ -9,7 +9,7 @@
  * No per-key typed arrays, strings or promises (measured by `npm run bench`, memory section).
  */
 import type { SuiteInfo } from '../format/suites.js';
-import { assertInt, assertOptions } from '../util/validate.js';
+import { assertInt, ownOptions } from '../util/validate.js';
 import { KeySlab } from './slab.js';
 
 /** Options of {@link KeyCache}. */
@@ -93,10 +93,10 @@ export class KeyCache {
 
   /** @param now clock in milliseconds (tests inject one) */
   constructor(options?: KeyCacheOptions, now: () => number = Date.now) {
-    assertOptions('cache', options, ['maxEntries', 'maxAgeMs']);
+    const o = ownOptions('cache', options, ['maxEntries', 'maxAgeMs']);
     // `=== undefined`, not `??`: an explicit null is an error, not a request for the default.
-    const maxEntries = options?.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : options.maxEntries;
-    const maxAgeMs = options?.maxAgeMs === undefined ? DEFAULT_MAX_AGE_MS : options.maxAgeMs;
+    const maxEntries = o.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : o.maxEntries;
+    const maxAgeMs = o.maxAgeMs === undefined ? DEFAULT_MAX_AGE_MS : o.maxAgeMs;
     assertInt('cache.maxEntries', maxEntries, 1, 2 ** 30);
     assertInt('cache.maxAgeMs', maxAgeMs, 0, 2 ** 40);
     if (typeof now !== 'function') throw new TypeError('now must be a function');

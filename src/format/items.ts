@@ -3,12 +3,15 @@
  * (`decryptMany`, break-glass). One place, so every entry point enforces the same limits — the
  * associated-data buffer is sized for MAX_AAD_BYTES.
  */
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, type KeywardenError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
-import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes } from '../util/validate.js';
+import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes, own } from '../util/validate.js';
 
 /** The empty aad. */
 export const EMPTY = new Uint8Array(0);
+
+/** Per-item outcome of opening a page (`decryptMany`, break-glass). */
+export type DecryptResult = { ok: true; plaintext: Uint8Array } | { ok: false; error: KeywardenError };
 
 /** One item of a page of messages: the ciphertext, or the ciphertext with its aad. */
 export type DecryptItem = Uint8Array | { ciphertext: Uint8Array; aad?: Uint8Array | string };
@@ -16,10 +19,13 @@ export type DecryptItem = Uint8Array | { ciphertext: Uint8Array; aad?: Uint8Arra
 /**
  * Validates a caller aad. Strings stay strings (the AAD builder encodes them in place); a string
  * of at most MAX_AAD_BYTES / 3 code units fits whatever its content, longer ones are measured.
+ * A string must be well-formed Unicode: a lone surrogate encodes to U+FFFD, so `'id-\uD800'`,
+ * `'id-\uDC00'` and `'id-\uFFFD'` would bind the same bytes and open each other's messages.
  */
 export function validAad(param: string, aad: unknown): Uint8Array | string {
   if (aad === undefined) return EMPTY;
   if (typeof aad === 'string') {
+    if (!aad.isWellFormed()) throw new InvalidInputError(param, 'expected well-formed Unicode (lone surrogate)');
     if (aad.length > MAX_AAD_BYTES / 3 && utf8(aad).length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} UTF-8 bytes`);
     return aad;
   }
@@ -40,7 +46,9 @@ export function parseDecryptItems(items: unknown): { ct: Uint8Array; aad: Uint8A
     }
     if (item === null || typeof item !== 'object' || Array.isArray(item)) throw new InvalidInputError(`items[${i}]`, 'expected Uint8Array or { ciphertext, aad? }');
     for (const key in item) if (key !== 'ciphertext' && key !== 'aad') assertOptions(`items[${i}]`, item, ['ciphertext', 'aad']);
-    const { ciphertext, aad } = item as { ciphertext?: unknown; aad?: unknown };
+    // Own properties only: a polluted Object.prototype never supplies an item's aad.
+    const ciphertext = own(item, 'ciphertext');
+    const aad = own(item, 'aad');
     if (!isBytes(ciphertext)) assertBytes(`items[${i}].ciphertext`, ciphertext);
     parsed[i] = { ct: ciphertext as Uint8Array, aad: aad === undefined ? EMPTY : validAad(`items[${i}].aad`, aad) };
   }

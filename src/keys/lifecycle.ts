@@ -5,6 +5,7 @@
  */
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
 import { ClosedError, DecryptionError, KeyLimitError, KeywardenError, KmsError, StoreError } from '../errors.js';
+import { type CheckedRecord, checkRecord, readVersion, storeCall, unwrapRecord } from './key-path.js';
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
@@ -67,9 +68,9 @@ export class KeyLifecycle {
     const cached = this.#o.part.peekVersion(conversationId, version);
     if (cached !== undefined && cached.slot >= 0) return cached;
     return this.#o.part.load(`v${version}:${conversationId}`, async () => {
-      const rec = await this.storeCall('read', () => this.#o.keyStore.getVersion(conversationId, version));
-      if (rec === undefined) throw new DecryptionError();
-      return this.#cacheRecord(rec, rec.state === 'active');
+      const checked = await readVersion(this.#o.keyStore, conversationId, version);
+      if (checked === undefined) throw new DecryptionError();
+      return this.#cache(checked, checked.record.state === 'active');
     });
   }
 
@@ -84,14 +85,9 @@ export class KeyLifecycle {
     return rec;
   }
 
-  /** Runs a store call, mapping driver errors to ERR_STORE_FAILED and wiping `owned` on failure. */
-  async storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (owned) clean(owned);
-      throw err instanceof KeywardenError ? err : new StoreError(`key store ${op} failed`, err);
-    }
+  /** Runs a store call with keywarden's error mapping (see key-path.ts). */
+  storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
+    return storeCall(op, fn, owned);
   }
 
   #limit(suite: SuiteInfo): number {
@@ -127,18 +123,17 @@ export class KeyLifecycle {
         clean(copy);
         return k;
       }
-      return this.#cacheRecord(rec, true);
+      return this.#cache(checkRecord(rec), true);
     });
   }
 
-  /** Unwraps a stored version and caches it. */
-  async #cacheRecord(rec: KeyRecord, active: boolean): Promise<CachedKey> {
-    const suite = suiteByName(rec.suite);
-    if (!suite) throw new StoreError('key record names an unknown suite');
-    const plain = await this.#unwrap(rec);
+  /** Unwraps a stored version (the shared key path) and caches it. */
+  async #cache({ record, suite }: CheckedRecord, active: boolean): Promise<CachedKey> {
+    this.kmsCalls.unwrapDataKey++;
+    const plain = await unwrapRecord(this.#o.masterKey, record);
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
-    const k = this.#o.part.insert(rec.conversationId, rec.version, suite, plain, remaining, active);
+    const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active);
     clean(plain);
     return k;
   }
@@ -262,20 +257,5 @@ export class KeyLifecycle {
       throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
     }
     return gen;
-  }
-
-  async #unwrap(rec: KeyRecord): Promise<Uint8Array> {
-    this.kmsCalls.unwrapDataKey++;
-    let key: Uint8Array;
-    try {
-      key = await this.#o.masterKey.unwrapDataKey(rec.wrappedKey, keyContext(rec.conversationId, rec.version), rec.masterKeyId);
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
-    }
-    if (!isBytes(key) || key.length !== 32) {
-      if (isBytes(key)) clean(key);
-      throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
-    }
-    return key;
   }
 }

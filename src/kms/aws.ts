@@ -11,7 +11,7 @@
 import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { KmsError, type KmsErrorCode } from '../errors.js';
 import { clean } from '../util/bytes.js';
-import { assertOptions, assertString } from '../util/validate.js';
+import { assertString, ownOptions } from '../util/validate.js';
 import { InvalidInputError } from '../errors.js';
 import type { GeneratedDataKey, MasterKeyProvider } from './provider.js';
 
@@ -71,17 +71,18 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
   readonly #grantTokens: string[] | undefined;
 
   constructor(options: AwsKmsMasterKeyOptions) {
-    assertOptions('options', options, ['client', 'keyId', 'grantTokens']);
-    if (!options?.client || typeof (options.client as { send?: unknown }).send !== 'function') {
+    if (options === undefined) throw new InvalidInputError('options', 'expected { client, keyId }');
+    const o = ownOptions('options', options, ['client', 'keyId', 'grantTokens']);
+    if (!o.client || typeof (o.client as { send?: unknown }).send !== 'function') {
       throw new InvalidInputError('options.client', 'expected a KMSClient from @aws-sdk/client-kms');
     }
-    assertString('options.keyId', options.keyId, 2048);
-    if (options.grantTokens !== undefined && (!Array.isArray(options.grantTokens) || options.grantTokens.some((t) => typeof t !== 'string'))) {
+    assertString('options.keyId', o.keyId, 2048);
+    if (o.grantTokens !== undefined && (!Array.isArray(o.grantTokens) || o.grantTokens.some((t) => typeof t !== 'string'))) {
       throw new InvalidInputError('options.grantTokens', 'expected an array of strings');
     }
-    this.#client = options.client;
-    this.keyId = options.keyId;
-    this.#grantTokens = options.grantTokens;
+    this.#client = o.client;
+    this.keyId = o.keyId;
+    this.#grantTokens = o.grantTokens === undefined ? undefined : [...o.grantTokens];
   }
 
   async generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey> {

@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { KmsError } from '../errors.js';
 import { clean, concatBytes, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
-import { assertBytes, assertOptions, assertString } from '../util/validate.js';
+import { assertBytes, assertString, ownOptions } from '../util/validate.js';
 import { type GeneratedDataKey, type MasterKeyProvider, encodeContext } from './provider.js';
 
 /** Wrapped-key envelope version byte. */
@@ -48,10 +48,10 @@ export class LocalMasterKey implements MasterKeyProvider {
   /** `key` must be 32 bytes; it is copied, so the caller may wipe its own buffer. */
   constructor(key: Uint8Array, options?: LocalMasterKeyOptions) {
     assertBytes('key', key, 32);
-    assertOptions('options', options, ['keyId']);
-    if (options?.keyId !== undefined) assertString('options.keyId', options.keyId, 256);
+    const o = ownOptions('options', options, ['keyId']);
+    if (o.keyId !== undefined) assertString('options.keyId', o.keyId, 256);
     this.#key = Uint8Array.from(key);
-    this.keyId = options?.keyId ?? `local:${toHex(hmac(sha256, this.#key, new TextEncoder().encode('keywarden local master key id')).subarray(0, 8))}`;
+    this.keyId = o.keyId ?? `local:${toHex(hmac(sha256, this.#key, new TextEncoder().encode('keywarden local master key id')).subarray(0, 8))}`;
   }
 
   /** A new random 256-bit master key (for tests and demos). */

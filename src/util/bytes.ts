@@ -81,3 +81,8 @@ export function fromBase64(s: string): Uint8Array | null {
   const out = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   return toBase64(out) === s ? out : null;
 }
+
+/** True for a Uint8Array (or Buffer) of exactly `length` bytes. */
+export function isBytesOf(value: unknown, length: number): value is Uint8Array {
+  return value instanceof Uint8Array && value.length === length;
+}

@@ -67,7 +67,18 @@ export function assertConversationId(value: unknown, param = 'conversationId'): 
 
 /** Asserts `value` is a plain object whose keys are all in `allowed` (rejects unknown options). */
 export function assertOptions(param: string, value: unknown, allowed: readonly string[]): void {
-  if (value === undefined) return;
+  ownOptions(param, value as object | undefined, allowed);
+}
+
+/**
+ * Validates an options object and returns a snapshot of its OWN properties, on a null prototype:
+ * an option the caller did not set reads as undefined even when `Object.prototype` has been
+ * polluted (an attacker's `Object.prototype.aead` must never be taken for the caller's AEAD).
+ * Every public entry that takes options reads them through this (or {@link own}).
+ */
+export function ownOptions<T extends object>(param: string, value: T | undefined, allowed: readonly string[]): Partial<T> {
+  const out = Object.create(null) as Partial<T>;
+  if (value === undefined) return out;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidInputError(param, `expected an options object, got ${describe(value)}`);
   }
@@ -75,7 +86,14 @@ export function assertOptions(param: string, value: unknown, allowed: readonly s
     if (!allowed.includes(key)) {
       throw new InvalidInputError(`${param}.${key}`, `unknown option (allowed: ${allowed.join(', ') || 'none'})`);
     }
+    (out as Record<string, unknown>)[key] = (value as Record<string, unknown>)[key];
   }
+  return out;
+}
+
+/** `obj[key]` if `obj` has it as an own property, else undefined (never the prototype's). */
+export function own(obj: object, key: string): unknown {
+  return Object.hasOwn(obj, key) ? (obj as Record<string, unknown>)[key] : undefined;
 }
 
 /** Asserts an integer in [min, max]. */

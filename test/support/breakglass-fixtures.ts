@@ -65,7 +65,7 @@ export async function deployment(opts: { auditStore?: AuditStore } = {}) {
   const ids = new AuditIdHasher(new Uint8Array(32).fill(11));
   const bg = new BreakGlass({ policy, masterKey, keyStore, audit: { log, ids, actor: 'tns-console' }, aead: nodeAead, now });
   return {
-    bg, kw, keyStore, log, auditStore, ids, policy, approvers, messages, unwrapped, logVerifierKey: logKey.verifierKey,
+    bg, kw, keyStore, masterKey, log, auditStore, ids, policy, approvers, messages, unwrapped, logVerifierKey: logKey.verifierKey,
     setTime: (ms: number) => (t = ms),
     now,
   };

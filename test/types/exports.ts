@@ -9,7 +9,7 @@ import * as root from 'keywarden';
 import * as portable from 'keywarden/portable';
 import {
   AES_GCM_MAX_MESSAGES, AuditCorruptError, AuditEntryError, AuditUnavailableError, BreakGlassError, ClosedError, DEFAULT_MAX_AGE_MS,
-  DEFAULT_MAX_ENTRIES, DecryptionError, FORMAT_V1, HEADER_LENGTH, InvalidInputError, KeyCache, KeyLimitError, KeyNotFoundError, Keywarden,
+  DEFAULT_MAX_ENTRIES, DecryptionError, InternalError, FORMAT_V1, HEADER_LENGTH, InvalidInputError, KeyCache, KeyLimitError, KeyNotFoundError, Keywarden,
   KeywardenError, KmsError, LOCAL_WRAPPED_KEY_LENGTH, LocalMasterKey, MAX_AAD_BYTES, MAX_CONVERSATION_ID_BYTES, MAX_KEY_VERSION,
   MAX_PLAINTEXT_BYTES, MemoryKeyStore, SUITES, StoreError, SuiteId, UnsupportedFormatError, VERSION, encodeContext, inspectCiphertext,
   isKeywardenError, keyContext, nobleAead, suiteById, suiteByName,
@@ -86,7 +86,7 @@ export const values = [
   DEFAULT_MAX_ENTRIES, DecryptionError, FORMAT_V1, HEADER_LENGTH, InvalidInputError, KeyCache, KeyLimitError, KeyNotFoundError, Keywarden,
   KeywardenError, KmsError, LOCAL_WRAPPED_KEY_LENGTH, LocalMasterKey, MAX_AAD_BYTES, MAX_CONVERSATION_ID_BYTES, MAX_KEY_VERSION,
   MAX_PLAINTEXT_BYTES, MemoryKeyStore, SUITES, StoreError, SuiteId, UnsupportedFormatError, VERSION, encodeContext, inspectCiphertext,
-  isKeywardenError, keyContext, nobleAead, suiteById, suiteByName,
+  isKeywardenError, keyContext, nobleAead, suiteById, suiteByName, InternalError,
   AuditIdHasher, AuditLog, ENTRY_V1, FileAuditStore, MAX_ENTRY_BYTES, MemoryAuditStore, ciphertextsDigest, decodeEntry, encodeEntry,
   validateEvent, verifyAuditLog,
   HASH_SIZE, MerkleTree, cosignCheckpoint, emptyRoot, formatCheckpoint, formatConsistencyRequest, formatTlogProof, generateCosignerKey,

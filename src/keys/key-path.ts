@@ -1,0 +1,83 @@
+/**
+ * The one key path, shared by Keywarden (through the cache) and BreakGlass (which never caches):
+ * find a version's record, check it, unwrap its data key, and open a message with it. Every
+ * failure leaves here as keywarden's own error — store failures as ERR_STORE_FAILED, master key
+ * failures as ERR_KMS_* — and a provider that returns anything but 32 bytes is refused, so the
+ * two callers cannot drift apart in what they check (issue #10 found BreakGlass unwrapping on
+ * its own, skipping the length and suite checks and mislabelling KMS failures).
+ */
+import type { AeadImpl } from '../aead/types.js';
+import { KeywardenError, KmsError, StoreError } from '../errors.js';
+import { type SuiteInfo, suiteByName } from '../format/suites.js';
+import { type AadBuilder, type CiphertextHeader, HEADER_LENGTH } from '../format/wire.js';
+import type { MasterKeyProvider } from '../kms/provider.js';
+import type { KeyStore } from '../store/types.js';
+import { clean, isBytesOf } from '../util/bytes.js';
+import { type KeyRecord, keyContext } from './records.js';
+
+/** A stored version whose suite this build knows. */
+export interface CheckedRecord {
+  record: KeyRecord;
+  suite: SuiteInfo;
+}
+
+/** Runs a key store call, mapping anything but keywarden's own errors to ERR_STORE_FAILED. */
+export async function storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (owned) clean(owned);
+    throw err instanceof KeywardenError ? err : new StoreError(`key store ${op} failed`, err);
+  }
+}
+
+/** The record of one version, or undefined when the store has none; its suite must be known. */
+export async function readVersion(store: KeyStore, conversationId: string, version: number): Promise<CheckedRecord | undefined> {
+  const record = await storeCall('read', () => store.getVersion(conversationId, version));
+  if (record === undefined) return undefined;
+  return checkRecord(record);
+}
+
+/** Checks a record read from a store: a suite this build knows, and the version asked for. */
+export function checkRecord(record: KeyRecord): CheckedRecord {
+  const suite = suiteByName(record.suite);
+  if (!suite) throw new StoreError('key record names an unknown suite');
+  return { record, suite };
+}
+
+/**
+ * Unwraps a record's data key through the master key, under the record's encryption context
+ * (conversation and version). The caller owns the returned 32 bytes and wipes them.
+ */
+export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord): Promise<Uint8Array> {
+  let key: unknown; // a provider is the caller's code: check what it returns
+  try {
+    key = await masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId);
+  } catch (err) {
+    throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
+  }
+  if (!isBytesOf(key, 32)) {
+    if (key instanceof Uint8Array) clean(key);
+    throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
+  }
+  return key;
+}
+
+/** Scratch nonce buffers for opening (12 and 24 bytes), reused: opening is synchronous. */
+const NONCES = [new Uint8Array(12), new Uint8Array(24)];
+
+/**
+ * Opens a parsed v1 message with the data key of (`suite`, `version`): null for every failure,
+ * including a ciphertext that names another suite than the key's (the caller raises its one
+ * uniform error). `ad` builds the associated data (docs/FORMAT.md §4).
+ */
+export function openMessage(
+  aead: AeadImpl, ad: AadBuilder, conversationId: string, suite: SuiteInfo, version: number, key: Uint8Array,
+  h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string,
+): Uint8Array | null {
+  if (suite.id !== h.suite.id || version !== h.keyVersion) return null;
+  const data = ad.build(suite.id, version, conversationId, aad);
+  const nonce = NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
+  for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
+  return aead.open(h.suite.id, key, nonce, ct, data, h.bodyOffset);
+}
