@@ -100,7 +100,7 @@ describe('consumer projects from the packed tarball', () => {
       for (const ex of EXAMPLES) {
         it.skipIf(ex.postgres && !process.env.DATABASE_URL)(`runs ${ex.file}`, async () => {
           const file = join('dist', ex.file.replace(/\.ts$/, name === 'bundler' ? '.mjs' : '.js'));
-          const r = await run(process.execPath, [file], { cwd: join(work, name), env: { ...ctx.env, KEYWARDEN_SCHEMA: `kw_consumer_${name.replace(/-/g, '_')}` } });
+          const r = await run(process.execPath, [file], { cwd: join(work, name), env: { ...ctx.env, KEYWARDEN_SCHEMA: ctx.schema(name) } });
           expect(r.code, `${r.out}\n${r.err}`).toBe(0);
           expect(r.out).toContain(`${ex.file.replace(/\.ts$/, '')} ok`);
         });

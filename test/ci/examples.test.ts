@@ -26,7 +26,7 @@ describe('examples/', () => {
 
   for (const ex of EXAMPLES) {
     it.skipIf(ex.postgres && !process.env.DATABASE_URL)(`${ex.file} runs and reports ok`, async () => {
-      const r = await run(tsx, [join('examples', ex.file)], { cwd: root, env: ctx.env });
+      const r = await run(tsx, [join('examples', ex.file)], { cwd: root, env: { ...ctx.env, KEYWARDEN_SCHEMA: ctx.schema('examples') } });
       expect(r.code, `${r.out}\n${r.err}`).toBe(0);
       expect(r.out).toContain(`${ex.file.replace(/\.ts$/, '')} ok`);
       if (ex.file === 'aws-kms.ts') expect(ctx.kms.calls.GenerateDataKey ?? 0).toBeGreaterThan(0); // it really used KMS

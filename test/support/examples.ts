@@ -5,6 +5,8 @@
  * for the PostgreSQL example, a database.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { type KmsServer, startKmsServer } from './kms-server.js';
 
 export interface Example {
@@ -30,6 +32,8 @@ export const EXAMPLES: readonly Example[] = [
 export interface ExampleEnv {
   env: NodeJS.ProcessEnv;
   kms: KmsServer;
+  /** A PostgreSQL schema of its own for one run of the PostgreSQL example (dropped by close()). */
+  schema(label: string): string;
   close(): Promise<void>;
 }
 
@@ -37,8 +41,18 @@ export interface ExampleEnv {
 export async function exampleEnv(): Promise<ExampleEnv> {
   const kms = await startKmsServer();
   const key = kms.createKey({ alias: 'alias/keywarden-example' });
+  // Each run of the PostgreSQL example gets a schema of its own: the database outlives the run
+  // (CI runs the suites once per Node major against one server), and a log signed with another
+  // run's key would rightly be refused.
+  const run = randomBytes(4).toString('hex');
+  const schemas: string[] = [];
   return {
     kms,
+    schema(label) {
+      const s = `kw_ex_${run}_${label.replace(/[^a-z0-9]+/g, '_')}`;
+      schemas.push(s);
+      return s;
+    },
     env: {
       ...process.env,
       AWS_ENDPOINT_URL_KMS: kms.endpoint,
@@ -49,7 +63,17 @@ export async function exampleEnv(): Promise<ExampleEnv> {
       // The AWS SDK's end-of-support notice for Node 20 is not the example's output.
       AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1',
     },
-    close: () => kms.close(),
+    async close() {
+      await kms.close();
+      if (process.env.DATABASE_URL && schemas.length > 0) {
+        const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });
+        try {
+          for (const s of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+        } finally {
+          await pool.end();
+        }
+      }
+    },
   };
 }
 
