@@ -51,6 +51,23 @@ export type KmsErrorCode =
   | 'ERR_KMS_UNAVAILABLE'
   | 'ERR_KMS_FAILED';
 
+/** Codes of {@link NoteError}: the signed-note, checkpoint and tlog-proof formats. */
+export type NoteErrorCode =
+  /** The note (or key-independent input such as note text) is not exactly the format. */
+  | 'ERR_NOTE_MALFORMED'
+  /** The note parsed, but no signature from a known key is on it. */
+  | 'ERR_NOTE_UNVERIFIED'
+  /** A signature from a known key failed to verify: the whole note is rejected. */
+  | 'ERR_NOTE_INVALID_SIGNATURE'
+  /** A key string, key name, signer or verifier list is invalid (wrong format, key ID, algorithm, ambiguity). */
+  | 'ERR_NOTE_KEY'
+  /** The note text is not a well-formed c2sp.org/tlog-checkpoint body. */
+  | 'ERR_CHECKPOINT_MALFORMED'
+  /** The checkpoint is from another log than the one expected. */
+  | 'ERR_CHECKPOINT_ORIGIN'
+  /** A c2sp.org/tlog-proof@v1 file (or a witness request body) is not exactly the format. */
+  | 'ERR_PROOF_MALFORMED';
+
 /** Every stable error code keywarden can throw. */
 export type ErrorCode =
   | 'ERR_INVALID_INPUT'
@@ -64,6 +81,7 @@ export type ErrorCode =
   | 'ERR_AUDIT_UNAVAILABLE'
   | 'ERR_AUDIT_CORRUPT'
   | BreakGlassErrorCode
+  | NoteErrorCode
   | 'ERR_CLOSED'
   | 'ERR_INTERNAL';
 
@@ -256,6 +274,31 @@ export class ClosedError extends KeywardenError {
 }
 
 /**
+ * A signed note, checkpoint, cosignature or tlog-proof could not be parsed or verified, or a
+ * note key is invalid; `code` says which. Messages never contain key material.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   openNote(message, [logVerifier]);
+ * } catch (err) {
+ *   if (isKeywardenError(err, 'ERR_NOTE_UNVERIFIED')) return null; // not signed by a key we know
+ *   throw err;
+ * }
+ * ```
+ */
+export class NoteError extends KeywardenError {
+  declare readonly code: NoteErrorCode;
+  static override readonly codes = [
+    'ERR_NOTE_MALFORMED', 'ERR_NOTE_UNVERIFIED', 'ERR_NOTE_INVALID_SIGNATURE', 'ERR_NOTE_KEY', 'ERR_CHECKPOINT_MALFORMED', 'ERR_CHECKPOINT_ORIGIN',
+    'ERR_PROOF_MALFORMED',
+  ] as const;
+  constructor(code: NoteErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
  * Something failed that keywarden did not expect (a bug, or a misbehaving plug-in): reported
  * with its own code rather than as a foreign error, the original as `cause`.
  */
@@ -281,6 +324,7 @@ export type AnyKeywardenError =
   | AuditCorruptError
   | BreakGlassError
   | ClosedError
+  | NoteError
   | InternalError;
 
 /** The error class that carries `code` (e.g. `ErrorOf<'ERR_INVALID_INPUT'>` is InvalidInputError). */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { type InvalidInputError, isKeywardenError } from '../src/errors.js';
 import {
   HASH_SIZE,
   MerkleTree,
@@ -308,14 +309,23 @@ describe('edge cases and argument validation', () => {
   const tree = new MerkleTree(LEAVES.map(leafHash));
   const E = emptyRoot();
 
-  it('throws RangeError naming the parameter', () => {
-    expect(() => tree.root(9)).toThrow(RangeError);
+  it('throws ERR_INVALID_INPUT naming the parameter (keywarden\'s own error, never a RangeError)', () => {
+    const param = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(isKeywardenError(e, 'ERR_INVALID_INPUT')).toBe(true);
+        return (e as InvalidInputError).param;
+      }
+      return 'no error';
+    };
+    expect(param(() => tree.root(9))).toBe('size');
     expect(() => tree.root(9)).toThrow(/size/);
     expect(() => tree.root(-1)).toThrow(/size/);
     expect(() => tree.root(1.5)).toThrow(/size/);
     expect(() => tree.root(Number.NaN)).toThrow(/size/);
     expect(() => tree.leafHash(8)).toThrow(/index/);
-    expect(() => tree.leafHash(-1)).toThrow(RangeError);
+    expect(param(() => tree.leafHash(-1))).toBe('index');
     expect(() => tree.inclusionProof(8)).toThrow(/index/);
     expect(() => tree.inclusionProof(3, 3)).toThrow(/index/);
     expect(() => tree.inclusionProof(0, 0)).toThrow(/index/);
@@ -324,9 +334,9 @@ describe('edge cases and argument validation', () => {
     expect(() => tree.consistencyProof(5, 4)).toThrow(/oldSize/);
     expect(() => tree.consistencyProof(1, 9)).toThrow(/size/);
     expect(() => tree.consistencyProof(-1)).toThrow(/oldSize/);
-    expect(() => tree.append(new Uint8Array(31))).toThrow(RangeError);
+    expect(param(() => tree.append(new Uint8Array(31)))).toBe('leafHash');
     expect(() => tree.append(new Uint8Array(33))).toThrow(/leafHash/);
-    expect(() => tree.append('x' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(param(() => tree.append('x' as unknown as Uint8Array))).toBe('leafHash');
     expect(tree.size).toBe(8);
   });
 
@@ -637,6 +647,6 @@ describe('CompactRange', () => {
       }),
       { numRuns: 30 },
     );
-    expect(() => CompactRange.decode(3, new Uint8Array(32))).toThrow(RangeError);
+    expect(() => CompactRange.decode(3, new Uint8Array(32))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'bytes' }));
   });
 });

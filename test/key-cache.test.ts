@@ -115,7 +115,7 @@ describe('KeyCache options', () => {
   });
 
   it('rejects a clock that is not a function', () => {
-    expect(() => new KeyCache({}, 5 as never)).toThrow(TypeError);
+    expect(() => new KeyCache({}, 5 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'now' }));
   });
 });
 

@@ -22,6 +22,7 @@
  * Portable: no Node-only APIs.
  * @module
  */
+import { InvalidInputError } from '../errors.js';
 import { ed25519Sign, ed25519Verify } from '../util/ed25519.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import {
@@ -304,7 +305,7 @@ export function newCosigner(signerKey: string, now: () => number = () => Math.fl
       }
       parseCheckpoint(text); // a cosigner only ever signs checkpoints
       const time = now();
-      if (!Number.isSafeInteger(time) || time < 0) throw new RangeError('cosigner clock must return non-negative integer seconds');
+      if (!Number.isSafeInteger(time) || time < 0) throw new InvalidInputError('now', 'expected the cosigner clock to return non-negative integer seconds');
       return concatBytes(uint64Bytes(time), ed25519Sign(cosignedMessage(time, message), seed));
     },
   });

@@ -9,6 +9,9 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AuditEntryError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
+import { canonicalJson } from '../util/json.js';
+import { VERSION } from '../version.js';
+import { isCanonicalTime } from '../util/time.js';
 import { randomBytes } from '../util/random.js';
 import { assertBytes } from '../util/validate.js';
 
@@ -65,8 +68,6 @@ export interface AuditEvent {
 
 
 const HEX64 = /^[0-9a-f]{64}$/;
-// RFC 3339, UTC, millisecond precision: one spelling per instant.
-const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 function checkValue(path: string, kind: Kind, v: unknown): void {
   const fail = (what: string) => {
@@ -78,7 +79,8 @@ function checkValue(path: string, kind: Kind, v: unknown): void {
     case 'hmac': case 'digest': if (typeof v !== 'string' || !HEX64.test(v)) fail('64 lower-case hex digits'); return;
     case 'hmac?': if (v !== null && (typeof v !== 'string' || !HEX64.test(v))) fail('null or 64 lower-case hex digits'); return;
     case 'uint': if (!Number.isSafeInteger(v) || (v as number) < 0) fail('a non-negative integer'); return;
-    case 'time': if (typeof v !== 'string' || !TIME.test(v) || new Date(v).toISOString() !== v) fail('an RFC 3339 UTC time with milliseconds'); return;
+    // RFC 3339, UTC, millisecond precision: one spelling per instant (util/time.ts).
+    case 'time': if (!isCanonicalTime(v)) fail('an RFC 3339 UTC time with milliseconds'); return;
     case 'string[]': if (!Array.isArray(v) || !v.every(str)) fail('an array of non-empty strings'); return;
     case 'hmac[]': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && HEX64.test(x))) fail('an array of 64-hex-digit HMACs'); return;
     case 'uint[]': if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x >= 0)) fail('an array of non-negative integers'); return;
@@ -107,13 +109,28 @@ export function validateEvent(event: unknown): asserts event is AuditEvent {
   checkObject('entry', event, { ...COMMON, ...SCHEMAS[type as AuditEventType] });
 }
 
-/** RFC 8785 (JCS) for the values entries hold: strings, safe integers, null, arrays, objects. */
-function canonicalJson(v: unknown): string {
-  if (v === null || typeof v === 'string' || typeof v === 'number') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  // Keys sorted by UTF-16 code units (JCS §3.2.3), which is what Array.prototype.sort does.
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+/** Who records the events the library writes, and its clock. */
+export interface EventSource {
+  /** Recorded in every entry (e.g. the service name). */
+  actor: string;
+  now: () => Date;
+}
+
+/**
+ * Builds an event the library records: a fresh 128-bit id, `source`'s time and actor, the
+ * library's version, then the type's own `fields` — checked against the type's fixed field set
+ * here, so a mistake fails when the event is made (ERR_AUDIT_ENTRY), not at append.
+ *
+ * @example
+ * ```ts
+ * const e = newEvent('key.rotated', { actor: 'svc-dm', now: () => new Date() },
+ *   { conversation: ids.conversation('dm:alice:bob'), fromVersion: 1, version: 2, masterKeyId });
+ * ```
+ */
+export function newEvent(type: AuditEventType, source: EventSource, fields: Record<string, unknown>): AuditEvent {
+  const event: Record<string, unknown> = { ...fields, id: toHex(randomBytes(16)), type, time: source.now().toISOString(), actor: source.actor, lib: `keywarden/${VERSION}` };
+  validateEvent(event);
+  return event;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { openCheckpoint } from './checkpoint.js';
 import { leafHash, verifyInclusion } from './merkle.js';
 import { newNoteVerifier } from './note.js';
+import { NoteError } from '../errors.js';
 import { fromBase64, toBase64 } from '../util/bytes.js';
 
 const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
@@ -36,26 +37,29 @@ export interface TlogProof {
   checkpoint: string;
 }
 
-/** Parses a tlog-proof@v1 file strictly; throws a TypeError naming what is wrong. */
+const malformed = (what: string) => new NoteError('ERR_PROOF_MALFORMED', `tlog-proof: ${what}`);
+
+/** Parses a tlog-proof@v1 file strictly; throws `ERR_PROOF_MALFORMED` naming what is wrong. */
 export function parseTlogProof(text: string): TlogProof {
+  if (typeof text !== 'string') throw malformed('expected text');
   const blank = text.indexOf('\n\n');
-  if (blank < 0) throw new TypeError('tlog-proof: no blank line before the checkpoint');
+  if (blank < 0) throw malformed('no blank line before the checkpoint');
   const lines = text.slice(0, blank).split('\n');
   const checkpoint = text.slice(blank + 2);
   let i = 0;
-  if (lines[i++] !== PROOF_HEADER) throw new TypeError('tlog-proof: missing c2sp.org/tlog-proof@v1 header');
+  if (lines[i++] !== PROOF_HEADER) throw malformed('missing c2sp.org/tlog-proof@v1 header');
   let extra: Uint8Array | undefined;
   if (lines[i]?.startsWith('extra ')) {
-    const e = lines[i++]!.slice(6);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(e)) throw new TypeError('tlog-proof: bad extra line');
-    extra = Uint8Array.from(atob(e), (c) => c.charCodeAt(0));
+    // Strict canonical base64 (one spelling per value): never atob's leniency or exceptions.
+    extra = fromBase64(lines[i++]!.slice(6)) ?? undefined;
+    if (extra === undefined) throw malformed('bad extra line');
   }
   const m = /^index (0|[1-9][0-9]*)$/.exec(lines[i++] ?? '');
-  if (!m || !Number.isSafeInteger(Number(m[1]))) throw new TypeError('tlog-proof: bad index line');
+  if (!m || !Number.isSafeInteger(Number(m[1]))) throw malformed('bad index line');
   const proof: Uint8Array[] = [];
   for (; i < lines.length; i++) {
     const h = unb64(lines[i]!);
-    if (!h) throw new TypeError(`tlog-proof: line ${i + 1} is not a base64 hash`);
+    if (!h) throw malformed(`line ${i + 1} is not a base64 hash`);
     proof.push(h);
   }
   return { index: Number(m[1]), ...(extra ? { extra } : {}), proof, checkpoint };

@@ -12,7 +12,7 @@ import { randomBytes } from '../util/random.js';
 import { VERSION } from '../version.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
-import { type AuditEvent, encodeEntry } from './entry.js';
+import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { MerkleTree, leafHash } from './merkle.js';
 import { type NoteSigner, type NoteVerifier, newNoteSigner, newNoteVerifier, verifierKeyFromSigner } from './note.js';
@@ -161,10 +161,7 @@ export class AuditLog {
     for (let i = from; i < this.#tree.size; i++) digest.update(this.#tree.leafHash(i));
     await this.#storeCall(() => this.#store.truncate!(from));
     this.#tree.truncate(from);
-    await this.append({
-      id: toHex(randomBytes(16)), type: 'audit.repaired', time: new Date().toISOString(), actor, lib: `keywarden/${VERSION}`,
-      from, dropped, digest: toHex(digest.digest()),
-    });
+    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped, digest: toHex(digest.digest()) }));
   }
 
   /** True when appends can join a caller's database transaction (`append(events, { tx })`). */
@@ -238,8 +235,11 @@ export class AuditLog {
   /** Undoes a failed append back to `size` entries; when the store cannot, the log stops appending. */
   async #rollback(size: number, cause: unknown): Promise<void> {
     this.#tree.truncate(size);
+    if (this.#store.truncate === undefined) {
+      this.#broken = cause;
+      return;
+    }
     try {
-      if (this.#store.truncate === undefined) throw new Error('store has no truncate');
       await this.#store.truncate(size);
     } catch {
       this.#broken = cause;

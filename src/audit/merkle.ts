@@ -14,7 +14,9 @@
  * @module
  */
 import { sha256 } from '@noble/hashes/sha2.js';
+import { InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
+import { assertBytes } from '../util/validate.js';
 
 /**
  * Size in bytes of every hash in the tree (SHA-256).
@@ -87,7 +89,7 @@ const isSize = (n: unknown): n is number => typeof n === 'number' && Number.isSa
 
 function checkRange(name: string, value: number, min: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+    throw new InvalidInputError(name, `expected an integer in [${min}, ${max}], got ${String(value)}`);
   }
 }
 
@@ -148,8 +150,7 @@ export class MerkleTree {
    * @throws TypeError if `leafHash` is not a Uint8Array; RangeError if it is not 32 bytes.
    */
   append(leafHash: Uint8Array): number {
-    if (!(leafHash instanceof Uint8Array)) throw new TypeError('leafHash must be a Uint8Array');
-    if (leafHash.length !== HASH_SIZE) throw new RangeError(`leafHash must be ${HASH_SIZE} bytes, got ${leafHash.length}`);
+    assertBytes('leafHash', leafHash, HASH_SIZE);
     const index = this.#size;
     this.#store(0, index, leafHash);
     this.#size = index + 1;
@@ -178,7 +179,7 @@ export class MerkleTree {
   /**
    * Copy of the leaf hash at `index` (0-based).
    *
-   * @throws RangeError naming `index` unless 0 <= index < size.
+   * @throws InvalidInputError naming `index` unless 0 <= index < size.
    */
   leafHash(index: number): Uint8Array {
     checkRange('index', index, 0, this.#size - 1);
@@ -189,7 +190,7 @@ export class MerkleTree {
    * Tree head MTH(D[0:size]) (RFC 9162 §2.1.1) for any `size` up to the current size; the empty
    * tree's root for 0.
    *
-   * @throws RangeError naming `size` unless 0 <= size <= this.size.
+   * @throws InvalidInputError naming `size` unless 0 <= size <= this.size.
    */
   root(size: number = this.#size): Uint8Array {
     checkRange('size', size, 0, this.#size);
@@ -200,7 +201,7 @@ export class MerkleTree {
    * Inclusion proof PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), ordered from the leaf's
    * sibling up to the root's child.
    *
-   * @throws RangeError naming `size` (0..this.size) or `index` (0..size-1).
+   * @throws InvalidInputError naming `size` (0..this.size) or `index` (0..size-1).
    */
   inclusionProof(index: number, size: number = this.#size): Uint8Array[] {
     checkRange('size', size, 0, this.#size);
@@ -214,7 +215,7 @@ export class MerkleTree {
    * Consistency proof PROOF(oldSize, D[0:size]) (RFC 9162 §2.1.4.1). Empty when `oldSize` is 0
    * or equals `size`.
    *
-   * @throws RangeError naming `size` (0..this.size) or `oldSize` (0..size).
+   * @throws InvalidInputError naming `size` (0..this.size) or `oldSize` (0..size).
    */
   consistencyProof(oldSize: number, size: number = this.#size): Uint8Array[] {
     checkRange('size', size, 0, this.#size);
@@ -426,12 +427,12 @@ export class CompactRange {
     return new CompactRange(0, []);
   }
 
-  /** Rebuilds from `encode()` output; throws RangeError if the hash count does not match `size`. */
+  /** Rebuilds from `encode()` output; ERR_INVALID_INPUT if the hash count does not match `size`. */
   static decode(size: number, bytes: Uint8Array): CompactRange {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError('size: expected a non-negative safe integer');
+    checkRange('size', size, 0, Number.MAX_SAFE_INTEGER);
     let bits = 0;
     for (let s = size; s > 0; s = Math.floor(s / 2)) bits += s % 2;
-    if (bytes.length !== bits * HASH_SIZE) throw new RangeError(`compact range: expected ${bits} hashes for size ${size}, got ${bytes.length / HASH_SIZE}`);
+    assertBytes('bytes', bytes, bits * HASH_SIZE);
     const nodes: Uint8Array[] = [];
     for (let i = 0; i < bits; i++) nodes.push(bytes.slice(i * HASH_SIZE, (i + 1) * HASH_SIZE));
     return new CompactRange(size, nodes);
@@ -450,7 +451,7 @@ export class CompactRange {
 
   /** Appends one leaf hash: merges one subtree per trailing one bit of the old size. */
   append(leaf: Uint8Array): void {
-    if (!(leaf instanceof Uint8Array) || leaf.length !== HASH_SIZE) throw new RangeError('leafHash: expected 32 bytes');
+    assertBytes('leafHash', leaf, HASH_SIZE);
     this.#nodes.push(leaf.slice());
     for (let s = this.#size; s % 2 === 1; s = Math.floor(s / 2)) {
       const right = this.#nodes.pop()!;

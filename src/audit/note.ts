@@ -25,6 +25,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../util/ed25519.js';
+import { NoteError } from '../errors.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 
@@ -49,51 +50,7 @@ export const SIGNATURE_TYPE_ED25519 = 0x01;
  */
 export const MAX_NOTE_SIGNATURES = 100;
 
-/**
- * Stable codes of {@link NoteError}.
- *
- * @example
- * ```ts
- * const retryWithOtherKeys = (code: NoteErrorCode) => code === 'ERR_NOTE_UNVERIFIED';
- * ```
- */
-export type NoteErrorCode =
-  /** The note (or key-independent input such as note text) is not exactly the format. */
-  | 'ERR_NOTE_MALFORMED'
-  /** The note parsed, but no signature from a known key is on it. */
-  | 'ERR_NOTE_UNVERIFIED'
-  /** A signature from a known key failed to verify: the whole note is rejected. */
-  | 'ERR_NOTE_INVALID_SIGNATURE'
-  /** A key string, key name, signer or verifier list is invalid (wrong format, key ID, algorithm, ambiguity). */
-  | 'ERR_NOTE_KEY'
-  /** The note text is not a well-formed c2sp.org/tlog-checkpoint body. */
-  | 'ERR_CHECKPOINT_MALFORMED'
-  /** The checkpoint is from another log than the one expected. */
-  | 'ERR_CHECKPOINT_ORIGIN';
-
-/**
- * The one error type thrown by the signed-note and checkpoint functions, with a stable `code`.
- * Messages never contain key material.
- *
- * @example
- * ```ts
- * try {
- *   openNote(message, [logVerifier]);
- * } catch (err) {
- *   if (err instanceof NoteError && err.code === 'ERR_NOTE_UNVERIFIED') return null; // not signed by a key we know
- *   throw err;
- * }
- * ```
- */
-export class NoteError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: NoteErrorCode;
-  constructor(code: NoteErrorCode, message: string) {
-    super(message);
-    this.name = 'NoteError';
-    this.code = code;
-  }
-}
+export { NoteError, type NoteErrorCode } from '../errors.js';
 
 /**
  * Signs note texts with one key.

@@ -13,10 +13,9 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { assertPool, driverErrorSummary, quoteIdent, schemaOption } from '../store/migrations.js';
+import { assertPool, driverErrorSummary, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { CompactRange, leafHash } from './merkle.js';
 import { type AuditStore, assertTruncation, checkpointSize } from './store.js';
-import { withPgTransaction } from '../store/pg-transaction.js';
 
 type Queryable = Pick<PoolClient, 'query'>;
 

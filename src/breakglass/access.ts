@@ -18,7 +18,7 @@
  */
 import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
-import { type AuditEvent, type AuditIdHasher, ciphertextsDigest } from '../audit/entry.js';
+import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
@@ -149,8 +149,7 @@ export class BreakGlass {
     }
 
     // 3. Single use, on the record before any key is touched.
-    const intentId = this.#eventId();
-    const intent = this.#event('breakglass.access', intentId, req, {
+    const intent = this.#event('breakglass.access', req, {
       approvers: verified.approvers,
       requester: req.requester,
       case: req.detail.length > 0 ? this.#o.audit.ids.case(req.detail) : null,
@@ -175,7 +174,7 @@ export class BreakGlass {
       page = await this.#openPage(conversationId, parsed, Date.parse(req.scope.from), Date.parse(req.scope.to), keys);
     } catch (err) {
       // Nothing was released: record exactly that, then report the cause (keywarden's own error).
-      await this.#recordOutcome(req, intentId, 'failed', []).catch(() => undefined);
+      await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
       throw asKeywardenError(err);
     } finally {
       for (const k of keys.values()) if (k.key !== undefined) clean(k.key);
@@ -186,13 +185,13 @@ export class BreakGlass {
     // `released` record, or — if a timed-out write landed after all — the `withheld` record
     // after it voids it; docs/BREAK-GLASS.md §3).
     try {
-      await this.#recordOutcome(req, intentId, 'released', page.opened);
+      await this.#recordOutcome(req, intent.id, 'released', page.opened);
     } catch (err) {
       for (const r of page.results) if (r.ok) clean(r.plaintext);
-      await this.#recordOutcome(req, intentId, 'withheld', []).catch(() => undefined);
+      await this.#recordOutcome(req, intent.id, 'withheld', []).catch(() => undefined);
       throw asKeywardenError(err);
     }
-    return { token: req.jti, approvers: verified.approvers, intent: intentId, results: page.results, opened: page.opened.length };
+    return { token: req.jti, approvers: verified.approvers, intent: intent.id, results: page.results, opened: page.opened.length };
   }
 
   /** Opens a page with the keys of versions valid in [from, to), unwrapping each version at most once. */
@@ -241,16 +240,12 @@ export class BreakGlass {
 
   #recordOutcome(req: BreakGlassRequest, intent: string, outcome: 'released' | 'failed' | 'withheld', opened: Uint8Array[]): Promise<unknown> {
     return this.#o.audit.log.append(
-      this.#event('breakglass.outcome', this.#eventId(), req, { intent, outcome, messages: opened.length, ciphertexts: ciphertextsDigest(opened) }),
+      this.#event('breakglass.outcome', req, { intent, outcome, messages: opened.length, ciphertexts: ciphertextsDigest(opened) }),
     );
   }
 
-  #eventId(): string {
-    return toHex(randomBytes(16));
-  }
-
-  #event(type: AuditEvent['type'], id: string, req: BreakGlassRequest, fields: Record<string, unknown>): AuditEvent {
-    return { id, type, time: this.#o.now().toISOString(), actor: this.#o.audit.actor, lib: `keywarden/${VERSION}`, token: req.jti, ...(type === 'breakglass.access' ? { reason: req.reason } : {}), ...fields } as AuditEvent;
+  #event(type: 'breakglass.access' | 'breakglass.outcome', req: BreakGlassRequest, fields: Record<string, unknown>): AuditEvent {
+    return newEvent(type, { actor: this.#o.audit.actor, now: this.#o.now }, { token: req.jti, ...(type === 'breakglass.access' ? { reason: req.reason } : {}), ...fields });
   }
 
   /** Records a refusal (best effort) and throws it. */
@@ -272,7 +267,7 @@ export class BreakGlass {
   async #record(req: BreakGlassRequest | undefined, err: KeywardenError): Promise<void> {
     const token = typeof req?.jti === 'string' && req.jti.length > 0 && req.jti.length <= 1024 ? req.jti : 'unparseable';
     const reason = typeof req?.reason === 'string' && req.reason.length > 0 && req.reason.length <= 1024 ? req.reason : 'unknown';
-    const event = { id: this.#eventId(), type: 'breakglass.refused', time: this.#o.now().toISOString(), actor: this.#o.audit.actor, lib: `keywarden/${VERSION}`, token, reason, refusal: err.code } as AuditEvent;
+    const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
     // A refusal is refused either way; if even its record cannot be written, the caller still
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.
     await this.#o.audit.log.append(event).catch(() => undefined);

@@ -31,6 +31,7 @@ import {
   publicJwkProblem,
   requestDigest,
 } from './token.js';
+import { assertInt, fields } from '../util/validate.js';
 
 /**
  * One approver: the id they sign as (JWT `kid` and `iss`) and their Ed25519 public JWK.
@@ -130,19 +131,6 @@ const MAX_LIFETIME_SECONDS = 366 * 86400;
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 const MAX_SCOPE_CONVERSATIONS = 1000; // what a request can structurally hold
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function intIn(param: string, v: unknown, min: number, max: number): void {
-  if (!Number.isSafeInteger(v) || (v as number) < min || (v as number) > max) throw new InvalidInputError(param, `expected an integer in [${min}, ${max}]`);
-}
-
-function onlyKeys(param: string, v: Record<string, unknown>, required: readonly string[], optional: readonly string[] = []): void {
-  for (const k of Object.keys(v)) if (!required.includes(k) && !optional.includes(k)) throw new InvalidInputError(`${param}.${k}`, 'unknown field');
-  for (const k of required) if (!Object.hasOwn(v, k)) throw new InvalidInputError(`${param}.${k}`, 'missing field');
-}
-
 function id(param: string, v: unknown): void {
   if (!isIdentifier(v)) throw new InvalidInputError(param, 'expected an identifier (1-256 characters, no control characters)');
 }
@@ -160,43 +148,40 @@ function id(param: string, v: unknown): void {
  * validatePolicy(policy); // policy: BreakGlassPolicy from here on
  * ```
  */
-export function validatePolicy(p: unknown): asserts p is BreakGlassPolicy {
-  if (!isPlainObject(p)) throw new InvalidInputError('policy', 'expected an object');
-  onlyKeys('policy', p, ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'], ['clockToleranceSeconds']);
+export function validatePolicy(policy: unknown): asserts policy is BreakGlassPolicy {
+  // Own fields only (util/validate `fields`): an absent optional field is absent, whatever
+  // Object.prototype holds.
+  const p = fields('policy', policy, ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'], ['clockToleranceSeconds']);
   id('policy.id', p.id);
   id('policy.audience', p.audience);
   if (!Array.isArray(p.factors) || p.factors.length === 0 || p.factors.length > MAX_FACTORS) throw new InvalidInputError('policy.factors', `expected an array of 1-${MAX_FACTORS} factors`);
   const factorNames = new Set<string>();
   const keyOfId = new Map<string, string>(); // approver id -> x
   const idOfKey = new Map<string, string>(); // x -> approver id
-  for (const [i, f] of (p.factors as unknown[]).entries()) {
+  for (const [i, factor] of (p.factors as unknown[]).entries()) {
     const fp = `policy.factors[${i}]`;
-    if (!isPlainObject(f)) throw new InvalidInputError(fp, 'expected an object');
-    onlyKeys(fp, f, ['name', 'threshold', 'approvers']);
+    const f = fields(fp, factor, ['name', 'threshold', 'approvers']);
     id(`${fp}.name`, f.name);
     if (factorNames.has(f.name as string)) throw new InvalidInputError(`${fp}.name`, 'expected a name not used by another factor');
     factorNames.add(f.name as string);
     if (!Array.isArray(f.approvers) || f.approvers.length === 0 || f.approvers.length > MAX_APPROVERS_PER_FACTOR) {
       throw new InvalidInputError(`${fp}.approvers`, `expected an array of 1-${MAX_APPROVERS_PER_FACTOR} approvers`);
     }
-    intIn(`${fp}.threshold`, f.threshold, 1, f.approvers.length);
+    assertInt(`${fp}.threshold`, f.threshold, 1, f.approvers.length);
     const inFactor = new Set<string>();
-    for (const [j, a] of (f.approvers as unknown[]).entries()) {
+    for (const [j, approver] of (f.approvers as unknown[]).entries()) {
       const ap = `${fp}.approvers[${j}]`;
-      if (!isPlainObject(a)) throw new InvalidInputError(ap, 'expected an object');
-      onlyKeys(ap, a, ['id', 'publicJwk']);
+      const a = fields(ap, approver, ['id', 'publicJwk']);
       id(`${ap}.id`, a.id);
       const aid = a.id as string;
       if (inFactor.has(aid)) throw new InvalidInputError(`${ap}.id`, 'expected an approver not already in this factor');
       inFactor.add(aid);
-      const jwk = a.publicJwk;
-      const problem = publicJwkProblem(jwk);
+      const problem = publicJwkProblem(a.publicJwk);
       if (problem) throw new InvalidInputError(`${ap}.publicJwk`, problem);
-      const j2 = jwk as Record<string, unknown>;
-      onlyKeys(`${ap}.publicJwk`, j2, ['kty', 'crv', 'x'], ['kid', 'alg', 'use', 'key_ops', 'ext']);
-      if (j2.kid !== undefined && j2.kid !== aid) throw new InvalidInputError(`${ap}.publicJwk.kid`, 'expected the approver id (or no kid)');
-      if (j2.alg !== undefined && j2.alg !== 'EdDSA' && j2.alg !== 'Ed25519') throw new InvalidInputError(`${ap}.publicJwk.alg`, "expected 'EdDSA' (or no alg)");
-      const x = j2.x as string;
+      const jwk = fields(`${ap}.publicJwk`, a.publicJwk, ['kty', 'crv', 'x'], ['kid', 'alg', 'use', 'key_ops', 'ext']);
+      if (jwk.kid !== undefined && jwk.kid !== aid) throw new InvalidInputError(`${ap}.publicJwk.kid`, 'expected the approver id (or no kid)');
+      if (jwk.alg !== undefined && jwk.alg !== 'EdDSA' && jwk.alg !== 'Ed25519') throw new InvalidInputError(`${ap}.publicJwk.alg`, "expected 'EdDSA' (or no alg)");
+      const x = jwk.x as string;
       // An approver may sit in several factors, but always with one key; and one key is one
       // person, so it may not appear under two ids (that would let one signer count twice).
       if (keyOfId.has(aid) && keyOfId.get(aid) !== x) throw new InvalidInputError(`${ap}.publicJwk`, `expected the same key as ${aid} has in another factor`);
@@ -210,14 +195,12 @@ export function validatePolicy(p: unknown): asserts p is BreakGlassPolicy {
     if (typeof r !== 'string' || !(REASON_CODES as readonly string[]).includes(r)) throw new InvalidInputError(`policy.allowedReasons[${i}]`, `expected one of ${REASON_CODES.join(', ')}`);
     if ((p.allowedReasons as unknown[]).indexOf(r) !== i) throw new InvalidInputError(`policy.allowedReasons[${i}]`, 'expected a reason not already listed');
   }
-  intIn('policy.maxLifetimeSeconds', p.maxLifetimeSeconds, 1, MAX_LIFETIME_SECONDS);
-  const ms = p.maxScope;
-  if (!isPlainObject(ms)) throw new InvalidInputError('policy.maxScope', 'expected an object');
-  onlyKeys('policy.maxScope', ms, ['conversations', 'messages', 'windowSeconds']);
-  intIn('policy.maxScope.conversations', ms.conversations, 1, MAX_SCOPE_CONVERSATIONS);
-  intIn('policy.maxScope.messages', ms.messages, 1, Number.MAX_SAFE_INTEGER);
-  intIn('policy.maxScope.windowSeconds', ms.windowSeconds, 1, Number.MAX_SAFE_INTEGER);
-  if (p.clockToleranceSeconds !== undefined) intIn('policy.clockToleranceSeconds', p.clockToleranceSeconds, 0, MAX_CLOCK_TOLERANCE_SECONDS);
+  assertInt('policy.maxLifetimeSeconds', p.maxLifetimeSeconds, 1, MAX_LIFETIME_SECONDS);
+  const ms = fields('policy.maxScope', p.maxScope, ['conversations', 'messages', 'windowSeconds']);
+  assertInt('policy.maxScope.conversations', ms.conversations, 1, MAX_SCOPE_CONVERSATIONS);
+  assertInt('policy.maxScope.messages', ms.messages, 1, Number.MAX_SAFE_INTEGER);
+  assertInt('policy.maxScope.windowSeconds', ms.windowSeconds, 1, Number.MAX_SAFE_INTEGER);
+  if (p.clockToleranceSeconds !== undefined) assertInt('policy.clockToleranceSeconds', p.clockToleranceSeconds, 0, MAX_CLOCK_TOLERANCE_SECONDS);
 }
 
 type Problem = { code: BreakGlassErrorCode; message: string };

@@ -12,8 +12,7 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
-import { withPgTransaction } from '../store/pg-transaction.js';
-import { assertPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption } from '../store/migrations.js';
+import { assertPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import type { TokenLedger } from './ledger.js';
 
 

@@ -28,8 +28,12 @@ import { SignJWT, base64url, exportJWK, generateKeyPair, importJWK } from 'jose'
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
-import { normalizeTime } from '../util/time.js';
-import { conversationIdBytes } from '../util/validate.js';
+import { canonicalJson, duplicateKey } from '../util/json.js';
+import { isCanonicalTime, normalizeTime } from '../util/time.js';
+import { isCanonicalBase64url } from '../util/bytes.js';
+import { type FieldProblem, conversationIdBytes, fieldPath, fieldsProblem, isPlainObject } from '../util/validate.js';
+
+export { isCanonicalBase64url } from '../util/bytes.js';
 
 /**
  * The closed list of reason codes, modelled on Google's Key Access Justifications. A policy
@@ -174,7 +178,6 @@ const MAX_TOKEN_CHARS = 1024 * 1024;
 // Year 9999: every time must still convert to an ISO string for display.
 const MAX_EPOCH = 253402300799;
 
-const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // 128 bits = 21 full base64url characters plus one carrying 2 bits: its 4 low bits must be zero,
 // so the last character is one of A, Q, g, w. One jti has one spelling.
 const JTI = /^[A-Za-z0-9_-]{21}[AQgw]$/;
@@ -183,10 +186,8 @@ const OPERATION_SHAPE = /^[a-z][a-z0-9-]{0,31}$/;
 const REQUEST_KEYS = ['v', 'jti', 'policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'iat', 'nbf', 'exp'];
 const SCOPE_KEYS = ['conversations', 'from', 'to', 'maxMessages', 'operation'];
 
-type Problem = { path: string; expected: string } | undefined;
+type Problem = FieldProblem;
 
-/** `a.b`, or `b` at the top level (createRequest names fields as the caller wrote them). */
-const at = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
 
 /**
  * True for an identifier (approver, requester, policy, audience): 1 to 256 well-formed
@@ -203,42 +204,12 @@ export function isIdentifier(v: unknown, max = 256): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= max && v.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f]/.test(v);
 }
 
-/**
- * True when `s` is the one canonical unpadded base64url spelling of some bytes. Decoders
- * (Node's included) ignore the unused low bits of the last character, so without this check
- * four different strings would decode to the same signature.
- *
- * @example
- * ```ts
- * isCanonicalBase64url('AQ'); // true  (0x01)
- * isCanonicalBase64url('AR'); // false (also 0x01, non-zero spare bits)
- * ```
- */
-export function isCanonicalBase64url(s: string): boolean {
-  if (!/^[A-Za-z0-9_-]*$/.test(s)) return false;
-  const r = s.length % 4;
-  if (r === 1) return false;
-  if (r === 0) return true;
-  const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(s[s.length - 1]!);
-  return (last & (r === 2 ? 0x0f : 0x03)) === 0;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function keysProblem(path: string, v: Record<string, unknown>, keys: readonly string[]): Problem {
-  for (const k of Object.keys(v)) if (!keys.includes(k)) return { path: at(path, k), expected: 'no such field' };
-  for (const k of keys) if (!Object.hasOwn(v, k)) return { path: at(path, k), expected: 'a value (missing field)' };
-  return undefined;
-}
-
 function epochProblem(path: string, v: unknown): Problem {
   return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH ? undefined : { path, expected: `an integer number of seconds in [0, ${MAX_EPOCH}]` };
 }
 
 function timeProblem(path: string, v: unknown): Problem {
-  return typeof v === 'string' && TIME.test(v) && !Number.isNaN(Date.parse(v)) && new Date(v).toISOString() === v
+  return isCanonicalTime(v)
     ? undefined
     : { path, expected: 'an RFC 3339 UTC time with milliseconds, e.g. 2025-01-01T00:00:00.000Z' };
 }
@@ -251,21 +222,21 @@ function timeProblem(path: string, v: unknown): Problem {
  */
 function requestProblem(v: unknown, path: string): Problem {
   if (!isPlainObject(v)) return { path: path || 'request', expected: 'an object' };
-  const kp = keysProblem(path, v, REQUEST_KEYS);
+  const kp = fieldsProblem(path, v, REQUEST_KEYS);
   if (kp) return kp;
-  if (v.v !== 1) return { path: at(path, 'v'), expected: '1' };
-  if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: at(path, 'jti'), expected: '128 bits in canonical base64url (22 characters)' };
-  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: at(path, k), expected: 'an identifier (1-256 characters, no control characters)' };
-  if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: at(path, 'reason'), expected: 'a reason code such as USER_REPORT_REVIEW' };
-  if (!isIdentifier(v.detail, 1024)) return { path: at(path, 'detail'), expected: 'text of 1-1024 characters without control characters' };
+  if (v.v !== 1) return { path: fieldPath(path, 'v'), expected: '1' };
+  if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: fieldPath(path, 'jti'), expected: '128 bits in canonical base64url (22 characters)' };
+  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: fieldPath(path, k), expected: 'an identifier (1-256 characters, no control characters)' };
+  if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: fieldPath(path, 'reason'), expected: 'a reason code such as USER_REPORT_REVIEW' };
+  if (!isIdentifier(v.detail, 1024)) return { path: fieldPath(path, 'detail'), expected: 'text of 1-1024 characters without control characters' };
   for (const k of ['iat', 'nbf', 'exp'] as const) {
-    const p = epochProblem(at(path, k), v[k]);
+    const p = epochProblem(fieldPath(path, k), v[k]);
     if (p) return p;
   }
   const s = v.scope;
-  const sp = at(path, 'scope');
+  const sp = fieldPath(path, 'scope');
   if (!isPlainObject(s)) return { path: sp, expected: 'an object' };
-  const skp = keysProblem(sp, s, SCOPE_KEYS);
+  const skp = fieldsProblem(sp, s, SCOPE_KEYS);
   if (skp) return skp;
   if (!Array.isArray(s.conversations) || s.conversations.length === 0 || s.conversations.length > MAX_REQUEST_CONVERSATIONS) {
     return { path: `${sp}.conversations`, expected: `an array of 1-${MAX_REQUEST_CONVERSATIONS} conversation ids` };
@@ -292,15 +263,6 @@ function requestProblem(v: unknown, path: string): Problem {
 
 function malformed(p: NonNullable<Problem>): BreakGlassError {
   return new BreakGlassError('ERR_BG_MALFORMED', `${p.path}: expected ${p.expected}`);
-}
-
-/** RFC 8785 (JCS) for the values requests hold: strings, safe integers, arrays, objects (same as src/audit/entry.ts). */
-function canonicalJson(v: unknown): string {
-  if (v === null || typeof v === 'string' || typeof v === 'number') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  // Keys sorted by UTF-16 code units (JCS §3.2.3), which is what Array.prototype.sort does.
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
 /**
@@ -457,7 +419,7 @@ export async function approveRequest(
 /** The first structural problem of a token object, or undefined. */
 function tokenProblem(t: unknown): Problem {
   if (!isPlainObject(t)) return { path: 'token', expected: 'an object' };
-  const kp = keysProblem('token', t, ['request', 'approvals']);
+  const kp = fieldsProblem('token', t, ['request', 'approvals']);
   if (kp) return kp;
   const rp = requestProblem(t.request, 'token.request');
   if (rp) return rp;
@@ -488,37 +450,6 @@ export function encodeToken(t: BreakGlassToken): string {
   const p = tokenProblem(t);
   if (p) throw malformed(p);
   return canonicalJson({ approvals: t.approvals, request: t.request });
-}
-
-/**
- * The first object key that appears twice in the same object of (already valid) JSON text, or
- * undefined. JSON.parse silently keeps the last one; other parsers keep the first, so a token
- * with duplicate keys could show an auditor's script a different request than the one verified.
- */
-function duplicateKey(json: string): string | undefined {
-  const stack: { keys?: Set<string>; expectKey: boolean }[] = [];
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i];
-    if (c === '{') stack.push({ keys: new Set(), expectKey: true });
-    else if (c === '[') stack.push({ expectKey: false });
-    else if (c === '}' || c === ']') stack.pop();
-    else if (c === ',') {
-      const top = stack.at(-1);
-      if (top?.keys) top.expectKey = true;
-    } else if (c === '"') {
-      const start = i;
-      for (i++; json[i] !== '"'; i++) if (json[i] === '\\') i++;
-      const top = stack.at(-1);
-      // In valid JSON the first string after '{' or ',' inside an object is a key.
-      if (top?.keys && top.expectKey) {
-        const key = JSON.parse(json.slice(start, i + 1)) as string;
-        if (top.keys.has(key)) return key;
-        top.keys.add(key);
-        top.expectKey = false;
-      }
-    }
-  }
-  return undefined;
 }
 
 /**

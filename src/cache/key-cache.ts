@@ -9,6 +9,7 @@
  * No per-key typed arrays, strings or promises (measured by `npm run bench`, memory section).
  */
 import type { SuiteInfo } from '../format/suites.js';
+import { InvalidInputError } from '../errors.js';
 import { assertInt, ownOptions } from '../util/validate.js';
 import { KeySlab } from './slab.js';
 
@@ -99,7 +100,7 @@ export class KeyCache {
     const maxAgeMs = o.maxAgeMs === undefined ? DEFAULT_MAX_AGE_MS : o.maxAgeMs;
     assertInt('cache.maxEntries', maxEntries, 1, 2 ** 30);
     assertInt('cache.maxAgeMs', maxAgeMs, 0, 2 ** 40);
-    if (typeof now !== 'function') throw new TypeError('now must be a function');
+    if (typeof now !== 'function') throw new InvalidInputError('now', 'expected a function returning milliseconds');
     this.maxEntries = maxEntries;
     this.maxAgeMs = maxAgeMs;
     this.#now = now;

@@ -6,7 +6,7 @@
  */
 import type { Pool } from 'pg';
 import { KeywardenError } from '../errors.js';
-import { driverErrorSummary, schemaOption } from '../store/migrations.js';
+import { driverErrorSummary, schemaOption } from '../store/pg.js';
 import { type Args, IncompleteError, type OptionSpec } from './common.js';
 
 /** `--json`: the command's result as one JSON object on stdout. */

@@ -4,6 +4,7 @@
  * ./common.ts.
  * @module
  */
+import { InternalError } from '../errors.js';
 
 /** Exit codes of every command: documented in the top-level help. */
 export const EXIT = { OK: 0, FOUND: 1, USAGE: 2, INCOMPLETE: 3 } as const;
@@ -123,7 +124,7 @@ export class Args {
 
   #spec(name: string, type: 'string' | 'boolean', multiple: boolean): void {
     const o = this.#options.get(name);
-    if (!o || o.type !== type || !!o.multiple !== multiple) throw new Error(`${this.command}: option --${name} is not declared as ${type}${multiple ? '[]' : ''}`);
+    if (!o || o.type !== type || !!o.multiple !== multiple) throw new InternalError(`${this.command}: option --${name} is not declared as ${type}${multiple ? '[]' : ''}`);
   }
 
   /** A single-valued string option, or undefined. */
@@ -158,7 +159,7 @@ export class Args {
 
   /** Where an option's value came from: `--name`, an environment variable's name, or undefined. */
   source(name: string): string | undefined {
-    if (!this.#options.has(name)) throw new Error(`${this.command}: option --${name} is not declared`);
+    if (!this.#options.has(name)) throw new InternalError(`${this.command}: option --${name} is not declared`);
     return this.sources[name];
   }
 

@@ -10,7 +10,7 @@ import { type SuiteInfo, suiteByName } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { InsertResult, KeyStore } from '../store/types.js';
-import type { AuditEvent, AuditIdHasher } from '../audit/entry.js';
+import { type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { randomBytes } from '../util/random.js';
 import { VERSION } from '../version.js';
@@ -211,14 +211,8 @@ export class KeyLifecycle {
         const f = fields(res.record);
         // Same database: the entry joins the key's transaction (both commit or neither).
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
-        await audit.log.append({
-          ...f,
-          id: toHex(randomBytes(16)),
-          time: this.#o.now().toISOString(),
-          actor: audit.actor,
-          lib: `keywarden/${VERSION}`,
-          conversation: audit.ids.conversation(f.conversation),
-        } as AuditEvent, join);
+        const { type, ...rest } = f;
+        await audit.log.append(newEvent(type, { actor: audit.actor, now: this.#o.now }, { ...rest, conversation: audit.ids.conversation(f.conversation) }), join);
       }
       return res;
     });

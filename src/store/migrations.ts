@@ -8,95 +8,10 @@
  * @module
  */
 import type { Pool, PoolClient } from 'pg';
-import { InvalidInputError, StoreError } from '../errors.js';
+import { StoreError } from '../errors.js';
+import { assertPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
-/** Default schema of the keywarden tables. */
-export const DEFAULT_SCHEMA = 'public';
-
-/** Schema names accepted by `options.schema`: a lower-case unquoted SQL identifier of at most 63 bytes. */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/**
- * Validates `options.schema` (default {@link DEFAULT_SCHEMA}) and returns it.
- * @internal shared by migrations.ts and postgres.ts.
- */
-export function schemaOption(options: unknown): string {
-  if (options === undefined) return DEFAULT_SCHEMA;
-  if (options === null || typeof options !== 'object') throw new InvalidInputError('options', 'expected an object');
-  for (const k of Object.keys(options)) {
-    if (k !== 'schema') throw new InvalidInputError(`options.${k}`, 'unknown option');
-  }
-  const schema = (options as { schema?: unknown }).schema;
-  if (schema === undefined) return DEFAULT_SCHEMA;
-  // Validated, not just quoted: the name is spliced into DDL (identifiers cannot be bound as
-  // parameters), and a strict pattern also keeps case-folding surprises out.
-  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
-    throw new InvalidInputError('options.schema', 'expected a schema name matching ^[a-z_][a-z0-9_]{0,62}$');
-  }
-  return schema;
-}
-
-/**
- * Quotes an SQL identifier. The name is already validated; quoting anyway makes reserved words
- * (`user`, `order`, ...) usable as schema names.
- * @internal
- */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-/** Asserts `pool` looks like a pg Pool (the caller supplies it; keywarden never imports pg at runtime). */
-export function assertPool(pool: unknown): asserts pool is Pool {
-  if (pool === null || typeof pool !== 'object' || typeof (pool as Pool).connect !== 'function' || typeof (pool as Pool).query !== 'function') {
-    throw new InvalidInputError('pool', 'expected a pg Pool');
-  }
-}
-
-// SQLSTATEs after which the same call may succeed on a new attempt: connection exceptions
-// (class 08), serialization failure, deadlock, and the server shutting down or killing the
-// session (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03']);
-const RETRYABLE_NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
-// node-postgres reports a lost connection with plain Errors that carry no code.
-const RETRYABLE_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect/i;
-
-/** True when a driver error is transient (see {@link toStoreError}). @internal */
-export function isRetryable(err: unknown): boolean {
-  if (err === null || typeof err !== 'object') return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string') {
-    if (code.startsWith('08') && code.length === 5) return true;
-    if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
-  }
-  const message = (err as { message?: unknown }).message;
-  return typeof message === 'string' && RETRYABLE_MESSAGES.test(message);
-}
-
-/**
- * Wraps a driver error in a {@link StoreError}. The message names the operation and the
- * SQLSTATE (or node error code) only: server messages can quote parameter values (e.g.
- * `invalid input syntax for type bigint: "..."`), so they stay in `cause`, never in the message.
- * A StoreError passes through unchanged.
- * @internal
- */
-export function toStoreError(op: string, err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
-  const retryable = isRetryable(err);
-  const what = typeof code === 'string' ? (/^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code) : retryable ? 'connection lost' : 'driver error';
-  return new StoreError(`postgres key store: ${op} failed (${what})`, err, retryable);
-}
-
-/**
- * What a driver error was, safe for a message: the SQLSTATE or node error code, 'connection
- * lost' or 'driver error' (never the server's message, which can quote parameter values).
- * @internal shared with the audit store and the token ledger.
- */
-export function driverErrorSummary(err: unknown): string {
-  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
-  if (typeof code === 'string') return /^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code;
-  return isRetryable(err) ? 'connection lost' : 'driver error';
-}
+export { DEFAULT_SCHEMA } from './pg.js';
 
 interface Migration {
   version: number;
@@ -194,48 +109,37 @@ export async function migrate(pool: Pool, options?: { schema?: string }): Promis
   assertPool(pool);
   const schema = schemaOption(options);
   const s = quoteIdent(schema);
-  let client: PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    throw toStoreError('migrate', err);
-  }
-  // A connection that dies while checked out emits 'error'; without a listener that would be
-  // an uncaught exception. The failing query reports it to us anyway.
-  const onError = (): void => {};
-  client.on('error', onError);
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);
-    // Checked before CREATE SCHEMA because CREATE SCHEMA IF NOT EXISTS still demands the
-    // CREATE privilege on the database, which an app role often lacks for an existing schema.
-    const exists = await client.query('SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
-    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${s}.keywarden_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const done = new Set((await client.query<{ version: number }>(`SELECT version FROM ${s}.keywarden_migrations`)).rows.map((r) => Number(r.version)));
-    const applied: number[] = [];
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      for (const sql of m.up(s)) await client.query(sql);
-      await client.query(`INSERT INTO ${s}.keywarden_migrations (version, applied_at) VALUES ($1, now())`, [m.version]);
-      applied.push(m.version);
-    }
-    const commit = await client.query('COMMIT');
-    // COMMIT of an aborted transaction "succeeds" as ROLLBACK: never report that as applied.
-    if (commit.command === 'ROLLBACK') throw new StoreError('postgres key store: migrate failed (transaction rolled back)');
-    return { applied };
-  } catch (err) {
+  const run = async (client: PoolClient, sql: string, params?: unknown[]) => {
     try {
-      await client.query('ROLLBACK');
-    } catch {
-      broken = true;
+      return await client.query(sql, params);
+    } catch (err) {
+      throw toStoreError('migrate', err);
     }
-    throw toStoreError('migrate', err);
-  } finally {
-    client.off('error', onError);
-    client.release(broken || undefined);
-  }
+  };
+  return withPgTransaction(
+    pool,
+    (client, sql) => run(client, sql),
+    {
+      connect: (err) => toStoreError('migrate', err),
+      // COMMIT of an aborted transaction "succeeds" as ROLLBACK: never report that as applied.
+      rolledBack: () => new StoreError('postgres key store: migrate failed (transaction rolled back)'),
+    },
+    async (client) => {
+      await run(client, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);
+      // Checked before CREATE SCHEMA because CREATE SCHEMA IF NOT EXISTS still demands the
+      // CREATE privilege on the database, which an app role often lacks for an existing schema.
+      const exists = await run(client, 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
+      if (exists.rowCount === 0) await run(client, `CREATE SCHEMA ${s}`);
+      await run(client, `CREATE TABLE IF NOT EXISTS ${s}.keywarden_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const done = new Set((await run(client, `SELECT version FROM ${s}.keywarden_migrations`)).rows.map((r) => Number((r as { version: unknown }).version)));
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        for (const sql of m.up(s)) await run(client, sql);
+        await run(client, `INSERT INTO ${s}.keywarden_migrations (version, applied_at) VALUES ($1, now())`, [m.version]);
+        applied.push(m.version);
+      }
+      return { applied };
+    },
+  );
 }

@@ -15,8 +15,7 @@ import type { KeyRecord, KeyState } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
 import { StoreError } from '../errors.js';
 import type { InsertResult, KeyStore } from './types.js';
-import { assertPool, quoteIdent, schemaOption, toStoreError } from './migrations.js';
-import { withPgTransaction } from './pg-transaction.js';
+import { assertPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;

@@ -1,4 +1,5 @@
 /** Byte helpers shared by every module. Portable: no Node-only APIs. */
+import { InvalidInputError } from '../errors.js';
 
 /**
  * Overwrites buffers the library owns with zeros. Best effort: JavaScript engines may have
@@ -52,7 +53,7 @@ export function toHex(b: Uint8Array): string {
 
 /** Parses lower- or upper-case hex of even length. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError('invalid hex');
+  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new InvalidInputError('hex', 'expected an even number of hex digits');
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
@@ -85,4 +86,24 @@ export function fromBase64(s: string): Uint8Array | null {
 /** True for a Uint8Array (or Buffer) of exactly `length` bytes. */
 export function isBytesOf(value: unknown, length: number): value is Uint8Array {
   return value instanceof Uint8Array && value.length === length;
+}
+
+/**
+ * True when `s` is the one canonical unpadded base64url spelling of some bytes. Decoders
+ * (Node's included) ignore the unused low bits of the last character, so without this check
+ * four different strings would decode to the same signature.
+ *
+ * @example
+ * ```ts
+ * isCanonicalBase64url('AQ'); // true  (0x01)
+ * isCanonicalBase64url('AR'); // false (also 0x01, non-zero spare bits)
+ * ```
+ */
+export function isCanonicalBase64url(s: string): boolean {
+  if (!/^[A-Za-z0-9_-]*$/.test(s)) return false;
+  const r = s.length % 4;
+  if (r === 1) return false;
+  if (r === 0) return true;
+  const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(s[s.length - 1]!);
+  return (last & (r === 2 ? 0x0f : 0x03)) === 0;
 }

@@ -4,6 +4,8 @@
  * time, so the hot path pays one CSPRNG call per ~340 messages rather than one per message;
  * nonces are public, so holding them briefly in memory exposes nothing.
  */
+import { InternalError } from '../errors.js';
+
 const POOL_SIZE = 4096;
 const pool = new Uint8Array(POOL_SIZE);
 let poolOffset = POOL_SIZE;
@@ -11,7 +13,7 @@ let poolOffset = POOL_SIZE;
 function getRandomValues(out: Uint8Array): void {
   const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
   if (!c || typeof c.getRandomValues !== 'function') {
-    throw new Error('keywarden: no CSPRNG available (globalThis.crypto.getRandomValues)');
+    throw new InternalError('keywarden: no CSPRNG available (globalThis.crypto.getRandomValues)');
   }
   // getRandomValues fills at most 65536 bytes per call.
   for (let off = 0; off < out.length; off += 65536) c.getRandomValues(out.subarray(off, Math.min(out.length, off + 65536)));

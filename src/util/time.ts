@@ -38,6 +38,13 @@ export function parseRfc3339(s: string): number | undefined {
   return Number.isFinite(t) && Math.abs(t) <= 8.64e15 ? t : undefined;
 }
 
+/** True for a time in the normalised spelling (UTC, three fraction digits) of a real instant. */
+export function isCanonicalTime(v: unknown): v is string {
+  if (typeof v !== 'string' || !CANONICAL_TIME.test(v)) return false;
+  const t = parseRfc3339(v);
+  return t !== undefined && new Date(t).toISOString() === v;
+}
+
 /**
  * Normalises `value` (an RFC 3339 string or a valid Date) to UTC with milliseconds; throws
  * {@link InvalidInputError} naming `param` otherwise.

@@ -65,6 +65,42 @@ export function assertConversationId(value: unknown, param = 'conversationId'): 
   conversationIdBytes(value, param);
 }
 
+/** True for a non-null, non-array object. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Where a document (policy, token request) breaks its shape, and what was expected there. */
+export type FieldProblem = { path: string; expected: string } | undefined;
+
+/** `a.b`, or `b` at the top level (so parameters can be named as the caller wrote them). */
+export function fieldPath(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+/**
+ * The first unknown or missing field of `v` (own properties only), or undefined. For parsers that
+ * report their own error (a token's ERR_BG_MALFORMED); {@link fields} throws ERR_INVALID_INPUT.
+ */
+export function fieldsProblem(path: string, v: Record<string, unknown>, required: readonly string[], optional: readonly string[] = []): FieldProblem {
+  for (const k of Object.keys(v)) if (!required.includes(k) && !optional.includes(k)) return { path: fieldPath(path, k), expected: 'no such field' };
+  for (const k of required) if (!Object.hasOwn(v, k)) return { path: fieldPath(path, k), expected: 'a value (missing field)' };
+  return undefined;
+}
+
+/**
+ * Checks that `v` is an object with exactly the `required` fields and at most the `optional`
+ * ones, throwing {@link InvalidInputError} naming the first that is not; returns a snapshot of
+ * its own properties on a null prototype (an absent optional field is undefined, whatever
+ * `Object.prototype` holds).
+ */
+export function fields(param: string, v: unknown, required: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
+  if (!isPlainObject(v)) throw new InvalidInputError(param, 'expected an object');
+  const p = fieldsProblem(param, v, required, optional);
+  if (p) throw new InvalidInputError(p.path, p.expected === 'no such field' ? 'unknown field' : 'missing field');
+  return ownOptions(param, v, [...required, ...optional]) as Record<string, unknown>;
+}
+
 /** Asserts `value` is a plain object whose keys are all in `allowed` (rejects unknown options). */
 export function assertOptions(param: string, value: unknown, allowed: readonly string[]): void {
   ownOptions(param, value as object | undefined, allowed);

@@ -1,0 +1,154 @@
+/**
+ * PostgreSQL plumbing shared by every keywarden table (key store, audit store, token ledger,
+ * migrations): the schema option, identifier quoting, the pool check, the error mapping (what is
+ * retryable; messages that name the SQLSTATE, never the server's text) and the one transaction
+ * helper. `pg` is an optional peer dependency: only its types are imported.
+ *
+ * The transaction helper: BEGIN on a dedicated connection, fn, COMMIT; ROLLBACK and rethrow on
+ * any failure. Why each detail:
+ * - a COMMIT that reports ROLLBACK (fn caught a failed statement and carried on) is a failure,
+ *   never a success;
+ * - a connection whose ROLLBACK fails is destroyed rather than returned to the pool;
+ * - while checked out, a no-op 'error' listener keeps a dying connection from crashing the
+ *   process (the pending or next query reports the failure anyway).
+ * @module
+ */
+import type { Pool, PoolClient, QueryResult } from 'pg';
+import { InvalidInputError, StoreError } from '../errors.js';
+import { ownOptions } from '../util/validate.js';
+
+/** Default schema of the keywarden tables. */
+export const DEFAULT_SCHEMA = 'public';
+
+/** Schema names accepted by `options.schema`: a lower-case unquoted SQL identifier of at most 63 bytes. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Validates `options.schema` (default {@link DEFAULT_SCHEMA}) and returns it.
+ * @internal
+ */
+export function schemaOption(options: unknown): string {
+  const schema: unknown = ownOptions('options', options as { schema?: unknown } | undefined, ['schema']).schema;
+  if (schema === undefined) return DEFAULT_SCHEMA;
+  // Validated, not just quoted: the name is spliced into DDL (identifiers cannot be bound as
+  // parameters), and a strict pattern also keeps case-folding surprises out.
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+    throw new InvalidInputError('options.schema', 'expected a schema name matching ^[a-z_][a-z0-9_]{0,62}$');
+  }
+  return schema;
+}
+
+/**
+ * Quotes an SQL identifier. The name is already validated; quoting anyway makes reserved words
+ * (`user`, `order`, ...) usable as schema names.
+ * @internal
+ */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Asserts `pool` looks like a pg Pool (the caller supplies it; keywarden never imports pg at runtime). */
+export function assertPool(pool: unknown): asserts pool is Pool {
+  if (pool === null || typeof pool !== 'object' || typeof (pool as Pool).connect !== 'function' || typeof (pool as Pool).query !== 'function') {
+    throw new InvalidInputError('pool', 'expected a pg Pool');
+  }
+}
+
+// SQLSTATEs after which the same call may succeed on a new attempt: connection exceptions
+// (class 08), serialization failure, deadlock, and the server shutting down or killing the
+// session (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03']);
+const RETRYABLE_NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
+// node-postgres reports a lost connection with plain Errors that carry no code.
+const RETRYABLE_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect/i;
+
+/** True when a driver error is transient (see {@link toStoreError}). @internal */
+export function isRetryable(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (code.startsWith('08') && code.length === 5) return true;
+    if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
+  }
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && RETRYABLE_MESSAGES.test(message);
+}
+
+/**
+ * Wraps a driver error in a {@link StoreError}. The message names the operation and the
+ * SQLSTATE (or node error code) only: server messages can quote parameter values (e.g.
+ * `invalid input syntax for type bigint: "..."`), so they stay in `cause`, never in the message.
+ * A StoreError passes through unchanged.
+ * @internal
+ */
+export function toStoreError(op: string, err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  const retryable = isRetryable(err);
+  const what = typeof code === 'string' ? (/^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code) : retryable ? 'connection lost' : 'driver error';
+  return new StoreError(`postgres key store: ${op} failed (${what})`, err, retryable);
+}
+
+/**
+ * What a driver error was, safe for a message: the SQLSTATE or node error code, 'connection
+ * lost' or 'driver error' (never the server's message, which can quote parameter values).
+ * @internal shared with the audit store and the token ledger.
+ */
+export function driverErrorSummary(err: unknown): string {
+  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === 'string') return /^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code;
+  return isRetryable(err) ? 'connection lost' : 'driver error';
+}
+
+const noop = () => {};
+
+export interface PgTransactionErrors {
+  /** The error for a failed `pool.connect()`. */
+  connect(cause: unknown): Error;
+  /** The error for a COMMIT that rolled back. */
+  rolledBack(): Error;
+}
+
+/**
+ * Runs `fn` in a transaction. `run` executes BEGIN/COMMIT with the caller's error mapping;
+ * `isOpen()` tells fn's deferred work whether the transaction is still open; an aborted
+ * `signal` (checked just before COMMIT) rolls the transaction back instead.
+ */
+export async function withPgTransaction<T>(
+  pool: Pool,
+  run: (client: PoolClient, sql: string) => Promise<QueryResult>,
+  errors: PgTransactionErrors,
+  fn: (client: PoolClient, isOpen: () => boolean) => Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw errors.connect(err);
+  }
+  client.on('error', noop);
+  let open = true;
+  let broken = false;
+  try {
+    await run(client, 'BEGIN');
+    const out = await fn(client, () => open);
+    // The caller's deadline passed while we worked: it has reported failure, so roll back
+    // rather than commit something it told its own caller did not happen.
+    if (signal?.aborted) throw signal.reason;
+    const commit = await run(client, 'COMMIT');
+    if (commit.command === 'ROLLBACK') throw errors.rolledBack();
+    return out;
+  } catch (err) {
+    try {
+      await client.query('ROLLBACK');
+    } catch {
+      broken = true; // the connection is gone or unusable
+    }
+    throw err;
+  } finally {
+    open = false;
+    client.off('error', noop);
+    client.release(broken || undefined);
+  }
+}
