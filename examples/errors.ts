@@ -17,7 +17,7 @@ async function openMessage(kw: Keywarden, conversationId: string, row: { id: str
       case 'ERR_DECRYPT_FAILED':
         return null; // one code for every authentication or format failure: no oracle
       case 'ERR_INVALID_INPUT':
-        throw new Error(`bug in the caller: ${err.param}`); // err is an InvalidInputError here
+        throw new Error(`bug in the caller: ${err.param}`, { cause: err }); // err is an InvalidInputError here
       default:
         throw err; // err.retryable: KMS throttling, store outages, ... may succeed later
     }

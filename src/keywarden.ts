@@ -8,7 +8,7 @@
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
-import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeywardenError } from './errors.js';
+import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';

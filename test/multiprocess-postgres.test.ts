@@ -60,7 +60,9 @@ describe('multi-process (real PostgreSQL)', () => {
       let acked = 0;
       try {
         acked = readFileSync(join(dir, `acks-${victim}`), 'utf8').split('\n').length - 1;
-      } catch {}
+      } catch {
+        // not written yet
+      }
       if (acked >= 40) break;
     }
     workers[victim]!.child.kill('SIGKILL');
@@ -82,7 +84,9 @@ describe('multi-process (real PostgreSQL)', () => {
       let lines: string[] = [];
       try {
         lines = readFileSync(join(dir, `acks-${w}`), 'utf8').split('\n').filter((l) => l.split(' ').length === 3);
-      } catch {}
+      } catch {
+        // not written yet
+      }
       for (const line of lines) {
         const [c, ct, text] = line.split(' ') as [string, string, string];
         const pt = await reader.decrypt(`mp-${c}`, Buffer.from(ct, 'hex'));

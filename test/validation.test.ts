@@ -48,7 +48,7 @@ async function rejectionOf(call: () => unknown): Promise<unknown> {
   try {
     p = call();
   } catch (e) {
-    throw new Error(`expected a rejected promise, but the call threw synchronously: ${String(e)}`);
+    throw new Error(`expected a rejected promise, but the call threw synchronously: ${String(e)}`, { cause: e });
   }
   expect(p).toBeInstanceOf(Promise);
   try {

@@ -8,8 +8,6 @@
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, toHex } from '../util/bytes.js';
-import { randomBytes } from '../util/random.js';
-import { VERSION } from '../version.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry, newEvent } from './entry.js';

@@ -593,7 +593,7 @@ function verifyNoteSignatures(
     if (seen.has(k)) continue; // repeated signature by one key: only the first counts (as in Go)
     seen.add(k);
     const v = list[0]!;
-    let ok = false;
+    let ok: boolean;
     try {
       ok = v.verify(textBytes, sig.signature) === true;
     } catch {

@@ -6,7 +6,6 @@
  */
 
 import { AuditCorruptError, InvalidInputError } from '../errors.js';
-import type { CompactRange } from './merkle.js';
 
 /** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint), or undefined. */
 export function checkpointSize(note: string): number | undefined {

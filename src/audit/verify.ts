@@ -169,7 +169,7 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     ok: problems.length === 0,
     entries: tree.size,
     checkpoints: input.checkpoints.length,
-    latest: latest && { size: latest.cp.size, root: toHex(latest.cp.rootHash) },
+    ...(latest && { latest: { size: latest.cp.size, root: toHex(latest.cp.rootHash) } }),
     unsignedTail: tree.size - covered,
     cosignatures,
     problems,

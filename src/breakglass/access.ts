@@ -27,10 +27,8 @@ import { AadBuilder, parseHeader } from '../format/wire.js';
 import { openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
-import { clean, toHex } from '../util/bytes.js';
-import { randomBytes } from '../util/random.js';
+import { clean } from '../util/bytes.js';
 import { MAX_AAD_BYTES, conversationIdBytes, ownOptions } from '../util/validate.js';
-import { VERSION } from '../version.js';
 import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
@@ -114,7 +112,7 @@ export class BreakGlass {
     if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead.open !== 'function')) throw new InvalidInputError('options.aead', 'expected an AeadImpl');
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
     this.#o = {
-      policy: o.policy!,
+      policy: o.policy,
       masterKey: o.masterKey,
       keyStore: o.keyStore,
       audit: { log: audit.log, ids: audit.ids, actor: audit.actor },

@@ -200,7 +200,6 @@ type Problem = FieldProblem;
  * ```
  */
 export function isIdentifier(v: unknown, max = 256): v is string {
-  // eslint-disable-next-line no-control-regex
   return typeof v === 'string' && v.length > 0 && v.length <= max && v.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f]/.test(v);
 }
 

@@ -1,5 +1,5 @@
 import { main } from './index.js';
 
-main(process.argv.slice(2)).then((code) => {
+void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

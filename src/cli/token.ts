@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { decodeProtectedHeader } from 'jose';
-import { type BreakGlassPolicy, inspectToken, validatePolicy } from '../breakglass/policy.js';
+import { inspectToken, validatePolicy } from '../breakglass/policy.js';
 import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, requestDigest } from '../breakglass/token.js';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { parseRfc3339 } from '../util/time.js';
@@ -197,7 +197,7 @@ const inspect: CommandSpec = {
       if (e instanceof InvalidInputError) throw new IncompleteError(`policy ${policyFile}: ${e.message}`);
       throw e;
     }
-    const r = await inspectToken(text, policy as BreakGlassPolicy);
+    const r = await inspectToken(text, policy);
     ctx.emit(r, renderInspection(r));
     return r.ok ? EXIT.OK : EXIT.FOUND;
   },

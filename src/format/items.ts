@@ -50,7 +50,7 @@ export function parseDecryptItems(items: unknown): { ct: Uint8Array; aad: Uint8A
     const ciphertext = own(item, 'ciphertext');
     const aad = own(item, 'aad');
     if (!isBytes(ciphertext)) assertBytes(`items[${i}].ciphertext`, ciphertext);
-    parsed[i] = { ct: ciphertext as Uint8Array, aad: aad === undefined ? EMPTY : validAad(`items[${i}].aad`, aad) };
+    parsed[i] = { ct: ciphertext, aad: aad === undefined ? EMPTY : validAad(`items[${i}].aad`, aad) };
   }
   return parsed;
 }

@@ -6,15 +6,13 @@
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
 import { ClosedError, DecryptionError, KeyLimitError, KeywardenError, KmsError, StoreError } from '../errors.js';
 import { type CheckedRecord, checkRecord, readVersion, storeCall, unwrapRecord } from './key-path.js';
-import { type SuiteInfo, suiteByName } from '../format/suites.js';
+import type { SuiteInfo } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { InsertResult, KeyStore } from '../store/types.js';
 import { type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
-import { randomBytes } from '../util/random.js';
-import { VERSION } from '../version.js';
-import { clean, toHex } from '../util/bytes.js';
+import { clean } from '../util/bytes.js';
 import { conversationIdBytes, isBytes } from '../util/validate.js';
 import { type KeyRecord, keyContext } from './records.js';
 

@@ -332,7 +332,7 @@ export class PostgresKeyStore implements KeyStore {
       throw toStoreError('subscribe', err);
     }
     const onError = () => {};
-    const onNotification = (msg: { channel: string; payload?: string }) => {
+    const onNotification = (msg: { channel: string; payload?: string | undefined }) => {
       if (msg.channel === this.#channel && typeof msg.payload === 'string') onChange(decodeId(msg.payload));
     };
     client.on('error', onError);

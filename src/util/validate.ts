@@ -98,7 +98,7 @@ export function fields(param: string, v: unknown, required: readonly string[], o
   if (!isPlainObject(v)) throw new InvalidInputError(param, 'expected an object');
   const p = fieldsProblem(param, v, required, optional);
   if (p) throw new InvalidInputError(p.path, p.expected === 'no such field' ? 'unknown field' : 'missing field');
-  return ownOptions(param, v, [...required, ...optional]) as Record<string, unknown>;
+  return ownOptions(param, v, [...required, ...optional]);
 }
 
 /** Asserts `value` is a plain object whose keys are all in `allowed` (rejects unknown options). */
