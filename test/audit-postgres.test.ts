@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Checkpoint, signCheckpoint } from '../src/audit/checkpoint.js';
-import { encodeEntry } from '../src/audit/entry.js';
+import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
 import { CompactRange, MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
@@ -374,5 +374,30 @@ describe('connection killed mid-append (real PostgreSQL only)', () => {
     } finally {
       await victimPool.end();
     }
+  });
+});
+
+describe('an unsigned tail in PostgreSQL is never adopted or signed over (issue #10, defect 1)', () => {
+  it('a row forged with a consistent head: the next append refuses instead of signing it, open refuses, verify reports it', async () => {
+    const schema = await freshSchema();
+    const store = new PostgresAuditStore(db.pool, { schema });
+    const log = await AuditLog.open({ store, signerKey });
+    await log.append(sampleEvent(1));
+    await log.append(sampleEvent(2));
+    // Someone with database access but no signing key appends a well-formed row and moves the
+    // head along, exactly as a sequenced append would (the plain, checkpoint-less append).
+    expect(await store.append([entry(99)])).toBe(2);
+    const err = await log.append(sampleEvent(3)).catch((e) => e);
+    expect(err).toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 2 });
+    expect(await store.size()).toBe(3); // the refused append wrote nothing
+    expect((await store.checkpoints()).length).toBe(2); // and signed nothing
+    await expect(AuditLog.open({ store, signerKey })).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 2 });
+    const report = await verify(store);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'unsigned-tail', index: 2 }));
+    // The operator's repair drops it and records it; appends work again.
+    const repaired = await AuditLog.open({ store, signerKey, repair: { unsignedTail: 'drop', actor: 'ops' } });
+    expect(decodeEntry(await repaired.entry(2)).type).toBe('audit.repaired');
+    await repaired.append(sampleEvent(4));
+    expect((await verify(store)).ok).toBe(true);
   });
 });

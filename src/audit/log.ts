@@ -14,7 +14,7 @@ import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { MerkleTree, leafHash } from './merkle.js';
 import { type NoteSigner, type NoteVerifier, newNoteSigner, newNoteVerifier, verifierKeyFromSigner } from './note.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore, SequencedHead } from './store.js';
 
 /** Options of {@link AuditLog.open}. */
 export interface AuditLogOptions {
@@ -33,6 +33,13 @@ export interface AuditLogOptions {
    * under a new checkpoint. On a healthy log it does nothing.
    */
   repair?: { unsignedTail: 'drop'; actor: string };
+}
+
+/** Size and latest checkpoint, from one snapshot where the store can give one. */
+async function readHead(store: AuditStore): Promise<{ size: number; checkpoint: string | undefined }> {
+  if (store.head !== undefined) return store.head();
+  const notes = await store.checkpoints();
+  return { size: await store.size(), checkpoint: notes[notes.length - 1] };
 }
 
 function repairOption(r: unknown): { unsignedTail: 'drop'; actor: string } {
@@ -115,15 +122,13 @@ export class AuditLog {
     } catch (cause) {
       throw new InvalidInputError('options.signerKey', `expected a signed-note signer key (${(cause as Error).message})`);
     }
-    // Checkpoints first: a checkpoint is stored with (or after) its entries, so reading entries
-    // afterwards covers it even while other instances append to a shared store.
-    const notes = await store.checkpoints();
-    const size = await store.size();
+    // The size and the latest checkpoint from one snapshot (a shared store's other instances may
+    // be appending), then the entries up to that size.
+    const { size, checkpoint: last } = await readHead(store);
     const tree = new MerkleTree();
     for (let start = 0; start < size; start += 4096) {
       for (const e of await store.read(start, Math.min(size, start + 4096))) tree.append(leafHash(e));
     }
-    const last = notes[notes.length - 1];
     const log = new AuditLog({ store, signerKey, appendTimeoutMs: timeout }, signer, verifierKey, tree, last);
     let covered = 0;
     if (last !== undefined) {
@@ -250,25 +255,52 @@ export class AuditLog {
    * between, and otherwise catches up in {@link AuditLog.sync}.
    */
   async #appendSequenced(bytes: Uint8Array[], tx: unknown, signal: AbortSignal): Promise<AuditReceipt> {
-    const r = await this.#storeCall(() =>
-      this.#store.appendSequenced!(bytes, (size, root) => signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer), tx === undefined ? { signal } : { tx, signal }),
-    );
+    const sign = (size: number, root: Uint8Array, previous: SequencedHead) => {
+      // Never sign over entries no checkpoint covers (written to the database without the key).
+      this.#checkCovered(previous.size, previous.root, previous.checkpoint);
+      return signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer);
+    };
+    const r = await this.#storeCall(() => this.#store.appendSequenced!(bytes, sign, tx === undefined ? { signal } : { tx, signal }));
     if (r.index === this.#tree.size) for (const b of bytes) this.#tree.append(leafHash(b));
     this.#lastCheckpoint = r.checkpoint;
     return { index: r.index, size: r.size, checkpoint: r.checkpoint };
   }
 
-  /** Reads entries other instances appended to a shared store, so proofs cover them. */
+  /**
+   * Reads entries other instances appended to a shared store, so proofs cover them — only as far
+   * as a signed checkpoint covers them (an unsigned tail is `ERR_AUDIT_CORRUPT`, as in open).
+   */
   async sync(): Promise<number> {
-    const size = await this.#storeCall(() => this.#store.size());
-    for (let start = this.#tree.size; start < size; start += 4096) {
+    const { size, checkpoint } = await this.#storeCall(() => readHead(this.#store));
+    if (size < this.#tree.size) throw new AuditCorruptError(`the store holds ${size} entries, fewer than the ${this.#tree.size} this log has seen`, size);
+    const before = this.#tree.size;
+    for (let start = before; start < size; start += 4096) {
       for (const e of await this.#storeCall(() => this.#store.read(start, Math.min(size, start + 4096)))) this.#tree.append(leafHash(e));
     }
-    if (this.#store.appendSequenced !== undefined) {
-      const notes = await this.#storeCall(() => this.#store.checkpoints());
-      this.#lastCheckpoint = notes[notes.length - 1] ?? this.#lastCheckpoint;
+    try {
+      this.#checkCovered(size, this.#tree.root(size), checkpoint);
+    } catch (err) {
+      this.#tree.truncate(before);
+      throw err;
     }
+    if (checkpoint !== undefined) this.#lastCheckpoint = checkpoint;
     return this.#tree.size;
+  }
+
+  /** Throws ERR_AUDIT_CORRUPT unless `checkpoint` is ours and covers exactly the tree of `size` with `root`. */
+  #checkCovered(size: number, root: Uint8Array, checkpoint: string | undefined): void {
+    let cp: Checkpoint | undefined;
+    if (checkpoint !== undefined) {
+      try {
+        cp = openCheckpoint(checkpoint, this.#verifier, this.origin).checkpoint;
+      } catch (cause) {
+        throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
+      }
+    }
+    const covered = cp?.size ?? 0;
+    if (covered > size) throw new AuditCorruptError(`the latest checkpoint covers ${covered} entries, the store holds ${size}`, size);
+    if (cp !== undefined && covered === size && !equalBytes(cp.rootHash, root)) throw new AuditCorruptError(`stored entries do not match the latest checkpoint (size ${covered})`, covered);
+    if (covered < size) throw new AuditCorruptError(`entries from index ${covered} (${size - covered} of them) are covered by no signed checkpoint: refusing to adopt or sign over them`, covered);
   }
 
   /** Signs and stores a checkpoint of the current tree (e.g. for an idle log). */

@@ -15,7 +15,7 @@ import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { assertPool, driverErrorSummary, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { CompactRange, leafHash } from './merkle.js';
-import { type AuditStore, assertTruncation, checkpointSize } from './store.js';
+import { type AuditStore, type SequencedHead, assertTruncation, checkpointSize } from './store.js';
 
 type Queryable = Pick<PoolClient, 'query'>;
 
@@ -118,7 +118,7 @@ export class PostgresAuditStore implements AuditStore {
    */
   async appendSequenced(
     entries: readonly Uint8Array[],
-    sign: (size: number, root: Uint8Array) => string,
+    sign: (size: number, root: Uint8Array, previous: SequencedHead) => string,
     options?: { tx?: unknown; signal?: AbortSignal },
   ): Promise<{ index: number; size: number; checkpoint: string }> {
     assertEntries(entries);
@@ -126,8 +126,8 @@ export class PostgresAuditStore implements AuditStore {
     const tx = options?.tx;
     if (tx !== undefined && !isClient(tx)) throw new InvalidInputError('options.tx', 'expected a pg PoolClient inside a transaction');
     return this.#transaction('appendSequenced', tx, options?.signal, async (client) => {
-      const { index, edge } = await this.#appendLocked(client, entries, async (e) => {
-        const note = sign(e.size, e.root());
+      const { index, edge } = await this.#appendLocked(client, entries, async (e, previous) => {
+        const note = sign(e.size, e.root(), previous);
         if (typeof note !== 'string') throw new InvalidInputError('sign', 'expected it to return the checkpoint note');
         await run(client, 'appendSequenced', `INSERT INTO ${this.#checkpoints} (size, note) VALUES ($1, $2)`, [e.size, note]);
         return note;
@@ -162,6 +162,23 @@ export class PostgresAuditStore implements AuditStore {
       await this.#lockHead(client, 'appendCheckpoint');
       await run(client, 'appendCheckpoint', `INSERT INTO ${this.#checkpoints} (size, note) VALUES ($1, $2)`, [size, note]);
     });
+  }
+
+  /** Entries and latest checkpoint from one snapshot: one statement (see AuditStore.head). */
+  async head(): Promise<{ size: number; checkpoint: string | undefined }> {
+    let res: QueryResult<{ size: unknown; note: string | null }>;
+    try {
+      res = await this.#pool.query(`SELECT h.size, (SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1) AS note FROM ${this.#head} h WHERE h.id = 1`);
+    } catch (err) {
+      throw unavailable('head', err);
+    }
+    if (!res.rows[0]) throw new AuditUnavailableError('postgres audit store: the log head is missing (run migrate)');
+    return { size: toInt(res.rows[0].size, 'audit_head.size'), checkpoint: res.rows[0].note ?? undefined };
+  }
+
+  async #latestCheckpoint(client: Queryable, op: string): Promise<string | undefined> {
+    const res = await run<{ note: string }>(client, op, `SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1`);
+    return res.rows[0]?.note;
   }
 
   async checkpoints(): Promise<string[]> {
@@ -214,17 +231,19 @@ export class PostgresAuditStore implements AuditStore {
   async #appendLocked(
     client: Queryable,
     entries: readonly Uint8Array[],
-    checkpoint?: (edge: CompactRange) => Promise<string>,
+    checkpoint?: (edge: CompactRange, previous: SequencedHead) => Promise<string>,
   ): Promise<{ index: number; edge: { size: number; note?: string } }> {
     const op = checkpoint ? 'appendSequenced' : 'append';
     const edge = await this.#lockHead(client, op);
     const index = edge.size;
+    // The head as found, with the latest checkpoint (read under the lock), for the signer's check.
+    const previous: SequencedHead | undefined = checkpoint && { size: edge.size, root: edge.root(), checkpoint: await this.#latestCheckpoint(client, op) };
     const hashes = entries.map((e) => {
       const h = leafHash(e);
       edge.append(h);
       return h;
     });
-    const note = checkpoint ? await checkpoint(edge) : undefined;
+    const note = checkpoint ? await checkpoint(edge, previous!) : undefined;
     for (let off = 0; off < entries.length; off += INSERT_CHUNK) {
       const n = Math.min(INSERT_CHUNK, entries.length - off);
       const values: string[] = [];

@@ -20,6 +20,17 @@ export function assertTruncation(size: number, current: number, checkpoints: rea
   if (size < last) throw new AuditCorruptError(`refusing to remove checkpointed entries (the latest checkpoint covers ${last})`, size);
 }
 
+/**
+ * What a sequenced append finds under the head lock before it appends: the tree it extends and the
+ * latest checkpoint stored. The signer refuses to sign unless that checkpoint covers exactly
+ * that tree — otherwise entries were written past the last checkpoint without the log key.
+ */
+export interface SequencedHead {
+  size: number;
+  root: Uint8Array;
+  checkpoint: string | undefined;
+}
+
 export interface AuditStore {
   /** Number of entries stored. */
   size(): Promise<number>;
@@ -45,8 +56,9 @@ export interface AuditStore {
    * Optional, for stores shared by several processes (PostgreSQL): appends `entries` and the
    * checkpoint over the resulting tree as ONE transaction that holds the log head, so appends
    * from many instances are serialised into one consistent tree. The store keeps the tree's
-   * right edge (a {@link CompactRange}) with the head, appends the entries' leaf hashes to it,
-   * and calls `sign(size, root)` for the checkpoint note to store. With `options.tx`, it runs
+   * right edge (a CompactRange) with the head, appends the entries' leaf hashes to it, and
+   * calls `sign(size, root, previous)` for the checkpoint note to store; `previous` is the head
+   * it found (see {@link SequencedHead}), which `sign` checks before signing anything. With `options.tx`, it runs
    * inside that caller transaction instead of its own (e.g. the token ledger's). Zero entries
    * makes a fresh checkpoint of the current tree. With `options.signal`, a store running its own
    * transaction rolls it back instead of committing once the signal is aborted (the caller's
@@ -54,9 +66,15 @@ export interface AuditStore {
    */
   appendSequenced?(
     entries: readonly Uint8Array[],
-    sign: (size: number, root: Uint8Array) => string,
+    sign: (size: number, root: Uint8Array, previous: SequencedHead) => string,
     options?: { tx?: unknown; signal?: AbortSignal },
   ): Promise<{ index: number; size: number; checkpoint: string }>;
+  /**
+   * Optional, for shared stores: the number of entries and the latest checkpoint note, read
+   * together from one consistent snapshot (other processes may be appending), so that a reader
+   * can tell "covered by a checkpoint" from "an unsigned tail".
+   */
+  head?(): Promise<{ size: number; checkpoint: string | undefined }>;
 }
 
 /**
