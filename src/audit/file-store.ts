@@ -13,7 +13,7 @@
 import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { type AuditStore, assertTruncation } from './store.js';
 
@@ -92,15 +92,19 @@ export class FileAuditStore implements AuditStore {
   #checkpointFile: FileHandle;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  /** Length of the checkpoints file up to its last complete record. */
+  /** Length of each file up to its last complete, acknowledged record. */
+  #entriesEnd: number;
   #checkpointsEnd: number;
+  /** Set when a failed write could not be cut back: the files' state is unknown until reopened. */
+  #broken: unknown;
 
-  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle, checkpointsEnd: number) {
+  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle, entriesEnd: number, checkpointsEnd: number) {
     this.dir = dir;
     this.#entries = entries;
     this.#checkpoints = checkpoints;
     this.#entryFile = entryFile;
     this.#checkpointFile = checkpointFile;
+    this.#entriesEnd = entriesEnd;
     this.#checkpointsEnd = checkpointsEnd;
   }
 
@@ -117,17 +121,23 @@ export class FileAuditStore implements AuditStore {
       throw new AuditUnavailableError(`audit store directory ${dir} cannot be used (${(err as { code?: string }).code ?? 'error'})`, err);
     }
     await takeLock(join(dir, 'LOCK'));
+    const opened: FileHandle[] = [];
     try {
       const entries = await openFramed(join(dir, 'entries'), options);
+      opened.push(entries.handle);
       const checkpoints = await openFramed(join(dir, 'checkpoints'), options);
+      opened.push(checkpoints.handle);
       // Make the files' directory entries durable too (they may have just been created).
       const d = await open(dir, 'r');
       await d.sync().finally(() => d.close());
       const dec = new TextDecoder('utf-8', { fatal: true });
-      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle, checkpoints.end);
+      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle, entries.end, checkpoints.end);
     } catch (err) {
+      // A refused open leaves nothing behind: no handle (issue #11: 50 refused opens leaked 50
+      // descriptors), no lock.
+      for (const h of opened) await h.close().catch(() => undefined);
       await rm(join(dir, 'LOCK'), { force: true });
-      throw err;
+      throw err instanceof KeywardenError ? err : new AuditUnavailableError(`audit store ${dir} could not be opened (${codeOf(err)})`, err);
     }
   }
 
@@ -139,7 +149,7 @@ export class FileAuditStore implements AuditStore {
     const bytes = entries.map((e) => Uint8Array.from(e));
     return this.#serial(async () => {
       const first = this.#entries.length;
-      await durableWrite(this.#entryFile, bytes);
+      this.#entriesEnd = await this.#durableWrite(this.#entryFile, this.#entriesEnd, bytes, 'entries');
       this.#entries.push(...bytes);
       return first;
     });
@@ -152,9 +162,8 @@ export class FileAuditStore implements AuditStore {
   appendCheckpoint(note: string): Promise<void> {
     return this.#serial(async () => {
       const bytes = new TextEncoder().encode(note);
-      await durableWrite(this.#checkpointFile, [bytes]);
+      this.#checkpointsEnd = await this.#durableWrite(this.#checkpointFile, this.#checkpointsEnd, [bytes], 'checkpoints');
       this.#checkpoints.push(note);
-      this.#checkpointsEnd += 4 + bytes.length + SUM;
     });
   }
 
@@ -172,11 +181,15 @@ export class FileAuditStore implements AuditStore {
       assertTruncation(size, this.#entries.length, this.#checkpoints);
       let offset = MAGIC.length;
       for (let i = 0; i < size; i++) offset += 4 + this.#entries[i]!.length + SUM;
-      await this.#entryFile.truncate(offset);
-      await this.#entryFile.datasync();
-      this.#entries.length = size;
-      await this.#checkpointFile.truncate(this.#checkpointsEnd);
-      await this.#checkpointFile.datasync();
+      try {
+        await cutBack(this.#entryFile, offset);
+        this.#entries.length = size;
+        this.#entriesEnd = offset;
+        await cutBack(this.#checkpointFile, this.#checkpointsEnd);
+      } catch (err) {
+        this.#broken = err;
+        throw new AuditUnavailableError(`audit store ${this.dir}: truncate failed (${codeOf(err)}); reopen the store`, err);
+      }
     });
   }
 
@@ -189,19 +202,53 @@ export class FileAuditStore implements AuditStore {
     await rm(join(this.dir, 'LOCK'), { force: true });
   }
 
+  /**
+   * Appends framed records at `end` and fdatasyncs; returns the new end. Any failure (a full
+   * disk, EIO, a failed fsync) cuts the file back to `end` and fails with ERR_AUDIT_UNAVAILABLE
+   * (retryable): the file is exactly as before. If even the cut-back fails, the store stops:
+   * every later call fails until it is reopened (which re-reads and checks what is on disk).
+   * After a failed fsync the kernel may have dropped the pages, so the written bytes are never
+   * trusted: they are cut, never retried.
+   */
+  async #durableWrite(file: FileHandle, end: number, payloads: Uint8Array[], name: string): Promise<number> {
+    const buf = Buffer.concat(payloads.map(frame));
+    try {
+      let off = 0;
+      while (off < buf.length) off += (await file.write(buf, off, buf.length - off)).bytesWritten;
+      await file.datasync();
+      return end + buf.length;
+    } catch (err) {
+      try {
+        await cutBack(file, end);
+      } catch (cutErr) {
+        this.#broken = cutErr;
+        throw new AuditUnavailableError(`audit store ${this.dir}: writing ${name} failed (${codeOf(err)}) and the partial write could not be cut back; reopen the store`, err);
+      }
+      throw new AuditUnavailableError(`audit store ${this.dir}: writing ${name} failed (${codeOf(err)}); nothing was written`, err);
+    }
+  }
+
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
+    if (this.#broken !== undefined) {
+      return Promise.reject(new AuditUnavailableError(`audit store ${this.dir} is unusable after a failed write it could not undo; reopen the store`, this.#broken));
+    }
     const p = this.#tail.then(fn, fn);
     this.#tail = p.catch(() => undefined);
     return p;
   }
 }
 
-async function durableWrite(file: FileHandle, payloads: Uint8Array[]): Promise<void> {
-  const buf = Buffer.concat(payloads.map(frame));
-  let off = 0;
-  while (off < buf.length) off += (await file.write(buf, off, buf.length - off)).bytesWritten;
+/** Truncates `file` to `length` and makes that durable. */
+async function cutBack(file: FileHandle, length: number): Promise<void> {
+  await file.truncate(length);
   await file.datasync();
+}
+
+/** A file system error's code (ENOSPC, EIO, ...) for a message; never its text, which names paths we already name. */
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'error';
 }
 
 async function openFramed(path: string, options: FileAuditStoreOptions): Promise<{ records: Uint8Array[]; handle: FileHandle; end: number }> {
