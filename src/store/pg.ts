@@ -83,20 +83,25 @@ export function isRetryable(err: unknown): boolean {
  */
 export function toStoreError(op: string, err: unknown): StoreError {
   if (err instanceof StoreError) return err;
-  const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
-  const retryable = isRetryable(err);
-  const what = typeof code === 'string' ? (/^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code) : retryable ? 'connection lost' : 'driver error';
-  return new StoreError(`postgres key store: ${op} failed (${what})`, err, retryable);
+  return new StoreError(`postgres key store: ${op} failed (${driverErrorSummary(err)})`, err, isRetryable(err));
 }
 
+// node-postgres' Pool rejects connect() with this when no connection frees up within
+// connectionTimeoutMillis: the pool is exhausted (too small, or connections held too long);
+// the database may be perfectly reachable.
+const POOL_TIMEOUT = /timeout exceeded when trying to connect/i;
+
 /**
- * What a driver error was, safe for a message: the SQLSTATE or node error code, 'connection
- * lost' or 'driver error' (never the server's message, which can quote parameter values).
+ * What a driver error was, safe for a message: the SQLSTATE or node error code, 'pool
+ * exhausted', 'connection lost' or 'driver error' (never the server's message, which can quote
+ * parameter values).
  * @internal shared with the audit store and the token ledger.
  */
 export function driverErrorSummary(err: unknown): string {
   const code = err !== null && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
   if (typeof code === 'string') return /^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code;
+  const message = err !== null && typeof err === 'object' ? (err as { message?: unknown }).message : undefined;
+  if (typeof message === 'string' && POOL_TIMEOUT.test(message)) return 'pool exhausted: no connection free within connectionTimeoutMillis';
   return isRetryable(err) ? 'connection lost' : 'driver error';
 }
 
