@@ -4,7 +4,7 @@
  * set of type declarations describes both (test/types/exports.test-d.ts checks every name).
  * @module
  */
-export type { KeywardenOptions, MessageOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
+export type { KeywardenOptions, MessageOptions, CallOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
 export * from './errors.js';
 export { VERSION } from './version.js';
 export type { KeyAuditOptions } from './keys/lifecycle.js';

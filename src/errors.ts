@@ -83,6 +83,7 @@ export type ErrorCode =
   | BreakGlassErrorCode
   | NoteErrorCode
   | 'ERR_CLOSED'
+  | 'ERR_ABORTED'
   | 'ERR_INTERNAL';
 
 // Registered symbols are shared by every copy of this module in a process (ESM and CommonJS).
@@ -273,6 +274,15 @@ export class ClosedError extends KeywardenError {
   }
 }
 
+/** The caller's AbortSignal fired before the call completed; `cause` is the signal's reason. */
+export class AbortedError extends KeywardenError {
+  declare readonly code: 'ERR_ABORTED';
+  static override readonly codes = ['ERR_ABORTED'] as const;
+  constructor(reason?: unknown) {
+    super('ERR_ABORTED', 'the operation was aborted by its caller', { cause: reason });
+  }
+}
+
 /**
  * A signed note, checkpoint, cosignature or tlog-proof could not be parsed or verified, or a
  * note key is invalid; `code` says which. Messages never contain key material.
@@ -324,6 +334,7 @@ export type AnyKeywardenError =
   | AuditCorruptError
   | BreakGlassError
   | ClosedError
+  | AbortedError
   | NoteError
   | InternalError;
 

@@ -8,12 +8,14 @@
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
-import { ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError } from './errors.js';
+import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
 import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
-import { openMessage } from './keys/key-path.js';
+import { type Deadlines, openMessage } from './keys/key-path.js';
+import { validTimeouts } from './keys/timeouts.js';
+import { isAbortSignal, raceAbort } from './util/deadline.js';
 import { AuditLog } from './audit/log.js';
 import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
@@ -57,6 +59,13 @@ export interface KeywardenOptions {
    * an old version keeps sealing. Default false (the subscription holds one connection).
    */
   watchKeyChanges?: boolean;
+  /**
+   * keywarden's own deadlines, in milliseconds, on every call that leaves the process: `kmsMs`
+   * for a master key call (default 10,000), `storeMs` for a key store call (default 10,000).
+   * Past a deadline the call fails with a retryable `ERR_KMS_UNAVAILABLE` / `ERR_STORE_FAILED`
+   * for everyone waiting on it, and the next call starts afresh; a KMS call is also aborted.
+   */
+  timeouts?: { kmsMs?: number; storeMs?: number };
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -68,6 +77,14 @@ export interface MessageOptions {
    * id). A string is taken as its UTF-8 bytes. Absent and empty are the same.
    */
   aad?: Uint8Array | string;
+  /** Gives up this call's wait with `ERR_ABORTED` when it fires (work shared with other callers goes on). */
+  signal?: AbortSignal;
+}
+
+/** Options of the calls that take only a signal (`decryptMany`, `rotate`, `describeKeys`). */
+export interface CallOptions {
+  /** Gives up this call's wait with `ERR_ABORTED` when it fires. */
+  signal?: AbortSignal;
 }
 
 /** One item of a {@link Keywarden.decryptMany} page. */
@@ -82,7 +99,7 @@ export interface KeywardenStats {
   kms: { generateDataKey: number; unwrapDataKey: number };
 }
 
-const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'now'] as const;
+const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'timeouts', 'now'] as const;
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
 // awaits while using them): header + nonce, and the associated data of docs/FORMAT.md §4.
@@ -114,11 +131,29 @@ function validAudit(a: unknown): KeyAuditOptions {
 }
 
 function messageAad(options: unknown): Uint8Array | string {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, ['aad']);
-  for (const key in options as object) if (key !== 'aad') assertOptions('options', options, ['aad']);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, MESSAGE_OPTIONS);
+  for (const key in options as object) if (key !== 'aad' && key !== 'signal') assertOptions('options', options, MESSAGE_OPTIONS);
   // Own property only: a polluted Object.prototype.aad is not the caller's aad.
   return validAad('options.aad', Object.hasOwn(options as object, 'aad') ? (options as MessageOptions).aad : undefined);
 }
+const MESSAGE_OPTIONS = ['aad', 'signal'];
+
+/** Validates `{ signal? }` options; throws ERR_ABORTED at once if the signal already fired. */
+function callSignal(options: CallOptions | undefined): AbortSignal | undefined {
+  ownOptions('options', options, ['signal']);
+  const signal = signalOf(options);
+  if (signal?.aborted) throw new AbortedError(signal.reason);
+  return signal;
+}
+
+/** The caller's AbortSignal from message or call options (own property only), validated. */
+function signalOf(options: object | undefined): AbortSignal | undefined {
+  if (options === undefined || !Object.hasOwn(options, 'signal')) return undefined;
+  const s = (options as { signal?: unknown }).signal;
+  if (s !== undefined && !isAbortSignal(s)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+  return s;
+}
+
 
 
 
@@ -143,6 +178,7 @@ export class Keywarden {
   readonly #aead: AeadImpl;
   readonly #keys: KeyLifecycle;
   #watching: Promise<(() => Promise<void>) | undefined> | undefined;
+  readonly #deadlines: Deadlines;
 
   constructor(options: KeywardenOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
@@ -168,6 +204,7 @@ export class Keywarden {
     if (o.watchKeyChanges !== undefined && typeof o.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
     if (o.watchKeyChanges && typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
     const audit = o.audit === undefined ? undefined : validAudit(o.audit);
+    const deadlines = validTimeouts(o.timeouts);
     const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache);
 
     // Validated: now the side effects.
@@ -182,8 +219,10 @@ export class Keywarden {
       reservation: o.reservationSize ?? 1024,
       autoRotate: o.autoRotate ?? true,
       now: o.now ?? (() => new Date()),
+      deadlines,
       ...(audit === undefined ? {} : { audit }),
     });
+    this.#deadlines = deadlines;
     if (o.watchKeyChanges) {
       this.#watching = keyStore.subscribe!((conversationId) => this.#part.deactivate(conversationId)).catch(() => undefined);
     }
@@ -192,6 +231,11 @@ export class Keywarden {
   /** Resolves once the key-change subscription (watchKeyChanges) is listening. */
   async ready(): Promise<void> {
     await this.#watching;
+  }
+
+  /** The deadlines in force (`options.timeouts` with defaults filled in). */
+  get timeouts(): Readonly<Deadlines> {
+    return this.#deadlines;
   }
 
   /** Name of the AEAD implementation in use (`"node"` or `"noble"`). */
@@ -218,10 +262,12 @@ export class Keywarden {
       if (!isBytes(plaintext)) assertBytes('plaintext', plaintext);
       if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${plaintext.length}`);
       const aad = options === undefined ? EMPTY : messageAad(options);
+      const signal = options === undefined ? undefined : signalOf(options);
+      if (signal?.aborted) throw new AbortedError(signal.reason);
       // Hot path: a cached, fresh active key with seals left. A cache hit implies the id was
       // validated when it was inserted, so it is not re-validated here.
       const k = typeof conversationId === 'string' ? this.#part.active(conversationId) : undefined;
-      if (k === undefined || k.slot < 0 || k.remaining === 0) return this.#encryptSlow(conversationId, plaintext, aad, k);
+      if (k === undefined || k.slot < 0 || k.remaining === 0) return raceAbort(this.#encryptSlow(conversationId, plaintext, aad, k), signal);
       if (k.remaining > 0) k.remaining--;
       return Promise.resolve(this.#seal(conversationId, k, plaintext, aad));
     } catch (err) {
@@ -262,13 +308,15 @@ export class Keywarden {
       if (this.#keys.closed) throw new ClosedError();
       if (!isBytes(ciphertext)) assertBytes('ciphertext', ciphertext);
       const aad = options === undefined ? EMPTY : messageAad(options);
+      const signal = options === undefined ? undefined : signalOf(options);
+      if (signal?.aborted) throw new AbortedError(signal.reason);
       const h = parseHeader(ciphertext);
       if (h === undefined) {
         conversationIdBytes(conversationId); // a bad id is reported as such, before the ciphertext
         throw new DecryptionError();
       }
       const k = typeof conversationId === 'string' ? this.#part.version(conversationId, h.keyVersion) : undefined;
-      if (k === undefined || k.slot < 0) return this.#decryptSlow(conversationId, ciphertext, h, aad);
+      if (k === undefined || k.slot < 0) return raceAbort(this.#decryptSlow(conversationId, ciphertext, h, aad), signal);
       return Promise.resolve(this.#open(conversationId, k, h, ciphertext, aad));
     } catch (err) {
       return Promise.reject(err);
@@ -306,10 +354,11 @@ export class Keywarden {
    * for (const r of results) if (r.ok) show(r.plaintext);
    * ```
    */
-  async decryptMany(conversationId: string, items: readonly DecryptItem[]): Promise<DecryptResult[]> {
+  async decryptMany(conversationId: string, items: readonly DecryptItem[], options?: CallOptions): Promise<DecryptResult[]> {
     if (this.#keys.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
     if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
+    const signal = callSignal(options);
     const parsed = parseDecryptItems(items);
     const headers = parsed.map((p) => parseHeader(p.ct));
     const keys = new Map<number, CachedKey | null>();
@@ -318,7 +367,7 @@ export class Keywarden {
         if (h === undefined || keys.has(h.keyVersion)) continue;
         let k = this.#part.version(conversationId, h.keyVersion) ?? null;
         try {
-          while (k === null || k.slot < 0) k = await this.#keys.version(conversationId, h.keyVersion);
+          while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, h.keyVersion), signal);
           this.#part.pin(k); // later awaits may evict it; it must stay usable for this page
         } catch (err) {
           if (!(err instanceof DecryptionError)) throw err;
@@ -369,19 +418,21 @@ export class Keywarden {
    * const { version, activatedAt } = await kw.rotate(conversationId);
    * ```
    */
-  async rotate(conversationId: string): Promise<KeyVersionInfo> {
+  async rotate(conversationId: string, options?: CallOptions): Promise<KeyVersionInfo> {
     if (this.#keys.closed) throw new ClosedError();
-    return toInfo(await this.#keys.rotate(conversationId));
+    const signal = callSignal(options);
+    return toInfo(await raceAbort(this.#keys.rotate(conversationId), signal));
   }
 
   /**
    * Metadata of every key version of a conversation, oldest first (no key material).
    * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key.
    */
-  async describeKeys(conversationId: string): Promise<KeyVersionInfo[]> {
+  async describeKeys(conversationId: string, options?: CallOptions): Promise<KeyVersionInfo[]> {
     if (this.#keys.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
-    const rows = await this.#keys.storeCall('read', () => this.#store.listVersions(conversationId));
+    const signal = callSignal(options);
+    const rows = await raceAbort(this.#keys.storeCall('read', () => this.#store.listVersions(conversationId)), signal);
     if (rows.length === 0) throw new KeyNotFoundError('conversation has no key');
     return rows.map(toInfo);
   }

@@ -5,7 +5,8 @@
  * fail-closed: they resolve only once durable, and a store failure or the timeout surfaces as
  * `ERR_AUDIT_UNAVAILABLE`, so break-glass can refuse to decrypt without its record.
  */
-import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
+import { AbortedError, AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
+import { isAbortSignal } from '../util/deadline.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
@@ -188,7 +189,7 @@ export class AuditLog {
    * complete within `appendTimeoutMs`; a bad event fails with `ERR_AUDIT_ENTRY` before anything
    * is written.
    */
-  append(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown }): Promise<AuditReceipt> {
+  append(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown; signal?: AbortSignal }): Promise<AuditReceipt> {
     const list = Array.isArray(events) ? (events as readonly AuditEvent[]) : [events as AuditEvent];
     let bytes: Uint8Array[];
     try {
@@ -198,9 +199,11 @@ export class AuditLog {
       return Promise.reject(err);
     }
     const tx = options === undefined ? undefined : own(options, 'tx');
-    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced(bytes, tx, signal));
+    const caller = options === undefined ? undefined : own(options, 'signal');
+    if (caller !== undefined && !isAbortSignal(caller)) return Promise.reject(new InvalidInputError('options.signal', 'expected an AbortSignal'));
+    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced(bytes, tx, signal), caller);
     if (tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
-    return this.#withTimeout((signal) => this.#serial(() => this.#appendAtomically(bytes, signal)));
+    return this.#withTimeout((signal) => this.#serial(() => this.#appendAtomically(bytes, signal)), caller);
   }
 
   /**
@@ -414,19 +417,27 @@ export class AuditLog {
    * Fails the operation at the deadline (fail closed) and aborts it: the operation checks the
    * signal before acknowledging and rolls back instead, so a late completion is not adopted.
    */
-  #withTimeout<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  #withTimeout<T>(op: (signal: AbortSignal) => Promise<T>, caller?: AbortSignal): Promise<T> {
+    if (caller?.aborted) return Promise.reject(new AbortedError(caller.reason));
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`);
+      const fail = (err: KeywardenError) => {
         controller.abort(err);
         reject(err);
-      }, this.#timeoutMs);
+      };
+      timer = setTimeout(() => fail(new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+      // The caller giving up is handled like the deadline: the append is aborted and rolled back.
+      onAbort = () => fail(new AbortedError(caller!.reason));
+      caller?.addEventListener('abort', onAbort, { once: true });
     });
     const p = op(controller.signal);
     p.catch(() => undefined); // settled later than the timeout: the rejection was already reported
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([p, timeout]).finally(() => {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', onAbort!);
+    });
   }
 }
 

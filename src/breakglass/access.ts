@@ -24,7 +24,9 @@ import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, Decry
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
-import { openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
+import { type Deadlines, openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
+import { validTimeouts } from '../keys/timeouts.js';
+import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean } from '../util/bytes.js';
@@ -64,6 +66,8 @@ export interface BreakGlassOptions {
   ledger?: TokenLedger;
   /** AEAD implementation (default: native on Node, noble elsewhere). */
   aead?: AeadImpl;
+  /** keywarden's deadlines on key store and KMS calls (as `KeywardenOptions.timeouts`). */
+  timeouts?: { kmsMs?: number; storeMs?: number };
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -93,13 +97,13 @@ export interface BreakGlassResult {
  * ```
  */
 export class BreakGlass {
-  readonly #o: Required<Omit<BreakGlassOptions, 'aead'>> & { aead: AeadImpl };
+  readonly #o: Required<Omit<BreakGlassOptions, 'aead' | 'timeouts'>> & { aead: AeadImpl; timeouts: Deadlines };
   readonly #ad = new AadBuilder(MAX_AAD_BYTES);
 
   constructor(options: BreakGlassOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
     // Own properties only: a polluted Object.prototype.ledger (or .now, .aead) is not the caller's.
-    const o = ownOptions('options', options, ['policy', 'masterKey', 'keyStore', 'audit', 'ledger', 'aead', 'now']);
+    const o = ownOptions('options', options, ['policy', 'masterKey', 'keyStore', 'audit', 'ledger', 'aead', 'timeouts', 'now']);
     validatePolicy(o.policy);
     if (!o.masterKey || typeof o.masterKey.unwrapDataKey !== 'function') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     if (!o.keyStore || typeof o.keyStore.getVersion !== 'function') throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
@@ -119,6 +123,7 @@ export class BreakGlass {
       ledger: o.ledger ?? processTokenLedger(),
       aead: o.aead ?? nobleAead,
       now: o.now ?? (() => new Date()),
+      timeouts: validTimeouts(o.timeouts),
     };
   }
 
@@ -127,9 +132,13 @@ export class BreakGlass {
    * a {@link BreakGlassError} with a stable code and are recorded; audit failures throw
    * `ERR_AUDIT_UNAVAILABLE` and release nothing.
    */
-  async decrypt(token: string | BreakGlassToken, conversationId: string, items: readonly DecryptItem[]): Promise<BreakGlassResult> {
+  async decrypt(token: string | BreakGlassToken, conversationId: string, items: readonly DecryptItem[], options?: { signal?: AbortSignal }): Promise<BreakGlassResult> {
     conversationIdBytes(conversationId);
     const parsed = parseDecryptItems(items);
+    const o = ownOptions('options', options, ['signal']);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+    const signal = o.signal;
+    throwIfAborted(signal);
     const now = this.#o.now();
     let request: BreakGlassRequest | undefined;
     try {
@@ -153,6 +162,7 @@ export class BreakGlass {
       case: req.detail.length > 0 ? this.#o.audit.ids.case(req.detail) : null,
       scope: { ...req.scope, conversations: req.scope.conversations.map((c) => this.#o.audit.ids.conversation(c)) },
     });
+    throwIfAborted(signal); // last moment a caller can give up with nothing on the record
     let consumed: boolean;
     try {
       // A database ledger hands us its transaction: the intent entry commits with the consumption.
@@ -169,7 +179,7 @@ export class BreakGlass {
     const keys = new Map<number, WindowKey>();
     let page: { results: DecryptResult[]; opened: Uint8Array[] };
     try {
-      page = await this.#openPage(conversationId, parsed, Date.parse(req.scope.from), Date.parse(req.scope.to), keys);
+      page = await this.#openPage(conversationId, parsed, Date.parse(req.scope.from), Date.parse(req.scope.to), keys, signal);
     } catch (err) {
       // Nothing was released: record exactly that, then report the cause (keywarden's own error).
       await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
@@ -194,7 +204,7 @@ export class BreakGlass {
 
   /** Opens a page with the keys of versions valid in [from, to), unwrapping each version at most once. */
   async #openPage(
-    conversationId: string, parsed: { ct: Uint8Array; aad: Uint8Array | string }[], from: number, to: number, keys: Map<number, WindowKey>,
+    conversationId: string, parsed: { ct: Uint8Array; aad: Uint8Array | string }[], from: number, to: number, keys: Map<number, WindowKey>, signal: AbortSignal | undefined,
   ): Promise<{ results: DecryptResult[]; opened: Uint8Array[] }> {
     const results: DecryptResult[] = [];
     const opened: Uint8Array[] = [];
@@ -202,6 +212,7 @@ export class BreakGlass {
       const h = parseHeader(ct);
       let k = h === undefined ? undefined : keys.get(h.keyVersion);
       if (h !== undefined && k === undefined) {
+        throwIfAborted(signal);
         k = await this.#keyInWindow(conversationId, h.keyVersion, from, to);
         keys.set(h.keyVersion, k);
       }
@@ -226,14 +237,14 @@ export class BreakGlass {
    * does not overlap (nothing is unwrapped); no key when the version does not exist.
    */
   async #keyInWindow(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
-    const checked = await readVersion(this.#o.keyStore, conversationId, version);
+    const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
     if (checked === undefined) return {};
     const { record, suite } = checked;
     const start = record.activatedAt.getTime();
     const end = record.supersededAt === null ? Infinity : record.supersededAt.getTime();
     // A version activated at `to` or later, or superseded at `from` or earlier, sealed nothing inside it.
     if (start >= to || end <= from) return { outside: true };
-    return { suite, key: await unwrapRecord(this.#o.masterKey, record) };
+    return { suite, key: await unwrapRecord(this.#o.masterKey, record, this.#o.timeouts) };
   }
 
   #recordOutcome(req: BreakGlassRequest, intent: string, outcome: 'released' | 'failed' | 'withheld', opened: Uint8Array[]): Promise<unknown> {

@@ -10,9 +10,10 @@ import type { AeadImpl } from '../aead/types.js';
 import { KeywardenError, KmsError, StoreError } from '../errors.js';
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
 import { type AadBuilder, type CiphertextHeader, HEADER_LENGTH } from '../format/wire.js';
-import type { MasterKeyProvider } from '../kms/provider.js';
+import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, isBytesOf } from '../util/bytes.js';
+import { withDeadline } from '../util/deadline.js';
 import { type KeyRecord, keyContext } from './records.js';
 
 /** A stored version whose suite this build knows. */
@@ -21,19 +22,39 @@ export interface CheckedRecord {
   suite: SuiteInfo;
 }
 
-/** Runs a key store call, mapping anything but keywarden's own errors to ERR_STORE_FAILED. */
-export async function storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
+/** keywarden's own deadlines on calls that leave the process (KeywardenOptions.timeouts). */
+export interface Deadlines {
+  /** Milliseconds a master key (KMS) call may take. */
+  kmsMs: number;
+  /** Milliseconds a key store call may take. */
+  storeMs: number;
+}
+
+/** Defaults: generous for a healthy KMS or database (with the AWS SDK's own retries), finite for a hung one. */
+export const DEFAULT_DEADLINES: Readonly<Deadlines> = Object.freeze({ kmsMs: 10_000, storeMs: 10_000 });
+
+/**
+ * Runs a key store call under the store deadline, mapping anything but keywarden's own errors to
+ * ERR_STORE_FAILED; a call past its deadline is ERR_STORE_FAILED, retryable. `owned` is wiped on
+ * failure.
+ */
+export async function storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array, deadlines: Deadlines = DEFAULT_DEADLINES): Promise<T> {
   try {
-    return await fn();
+    return await withDeadline(fn, deadlines.storeMs, () => new StoreError(`key store ${op} did not complete within ${deadlines.storeMs} ms`, undefined, true));
   } catch (err) {
     if (owned) clean(owned);
     throw err instanceof KeywardenError ? err : new StoreError(`key store ${op} failed`, err);
   }
 }
 
+/** Runs a master key call under the KMS deadline: past it, ERR_KMS_UNAVAILABLE (retryable), and `signal` aborts the call. */
+export function kmsCall<T>(op: string, fn: (signal: AbortSignal) => Promise<T>, deadlines: Deadlines = DEFAULT_DEADLINES, onLate?: (value: T) => void): Promise<T> {
+  return withDeadline(fn, deadlines.kmsMs, () => new KmsError('ERR_KMS_UNAVAILABLE', `master key ${op} did not complete within ${deadlines.kmsMs} ms`), onLate);
+}
+
 /** The record of one version, or undefined when the store has none; its suite must be known. */
-export async function readVersion(store: KeyStore, conversationId: string, version: number): Promise<CheckedRecord | undefined> {
-  const record = await storeCall('read', () => store.getVersion(conversationId, version));
+export async function readVersion(store: KeyStore, conversationId: string, version: number, deadlines?: Deadlines): Promise<CheckedRecord | undefined> {
+  const record = await storeCall('read', () => store.getVersion(conversationId, version), undefined, deadlines);
   if (record === undefined) return undefined;
   return checkRecord(record);
 }
@@ -46,13 +67,33 @@ export function checkRecord(record: KeyRecord): CheckedRecord {
 }
 
 /**
+ * Generates a data key under `context` (the master key's GenerateDataKey), under the KMS deadline;
+ * a provider that returns anything but 32 plaintext bytes, wrapped bytes and a key id is refused.
+ * The caller owns `plaintextKey` and wipes it.
+ */
+export async function generateKey(masterKey: MasterKeyProvider, context: Record<string, string>, deadlines?: Deadlines): Promise<GeneratedDataKey> {
+  let gen: unknown;
+  try {
+    gen = await kmsCall('generate', (signal) => masterKey.generateDataKey(context, { signal }), deadlines, (late) => wipeLate(late?.plaintextKey));
+  } catch (err) {
+    throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to generate a data key', err);
+  }
+  const g = gen as Partial<GeneratedDataKey> | undefined;
+  if (!isBytesOf(g?.plaintextKey, 32) || !(g.wrappedKey instanceof Uint8Array) || typeof g.masterKeyId !== 'string') {
+    wipeLate(g?.plaintextKey);
+    throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
+  }
+  return g as GeneratedDataKey;
+}
+
+/**
  * Unwraps a record's data key through the master key, under the record's encryption context
  * (conversation and version). The caller owns the returned 32 bytes and wipes them.
  */
-export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord): Promise<Uint8Array> {
+export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines): Promise<Uint8Array> {
   let key: unknown; // a provider is the caller's code: check what it returns
   try {
-    key = await masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId);
+    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
   } catch (err) {
     throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
   }
@@ -61,6 +102,11 @@ export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyReco
     throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
   }
   return key;
+}
+
+/** A key a provider returned after the deadline: nobody will use it, so it is wiped. */
+function wipeLate(key: unknown): void {
+  if (key instanceof Uint8Array) clean(key);
 }
 
 /** Scratch nonce buffers for opening (12 and 24 bytes), reused: opening is synchronous. */

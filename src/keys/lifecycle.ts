@@ -4,8 +4,8 @@
  * and rotation. Loads are single-flight per conversation and version through the cache.
  */
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
-import { ClosedError, DecryptionError, KeyLimitError, KeywardenError, KmsError, StoreError } from '../errors.js';
-import { type CheckedRecord, checkRecord, readVersion, storeCall, unwrapRecord } from './key-path.js';
+import { ClosedError, DecryptionError, KeyLimitError, StoreError } from '../errors.js';
+import { type CheckedRecord, type Deadlines, checkRecord, generateKey, readVersion, storeCall, unwrapRecord } from './key-path.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
@@ -13,7 +13,7 @@ import type { InsertResult, KeyStore } from '../store/types.js';
 import { type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { clean } from '../util/bytes.js';
-import { conversationIdBytes, isBytes } from '../util/validate.js';
+import { conversationIdBytes } from '../util/validate.js';
 import { type KeyRecord, keyContext } from './records.js';
 
 /** Where key lifecycle events are recorded (KeywardenOptions.audit). */
@@ -28,6 +28,7 @@ export interface KeyAuditOptions {
 
 export interface LifecycleOptions {
   audit?: KeyAuditOptions;
+  deadlines: Deadlines;
   masterKey: MasterKeyProvider;
   keyStore: KeyStore;
   suite: SuiteInfo;
@@ -66,7 +67,7 @@ export class KeyLifecycle {
     const cached = this.#o.part.peekVersion(conversationId, version);
     if (cached !== undefined && cached.slot >= 0) return cached;
     return this.#o.part.load(`v${version}:${conversationId}`, async () => {
-      const checked = await readVersion(this.#o.keyStore, conversationId, version);
+      const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.deadlines);
       if (checked === undefined) throw new DecryptionError();
       return this.#cache(checked, checked.record.state === 'active');
     });
@@ -85,7 +86,7 @@ export class KeyLifecycle {
 
   /** Runs a store call with keywarden's error mapping (see key-path.ts). */
   storeCall<T>(op: string, fn: () => Promise<T>, owned?: Uint8Array): Promise<T> {
-    return storeCall(op, fn, owned);
+    return storeCall(op, fn, owned, this.#o.deadlines);
   }
 
   #limit(suite: SuiteInfo): number {
@@ -128,7 +129,7 @@ export class KeyLifecycle {
   /** Unwraps a stored version (the shared key path) and caches it. */
   async #cache({ record, suite }: CheckedRecord, active: boolean): Promise<CachedKey> {
     this.kmsCalls.unwrapDataKey++;
-    const plain = await unwrapRecord(this.#o.masterKey, record);
+    const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines);
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
     const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active);
@@ -236,18 +237,9 @@ export class KeyLifecycle {
     }
   }
 
-  async #generate(conversationId: string, version: number): Promise<GeneratedDataKey> {
+  #generate(conversationId: string, version: number): Promise<GeneratedDataKey> {
     this.kmsCalls.generateDataKey++;
-    let gen: GeneratedDataKey;
-    try {
-      gen = await this.#o.masterKey.generateDataKey(keyContext(conversationId, version));
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to generate a data key', err);
-    }
-    if (!isBytes(gen?.plaintextKey) || gen.plaintextKey.length !== 32 || !isBytes(gen.wrappedKey) || typeof gen.masterKeyId !== 'string') {
-      if (isBytes(gen?.plaintextKey)) clean(gen.plaintextKey);
-      throw new KmsError('ERR_KMS_FAILED', 'master key provider returned a malformed data key');
-    }
-    return gen;
+    return generateKey(this.#o.masterKey, keyContext(conversationId, version), this.#o.deadlines);
   }
+
 }

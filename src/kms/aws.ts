@@ -13,7 +13,7 @@ import { KmsError, type KmsErrorCode } from '../errors.js';
 import { clean } from '../util/bytes.js';
 import { assertString, ownOptions } from '../util/validate.js';
 import { InvalidInputError } from '../errors.js';
-import type { GeneratedDataKey, MasterKeyProvider } from './provider.js';
+import type { GeneratedDataKey, KmsCallOptions, MasterKeyProvider } from './provider.js';
 
 /** Options of {@link AwsKmsMasterKey}. */
 export interface AwsKmsMasterKeyOptions {
@@ -85,11 +85,12 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     this.#grantTokens = o.grantTokens === undefined ? undefined : [...o.grantTokens];
   }
 
-  async generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey> {
+  async generateDataKey(context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<GeneratedDataKey> {
     let out;
     try {
       out = await this.#client.send(
         new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context }, GrantTokens: this.#grantTokens }),
+        options?.signal === undefined ? {} : { abortSignal: options.signal },
       );
     } catch (err) {
       throw mapKmsError(err, 'GenerateDataKey');
@@ -102,11 +103,12 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     return { plaintextKey: Plaintext, wrappedKey: CiphertextBlob, masterKeyId: KeyId };
   }
 
-  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string): Promise<Uint8Array> {
+  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
     let out;
     try {
       out = await this.#client.send(
         new DecryptCommand({ CiphertextBlob: wrappedKey, EncryptionContext: { ...context }, KeyId: masterKeyId, GrantTokens: this.#grantTokens }),
+        options?.signal === undefined ? {} : { abortSignal: options.signal },
       );
     } catch (err) {
       throw mapKmsError(err, 'Decrypt');

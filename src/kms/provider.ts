@@ -28,16 +28,26 @@ export interface GeneratedDataKey {
  * ```
  */
 export interface MasterKeyProvider {
-  /** Stable id of this master key: recorded with every wrapped key and used to partition caches. */
+  /** Stable id of this master key: recorded with every wrapped key (the cache is partitioned by provider instance). */
   readonly keyId: string;
-  /** Generates a 256-bit data key and returns it in plaintext and wrapped under `context`. */
-  generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey>;
+  /**
+   * Generates a 256-bit data key and returns it in plaintext and wrapped under `context`.
+   * `options.signal` fires when keywarden's deadline passes: stop the call (e.g. pass it to the
+   * AWS SDK as `abortSignal`).
+   */
+  generateDataKey(context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<GeneratedDataKey>;
   /**
    * Unwraps a data key wrapped by this master key under `context`. `masterKeyId` is the id
    * recorded at wrapping. Rejects with a {@link KmsError} when the key, context or wrapped bytes
    * do not match. The caller owns (and wipes) the returned buffer.
    */
-  unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string): Promise<Uint8Array>;
+  unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array>;
+}
+
+/** Per-call options keywarden passes to a {@link MasterKeyProvider}. */
+export interface KmsCallOptions {
+  /** Aborted when keywarden's deadline for the call (`timeouts.kmsMs`) passes. */
+  signal?: AbortSignal;
 }
 
 /**

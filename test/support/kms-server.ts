@@ -26,7 +26,7 @@ export interface KmsServer {
   setKeyState(keyId: string, state: FakeKeyState): void;
   denyAccess(keyId: string, ops?: string[]): void;
   allowAccess(keyId: string): void;
-  faults: { throttleNext(n: number): void; failNext(n: number, status?: number): void; dropNext(n: number): void; latencyMs: number; reset(): void };
+  faults: { throttleNext(n: number): void; failNext(n: number, status?: number): void; dropNext(n: number): void; hangNext(n: number): void; latencyMs: number; reset(): void };
   calls: Record<string, number>;
   log: KmsLogEntry[];
   resetCounters(): void;
@@ -152,7 +152,8 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
   const denied = new Map<string, Set<string> | 'all'>();
   const calls: Record<string, number> = {};
   const log: KmsLogEntry[] = [];
-  let throttles = 0, failures = 0, failStatus = 500, drops = 0;
+  let throttles = 0, failures = 0, failStatus = 500, drops = 0, hangs = 0;
+  const hung = new Set<ServerResponse>();
   const keyArn = (id: string) => `arn:aws:kms:${region}:${ACCOUNT}:key/${id}`;
   const aliasArn = (alias: string) => `arn:aws:kms:${region}:${ACCOUNT}:${alias}`;
   const count = (n: number) => { if (!Number.isInteger(n) || n < 0) throw new RangeError(`fault count must be a non-negative integer, got ${n}`); return n; };
@@ -342,7 +343,12 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
       if (typeof rawKeyId === 'string') entry.keyId = rawKeyId;
       const rawEc = fields.EncryptionContext ?? fields.DestinationEncryptionContext;
       if (rawEc && typeof rawEc === 'object') entry.encryptionContext = { ...(rawEc as Record<string, string>) };
-      // Injected faults: at most one per request, drop > fail > throttle.
+      // Injected faults: at most one per request, hang > drop > fail > throttle.
+      if (hangs > 0) {
+        hangs--;
+        hung.add(res); // accepted, never answered (until reset() or close())
+        return;
+      }
       if (drops > 0) {
         drops--;
         await sleepUntil(started + faults.latencyMs);
@@ -396,8 +402,14 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
       failStatus = status;
     },
     dropNext: (n) => { drops = count(n); },
-    /** Clears every injected fault, including latency (back to 0, not to the start-up option). */
-    reset: () => { throttles = failures = drops = 0; failStatus = 500; faults.latencyMs = 0; },
+    /** The next `n` requests are read and never answered: a KMS that does not respond at all. */
+    hangNext: (n) => { hangs = count(n); },
+    /** Clears every injected fault, including latency (back to 0, not to the start-up option); hung requests are cut. */
+    reset: () => {
+      throttles = failures = drops = hangs = 0; failStatus = 500; faults.latencyMs = 0;
+      for (const r of hung) r.destroy();
+      hung.clear();
+    },
   };
 
   return {
@@ -431,6 +443,7 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
       log.length = 0;
     },
     close() {
+      for (const r of hung) r.destroy();
       server.closeAllConnections(); // keep-alive sockets from the SDK would otherwise hold close() open
       return new Promise<void>((r, reject) => server.close((err) => (err ? reject(err) : r())));
     },
