@@ -5,6 +5,7 @@
  * @module
  */
 export type { KeywardenOptions, MessageOptions, CallOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
+export type { WatchStats } from './keys/watch.js';
 export * from './errors.js';
 export { VERSION } from './version.js';
 export type { KeyAuditOptions } from './keys/lifecycle.js';

@@ -15,6 +15,7 @@ import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHea
 import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
 import { type Deadlines, openMessage } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
+import { KeyWatcher, type WatchStats } from './keys/watch.js';
 import { isAbortSignal, raceAbort } from './util/deadline.js';
 import { AuditLog } from './audit/log.js';
 import { AuditIdHasher } from './audit/entry.js';
@@ -97,6 +98,8 @@ export type { DecryptResult } from './format/items.js';
 export interface KeywardenStats {
   cache: KeyCacheStats;
   kms: { generateDataKey: number; unwrapDataKey: number };
+  /** The key-change subscription (`watchKeyChanges`): `state` is `off` when not configured. */
+  watch: WatchStats;
 }
 
 const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'timeouts', 'now'] as const;
@@ -177,7 +180,7 @@ export class Keywarden {
   readonly #part: CachePartition;
   readonly #aead: AeadImpl;
   readonly #keys: KeyLifecycle;
-  #watching: Promise<(() => Promise<void>) | undefined> | undefined;
+  readonly #watch: KeyWatcher | undefined;
   readonly #deadlines: Deadlines;
 
   constructor(options: KeywardenOptions) {
@@ -223,14 +226,12 @@ export class Keywarden {
       ...(audit === undefined ? {} : { audit }),
     });
     this.#deadlines = deadlines;
-    if (o.watchKeyChanges) {
-      this.#watching = keyStore.subscribe!((conversationId) => this.#part.deactivate(conversationId)).catch(() => undefined);
-    }
+    this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, (conversationId) => this.#part.deactivate(conversationId), () => this.#part.deactivateAll()) : undefined;
   }
 
-  /** Resolves once the key-change subscription (watchKeyChanges) is listening. */
+  /** Resolves once the key-change subscription (watchKeyChanges) has made its first attempt (see `stats().watch`). */
   async ready(): Promise<void> {
-    await this.#watching;
+    await this.#watch?.ready;
   }
 
   /** The deadlines in force (`options.timeouts` with defaults filled in). */
@@ -437,9 +438,9 @@ export class Keywarden {
     return rows.map(toInfo);
   }
 
-  /** Counters: cache hits/misses/loads and KMS calls made by this instance. */
+  /** Counters: cache hits/misses/loads, KMS calls made by this instance, and the key-change subscription. */
   stats(): KeywardenStats {
-    return { cache: this.#cache.stats(), kms: { ...this.#keys.kmsCalls } };
+    return { cache: this.#cache.stats(), kms: { ...this.#keys.kmsCalls }, watch: this.#watch?.stats() ?? { state: 'off', reconnects: 0, failures: 0 } };
   }
 
   /**
@@ -451,6 +452,6 @@ export class Keywarden {
     if (this.#keys.closed) return;
     this.#keys.closed = true;
     this.#part.release();
-    void this.#watching?.then((stop) => stop?.());
+    void this.#watch?.close();
   }
 }

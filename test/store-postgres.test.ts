@@ -325,4 +325,31 @@ describe('change notifications (LISTEN/NOTIFY)', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(seen).toEqual([conv]);
   });
+
+  it('watchKeyChanges survives a terminated LISTEN session: it reconnects, and rotations reach the cache again (issue #11, defect 3)', async (ctx) => {
+    if (db.kind !== 'postgres') ctx.skip();
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const a = new Keywarden({ masterKey, keyStore: new PostgresKeyStore(db.pool, { schema: db.schema }) });
+    const b = new Keywarden({ masterKey, keyStore: new PostgresKeyStore(db.pool, { schema: db.schema }), watchKeyChanges: true, reservationSize: 1000 });
+    await b.ready();
+    expect(b.stats().watch.state).toBe('listening');
+    const conv = freshConversationId();
+    const version = async () => (await b.encrypt(conv, new Uint8Array(1)))[5];
+    expect(await version()).toBe(1);
+    // Kill this schema's LISTEN session (what a server restart does to it), not other tests'.
+    const killed = await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`, [`LISTEN "keywarden_keys_${db.schema}"`]);
+    expect(killed.rowCount).toBe(1);
+    for (let i = 0; i < 200 && b.stats().watch.reconnects === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(b.stats().watch).toMatchObject({ state: 'listening', reconnects: 1 });
+    // A rotation after the reconnection reaches b through the new session.
+    await a.rotate(conv);
+    let v = await version();
+    for (let i = 0; i < 100 && v !== 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      v = await version();
+    }
+    expect(v).toBe(2);
+    b.close();
+    a.close();
+  });
 });

@@ -289,6 +289,11 @@ export class CachePartition {
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) k.active = false;
   }
 
+  /** Forgets which version is active for every conversation (change notifications were missed). */
+  deactivateAll(): void {
+    for (const head of this.#map.values()) for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) k.active = false;
+  }
+
   /** The key bytes of a live entry (a view into the slab: use it synchronously). */
   key(k: CachedKey): Uint8Array {
     return this.#cache._view(k);

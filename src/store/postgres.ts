@@ -324,31 +324,43 @@ export class PostgresKeyStore implements KeyStore {
    * await stop();
    * ```
    */
-  async subscribe(onChange: (conversationId: string) => void): Promise<() => Promise<void>> {
+  async subscribe(onChange: (conversationId: string) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
     let client: PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (err) {
       throw toStoreError('subscribe', err);
     }
-    const onError = () => {};
+    let done = false;
+    // The session can die (server restart, terminated backend): report it once, drop the client.
+    const lost = (err: unknown) => {
+      if (done) return;
+      done = true;
+      client.off('notification', onNotification);
+      client.release(true);
+      onLost?.(err);
+    };
+    const onError = (err: unknown) => lost(err);
+    const onEnd = () => lost(new StoreError('postgres key store: the LISTEN connection ended', undefined, true));
     const onNotification = (msg: { channel: string; payload?: string | undefined }) => {
       if (msg.channel === this.#channel && typeof msg.payload === 'string') onChange(decodeId(msg.payload));
     };
     client.on('error', onError);
+    client.on('end', onEnd);
     client.on('notification', onNotification);
     try {
       await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
     } catch (err) {
+      done = true;
       client.off('notification', onNotification);
       client.release(true);
       throw toStoreError('subscribe', err);
     }
-    let done = false;
     return async () => {
       if (done) return;
       done = true;
       client.off('notification', onNotification);
+      client.off('end', onEnd);
       await client.query(`UNLISTEN ${quoteIdent(this.#channel)}`).catch(() => undefined);
       client.off('error', onError);
       client.release();

@@ -56,11 +56,12 @@ export interface KeyStore {
   transaction<T>(fn: (tx: KeyStore) => Promise<T>): Promise<T>;
   /**
    * Optional: calls `onChange(conversationId)` when any process changes a conversation's keys
-   * (rotation). Resolves to a function that stops the subscription. Keywarden instances with
-   * `watchKeyChanges` use it to drop their cached active version at once instead of after
-   * `cache.maxAgeMs`.
+   * (rotation). Resolves to a function that stops the subscription. If the subscription dies
+   * (its connection is lost), calls `onLost(err)` once and delivers nothing more: the caller
+   * subscribes again. Keywarden instances with `watchKeyChanges` use it to drop their cached
+   * active version at once instead of after `cache.maxAgeMs`.
    */
-  subscribe?(onChange: (conversationId: string) => void): Promise<() => Promise<void>>;
+  subscribe?(onChange: (conversationId: string) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>>;
   /**
    * Set on the store a `transaction` hands to its callback when it is a database transaction
    * others can join (the PostgreSQL client): Keywarden passes it to the audit log so that a key

@@ -1,0 +1,101 @@
+/**
+ * The key-change subscription behind `watchKeyChanges`, kept alive. A subscription can die with
+ * its connection (a PostgreSQL restart, a terminated backend, a pooler); until it is back, other
+ * instances' rotations and shreds go unnoticed. So: on loss, forget every cached active version
+ * at once (the cache's max age would otherwise be the only bound), re-subscribe with capped
+ * exponential backoff and jitter, and forget them again once listening (notifications sent while
+ * away are lost for good). The state is visible in `Keywarden.stats().watch`.
+ */
+import type { KeyStore } from '../store/types.js';
+
+/** What `stats().watch` reports. */
+export interface WatchStats {
+  /** `off` (not configured, or closed), `connecting`, `listening`, or `retrying` after a loss or failure. */
+  state: 'off' | 'connecting' | 'listening' | 'retrying';
+  /** Times the subscription was re-established after being lost. */
+  reconnects: number;
+  /** Failed subscribe attempts. */
+  failures: number;
+  /** Code of the last failure or loss (e.g. `ECONNRESET`, `SQLSTATE 57P01`), if any. */
+  lastError?: string;
+}
+
+const MIN_DELAY_MS = 50;
+const MAX_DELAY_MS = 30_000;
+
+export class KeyWatcher {
+  readonly #store: KeyStore;
+  readonly #onChange: (conversationId: string) => void;
+  readonly #onMissed: () => void;
+  readonly #stats: WatchStats = { state: 'connecting', reconnects: 0, failures: 0 };
+  #stop: (() => Promise<void>) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #attempt = 0;
+  #lost = false;
+  #closed = false;
+  readonly ready: Promise<void>;
+
+  /** Starts listening at once. `onMissed` runs whenever notifications may have been missed. */
+  constructor(store: KeyStore, onChange: (conversationId: string) => void, onMissed: () => void) {
+    this.#store = store;
+    this.#onChange = onChange;
+    this.#onMissed = onMissed;
+    this.ready = this.#subscribe();
+  }
+
+  stats(): WatchStats {
+    return { ...this.#stats };
+  }
+
+  async #subscribe(): Promise<void> {
+    if (this.#closed) return;
+    let stop: () => Promise<void>;
+    try {
+      stop = await this.#store.subscribe!(this.#onChange, (err) => this.#onLost(err));
+    } catch (err) {
+      this.#stats.failures++;
+      this.#fail(err);
+      return;
+    }
+    if (this.#closed) return void stop().catch(() => undefined);
+    this.#stop = stop;
+    this.#attempt = 0;
+    if (this.#lost) this.#stats.reconnects++;
+    this.#lost = false;
+    this.#stats.state = 'listening';
+    this.#onMissed(); // whatever changed while we were not listening
+  }
+
+  #onLost(err: unknown): void {
+    if (this.#closed) return;
+    this.#stop = undefined;
+    this.#lost = true;
+    this.#onMissed();
+    this.#fail(err);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#closed) return;
+    this.#stats.state = 'retrying';
+    this.#stats.lastError = errorCode(err);
+    const delay = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** this.#attempt++) * (0.5 + Math.random() / 2);
+    this.#timer = setTimeout(() => void this.#subscribe(), delay);
+    this.#timer.unref?.();
+  }
+
+  /** Stops listening and retrying. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stats.state = 'off';
+    clearTimeout(this.#timer);
+    const stop = this.#stop;
+    this.#stop = undefined;
+    await stop?.().catch(() => undefined);
+  }
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e?.code === 'string') return /^[0-9A-Z]{5}$/.test(e.code) ? `SQLSTATE ${e.code}` : e.code;
+  return 'connection lost';
+}
