@@ -15,7 +15,7 @@ import type { KeyRecord, KeyState } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
 import { StoreError } from '../errors.js';
 import type { InsertResult, KeyStore } from './types.js';
-import { assertPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -106,7 +106,7 @@ function recordParams(r: KeyRecord): unknown[] {
 
 async function run<R extends QueryResultRow = Row>(q: Queryable, op: string, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
   try {
-    return await (q as Pick<Pool, 'query'>).query<R>(sql, params);
+    return await queryOn<R>(q, sql, params);
   } catch (err) {
     throw toStoreError(op, err);
   }
