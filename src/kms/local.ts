@@ -10,7 +10,7 @@ import { KmsError } from '../errors.js';
 import { clean, concatBytes, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 import { assertBytes, assertString, ownOptions } from '../util/validate.js';
-import { type GeneratedDataKey, type MasterKeyProvider, encodeContext } from './provider.js';
+import { type GeneratedDataKey, type KmsCallOptions, type MasterKeyProvider, encodeContext } from './provider.js';
 
 /** Wrapped-key envelope version byte. */
 const ENVELOPE_V1 = 0x01;
@@ -68,7 +68,7 @@ export class LocalMasterKey implements MasterKeyProvider {
     return this.#key;
   }
 
-  async generateDataKey(context: Readonly<Record<string, string>>): Promise<GeneratedDataKey> {
+  async generateDataKey(context: Readonly<Record<string, string>>, _options?: KmsCallOptions): Promise<GeneratedDataKey> {
     const key = this.#alive();
     const plaintextKey = randomBytes(DATA_KEY);
     const nonce = randomBytes(NONCE);
@@ -78,7 +78,7 @@ export class LocalMasterKey implements MasterKeyProvider {
     return { plaintextKey, wrappedKey, masterKeyId: this.keyId };
   }
 
-  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string): Promise<Uint8Array> {
+  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, _options?: KmsCallOptions): Promise<Uint8Array> {
     const key = this.#alive();
     if (masterKeyId !== this.keyId) {
       throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `data key was wrapped by another master key (${masterKeyId})`);
