@@ -11,7 +11,7 @@ export { VERSION } from './version.js';
 export type { KeyAuditOptions } from './keys/lifecycle.js';
 export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from './format/suites.js';
 export type { SuiteInfo, SuiteName } from './format/suites.js';
-export { inspectCiphertext, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION } from './format/wire.js';
+export { inspectCiphertext, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT } from './format/wire.js';
 export type { CiphertextInfo } from './format/wire.js';
 export type { KeyRecord, KeyState, KeyVersionInfo } from './keys/records.js';
 export { keyContext } from './keys/records.js';

@@ -11,7 +11,7 @@ import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, ty
 import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
-import { AadBuilder, type CiphertextHeader, HEADER_LENGTH, parseHeader, writeHeader } from './format/wire.js';
+import { AadBuilder, type CiphertextHeader, HEADER_LENGTH_V2, MAX_SEALED_AT, parseHeader, writeHeaderV2 } from './format/wire.js';
 import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
 import { type Deadlines, openMessage } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
@@ -105,11 +105,18 @@ export interface KeywardenStats {
 const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'timeouts', 'now'] as const;
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
-// awaits while using them): header + nonce, and the associated data of docs/FORMAT.md §4.
+// awaits while using them): v2 header + nonce, and the associated data of docs/FORMAT.md §4.
 // Views of them are made once, so that a message costs no allocation beyond what node:crypto
 // itself makes.
-const PREFIX = new Uint8Array(HEADER_LENGTH + 24);
-const SEAL_VIEWS = [12, 24].map((n) => ({ nonce: PREFIX.subarray(HEADER_LENGTH, HEADER_LENGTH + n), prefix: PREFIX.subarray(0, HEADER_LENGTH + n) }));
+const PREFIX = new Uint8Array(HEADER_LENGTH_V2 + 24);
+const SEAL_VIEWS = [12, 24].map((n) => ({ nonce: PREFIX.subarray(HEADER_LENGTH_V2, HEADER_LENGTH_V2 + n), prefix: PREFIX.subarray(0, HEADER_LENGTH_V2 + n) }));
+
+/** Whole seconds since 1970 of a clock reading, as format v2 stores it (§3.1). */
+function sealingSeconds(ms: number): number {
+  const s = Math.floor(ms / 1000);
+  if (!(s >= 0 && s <= MAX_SEALED_AT)) throw new InvalidInputError('options.now', 'clock reads outside 1970..2106');
+  return s;
+}
 const AD = new AadBuilder(MAX_AAD_BYTES);
 
 // Cache partitions are per (master key provider instance, key store instance): the same
@@ -182,6 +189,8 @@ export class Keywarden {
   readonly #keys: KeyLifecycle;
   readonly #watch: KeyWatcher | undefined;
   readonly #deadlines: Deadlines;
+  /** Milliseconds since 1970: Date.now, or options.now for tests (no Date per message otherwise). */
+  readonly #clock: () => number;
 
   constructor(options: KeywardenOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
@@ -226,6 +235,8 @@ export class Keywarden {
       ...(audit === undefined ? {} : { audit }),
     });
     this.#deadlines = deadlines;
+    const now = o.now;
+    this.#clock = now === undefined ? Date.now : () => now().getTime();
     this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, (conversationId) => this.#part.deactivate(conversationId), () => this.#part.deactivateAll()) : undefined;
   }
 
@@ -249,7 +260,7 @@ export class Keywarden {
    *
    * @param conversationId 1 to 256 UTF-8 bytes; bound to the ciphertext, not stored in it.
    * @param plaintext the message (a Buffer is fine); up to 64 MiB.
-   * @returns `version | suite | key version | nonce | ciphertext | tag` (34 bytes of overhead with AES-256-GCM).
+   * @returns format v2: `version | suite | key version | sealed at | nonce | ciphertext | tag` (38 bytes of overhead with AES-256-GCM).
    * @example
    * ```ts
    * const body = await kw.encrypt(conversationId, plaintext, { aad: messageId });
@@ -288,9 +299,10 @@ export class Keywarden {
   #seal(conversationId: string, k: CachedKey, plaintext: Uint8Array, aad: Uint8Array | string): Uint8Array {
     const n = k.suite.nonceLength;
     const v = SEAL_VIEWS[n === 12 ? 0 : 1]!;
-    writeHeader(PREFIX, k.suite.id, k.version);
-    fillNonce(PREFIX, HEADER_LENGTH, n); // fresh CSPRNG nonce, docs/FORMAT.md §3
-    const ad = AD.build(k.suite.id, k.version, conversationId, aad);
+    const sealedAt = sealingSeconds(this.#clock()); // authenticated sealing time, docs/FORMAT.md §3.1
+    writeHeaderV2(PREFIX, k.suite.id, k.version, sealedAt);
+    fillNonce(PREFIX, HEADER_LENGTH_V2, n); // fresh CSPRNG nonce, docs/FORMAT.md §3
+    const ad = AD.buildV2(k.suite.id, k.version, sealedAt, conversationId, aad);
     return this.#aead.seal(k.suite.id, this.#part.key(k), v.nonce, plaintext, ad, v.prefix);
   }
 

@@ -9,7 +9,7 @@
 import type { AeadImpl } from '../aead/types.js';
 import { KeywardenError, KmsError, StoreError } from '../errors.js';
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
-import { type AadBuilder, type CiphertextHeader, HEADER_LENGTH } from '../format/wire.js';
+import type { AadBuilder, CiphertextHeader } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, isBytesOf } from '../util/bytes.js';
@@ -113,7 +113,7 @@ function wipeLate(key: unknown): void {
 const NONCES = [new Uint8Array(12), new Uint8Array(24)];
 
 /**
- * Opens a parsed v1 message with the data key of (`suite`, `version`): null for every failure,
+ * Opens a parsed v1 or v2 message with the data key of (`suite`, `version`): null for every failure,
  * including a ciphertext that names another suite than the key's (the caller raises its one
  * uniform error). `ad` builds the associated data (docs/FORMAT.md §4).
  */
@@ -122,8 +122,8 @@ export function openMessage(
   h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string,
 ): Uint8Array | null {
   if (suite.id !== h.suite.id || version !== h.keyVersion) return null;
-  const data = ad.build(suite.id, version, conversationId, aad);
+  const data = ad.forHeader(h, conversationId, aad);
   const nonce = NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
-  for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
+  for (let i = 0, at = h.headerLength; i < nonce.length; i++) nonce[i] = ct[at + i]!;
   return aead.open(h.suite.id, key, nonce, ct, data, h.bodyOffset);
 }
