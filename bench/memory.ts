@@ -17,7 +17,7 @@ const masterKey: MasterKeyProvider = {
   unwrapDataKey: async () => key.slice(),
 };
 const keyStore: KeyStore = {
-  getActive: async () => undefined,
+  getLatest: async () => undefined,
   getVersion: async () => undefined,
   listVersions: async () => [],
   insertFirst: async (record) => ({ inserted: true, record }),

@@ -20,11 +20,11 @@ import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
-import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
+import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
-import { type Deadlines, openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
+import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
 import type { KeyRecord } from '../keys/records.js';
 import { validTimeouts } from '../keys/timeouts.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
@@ -42,6 +42,7 @@ import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './tok
  */
 interface WindowKey {
   outside?: true;
+  shredded?: true;
   suite?: SuiteInfo;
   record?: KeyRecord;
   key?: Uint8Array;
@@ -233,6 +234,10 @@ export class BreakGlass {
         k = await this.#keyFor(conversationId, h.keyVersion, from, to);
         keys.set(h.keyVersion, k);
       }
+      if (k?.shredded) {
+        results.push({ ok: false, error: shreddedError(h!.keyVersion) });
+        continue;
+      }
       // Only v1 messages are windowed by key version: a v2 message carries its own time.
       if (k?.outside && h?.sealedAt === undefined) {
         results.push(outOfScope('message key version is outside the token time window'));
@@ -256,7 +261,13 @@ export class BreakGlass {
    * unwrapped yet) when it does not; no key when the version does not exist.
    */
   async #keyFor(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
-    const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+    let checked: Awaited<ReturnType<typeof readVersion>>;
+    try {
+      checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+    } catch (err) {
+      if (err instanceof KeyShreddedError) return { shredded: true }; // that item fails, the page goes on
+      throw err;
+    }
     if (checked === undefined) return {};
     const { record, suite } = checked;
     const start = record.activatedAt.getTime();

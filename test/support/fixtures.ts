@@ -53,7 +53,7 @@ export function errorCode(p: Promise<unknown>): Promise<string> {
 /** A KeyStore that forwards to `inner` except for the methods in `overrides`. */
 export function wrapStore(inner: KeyStore, overrides: Partial<KeyStore>): KeyStore {
   const forward: KeyStore = {
-    getActive: (c) => inner.getActive(c),
+    getLatest: (c) => inner.getLatest(c),
     getVersion: (c, v) => inner.getVersion(c, v),
     listVersions: (c) => inner.listVersions(c),
     insertFirst: (r) => inner.insertFirst(r),
