@@ -6,6 +6,9 @@
  */
 export type { KeywardenOptions, MessageOptions, CallOptions, DecryptItem, DecryptResult, KeywardenStats, ShredOptions, ShredReport } from './keywarden.js';
 export type { RotationOptions, RotationPolicy } from './keys/rotation.js';
+export type { RetentionOptions, RetentionReport } from './keys/retention.js';
+export type { RewrapOptions, RewrapProgress, RewrapReport } from './keys/rewrap.js';
+export { MasterKeyRing } from './kms/ring.js';
 export type { WatchStats } from './keys/watch.js';
 export * from './errors.js';
 export { VERSION } from './version.js';
@@ -16,7 +19,7 @@ export { inspectCiphertext, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V
 export type { CiphertextInfo } from './format/wire.js';
 export type { KeyRecord, KeyState, KeyVersionInfo, ShredScope } from './keys/records.js';
 export { keyContext } from './keys/records.js';
-export type { MasterKeyProvider, GeneratedDataKey } from './kms/provider.js';
+export type { MasterKeyProvider, GeneratedDataKey, WrappedDataKey, KmsCallOptions } from './kms/provider.js';
 export { encodeContext } from './kms/provider.js';
 export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
 export type { LocalMasterKeyOptions } from './kms/local.js';

@@ -17,7 +17,12 @@ import { type Deadlines, openMessage, shreddedError } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
 import { KeyWatcher, type WatchStats } from './keys/watch.js';
 import { type RotationOptions, type RotationPolicy, rotationPolicy } from './keys/rotation.js';
+import { type RetentionOptions, type RetentionReport, applyRetention, retentionOptions } from './keys/retention.js';
+import { type RewrapOptions, type RewrapReport, rewrapKeys, rewrapOptions } from './keys/rewrap.js';
 import { isAbortSignal, raceAbort } from './util/deadline.js';
+
+/** Allowance for clocks of different instances disagreeing, in retention's margins. */
+const CLOCK_SKEW_MS = 60_000;
 import { AuditLog } from './audit/log.js';
 import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
@@ -219,6 +224,9 @@ export class Keywarden {
   /** Milliseconds since 1970: Date.now, or options.now for tests (no Date per message otherwise). */
   readonly #clock: () => number;
   readonly #rotation: RotationPolicy;
+  readonly #masterKey: MasterKeyProvider;
+  readonly #audit: KeyAuditOptions | undefined;
+  readonly #now: () => Date;
 
   constructor(options: KeywardenOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
@@ -268,6 +276,9 @@ export class Keywarden {
     const now = o.now;
     this.#clock = now === undefined ? Date.now : () => now().getTime();
     this.#rotation = rotation;
+    this.#masterKey = masterKey;
+    this.#audit = audit;
+    this.#now = o.now ?? (() => new Date());
     // A rotation elsewhere: stop sealing with the cached active version. A shred: drop every
     // cached version of the conversation at once (docs/KEYS.md §5).
     const onChange = (conversationId: string, change: KeyChange) => (change === 'shredded' ? this.#part.forget(conversationId) : this.#part.deactivate(conversationId));
@@ -541,6 +552,53 @@ export class Keywarden {
     if (this.#keys.closed) throw new ClosedError();
     const signal = callSignal(options);
     return toInfo(await raceAbort(this.#keys.startGeneration(conversationId), signal));
+  }
+
+  /**
+   * Retention by crypto-shredding (docs/KEYS.md §7): makes every message older than the cut-off
+   * unreadable by shredding the key versions superseded before it — no message row is touched.
+   * With a rotation policy by age this erases old messages at the granularity of the rotation
+   * period; `includeIdle` also takes the active versions of conversations idle since before the
+   * cut-off. Each page of versions is shredded in one store transaction with its `key.shredded`
+   * entries (`reason: 'retention'`). `dryRun` reports what would be shredded.
+   *
+   * @example
+   * ```ts
+   * const DAY = 86_400_000;
+   * const preview = await kw.retain({ olderThanMs: 90 * DAY, dryRun: true });
+   * const done = await kw.retain({ olderThanMs: 90 * DAY });
+   * ```
+   */
+  async retain(options: RetentionOptions): Promise<RetentionReport> {
+    if (this.#keys.closed) throw new ClosedError();
+    const o = retentionOptions(options, this.#now(), this.#rotation);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+    return applyRetention({
+      keyStore: this.#store, rotation: this.#rotation, marginMs: this.#cache.maxAgeMs + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
+      shredPage: async (items) => void (await this.#keys.shredBatch(items, 'retention')),
+    }, o);
+  }
+
+  /**
+   * Moves every stored wrapped key to another master key, touching no message (docs/KEYS.md §6):
+   * AWS KMS `ReEncrypt` where the destination reaches the source key, else unwrap with this
+   * instance's master key (a {@link MasterKeyRing} holding the old keys) and wrap with the
+   * destination. Batched, `concurrency` KMS calls at once, bounded backoff on throttling;
+   * idempotent and resumable — progress is saved in the key store after every page, a rerun
+   * continues, and a key is only ever replaced by a compare-and-set, in one transaction with its
+   * `key.rewrapped` audit entry. Old and new master keys both work throughout (use a ring).
+   *
+   * @example
+   * ```ts
+   * const kw = new Keywarden({ masterKey: new MasterKeyRing(newKey, [oldKey]), keyStore });
+   * const report = await kw.rewrap({ onProgress: (p) => console.log(p.rewrapped, '/', p.total) });
+   * ```
+   */
+  async rewrap(options?: RewrapOptions): Promise<RewrapReport> {
+    if (this.#keys.closed) throw new ClosedError();
+    const o = rewrapOptions(options, this.#masterKey);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+    return rewrapKeys({ keyStore: this.#store, source: this.#masterKey, audit: this.#audit, now: this.#now, deadlines: this.#deadlines }, o);
   }
 
   /** The rotation policy in force (`options.rotation` with defaults: Infinity for none). */

@@ -112,6 +112,26 @@ export class KeyLifecycle {
   }
 
   /**
+   * Shreds versions of many conversations (a retention page) in one store transaction, with one
+   * `key.shredded` entry per conversation; then drops them from this instance's cache.
+   */
+  async shredBatch(items: readonly { conversationId: string; versions: readonly number[] }[], reason: ShredReason): Promise<ShredResult[]> {
+    const at = this.#o.now();
+    const res = await this.storeCall('shred', () => this.#audited(
+      async (tx) => {
+        const out: ShredResult[] = [];
+        for (const it of items) out.push(await tx.shred(it.conversationId, it.versions, at));
+        return out;
+      },
+      (rs) => rs.flatMap((r, i) => (r.shredded.length > 0 ? [{ type: 'key.shredded' as const, conversation: items[i]!.conversationId, versions: r.shredded, scope: 'version', reason }] : [])),
+    ));
+    res.forEach((r, i) => {
+      for (const v of r.shredded) this.#o.part.forget(items[i]!.conversationId, v);
+    });
+    return res;
+  }
+
+  /**
    * Shreds key versions (see KeyStore.shred), recording `key.shredded` in the same store
    * transaction when an audit log is configured, then drops them from this instance's cache
    * (other instances drop them on the store's notification, or at the cache's max age).
