@@ -61,9 +61,8 @@ export class MasterKeyRing implements MasterKeyProvider {
   }
 
   wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
-    const wrap = this.primary.wrapDataKey;
-    if (wrap === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot wrap existing data keys (no wrapDataKey)'));
-    return wrap.call(this.primary, plaintextKey, context, options);
+    if (this.primary.wrapDataKey === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot wrap existing data keys (no wrapDataKey)'));
+    return this.primary.wrapDataKey(plaintextKey, context, options);
   }
 
   canReEncryptFrom(sourceMasterKeyId: string): boolean {
@@ -71,9 +70,8 @@ export class MasterKeyRing implements MasterKeyProvider {
   }
 
   reEncryptDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, sourceMasterKeyId: string, options?: KmsCallOptions): Promise<WrappedDataKey> {
-    const re = this.primary.reEncryptDataKey;
-    if (re === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot re-encrypt'));
-    return re.call(this.primary, wrappedKey, context, sourceMasterKeyId, options);
+    if (this.primary.reEncryptDataKey === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot re-encrypt'));
+    return this.primary.reEncryptDataKey(wrappedKey, context, sourceMasterKeyId, options);
   }
 
   resolveKeyId(options?: KmsCallOptions): Promise<string> {
