@@ -23,6 +23,7 @@ const keyStore: KeyStore = {
   insertFirst: async (record) => ({ inserted: true, record }),
   insertNext: async (record) => ({ inserted: true, record }),
   reserveMessages: async () => 0,
+  shred: async () => ({ shredded: [], alreadyShredded: [], closed: false }),
   transaction: (fn) => fn(keyStore),
 };
 

@@ -87,7 +87,7 @@ describe('retention', () => {
     expect((await keyStore.listVersions('M')).map((r) => r.state)).toEqual(['shredded', 'active']);
   });
 
-  it('includeIdle: also shreds the active version of a conversation idle since before the cut-off; it seals again on a new version', async () => {
+  it('includeIdle: also takes versions by their rotation deadline — active ones of idle conversations, and ones superseded late by lazy rotation', async () => {
     const { kw, keyStore, setTime } = await setup(30);
     const old = await kw.encrypt('idle', enc('old'));
     setTime(T0 + 200 * DAY);
@@ -98,9 +98,23 @@ describe('retention', () => {
     const fresh = await kw.encrypt('idle', enc('new'));
     expect(inspectCiphertext(fresh).keyVersion).toBe(2);
     expect((await keyStore.listVersions('idle')).map((x) => x.state)).toEqual(['shredded', 'active']);
+    // A conversation quiet for months, then active again: lazy rotation superseded its old version
+    // only now, but its rotation deadline says it sealed nothing for months.
+    setTime(T0 + 200 * DAY);
+    const quiet = await kw.encrypt('quiet', enc('january'));
+    setTime(T0 + 400 * DAY);
+    const july = await kw.encrypt('quiet', enc('july'));
+    expect((await keyStore.getVersion('quiet', 1))!.supersededAt!.getTime()).toBe(T0 + 400 * DAY);
+    expect((await kw.retain({ olderThanMs: 90 * DAY })).versions).toBe(0); // superseded too recently
+    const dry = await kw.retain({ olderThanMs: 90 * DAY, includeIdle: true, dryRun: true });
+    expect(dry.items.filter((i) => i.conversationId === 'quiet')).toEqual([{ conversationId: 'quiet', version: 1, state: 'superseded', activatedAt: new Date(T0 + 200 * DAY).toISOString(), supersededAt: new Date(T0 + 400 * DAY).toISOString() }]);
+    expect((await kw.retain({ olderThanMs: 90 * DAY, includeIdle: true })).versions).toBeGreaterThanOrEqual(1);
+    expect(await kw.decrypt('quiet', quiet).catch((e) => e.code)).toBe('ERR_KEY_SHREDDED');
+    expect(new TextDecoder().decode(await kw.decrypt('quiet', july))).toBe('july');
     // A conversation that sealed recently keeps its active version.
     await kw.encrypt('busy', enc('x'));
     expect((await kw.retain({ olderThanMs: 90 * DAY, includeIdle: true })).versions).toBe(0);
+    expect((await keyStore.listVersions('busy')).map((x) => x.state)).toEqual(['active']);
   });
 
   it('never erases a message younger than the cut-off, for any sealing history (property)', async () => {

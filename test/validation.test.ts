@@ -27,8 +27,9 @@ function harness() {
     getVersion: (c, v) => (calls.push(`${prefix}.getVersion`), s.getVersion(c, v)),
     listVersions: (c) => (calls.push(`${prefix}.listVersions`), s.listVersions(c)),
     insertFirst: (r) => (calls.push(`${prefix}.insertFirst`), s.insertFirst(r)),
-    insertNext: (r, e) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e)),
+    insertNext: (r, e, o) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e, o)),
     reserveMessages: (c, v, n, l) => (calls.push(`${prefix}.reserveMessages`), s.reserveMessages(c, v, n, l)),
+    shred: (c, t, at) => (calls.push(`${prefix}.shred`), s.shred(c, t, at)),
     transaction: (fn) => (calls.push(`${prefix}.transaction`), s.transaction((tx) => fn(wrap(tx, 'tx')))),
   });
   const keyStore = wrap(memory, 'store');

@@ -26,8 +26,10 @@ export interface RetentionOptions {
   /** Report what would be shredded, shredding nothing. */
   dryRun?: boolean;
   /**
-   * Also shred active versions of idle conversations whose every message is older than the
-   * cut-off. Needs `rotation.maxAgeMs`, applied by every instance that seals (docs/KEYS.md §7).
+   * Also shred versions whose rotation deadline passed before the cut-off — the versions of
+   * conversations that went quiet, which lazy rotation superseded late or not at all — so that
+   * their old messages go too. Needs `rotation.maxAgeMs`, applied by every instance that seals
+   * (docs/KEYS.md §7).
    */
   includeIdle?: boolean;
   /** Key versions per page and store transaction (default 500). */
@@ -47,14 +49,14 @@ export interface RetentionReport {
   dryRun: boolean;
   /** Key versions shredded (or that would be). */
   versions: number;
-  /** Of which active versions of idle conversations. */
+  /** Of which taken by their rotation deadline (`includeIdle`): versions of conversations that went quiet. */
   idleVersions: number;
   /** Distinct conversations touched (counted exactly up to 100,000; see `conversationsExact`). */
   conversations: number;
   /** False when there were more conversations than counted exactly (then `conversations` is a lower bound). */
   conversationsExact: boolean;
   /** Dry run: the versions, up to `listLimit` (conversation ids are the caller's own data). */
-  items: { conversationId: string; version: number; state: 'superseded' | 'active'; at: string }[];
+  items: { conversationId: string; version: number; state: 'superseded' | 'active'; activatedAt?: string; supersededAt?: string }[];
   /** True when `items` was cut at `listLimit`. */
   truncated: boolean;
   /** False when stopped by `signal` before the end. */
@@ -105,28 +107,40 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
     cutoff: new Date(o.cutoff).toISOString(), dryRun: o.dryRun, versions: 0, idleVersions: 0, conversations: 0, conversationsExact: true, items: [], truncated: false, complete: false,
   };
   const seen = new Set<string>();
-  const passes: { state: 'superseded' | 'active'; before: number }[] = [{ state: 'superseded', before: o.cutoff - ctx.marginMs }];
-  // An active version sealed nothing after its rotation deadline (maxAgeMs after activation).
-  if (o.includeIdle) passes.push({ state: 'active', before: o.cutoff - ctx.marginMs - lastSealBy(ctx.rotation, 0) });
+  const supersededBefore = o.cutoff - ctx.marginMs;
+  const passes: { by: 'superseded' | 'activated'; before: number }[] = [{ by: 'superseded', before: supersededBefore }];
+  // A version sealed nothing after its rotation deadline (maxAgeMs after activation): under
+  // lazy rotation a version of a conversation that went quiet may be superseded long after its
+  // last message, or still be active.
+  if (o.includeIdle) passes.push({ by: 'activated', before: supersededBefore - lastSealBy(ctx.rotation, 0) });
   for (const pass of passes) {
     let after: ScanRow | undefined;
     for (;;) {
       if (o.signal?.aborted) return report;
-      const page = await storeCall('scan', () => store.scanKeys!({ state: pass.state, before: new Date(pass.before), after, limit: o.batchSize }), undefined, ctx.deadlines);
+      const page = await storeCall('scan', () => store.scanKeys!({ by: pass.by, before: new Date(pass.before), after, limit: o.batchSize }), undefined, ctx.deadlines);
       if (page.length === 0) break;
       after = page[page.length - 1];
+      // In a dry run nothing leaves the scan: do not count what the first pass already took.
+      const rows = pass.by === 'activated' && o.dryRun ? page.filter((r) => !(r.supersededAt !== null && r.supersededAt.getTime() < supersededBefore)) : page;
       const groups = new Map<string, number[]>();
-      for (const r of page) groups.set(r.conversationId, [...(groups.get(r.conversationId) ?? []), r.version]);
+      for (const r of rows) groups.set(r.conversationId, [...(groups.get(r.conversationId) ?? []), r.version]);
       if (o.dryRun) {
-        for (const r of page) {
-          if (report.items.length < o.listLimit) report.items.push({ conversationId: r.conversationId, version: r.version, state: pass.state, at: r.at.toISOString() });
-          else report.truncated = true;
+        for (const r of rows) {
+          if (report.items.length >= o.listLimit) {
+            report.truncated = true;
+            break;
+          }
+          report.items.push({
+            conversationId: r.conversationId, version: r.version, state: r.state,
+            ...(pass.by === 'activated' ? { activatedAt: r.at.toISOString() } : {}),
+            ...(r.supersededAt === null ? {} : { supersededAt: r.supersededAt.toISOString() }),
+          });
         }
-      } else {
+      } else if (rows.length > 0) {
         await ctx.shredPage([...groups].map(([conversationId, versions]) => ({ conversationId, versions })));
       }
-      report.versions += page.length;
-      if (pass.state === 'active') report.idleVersions += page.length;
+      report.versions += rows.length;
+      if (pass.by === 'activated') report.idleVersions += rows.length;
       // Exact distinct count in bounded memory: past the cap, a lower bound.
       for (const c of groups.keys()) {
         if (seen.size < MAX_COUNTED) seen.add(c);

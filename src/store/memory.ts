@@ -5,7 +5,7 @@
  */
 import { type KeyRecord, closesConversation, copyRecord } from '../keys/records.js';
 import { StoreError } from '../errors.js';
-import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanRow, ShredResult, WrappingUpdate } from './types.js';
+import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappingUpdate } from './types.js';
 
 type Undo = () => void;
 
@@ -54,7 +54,7 @@ export class MemoryKeyStore implements KeyStore {
   shred(conversationId: string, target: 'conversation' | readonly number[], at: Date): Promise<ShredResult> {
     return this.#lock.run(async () => this.#shred(conversationId, target, at, []));
   }
-  async scanKeys(query: { state: 'superseded' | 'active'; before: Date; after?: ScanRow | undefined; limit: number }): Promise<ScanRow[]> {
+  async scanKeys(query: ScanQuery): Promise<ScanRow[]> {
     return this.#lock.run(async () => this.#scanKeys(query));
   }
   async scanWrapped(query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]> {
@@ -206,12 +206,15 @@ export class MemoryKeyStore implements KeyStore {
     return out;
   }
 
-  #scanKeys(q: { state: 'superseded' | 'active'; before: Date; after?: ScanRow | undefined; limit: number }): ScanRow[] {
+  #scanKeys(q: ScanQuery): ScanRow[] {
     const found: ScanRow[] = [];
     for (const rows of this.#rows.values()) {
       for (const r of rows) {
-        const at = q.state === 'superseded' ? r.supersededAt : r.activatedAt;
-        if (r.state === q.state && at !== null && at.getTime() < q.before.getTime()) found.push({ conversationId: r.conversationId, version: r.version, at: new Date(at.getTime()) });
+        if (r.state === 'shredded' || (q.by === 'superseded' && r.state !== 'superseded')) continue;
+        const at = q.by === 'superseded' ? r.supersededAt! : r.activatedAt;
+        if (at.getTime() < q.before.getTime()) {
+          found.push({ conversationId: r.conversationId, version: r.version, at: new Date(at.getTime()), state: r.state, supersededAt: r.supersededAt && new Date(r.supersededAt.getTime()) });
+        }
       }
     }
     found.sort(compareScan);

@@ -95,7 +95,7 @@ const MIGRATIONS: readonly Migration[] = [
           OR (state = 'shredded' AND shredded_at IS NOT NULL AND shred_scope IN ('version', 'conversation') AND length(wrapped_key) = 0)
         )`,
       `CREATE INDEX conversation_keys_superseded_at ON ${s}.conversation_keys (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
-      `CREATE INDEX conversation_keys_activated_at ON ${s}.conversation_keys (activated_at, conversation_id, version) WHERE state = 'active'`,
+      `CREATE INDEX conversation_keys_activated_at ON ${s}.conversation_keys (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
       `CREATE TABLE ${s}.keywarden_jobs (
         name text PRIMARY KEY,
         state text NOT NULL, -- JSON (text, not jsonb: a job may record ids containing U+0000)

@@ -14,7 +14,7 @@ import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { KeyRecord, KeyState, ShredScope } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
 import { StoreError } from '../errors.js';
-import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanRow, ShredResult, WrappingUpdate } from './types.js';
+import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappingUpdate } from './types.js';
 import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
@@ -182,7 +182,7 @@ export class PostgresKeyStore implements KeyStore {
     return this.#withTransaction('shred', (client) => this.#shred(client, conversationId, target, at));
   }
 
-  scanKeys(query: { state: 'superseded' | 'active'; before: Date; after?: ScanRow | undefined; limit: number }): Promise<ScanRow[]> {
+  scanKeys(query: ScanQuery): Promise<ScanRow[]> {
     return this.#scanKeys(this.#pool, query);
   }
 
@@ -400,20 +400,24 @@ export class PostgresKeyStore implements KeyStore {
     return { shredded: shredded.sort((a, b) => a - b), alreadyShredded: asked.filter((v) => !done.has(v)).sort((a, b) => a - b), closed };
   }
 
-  async #scanKeys(q: Queryable, query: { state: 'superseded' | 'active'; before: Date; after?: ScanRow | undefined; limit: number }): Promise<ScanRow[]> {
-    const col = query.state === 'superseded' ? 'superseded_at' : 'activated_at';
+  async #scanKeys(q: Queryable, query: ScanQuery): Promise<ScanRow[]> {
+    const col = query.by === 'superseded' ? 'superseded_at' : 'activated_at';
+    const states = query.by === 'superseded' ? "state = 'superseded'" : "state <> 'shredded'";
     const a = query.after;
-    const params: unknown[] = [query.state, query.before, query.limit];
+    const params: unknown[] = [query.before, query.limit];
     if (a !== undefined) params.push(a.at, encodeId(a.conversationId), a.version);
-    // Matches the partial index (time, conversation_id, version) WHERE state = ...: a page is a range scan.
-    const res = await run<{ conversation_id: string; version: unknown; at: unknown }>(
+    // Matches a partial index (time, conversation_id, version) WHERE <states>: a page is a range scan.
+    const res = await run<{ conversation_id: string; version: unknown; at: unknown; state: string; superseded_at: unknown }>(
       q, 'scanKeys',
-      `SELECT conversation_id, version, ${col} AS at FROM ${this.#table}
-       WHERE state = $1 AND ${col} < $2 ${a === undefined ? '' : `AND (${col}, conversation_id, version) > ($4, $5, $6)`}
-       ORDER BY ${col}, conversation_id, version LIMIT $3`,
+      `SELECT conversation_id, version, ${col} AS at, state, superseded_at FROM ${this.#table}
+       WHERE ${states} AND ${col} < $1 ${a === undefined ? '' : `AND (${col}, conversation_id, version) > ($3, $4, $5)`}
+       ORDER BY ${col}, conversation_id, version LIMIT $2`,
       params,
     );
-    return res.rows.map((r) => ({ conversationId: decodeId(r.conversation_id), version: toInt(r.version, 'version'), at: toDate(r.at, 'at') }));
+    return res.rows.map((r) => ({
+      conversationId: decodeId(r.conversation_id), version: toInt(r.version, 'version'), at: toDate(r.at, 'at'),
+      state: r.state as 'active' | 'superseded', supersededAt: r.superseded_at === null ? null : toDate(r.superseded_at, 'superseded_at'),
+    }));
   }
 
   async #scanWrapped(q: Queryable, query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]> {

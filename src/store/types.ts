@@ -34,8 +34,23 @@ export type KeyChange = 'rotated' | 'shredded';
 export interface ScanRow {
   conversationId: string;
   version: number;
-  /** `supersededAt` (scanning superseded versions) or `activatedAt` (scanning active ones). */
+  /** The time scanned by: `supersededAt` (by `superseded`) or `activatedAt` (by `activated`). */
   at: Date;
+  state: 'active' | 'superseded';
+  supersededAt: Date | null;
+}
+
+/** A {@link KeyStore.scanKeys} query. */
+export interface ScanQuery {
+  /**
+   * `superseded`: superseded versions with `supersededAt` before `before`; `activated`: active and
+   * superseded (unshredded) versions with `activatedAt` before `before`.
+   */
+  by: 'superseded' | 'activated';
+  before: Date;
+  /** The last row of the previous page. */
+  after?: ScanRow | undefined;
+  limit: number;
 }
 
 /** One re-wrap of {@link KeyStore.updateWrappings}. */
@@ -126,11 +141,10 @@ export interface KeyStore {
    */
   subscribe?(onChange: (conversationId: string, change: KeyChange) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>>;
   /**
-   * Optional (retention): versions in `state` whose `supersededAt` (superseded) or `activatedAt`
-   * (active) is before `before`, ordered by (that time, conversation id, version), starting
-   * after the cursor `after`, at most `limit`.
+   * Optional (retention): unshredded versions by time (see {@link ScanQuery}), ordered by (that
+   * time, conversation id, version), starting after the cursor `after`, at most `limit`.
    */
-  scanKeys?(query: { state: 'superseded' | 'active'; before: Date; after?: ScanRow | undefined; limit: number }): Promise<ScanRow[]>;
+  scanKeys?(query: ScanQuery): Promise<ScanRow[]>;
   /**
    * Optional (re-wrap): unshredded records whose master key id is not `notMasterKeyId`, in
    * (conversation id, version) order after `after`, at most `limit`.

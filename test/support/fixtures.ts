@@ -57,8 +57,9 @@ export function wrapStore(inner: KeyStore, overrides: Partial<KeyStore>): KeySto
     getVersion: (c, v) => inner.getVersion(c, v),
     listVersions: (c) => inner.listVersions(c),
     insertFirst: (r) => inner.insertFirst(r),
-    insertNext: (r, e) => inner.insertNext(r, e),
+    insertNext: (r, e, o) => inner.insertNext(r, e, o),
     reserveMessages: (c, v, n, l) => inner.reserveMessages(c, v, n, l),
+    shred: (c, t, at) => inner.shred(c, t, at),
     transaction: (fn) => inner.transaction(fn),
   };
   return { ...forward, ...overrides };

@@ -21,7 +21,7 @@ async function seed(store: KeyStore, c: string, n: number, baseMs = Date.parse('
 }
 
 /** Every row of a scan, page by page, keeping this test's conversations only. */
-async function scanAll(store: KeyStore, q: { state: 'superseded' | 'active'; before: Date }, mine: Set<string>, limit: number): Promise<ScanRow[]> {
+async function scanAll(store: KeyStore, q: { by: 'superseded' | 'activated'; before: Date }, mine: Set<string>, limit: number): Promise<ScanRow[]> {
   const out: ScanRow[] = [];
   let after: ScanRow | undefined;
   for (let page = 0; page < 10_000; page++) {
@@ -98,7 +98,7 @@ export function keyStoreLifecycleContract(name: string, makeStore: () => Promise
       );
     });
 
-    it('scanKeys pages through superseded and active versions by time, each row once', async () => {
+    it('scanKeys pages through versions by supersession or activation time, each row once', async () => {
       const store = await makeStore();
       const base = Date.parse('1996-03-01T00:00:00Z') + Math.floor(Math.random() * 1e9);
       const mine = new Set<string>();
@@ -109,14 +109,19 @@ export function keyStoreLifecycleContract(name: string, makeStore: () => Promise
       }
       const cut = new Date(base + 2.5 * 3_600_000); // versions superseded at +2h qualify, +3h do not
       for (const limit of [1, 2, 1000]) {
-        const sup = await scanAll(store, { state: 'superseded', before: cut }, mine, limit);
+        const sup = await scanAll(store, { by: 'superseded', before: cut }, mine, limit);
         // Every superseded version of ours before the cut, exactly once, in time order.
         const all = (await Promise.all([...mine].map((c) => store.listVersions(c)))).flat();
         const want = all.filter((r) => r.state === 'superseded' && r.supersededAt!.getTime() < cut.getTime());
         expect(sup.map((r) => `${r.conversationId}#${r.version}`).sort()).toEqual(want.map((r) => `${r.conversationId}#${r.version}`).sort());
         expect(sup.map((r) => r.at.getTime())).toEqual([...sup.map((r) => r.at.getTime())].sort((a, b) => a - b));
-        const act = await scanAll(store, { state: 'active', before: new Date(base + 1.5 * 3_600_000 + 7 * 60_000) }, mine, limit);
-        const wantActive = all.filter((r) => r.state === 'active' && r.activatedAt.getTime() < base + 1.5 * 3_600_000 + 7 * 60_000);
+        const act = await scanAll(store, { by: 'activated', before: new Date(base + 1.5 * 3_600_000 + 7 * 60_000) }, mine, limit);
+        const wantActive = all.filter((r) => r.state !== 'shredded' && r.activatedAt.getTime() < base + 1.5 * 3_600_000 + 7 * 60_000);
+        expect(act.map((r) => r.at.getTime())).toEqual([...act.map((r) => r.at.getTime())].sort((x, y) => x - y));
+        for (const r of act) {
+          const rec = all.find((x) => x.conversationId === r.conversationId && x.version === r.version)!;
+          expect([r.state, r.supersededAt?.getTime() ?? null]).toEqual([rec.state, rec.supersededAt?.getTime() ?? null]);
+        }
         expect(act.map((r) => `${r.conversationId}#${r.version}`).sort()).toEqual(wantActive.map((r) => `${r.conversationId}#${r.version}`).sort());
         expect(wantActive.length).toBeGreaterThan(0);
         expect(want.length).toBeGreaterThan(0);
@@ -124,7 +129,8 @@ export function keyStoreLifecycleContract(name: string, makeStore: () => Promise
       // Shredded versions leave the scan.
       const [c0] = [...mine];
       await store.shred(c0!, 'conversation', new Date());
-      const after = await scanAll(store, { state: 'superseded', before: new Date(base + 1e10) }, mine, 1000);
+      const after = await scanAll(store, { by: 'superseded', before: new Date(base + 1e10) }, mine, 1000);
+      expect((await scanAll(store, { by: 'activated', before: new Date(base + 1e10) }, mine, 1000)).some((r) => r.conversationId === c0)).toBe(false);
       expect(after.some((r) => r.conversationId === c0)).toBe(false);
     });
 
