@@ -133,6 +133,9 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
         problems.push({ kind: 'trusted', index: tree.size, message: `the trusted checkpoint has ${t.size} entries, the log only ${tree.size}: the log was truncated`, evidence: [input.trusted] });
       } else if (!equalBytes(tree.root(t.size), t.rootHash)) {
         problems.push({ kind: 'trusted', message: `the log's first ${t.size} entries no longer match the trusted checkpoint: history was rewritten`, evidence: [input.trusted] });
+      } else if (latest && latest.cp.size > tree.size) {
+        // The latest checkpoint is beyond the entries (reported above as checkpoint-size): no
+        // consistency proof can be computed from entries that are not there.
       } else if (latest && latest.cp.size >= t.size) {
         const proof = tree.consistencyProof(t.size, latest.cp.size);
         if (!verifyConsistency(t.size, latest.cp.size, t.rootHash, latest.cp.rootHash, proof)) {
