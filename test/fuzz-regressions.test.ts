@@ -29,4 +29,17 @@ describe('verifyAuditLog (fuzz-audit-log)', () => {
       expect(r.problems.map((p) => p.kind)).toContain('checkpoint-size');
     }
   });
+
+  it('a signed checkpoint of size 0 whose root is not the empty tree\'s: a checkpoint-root problem without an entry index', () => {
+    // Shrunk: checkpoints [size 0, root 32 zero bytes], no trusted checkpoint. The problem was
+    // reported at entry index -1 ("entry -1 differs from what checkpoint 0 (size 0) committed to").
+    for (const kept of [0, 14]) {
+      const r = verifyAuditLog({ verifierKey: LOG.verifierKey, entries: entries.slice(0, kept), checkpoints: [signedAt(0, new Uint8Array(32))] });
+      const p = r.problems.find((x) => x.kind === 'checkpoint-root');
+      expect(p).toBeDefined();
+      expect(p!.index).toBeUndefined();
+      expect(p!.checkpoint).toBe(0);
+      expect(p!.message).not.toMatch(/-1/);
+    }
+  });
 });

@@ -105,6 +105,9 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     if (cp.size > tree.size) {
       // `index` is the first entry no earlier checkpoint vouches for: the removal is there or later.
       problems.push({ kind: 'checkpoint-size', checkpoint: pos, index: Math.min(lastGood, tree.size), message: `checkpoint ${pos} commits to ${cp.size} entries but the log has ${tree.size}: entries at or after index ${Math.min(lastGood, tree.size)} were removed`, evidence: [note] });
+    } else if (cp.size === 0 && !equalBytes(tree.root(0), cp.rootHash)) {
+      // No entry to point at: the log signed, for no entries, a root other than the empty tree's.
+      problems.push({ kind: 'checkpoint-root', checkpoint: pos, message: `checkpoint ${pos} (size 0) does not commit to the empty tree: the log signed a false root`, evidence: [note] });
     } else if (!equalBytes(tree.root(cp.size), cp.rootHash)) {
       const from = Math.min(lastGood, cp.size - 1);
       problems.push({
