@@ -2,12 +2,17 @@
  * Defects the fuzz suites (test/fuzz-*.test.ts, issue #11) found, each pinned by the input the
  * fuzzer shrank it to, so that it stays fixed whatever seed a later run draws.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
+import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
+import { isKeywardenError } from '../src/errors.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 
 const ORIGIN = 'fuzz.example/log';
@@ -40,6 +45,28 @@ describe('verifyAuditLog (fuzz-audit-log)', () => {
       expect(p!.index).toBeUndefined();
       expect(p!.checkpoint).toBe(0);
       expect(p!.message).not.toMatch(/-1/);
+    }
+  });
+});
+
+describe('FileAuditStore.open (fuzz-audit-log)', () => {
+  it('a checkpoint record that is not UTF-8 (checksum recomputed) is ERR_AUDIT_CORRUPT at its offset, not a retryable ERR_AUDIT_UNAVAILABLE', async () => {
+    // Shrunk: an empty entries file, and a checkpoints file whose one record starts with 0xff
+    // and carries a valid checksum, as an attacker who rewrites the file would leave it.
+    const dir = await mkdtemp(join(tmpdir(), 'kw-fuzz-regr-'));
+    try {
+      const magic = new TextEncoder().encode('keywarden-audit-v1\n');
+      await writeFile(join(dir, 'entries'), magic);
+      await writeFile(join(dir, 'checkpoints'), Buffer.concat([magic, frame(new TextEncoder().encode(signedAt(3))), frame(Uint8Array.of(0xff, 0x0a))]));
+      const err = await FileAuditStore.open(dir).then(() => undefined, (e: unknown) => e);
+      expect(isKeywardenError(err, 'ERR_AUDIT_CORRUPT')).toBe(true);
+      expect((err as { retryable: boolean }).retryable).toBe(false);
+      expect((err as { at: number }).at).toBe(magic.length + frame(new TextEncoder().encode(signedAt(3))).length);
+      // The refused open left no lock behind: the directory opens once repaired.
+      await writeFile(join(dir, 'checkpoints'), magic);
+      await (await FileAuditStore.open(dir)).close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
