@@ -12,6 +12,8 @@ import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
+import { approveRequest, createRequest, encodeToken, generateApproverKey } from '../src/breakglass/token.js';
+import { main } from '../src/cli/index.js';
 import { isKeywardenError } from '../src/errors.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 
@@ -65,6 +67,37 @@ describe('FileAuditStore.open (fuzz-audit-log)', () => {
       // The refused open left no lock behind: the directory opens once repaired.
       await writeFile(join(dir, 'checkpoints'), magic);
       await (await FileAuditStore.open(dir)).close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('approveRequest (fuzz-breakglass)', () => {
+  it('a private JWK whose "x" is not the public key of its "d": ERR_INVALID_INPUT naming approver.privateJwk, not a DOMException', async () => {
+    // Shrunk: t1's private JWK with another approver's "x" (a key file edited by hand, or two
+    // files mixed up). WebCrypto's import refused it with DOMException "Invalid keyData".
+    const [a, b] = [await generateApproverKey('t1'), await generateApproverKey('t2')];
+    const req = createRequest({
+      policy: 'p', aud: 'dm.example.com', requester: 'r', reason: 'LEGAL_PROCESS', detail: 'case 1',
+      scope: { conversations: ['c0'], from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', maxMessages: 1, operation: 'decrypt' },
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    });
+    const mixed = { ...a.privateJwk, x: b.publicJwk.x };
+    const err = await approveRequest(req, { id: 't1', privateJwk: mixed }).then(() => undefined, (e: unknown) => e);
+    expect(isKeywardenError(err, 'ERR_INVALID_INPUT')).toBe(true);
+    expect((err as { param: string }).param).toBe('approver.privateJwk');
+    expect((err as Error).message).not.toContain(a.privateJwk.d);
+    // The CLI says which file is wrong (exit 3), without the key.
+    const dir = await mkdtemp(join(tmpdir(), 'kw-fuzz-regr-'));
+    try {
+      await writeFile(join(dir, 'token.json'), encodeToken({ request: req, approvals: [] }));
+      await writeFile(join(dir, 'key.jwk'), JSON.stringify(mixed));
+      const out: string[] = [];
+      const code = await main(['token', 'approve', '--token', join(dir, 'token.json'), '--key', join(dir, 'key.jwk'), '--id', 't1'], { out: (x) => void out.push(String(x)), err: (x) => void out.push(x), env: {} });
+      expect(code).toBe(3);
+      expect(out.join('')).toContain(`key ${join(dir, 'key.jwk')}: `);
+      expect(out.join('')).not.toContain(a.privateJwk.d);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
