@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../src/audit/checkpoint.js';
-import { encodeEntry } from '../src/audit/entry.js';
+import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
@@ -16,6 +16,7 @@ import { approveRequest, createRequest, encodeToken, generateApproverKey } from 
 import { main } from '../src/cli/index.js';
 import { isKeywardenError } from '../src/errors.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { deployment, token } from './support/breakglass-fixtures.js';
 
 const ORIGIN = 'fuzz.example/log';
 const LOG = generateNoteKey(ORIGIN, new Uint8Array(32).fill(21));
@@ -100,6 +101,24 @@ describe('approveRequest (fuzz-breakglass)', () => {
       expect(out.join('')).not.toContain(a.privateJwk.d);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('BreakGlass.decrypt (fuzz-breakglass)', () => {
+  it('a token object whose jti or reason is not well-formed Unicode: refused as ERR_BG_MALFORMED and recorded, not ERR_AUDIT_ENTRY', async () => {
+    // Shrunk: the genuine token as an object, its request.jti replaced by a lone surrogate
+    // '\udbff'. Recording the refusal copied the jti into a breakglass.refused entry, whose
+    // validation threw ERR_AUDIT_ENTRY: the caller lost the refusal code, the log the refusal.
+    const d = await deployment();
+    const t = await token(d, [d.approvers.t1, d.approvers.t2, d.approvers.l1]);
+    for (const change of [{ jti: '\udbff' }, { reason: '\ud800' }, { jti: 'x'.repeat(2000) }]) {
+      const before = d.log.size;
+      const err = await d.bg.decrypt({ request: { ...t.request, ...change }, approvals: t.approvals }, 'c0', [d.messages.c0![0]!.ct]).then(() => undefined, (e: unknown) => e);
+      expect(isKeywardenError(err, 'ERR_BG_MALFORMED'), String(err)).toBe(true);
+      expect(d.log.size).toBe(before + 1);
+      const [entry] = await d.auditStore.read(before, before + 1);
+      expect(decodeEntry(entry!)).toMatchObject({ type: 'breakglass.refused', refusal: 'ERR_BG_MALFORMED' });
     }
   });
 });
