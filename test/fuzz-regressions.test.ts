@@ -84,7 +84,7 @@ describe('approveRequest (fuzz-breakglass)', () => {
       scope: { conversations: ['c0'], from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', maxMessages: 1, operation: 'decrypt' },
       exp: Math.floor(Date.now() / 1000) + 3600,
     });
-    const mixed = { ...a.privateJwk, x: b.publicJwk.x };
+    const mixed = { ...a.privateJwk, x: b.publicJwk.x! };
     const err = await approveRequest(req, { id: 't1', privateJwk: mixed }).then(() => undefined, (e: unknown) => e);
     expect(isKeywardenError(err, 'ERR_INVALID_INPUT')).toBe(true);
     expect((err as { param: string }).param).toBe('approver.privateJwk');
