@@ -122,3 +122,28 @@ describe('BreakGlass.decrypt (fuzz-breakglass)', () => {
     }
   });
 });
+
+describe('keywarden token approve (fuzz-cli)', () => {
+  it('a private key file whose fields were swapped: the secret under "kid" is not echoed in the --id mismatch error', async () => {
+    // Shrunk: t2's private JWK with the values of "kid" and "d" swapped. The usage error quoted
+    // the file's kid verbatim: the private key, on stderr.
+    const k = await generateApproverKey('t2');
+    const req = createRequest({
+      policy: 'p', aud: 'dm.example.com', requester: 'r', reason: 'LEGAL_PROCESS', detail: 'case 1',
+      scope: { conversations: ['c0'], from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z', maxMessages: 1, operation: 'decrypt' },
+      exp: Math.floor(Date.now() / 1000) + 3600,
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'kw-fuzz-regr-'));
+    try {
+      await writeFile(join(dir, 'token.json'), encodeToken({ request: req, approvals: [] }));
+      await writeFile(join(dir, 'key.jwk'), JSON.stringify({ ...k.privateJwk, kid: k.privateJwk.d, d: k.privateJwk.kid }));
+      const out: string[] = [];
+      const code = await main(['token', 'approve', '--token', join(dir, 'token.json'), '--key', join(dir, 'key.jwk'), '--id', 't2'], { out: (x) => void out.push(String(x)), err: (x) => void out.push(x), env: {} });
+      expect(code).toBe(2);
+      expect(out.join('')).toContain(`does not match the kid in the key file ${join(dir, 'key.jwk')}`);
+      expect(out.join('')).not.toContain(k.privateJwk.d);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
