@@ -12,7 +12,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext, nobleAead } from '../src/node.js';
-import { FUZZ_TIMEOUT, EDGE_STRINGS, attempt, attemptAsync, mutatedBytes, notBytes, params } from './support/fuzz.js';
+import { EDGE_STRINGS, attempt, attemptAsync, mutatedBytes, notBytes, params } from './support/fuzz.js';
 
 interface Sample {
   kw: Keywarden;
@@ -81,7 +81,7 @@ describe('fuzz: decrypt of mutated ciphertexts', () => {
       }),
       params(300),
     );
-  }, FUZZ_TIMEOUT);
+  });
 
   it('a header grafted onto another body (suite, key version, nonce from one sample, the rest from another) never opens', async () => {
     await fc.assert(
@@ -96,7 +96,7 @@ describe('fuzz: decrypt of mutated ciphertexts', () => {
       }),
       params(150),
     );
-  }, FUZZ_TIMEOUT);
+  });
 
   it('random bytes behind a well-formed header (any suite byte, any key version) never open', async () => {
     await fc.assert(
@@ -108,7 +108,7 @@ describe('fuzz: decrypt of mutated ciphertexts', () => {
       }),
       params(200),
     );
-  }, FUZZ_TIMEOUT);
+  });
 });
 
 describe('fuzz: a genuine ciphertext in another context', () => {
@@ -131,7 +131,7 @@ describe('fuzz: a genuine ciphertext in another context', () => {
       }),
       params(300),
     );
-  }, FUZZ_TIMEOUT);
+  });
 });
 
 describe('fuzz: whatever a caller passes', () => {
@@ -153,7 +153,7 @@ describe('fuzz: whatever a caller passes', () => {
       }),
       params(300),
     );
-  }, FUZZ_TIMEOUT);
+  });
 
   it('decryptMany throws only KeywardenErrors for bad pages, and reports each bad item as ERR_DECRYPT_FAILED', async () => {
     const itemArb = fc.oneof(
@@ -175,7 +175,7 @@ describe('fuzz: whatever a caller passes', () => {
       }),
       params(200),
     );
-  }, FUZZ_TIMEOUT);
+  });
 });
 
 describe('fuzz: inspectCiphertext', () => {
@@ -200,5 +200,5 @@ describe('fuzz: inspectCiphertext', () => {
       }),
       params(400),
     );
-  }, FUZZ_TIMEOUT);
+  });
 });

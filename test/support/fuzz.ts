@@ -9,7 +9,7 @@
  * path; replay it with `fc.assert(property, { seed, path })`.
  */
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { type AnyKeywardenError, isKeywardenError } from '../../src/errors.js';
 
 const ENV_RUNS = Number(process.env.KEYWARDEN_FUZZ_RUNS ?? '');
@@ -22,8 +22,9 @@ export function runs(base: number, opts: { heavy?: boolean } = {}): number {
   return Math.max(base, opts.heavy ? Math.ceil(ENV_RUNS / 10) : ENV_RUNS);
 }
 
-/** Test timeout: vitest's default for the fast suite, none to speak of for a long run. */
-export const FUZZ_TIMEOUT = LONG_FUZZ ? 24 * 3600_000 : 60_000;
+// A long run may take hours: lift the test timeout of every test file that imports this one
+// (the fast suite keeps vitest.config.ts's).
+if (LONG_FUZZ) vi.setConfig({ testTimeout: 24 * 3600_000 });
 
 /** fast-check parameters for `fc.assert`: the run count, and the seed printed on failure (fast-check's default). */
 export function params(base: number, opts: { heavy?: boolean } = {}): fc.Parameters<unknown> {
@@ -65,6 +66,20 @@ export function neverThrows<T>(f: () => T): T {
   } catch (e) {
     throw new Error(`threw although documented never to: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`, { cause: e });
   }
+}
+
+/**
+ * Counts outcomes by label (exit codes, error codes) so that a run can show how deep its inputs
+ * reach; printed with KEYWARDEN_FUZZ_VERBOSE=1 when the returned `print` is called.
+ */
+export function tally(name: string): { add(label: string | number): void; print(): void } {
+  const counts = new Map<string, number>();
+  return {
+    add: (label) => void counts.set(String(label), (counts.get(String(label)) ?? 0) + 1),
+    print: () => {
+      if (process.env.KEYWARDEN_FUZZ_VERBOSE) console.log(`${name}:\n${[...counts].sort().map(([k, v]) => `  ${v}\t${k}`).join('\n')}`);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,7 +273,7 @@ const edgeValue = fc.oneof(
 function serialize(doc: unknown, style: number): string {
   const deep = JSON.stringify(DEEP);
   const text = style === 0 ? JSON.stringify(doc) : style === 1 ? JSON.stringify(doc, null, 2) : style === 2 ? JSON.stringify(doc, null, '\t').replace(/\n/g, '\r\n') : `\ufeff${JSON.stringify(doc)}`;
-  return text.split(deep).join(deepText(2000, style % 2 === 0 ? 'array' : 'object'));
+  return text.split(deep).join(deepText(500, style % 2 === 0 ? 'array' : 'object'));
 }
 
 const jsonMutation: fc.Arbitrary<JsonMutation> = fc.oneof(
@@ -338,6 +353,20 @@ export function mutatedJson(valid: readonly unknown[]): fc.Arbitrary<string> {
   return fc.oneof({ weight: 3, arbitrary: structural }, { weight: 1, arbitrary: structural.chain((t) => mutatedText([t])) });
 }
 
+/** `JSON.parse(text)` (after a BOM, which JSON.parse refuses), or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text.replace(/^\ufeff/, '')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** {@link mutatedJson}, parsed back to values (objects with `__proto__` keys, duplicates resolved as JSON.parse does). */
+export function mutatedValues(valid: readonly unknown[]): fc.Arbitrary<unknown> {
+  return mutatedJson(valid).map(parseJson).filter((v) => v !== undefined);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arbitrary inputs of the wrong type.
 
@@ -358,40 +387,43 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function timeOnce(f: () => unknown): number {
+/** Milliseconds `times` calls of `f` take. */
+function timeLoop(f: () => unknown, times: number): number {
   const t = performance.now();
-  f();
+  for (let i = 0; i < times; i++) f();
   return performance.now() - t;
 }
 
 /**
- * Asserts that `run` on an input 8 times larger takes less than `factor` times as long (plus
- * `slackMs`): linear work gives about 8, quadratic about 64. Inputs are built before timing;
- * each side is the median of `reps` runs after a warm-up. Timer noise (other test files share
- * the machine) is absorbed by the generous factor and by re-measuring up to three times: a
- * super-linear parser fails every time, a noisy machine does not.
+ * Asserts that `run` on an input 8 times larger takes less than `factor` times as long: linear
+ * work gives about 8, quadratic about 64. Inputs are built before timing. The small input is
+ * repeated until one measurement takes at least `minMs`, so that timer resolution and the
+ * constant part of a call do not hide growth; both sides are then the median of `reps` such
+ * measurements after a warm-up. Timer noise (other test files share the machine) is absorbed by
+ * the generous factor and by measuring up to three times: a super-linear parser fails every
+ * time, a noisy machine does not.
  */
-export function expectLinear<T>(name: string, make: (n: number) => T, run: (input: T) => unknown, n: number, opts: { factor?: number; slackMs?: number; reps?: number } = {}): void {
-  const { factor = 40, slackMs = 5, reps = 7 } = opts;
+export function expectLinear<T>(name: string, make: (n: number) => T, run: (input: T) => unknown, n: number, opts: { factor?: number; minMs?: number; reps?: number } = {}): void {
+  const { factor = 40, minMs = 2, reps = 3 } = opts;
   const small = make(n);
   const large = make(8 * n);
-  const measure = () => {
-    for (let i = 0; i < 2; i++) {
-      run(small);
-      run(large);
-    }
+  for (let i = 0; i < 3; i++) {
+    run(small); // warm-up (and JIT) on both shapes before calibrating
+    run(large);
+  }
+  let times = 1;
+  while (timeLoop(() => run(small), times) < minMs && times < 1 << 16) times *= 2;
+  let last = { small: 0, large: 0 };
+  for (let attempt = 0; attempt < 3; attempt++) {
     const ts: number[] = [];
     const tl: number[] = [];
     for (let i = 0; i < reps; i++) {
-      ts.push(timeOnce(() => run(small)));
-      tl.push(timeOnce(() => run(large)));
+      ts.push(timeLoop(() => run(small), times));
+      tl.push(timeLoop(() => run(large), times));
     }
-    return { small: median(ts), large: median(tl) };
-  };
-  let last = { small: 0, large: 0 };
-  for (let attempt = 0; attempt < 3; attempt++) {
-    last = measure();
-    if (last.large < factor * last.small + slackMs) return;
+    last = { small: median(ts), large: median(tl) };
+    if (process.env.KEYWARDEN_FUZZ_VERBOSE) console.log(`${name}: x${(last.large / last.small).toFixed(1)} (${last.small.toFixed(2)} ms, ${times} calls)`);
+    if (last.large < factor * last.small) return;
   }
-  expect.fail(`${name}: ${last.large.toFixed(2)} ms for 8n against ${last.small.toFixed(2)} ms for n (n = ${n}): more than ${factor}x + ${slackMs} ms, not linear`);
+  expect.fail(`${name}: ${last.large.toFixed(2)} ms for size 8n against ${last.small.toFixed(2)} ms for n (n = ${n}, ${times} calls each): more than ${factor}x, not linear`);
 }
