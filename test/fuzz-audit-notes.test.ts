@@ -95,7 +95,7 @@ describe('fuzz: signed notes', () => {
         if (!r.ok) expect(codeOf(r.error, m)).toBe('ERR_NOTE_MALFORMED');
         else expect(same(enc.encode(reencode(r.value)), typeof m === 'string' ? enc.encode(m) : m)).toBe(true);
       }),
-      params(400),
+      params(250),
     );
   });
 
@@ -110,7 +110,7 @@ describe('fuzz: signed notes', () => {
         expect(GENUINE_TEXTS.has(r.value.text)).toBe(true);
         for (const v of r.value.verified) expect(VERIFIERS.some((k) => k.name === v.name && k.keyId === v.keyId)).toBe(true);
       }),
-      params(300),
+      params(150),
     );
   });
 
@@ -128,7 +128,7 @@ describe('fuzz: signed notes', () => {
     const line = NOTES[0]!.slice('hello\n\n'.length).split('\n')[0]!;
     const note = (n: number) => `hello\n\n${`${line}\n`.repeat(n)}`;
     expect(parseNote(note(MAX_NOTE_SIGNATURES)).signatures).toHaveLength(MAX_NOTE_SIGNATURES);
-    for (const n of [MAX_NOTE_SIGNATURES + 1, 100_000]) {
+    for (const n of [MAX_NOTE_SIGNATURES + 1, 20_000]) {
       const r = attempt(() => parseNote(note(n)));
       expect(!r.ok && r.error.message).toBe('too many signatures');
     }
@@ -168,7 +168,7 @@ describe('fuzz: note key strings', () => {
           if (!r.ok) expect(codeOf(r.error, k)).toBe('ERR_NOTE_KEY');
         }
       }),
-      params(150),
+      params(100),
     );
   });
 });
@@ -183,7 +183,7 @@ describe('fuzz: checkpoints and cosignatures', () => {
         if (r.ok) expect(formatCheckpoint(r.value)).toBe(t);
         else expect(codeOf(r.error, t)).toBe('ERR_CHECKPOINT_MALFORMED');
       }),
-      params(500),
+      params(300),
     );
   });
 
@@ -204,7 +204,7 @@ describe('fuzz: checkpoints and cosignatures', () => {
         if (cs.ok) expect(parseNote(cs.value).text).toBe(parseNote(m).text);
         else expect(codeOf(cs.error, m)).toMatch(/^ERR_(NOTE|CHECKPOINT)_/);
       }),
-      params(60),
+      params(40),
     );
   });
 
@@ -229,7 +229,7 @@ describe('fuzz: tlog-proof files', () => {
         const canonical = formatTlogProof(p.index, p.proof, p.checkpoint);
         expect(p.extra === undefined ? canonical : canonical.replace('\nindex', `\nextra ${b64(p.extra)}\nindex`)).toBe(t);
       }),
-      params(500),
+      params(300),
     );
   });
 
@@ -244,7 +244,7 @@ describe('fuzz: tlog-proof files', () => {
         expect(same(entry as Uint8Array, entries[r.index!]!)).toBe(true);
         expect([5, 9]).toContain(r.size);
       }),
-      params(300),
+      params(200),
     );
   });
 

@@ -82,7 +82,7 @@ describe('fuzz: decodeToken and the request digest', () => {
         expect(encodeToken(decodeToken(canonical))).toBe(canonical);
         expect(requestDigest(r.value.request)).toMatch(/^[A-Za-z0-9_-]{43}$/);
       }),
-      params(400),
+      params(250),
     );
   });
 
@@ -154,7 +154,7 @@ describe('fuzz: verifyToken and inspectToken', () => {
         expect(i.ok).toBe(v.ok);
         if (!v.ok) expect(i.problems.map((p) => p.code)).toContain(v.error.code);
       }),
-      params(150),
+      params(100),
     );
   });
 
@@ -170,7 +170,7 @@ describe('fuzz: verifyToken and inspectToken', () => {
         else expect(v.error.code).toMatch(/^ERR_BG_/);
         expect((await inspectToken(t as BreakGlassToken, d.policy, d.now())).ok).toBe(v.ok);
       }),
-      params(100),
+      params(60),
     );
   });
 });
@@ -188,7 +188,7 @@ describe('fuzz: policies', () => {
         if (!v.ok) expect(v.error.code).toMatch(/^ERR_BG_/);
         expect((await inspectToken(good.text, policy as BreakGlassPolicy, d.now())).ok).toBe(v.ok);
       }),
-      params(150),
+      params(100),
     );
   });
 
@@ -224,7 +224,7 @@ describe('fuzz: approveRequest with whatever a private key file holds', () => {
         expect((r.error as { param?: string }).param).toBe('approver.privateJwk');
         for (const k of jwks) expect(r.error.message).not.toContain(k.d);
       }),
-      params(150),
+      params(100),
     );
   });
 });
@@ -247,7 +247,7 @@ describe('fuzz: BreakGlass.decrypt', () => {
         const [entry] = await d.auditStore.read(before, before + 1);
         expect(decodeEntry(entry!)).toMatchObject({ type: 'breakglass.refused', refusal: r.error.code });
       }),
-      params(60),
+      params(40),
     );
   });
 
@@ -275,7 +275,7 @@ describe('fuzz: BreakGlass.decrypt', () => {
         }
         expect(r.value.opened).toBe(r.value.results.filter((x) => x.ok).length);
       }),
-      params(25),
+      params(20),
     );
   });
 });

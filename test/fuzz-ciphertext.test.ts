@@ -79,7 +79,7 @@ describe('fuzz: decrypt of mutated ciphertexts', () => {
         const page = await kw.decryptMany(ctx.conv, [{ ciphertext: ct, ...(ctx.aad === undefined ? {} : { aad: ctx.aad }) }, ctx.ct]);
         expect(page.map((p) => (p.ok ? 'ok' : p.error.code))).toEqual(['ERR_DECRYPT_FAILED', ctx.aad === undefined || aadBytes(ctx.aad).length === 0 ? 'ok' : 'ERR_DECRYPT_FAILED']);
       }),
-      params(300),
+      params(200),
     );
   });
 
@@ -94,7 +94,7 @@ describe('fuzz: decrypt of mutated ciphertexts', () => {
           expect(r.ok ? 'opened' : r.error.code).toBe('ERR_DECRYPT_FAILED');
         }
       }),
-      params(150),
+      params(100),
     );
   });
 
@@ -129,7 +129,7 @@ describe('fuzz: a genuine ciphertext in another context', () => {
           expect(['ERR_DECRYPT_FAILED', 'ERR_INVALID_INPUT']).toContain(r.error.code);
         }
       }),
-      params(300),
+      params(200),
     );
   });
 });
@@ -151,7 +151,7 @@ describe('fuzz: whatever a caller passes', () => {
         const s = await attemptAsync(() => aes.decryptString(conv as string, ct as Uint8Array, options as never));
         expect(s.ok).toBe(r.ok);
       }),
-      params(300),
+      params(200),
     );
   });
 
@@ -198,7 +198,7 @@ describe('fuzz: inspectCiphertext', () => {
         const d = await attemptAsync(() => aes.decrypt('a:dm:alice:bob', ct as Uint8Array));
         expect(d.ok).toBe(false);
       }),
-      params(400),
+      params(250),
     );
   });
 });

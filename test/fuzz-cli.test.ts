@@ -139,7 +139,7 @@ describe('fuzz: keywarden token … input files', () => {
         if (r.code === 0) expect(requestDigest(decodeToken(token).request)).toBe(tokenDigest);
         await cleanup(r);
       }),
-      params(40, { heavy: true }),
+      params(30, { heavy: true }),
     );
   });
 
@@ -151,7 +151,7 @@ describe('fuzz: keywarden token … input files', () => {
         if (r.code === 0) expect(requestDigest(decodeToken(token).request)).toBe(tokenDigest);
         await cleanup(r);
       }),
-      params(40, { heavy: true }),
+      params(30, { heavy: true }),
     );
   });
 });
@@ -179,7 +179,7 @@ describe('fuzz: keywarden audit … input files', () => {
         }
         await cleanup(r);
       }),
-      params(40, { heavy: true }),
+      params(30, { heavy: true }),
     );
   });
 
@@ -198,7 +198,7 @@ describe('fuzz: keywarden audit … input files', () => {
         }
         await cleanup(r);
       }),
-      params(40, { heavy: true }),
+      params(30, { heavy: true }),
     );
   });
 });
@@ -223,7 +223,7 @@ describe('fuzz: token request options', () => {
         }
         await cleanup(r);
       }),
-      params(100),
+      params(50),
     );
   });
 });
@@ -243,7 +243,7 @@ describe('fuzz: arguments of the read-only commands', () => {
         expectWellBehaved(r);
         await cleanup(r);
       }),
-      params(100),
+      params(50),
     );
   });
 });
