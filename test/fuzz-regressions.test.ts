@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { signCheckpoint } from '../src/audit/checkpoint.js';
+import { cosignCheckpoint, generateCosignerKey, newCosigner, signCheckpoint } from '../src/audit/checkpoint.js';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore, frame } from '../src/audit/file-store.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
@@ -142,6 +142,31 @@ describe('keywarden token approve (fuzz-cli)', () => {
       expect(code).toBe(2);
       expect(out.join('')).toContain(`does not match the kid in the key file ${join(dir, 'key.jwk')}`);
       expect(out.join('')).not.toContain(k.privateJwk.d);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('keywarden audit verify (fuzz-cli)', () => {
+  it('a witness cosignature timestamped beyond what a Date holds: reported, not "could not complete: Invalid time value"', async () => {
+    // Shrunk: the genuine log, its latest checkpoint cosigned by the configured witness at
+    // 8.64e12 + 1 seconds (any uint64 up to 2^53 - 1 verifies; timestamps are returned, not
+    // judged). Rendering it with Date#toISOString threw a RangeError: exit 3, no report.
+    const witness = generateCosignerKey('fuzz.example/witness', new Uint8Array(32).fill(22));
+    const magic = new TextEncoder().encode('keywarden-audit-v1\n');
+    const notes = [signedAt(4), cosignCheckpoint(signedAt(14), newCosigner(witness.signerKey, () => 8.64e12 + 1))];
+    const dir = await mkdtemp(join(tmpdir(), 'kw-fuzz-regr-'));
+    try {
+      await writeFile(join(dir, 'entries'), Buffer.concat([magic, ...entries.map(frame)]));
+      await writeFile(join(dir, 'checkpoints'), Buffer.concat([magic, ...notes.map((n) => frame(new TextEncoder().encode(n)))]));
+      await writeFile(join(dir, 'w.vkey'), witness.verifierKey);
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(['audit', 'verify', '--dir', dir, '--key', LOG.verifierKey, '--witness', `@${join(dir, 'w.vkey')}`], { out: (x) => void out.push(String(x)), err: (x) => void err.push(x), env: {} });
+      expect(err.join('')).toBe('');
+      expect(code).toBe(0);
+      expect(out.join('')).toContain('cosigned by fuzz.example/witness at 8640000000001 (Unix seconds');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
