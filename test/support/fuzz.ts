@@ -5,8 +5,11 @@
  *
  * Run counts: each property has a modest default so that `npm test` stays fast. Set
  * `KEYWARDEN_FUZZ_RUNS=N` for a long run: every property then runs N times (the expensive ones,
- * marked `heavy`, N/10 times) and tests get no timeout. A failure prints fast-check's seed and
- * path; replay it with `fc.assert(property, { seed, path })`.
+ * marked `heavy`, N/10 times; never fewer than the default) and tests get no timeout.
+ *
+ * A failure prints fast-check's seed and path. Replay it with the same environment variables
+ * plus `KEYWARDEN_FUZZ_SEED=<seed> KEYWARDEN_FUZZ_PATH=<path>`, selecting the one test with
+ * `-t '<its name>'` (the path belongs to one property).
  */
 import fc from 'fast-check';
 import { expect, vi } from 'vitest';
@@ -26,9 +29,19 @@ export function runs(base: number, opts: { heavy?: boolean } = {}): number {
 // (the fast suite keeps vitest.config.ts's).
 if (LONG_FUZZ) vi.setConfig({ testTimeout: 24 * 3600_000 });
 
-/** fast-check parameters for `fc.assert`: the run count, and the seed printed on failure (fast-check's default). */
+const SEED = process.env.KEYWARDEN_FUZZ_SEED;
+const PATH = process.env.KEYWARDEN_FUZZ_PATH;
+
+/**
+ * fast-check parameters for `fc.assert`: the run count, and a seed and path to replay when
+ * KEYWARDEN_FUZZ_SEED / KEYWARDEN_FUZZ_PATH are set (fast-check prints both on failure).
+ */
 export function params(base: number, opts: { heavy?: boolean } = {}): fc.Parameters<unknown> {
-  return { numRuns: runs(base, opts) };
+  return {
+    numRuns: runs(base, opts),
+    ...(SEED !== undefined && SEED !== '' ? { seed: Number(SEED) } : {}),
+    ...(PATH !== undefined && PATH !== '' ? { path: PATH } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
