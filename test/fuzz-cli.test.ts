@@ -16,6 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosignCheckpoint, generateCosignerKey, newCosigner, signCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
@@ -147,12 +148,21 @@ describe('fuzz: keywarden token … input files', () => {
     );
   });
 
-  it('token approve: any token and private key file; the key is never printed', async () => {
+  it('token approve: any token and private key file; the key is never printed; an approval is of exactly the request shown', async () => {
     await fc.assert(
       fc.asyncProperty(tokenArb(), keyArb(), fc.constantFrom('t2', 't1', 'reviewer-7'), jsonFlag, async (token, key, id, json) => {
         const r = await runWith({ 'token.json': token, 'key.jwk': key }, (d) => ['token', 'approve', '--token', join(d, 'token.json'), '--key', join(d, 'key.jwk'), '--id', id, ...json]);
         expectWellBehaved(r);
-        if (r.code === 0) expect(requestDigest(decodeToken(token).request)).toBe(tokenDigest);
+        if (r.code === 0) {
+          // Any well-formed request may be approved (the approver is shown what it is): the
+          // result is that request, the approvals it had, and one more over its digest by --id.
+          const before = decodeToken(token);
+          const after = decodeToken(json.length > 0 ? (JSON.parse(r.out) as { token: string }).token : r.out);
+          expect(requestDigest(after.request)).toBe(requestDigest(before.request));
+          expect(after.approvals.slice(0, -1)).toEqual(before.approvals);
+          const claims = JSON.parse(new TextDecoder().decode(base64url.decode(after.approvals.at(-1)!.split('.')[1]!))) as { digest: string; iss: string };
+          expect(claims).toMatchObject({ digest: requestDigest(before.request), iss: id });
+        }
         await cleanup(r);
       }),
       params(30, { heavy: true }),
