@@ -7,10 +7,12 @@
  * Properties, for every file content:
  *  - `main` returns 0, 1, 2 or 3 and never throws; errors are one line each;
  *  - nothing printed contains a private key from the input (a JWK's `d`, a signer key's seed);
- *  - success means the genuine thing: an acceptable token is the genuine request, a log that
- *    verifies holds the genuine entries, a proof that checks out is for a genuine entry.
- * Only read-only commands take fuzzed arguments (no file is written outside the temp directory,
- * no database is reached: the environment is empty).
+ *  - success means the genuine thing: an acceptable token is the genuine request, an approval is
+ *    of exactly the request shown, a log that verifies holds the genuine entries, a proof that
+ *    checks out is for a genuine entry; readable files always get a report, never exit 3.
+ * Fuzzed option values go to `token request` (without --out) and fuzzed argument lists to the
+ * read-only commands only: nothing is written outside the temp directory, and no database is
+ * reached (the environment is empty).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
