@@ -8,14 +8,18 @@ import { expectLinear, mutatedBytes, mutatedJson, mutatedText } from './support/
 
 describe('the fuzz harness', () => {
   it('expectLinear fails a quadratic function and passes a linear one', () => {
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const sum = (xs: number[]) => {
+      let s = 0;
+      for (const x of xs) s += x;
+      return s;
+    };
     const quadratic = (xs: number[]) => {
       let s = 0;
       for (const x of xs) s += xs.indexOf(x); // indexOf is linear: n^2 in all
       return s;
     };
     const input = (n: number) => Array.from({ length: n }, (_, i) => i);
-    expect(() => expectLinear('quadratic', input, quadratic, 250, { reps: 3, minMs: 0.5 })).toThrow(/not linear/);
+    expect(() => expectLinear('quadratic', input, quadratic, 250, { reps: 3, minMs: 0.25 })).toThrow(/not linear/);
     expectLinear('linear', input, sum, 5000);
   });
 
