@@ -23,7 +23,7 @@ export type { MasterKeyProvider, GeneratedDataKey, WrappedDataKey, KmsCallOption
 export { encodeContext } from './kms/provider.js';
 export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
 export type { LocalMasterKeyOptions } from './kms/local.js';
-export type { KeyStore, InsertResult, ShredResult, KeyChange, ScanRow, KeyStoreSummary, WrappingUpdate } from './store/types.js';
+export type { KeyStore, InsertResult, ShredResult, KeyChange, ScanRow, KeyStoreSummary, WrappingUpdate, WrappedQuery, ScanQuery } from './store/types.js';
 export { MemoryKeyStore } from './store/memory.js';
 export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
 export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';
