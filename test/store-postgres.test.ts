@@ -357,3 +357,20 @@ describe('change notifications (LISTEN/NOTIFY)', () => {
     a.close();
   });
 });
+
+describe('NOTIFY channel names (reported defect: a schema name over 48 characters made every rotation fail)', () => {
+  it('rotation and shred work in a schema with a 63-byte name', async () => {
+    const schema = `kw_${randomBytes(4).toString('hex')}_${'x'.repeat(51)}`;
+    expect(schema).toHaveLength(63);
+    try {
+      await migrate(db.pool, { schema });
+      const store = new PostgresKeyStore(db.pool, { schema });
+      const c = freshConversationId();
+      await store.insertFirst(makeRecord(c));
+      expect((await store.insertNext(makeRecord(c, { version: 2 }), 1)).inserted).toBe(true);
+      expect((await store.shred(c, 'conversation', new Date())).shredded).toEqual([1, 2]);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+});
