@@ -16,7 +16,7 @@ import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
-import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -160,7 +160,7 @@ export class PostgresKeyStore implements KeyStore {
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
     this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
     this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
-    this.#channel = `keywarden_${keys === 'branches' ? 'branches' : 'keys'}_${schema}`;
+    this.#channel = channelName(keys === 'branches' ? 'branches' : 'keys', schema);
   }
 
   getLatest(conversationId: string): Promise<KeyRecord | undefined> {
