@@ -106,6 +106,22 @@ const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // Change notifications without LISTEN (issue #15, docs/KEYS.md §5): every rotation and shred
+    // also appends its NOTIFY payload here, and subscribers that cannot LISTEN poll by `seq`.
+    // IF NOT EXISTS: the statements are safe to re-apply should this migration be renumbered
+    // when concurrent branches' migrations merge.
+    version: 4,
+    up: (s) => [
+      `CREATE TABLE IF NOT EXISTS ${s}.keywarden_key_changes (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('keys', 'branches')),
+        payload text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+      )`,
+      `CREATE INDEX IF NOT EXISTS keywarden_key_changes_at ON ${s}.keywarden_key_changes (at)`,
+    ],
+  },
 ];
 
 /** The newest schema version this build of keywarden knows. */

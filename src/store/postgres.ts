@@ -17,6 +17,7 @@ import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 import { assertPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -143,24 +144,64 @@ export class PostgresKeyStore implements KeyStore {
   readonly #channel: string;
   /** `"schema".keywarden_jobs`. */
   readonly #jobs: string;
+  /** `"schema".keywarden_key_changes`: the change sequence pollers read (pg-changes.ts). */
+  readonly #changes: string;
+  readonly #schema: string;
+  /** `keys` or `branches`: which rows of the change sequence are this store's. */
+  readonly #kind: 'keys' | 'branches';
+  readonly #changeMode: 'auto' | ChangeDetection;
+  readonly #pollIntervalMs: number;
+  #detection: ChangeDetection | undefined;
 
   /**
    * @param pool a node-postgres Pool (the caller owns it and ends it).
    * @param options.schema schema holding the tables (default `public`), as given to {@link migrate}.
    * @param options.keys `conversations` (default: the conversation keys) or `branches` (the branch
    *   keys of `BranchKeyProvider`, in their own table with the same guarantees).
-   * @throws InvalidInputError for a missing pool or a bad schema name (`options.schema`).
+   * @param options.changes how {@link subscribe} detects other processes' changes: `listen`
+   *   (LISTEN/NOTIFY), `poll` (the change sequence, every `pollIntervalMs`), or `auto` (default:
+   *   LISTEN when notifications demonstrably arrive, else polling — for transaction-mode poolers
+   *   and engines without LISTEN).
+   * @param options.pollIntervalMs polling period, 10..60000 (default 1000): the staleness bound
+   *   when polling.
+   * @throws InvalidInputError for a missing pool, a bad schema name (`options.schema`) or a bad
+   *   option (named).
    */
-  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches' }) {
+  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number }) {
     assertPool(pool);
     this.#pool = pool;
-    const o = ownOptions('options', options, ['schema', 'keys']);
+    const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs']);
     const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
     const keys = o.keys ?? 'conversations';
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
     this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
     this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
-    this.#channel = channelName(keys === 'branches' ? 'branches' : 'keys', schema);
+    this.#kind = keys === 'branches' ? 'branches' : 'keys';
+    this.#channel = channelName(this.#kind, schema);
+    this.#schema = schema;
+    this.#changes = `${quoteIdent(schema)}.keywarden_key_changes`;
+    const changes = o.changes ?? 'auto';
+    if (changes !== 'auto' && changes !== 'listen' && changes !== 'poll') throw new InvalidInputError('options.changes', "expected 'auto', 'listen' or 'poll'");
+    this.#changeMode = changes;
+    const interval = o.pollIntervalMs ?? 1000;
+    if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 10 || interval > 60_000) {
+      throw new InvalidInputError('options.pollIntervalMs', 'expected an integer from 10 to 60000');
+    }
+    this.#pollIntervalMs = interval;
+  }
+
+  /**
+   * How the latest {@link subscribe} detects changes (`listen` or `poll`), or undefined before
+   * the first subscription. In `auto` mode it tells which one was chosen.
+   *
+   * @example
+   * ```ts
+   * await store.subscribe(onChange);
+   * console.log(store.changeDetection); // 'listen', or 'poll' behind PgBouncer in transaction mode
+   * ```
+   */
+  get changeDetection(): ChangeDetection | undefined {
+    return this.#detection;
   }
 
   getLatest(conversationId: string): Promise<KeyRecord | undefined> {
@@ -365,8 +406,13 @@ export class PostgresKeyStore implements KeyStore {
     return { inserted: true, record: toRecord(ins.rows[0]) };
   }
 
-  #notify(client: Queryable, op: string, encodedId: string, change: KeyChange): Promise<unknown> {
-    return run(client, op, 'SELECT pg_notify($1, $2)', [this.#channel, `${change === 'shredded' ? 's' : 'r'}:${encodedId}`]);
+  /**
+   * Tells other instances, on commit: NOTIFY for listeners, and a row of the change sequence for
+   * pollers (pg-changes.ts) — both, since each subscriber picks its own way.
+   */
+  async #notify(client: Queryable, op: string, encodedId: string, change: KeyChange): Promise<void> {
+    const payload = `${change === 'shredded' ? 's' : 'r'}:${encodedId}`;
+    await run(client, op, `WITH c AS (INSERT INTO ${this.#changes} (kind, payload) VALUES ($3, $2)) SELECT pg_notify($1, $2)`, [this.#channel, payload, this.#kind]);
   }
 
   /** Shreds inside a transaction on `client` (see KeyStore.shred). */
@@ -471,9 +517,10 @@ export class PostgresKeyStore implements KeyStore {
 
   /**
    * Calls `onChange(conversationId, change)` whenever any process rotates or shreds a
-   * conversation's keys in this schema (PostgreSQL LISTEN/NOTIFY). Holds one pool connection until the returned function is
-   * called — so do not use it on a single-connection pool (PGlite). Notifications can be missed
-   * (e.g. while reconnecting); keywarden's cache max age remains the bound.
+   * conversation's keys in this schema. With LISTEN/NOTIFY (see `options.changes`) it holds one
+   * pool connection until the returned function is called — so do not use `listen` on a
+   * single-connection pool (PGlite); polling borrows a connection per poll only. Changes can be
+   * missed (e.g. while reconnecting); keywarden's cache max age remains the bound.
    *
    * @example
    * ```ts
@@ -482,50 +529,21 @@ export class PostgresKeyStore implements KeyStore {
    * ```
    */
   async subscribe(onChange: (conversationId: string, change: KeyChange) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw toStoreError('subscribe', err);
-    }
-    let done = false;
-    // The session can die (server restart, terminated backend): report it once, drop the client.
-    const lost = (err: unknown) => {
-      if (done) return;
-      done = true;
-      client.off('notification', onNotification);
-      client.release(true);
-      onLost?.(err);
-    };
-    const onError = (err: unknown) => lost(err);
-    const onEnd = () => lost(new StoreError('postgres key store: the LISTEN connection ended', undefined, true));
-    const onNotification = (msg: { channel: string; payload?: string | undefined }) => {
-      if (msg.channel !== this.#channel || typeof msg.payload !== 'string') return;
-      // `r:<id>` rotated, `s:<id>` shredded; keywarden 0.1 sent the bare id for a rotation.
-      const p = msg.payload;
+    // `r:<id>` rotated, `s:<id>` shredded; keywarden 0.1 sent the bare id for a rotation.
+    const onPayload = (p: string) => {
       if (p.startsWith('s:')) onChange(decodeId(p.slice(2)), 'shredded');
       else onChange(decodeId(p.startsWith('r:') ? p.slice(2) : p), 'rotated');
     };
-    client.on('error', onError);
-    client.on('end', onEnd);
-    client.on('notification', onNotification);
-    try {
-      await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
-    } catch (err) {
-      done = true;
-      client.off('notification', onNotification);
-      client.release(true);
-      throw toStoreError('subscribe', err);
+    if (this.#changeMode !== 'poll') {
+      const stop = await listenForChanges(this.#pool, this.#channel, onPayload, onLost, this.#changeMode === 'auto');
+      if (stop !== undefined) {
+        this.#detection = 'listen';
+        return stop;
+      }
     }
-    return async () => {
-      if (done) return;
-      done = true;
-      client.off('notification', onNotification);
-      client.off('end', onEnd);
-      await client.query(`UNLISTEN ${quoteIdent(this.#channel)}`).catch(() => undefined);
-      client.off('error', onError);
-      client.release();
-    };
+    const stop = await pollForChanges(this.#pool, this.#schema, this.#kind, this.#pollIntervalMs, onPayload, onLost);
+    this.#detection = 'poll';
+    return stop;
   }
 
   async #reserve(q: Queryable, conversationId: string, version: number, count: number, limit: number): Promise<number> {
