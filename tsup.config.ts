@@ -9,7 +9,8 @@ import { defineConfig } from 'tsup';
 //  - tlog:     transparency-log primitives (portable);
 //  - audit:    the audit log and its stores (Node: FileAuditStore uses node:fs);
 //  - postgres: PostgreSQL stores (Node; `pg` is an optional peer, types only);
-//  - aws:      AwsKmsMasterKey (the other entries never import AWS code).
+//  - aws:      AwsKmsMasterKey (the other entries never import AWS code);
+//  - dynamodb: DynamoDbKeyStore (`@aws-sdk/client-dynamodb` is an optional peer).
 export default defineConfig([{
   entry: {
     index: 'src/index.ts',
@@ -20,6 +21,7 @@ export default defineConfig([{
     audit: 'src/audit/index.ts',
     postgres: 'src/postgres.ts',
     aws: 'src/kms/aws.ts',
+    dynamodb: 'src/dynamodb.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -27,7 +29,7 @@ export default defineConfig([{
   target: 'node22',
   splitting: true,
   treeshake: true,
-  external: ['@aws-sdk/client-kms', 'pg'],
+  external: ['@aws-sdk/client-kms', '@aws-sdk/client-dynamodb', 'pg'],
 }, {
   // The `keywarden` command (package.json "bin"): ESM with a shebang.
   entry: { cli: 'src/cli/bin.ts' },
