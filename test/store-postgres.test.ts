@@ -82,8 +82,8 @@ describe('migrate', () => {
     try {
       await expect(
         client.query(
-          `INSERT INTO "${db.schema}".conversation_keys (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
-           VALUES ($1, 2, 'k', '\\x00', 'AES-256-GCM', 'active', now(), now(), 0)`,
+          `INSERT INTO "${db.schema}".conversation_keys (conversation_id, version, master_key, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
+           VALUES ($1, 2, (SELECT id FROM "${db.schema}".keywarden_master_keys WHERE name = 'test:master-key'), '\\x00', 'AES-256-GCM', 'active', now(), now(), 0)`,
           [c],
         ),
       ).rejects.toMatchObject({ code: '23505' });

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import type { KeyRecord, KeyState, ShredScope } from '../keys/records.js';
+import { type KeyRecord, type KeyState, type ShredScope, copyRecord } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
@@ -38,9 +38,14 @@ interface Row extends QueryResultRow {
   shred_scope: string | null;
 }
 
+/**
+ * What reads select, from the key table `k` joined to the master key ids `m` (migration 5 keeps
+ * a small integer per master key id in the row, docs/KEYS.md §11).
+ */
 const COLUMNS =
-  'conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved, shredded_at, shred_scope';
-const INSERT_VALUES = '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)';
+  'k.conversation_id, k.version, m.name AS master_key_id, k.wrapped_key, k.suite, k.state, k.created_at, k.activated_at, k.superseded_at, k.sealed_reserved, k.shredded_at, k.shred_scope';
+const INSERT_COLUMNS = 'conversation_id, version, master_key, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved';
+const INSERT_VALUES = '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)';
 
 // `text` cannot hold U+0000, which a conversation id may contain: escape it injectively
 // (see migrations.ts). Ids with neither `\` nor U+0000 are stored as they are.
@@ -91,15 +96,15 @@ function assertSafeInt(value: number, what: string): void {
   if (!Number.isSafeInteger(value)) throw new StoreError(`postgres key store: ${what} must be a safe integer`);
 }
 
-/** Parameters $1..$10 for COLUMNS. */
-function recordParams(r: KeyRecord): unknown[] {
+/** Parameters $1..$10 for INSERT_COLUMNS, with the master key's reference for $3. */
+function recordParams(r: KeyRecord, masterKey: number): unknown[] {
   assertSafeInt(r.version, 'version');
   assertSafeInt(r.sealedReserved, 'sealedReserved');
   const key = r.wrappedKey;
   return [
     encodeId(r.conversationId),
     r.version,
-    r.masterKeyId,
+    masterKey,
     // A Buffer view over the caller's bytes: serialised before the query resolves, never kept.
     Buffer.from(key.buffer, key.byteOffset, key.byteLength),
     r.suite,
@@ -144,6 +149,12 @@ export class PostgresKeyStore implements KeyStore {
   readonly #channel: string;
   /** `"schema".keywarden_jobs`. */
   readonly #jobs: string;
+  /** `"schema".conversation_keys AS k JOIN "schema".keywarden_master_keys AS m ...`: what reads select from. */
+  readonly #from: string;
+  /** `"schema".keywarden_master_keys`. */
+  readonly #masterKeys: string;
+  /** Master key id -> its reference, for references known to be committed (they never change). */
+  readonly #masterKeyRefs = new Map<string, number>();
   /** `"schema".keywarden_key_changes`: the change sequence pollers read (pg-changes.ts). */
   readonly #changes: string;
   readonly #schema: string;
@@ -176,6 +187,8 @@ export class PostgresKeyStore implements KeyStore {
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
     this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
     this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
+    this.#masterKeys = `${quoteIdent(schema)}.keywarden_master_keys`;
+    this.#from = `${this.#table} AS k JOIN ${this.#masterKeys} AS m ON m.id = k.master_key`;
     this.#kind = keys === 'branches' ? 'branches' : 'keys';
     this.#channel = channelName(this.#kind, schema);
     this.#schema = schema;
@@ -260,7 +273,7 @@ export class PostgresKeyStore implements KeyStore {
   /** Counts over the whole table: two full scans, for `keywarden keys status` (not for a hot path). */
   async summary(): Promise<KeyStoreSummary> {
     const byState = await run<{ state: string; master_key_id: string; n: unknown }>(
-      this.#pool, 'summary', `SELECT state, master_key_id, count(*) AS n FROM ${this.#table} GROUP BY state, master_key_id`,
+      this.#pool, 'summary', `SELECT k.state, m.name AS master_key_id, count(*) AS n FROM ${this.#from} GROUP BY k.state, m.name`,
     );
     const convs = await run<{ n: unknown }>(this.#pool, 'summary', `SELECT count(DISTINCT conversation_id) AS n FROM ${this.#table}`);
     const out: KeyStoreSummary = { conversations: toInt(convs.rows[0]?.n ?? 0, 'count'), versions: { active: 0, superseded: 0, shredded: 0 }, byMasterKey: {} };
@@ -335,7 +348,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async #getLatest(q: Queryable, conversationId: string): Promise<KeyRecord | undefined> {
     // A backward scan of the primary key: one row.
-    const res = await run(q, 'getLatest', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1`, [
+    const res = await run(q, 'getLatest', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 ORDER BY k.version DESC LIMIT 1`, [
       encodeId(conversationId),
     ]);
     return res.rows[0] && toRecord(res.rows[0]);
@@ -343,7 +356,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async #getVersion(q: Queryable, conversationId: string, version: number): Promise<KeyRecord | undefined> {
     if (!Number.isSafeInteger(version)) return undefined;
-    const res = await run(q, 'getVersion', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND version = $2`, [
+    const res = await run(q, 'getVersion', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 AND k.version = $2`, [
       encodeId(conversationId),
       version,
     ]);
@@ -351,7 +364,7 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async #listVersions(q: Queryable, conversationId: string): Promise<KeyRecord[]> {
-    const res = await run(q, 'listVersions', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version`, [
+    const res = await run(q, 'listVersions', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 ORDER BY k.version`, [
       encodeId(conversationId),
     ]);
     return res.rows.map(toRecord);
@@ -364,8 +377,9 @@ export class PostgresKeyStore implements KeyStore {
     // No conflict target: a conflict on either the primary key (version 1 exists, perhaps as a
     // tombstone) or the one-active index means the conversation has a key. ON CONFLICT waits for
     // a concurrent uncommitted insert, so after DO NOTHING the winner's row is committed.
-    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
-    if (ins.rows[0]) return { inserted: true, record: toRecord(ins.rows[0]) };
+    const ref = await this.#masterKeyRef(q, record.masterKeyId, 'insertFirst');
+    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
+    if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
     return { inserted: false, record: await this.#current(q, record.conversationId, 'insertFirst') };
   }
 
@@ -385,7 +399,7 @@ export class PostgresKeyStore implements KeyStore {
   async #insertNext(client: PoolClient, record: KeyRecord, expected: number, reopen: boolean): Promise<InsertResult> {
     if (!Number.isSafeInteger(expected)) throw new StoreError('postgres key store: insertNext: expected version must be a safe integer');
     const id = encodeId(record.conversationId);
-    const res = await run(client, 'insertNext', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND version = $2 FOR UPDATE`, [id, expected]);
+    const res = await run(client, 'insertNext', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 AND k.version = $2 FOR UPDATE OF k`, [id, expected]);
     const row = res.rows[0] && toRecord(res.rows[0]);
     const open = row !== undefined && (row.state === 'active' || (row.state === 'shredded' && (reopen || row.shredScope !== 'conversation')));
     if (!open) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
@@ -399,11 +413,31 @@ export class PostgresKeyStore implements KeyStore {
     }
     // A tombstone is not locked against a concurrent insert of the next version by another
     // path: the primary key settles that race (DO NOTHING, then report the winner).
-    const ins = await run(client, 'insertNext', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
-    if (!ins.rows[0]) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
+    const ref = await this.#masterKeyRef(client, record.masterKeyId, 'insertNext');
+    const ins = await run(client, 'insertNext', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
+    if (ins.rowCount !== 1) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
     // Tell other instances (LISTEN, see subscribe): delivered when this transaction commits.
     await this.#notify(client, 'insertNext', id, 'rotated');
-    return { inserted: true, record: toRecord(ins.rows[0]) };
+    return { inserted: true, record: copyRecord(record) };
+  }
+
+  /**
+   * The small integer that rows store for a master key id (migration 5), adding the id on first
+   * use. A reference read from a committed row is cached; one this call's transaction adds is
+   * not (the transaction may roll back).
+   */
+  async #masterKeyRef(q: Queryable, masterKeyId: string, op: string): Promise<number> {
+    const cached = this.#masterKeyRefs.get(masterKeyId);
+    if (cached !== undefined) return cached;
+    const found = await run<{ id: unknown }>(q, op, `SELECT id FROM ${this.#masterKeys} WHERE name = $1`, [masterKeyId]);
+    if (found.rows[0]) {
+      const id = toInt(found.rows[0].id, 'id');
+      this.#masterKeyRefs.set(masterKeyId, id);
+      return id;
+    }
+    // DO UPDATE (a no-op) so that RETURNING also reports a row a concurrent call just added.
+    const added = await run<{ id: unknown }>(q, op, `INSERT INTO ${this.#masterKeys} (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`, [masterKeyId]);
+    return toInt(added.rows[0]!.id, 'id');
   }
 
   /**
@@ -479,11 +513,11 @@ export class PostgresKeyStore implements KeyStore {
     // Primary-key order from the cursor on: a whole re-wrap reads the table once.
     const res = await run(
       q, 'scanWrapped',
-      `SELECT ${COLUMNS} FROM ${this.#table}
-       WHERE state <> 'shredded' AND master_key_id <> $1
-         AND ($3::text IS NULL OR starts_with(master_key_id, $3)) AND ($4::text IS NULL OR NOT starts_with(master_key_id, $4))
-         ${a === undefined ? '' : 'AND (conversation_id, version) > ($5, $6)'}
-       ORDER BY conversation_id, version LIMIT $2`,
+      `SELECT ${COLUMNS} FROM ${this.#from}
+       WHERE k.state <> 'shredded' AND m.name <> $1
+         AND ($3::text IS NULL OR starts_with(m.name, $3)) AND ($4::text IS NULL OR NOT starts_with(m.name, $4))
+         ${a === undefined ? '' : 'AND (k.conversation_id, k.version) > ($5, $6)'}
+       ORDER BY k.conversation_id, k.version LIMIT $2`,
       params,
     );
     return res.rows.map(toRecord);
@@ -491,25 +525,28 @@ export class PostgresKeyStore implements KeyStore {
 
   async #updateWrappings(q: Queryable, items: readonly WrappingUpdate[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const cols = { cid: [] as string[], ver: [] as number[], oldId: [] as string[], oldKey: [] as Buffer[], newId: [] as string[], newKey: [] as Buffer[] };
+    const cols = { cid: [] as string[], ver: [] as number[], oldId: [] as string[], oldKey: [] as Buffer[], newRef: [] as number[], newKey: [] as Buffer[] };
+    const refs = new Map<string, number>();
+    for (const u of items) if (!refs.has(u.next.masterKeyId)) refs.set(u.next.masterKeyId, await this.#masterKeyRef(q, u.next.masterKeyId, 'updateWrappings'));
     for (const u of items) {
       assertSafeInt(u.version, 'version');
       cols.cid.push(encodeId(u.conversationId));
       cols.ver.push(u.version);
       cols.oldId.push(u.expected.masterKeyId);
       cols.oldKey.push(Buffer.from(u.expected.wrappedKey));
-      cols.newId.push(u.next.masterKeyId);
+      cols.newRef.push(refs.get(u.next.masterKeyId)!);
       cols.newKey.push(Buffer.from(u.next.wrappedKey));
     }
     // One statement for the batch; each row is compare-and-set on its current wrapping, and
     // the ordinality tells which item matched.
     const res = await run<{ ord: unknown }>(
       q, 'updateWrappings',
-      `UPDATE ${this.#table} AS k SET master_key_id = u.new_id, wrapped_key = u.new_key
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::bytea[]) WITH ORDINALITY AS u(cid, ver, old_id, old_key, new_id, new_key, ord)
-       WHERE k.conversation_id = u.cid AND k.version = u.ver AND k.state <> 'shredded' AND k.master_key_id = u.old_id AND k.wrapped_key = u.old_key
+      `UPDATE ${this.#table} AS k SET master_key = u.new_ref, wrapped_key = u.new_key
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::int[], $6::bytea[]) WITH ORDINALITY AS u(cid, ver, old_id, old_key, new_ref, new_key, ord),
+         ${this.#masterKeys} AS m
+       WHERE k.conversation_id = u.cid AND k.version = u.ver AND k.state <> 'shredded' AND m.id = k.master_key AND m.name = u.old_id AND k.wrapped_key = u.old_key
        RETURNING u.ord`,
-      [cols.cid, cols.ver, cols.oldId, cols.oldKey, cols.newId, cols.newKey],
+      [cols.cid, cols.ver, cols.oldId, cols.oldKey, cols.newRef, cols.newKey],
     );
     const done = new Set(res.rows.map((r) => toInt(r.ord, 'ord') - 1));
     return items.map((_u, i) => done.has(i));
