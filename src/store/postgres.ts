@@ -429,14 +429,15 @@ export class PostgresKeyStore implements KeyStore {
   async #masterKeyRef(q: Queryable, masterKeyId: string, op: string): Promise<number> {
     const cached = this.#masterKeyRefs.get(masterKeyId);
     if (cached !== undefined) return cached;
-    const found = await run<{ id: unknown }>(q, op, `SELECT id FROM ${this.#masterKeys} WHERE name = $1`, [masterKeyId]);
+    const found = await run<{ id: unknown }>(q, op, `SELECT id FROM ${this.#masterKeys} WHERE name = $1 ORDER BY id LIMIT 1`, [masterKeyId]);
     if (found.rows[0]) {
       const id = toInt(found.rows[0].id, 'id');
       this.#masterKeyRefs.set(masterKeyId, id);
       return id;
     }
-    // DO UPDATE (a no-op) so that RETURNING also reports a row a concurrent call just added.
-    const added = await run<{ id: unknown }>(q, op, `INSERT INTO ${this.#masterKeys} (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id`, [masterKeyId]);
+    // A plain insert, never waiting on a concurrent transaction that adds the same name (see
+    // migration 5): a duplicate name under another id is harmless.
+    const added = await run<{ id: unknown }>(q, op, `INSERT INTO ${this.#masterKeys} (name) VALUES ($1) RETURNING id`, [masterKeyId]);
     return toInt(added.rows[0]!.id, 'id');
   }
 
