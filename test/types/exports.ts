@@ -42,6 +42,7 @@ import {
 import * as breakglassPortable from '../../src/breakglass/index.js';
 import { DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
 import { AwsKmsMasterKey, mapKmsError, type AwsKmsMasterKeyOptions } from 'keywarden/aws';
+import { DynamoDbKeyStore, type DynamoDbKeyStoreOptions } from 'keywarden/dynamodb';
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const yes = <T extends true>(): T => true as T;
@@ -97,6 +98,7 @@ export const values = [
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate,
   AwsKmsMasterKey, mapKmsError, narrow,
+  DynamoDbKeyStore,
 ];
 // And every type export.
 export type Types = [
@@ -109,4 +111,5 @@ export type Types = [
   ApproverKey, BreakGlassOptions, BreakGlassPolicy, BreakGlassRequest, BreakGlassResult, BreakGlassScope, BreakGlassToken, PolicyFactor,
   Jwk, ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
   AwsKmsMasterKeyOptions,
+  DynamoDbKeyStoreOptions,
 ];
