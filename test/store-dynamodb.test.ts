@@ -3,7 +3,7 @@
  * test/support/dynamodb.ts) through the real @aws-sdk/client-dynamodb: the shared store contract,
  * the lifecycle contract with change notifications (polling), branch keys in the same table.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbKeyStore } from '../src/store/dynamodb/store.js';
 import { InvalidInputError } from '../src/errors.js';
@@ -13,19 +13,27 @@ import { freshConversationId, keyStoreContract, makeRecord } from './support/sto
 import { keyStoreLifecycleContract } from './support/store-lifecycle-contract.js';
 import { type TestDynamo, testDynamo } from './support/dynamodb.js';
 
+// Every call is an HTTP round trip to dynalite: on a loaded machine the property tests of the
+// contract take far longer than on PostgreSQL.
+vi.setConfig({ testTimeout: 300_000 });
+
 let dyn: TestDynamo;
+/** A server of its own for the lifecycle contract, whose whole-table scans then stay small. */
+let lifecycle: TestDynamo;
 
 beforeAll(async () => {
   dyn = await testDynamo();
+  lifecycle = await testDynamo();
 });
 afterAll(async () => {
   await dyn?.close();
+  await lifecycle?.close();
 });
 
 const store = (options: { keys?: 'conversations' | 'branches'; pollIntervalMs?: number } = {}) => new DynamoDbKeyStore(dyn.client, { table: dyn.table, pollIntervalMs: 20, ...options });
 
 keyStoreContract('DynamoDbKeyStore', () => store());
-keyStoreLifecycleContract('DynamoDbKeyStore', () => store(), { notifications: true });
+keyStoreLifecycleContract('DynamoDbKeyStore', () => new DynamoDbKeyStore(lifecycle.client, { table: lifecycle.table, pollIntervalMs: 20 }), { notifications: true });
 keyStoreContract('DynamoDbKeyStore (branch keys)', () => store({ keys: 'branches' }));
 
 describe('DynamoDbKeyStore', () => {
