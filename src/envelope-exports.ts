@@ -9,6 +9,9 @@ export type { RotationOptions, RotationPolicy } from './keys/rotation.js';
 export type { RetentionOptions, RetentionReport } from './keys/retention.js';
 export type { RewrapOptions, RewrapProgress, RewrapReport } from './keys/rewrap.js';
 export { MasterKeyRing } from './kms/ring.js';
+export { BranchKeyProvider, branchKeyId, parseBranchKeyId } from './keys/branch-keys.js';
+export type { BranchKeyOptions, BranchKeyStats } from './keys/branch-keys.js';
+export { BRANCH_WRAPPED_KEY_LENGTH } from './kms/branch-wrap.js';
 export type { WatchStats } from './keys/watch.js';
 export * from './errors.js';
 export { VERSION } from './version.js';
@@ -23,7 +26,7 @@ export type { MasterKeyProvider, GeneratedDataKey, WrappedDataKey, KmsCallOption
 export { encodeContext } from './kms/provider.js';
 export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
 export type { LocalMasterKeyOptions } from './kms/local.js';
-export type { KeyStore, InsertResult, ShredResult, KeyChange, ScanRow, KeyStoreSummary, WrappingUpdate } from './store/types.js';
+export type { KeyStore, InsertResult, ShredResult, KeyChange, ScanRow, KeyStoreSummary, WrappingUpdate, WrappedQuery, ScanQuery } from './store/types.js';
 export { MemoryKeyStore } from './store/memory.js';
 export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
 export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';

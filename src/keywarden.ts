@@ -19,6 +19,7 @@ import { KeyWatcher, type WatchStats } from './keys/watch.js';
 import { type RotationOptions, type RotationPolicy, rotationPolicy } from './keys/rotation.js';
 import { type RetentionOptions, type RetentionReport, applyRetention, retentionOptions } from './keys/retention.js';
 import { type RewrapOptions, type RewrapReport, rewrapKeys, rewrapOptions } from './keys/rewrap.js';
+import { BranchKeyProvider } from './keys/branch-keys.js';
 import { isAbortSignal, raceAbort } from './util/deadline.js';
 
 /** Allowance for clocks of different instances disagreeing, in retention's margins. */
@@ -227,6 +228,7 @@ export class Keywarden {
   readonly #masterKey: MasterKeyProvider;
   readonly #audit: KeyAuditOptions | undefined;
   readonly #now: () => Date;
+  readonly #unsubscribe: (() => void) | undefined;
 
   constructor(options: KeywardenOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
@@ -283,6 +285,8 @@ export class Keywarden {
     // cached version of the conversation at once (docs/KEYS.md §5).
     const onChange = (conversationId: string, change: KeyChange) => (change === 'shredded' ? this.#part.forget(conversationId) : this.#part.deactivate(conversationId));
     this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, onChange, () => this.#part.deactivateAll()) : undefined;
+    // Branch keys: a shredded branch takes every conversation key unwrapped under it along.
+    this.#unsubscribe = masterKey.onKeysInvalidated?.(() => this.#part.clear());
   }
 
   /** Resolves once the key-change subscription (watchKeyChanges) has made its first attempt (see `stats().watch`). */
@@ -594,11 +598,22 @@ export class Keywarden {
    * const report = await kw.rewrap({ onProgress: (p) => console.log(p.rewrapped, '/', p.total) });
    * ```
    */
-  async rewrap(options?: RewrapOptions): Promise<RewrapReport> {
+  async rewrap(options?: RewrapOptions & { branch?: string }): Promise<RewrapReport> {
     if (this.#keys.closed) throw new ClosedError();
-    const o = rewrapOptions(options, this.#masterKey);
+    const { branch, ...rest } = ownOptions('options', options, ['to', 'batchSize', 'concurrency', 'maxAttempts', 'signal', 'onProgress', 'branch']);
+    const o = rewrapOptions(rest, this.#masterKey);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
-    return rewrapKeys({ keyStore: this.#store, source: this.#masterKey, audit: this.#audit, now: this.#now, deadlines: this.#deadlines }, o);
+    const mk = this.#masterKey;
+    const ctx = { keyStore: this.#store, source: mk, audit: this.#audit, now: this.#now, deadlines: this.#deadlines };
+    if (mk instanceof BranchKeyProvider) {
+      // Branch mode (docs/KEYS.md §9): a new master key moves the branch keys only; otherwise the
+      // conversation keys move into branch keys (or, with `branch`, to its newest version).
+      if (o.to !== mk) return mk.rewrapBranchKeys(rest);
+      const target = await mk.rewrapTarget(branch);
+      return rewrapKeys(ctx, { ...o, to: target.provider }, target);
+    }
+    if (branch !== undefined) throw new InvalidInputError('options.branch', 'only with branch keys (a BranchKeyProvider as master key)');
+    return rewrapKeys(ctx, o);
   }
 
   /** The rotation policy in force (`options.rotation` with defaults: Infinity for none). */
@@ -633,6 +648,7 @@ export class Keywarden {
     if (this.#keys.closed) return;
     this.#keys.closed = true;
     this.#part.release();
+    this.#unsubscribe?.();
     void this.#watch?.close();
   }
 }

@@ -37,6 +37,7 @@ async function untilHealthy(): Promise<void> {
 keyStoreContract('PostgresKeyStore', () => new PostgresKeyStore(db.pool, { schema: db.schema }));
 // LISTEN holds a second connection: notifications are tested on a real server only.
 keyStoreLifecycleContract('PostgresKeyStore', () => new PostgresKeyStore(db.pool, { schema: db.schema }), { notifications: process.env.DATABASE_URL !== undefined });
+keyStoreContract('PostgresKeyStore (branch keys table)', () => new PostgresKeyStore(db.pool, { schema: db.schema, keys: 'branches' }));
 
 describe('migrate', () => {
   it('is idempotent: a second run on the same schema applies nothing', async () => {

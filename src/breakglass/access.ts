@@ -50,6 +50,11 @@ interface WindowKey {
 
 const outOfScope = (message: string): DecryptResult => ({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', message) });
 
+/** Whether an untrusted request field can go into an audit entry's string field as it is. */
+function recordable(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 1024 && v.isWellFormed();
+}
+
 /** keywarden's own error as is; anything else (a bug) as ERR_INTERNAL with the cause kept. */
 function asKeywardenError(err: unknown): KeywardenError {
   return err instanceof KeywardenError ? err : new InternalError('break-glass failed unexpectedly', err);
@@ -318,8 +323,10 @@ export class BreakGlass {
   }
 
   async #record(req: BreakGlassRequest | undefined, err: KeywardenError): Promise<void> {
-    const token = typeof req?.jti === 'string' && req.jti.length > 0 && req.jti.length <= 1024 ? req.jti : 'unparseable';
-    const reason = typeof req?.reason === 'string' && req.reason.length > 0 && req.reason.length <= 1024 ? req.reason : 'unknown';
+    // A token passed as an object was not validated: copy only what the entry schema accepts,
+    // or its validation (ERR_AUDIT_ENTRY) would replace the refusal and lose its record.
+    const token = recordable(req?.jti) ? req.jti : 'unparseable';
+    const reason = recordable(req?.reason) ? req.reason : 'unknown';
     const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
     // A refusal is refused either way; if even its record cannot be written, the caller still
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.

@@ -14,7 +14,7 @@ import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, isBytesOf } from '../util/bytes.js';
 import { withDeadline } from '../util/deadline.js';
-import { type KeyRecord, keyContext } from './records.js';
+import { type KeyRecord, type KeySubject, wrappingContext } from './records.js';
 
 /** A stored version whose suite this build knows. */
 export interface CheckedRecord {
@@ -99,10 +99,10 @@ export async function generateKey(masterKey: MasterKeyProvider, context: Record<
  * Unwraps a record's data key through the master key, under the record's encryption context
  * (conversation and version). The caller owns the returned 32 bytes and wipes them.
  */
-export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines): Promise<Uint8Array> {
+export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines, subject?: KeySubject): Promise<Uint8Array> {
   let key: unknown; // a provider is the caller's code: check what it returns
   try {
-    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
+    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, wrappingContext(subject, record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
   } catch (err) {
     throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
   }

@@ -10,11 +10,11 @@ import type { SuiteInfo } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { InsertResult, KeyStore, ShredResult } from '../store/types.js';
-import { type AuditIdHasher, newEvent } from '../audit/entry.js';
+import { type AuditEventType, type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { clean } from '../util/bytes.js';
 import { conversationIdBytes } from '../util/validate.js';
-import { type KeyRecord, closesConversation, keyContext } from './records.js';
+import { type KeyRecord, closesConversation, wrappingContext } from './records.js';
 import { type RotationPolicy, rotateAt } from './rotation.js';
 
 /** Where key lifecycle events are recorded (KeywardenOptions.audit). */
@@ -39,6 +39,14 @@ export interface LifecycleOptions {
   autoRotate: boolean;
   rotation: RotationPolicy;
   now: () => Date;
+  /**
+   * What the keys belong to, for the audit entries: conversations (`key.*` entries, ids as
+   * keyed HMACs) or branch keys (`branch.*` entries, branch ids in clear: they name tenants or
+   * shards, not people, and match what CloudTrail logs for their KMS calls).
+   */
+  subject?: 'conversation' | 'branch';
+  /** Keys that seal nothing directly (branch keys derive a key per wrap): no message counting. */
+  uncounted?: boolean;
 }
 
 /** Why key versions are shredded, as the `key.shredded` audit entry records it. */
@@ -156,6 +164,7 @@ export class KeyLifecycle {
   }
 
   #limit(suite: SuiteInfo): number {
+    if (this.#o.uncounted) return Infinity;
     return Math.min(suite.maxMessagesPerKey, this.#o.maxMessages);
   }
 
@@ -246,7 +255,7 @@ export class KeyLifecycle {
   /** Unwraps a stored version (the shared key path) and caches it. */
   async #cache({ record, suite }: CheckedRecord, active: boolean): Promise<CachedKey> {
     this.kmsCalls.unwrapDataKey++;
-    const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines);
+    const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines, this.#o.subject);
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
     const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record));
@@ -334,7 +343,10 @@ export class KeyLifecycle {
         // Same database: the entries join the key's transaction (both commit or neither).
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
         const source = { actor: audit.actor, now: this.#o.now };
-        await audit.log.append(list.map(({ type, conversation, ...rest }) => newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) })), join);
+        const branch = this.#o.subject === 'branch';
+        await audit.log.append(list.map(({ type, conversation, ...rest }) => branch
+          ? newEvent(type.replace('key.', 'branch.') as AuditEventType, source, { ...rest, branch: conversation })
+          : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) })), join);
       }
       return res;
     });
@@ -362,7 +374,7 @@ export class KeyLifecycle {
 
   #generate(conversationId: string, version: number): Promise<GeneratedDataKey> {
     this.kmsCalls.generateDataKey++;
-    return generateKey(this.#o.masterKey, keyContext(conversationId, version), this.#o.deadlines);
+    return generateKey(this.#o.masterKey, wrappingContext(this.#o.subject, conversationId, version), this.#o.deadlines);
   }
 
 }

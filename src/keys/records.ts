@@ -90,3 +90,23 @@ export function keyContext(conversationId: string, version: number): Record<stri
     'keywarden:key-version': String(version),
   };
 }
+
+/**
+ * The encryption context of a branch key's wrapping (docs/KEYS.md §9): KMS refuses to unwrap it
+ * as a conversation key, or as another branch or version.
+ */
+export function branchContext(branch: string, version: number): Record<string, string> {
+  return {
+    'keywarden:purpose': 'branch-key',
+    'keywarden:branch': branch,
+    'keywarden:branch-version': String(version),
+  };
+}
+
+/** Who a stored key belongs to: a conversation (the default) or a branch. */
+export type KeySubject = 'conversation' | 'branch';
+
+/** The wrapping context of a record of `subject`. */
+export function wrappingContext(subject: KeySubject | undefined, id: string, version: number): Record<string, string> {
+  return subject === 'branch' ? branchContext(id, version) : keyContext(id, version);
+}

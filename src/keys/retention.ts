@@ -123,7 +123,11 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
       // In a dry run nothing leaves the scan: do not count what the first pass already took.
       const rows = pass.by === 'activated' && o.dryRun ? page.filter((r) => !(r.supersededAt !== null && r.supersededAt.getTime() < supersededBefore)) : page;
       const groups = new Map<string, number[]>();
-      for (const r of rows) groups.set(r.conversationId, [...(groups.get(r.conversationId) ?? []), r.version]);
+      for (const r of rows) {
+        const versions = groups.get(r.conversationId);
+        if (versions === undefined) groups.set(r.conversationId, [r.version]);
+        else versions.push(r.version);
+      }
       if (o.dryRun) {
         for (const r of rows) {
           if (report.items.length >= o.listLimit) {

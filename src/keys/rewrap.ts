@@ -15,13 +15,13 @@
 import { type AuditEvent, newEvent } from '../audit/entry.js';
 import { InvalidInputError, KeywardenError, KmsError } from '../errors.js';
 import type { MasterKeyProvider, WrappedDataKey } from '../kms/provider.js';
-import type { KeyStore, WrappingUpdate } from '../store/types.js';
+import type { KeyStore, WrappedQuery, WrappingUpdate } from '../store/types.js';
 import { clean } from '../util/bytes.js';
 import { sleep, throwIfAborted } from '../util/deadline.js';
 import { assertInt, ownOptions } from '../util/validate.js';
 import { type Deadlines, kmsCall, storeCall } from './key-path.js';
 import type { KeyAuditOptions } from './lifecycle.js';
-import { type KeyRecord, keyContext } from './records.js';
+import { type KeyRecord, wrappingContext } from './records.js';
 
 /** Options of `Keywarden.rewrap`. */
 export interface RewrapOptions {
@@ -82,6 +82,8 @@ interface JobState {
 
 export interface RewrapContext {
   keyStore: KeyStore;
+  /** What the keys belong to (audit entries `key.rewrapped` or `branch.rewrapped`). Default conversations. */
+  subject?: 'conversation' | 'branch';
   /** Unwraps the current wrappings (a MasterKeyRing that includes the old keys). */
   source: MasterKeyProvider;
   audit: KeyAuditOptions | undefined;
@@ -110,18 +112,41 @@ export function rewrapOptions(options: RewrapOptions | undefined, fallback: Mast
   return { to, batchSize, concurrency, maxAttempts, signal: o.signal, onProgress: o.onProgress };
 }
 
-/** Runs (or resumes) the re-wrap job for the destination key. */
-export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof rewrapOptions>): Promise<RewrapReport> {
+/**
+ * Which keys a re-wrap moves and what counts as done. For a master key: every key not under its
+ * id. Branch keys (docs/KEYS.md §9) name their own targets: keys not yet in a branch, or one
+ * branch's keys not yet under its newest version.
+ */
+export interface RewrapTarget {
+  /** Destination label for the report (a key ARN, `branch:<id>#<version>`, `branches`). */
+  to: string;
+  /** Progress is saved under this name. */
+  job: string;
+  /** The store filter of the keys still to move. */
+  query: Omit<WrappedQuery, 'after' | 'limit'>;
+  /** Whether a new wrapping is under the destination (anything else is a provider fault). */
+  accepts(masterKeyId: string): boolean;
+}
+
+/** The target of a re-wrap to a master key: every key not under its id. */
+export async function masterKeyTarget(ctx: RewrapContext, options: ReturnType<typeof rewrapOptions>): Promise<RewrapTarget> {
+  const to = await withRetry(options, () => kmsCall('describe', (signal) => options.to.resolveKeyId?.({ signal }) ?? Promise.resolve(options.to.keyId), ctx.deadlines));
+  return { to, job: `rewrap:${to}`, query: { notMasterKeyId: to }, accepts: (id) => id === to };
+}
+
+/** Runs (or resumes) the re-wrap job for the destination key (or `target`). */
+export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof rewrapOptions>, target?: RewrapTarget): Promise<RewrapReport> {
   const { keyStore: store } = ctx;
   if (store.scanWrapped === undefined || store.updateWrappings === undefined || store.getJob === undefined || store.putJob === undefined) {
     throw new InvalidInputError('options.keyStore', 'this key store cannot re-wrap (no scanWrapped/updateWrappings/getJob/putJob)');
   }
   const started = performance.now();
-  const to = await withRetry(options, () => kmsCall('describe', (signal) => options.to.resolveKeyId?.({ signal }) ?? Promise.resolve(options.to.keyId), ctx.deadlines));
-  const jobName = `rewrap:${to}`;
+  const t = target ?? (await masterKeyTarget(ctx, options));
+  const { to } = t;
+  const jobName = t.job;
   const saved = (await storeCall('read', () => store.getJob!(jobName), undefined, ctx.deadlines)) as JobState | undefined;
   const resumed = saved !== undefined && saved.finishedAt === null;
-  const total = resumed ? saved.total : await countPending(store, to, ctx.deadlines);
+  const total = resumed ? saved.total : target === undefined ? await countPending(store, to, ctx.deadlines) : undefined;
   const job: JobState = resumed
     ? { ...saved }
     : { to, cursor: null, rewrapped: 0, skipped: 0, failed: 0, total: total ?? null, startedAt: ctx.now().toISOString(), finishedAt: null };
@@ -133,7 +158,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
   let complete = false;
   for (;;) {
     if (options.signal?.aborted) break;
-    const page = await storeCall('scan', () => store.scanWrapped!({ notMasterKeyId: to, after: job.cursor ?? undefined, limit: options.batchSize }), undefined, ctx.deadlines);
+    const page = await storeCall('scan', () => store.scanWrapped!({ ...t.query, after: job.cursor ?? undefined, limit: options.batchSize }), undefined, ctx.deadlines);
     if (page.length === 0) {
       complete = true;
       break;
@@ -147,10 +172,10 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
         if (failures.length < 1000) failures.push({ conversationId: r.conversationId, version: r.version, code: res.code });
         continue;
       }
-      if (res.masterKeyId !== to) throw new KmsError('ERR_KMS_FAILED', `re-wrap produced a key under ${res.masterKeyId}, not ${to}`);
+      if (!t.accepts(res.masterKeyId)) throw new KmsError('ERR_KMS_FAILED', `re-wrap produced a key under ${res.masterKeyId}, not ${to}`);
       updates.push({ conversationId: r.conversationId, version: r.version, expected: { masterKeyId: r.masterKeyId, wrappedKey: r.wrappedKey }, next: res });
     }
-    const done = await storeCall('update', () => commitPage(ctx, updates, to), undefined, ctx.deadlines);
+    const done = await storeCall('update', () => commitPage(ctx, updates), undefined, ctx.deadlines);
     const n = done.filter(Boolean).length;
     job.rewrapped += n;
     job.skipped += updates.length - n;
@@ -175,21 +200,32 @@ async function countPending(store: KeyStore, to: string, deadlines: Deadlines): 
 }
 
 /** One page's updates and their audit entries, in one store transaction. */
-function commitPage(ctx: RewrapContext, updates: WrappingUpdate[], to: string): Promise<boolean[]> {
+function commitPage(ctx: RewrapContext, updates: WrappingUpdate[]): Promise<boolean[]> {
   if (updates.length === 0) return Promise.resolve([]);
   return ctx.keyStore.transaction(async (tx) => {
     const done = await tx.updateWrappings!(updates);
     const audit = ctx.audit;
     const moved = updates.filter((_u, i) => done[i]);
     if (audit !== undefined && moved.length > 0) {
+      // One entry per destination key and up to AUDIT_KEYS_PER_ENTRY keys (a move into branch
+      // keys has one destination per branch version).
+      const byDestination = new Map<string, WrappingUpdate[]>();
+      for (const u of moved) {
+        const group = byDestination.get(u.next.masterKeyId);
+        if (group === undefined) byDestination.set(u.next.masterKeyId, [u]);
+        else group.push(u);
+      }
       const events: AuditEvent[] = [];
-      for (let i = 0; i < moved.length; i += AUDIT_KEYS_PER_ENTRY) {
-        const chunk = moved.slice(i, i + AUDIT_KEYS_PER_ENTRY);
-        events.push(newEvent('key.rewrapped', { actor: audit.actor, now: ctx.now }, {
-          keys: chunk.map((u) => ({ conversation: audit.ids.conversation(u.conversationId), version: u.version })),
-          fromMasterKeyIds: [...new Set(chunk.map((u) => u.expected.masterKeyId))].sort(),
-          masterKeyId: to,
-        }));
+      for (const [to, group] of byDestination) {
+        for (let i = 0; i < group.length; i += AUDIT_KEYS_PER_ENTRY) {
+          const chunk = group.slice(i, i + AUDIT_KEYS_PER_ENTRY);
+          const from = [...new Set(chunk.map((u) => u.expected.masterKeyId))].sort();
+          events.push(ctx.subject === 'branch'
+            ? newEvent('branch.rewrapped', { actor: audit.actor, now: ctx.now }, { branches: chunk.map((u) => ({ branch: u.conversationId, version: u.version })), fromMasterKeyIds: from, masterKeyId: to })
+            : newEvent('key.rewrapped', { actor: audit.actor, now: ctx.now }, {
+              keys: chunk.map((u) => ({ conversation: audit.ids.conversation(u.conversationId), version: u.version })), fromMasterKeyIds: from, masterKeyId: to,
+            }));
+        }
       }
       const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
       await audit.log.append(events, join);
@@ -200,7 +236,7 @@ function commitPage(ctx: RewrapContext, updates: WrappingUpdate[], to: string): 
 
 /** Re-wraps one key, retrying throttling with backoff; a KMS refusal of this key is returned, not thrown. */
 async function rewrapOne(ctx: RewrapContext, o: ReturnType<typeof rewrapOptions>, r: KeyRecord, calls: { n: number }): Promise<WrappedDataKey | KmsError> {
-  const context = keyContext(r.conversationId, r.version);
+  const context = wrappingContext(ctx.subject, r.conversationId, r.version);
   try {
     return await withRetry(o, async () => {
       if (o.to.reEncryptDataKey !== undefined && o.to.canReEncryptFrom?.(r.masterKeyId) === true) {

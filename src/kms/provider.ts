@@ -65,6 +65,12 @@ export interface MasterKeyProvider {
    * from KMS `DescribeKey`). Default: `keyId`.
    */
   resolveKeyId?(options?: KmsCallOptions): Promise<string>;
+  /**
+   * Optional: registers `listener`, called when data keys this provider unwrapped before may no
+   * longer be valid (a branch key was shredded); Keywarden then drops its cached keys. Returns a
+   * function that unregisters it.
+   */
+  onKeysInvalidated?(listener: () => void): () => void;
 }
 
 /** A data key wrapped by a master key (what {@link MasterKeyProvider.wrapDataKey} returns). */

@@ -5,7 +5,7 @@
  */
 import { type KeyRecord, closesConversation, copyRecord } from '../keys/records.js';
 import { StoreError } from '../errors.js';
-import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappingUpdate } from './types.js';
+import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 
 type Undo = () => void;
 
@@ -57,7 +57,7 @@ export class MemoryKeyStore implements KeyStore {
   async scanKeys(query: ScanQuery): Promise<ScanRow[]> {
     return this.#lock.run(async () => this.#scanKeys(query));
   }
-  async scanWrapped(query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]> {
+  async scanWrapped(query: WrappedQuery): Promise<KeyRecord[]> {
     return this.#lock.run(async () => this.#scanWrapped(query));
   }
   updateWrappings(items: readonly WrappingUpdate[]): Promise<boolean[]> {
@@ -222,9 +222,11 @@ export class MemoryKeyStore implements KeyStore {
     return (a === undefined ? found : found.filter((x) => compareScan(x, a) > 0)).slice(0, q.limit);
   }
 
-  #scanWrapped(q: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): KeyRecord[] {
+  #scanWrapped(q: WrappedQuery): KeyRecord[] {
     const found: KeyRecord[] = [];
-    for (const rows of this.#rows.values()) for (const r of rows) if (r.state !== 'shredded' && r.masterKeyId !== q.notMasterKeyId) found.push(r);
+    const wanted = (id: string) =>
+      id !== q.notMasterKeyId && (q.masterKeyIdPrefix === undefined || id.startsWith(q.masterKeyIdPrefix)) && (q.excludeMasterKeyIdPrefix === undefined || !id.startsWith(q.excludeMasterKeyIdPrefix));
+    for (const rows of this.#rows.values()) for (const r of rows) if (r.state !== 'shredded' && wanted(r.masterKeyId)) found.push(r);
     found.sort(compareRef);
     const a = q.after;
     return (a === undefined ? found : found.filter((x) => compareRef(x, a) > 0)).slice(0, q.limit).map(copyRecord);

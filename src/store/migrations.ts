@@ -96,6 +96,9 @@ const MIGRATIONS: readonly Migration[] = [
         )`,
       `CREATE INDEX conversation_keys_superseded_at ON ${s}.conversation_keys (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
       `CREATE INDEX conversation_keys_activated_at ON ${s}.conversation_keys (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
+      // Branch keys (docs/KEYS.md §9): the same record shape, a table of their own (the
+      // PostgresKeyStore with `keys: 'branches'`), so every store guarantee holds for them too.
+      `CREATE TABLE ${s}.branch_keys (LIKE ${s}.conversation_keys INCLUDING ALL)`,
       `CREATE TABLE ${s}.keywarden_jobs (
         name text PRIMARY KEY,
         state text NOT NULL, -- JSON (text, not jsonb: a job may record ids containing U+0000)

@@ -13,8 +13,9 @@
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import type { KeyRecord, KeyState, ShredScope } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
-import { StoreError } from '../errors.js';
-import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappingUpdate } from './types.js';
+import { InvalidInputError, StoreError } from '../errors.js';
+import { ownOptions } from '../util/validate.js';
+import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
@@ -146,15 +147,20 @@ export class PostgresKeyStore implements KeyStore {
   /**
    * @param pool a node-postgres Pool (the caller owns it and ends it).
    * @param options.schema schema holding the tables (default `public`), as given to {@link migrate}.
+   * @param options.keys `conversations` (default: the conversation keys) or `branches` (the branch
+   *   keys of `BranchKeyProvider`, in their own table with the same guarantees).
    * @throws InvalidInputError for a missing pool or a bad schema name (`options.schema`).
    */
-  constructor(pool: Pool, options?: { schema?: string }) {
+  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches' }) {
     assertPool(pool);
     this.#pool = pool;
-    const schema = schemaOption(options);
-    this.#table = `${quoteIdent(schema)}.conversation_keys`;
+    const o = ownOptions('options', options, ['schema', 'keys']);
+    const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
+    const keys = o.keys ?? 'conversations';
+    if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
+    this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
     this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
-    this.#channel = `keywarden_keys_${schema}`;
+    this.#channel = `keywarden_${keys === 'branches' ? 'branches' : 'keys'}_${schema}`;
   }
 
   getLatest(conversationId: string): Promise<KeyRecord | undefined> {
@@ -186,7 +192,7 @@ export class PostgresKeyStore implements KeyStore {
     return this.#scanKeys(this.#pool, query);
   }
 
-  scanWrapped(query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]> {
+  scanWrapped(query: WrappedQuery): Promise<KeyRecord[]> {
     return this.#scanWrapped(this.#pool, query);
   }
 
@@ -420,15 +426,17 @@ export class PostgresKeyStore implements KeyStore {
     }));
   }
 
-  async #scanWrapped(q: Queryable, query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]> {
+  async #scanWrapped(q: Queryable, query: WrappedQuery): Promise<KeyRecord[]> {
     const a = query.after;
-    const params: unknown[] = [query.notMasterKeyId, query.limit];
+    const params: unknown[] = [query.notMasterKeyId, query.limit, query.masterKeyIdPrefix ?? null, query.excludeMasterKeyIdPrefix ?? null];
     if (a !== undefined) params.push(encodeId(a.conversationId), a.version);
     // Primary-key order from the cursor on: a whole re-wrap reads the table once.
     const res = await run(
       q, 'scanWrapped',
       `SELECT ${COLUMNS} FROM ${this.#table}
-       WHERE state <> 'shredded' AND master_key_id <> $1 ${a === undefined ? '' : 'AND (conversation_id, version) > ($3, $4)'}
+       WHERE state <> 'shredded' AND master_key_id <> $1
+         AND ($3::text IS NULL OR starts_with(master_key_id, $3)) AND ($4::text IS NULL OR NOT starts_with(master_key_id, $4))
+         ${a === undefined ? '' : 'AND (conversation_id, version) > ($5, $6)'}
        ORDER BY conversation_id, version LIMIT $2`,
       params,
     );

@@ -53,6 +53,19 @@ export interface ScanQuery {
   limit: number;
 }
 
+/** A {@link KeyStore.scanWrapped} query: which wrapped keys a re-wrap still has to move. */
+export interface WrappedQuery {
+  /** Keys whose master key id is not this one (the re-wrap's destination). */
+  notMasterKeyId: string;
+  /** Only keys whose master key id starts with this (e.g. the versions of one branch key). */
+  masterKeyIdPrefix?: string | undefined;
+  /** Leave out keys whose master key id starts with this (e.g. keys wrapped by branch keys). */
+  excludeMasterKeyIdPrefix?: string | undefined;
+  /** The last record of the previous page. */
+  after?: { conversationId: string; version: number } | undefined;
+  limit: number;
+}
+
 /** One re-wrap of {@link KeyStore.updateWrappings}. */
 export interface WrappingUpdate {
   conversationId: string;
@@ -146,10 +159,10 @@ export interface KeyStore {
    */
   scanKeys?(query: ScanQuery): Promise<ScanRow[]>;
   /**
-   * Optional (re-wrap): unshredded records whose master key id is not `notMasterKeyId`, in
-   * (conversation id, version) order after `after`, at most `limit`.
+   * Optional (re-wrap): unshredded records matching `query`, in (conversation id, version) order
+   * after `after`, at most `limit`.
    */
-  scanWrapped?(query: { notMasterKeyId: string; after?: { conversationId: string; version: number } | undefined; limit: number }): Promise<KeyRecord[]>;
+  scanWrapped?(query: WrappedQuery): Promise<KeyRecord[]>;
   /**
    * Optional (re-wrap): replaces versions' wrappings, each only if it is still exactly
    * `expected` (same master key id and wrapped bytes, not shredded). Returns, per item, whether
