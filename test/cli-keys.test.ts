@@ -246,6 +246,18 @@ describe('keys rewrap (local master keys)', () => {
     expect(json(await run(['keys', 'rewrap', '--to-local-key-file', files.otherFile, ...files.audit, '--json']))).toMatchObject({ complete: true, resumed: false, rewrapped: 0, kmsCalls: 0 });
     const status = json(await run(['keys', 'status', '--json']));
     expect(status.jobs).toEqual([expect.objectContaining({ name: `rewrap:${files.other.keyId}`, to: files.other.keyId, state: 'finished', pending: 0 })]);
+
+    // A schema with keys wrapped by branch keys (docs/KEYS.md §9): refused before any page moves.
+    await db.pool.query(
+      `INSERT INTO "${schema}".conversation_keys (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
+       VALUES ('dm:branched', 1, 'branch:tenant-1#1', $1, 'AES-256-GCM', 'active', now(), now(), 0)`, [Buffer.alloc(60, 1)],
+    );
+    const before = (await store().summary()).byMasterKey;
+    const branched = await run(['keys', 'rewrap', '--to-local-key-file', files.masterFile, '--from-local-key-file', files.otherFile, ...files.audit]);
+    expect([branched.code, branched.out]).toEqual([3, '']);
+    expect(branched.err).toContain(`keywarden keys rewrap: could not complete: schema ${schema} holds conversation keys wrapped by branch keys (branch:tenant-1#1): 'keys rewrap' moves keys under master keys only`);
+    expect((await store().summary()).byMasterKey).toEqual(before);
+    await db.pool.query(`DELETE FROM "${schema}".conversation_keys WHERE conversation_id = 'dm:branched'`);
   });
 });
 

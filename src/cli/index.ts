@@ -37,7 +37,7 @@ exit status:
   0  ok
   1  problems found or refused: audit verify and token inspect found problems, token approve
      refused; keys: no such conversation or version (ERR_KEY_NOT_FOUND), a conversation shredded
-     as a whole (ERR_KEY_SHREDDED), shredding not confirmed, keys KMS refused during a re-wrap;
+     as a whole (ERR_KEY_SHREDDED), shredding not confirmed, keys rewrap: KMS refused some keys;
      inspect: not a ciphertext keywarden knows (ERR_UNSUPPORTED_FORMAT)
   2  usage error: the command line is wrong (also: shred without --yes where nobody can be
      asked, a key change without audit keys or --no-audit)

@@ -10,6 +10,7 @@
  * @module
  */
 import { KmsError, StoreError } from '../errors.js';
+import { parseBranchKeyId } from '../keys/branch-keys.js';
 import type { RewrapReport } from '../keys/rewrap.js';
 import { MasterKeyRing } from '../kms/ring.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
@@ -30,6 +31,9 @@ const options: OptionSpec[] = [
   { name: 'concurrency', type: 'string', value: 'N', description: 'KMS calls in flight at once (default 16, at most 1024)' },
   { name: 'max-attempts', type: 'string', value: 'N', description: 'attempts per key when KMS throttles or is unavailable (default 8)' },
 ];
+
+/** The master key id prefix of keys wrapped by branch keys (`branch:<id>#<version>`). */
+const BRANCH_PREFIX = 'branch:';
 
 /** An integer flag in [min, max]. */
 function bounded(text: string | undefined, label: string, min: number, max: number): number | undefined {
@@ -99,6 +103,12 @@ export const rewrapCommand: CommandSpec = {
           to = dest.resolveKeyId === undefined ? dest.keyId : await dest.resolveKeyId();
         } catch (err) {
           throw new IncompleteError(`--to ${toKms ?? ''}: ${(err as Error).message}`);
+        }
+        // Branch mode (docs/KEYS.md §9): conversation keys wrapped by branch keys move with
+        // Keywarden.rewrap on a BranchKeyProvider; refuse before any page is touched.
+        const branchWrapped = await s.store.scanWrapped({ notMasterKeyId: to, masterKeyIdPrefix: BRANCH_PREFIX, limit: 1 });
+        if (branchWrapped.length > 0 && parseBranchKeyId(branchWrapped[0]!.masterKeyId) !== undefined) {
+          throw new IncompleteError(`schema ${s.schema} holds conversation keys wrapped by branch keys (${branchWrapped[0]!.masterKeyId}): 'keys rewrap' moves keys under master keys only; re-wrap branch keys with Keywarden.rewrap on a BranchKeyProvider (docs/KEYS.md §9)`);
         }
         const saved = await s.store.getJob(`rewrap:${to}`);
         const doneBefore = saved?.finishedAt === null ? Number(saved.rewrapped ?? 0) + Number(saved.skipped ?? 0) + Number(saved.failed ?? 0) : 0;

@@ -267,5 +267,5 @@ describe.skipIf(!url)('keys rewrap: 100,000 keys, SIGKILLed and rerun (issue #12
       verifiedInProcess: N, verifiedOverHttp: sample.length,
     };
     console.info(`[rewrap-kill] ${JSON.stringify(figures)}`);
-  }, 900_000);
+  }, 1_800_000);
 });

@@ -8,15 +8,28 @@
  * loop that serves them.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const root = join(import.meta.dirname, '../..');
 export const bin = join(root, 'dist/cli.js');
 
-/** Builds dist/ when it is missing (`npm run test:ci` builds it first). */
+/** The newest modification time of the files under `dir` (recursively), in ms. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/**
+ * Builds dist/ when it is missing or older than a file in src/ (`npm run test:ci` builds it
+ * first): a test of the built command must test the code in the checkout, not a stale build.
+ */
 export async function ensureBuilt(): Promise<void> {
-  if (existsSync(bin)) return;
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newest(join(root, 'src'))) return;
   await new Promise((resolve, reject) => execFile('npm', ['run', 'build', '--silent'], { cwd: root }, (e) => (e ? reject(e) : resolve(undefined))));
 }
 
@@ -73,4 +86,28 @@ export function startCli(argv: readonly string[], env: Record<string, string>, s
 /** Runs `node dist/cli.js argv…` to its end. */
 export function runCli(argv: readonly string[], env: Record<string, string>, stdin?: Uint8Array | string): Promise<CliRun> {
   return startCli(argv, env, stdin).done;
+}
+
+/** `s` quoted for a POSIX shell. */
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/**
+ * Runs `node dist/cli.js argv…` in a pseudo-terminal (util-linux `script`), as at an operator's
+ * terminal: stdin, stdout and stderr are the terminal, `typed` is what the person types. The
+ * output is the terminal's (stdout and stderr together, lines ending in CR LF); the exit code is
+ * the command's.
+ */
+export function runInTerminal(argv: readonly string[], env: Record<string, string>, typed = ''): Promise<CliRun> {
+  const command = [process.execPath, bin, ...argv].map(shellQuote).join(' ');
+  return new Promise<CliRun>((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: root, env: { ...env, COLUMNS: '120', LINES: '40' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(typed);
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, out: Buffer.concat(out).toString('utf8'), err: Buffer.concat(err).toString('utf8') }));
+  });
 }

@@ -59,7 +59,7 @@ export async function keyFiles(origin = 'keywarden.example/keys-cli'): Promise<K
     verifierKey: log.verifierKey,
     idsFile: f('ids.key'),
     ids: new AuditIdHasher(idsKey),
-    secrets: [masterText, otherText, idsText, log.signerKey, log.signerKey.split('+').pop()!],
+    secrets: [masterText, otherText, idsText, log.signerKey, log.signerKey.split('+').slice(4).join('+')],
     audit: ['--audit-signer-key', f('log.key'), '--audit-ids-key', f('ids.key')],
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
