@@ -7,6 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntry } from '../src/audit/entry.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
@@ -91,6 +92,23 @@ describe('durations', () => {
     expect(parseDuration('2w', '--x')).toBe(14 * DAY);
     for (const bad of ['90', '1.5d', '90 d', '90days', '-1d', '0d', 'd', '', '1D', '09d']) expect(() => parseDuration(bad, '--older-than')).toThrow(/^--older-than: expected a whole number and a unit/);
     expect(() => parseDuration('30s', '--older-than', 60_000, '1m')).toThrow('--older-than: expected at least 1m');
+  });
+
+  // fast-check prints the seed and the shrunk counterexample on failure.
+  it('for all whole numbers and units: the exact milliseconds, or refused as too long (property)', () => {
+    const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: DAY, w: 7 * DAY } as const;
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9_999_999_999 }), fc.constantFrom('s', 'm', 'h', 'd', 'w' as const), (n, u) => {
+      const ms = n * unitMs[u];
+      if (ms > 2 ** 47) expect(() => parseDuration(`${n}${u}`, '--x')).toThrow('--x: too long');
+      else expect(parseDuration(`${n}${u}`, '--x')).toBe(ms);
+    }), { numRuns: 500 });
+  });
+
+  it('for all other strings: a usage error naming the flag, never a guess (property)', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 16 }), (text) => {
+      fc.pre(!/^[1-9][0-9]{0,9}[smhdw]$/.test(text));
+      expect(() => parseDuration(text, '--older-than')).toThrow(/^--older-than: expected a whole number and a unit/);
+    }), { numRuns: 500 });
   });
 });
 
