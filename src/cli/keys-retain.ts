@@ -37,6 +37,7 @@ function render(r: RetentionReport): string {
 export const retainCommand: CommandSpec = {
   name: 'retain',
   summary: 'retention: shred the key versions of messages older than a cut-off (--dry-run to preview)',
+  usage: '--older-than DURATION [--dry-run] [--include-idle --rotation-max-age DURATION] [options]',
   description:
     `DURATION is ${DURATION_SYNTAX}. A version superseded before the cut-off (less the cache\n` +
     'margin) sealed nothing after it, so shredding it erases older messages only; with rotation by\n' +
