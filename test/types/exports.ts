@@ -37,7 +37,7 @@ import {
   APPROVAL_TYP, BreakGlass, MemoryTokenLedger, REASON_CODES, approveRequest, canonicalRequest, createRequest, decodeToken, encodeToken,
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   type ApproverKey, type BreakGlassOptions, type BreakGlassPolicy, type BreakGlassRequest, type BreakGlassResult, type BreakGlassScope,
-  type BreakGlassToken, type Jwk, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
+  type BreakGlassToken, type BreakGlassAttachmentResult, type Jwk, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
 } from 'keywarden/breakglass';
 import * as breakglassPortable from '../../src/breakglass/index.js';
 import { DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
@@ -125,5 +125,5 @@ export type Types = [
   Jwk, ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
   AwsKmsMasterKeyOptions,
   AttachmentDecryptOptions, AttachmentDecryptor, AttachmentEncryptOptions, AttachmentEncryptor, AttachmentInfo, AttachmentReader, AttachmentSource,
-  SegmentAead, FileResult, FileSource,
+  SegmentAead, FileResult, FileSource, BreakGlassAttachmentResult,
 ];
