@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { measureCold } from './cold.js';
 import { setup, setupPage } from './contenders.js';
 import { type Measured, measure } from './harness.js';
+import { attachmentTable, measureAttachments } from './attachments.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -82,6 +83,9 @@ for (const n of [100_000, 1_000_000]) {
   memory[n === 100_000 ? 'keys_100k' : 'keys_1m'] = JSON.parse(out.trim().split('\n').pop()!);
 }
 
+log('measuring attachments (64 MiB and 1 GiB streams, each case in its own process)…');
+const attachments = await measureAttachments({ quick, log });
+
 function row(op: string, impl: string, suite: string, bytes: number, meas: Measured, raw: number, esdk: number | null): Row {
   return {
     case: op,
@@ -120,6 +124,7 @@ const report = {
   overhead_bytes: overheads,
   cold,
   memory,
+  attachments,
   targets,
 };
 
@@ -141,4 +146,5 @@ if (json) {
   console.log(`cache memory: ${memory.keys_100k!.bytes_per_key} B/key at 100k keys, ${memory.keys_1m!.bytes_per_key} B/key at 1M keys`);
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.ok ? 'ok  ' : 'MISS'} ${t.name}: ${t.value} (target ${t.higher ? '>=' : '<='} ${t.target})`);
+  console.log(`\n${attachmentTable(attachments)}`);
 }

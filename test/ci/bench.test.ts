@@ -20,7 +20,7 @@ describe('npm run bench -- --quick --json', () => {
       maxBuffer: 16 << 20,
     });
     report = JSON.parse(out); // exactly one JSON object on stdout
-  }, 180_000);
+  }, 480_000); // the attachment section streams 64 MiB and 1 GiB cases, each in its own process
 
   it('has the documented shape for every case, suite and size', () => {
     expect(report.node).toBe(process.version);
@@ -52,5 +52,20 @@ describe('npm run bench -- --quick --json', () => {
 
   it('ciphertext overhead is 34 bytes with the default suite at every size', () => {
     for (const o of Object.values(report.overhead_bytes) as any[]) expect(o.keywarden_aes).toBe(34);
+  });
+
+  it('attachments: every case at 64 MiB and 1 GiB, with throughput ratios to raw AES-GCM and peak RSS growth', () => {
+    const rows = report.attachments.rows as any[];
+    for (const bytes of [64 << 20, 1 << 30]) {
+      for (const c of ['raw-enc', 'raw-dec', 'node-enc', 'node-dec', 'file-enc', 'file-dec']) {
+        const r = rows.find((x) => x.case === c && x.bytes === bytes);
+        expect(r, `${c} ${bytes}`).toBeDefined();
+        expect(r.mb_per_sec).toBeGreaterThan(0);
+        expect(r.rss_growth_mib).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(rows.find((x) => x.case === 'esdk-enc' && x.bytes === 64 << 20).ratio_to_raw).toBeGreaterThan(0);
+    expect(rows.find((x) => x.case === 'node-enc' && x.bytes === 64 << 20).ratio_to_esdk).toBeGreaterThan(0);
+    expect(report.attachments.targets.length).toBeGreaterThanOrEqual(8);
   });
 });
