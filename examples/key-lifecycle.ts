@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   await assert.rejects(kw.encryptString('dm:carol:dave', 'x'), (e: unknown) => isKeywardenError(e, 'ERR_KEY_SHREDDED'));
   await kw.startGeneration('dm:carol:dave'); // the same id may carry new messages again
   assert.equal(await readMessage(kw, 'dm:carol:dave', await kw.encryptString('dm:carol:dave', 'hello again')), 'hello again');
-  console.log('key lifecycle ok: retention and shredding');
+  console.log('key-lifecycle ok: retention and shredding');
   kw.close();
 }
 

@@ -5,9 +5,6 @@
  * instance not listening), within the cache's max age. The audit log verifies. Needs a real
  * server (DATABASE_URL): PGlite serves one connection, and LISTEN needs its own.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditIdHasher, decodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
@@ -18,6 +15,7 @@ import { Keywarden, LocalMasterKey } from '../src/node.js';
 import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { type TestPool, testPool } from './support/pg.js';
+import { startKeyWorker } from './support/key-worker-client.js';
 
 const CUT_MAX_AGE_MS = 3000;
 let db: TestPool;
@@ -29,37 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.close();
 });
-
-interface Reply { ok: boolean; hex?: string; code?: string; version?: number }
-
-/** A worker process (test/support/key-worker.ts) and a call helper. */
-async function worker(masterKeyHex: string, watch: boolean, maxAgeMs: number) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'support/key-worker.ts')], {
-    env: { ...process.env, SCHEMA: db.schema, MASTER_KEY: masterKeyHex, WATCH: watch ? '1' : '0', CACHE_MAX_AGE_MS: String(maxAgeMs) },
-  });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout });
-  const waiting = new Map<number, (r: Reply) => void>();
-  let ready!: () => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  lines.on('line', (l) => {
-    const msg = JSON.parse(l) as Reply & { id?: number; ready?: boolean };
-    if (msg.ready) return ready();
-    waiting.get(msg.id!)?.(msg);
-    waiting.delete(msg.id!);
-  });
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  await Promise.race([isReady, exited.then(() => Promise.reject(new Error(`worker exited: ${stderr}`)))]);
-  let next = 0;
-  const call = (op: 'encrypt' | 'decrypt', conv: string, bytes: Uint8Array) =>
-    new Promise<Reply>((resolve) => {
-      const id = next++;
-      waiting.set(id, resolve);
-      child.stdin.write(`${JSON.stringify({ id, op, conv, hex: Buffer.from(bytes).toString('hex') })}\n`);
-    });
-  return { call, stop: async () => { child.stdin.end(); await exited; } };
-}
 
 /** Polls `probe` until it returns true; the milliseconds it took, or Infinity after `limitMs`. */
 async function until(limitMs: number, probe: () => Promise<boolean>): Promise<number> {
@@ -83,8 +50,8 @@ describe('key changes across processes (real PostgreSQL)', () => {
       masterKey: new LocalMasterKey(masterKey), keyStore: new PostgresKeyStore(db.pool, { schema: db.schema }),
       audit: { log, ids: new AuditIdHasher(new Uint8Array(32).fill(1)), actor: 'process-a' },
     });
-    const watching = await worker(hex, true, 600_000);
-    const cut = await worker(hex, false, CUT_MAX_AGE_MS);
+    const watching = await startKeyWorker({ schema: db.schema, masterKeyHex: hex, watch: true, cacheMaxAgeMs: 600_000 });
+    const cut = await startKeyWorker({ schema: db.schema, masterKeyHex: hex, watch: false, cacheMaxAgeMs: CUT_MAX_AGE_MS });
     try {
       const conv = 'dm:alice:bob';
       const m1 = await a.encrypt(conv, new TextEncoder().encode('first'));
