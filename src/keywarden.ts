@@ -704,6 +704,12 @@ export class Keywarden {
         }
         return { key: part.key(k).slice(), suite: k.suite };
       },
+      readable: async (conversationId, version, signal) => {
+        const k = part.version(conversationId, version);
+        if (k !== undefined && k.slot >= 0) return;
+        await raceAbort(keys.version(conversationId, version), signal);
+        if (keys.closed) throw new ClosedError();
+      },
     };
   }
 

@@ -240,6 +240,7 @@ describe('keys are wiped', () => {
         handed.push(key);
         return { key, suite };
       },
+      readable: async () => undefined,
     };
     const att = new Attachments(keys, nodeSegments);
     const c = checkCall(CONV, undefined, true);

@@ -43,6 +43,8 @@ export interface OpeningKey {
 export interface AttachmentKeys {
   forSealing(conversationId: string, signal: AbortSignal | undefined): Promise<SealingKey>;
   forOpening(conversationId: string, version: number, signal: AbortSignal | undefined): Promise<OpeningKey>;
+  /** Resolves while the version may still be read (as forOpening, without a copy of the key); throws as forOpening does otherwise. */
+  readable(conversationId: string, version: number, signal: AbortSignal | undefined): Promise<void>;
   readonly closed: boolean;
 }
 
@@ -182,7 +184,10 @@ export class Attachments {
   async open(conversationId: string, source: unknown, c: Checked): Promise<AttachmentReader> {
     const src: AttachmentSource = source instanceof Uint8Array ? memorySource(source) : checkSource('source', source);
     const header = await AttachmentReader.readHeader(src, c.signal);
-    const reader = new AttachmentReader(src, header, await this.#openingParams(conversationId, header, c), () => this.#keys.closed);
+    const version = parseAttachmentHeader(header)!.keyVersion;
+    // Every range asks again whether the version is readable: a shred stops open readers too (§9.6).
+    const recheck = (signal: AbortSignal | undefined) => this.#keys.readable(conversationId, version, signal);
+    const reader = new AttachmentReader(src, header, await this.#openingParams(conversationId, header, c), () => this.#keys.closed, recheck);
     try {
       await reader.authenticateLength(c.signal);
     } catch (err) {

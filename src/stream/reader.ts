@@ -83,6 +83,7 @@ export class AttachmentReader {
   readonly #p: SegmentParams;
   readonly #geo: Geometry;
   readonly #instanceClosed: () => boolean;
+  readonly #recheck: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
   readonly #header: Uint8Array;
   #key: Uint8Array | undefined;
   readonly #nonce = new Uint8Array(SEGMENT_NONCE_LENGTH);
@@ -96,14 +97,20 @@ export class AttachmentReader {
     return header;
   }
 
-  /** @internal `p.key` is owned by the reader from now on. */
-  constructor(src: AttachmentSource, header: Uint8Array, p: SegmentParams, instanceClosed: () => boolean) {
+  /**
+   * @internal `p.key` is owned by the reader from now on. `recheck`, when given, runs before
+   * every range and throws once the key version may no longer be read (shredded, retired): the
+   * reader holds the attachment key, not the conversation key, so without it a reader opened
+   * before a shred would go on reading after it (docs/FORMAT.md §9.6).
+   */
+  constructor(src: AttachmentSource, header: Uint8Array, p: SegmentParams, instanceClosed: () => boolean, recheck?: (signal: AbortSignal | undefined) => Promise<void>) {
     const h = parseAttachmentHeader(header)!;
     this.#src = src;
     this.#p = p;
     this.#key = p.key;
     this.#geo = geometry(src.size, h.segmentSize)!;
     this.#instanceClosed = instanceClosed;
+    this.#recheck = recheck;
     this.#header = header;
     this.size = this.#geo.plaintextLength;
     this.segmentSize = h.segmentSize;
@@ -163,6 +170,7 @@ export class AttachmentReader {
     const o = ownOptions('options', options, ['signal']);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     throwIfAborted(o.signal);
+    if (this.#recheck !== undefined) await this.#checkReadable(o.signal);
     if (length === 0) return new Uint8Array(0);
     const seg = this.segmentSize;
     const first = Math.floor(offset / seg);
@@ -210,6 +218,22 @@ export class AttachmentReader {
       throw new ClosedError();
     }
     return this.#key;
+  }
+
+  /**
+   * Asks the key path whether the key version is still readable — a cache lookup while it is
+   * cached, the key store (and KMS) after an eviction, as a message's decrypt would. Shredded or
+   * gone: the attachment key is wiped too, and the reader stays failed.
+   */
+  async #checkReadable(signal: AbortSignal | undefined): Promise<void> {
+    try {
+      await this.#recheck!(signal);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ERR_KEY_SHREDDED' || code === 'ERR_DECRYPT_FAILED') this.close();
+      throw err;
+    }
+    this.#live();
   }
 
   #offsetOf(index: number): number {
