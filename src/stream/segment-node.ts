@@ -12,6 +12,31 @@ import type { SegmentAead } from './segment-aead.js';
 
 const TAG_OPTS = Object.freeze({ authTagLength: SEGMENT_TAG_LENGTH });
 
+/**
+ * Pieces smaller than this on average, and more than {@link MANY_PIECES} of them, are joined
+ * before they go to OpenSSL: a caller that streams tiny chunks (down to single bytes) would
+ * otherwise cost one `update()` call and one output Buffer per chunk — time linear in the bytes
+ * but with a large constant and a flood of tiny allocations. Normal streams (chunks of KiBs) are
+ * passed through uncopied.
+ */
+const SMALL_PIECE = 1024;
+const MANY_PIECES = 8;
+
+/** The pieces, or one buffer joining them when they are many and small (the caller wipes a join of plaintext). */
+function coalesce(pieces: readonly Uint8Array[]): readonly Uint8Array[] {
+  if (pieces.length <= MANY_PIECES) return pieces;
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  if (n >= SMALL_PIECE * pieces.length) return pieces;
+  const out = Buffer.allocUnsafeSlow(n);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return [out];
+}
+
 function algo(suite: SuiteId): 'aes-256-gcm' {
   // Typed as the GCM overload: node's chacha20-poly1305 overload takes the same options.
   return (suite === SuiteId.AES_256_GCM ? 'aes-256-gcm' : 'chacha20-poly1305') as 'aes-256-gcm';
@@ -20,18 +45,24 @@ function algo(suite: SuiteId): 'aes-256-gcm' {
 /** Segments through node:crypto. */
 export const nodeSegments: SegmentAead = {
   name: 'node',
-  seal(suite, key, nonce, pieces, emit) {
+  seal(suite, key, nonce, given, emit) {
     const c = createCipheriv(algo(suite), key, nonce, TAG_OPTS);
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i]!;
-      if (p.length > 0) emit(c.update(p));
+    const pieces = coalesce(given);
+    try {
+      for (let i = 0; i < pieces.length; i++) {
+        const p = pieces[i]!;
+        if (p.length > 0) emit(c.update(p));
+      }
+    } finally {
+      if (pieces !== given) pieces[0]!.fill(0); // our copy of the caller's plaintext
     }
     c.final(); // a stream mode: emits nothing
     emit(c.getAuthTag());
   },
-  open(suite, key, nonce, pieces, tag) {
+  open(suite, key, nonce, given, tag) {
     if (tag.length !== SEGMENT_TAG_LENGTH) return null;
     const d = createDecipheriv(algo(suite), key, nonce, TAG_OPTS);
+    const pieces = coalesce(given); // ciphertext: a join holds nothing secret
     const outs: Buffer[] = [];
     try {
       d.setAuthTag(tag);
