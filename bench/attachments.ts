@@ -62,7 +62,7 @@ export async function measureAttachments(opts: { quick: boolean; log: (s: string
       const plain = join(dir, `plain-${size}`);
       writeFileSync(plain, randomBytes(size));
       await encryptFile(kw, BENCH_CONVERSATION, plain, join(dir, `att-${size}`));
-      const all = ['raw', 'node-enc', 'node-dec', 'web-enc', 'web-dec', 'esdk-enc', 'pipe-enc', 'pipe-dec', 'file-enc', 'file-dec', 'copy'];
+      const all = ['raw', 'paired-enc', 'paired-dec', 'node-enc', 'node-dec', 'web-enc', 'web-dec', 'esdk-enc', 'pipe-enc', 'pipe-dec', 'file-enc', 'file-dec', 'copy'];
       const cases = all.filter((c) => !(opts.quick && big && ['web-enc', 'web-dec', 'esdk-enc', 'copy'].includes(c)));
       const rounds = opts.quick ? 1 : big ? 2 : 3;
       opts.log(`attachments: ${size / MiB} MiB, ${cases.length} cases x ${rounds} rounds, each in its own process…`);
@@ -79,9 +79,11 @@ export async function measureAttachments(opts: { quick: boolean; log: (s: string
         const dec = c.endsWith('-dec');
         const raw = mbps(dec ? 'raw-dec' : 'raw-enc');
         const esdk = !dec && samples.has('esdk-enc') ? mbps('esdk-enc') : null;
+        // Paired cases carry their own ratios, each from raw and keywarden measured back to back.
+        const paired = list.flatMap((x) => x.ratios ?? []);
         rows.push({
-          case: c, bytes: size, mb_per_sec: mbps(c), ratio_to_raw: r3(mbps(c) / raw), ratio_to_raw_stream: r3(mbps(c) / mbps(dec ? 'raw-stream-dec' : 'raw-stream-enc')),
-          ratio_to_esdk: esdk === null ? null : Math.round((mbps(c) / esdk) * 100) / 100,
+          case: c, bytes: size, mb_per_sec: mbps(c), ratio_to_raw: r3(paired.length > 0 ? median(paired) : mbps(c) / raw), ratio_to_raw_stream: r3(mbps(c) / mbps(dec ? 'raw-stream-dec' : 'raw-stream-enc')),
+          ratio_to_esdk: list.some((x) => x.esdkRatios) ? Math.round(median(list.flatMap((x) => x.esdkRatios ?? [])) * 100) / 100 : esdk === null ? null : Math.round((mbps(c) / esdk) * 100) / 100,
           rss_growth_mib: Math.max(...list.map((s) => s.rss_growth_mib)), rounds: list.length,
         });
       }
@@ -90,7 +92,7 @@ export async function measureAttachments(opts: { quick: boolean; log: (s: string
     }
     const row = (c: string, size: number) => rows.find((x) => x.case === c && x.bytes === size)!;
     const targets = [
-      ...['node-enc', 'node-dec'].flatMap((c) => sizes.map((s) => ({ name: `${c} ${s / MiB} MiB, x raw AES-256-GCM in one call`, value: row(c, s).ratio_to_raw, target: 0.9, higher: true }))),
+      ...['paired-enc', 'paired-dec'].flatMap((c) => sizes.map((s) => ({ name: `${c} ${s / MiB} MiB (Node Transform), x raw AES-256-GCM in one call, median of back-to-back pairs`, value: row(c, s).ratio_to_raw, target: 0.9, higher: true }))),
       ...['pipe-enc', 'pipe-dec', 'file-enc', 'file-dec'].map((c) => ({ name: `${c} 1 GiB, peak RSS growth (MiB)`, value: row(c, 1024 * MiB).rss_growth_mib, target: 16, higher: false })),
     ].map((t) => ({ ...t, ok: t.higher ? t.value >= t.target : t.value < t.target }));
     return { node: process.version, rows, targets };
@@ -105,7 +107,7 @@ export function attachmentTable(r: AttachmentReport): string {
   const widths = [14, 9, 7, 7, 12, 7, 9];
   const line = (cells: (string | number)[]) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]!) : String(c).padStart(widths[i]!))).join(' ');
   const lines = [`attachments (node ${r.node}; medians; RSS = largest peak growth over rounds; x raw = one call over the same bytes)`, line(head)];
-  const order = ['raw-enc', 'raw-stream-enc', 'node-enc', 'web-enc', 'esdk-enc', 'raw-dec', 'raw-stream-dec', 'node-dec', 'web-dec', 'copy', 'pipe-enc', 'file-enc', 'pipe-dec', 'file-dec'];
+  const order = ['raw-enc', 'raw-stream-enc', 'paired-enc', 'node-enc', 'web-enc', 'esdk-enc', 'raw-dec', 'raw-stream-dec', 'paired-dec', 'node-dec', 'web-dec', 'copy', 'pipe-enc', 'file-enc', 'pipe-dec', 'file-dec'];
   const rows = [...r.rows].sort((a, b) => a.bytes - b.bytes || order.indexOf(a.case) - order.indexOf(b.case));
   for (const x of rows) lines.push(line([x.case, `${x.bytes / MiB} MiB`, x.mb_per_sec, x.ratio_to_raw, x.ratio_to_raw_stream, x.ratio_to_esdk ?? '', x.rss_growth_mib]));
   lines.push('', 'attachment targets:');
