@@ -29,6 +29,7 @@ export const EXAMPLES: readonly Example[] = [
   { file: 'key-lifecycle.ts' },
   { file: 'rewrap.ts' },
   { file: 'attachments.ts' },
+  { file: 'branch-keys.ts' },
   { file: 'postgres.ts', postgres: true },
 ];
 
