@@ -69,7 +69,7 @@ export async function measureAttachments(opts: { quick: boolean; log: (s: string
       const samples = new Map<string, CaseResult[]>();
       for (let r = 0; r < rounds; r++) {
         for (const c of shuffle([...cases])) {
-          const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, c, String(size), dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+          const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, c, String(size), dir, opts.quick ? 'quick' : 'full'], { encoding: 'utf8', maxBuffer: 1 << 20 });
           for (const res of JSON.parse(out.trim().split('\n').pop()!) as CaseResult[]) samples.set(res.case, [...(samples.get(res.case) ?? []), res]);
         }
       }

@@ -73,6 +73,11 @@ describe('npm run bench -- --quick --json', () => {
     }
     expect(rows.find((x) => x.case === 'esdk-enc' && x.bytes === 64 << 20).ratio_to_raw).toBeGreaterThan(0);
     expect(rows.find((x) => x.case === 'node-enc' && x.bytes === 64 << 20).ratio_to_esdk).toBeGreaterThan(0);
+    // The x-raw figures: raw one call and keywarden measured back to back (bench/attachment-case.ts).
+    for (const bytes of [64 << 20, 1 << 30]) {
+      for (const c of ['paired-enc', 'paired-dec']) expect(rows.find((x) => x.case === c && x.bytes === bytes)?.ratio_to_raw, `${c} ${bytes}`).toBeGreaterThan(0);
+    }
+    expect(rows.find((x) => x.case === 'paired-enc' && x.bytes === 64 << 20).ratio_to_esdk).toBeGreaterThan(0);
     expect(report.attachments.targets.length).toBeGreaterThanOrEqual(8);
   });
 });
