@@ -10,7 +10,8 @@ import { defineConfig } from 'tsup';
 //  - audit:    the audit log and its stores (Node: FileAuditStore uses node:fs);
 //  - postgres: PostgreSQL stores (Node; `pg` is an optional peer, types only);
 //  - aws:      AwsKmsMasterKey (the other entries never import AWS code);
-//  - dynamodb: DynamoDbKeyStore (`@aws-sdk/client-dynamodb` is an optional peer).
+//  - dynamodb: DynamoDbKeyStore (`@aws-sdk/client-dynamodb` is an optional peer);
+//  - attachments: Node streams and file helpers for attachments (Node: node:stream, node:fs).
 export default defineConfig([{
   entry: {
     index: 'src/index.ts',
@@ -22,6 +23,7 @@ export default defineConfig([{
     postgres: 'src/postgres.ts',
     aws: 'src/kms/aws.ts',
     dynamodb: 'src/dynamodb.ts',
+    attachments: 'src/stream/node.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
