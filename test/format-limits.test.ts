@@ -1,0 +1,177 @@
+/**
+ * Limits and parsing of wire format v1 at their boundaries (found by mutation testing, issue #11):
+ * the caller aad limit (bytes and strings, measured in UTF-8), the page of items of decryptMany,
+ * the header parser (version, suite, key version, length), the associated-data builder and
+ * inspectCiphertext.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError, Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
+import { nobleAead } from '../src/aead/noble.js';
+import { SUITES, SuiteId } from '../src/format/suites.js';
+import { AadBuilder, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION, aadPrefix, parseHeader, writeHeader } from '../src/format/wire.js';
+import { MAX_AAD_BYTES } from '../src/util/validate.js';
+
+const instance = () => new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() });
+const pt = new Uint8Array([1, 2, 3]);
+const bytes = (b: Uint8Array) => new Uint8Array(b);
+/** Hex, for comparing large buffers quickly (toEqual walks them element by element). */
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; param?: string }> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidInputError);
+    return { code: (e as InvalidInputError).code, param: (e as InvalidInputError).param };
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('caller aad limit (MAX_AAD_BYTES UTF-8 bytes)', () => {
+  const kw = instance();
+
+  it('bytes: exactly the limit seals and opens; one more byte is refused naming options.aad', async () => {
+    const aad = new Uint8Array(MAX_AAD_BYTES).fill(7);
+    const ct = await kw.encrypt('c', pt, { aad });
+    expect(bytes(await kw.decrypt('c', ct, { aad }))).toEqual(pt);
+    expect(await refusal(kw.encrypt('c', pt, { aad: new Uint8Array(MAX_AAD_BYTES + 1) }))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'options.aad' });
+    expect(await refusal(kw.decrypt('c', ct, { aad: new Uint8Array(MAX_AAD_BYTES + 1) }))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'options.aad' });
+  });
+
+  it('strings are measured in UTF-8 bytes, not code units: at the limit they seal, one byte over is refused', async () => {
+    // [string at the limit, string one byte over] for 1-, 2- and 3-byte characters.
+    const cases: [string, string][] = [
+      ['a'.repeat(MAX_AAD_BYTES), 'a'.repeat(MAX_AAD_BYTES + 1)],
+      ['é'.repeat(MAX_AAD_BYTES / 2), `${'é'.repeat(MAX_AAD_BYTES / 2)}a`],
+      [`${'€'.repeat(Math.floor(MAX_AAD_BYTES / 3))}a`, `${'€'.repeat(Math.floor(MAX_AAD_BYTES / 3))}é`],
+      ['€'.repeat(Math.floor(MAX_AAD_BYTES / 3)), '€'.repeat(Math.floor(MAX_AAD_BYTES / 3) + 1)],
+    ];
+    for (const [atLimit, over] of cases) {
+      const atBytes = Buffer.byteLength(atLimit, 'utf8');
+      expect(atBytes).toBeLessThanOrEqual(MAX_AAD_BYTES);
+      expect(Buffer.byteLength(over, 'utf8')).toBeGreaterThan(MAX_AAD_BYTES);
+      const ct = await kw.encrypt('c', pt, { aad: atLimit });
+      expect(bytes(await kw.decrypt('c', ct, { aad: new TextEncoder().encode(atLimit) }))).toEqual(pt);
+      expect(await refusal(kw.encrypt('c', pt, { aad: over }))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'options.aad' });
+      expect(await refusal(kw.decryptMany('c', [ct, { ciphertext: ct, aad: over }]))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'items[1].aad' });
+    }
+  });
+});
+
+describe('decryptMany items', () => {
+  const kw = instance();
+
+  it('refuses anything but an array, naming items', async () => {
+    for (const items of [undefined, null, 'abc', { length: 1, 0: pt }, pt, 5]) {
+      expect(await refusal(kw.decryptMany('c', items as never))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'items' });
+    }
+  });
+
+  it('names the unknown key of an item, also next to a valid aad', async () => {
+    const ct = await kw.encrypt('c', pt, { aad: 'x' });
+    expect(await refusal(kw.decryptMany('c', [{ ciphertext: ct, aad: 'x', extra: 1 }] as never))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'items[0].extra' });
+    expect(await refusal(kw.decryptMany('c', [ct, { aad: 'x', ciphertext: ct, extra: 1 }] as never))).toEqual({ code: 'ERR_INVALID_INPUT', param: 'items[1].extra' });
+    const results = await kw.decryptMany('c', [{ ciphertext: ct, aad: 'x' }, { aad: 'x', ciphertext: ct }, { ciphertext: ct }]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+  });
+});
+
+describe('header parsing', () => {
+  const header = (suiteId: number, keyVersion: number, total: number) => {
+    const b = new Uint8Array(total);
+    writeHeader(b, suiteId, keyVersion);
+    return b;
+  };
+
+  it('writeHeader writes the version, the suite and the key version big-endian', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(1, 2), fc.integer({ min: 1, max: MAX_KEY_VERSION }), (suiteId, v) => {
+        const b = header(suiteId, v, HEADER_LENGTH);
+        expect([...b]).toEqual([FORMAT_V1, suiteId, (v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+        expect(new DataView(b.buffer).getUint32(2)).toBe(v);
+      }),
+      { verbose: true },
+    );
+  });
+
+  it('parseHeader accepts exactly the shortest message of each suite (header, nonce, tag) and reads every key version', () => {
+    for (const suite of Object.values(SUITES)) {
+      const min = HEADER_LENGTH + suite.nonceLength + suite.tagLength;
+      for (const v of [1, 2, 0xff, 0x100, 0x1_0000, 0x100_0000, 0x7fff_ffff, 0x8000_0000, MAX_KEY_VERSION]) {
+        const h = parseHeader(header(suite.id, v, min));
+        expect(h).toEqual({ formatVersion: 1, suite, keyVersion: v, bodyOffset: HEADER_LENGTH + suite.nonceLength });
+        expect(inspectCiphertext(header(suite.id, v, min + 5))).toEqual({ formatVersion: 1, suite: suite.name, keyVersion: v, overhead: min });
+      }
+      expect(parseHeader(header(suite.id, 1, min - 1))).toBeUndefined();
+      expect(() => inspectCiphertext(header(suite.id, 1, min - 1))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
+  });
+
+  it('parseHeader refuses key version 0, an unknown suite, another format version and anything shorter than a header', () => {
+    const long = 100;
+    expect(parseHeader(header(1, 0, long))).toBeUndefined();
+    for (const suiteId of [0, 3, 0xff]) expect(parseHeader(header(suiteId, 1, long))).toBeUndefined();
+    for (const version of [0, 2, 0xff]) {
+      const b = header(1, 1, long);
+      b[0] = version;
+      expect(parseHeader(b)).toBeUndefined();
+      expect(() => inspectCiphertext(b)).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
+    for (let n = 0; n < HEADER_LENGTH; n++) {
+      expect(parseHeader(header(1, 1, long).subarray(0, n))).toBeUndefined();
+      expect(() => inspectCiphertext(header(1, 1, long).subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
+    expect(() => inspectCiphertext('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+  });
+});
+
+describe('associated data', () => {
+  /** docs/FORMAT.md §4, written out independently. */
+  const reference = (suiteId: number, v: number, id: string, aad: Uint8Array | string) => {
+    const idBytes = Buffer.from(id, 'utf8');
+    const aadBytes = typeof aad === 'string' ? Buffer.from(aad, 'utf8') : Buffer.from(aad);
+    const out = Buffer.alloc(8);
+    out[0] = 1;
+    out[1] = suiteId;
+    out.writeUInt32BE(v, 2);
+    out.writeUInt16BE(idBytes.length, 6);
+    return new Uint8Array(Buffer.concat([out, idBytes, aadBytes]));
+  };
+  const idArb = fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', '\u0000'), minLength: 1, maxLength: 64 }).filter((s) => Buffer.byteLength(s) <= 256);
+  const aadArb = fc.oneof(fc.uint8Array({ maxLength: 700 }), fc.string({ unit: fc.constantFrom('x', 'é', '€'), maxLength: 300 }));
+
+  it('AadBuilder and aadPrefix build version | suite | key version | len(id) | id | aad, for any sequence of calls', () => {
+    const builder = new AadBuilder(MAX_AAD_BYTES);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(1, 2), fc.integer({ min: 1, max: MAX_KEY_VERSION }), idArb, aadArb), { minLength: 1, maxLength: 8 }), (calls) => {
+        for (const [suiteId, v, id, aad] of calls) {
+          const want = reference(suiteId, v, id, aad);
+          expect(hex(builder.build(suiteId, v, id, aad))).toBe(hex(want));
+          const prefix = aadPrefix(suiteId, v, new TextEncoder().encode(id));
+          expect(hex(prefix)).toBe(hex(want.subarray(0, prefix.length)));
+        }
+      }),
+      { verbose: true },
+    );
+  });
+
+  it('an id of 256 UTF-8 bytes and an aad of the whole limit fit', () => {
+    const builder = new AadBuilder(MAX_AAD_BYTES);
+    const id = '€'.repeat(85) + 'a';
+    const aad = 'é'.repeat(MAX_AAD_BYTES / 2);
+    expect(hex(builder.build(2, MAX_KEY_VERSION, id, aad))).toBe(hex(reference(2, MAX_KEY_VERSION, id, aad)));
+    const aadBytes = new Uint8Array(MAX_AAD_BYTES).fill(0xaa);
+    expect(hex(builder.build(1, 7, id, aadBytes))).toBe(hex(reference(1, 7, id, aadBytes)));
+  });
+
+  it('a sealed message opens only with the associated data its header names (both implementations agree)', () => {
+    const key = new Uint8Array(32).fill(3);
+    const builder = new AadBuilder(64);
+    const nonce = new Uint8Array(24).fill(9);
+    const ad = builder.build(SuiteId.XCHACHA20_POLY1305, 5, 'id', 'm').slice();
+    const sealed = nobleAead.seal(SuiteId.XCHACHA20_POLY1305, key, nonce, pt, ad);
+    expect(nobleAead.open(SuiteId.XCHACHA20_POLY1305, key, nonce, sealed, reference(2, 5, 'id', 'm'))).toEqual(pt);
+    expect(nobleAead.open(SuiteId.XCHACHA20_POLY1305, key, nonce, sealed, reference(2, 6, 'id', 'm'))).toBeNull();
+  });
+});
