@@ -28,6 +28,7 @@ export default defineConfig({
       'test/key-path.test.ts',
       // break-glass tokens and policy
       'test/breakglass-token.test.ts',
+      'test/breakglass-limits.test.ts',
       'test/breakglass-jose-independent.test.ts',
       'test/breakglass-access.test.ts',
       'test/breakglass-outcome.test.ts',
