@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
 // model, the demo) tests other modules, yet covers core code through them: under Stryker every
 // covering test re-runs for every mutant, and with them a full run was estimated at 5-14 hours
 // on this 2-core machine. Survivors of a run with this list can be re-checked against the whole
-// fast suite: `npx stryker run -c stryker.full.config.mjs --mutate <file:line...>`.
+// fast suite: `npx stryker run stryker.full.config.mjs --mutate <file:line...>`.
 export default defineConfig({
   test: {
     include: [
