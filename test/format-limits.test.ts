@@ -123,6 +123,12 @@ describe('header parsing', () => {
       expect(() => inspectCiphertext(header(1, 1, long).subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
     }
     expect(() => inspectCiphertext('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    // Only a Uint8Array (or a Buffer) is a ciphertext, not an array-like with the same bytes.
+    const valid = header(1, 7, long);
+    expect(inspectCiphertext(Buffer.from(valid)).keyVersion).toBe(7);
+    for (const like of [Array.from(valid), new Uint16Array(valid), { ...valid, length: valid.length }]) {
+      expect(() => inspectCiphertext(like as never)).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
   });
 });
 
@@ -154,6 +160,18 @@ describe('associated data', () => {
       }),
       { verbose: true },
     );
+  });
+
+  it('a builder sized for a small aad still takes ids of up to 256 UTF-8 bytes', () => {
+    for (const maxAad of [0, 16]) {
+      const builder = new AadBuilder(maxAad);
+      fc.assert(
+        fc.property(fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀'), minLength: 1, maxLength: 256 }).filter((s) => Buffer.byteLength(s) <= 256), fc.uint8Array({ maxLength: maxAad }), (id, aad) => {
+          expect(hex(builder.build(1, 9, id, aad))).toBe(hex(reference(1, 9, id, aad)));
+        }),
+        { verbose: true, numRuns: 50, examples: [['€'.repeat(85) + 'a', new Uint8Array(maxAad).fill(1)]] },
+      );
+    }
   });
 
   it('an id of 256 UTF-8 bytes and an aad of the whole limit fit', () => {
