@@ -26,6 +26,7 @@ export default defineConfig({
       'test/watch-key-changes.test.ts',
       'test/key-watcher.test.ts',
       'test/key-path.test.ts',
+      'test/key-reservations.test.ts',
       // break-glass tokens and policy
       'test/breakglass-token.test.ts',
       'test/breakglass-limits.test.ts',
