@@ -6,12 +6,27 @@
  * offset of open and the slicing of large messages, at their boundaries.
  *
  * Wipes are observed by wrapping TypedArray.prototype.fill (and Buffer's) for the duration of one
- * call: each fill(0) is recorded with the contents it erased.
+ * call: each fill(0) is recorded with the contents it erased. The subkey is followed by identity:
+ * the key arguments given to ChaCha20-Poly1305 (@noble/ciphers) and to node:crypto's ciphers
+ * are recorded, and must be all zero once seal or open returns (the libraries wipe copies of
+ * their own, so a wipe of the same contents elsewhere proves nothing).
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { hchacha20, nobleAead } from '../src/aead/noble.js';
 import { nodeAead } from '../src/aead/node.js';
 import { SUITES, SuiteId } from '../src/format/suites.js';
+
+const keyArgs = vi.hoisted(() => [] as Uint8Array[]);
+vi.mock('@noble/ciphers/chacha.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('@noble/ciphers/chacha.js')>();
+  const chacha20poly1305 = ((key: Uint8Array, ...rest: [Uint8Array, Uint8Array?]) => (keyArgs.push(key), real.chacha20poly1305(key, ...rest))) as typeof real.chacha20poly1305;
+  return { ...real, chacha20poly1305 };
+});
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:crypto')>();
+  const record = <F extends (algorithm: string, key: Uint8Array, ...rest: never[]) => unknown>(f: F) => ((algorithm: string, key: Uint8Array, ...rest: never[]) => (keyArgs.push(key), f(algorithm, key, ...rest))) as unknown as F;
+  return { ...real, default: real, createCipheriv: record(real.createCipheriv as never), createDecipheriv: record(real.createDecipheriv as never) };
+});
 
 const hex = (b: ArrayLike<number> & { buffer?: ArrayBufferLike }) => Buffer.from(Array.from(b)).toString('hex');
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + 1) & 0xff);
@@ -37,6 +52,9 @@ function wipesDuring<T>(fn: () => T): { result: T; wipes: Wipe[] } {
 }
 const wiped = (wipes: Wipe[], type: string, content: ArrayLike<number>) => wipes.some((w) => (w.type === type || (type === 'Uint8Array' && w.type === 'Buffer')) && hex(w.before) === hex(content));
 
+beforeEach(() => {
+  keyArgs.length = 0;
+});
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -56,18 +74,26 @@ describe('XChaCha20-Poly1305 key material is wiped', () => {
   });
 
   for (const impl of [nobleAead, nodeAead]) {
-    it(`${impl.name}: seal and open wipe the subkey (and a failed open too)`, () => {
-      const sealed = wipesDuring(() => impl.seal(SuiteId.XCHACHA20_POLY1305, key, nonce, pt, aad));
-      expect(wiped(sealed.wipes, 'Uint8Array', sub)).toBe(true);
-      const opened = wipesDuring(() => impl.open(SuiteId.XCHACHA20_POLY1305, key, nonce, sealed.result, aad));
-      expect(hex(opened.result!)).toBe(hex(pt));
-      expect(wiped(opened.wipes, 'Uint8Array', sub)).toBe(true);
-      const bad = Uint8Array.from(sealed.result);
+    it(`${impl.name}: seal and open wipe the subkey they derived (and a failed open too)`, () => {
+      /** Runs fn; the subkey given to the cipher must have been the derived one, and be zero now. */
+      const subkeyWiped = <T>(fn: () => T): T => {
+        keyArgs.length = 0;
+        const result = fn();
+        expect(keyArgs).toHaveLength(1);
+        expect(keyArgs[0]).not.toBe(key);
+        expect(keyArgs[0]!.length).toBe(32);
+        expect(hex(keyArgs[0]!)).toBe(hex(new Uint8Array(32)));
+        return result;
+      };
+      const sealed = subkeyWiped(() => impl.seal(SuiteId.XCHACHA20_POLY1305, key, nonce, pt, aad));
+      expect(hex(subkeyWiped(() => impl.open(SuiteId.XCHACHA20_POLY1305, key, nonce, sealed, aad))!)).toBe(hex(pt));
+      const bad = Uint8Array.from(sealed);
       bad[bad.length - 1]! ^= 1;
-      const refused = wipesDuring(() => impl.open(SuiteId.XCHACHA20_POLY1305, key, nonce, bad, aad));
-      expect(refused.result).toBeNull();
-      expect(wiped(refused.wipes, 'Uint8Array', sub)).toBe(true);
-      // The caller's key is never wiped.
+      expect(subkeyWiped(() => impl.open(SuiteId.XCHACHA20_POLY1305, key, nonce, bad, aad))).toBeNull();
+      // AES-256-GCM uses the caller's key, which is never wiped.
+      keyArgs.length = 0;
+      const gcm = impl.seal(SuiteId.AES_256_GCM, key, nonce.subarray(0, 12), pt, aad);
+      expect(hex(impl.open(SuiteId.AES_256_GCM, key, nonce.subarray(0, 12), gcm, aad)!)).toBe(hex(pt));
       expect(hex(key)).toBe(hex(bytes(32, 1)));
     });
   }
@@ -121,7 +147,7 @@ describe('node:crypto: large messages are sealed in 128 KiB slices', () => {
     const key = bytes(32, 13);
     for (const suite of [SuiteId.AES_256_GCM, SuiteId.XCHACHA20_POLY1305]) {
       const nonce = bytes(SUITES[suite].nonceLength, 14);
-      for (const len of [SLICE - 1, SLICE, SLICE + 1, 2 * SLICE, 2 * SLICE + 3]) {
+      for (const len of [SLICE, SLICE + 1, 2 * SLICE + 3]) {
         const pt = bytes(len, len);
         for (const prefix of [undefined, bytes(6, 15)]) {
           const a = nodeAead.seal(suite, key, nonce, pt, bytes(2, 16), prefix);
