@@ -159,3 +159,19 @@ describe('node:crypto: large messages are sealed in 128 KiB slices', () => {
     }
   });
 });
+
+describe('open refuses, never throws', () => {
+  // Outside the contract (keys are 32 bytes), but a caller's bug must not turn into an exception
+  // from one implementation and null from the other.
+  it('a key of the wrong length gives null from both implementations', () => {
+    for (const suite of [SuiteId.AES_256_GCM, SuiteId.XCHACHA20_POLY1305]) {
+      const n = SUITES[suite].nonceLength;
+      const sealed = nodeAead.seal(suite, bytes(32, 17), bytes(n, 18), bytes(20, 19), new Uint8Array(0));
+      for (const impl of [nobleAead, nodeAead]) {
+        for (const key of [bytes(16, 17), bytes(31, 17)]) {
+          expect(impl.open(suite, key, bytes(n, 18), sealed, new Uint8Array(0)), `${impl.name} ${SUITES[suite].name} key ${key.length}`).toBeNull();
+        }
+      }
+    }
+  });
+});
