@@ -27,6 +27,10 @@ export default defineConfig({
       'test/key-watcher.test.ts',
       'test/key-path.test.ts',
       'test/key-reservations.test.ts',
+      // key records as stores copy them, and the encryption context the master keys bind
+      'test/store-memory.test.ts',
+      'test/local-master-key.test.ts',
+      'test/aws-kms.test.ts',
       // break-glass tokens and policy
       'test/breakglass-token.test.ts',
       'test/breakglass-limits.test.ts',
