@@ -194,6 +194,57 @@ describe('what a provider returns is checked', () => {
   });
 });
 
+describe('master key calls under the deadline', () => {
+  it('generate and unwrap get an AbortSignal that aborts with ERR_KMS_UNAVAILABLE at the deadline', async () => {
+    const inner = new LocalMasterKey(LocalMasterKey.generateKey());
+    const seen: { op: string; signal: AbortSignal | undefined }[] = [];
+    let hang = false;
+    const provider: MasterKeyProvider = {
+      keyId: inner.keyId,
+      generateDataKey: async (c, o) => {
+        seen.push({ op: 'generate', signal: o?.signal });
+        if (hang) await new Promise((r) => setTimeout(r, 200));
+        return inner.generateDataKey(c);
+      },
+      unwrapDataKey: async (w, c, id, o) => {
+        seen.push({ op: 'unwrap', signal: o?.signal });
+        if (hang) await new Promise((r) => setTimeout(r, 200));
+        return inner.unwrapDataKey(w, c, id);
+      },
+    };
+    const store = new MemoryKeyStore();
+    const ct = await make(provider, store).encrypt('c', text);
+    expect(new Uint8Array(await make(provider, store).decrypt('c', ct))).toEqual(text);
+    expect(seen.map((x) => [x.op, x.signal instanceof AbortSignal, x.signal?.aborted])).toEqual([['generate', true, false], ['unwrap', true, false]]);
+    hang = true;
+    seen.length = 0;
+    expect(await errorCode(make(provider, store, { timeouts: { kmsMs: 20 } }).encrypt('d', text))).toBe('ERR_KMS_UNAVAILABLE');
+    expect(await errorCode(make(provider, store, { timeouts: { kmsMs: 20 } }).decrypt('c', ct))).toBe('ERR_KMS_UNAVAILABLE');
+    expect(seen.map((x) => [x.op, x.signal?.aborted, (x.signal?.reason as { code?: string } | undefined)?.code])).toEqual([
+      ['generate', true, 'ERR_KMS_UNAVAILABLE'], ['unwrap', true, 'ERR_KMS_UNAVAILABLE'],
+    ]);
+    await new Promise((r) => setTimeout(r, 250));
+  });
+
+  it('a late answer that is not a key is dropped quietly (no unhandled rejection)', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const slowJunk: MasterKeyProvider = {
+        keyId: 'k',
+        generateDataKey: async () => new Promise((r) => setTimeout(() => r(undefined as never), 60)),
+        unwrapDataKey: async () => new Promise((r) => setTimeout(() => r(undefined as never), 60)),
+      };
+      expect(await errorCode(make(slowJunk, new MemoryKeyStore(), { timeouts: { kmsMs: 10 } }).encrypt('c', text))).toBe('ERR_KMS_UNAVAILABLE');
+      await new Promise((r) => setTimeout(r, 150));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+  });
+});
+
 describe('store answers are checked and mapped', () => {
   it('a record naming an unknown suite is ERR_STORE_FAILED', async () => {
     const w = watchedKey();
