@@ -231,12 +231,17 @@ describe('master key calls under the deadline', () => {
     const onRejection = (reason: unknown) => rejections.push(reason);
     process.on('unhandledRejection', onRejection);
     try {
-      const slowJunk: MasterKeyProvider = {
-        keyId: 'k',
-        generateDataKey: async () => new Promise((r) => setTimeout(() => r(undefined as never), 60)),
-        unwrapDataKey: async () => new Promise((r) => setTimeout(() => r(undefined as never), 60)),
-      };
-      expect(await errorCode(make(slowJunk, new MemoryKeyStore(), { timeouts: { kmsMs: 10 } }).encrypt('c', text))).toBe('ERR_KMS_UNAVAILABLE');
+      for (const junk of [undefined, 'junk', { plaintextKey: 'junk' }, 7]) {
+        const slowJunk: MasterKeyProvider = {
+          keyId: 'k',
+          generateDataKey: async () => new Promise((r) => setTimeout(() => r(junk as never), 40)),
+          unwrapDataKey: async () => new Promise((r) => setTimeout(() => r(junk as never), 40)),
+        };
+        const store = new MemoryKeyStore();
+        const ct = await make(new LocalMasterKey(LocalMasterKey.generateKey()), store).encrypt('c', text);
+        expect(await errorCode(make(slowJunk, store, { timeouts: { kmsMs: 10 } }).encrypt('d', text))).toBe('ERR_KMS_UNAVAILABLE');
+        expect(await errorCode(make(slowJunk, store, { timeouts: { kmsMs: 10 } }).decrypt('c', ct))).toBe('ERR_KMS_UNAVAILABLE');
+      }
       await new Promise((r) => setTimeout(r, 150));
     } finally {
       process.off('unhandledRejection', onRejection);
