@@ -293,3 +293,34 @@ describe('store answers are checked and mapped', () => {
     expect(reads).toEqual([2, 0xffff_ffff]);
   });
 });
+
+describe('options.timeouts', () => {
+  const kwWith = (timeouts: unknown) => make(new LocalMasterKey(LocalMasterKey.generateKey()), new MemoryKeyStore(), { timeouts } as Partial<KeywardenOptions>);
+  const param = (timeouts: unknown) => {
+    try {
+      kwWith(timeouts);
+      return 'ok';
+    } catch (e) {
+      return (e as { param?: string }).param;
+    }
+  };
+
+  it('defaults to 10 s each; either may be set alone; both are frozen', () => {
+    expect(kwWith(undefined).timeouts).toEqual({ kmsMs: 10_000, storeMs: 10_000 });
+    expect(kwWith({}).timeouts).toEqual({ kmsMs: 10_000, storeMs: 10_000 });
+    expect(kwWith({ kmsMs: 5 }).timeouts).toEqual({ kmsMs: 5, storeMs: 10_000 });
+    expect(kwWith({ storeMs: 7 }).timeouts).toEqual({ kmsMs: 10_000, storeMs: 7 });
+    expect(Object.isFrozen(kwWith({ kmsMs: 5 }).timeouts)).toBe(true);
+    expect(Object.isFrozen(kwWith(undefined).timeouts)).toBe(true);
+  });
+
+  it('each is an integer from 1 ms to one hour; nothing else is accepted', () => {
+    for (const k of ['kmsMs', 'storeMs']) {
+      expect(param({ [k]: 1 })).toBe('ok');
+      expect(param({ [k]: 3_600_000 })).toBe('ok');
+      for (const bad of [0, -1, 3_600_001, 1.5, '10']) expect(param({ [k]: bad }), `${k} ${String(bad)}`).toBe(`options.timeouts.${k}`);
+    }
+    expect(param({ kmsMs: 5, other: 1 })).toBe('options.timeouts.other');
+    expect(param(5)).toBe('options.timeouts');
+  });
+});
