@@ -27,6 +27,7 @@ export default defineConfig({
       'test/key-watcher.test.ts',
       'test/key-path.test.ts',
       'test/key-reservations.test.ts',
+      'test/key-lifecycle.test.ts',
       // key records as stores copy them, and the encryption context the master keys bind
       'test/store-memory.test.ts',
       'test/local-master-key.test.ts',

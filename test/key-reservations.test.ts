@@ -15,14 +15,16 @@ const text = new TextEncoder().encode('m');
 function loggingStore() {
   const inner = new MemoryKeyStore();
   const reservations: [number, number, number, number][] = [];
+  const reads = { active: 0 };
   const store = wrapStore(inner, {
+    getActive: async (c) => (reads.active++, inner.getActive(c)),
     reserveMessages: async (c, v, n, l) => {
       const granted = await inner.reserveMessages(c, v, n, l);
       reservations.push([v, n, l, granted]);
       return granted;
     },
   });
-  return { inner, store, reservations };
+  return { inner, store, reservations, reads };
 }
 
 async function sealMany(kw: Keywarden, n: number, id = 'c') {
@@ -33,16 +35,21 @@ async function sealMany(kw: Keywarden, n: number, id = 'c') {
 
 describe('reservations, counted exactly', () => {
   it('limit 10, blocks of 3: 3 with the new version, then 3, 3, 1, then 0 rotates', async () => {
-    const { inner, store, reservations } = loggingStore();
+    const { inner, store, reservations, reads } = loggingStore();
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
     const kw = new Keywarden({ masterKey, keyStore: store, maxMessagesPerKey: 10, reservationSize: 3 });
     const versions = await sealMany(kw, 11);
     expect(versions).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
     expect(reservations).toEqual([[1, 3, 10, 3], [1, 3, 10, 3], [1, 3, 10, 1], [1, 3, 10, 0]]);
+    // The spent version's key is reused from the cache while checking which version is active
+    // (no unwrap), and the new version is the active one afterwards (no further store reads).
+    expect(kw.stats().kms).toEqual({ generateDataKey: 2, unwrapDataKey: 0 });
+    const readsAfterRotation = reads.active;
     expect((await inner.listVersions('c')).map((r) => [r.version, r.state, r.sealedReserved])).toEqual([[1, 'superseded', 10], [2, 'active', 3]]);
     // The new version's 3 seals need no reservation.
     expect(await sealMany(kw, 2)).toEqual([2, 2]);
     expect(reservations).toHaveLength(4);
+    expect(reads.active).toBe(readsAfterRotation);
     expect(await sealMany(kw, 1)).toEqual([2]);
     expect(reservations.at(-1)).toEqual([2, 3, 10, 3]);
   });
