@@ -160,6 +160,19 @@ describe('KeyWatcher', () => {
     expect(s2.subs[0]!.stopped).toBe(true);
     expect(w2.stats().state).toBe('off');
 
+    // Closed while a subscribe is in flight that then fails: no retry, the state stays off.
+    const s4 = scriptedStore();
+    s4.fail(new Error('refused'));
+    const release4 = s4.hold();
+    const w4 = new KeyWatcher(s4.store, () => undefined, () => missed++);
+    await flush();
+    await w4.close();
+    release4();
+    await w4.ready;
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(s4.attempts).toHaveLength(1);
+    expect(w4.stats()).toMatchObject({ state: 'off', reconnects: 0 });
+
     // A loss reported after close changes nothing and schedules nothing.
     const s3 = scriptedStore();
     const w3 = new KeyWatcher(s3.store, () => undefined, () => missed++);
