@@ -122,6 +122,49 @@ describe('identifiers and text fields', () => {
   });
 });
 
+describe('createRequest', () => {
+  it('takes an explicit jti, iat and nbf as given, and defaults them otherwise (nbf = iat = now)', () => {
+    const jti = `${'x'.repeat(21)}w`;
+    const r = createRequest({ ...fields(), jti, iat: T - 5, nbf: T - 3 }, () => at(100));
+    expect([r.v, r.jti, r.iat, r.nbf, r.exp]).toEqual([1, jti, T - 5, T - 3, T + 3600]);
+    const d = createRequest(fields(), () => new Date((T + 100) * 1000 + 999));
+    expect([d.iat, d.nbf]).toEqual([T + 100, T + 100]);
+    expect(d.jti).toMatch(/^[A-Za-z0-9_-]{21}[AQgw]$/);
+    expect(Object.keys(d).sort()).toEqual(['aud', 'detail', 'exp', 'iat', 'jti', 'nbf', 'policy', 'reason', 'requester', 'scope', 'v']);
+    expect(d).toMatchObject({ policy: 'bg', aud: 'kw://test', requester: 'req', reason: 'LEGAL_PROCESS', detail: 'case 1', scope: fields().scope });
+  });
+
+  it('copies the conversations, so the caller cannot change the request afterwards', () => {
+    const f = fields();
+    const r = createRequest(f);
+    f.scope.conversations.push('c2');
+    expect(r.scope.conversations).toEqual(['c1']);
+  });
+
+  it('names each unknown or malformed field as the caller wrote it', async () => {
+    const param = (over: Record<string, unknown>) => {
+      try {
+        createRequest({ ...fields(), ...over } as never);
+        return 'ok';
+      } catch (e) {
+        return (e as InvalidInputError).param;
+      }
+    };
+    expect(param({ color: 1 })).toBe('color');
+    for (const k of ['policy', 'aud', 'requester', 'detail']) expect(param({ [k]: '' }), k).toBe(k);
+    expect(param({ reason: 'x' })).toBe('reason');
+    expect(param({ exp: -1 })).toBe('exp');
+    expect(param({ iat: 1.5 })).toBe('iat');
+    expect(param({ nbf: 'soon' })).toBe('nbf');
+    expect(param({ scope: 'all' })).toBe('scope');
+    expect(param({ scope: { ...fields().scope, extra: 1 } })).toBe('scope.extra');
+    expect(param({ scope: { ...fields().scope, maxMessages: 0 } })).toBe('scope.maxMessages');
+    expect(param({ scope: { ...fields().scope, conversations: ['c', ''] } })).toBe('scope.conversations[1]');
+    expect(param({ scope: { ...fields().scope, operation: 'Decrypt' } })).toBe('scope.operation');
+    expect(await codeOf(() => createRequest('x' as never))).toBe('ERR_INVALID_INPUT');
+  });
+});
+
 describe('token structure', () => {
   it('at most 64 approvals of at most 8192 characters, each three non-empty canonical base64url parts', async () => {
     const one = good.approvals[0]!;
