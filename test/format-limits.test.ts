@@ -1,5 +1,5 @@
 /**
- * Limits and parsing of wire format v1 at their boundaries (found by mutation testing, issue #11):
+ * Limits and parsing of wire formats v1 and v2 at their boundaries (found by mutation testing, issue #11):
  * the caller aad limit (bytes and strings, measured in UTF-8), the page of items of decryptMany,
  * the header parser (version, suite, key version, length), the associated-data builder and
  * inspectCiphertext.
@@ -8,8 +8,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
 import { nobleAead } from '../src/aead/noble.js';
-import { SUITES, SuiteId } from '../src/format/suites.js';
-import { AadBuilder, FORMAT_V1, HEADER_LENGTH, MAX_KEY_VERSION, aadPrefix, parseHeader, writeHeader } from '../src/format/wire.js';
+import { SUITES, SuiteId, suiteById } from '../src/format/suites.js';
+import {
+  AadBuilder, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, aadPrefix, aadPrefixV2, parseHeader, writeHeader, writeHeaderV2,
+} from '../src/format/wire.js';
 import { MAX_AAD_BYTES } from '../src/util/validate.js';
 
 const instance = () => new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() });
@@ -83,6 +85,13 @@ describe('header parsing', () => {
     writeHeader(b, suiteId, keyVersion);
     return b;
   };
+  const headerV2 = (suiteId: number, keyVersion: number, sealedAt: number, total: number) => {
+    const b = new Uint8Array(total);
+    writeHeaderV2(b, suiteId, keyVersion, sealedAt);
+    return b;
+  };
+  const VERSIONS = [1, 2, 0xff, 0x100, 0x1_0000, 0x100_0000, 0x7fff_ffff, 0x8000_0000, MAX_KEY_VERSION];
+  const TIMES = [0, 1, 0xff, 0x100, 0x1_0000, 0x100_0000, 0x7fff_ffff, 0x8000_0000, MAX_SEALED_AT];
 
   it('writeHeader writes the version, the suite and the key version big-endian', () => {
     fc.assert(
@@ -95,24 +104,58 @@ describe('header parsing', () => {
     );
   });
 
+  it('writeHeaderV2 writes the version, the suite, the key version and the sealing time big-endian (FORMAT.md §2)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(1, 2), fc.integer({ min: 1, max: MAX_KEY_VERSION }), fc.integer({ min: 0, max: MAX_SEALED_AT }), (suiteId, v, t) => {
+        const b = headerV2(suiteId, v, t, HEADER_LENGTH_V2);
+        const dv = new DataView(b.buffer);
+        expect([b[0], b[1]]).toEqual([FORMAT_V2, suiteId]);
+        expect([dv.getUint32(2), dv.getUint32(6)]).toEqual([v, t]);
+      }),
+      { verbose: true },
+    );
+  });
+
   it('parseHeader accepts exactly the shortest message of each suite (header, nonce, tag) and reads every key version', () => {
     for (const suite of Object.values(SUITES)) {
       const min = HEADER_LENGTH + suite.nonceLength + suite.tagLength;
-      for (const v of [1, 2, 0xff, 0x100, 0x1_0000, 0x100_0000, 0x7fff_ffff, 0x8000_0000, MAX_KEY_VERSION]) {
+      for (const v of VERSIONS) {
         const h = parseHeader(header(suite.id, v, min));
-        expect(h).toEqual({ formatVersion: 1, suite, keyVersion: v, bodyOffset: HEADER_LENGTH + suite.nonceLength });
-        expect(inspectCiphertext(header(suite.id, v, min + 5))).toEqual({ formatVersion: 1, suite: suite.name, keyVersion: v, overhead: min });
+        expect(h).toStrictEqual({ formatVersion: 1, suite, keyVersion: v, sealedAt: undefined, headerLength: HEADER_LENGTH, bodyOffset: HEADER_LENGTH + suite.nonceLength });
+        expect(inspectCiphertext(header(suite.id, v, min + 5))).toStrictEqual({ formatVersion: 1, suite: suite.name, keyVersion: v, overhead: min });
       }
       expect(parseHeader(header(suite.id, 1, min - 1))).toBeUndefined();
       expect(() => inspectCiphertext(header(suite.id, 1, min - 1))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
     }
   });
 
+  it('v2: parseHeader accepts exactly the shortest message of each suite and reads every key version and sealing time', () => {
+    for (const suite of Object.values(SUITES)) {
+      const min = HEADER_LENGTH_V2 + suite.nonceLength + suite.tagLength;
+      for (const v of VERSIONS) {
+        for (const t of TIMES) {
+          const h = parseHeader(headerV2(suite.id, v, t, min));
+          expect(h).toStrictEqual({ formatVersion: 2, suite, keyVersion: v, sealedAt: t, headerLength: HEADER_LENGTH_V2, bodyOffset: HEADER_LENGTH_V2 + suite.nonceLength });
+          expect(inspectCiphertext(headerV2(suite.id, v, t, min + 5))).toStrictEqual({
+            formatVersion: 2, suite: suite.name, keyVersion: v, sealedAt: new Date(t * 1000).toISOString(), overhead: min,
+          });
+        }
+      }
+      expect(parseHeader(headerV2(suite.id, 1, 5, min - 1))).toBeUndefined();
+      expect(() => inspectCiphertext(headerV2(suite.id, 1, 5, min - 1))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
+    expect(inspectCiphertext(headerV2(1, 1, MAX_SEALED_AT, 100)).sealedAt).toBe('2106-02-07T06:28:15.000Z');
+  });
+
   it('parseHeader refuses key version 0, an unknown suite, another format version and anything shorter than a header', () => {
     const long = 100;
     expect(parseHeader(header(1, 0, long))).toBeUndefined();
-    for (const suiteId of [0, 3, 0xff]) expect(parseHeader(header(suiteId, 1, long))).toBeUndefined();
-    for (const version of [0, 2, 0xff]) {
+    expect(parseHeader(headerV2(1, 0, 7, long))).toBeUndefined();
+    for (const suiteId of [0, 3, 0xff]) {
+      expect(parseHeader(header(suiteId, 1, long))).toBeUndefined();
+      expect(parseHeader(headerV2(suiteId, 1, 7, long))).toBeUndefined();
+    }
+    for (const version of [0, 3, 0xff]) {
       const b = header(1, 1, long);
       b[0] = version;
       expect(parseHeader(b)).toBeUndefined();
@@ -121,6 +164,10 @@ describe('header parsing', () => {
     for (let n = 0; n < HEADER_LENGTH; n++) {
       expect(parseHeader(header(1, 1, long).subarray(0, n))).toBeUndefined();
       expect(() => inspectCiphertext(header(1, 1, long).subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
+    }
+    for (let n = 0; n < HEADER_LENGTH_V2; n++) {
+      expect(parseHeader(headerV2(1, 1, 7, long).subarray(0, n))).toBeUndefined();
+      expect(() => inspectCiphertext(headerV2(1, 1, 7, long).subarray(0, n))).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
     }
     expect(() => inspectCiphertext('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_UNSUPPORTED_FORMAT' }));
     // Only a Uint8Array (or a Buffer) is a ciphertext, not an array-like with the same bytes.
@@ -156,6 +203,44 @@ describe('associated data', () => {
           expect(hex(builder.build(suiteId, v, id, aad))).toBe(hex(want));
           const prefix = aadPrefix(suiteId, v, new TextEncoder().encode(id));
           expect(hex(prefix)).toBe(hex(want.subarray(0, prefix.length)));
+        }
+      }),
+      { verbose: true },
+    );
+  });
+
+  /** The same for v2: the header carries the sealing time (FORMAT.md §2, §4). */
+  const referenceV2 = (suiteId: number, v: number, t: number, id: string, aad: Uint8Array | string) => {
+    const v1 = reference(suiteId, v, id, aad);
+    const out = Buffer.alloc(v1.length + 4);
+    out[0] = 2;
+    out[1] = suiteId;
+    out.writeUInt32BE(v, 2);
+    out.writeUInt32BE(t, 6);
+    out.set(v1.subarray(6), 10);
+    return new Uint8Array(out);
+  };
+
+  it('v2: buildV2, aadPrefixV2 and forHeader build version | suite | key version | sealed at | len(id) | id | aad, interleaved with v1', () => {
+    const builder = new AadBuilder(MAX_AAD_BYTES);
+    const timeArb = fc.integer({ min: 0, max: MAX_SEALED_AT });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.constantFrom(1, 2), fc.integer({ min: 1, max: MAX_KEY_VERSION }), timeArb, idArb, aadArb), { minLength: 1, maxLength: 8 }), (calls) => {
+        for (const [v2, suiteId, v, t, id, aad] of calls) {
+          const suite = suiteById(suiteId)!;
+          if (v2) {
+            const want = referenceV2(suiteId, v, t, id, aad);
+            expect(hex(builder.buildV2(suiteId, v, t, id, aad))).toBe(hex(want));
+            const h = { formatVersion: 2, suite, keyVersion: v, sealedAt: t, headerLength: HEADER_LENGTH_V2, bodyOffset: 0 };
+            expect(hex(builder.forHeader(h, id, aad))).toBe(hex(want));
+            const prefix = aadPrefixV2(suiteId, v, t, new TextEncoder().encode(id));
+            expect(hex(prefix)).toBe(hex(want.subarray(0, prefix.length)));
+            expect(prefix.length).toBe(HEADER_LENGTH_V2 + 2 + Buffer.byteLength(id));
+          } else {
+            const want = reference(suiteId, v, id, aad);
+            const h = { formatVersion: 1, suite, keyVersion: v, sealedAt: undefined, headerLength: HEADER_LENGTH, bodyOffset: 0 };
+            expect(hex(builder.forHeader(h, id, aad))).toBe(hex(want));
+          }
         }
       }),
       { verbose: true },

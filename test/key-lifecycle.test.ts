@@ -24,7 +24,7 @@ function countingStore(inner = new MemoryKeyStore()) {
   const calls: Record<string, number> = {};
   const count = (m: string) => (calls[m] = (calls[m] ?? 0) + 1);
   const store: KeyStore = wrapStore(inner, {
-    getActive: (c) => (count('getActive'), inner.getActive(c)),
+    getLatest: (c) => (count('getLatest'), inner.getLatest(c)),
     getVersion: (c, v) => (count('getVersion'), inner.getVersion(c, v)),
     reserveMessages: (c, v, n, l) => (count('reserve'), inner.reserveMessages(c, v, n, l)),
   });
@@ -72,7 +72,7 @@ describe('cached keys are reused', () => {
     expect(kw.stats().kms).toEqual({ generateDataKey: 0, unwrapDataKey: 1 });
     // The decrypted version was the active one: no store read to find it, one reservation.
     for (let i = 0; i < 5; i++) await kw.encrypt('c', text('more'));
-    expect(calls.getActive).toBeUndefined();
+    expect(calls.getLatest).toBeUndefined();
     expect(calls.reserve).toBe(1);
     expect(kw.stats().kms).toEqual({ generateDataKey: 0, unwrapDataKey: 1 });
     expect(str(await new Keywarden({ masterKey, keyStore: inner }).decrypt('c', own))).toBe('second');
@@ -98,7 +98,7 @@ describe('reservations and rotation', () => {
     expect(calls.reserve).toBeUndefined();
     const cts = await Promise.all(Array.from({ length: 5 }, () => kw.encrypt('c', text('m'))));
     expect(calls.reserve).toBe(1);
-    expect((await inner.getActive('c'))?.sealedReserved).toBe(10);
+    expect((await inner.getLatest('c'))?.sealedReserved).toBe(10);
     expect(cts.every((ct) => inspectCiphertext(ct).keyVersion === 1)).toBe(true);
   });
 
@@ -130,7 +130,7 @@ describe('reservations and rotation', () => {
     const store = wrapStore(inner, { getVersion: async () => undefined });
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: store });
     expect(await errorCode(kw.rotate('c'))).toBe('ERR_STORE_FAILED');
-    expect((await inner.getActive('c'))?.version).toBe(1);
+    expect((await inner.getLatest('c'))?.version).toBe(1);
   });
 });
 
@@ -144,7 +144,7 @@ describe('audit of a lost race', () => {
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
     // Both instances see no key, then both insert: one wins, the other adopts its key.
     let hidden = 2;
-    const blind = wrapStore(inner, { getActive: async (c) => (hidden-- > 0 ? undefined : inner.getActive(c)) });
+    const blind = wrapStore(inner, { getLatest: async (c) => (hidden-- > 0 ? undefined : inner.getLatest(c)) });
     const a = new Keywarden({ masterKey, keyStore: blind, audit });
     const b = new Keywarden({ masterKey, keyStore: blind, audit });
     const [x, y] = await Promise.all([a.encrypt('c', text('x')), b.encrypt('c', text('y'))]);

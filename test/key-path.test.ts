@@ -67,13 +67,13 @@ describe('plaintext data keys from the provider are wiped', () => {
     expect((e as StoreError).code).toBe('ERR_STORE_FAILED');
     expect((e as StoreError).cause).toBeInstanceOf(Error);
     expect(isZero(w.generated[0]!)).toBe(true);
-    await expect(inner.getActive('c')).resolves.toBeUndefined();
+    await expect(inner.getLatest('c')).resolves.toBeUndefined();
 
     // Lost race: the store says "no key" to this instance's first read, but another instance inserts first.
     const winner = make(w.masterKey, inner);
     const winnerCt = await winner.encrypt('r', text);
     let hidden = true;
-    const racing = wrapStore(inner, { getActive: async (c) => (hidden ? ((hidden = false), undefined) : inner.getActive(c)) });
+    const racing = wrapStore(inner, { getLatest: async (c) => (hidden ? ((hidden = false), undefined) : inner.getLatest(c)) });
     const loser = make(w.masterKey, racing);
     const loserCt = await loser.encrypt('r', text);
     const lost = w.generated.at(-1)!;
@@ -96,7 +96,7 @@ describe('plaintext data keys from the provider are wiped', () => {
     expect(rec).toMatchObject({ version: 3 });
     expect(isZero(w.generated.at(-1)!)).toBe(true);
     // A racing rotation from the same version stores one new version and wipes the loser's key.
-    const c = make(w.masterKey, wrapStore(inner, { getActive: async (conv) => (await inner.getVersion(conv, 3)) }));
+    const c = make(w.masterKey, wrapStore(inner, { getLatest: async (conv) => (await inner.getVersion(conv, 3)) }));
     const d = make(w.masterKey, inner);
     await d.rotate('c'); // 4
     const r2 = await c.rotate('c'); // from 3: loses to 4
@@ -147,7 +147,7 @@ describe('what a provider returns is checked', () => {
       const store = new MemoryKeyStore();
       expect(await errorCode(make(w.masterKey, store).encrypt('c', text)), name).toBe('ERR_KMS_FAILED');
       if (handed) expect(isZero(handed), name).toBe(true);
-      await expect(store.getActive('c')).resolves.toBeUndefined();
+      await expect(store.getLatest('c')).resolves.toBeUndefined();
     }
   });
 
@@ -258,8 +258,8 @@ describe('store answers are checked and mapped', () => {
     const odd = wrapStore(inner, { getVersion: async (c, v) => {
       const r = await inner.getVersion(c, v);
       return r && { ...r, suite: 'ROT13' as never };
-    }, getActive: async (c) => {
-      const r = await inner.getActive(c);
+    }, getLatest: async (c) => {
+      const r = await inner.getLatest(c);
       return r && { ...r, suite: 'ROT13' as never };
     } });
     const e = await make(w.masterKey, odd).decrypt('c', ct).catch((x: unknown) => x);
@@ -270,10 +270,10 @@ describe('store answers are checked and mapped', () => {
   it('a store failure is ERR_STORE_FAILED (not retryable) with the cause kept; keywarden errors pass through', async () => {
     const boom = new Error('boom');
     const w = watchedKey();
-    const e = await make(w.masterKey, wrapStore(new MemoryKeyStore(), { getActive: async () => Promise.reject(boom) })).encrypt('c', text).catch((x: unknown) => x);
+    const e = await make(w.masterKey, wrapStore(new MemoryKeyStore(), { getLatest: async () => Promise.reject(boom) })).encrypt('c', text).catch((x: unknown) => x);
     expect(e).toMatchObject({ code: 'ERR_STORE_FAILED', cause: boom, retryable: false });
     const own = new StoreError('mine', undefined, true);
-    expect(await make(w.masterKey, wrapStore(new MemoryKeyStore(), { getActive: async () => Promise.reject(own) })).encrypt('c', text).catch((x: unknown) => x)).toBe(own);
+    expect(await make(w.masterKey, wrapStore(new MemoryKeyStore(), { getLatest: async () => Promise.reject(own) })).encrypt('c', text).catch((x: unknown) => x)).toBe(own);
   });
 
   it('decrypt of key version 0 never reaches the store; the highest version is looked up', async () => {

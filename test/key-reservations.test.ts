@@ -17,7 +17,7 @@ function loggingStore() {
   const reservations: [number, number, number, number][] = [];
   const reads = { active: 0 };
   const store = wrapStore(inner, {
-    getActive: async (c) => (reads.active++, inner.getActive(c)),
+    getLatest: async (c) => (reads.active++, inner.getLatest(c)),
     reserveMessages: async (c, v, n, l) => {
       const granted = await inner.reserveMessages(c, v, n, l);
       reservations.push([v, n, l, granted]);
@@ -78,7 +78,7 @@ describe('reservations, counted exactly', () => {
     const ct = await c.encrypt('c', text);
     expect(reservations.at(-1)).toEqual([1, 5, 100, 5]);
     expect(new Uint8Array(await a.decrypt('c', ct))).toEqual(text);
-    expect((await inner.getActive('c'))?.sealedReserved).toBe(20);
+    expect((await inner.getLatest('c'))?.sealedReserved).toBe(20);
   });
 
   it('XChaCha20-Poly1305 without maxMessagesPerKey: no reservation, ever, also for a version loaded from the store; with it, counted', async () => {
@@ -111,12 +111,12 @@ describe('the last key version', () => {
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
     await new Keywarden({ masterKey, keyStore: inner }).encrypt('c', text);
     const at = (r: KeyRecord | undefined): KeyRecord | undefined => r && { ...r, version: 0xffff_ffff };
-    const store = wrapStore(inner, { getActive: async (c) => at(await inner.getActive(c)) });
+    const store = wrapStore(inner, { getLatest: async (c) => at(await inner.getLatest(c)) });
     const kw = new Keywarden({ masterKey, keyStore: store });
     expect(await errorCode(kw.rotate('c'))).toBe('ERR_KEY_LIMIT_REACHED');
     expect(kw.stats().kms.generateDataKey).toBe(0);
     // One below the last: rotating is attempted (the store refuses this fake history, not keywarden).
-    const below = new Keywarden({ masterKey, keyStore: wrapStore(inner, { getActive: async (c) => { const r = await inner.getActive(c); return r && { ...r, version: 0xffff_fffe }; } }) });
+    const below = new Keywarden({ masterKey, keyStore: wrapStore(inner, { getLatest: async (c) => { const r = await inner.getLatest(c); return r && { ...r, version: 0xffff_fffe }; } }) });
     expect(await errorCode(below.rotate('c'))).not.toBe('ERR_KEY_LIMIT_REACHED');
     expect(below.stats().kms.generateDataKey).toBe(1);
   });

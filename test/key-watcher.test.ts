@@ -7,10 +7,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyWatcher } from '../src/keys/watch.js';
 import { MemoryKeyStore } from '../src/store/memory.js';
-import type { KeyStore } from '../src/store/types.js';
+import type { KeyChange, KeyStore } from '../src/store/types.js';
 import { wrapStore } from './support/fixtures.js';
 
-type Sub = { onChange: (c: string) => void; onLost: (err: unknown) => void; stopped: boolean };
+type Sub = { onChange: (c: string, change: KeyChange) => void; onLost: (err: unknown) => void; stopped: boolean };
 
 /** A store whose subscribe the test scripts: each call takes the next outcome (an error to throw, or success). */
 function scriptedStore() {
@@ -92,7 +92,7 @@ describe('KeyWatcher', () => {
     let missed = 0;
     const changes: string[] = [];
     s.fail(new Error('first attempt fails'));
-    const w = new KeyWatcher(s.store, (c) => changes.push(c), () => missed++);
+    const w = new KeyWatcher(s.store, (c, change) => changes.push(`${c}:${change}`), () => missed++);
     expect(w.stats()).toEqual({ state: 'connecting', reconnects: 0, failures: 0 });
     await w.ready;
     expect(w.stats()).toEqual({ state: 'retrying', reconnects: 0, failures: 1, lastError: 'connection lost' });
@@ -100,8 +100,9 @@ describe('KeyWatcher', () => {
     await vi.runAllTimersAsync();
     expect(w.stats()).toEqual({ state: 'listening', reconnects: 0, failures: 1, lastError: 'connection lost' });
     expect(missed).toBe(1);
-    s.subs[0]!.onChange('conv-a');
-    expect(changes).toEqual(['conv-a']);
+    s.subs[0]!.onChange('conv-a', 'rotated');
+    s.subs[0]!.onChange('conv-b', 'shredded');
+    expect(changes).toEqual(['conv-a:rotated', 'conv-b:shredded']);
 
     s.subs[0]!.onLost(Object.assign(new Error('terminating connection'), { code: '57P01' }));
     expect(w.stats()).toEqual({ state: 'retrying', reconnects: 0, failures: 1, lastError: 'SQLSTATE 57P01' });
