@@ -32,6 +32,7 @@ export default defineConfig({
       // same lifecycle code; the branch-key and master-key re-wrap suites (src/keys/branch-keys.ts,
       // rewrap.ts, outside the measured core) are left out: ~35 s per covering mutant here.
       'test/keywarden-shred.test.ts',
+      'test/keywarden-shred-edges.test.ts',
       'test/keywarden-retention.test.ts',
       'test/keywarden-rotation-policy.test.ts',
       // key records as stores copy them, and the encryption context the master keys bind

@@ -78,6 +78,27 @@ describe('cached keys are reused', () => {
     expect(str(await new Keywarden({ masterKey, keyStore: inner }).decrypt('c', own))).toBe('second');
   });
 
+  it('a cached version whose active pointer was dropped (a change notice) becomes the active key again after one store read', async () => {
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const inner = new MemoryKeyStore();
+    const calls: Record<string, number> = {};
+    let notify: ((c: string, change: 'rotated' | 'shredded') => void) | undefined;
+    const store: KeyStore = wrapStore(inner, {
+      getLatest: (c) => ((calls.getLatest = (calls.getLatest ?? 0) + 1), inner.getLatest(c)),
+      subscribe: async (onChange) => ((notify = onChange), async () => undefined),
+    });
+    const kw = new Keywarden({ masterKey, keyStore: store, watchKeyChanges: true, reservationSize: 100 });
+    await kw.ready();
+    await kw.encrypt('c', text('first'));
+    expect(calls.getLatest).toBe(1);
+    // A notice that turns out to change nothing (another instance's rotation lost its race, say).
+    notify!('c', 'rotated');
+    for (let i = 0; i < 5; i++) expect(inspectCiphertext(await kw.encrypt('c', text('more'))).keyVersion).toBe(1);
+    expect(calls.getLatest).toBe(2);
+    expect(kw.stats().kms).toEqual({ generateDataKey: 1, unwrapDataKey: 0 });
+    await kw.close();
+  });
+
   it('repeated decrypts of an old version read the store and unwrap once', async () => {
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
     const { inner, store, calls } = countingStore();
