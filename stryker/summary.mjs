@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 
 const STATUSES = ['Killed', 'Timeout', 'Survived', 'NoCoverage', 'Ignored', 'RuntimeError', 'CompileError', 'Pending'];
 const files = new Map();
-for (const report of process.argv.slice(2)) {
+for (const report of process.argv.slice(2).filter((f) => !f.endsWith(".incremental.json"))) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   for (const [name, file] of Object.entries(r.files)) {
     const c = Object.fromEntries(STATUSES.map((s) => [s, 0]));
