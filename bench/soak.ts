@@ -1,0 +1,190 @@
+/**
+ * `npm run soak [-- --quick] [-- --json] [-- --postgres [URL]] …` (issue #11): keywarden under a
+ * long, realistic load with a KMS that misbehaves. One million messages over 100,000
+ * conversations of Zipf-like popularity through a 10,000-entry cache (so the long tail keeps
+ * missing: cold opens and evictions all the time), with decrypts of earlier messages, pages
+ * read with decryptMany and occasional rotations, 64 operations in flight; the master key is
+ * AwsKmsMasterKey over the real @aws-sdk/client-kms against the KMS-compatible test endpoint
+ * (20 ms latency, fault episodes: throttling, 5xx, dropped sockets, hangs shorter and longer than
+ * keywarden's deadline), run in a child process. Reports throughput, KMS calls, cache counters,
+ * retries, heap (after gc) and RSS over time, and checks that the heap is flat after warm-up.
+ * Not part of `npm test` (test/ci/soak.test.ts runs `--quick`). Modules: bench/soak/.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import { AwsKmsMasterKey } from '../src/kms/aws.js';
+import { Keywarden, type KeyStore, MemoryKeyStore } from '../src/node.js';
+import { Driver, Histogram, OP_KINDS, describe } from './soak/driver.js';
+import { startRemoteKms } from './soak/kms-remote.js';
+import { type SoakOptions, USAGE, UsageError, parseOptions } from './soak/options.js';
+import { type Sample, heapCheck, heapSummary, tableHeader, tableRow } from './soak/report.js';
+import { Rng } from './soak/workload.js';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) {
+  process.stderr.write('soak: run with --expose-gc (npm run soak does)\n');
+  process.exit(2);
+}
+let o: SoakOptions;
+try {
+  o = parseOptions(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`soak: ${err.message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const log = (s: string) => process.stderr.write(`${s}\n`);
+/** An operation in flight longer than this is a stuck conversation (retries alone stay far below it). */
+const STUCK_MS = Math.max(120_000, 30 * o.kmsTimeoutMs);
+
+// ---- set-up: the KMS process, the key store, keywarden --------------------------------------
+const kms = await startRemoteKms({ latencyMs: o.kmsLatencyMs, faultEveryMs: o.faultEveryMs, kmsTimeoutMs: o.kmsTimeoutMs, seed: o.seed });
+const client = kms.client();
+const masterKey = new AwsKmsMasterKey({ client, keyId: kms.keyArn });
+let keyStore: KeyStore;
+let closeStore = async () => {};
+if (o.postgres !== undefined) {
+  const { default: pg } = await import('pg');
+  const { PostgresKeyStore, migrate } = await import('../src/postgres.js');
+  const pool = new pg.Pool({ connectionString: o.postgres, max: 16 });
+  pool.on('error', () => {}); // an idle client's lost connection: the next query reports it
+  const schema = `kw_soak_${randomBytes(4).toString('hex')}`;
+  await migrate(pool, { schema });
+  keyStore = new PostgresKeyStore(pool, { schema });
+  closeStore = async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  };
+} else keyStore = new MemoryKeyStore();
+const kw = new Keywarden({
+  masterKey,
+  keyStore,
+  cache: { maxEntries: o.cache, maxAgeMs: o.cacheMaxAgeMs },
+  timeouts: { kmsMs: o.kmsTimeoutMs, storeMs: 5_000 },
+});
+const driver = new Driver(kw, o, new Rng(o.seed));
+process.on('unhandledRejection', (reason) => driver.fail({ kind: 'unhandled-rejection', op: 'process', error: describe(reason) }));
+
+const storeName = o.postgres === undefined ? 'MemoryKeyStore' : 'PostgresKeyStore';
+log(
+  `soak: ${o.messages.toLocaleString('en-US')} messages over ${o.conversations.toLocaleString('en-US')} conversations (Zipf ${o.zipf}; ` +
+    `ideal hit rate of a ${o.cache.toLocaleString('en-US')}-entry cache ${(driver.zipf.massOfTop(o.cache) * 100).toFixed(1)}%), ` +
+    `${o.concurrency} in flight, KMS ${o.kmsLatencyMs} ms ${o.faultEveryMs > 0 ? `with a fault episode every ${o.faultEveryMs} ms` : 'without faults'}, ` +
+    `kmsMs ${o.kmsTimeoutMs}, ${storeName}; warm-up: first ${(o.warmup * 100).toFixed(0)}% of the messages`,
+);
+
+// ---- sampling ---------------------------------------------------------------------------------
+const samples: Sample[] = [];
+const t0 = performance.now();
+let prev = { t: 0, ops: 0 };
+let stuck: (() => void) | undefined;
+const stuckSignal = new Promise<void>((r) => (stuck = r));
+
+async function sample(): Promise<Sample> {
+  gc!();
+  const mem = process.memoryUsage();
+  const k = await kms.stats();
+  const st = kw.stats();
+  const t = (performance.now() - t0) / 1000;
+  const ops = driver.opsDone;
+  const h = driver.interval;
+  driver.interval = new Histogram();
+  const s: Sample = {
+    t_s: Math.round(t * 10) / 10,
+    ops,
+    messages: driver.ops.encrypt,
+    ops_per_s: t > prev.t ? (ops - prev.ops) / (t - prev.t) : 0,
+    ops_per_s_overall: t > 0 ? ops / t : 0,
+    ...(({ p50_ms, p99_ms, max_ms }) => ({ p50_ms, p99_ms, max_ms }))(h.summary()),
+    kms_endpoint: k.calls,
+    kms_keywarden: st.kms,
+    cache: st.cache,
+    retries: Object.values(driver.retries).reduce((a, b) => a + b, 0),
+    failures: driver.failures,
+    heap_used: mem.heapUsed,
+    rss: mem.rss,
+    external: mem.external,
+    array_buffers: mem.arrayBuffers,
+    kms_process_rss: k.memory.rss,
+  };
+  prev = { t, ops };
+  samples.push(s);
+  log(tableRow(s));
+  const oldest = driver.oldestInflight();
+  if (oldest.ms > STUCK_MS) {
+    driver.fail({ kind: 'stuck', op: oldest.op!, conversation: oldest.conversation!, error: `in flight for ${Math.round(oldest.ms / 1000)} s` });
+    stuck!();
+  }
+  return s;
+}
+
+log(tableHeader());
+await sample();
+let sampling = false;
+const timer = setInterval(() => {
+  if (sampling) return;
+  sampling = true;
+  void sample().finally(() => (sampling = false));
+}, o.intervalMs);
+
+// ---- the run ----------------------------------------------------------------------------------
+const finished = await Promise.race([Promise.all(driver.run()).then(() => true), stuckSignal.then(() => false)]);
+driver.stopping = true;
+clearInterval(timer);
+while (sampling) await new Promise((r) => setTimeout(r, 10));
+const last = await sample();
+const elapsed = (performance.now() - t0) / 1000;
+const k = await kms.stats();
+const st = kw.stats();
+const hc = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit);
+const afterWarmup = samples.find((s) => s.messages >= driver.warmupMessages);
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+const opsTotal = driver.opsDone;
+const ok = finished && driver.failures === 0 && hc.ok;
+const mem = (s: Sample | undefined) => (s === undefined ? null : { t_s: s.t_s, ops: s.ops, heap_used: s.heap_used, rss: s.rss, external: s.external, array_buffers: s.array_buffers });
+
+const report = {
+  node: process.version,
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', platform: `${process.platform}-${process.arch}` },
+  config: { ...o, postgres: o.postgres === undefined ? undefined : o.postgres.replace(/:[^:@/]*@/, ':***@'), store: storeName },
+  ok,
+  finished,
+  elapsed_s: Math.round(elapsed * 10) / 10,
+  ops: { ...driver.ops, total: opsTotal },
+  messages_written: driver.ops.encrypt,
+  messages_read: driver.messagesRead,
+  conversations_introduced: driver.introduced,
+  throughput: { ops_per_s: Math.round(opsTotal / elapsed), messages_per_s: Math.round(driver.ops.encrypt / elapsed) },
+  latency: Object.fromEntries(OP_KINDS.map((kind) => [kind, driver.latency[kind].summary()])),
+  kms: {
+    endpoint: k.calls,
+    endpoint_total: sum(k.calls),
+    keywarden: st.kms,
+    keywarden_total: sum(st.kms),
+    endpoint_per_1k_ops: Math.round((sum(k.calls) / opsTotal) * 1000 * 10) / 10,
+  },
+  faults_injected: k.faults,
+  cache: { ...st.cache, hit_rate: Math.round((st.cache.hits / Math.max(1, st.cache.hits + st.cache.misses)) * 1000) / 1000, ideal_hit_rate: Math.round(driver.zipf.massOfTop(o.cache) * 1000) / 1000 },
+  retries: { by_code: driver.retries, by_cause: driver.retryCauses, total: sum(driver.retries), retried_ops: driver.retriedOps, max_attempts: driver.maxAttemptsUsed },
+  failures: driver.failures,
+  failure_samples: driver.failureSamples,
+  heap: { start: mem(samples[0]), after_warmup: mem(afterWarmup), end: mem(last), check: hc },
+  series: samples,
+};
+
+log(`\n${ok ? 'PASS' : 'FAIL'}: ${opsTotal.toLocaleString('en-US')} operations (${Object.entries(driver.ops).map(([n, v]) => `${n} ${v.toLocaleString('en-US')}`).join(', ')}) in ${report.elapsed_s} s = ${report.throughput.ops_per_s.toLocaleString('en-US')} ops/s`);
+log(`KMS requests at the endpoint: ${JSON.stringify(k.calls)} (${report.kms.endpoint_per_1k_ops} per 1,000 ops); keywarden's: ${JSON.stringify(st.kms)}`);
+log(`faults injected: ${JSON.stringify(k.faults)}; retries: ${JSON.stringify(driver.retryCauses)} over ${driver.retriedOps} operations (at most ${driver.maxAttemptsUsed} attempts)`);
+log(`cache: hit rate ${report.cache.hit_rate} (ideal ${report.cache.ideal_hit_rate}), ${st.cache.evictions.toLocaleString('en-US')} evictions, ${st.cache.coalesced} coalesced, size ${st.cache.size}`);
+log(heapSummary(hc));
+log(`heap/RSS MB: start ${(samples[0]!.heap_used / 1048576).toFixed(1)}/${(samples[0]!.rss / 1048576).toFixed(1)}, after warm-up ${afterWarmup ? `${(afterWarmup.heap_used / 1048576).toFixed(1)}/${(afterWarmup.rss / 1048576).toFixed(1)}` : 'n/a'}, end ${(last.heap_used / 1048576).toFixed(1)}/${(last.rss / 1048576).toFixed(1)}`);
+if (!finished) log(`a stuck operation ended the run (more than ${STUCK_MS / 1000} s in flight)`);
+if (driver.failures > 0) log(`${driver.failures} failures; first ones:\n${driver.failureSamples.map((f) => `  ${JSON.stringify(f)}`).join('\n')}`);
+
+const out = o.json ? `${JSON.stringify(report)}\n` : '';
+kw.close();
+client.destroy();
+await Promise.race([Promise.all([closeStore(), kms.close()]), new Promise((r) => setTimeout(r, 5000))]);
+process.exitCode = ok ? 0 : 1;
+process.stdout.write(out, () => process.exit(ok ? 0 : 1));
