@@ -137,10 +137,12 @@ const elapsed = (performance.now() - t0) / 1000;
 const k = await kms.stats();
 const st = kw.stats();
 const hc = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit);
+const hcAb = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit, 'heap_used+array_buffers');
 const afterWarmup = samples.find((s) => s.messages >= driver.warmupMessages);
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const opsTotal = driver.opsDone;
-const ok = finished && driver.failures === 0 && hc.ok;
+const ok = finished && driver.failures === 0 && hc.ok && hcAb.ok;
+const MiB = (b: number) => (b / 1048576).toFixed(1);
 const mem = (s: Sample | undefined) => (s === undefined ? null : { t_s: s.t_s, ops: s.ops, heap_used: s.heap_used, rss: s.rss, external: s.external, array_buffers: s.array_buffers });
 
 const report = {
@@ -169,7 +171,7 @@ const report = {
   retries: { by_code: driver.retries, by_cause: driver.retryCauses, total: sum(driver.retries), retried_ops: driver.retriedOps, max_attempts: driver.maxAttemptsUsed },
   failures: driver.failures,
   failure_samples: driver.failureSamples,
-  heap: { start: mem(samples[0]), after_warmup: mem(afterWarmup), end: mem(last), check: hc },
+  heap: { start: mem(samples[0]), after_warmup: mem(afterWarmup), end: mem(last), check: hc, check_with_array_buffers: hcAb },
   series: samples,
 };
 
@@ -178,7 +180,9 @@ log(`KMS requests at the endpoint: ${JSON.stringify(k.calls)} (${report.kms.endp
 log(`faults injected: ${JSON.stringify(k.faults)}; retries: ${JSON.stringify(driver.retryCauses)} over ${driver.retriedOps} operations (at most ${driver.maxAttemptsUsed} attempts)`);
 log(`cache: hit rate ${report.cache.hit_rate} (ideal ${report.cache.ideal_hit_rate}), ${st.cache.evictions.toLocaleString('en-US')} evictions, ${st.cache.coalesced} coalesced, size ${st.cache.size}`);
 log(heapSummary(hc));
-log(`heap/RSS MB: start ${(samples[0]!.heap_used / 1048576).toFixed(1)}/${(samples[0]!.rss / 1048576).toFixed(1)}, after warm-up ${afterWarmup ? `${(afterWarmup.heap_used / 1048576).toFixed(1)}/${(afterWarmup.rss / 1048576).toFixed(1)}` : 'n/a'}, end ${(last.heap_used / 1048576).toFixed(1)}/${(last.rss / 1048576).toFixed(1)}`);
+log(heapSummary(hcAb));
+const hr = (s: Sample | undefined) => (s === undefined ? 'n/a' : `${MiB(s.heap_used)}/${MiB(s.array_buffers)}/${MiB(s.rss)}`);
+log(`heap used/array buffers/RSS MB: start ${hr(samples[0])}, after warm-up ${hr(afterWarmup)}, end ${hr(last)}`);
 if (!finished) log(`a stuck operation ended the run (more than ${STUCK_MS / 1000} s in flight)`);
 if (driver.failures > 0) log(`${driver.failures} failures; first ones:\n${driver.failureSamples.map((f) => `  ${JSON.stringify(f)}`).join('\n')}`);
 

@@ -26,6 +26,8 @@ export interface Sample {
 }
 
 export interface HeapCheck {
+  /** What was fitted: `heap_used`, or `heap_used + array_buffers` (ArrayBuffer backing stores live outside the JS heap). */
+  metric: 'heap_used' | 'heap_used+array_buffers';
   warmup_messages: number;
   samples_after_warmup: number;
   first_after_warmup: number;
@@ -43,7 +45,7 @@ export interface HeapCheck {
 const MB = (b: number) => (b / 1048576).toFixed(1);
 const COLUMNS: [string, number][] = [
   ['t(s)', 6], ['ops', 9], ['msgs', 9], ['ops/s', 7], ['avg/s', 7], ['p99ms', 7], ['GDK', 7], ['Decrypt', 8], ['kw unw', 7],
-  ['hits', 9], ['misses', 8], ['evict', 8], ['size', 6], ['retry', 6], ['fail', 5], ['heapMB', 7], ['rssMB', 7],
+  ['hits', 9], ['misses', 8], ['evict', 8], ['size', 6], ['retry', 6], ['fail', 5], ['heapMB', 7], ['abufMB', 7], ['rssMB', 7],
 ];
 
 export function tableHeader(): string {
@@ -54,7 +56,7 @@ export function tableRow(s: Sample): string {
   const cells = [
     s.t_s.toFixed(0), s.ops, s.messages, Math.round(s.ops_per_s), Math.round(s.ops_per_s_overall), s.p99_ms.toFixed(0),
     s.kms_endpoint.GenerateDataKey ?? 0, s.kms_endpoint.Decrypt ?? 0, s.kms_keywarden.unwrapDataKey,
-    s.cache.hits, s.cache.misses, s.cache.evictions, s.cache.size, s.retries, s.failures, MB(s.heap_used), MB(s.rss),
+    s.cache.hits, s.cache.misses, s.cache.evictions, s.cache.size, s.retries, s.failures, MB(s.heap_used), MB(s.array_buffers), MB(s.rss),
   ];
   return cells.map((c, i) => String(c).padStart(COLUMNS[i]![1])).join(' ');
 }
@@ -70,14 +72,14 @@ function median(xs: number[]): number {
  * end heap exceeds the post-warm-up median by more than `limit` (a fraction): a flat heap
  * fluctuates around its median, a leak keeps climbing past it.
  */
-export function heapCheck(samples: Sample[], warmupMessages: number, limit: number): HeapCheck {
+export function heapCheck(samples: Sample[], warmupMessages: number, limit: number, metric: HeapCheck['metric'] = 'heap_used'): HeapCheck {
   const post = samples.filter((s) => s.messages >= warmupMessages);
-  const base = { warmup_messages: warmupMessages, samples_after_warmup: post.length, limit };
+  const base = { metric, warmup_messages: warmupMessages, samples_after_warmup: post.length, limit };
   if (post.length < 3) {
     return { ...base, first_after_warmup: 0, median_after_warmup: 0, end: 0, slope_bytes_per_1k_ops: 0, ratio_last_to_first: 1, growth_from_median: 0, ok: true, note: 'fewer than 3 samples after warm-up: not checked' };
   }
   const xs = post.map((s) => s.ops);
-  const ys = post.map((s) => s.heap_used);
+  const ys = post.map((s) => (metric === 'heap_used' ? s.heap_used : s.heap_used + s.array_buffers));
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
   const my = ys.reduce((a, b) => a + b, 0) / ys.length;
   let sxy = 0;
@@ -104,6 +106,6 @@ export function heapCheck(samples: Sample[], warmupMessages: number, limit: numb
 }
 
 export function heapSummary(h: HeapCheck): string {
-  if (h.note) return `heap after warm-up: ${h.note}`;
-  return `heap after warm-up (${h.samples_after_warmup} samples from message ${h.warmup_messages.toLocaleString('en-US')}): first ${MB(h.first_after_warmup)} MB, median ${MB(h.median_after_warmup)} MB, end ${MB(h.end)} MB; slope ${h.slope_bytes_per_1k_ops} B per 1,000 ops; last/first ${h.ratio_last_to_first}; end vs median ${(h.growth_from_median * 100).toFixed(1)}% (limit ${(h.limit * 100).toFixed(0)}%): ${h.ok ? 'flat' : 'GROWING'}`;
+  if (h.note) return `${h.metric} after warm-up: ${h.note}`;
+  return `${h.metric} after warm-up (${h.samples_after_warmup} samples from message ${h.warmup_messages.toLocaleString('en-US')}): first ${MB(h.first_after_warmup)} MB, median ${MB(h.median_after_warmup)} MB, end ${MB(h.end)} MB; slope ${h.slope_bytes_per_1k_ops} B per 1,000 ops; last/first ${h.ratio_last_to_first}; end vs median ${(h.growth_from_median * 100).toFixed(1)}% (limit ${(h.limit * 100).toFixed(0)}%): ${h.ok ? 'flat' : 'GROWING'}`;
 }

@@ -74,7 +74,8 @@ describe('npm run soak -- --quick --json', () => {
     }
     for (const at of ['start', 'after_warmup', 'end']) expect(report.heap[at].heap_used).toBeGreaterThan(0);
     expect(report.heap.check.samples_after_warmup).toBeGreaterThanOrEqual(3);
-    expect(report.heap.check).toMatchObject({ ok: true, limit: 0.2 });
+    expect(report.heap.check).toMatchObject({ metric: 'heap_used', ok: true, limit: 0.2 });
+    expect(report.heap.check_with_array_buffers).toMatchObject({ metric: 'heap_used+array_buffers', ok: true, limit: 0.2 });
     expect(typeof report.heap.check.slope_bytes_per_1k_ops).toBe('number');
   });
 });
