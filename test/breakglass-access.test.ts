@@ -14,7 +14,9 @@ import { MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { generateApproverKey } from '../src/breakglass/token.js';
 import { main } from '../src/cli/index.js';
+import { Keywarden } from '../src/node.js';
 import { DAY, T0, deployment, token } from './support/breakglass-fixtures.js';
+import { sealV1 } from './support/format-v1.js';
 
 type D = Awaited<ReturnType<typeof deployment>>;
 const page = (d: D, c: string, idx = [0, 1, 2, 3, 4, 5]) => idx.map((i) => ({ ciphertext: d.messages[c]![i]!.ct, aad: d.messages[c]![i]!.aad }));
@@ -48,15 +50,58 @@ describe('break-glass access', () => {
     expect(verifyAuditLog({ verifierKey: d.logVerifierKey, entries: await d.auditStore.read(0, 2), checkpoints: await d.auditStore.checkpoints() }).ok).toBe(true);
   });
 
-  it('unwraps only key versions valid during the window: older messages are refused per item', async () => {
+  it('opens only messages sealed inside the window, whatever their key version; unwraps only what it opens with', async () => {
     const d = await deployment();
     const { t1, t2, l1 } = d.approvers;
+    // Messages were sealed on days 1, 4, 7 (key v1) and 10, 14, 18 (key v2).
     const tok = await token(d, [t1, t2, l1], { scope: { from: new Date(T0 + 12 * DAY).toISOString(), to: new Date(T0 + 19 * DAY).toISOString() } });
     const r = await d.bg.decrypt(tok.text, 'c0', page(d, 'c0'));
-    expect(r.results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ERR_BG_OUT_OF_SCOPE', 'ERR_BG_OUT_OF_SCOPE', 'ERR_BG_OUT_OF_SCOPE', 'ok', 'ok', 'ok']);
+    // Day 10 is under key v2 (valid in the window) but sealed before it: refused.
+    expect(r.results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ERR_BG_OUT_OF_SCOPE', 'ERR_BG_OUT_OF_SCOPE', 'ERR_BG_OUT_OF_SCOPE', 'ERR_BG_OUT_OF_SCOPE', 'ok', 'ok']);
     expect(d.unwrapped.map((u) => u.version)).toEqual(['c0#2']); // v1 (days 0-10) was never unwrapped
     expect(d.unwrapped.every((u) => u.key.every((b) => b === 0))).toBe(true); // wiped after the call
-    expect((await entries(d)).at(-1)).toMatchObject({ type: 'breakglass.outcome', messages: 3 });
+    expect((await entries(d)).at(-1)).toMatchObject({ type: 'breakglass.outcome', messages: 2 });
+  });
+
+  it('windows format v1 messages (no sealing time) by key version, as before', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    const enc = new TextEncoder();
+    const v1 = [await sealV1(d.keyStore, d.masterKey, 'c0', 1, enc.encode('old v1'), enc.encode('a')), await sealV1(d.keyStore, d.masterKey, 'c0', 2, enc.encode('new v1'), enc.encode('b'))];
+    d.unwrapped.length = 0;
+    const tok = await token(d, [t1, t2, l1], { scope: { from: new Date(T0 + 12 * DAY).toISOString(), to: new Date(T0 + 19 * DAY).toISOString() } });
+    const r = await d.bg.decrypt(tok.text, 'c0', [{ ciphertext: v1[0]!, aad: 'a' }, { ciphertext: v1[1]!, aad: 'b' }]);
+    expect(r.results.map((x) => (x.ok ? new TextDecoder().decode(x.plaintext) : x.error.code))).toEqual(['ERR_BG_OUT_OF_SCOPE', 'new v1']);
+    expect(d.unwrapped.map((u) => u.version)).toEqual(['c0#2']);
+  });
+
+  it('a v2 message sealed inside the window by an instance that had not seen a rotation still opens', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    d.setTime(T0 + 20 * DAY);
+    await d.kw.encryptString('c1', 'warm the cache'); // d.kw now holds c1's v2 as active
+    const other = new Keywarden({ masterKey: d.masterKey, keyStore: d.keyStore, now: d.now });
+    await other.rotate('c1'); // v2 superseded at day 20, v3 active
+    d.setTime(T0 + 22 * DAY);
+    const stale = await d.kw.encryptString('c1', 'sealed late under v2', { aad: 'late' });
+    expect(new DataView(stale.buffer, stale.byteOffset).getUint32(2)).toBe(2);
+    const tok = await token(d, [t1, t2, l1], { scope: { conversations: ['c1'], from: new Date(T0 + 21 * DAY).toISOString(), to: new Date(T0 + 23 * DAY).toISOString() } });
+    const r = await d.bg.decrypt(tok.text, 'c1', [{ ciphertext: stale, aad: 'late' }, { ciphertext: d.messages.c1![5]!.ct, aad: d.messages.c1![5]!.aad }]);
+    expect(r.results.map((x) => (x.ok ? new TextDecoder().decode(x.plaintext) : x.error.code))).toEqual(['sealed late under v2', 'ERR_BG_OUT_OF_SCOPE']);
+    other.close();
+  });
+
+  it('a v2 message whose header time was moved into the window does not open', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    const m = d.messages.c0![3]!; // day 10, key v2
+    const forged = Uint8Array.from(m.ct);
+    new DataView(forged.buffer).setUint32(6, Math.floor((T0 + 15 * DAY) / 1000)); // claims day 15
+    const tok = await token(d, [t1, t2, l1], { scope: { from: new Date(T0 + 12 * DAY).toISOString(), to: new Date(T0 + 19 * DAY).toISOString() } });
+    const r = await d.bg.decrypt(tok.text, 'c0', [{ ciphertext: forged, aad: m.aad }]);
+    expect(r.results[0]!.ok).toBe(false);
+    expect(r.results[0]!.ok ? '' : r.results[0]!.error.code).toBe('ERR_DECRYPT_FAILED');
+    expect(r.opened).toBe(0);
   });
 
   it('refuses, with its own code, decrypting nothing and recording a denied attempt', async () => {
@@ -159,6 +204,7 @@ describe('break-glass access', () => {
         async (convs, fromDay, span, maxMessages, target, idx) => {
           const from = T0 + fromDay * DAY;
           const to = from + span * DAY;
+          d.setTime(T0 + 20 * DAY);
           const tok = await token(d, [t1, t2, l1], { scope: { conversations: convs, from: new Date(from).toISOString(), to: new Date(to).toISOString(), maxMessages } });
           const r = await d.bg.decrypt(tok.text, target, page(d, target, idx)).catch((e) => e);
           if (!convs.includes(target)) return void expect(r.code).toBe('ERR_BG_OUT_OF_SCOPE');
@@ -166,11 +212,8 @@ describe('break-glass access', () => {
           expect(r.opened).toBeLessThanOrEqual(maxMessages);
           r.results.forEach((x: { ok: boolean }, k: number) => {
             const m = d.messages[target]![idx[k]!]!;
-            // v1 valid [day 0, day 10), v2 from day 10: plaintext only if the version overlaps the
-            // window [from, to) — both half-open, so a version starting exactly at `to` does not.
-            const vStart = m.version === 1 ? T0 : T0 + 10 * DAY;
-            const vEnd = m.version === 1 ? T0 + 10 * DAY : Infinity;
-            expect(x.ok).toBe(vStart < to && vEnd > from);
+            // Format v2: plaintext exactly when the message was sealed inside [from, to).
+            expect(x.ok).toBe(m.sealedAt >= from && m.sealedAt < to);
           });
         },
       ),

@@ -23,12 +23,13 @@ function harness() {
   };
   const memory = new MemoryKeyStore();
   const wrap = (s: KeyStore, prefix: string): KeyStore => ({
-    getActive: (c) => (calls.push(`${prefix}.getActive`), s.getActive(c)),
+    getLatest: (c) => (calls.push(`${prefix}.getLatest`), s.getLatest(c)),
     getVersion: (c, v) => (calls.push(`${prefix}.getVersion`), s.getVersion(c, v)),
     listVersions: (c) => (calls.push(`${prefix}.listVersions`), s.listVersions(c)),
     insertFirst: (r) => (calls.push(`${prefix}.insertFirst`), s.insertFirst(r)),
-    insertNext: (r, e) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e)),
+    insertNext: (r, e, o) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e, o)),
     reserveMessages: (c, v, n, l) => (calls.push(`${prefix}.reserveMessages`), s.reserveMessages(c, v, n, l)),
+    shred: (c, t, at) => (calls.push(`${prefix}.shred`), s.shred(c, t, at)),
     transaction: (fn) => (calls.push(`${prefix}.transaction`), s.transaction((tx) => fn(wrap(tx, 'tx')))),
   });
   const keyStore = wrap(memory, 'store');
@@ -217,7 +218,7 @@ describe('describeKeys', () => {
     const err = await rejectionOf(() => kw.describeKeys('nobody'));
     expect(err).toBeInstanceOf(KeyNotFoundError);
     expect(err).toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
-    expect(calls.filter((c) => !c.endsWith('listVersions') && !c.endsWith('getActive') && !c.endsWith('getVersion'))).toEqual([]);
+    expect(calls.filter((c) => !c.endsWith('listVersions') && !c.endsWith('getLatest') && !c.endsWith('getVersion'))).toEqual([]);
     expect(memory.size).toBe(0);
   });
 });
@@ -327,10 +328,10 @@ describe('decryption failures are indistinguishable', () => {
     };
     const attempts: [string, () => Promise<unknown>][] = [
       ['wrong tag', () => kw.decrypt('A', edit((b) => (b[b.length - 1]! ^= 1)), { aad: 'm1' })],
-      ['flipped body byte', () => kw.decrypt('A', edit((b) => (b[19]! ^= 0x80)), { aad: 'm1' })],
-      ['flipped nonce byte', () => kw.decrypt('A', edit((b) => (b[7]! ^= 1)), { aad: 'm1' })],
+      ['flipped body byte', () => kw.decrypt('A', edit((b) => (b[23]! ^= 0x80)), { aad: 'm1' })],
+      ['flipped nonce byte', () => kw.decrypt('A', edit((b) => (b[11]! ^= 1)), { aad: 'm1' })],
       ['truncated by one byte', () => kw.decrypt('A', ct.subarray(0, ct.length - 1), { aad: 'm1' })],
-      ['truncated below nonce + tag', () => kw.decrypt('A', ct.subarray(0, 6 + 12 + 15), { aad: 'm1' })],
+      ['truncated below nonce + tag', () => kw.decrypt('A', ct.subarray(0, 10 + 12 + 15), { aad: 'm1' })],
       ['truncated to 5 bytes', () => kw.decrypt('A', ct.subarray(0, 5), { aad: 'm1' })],
       ['extended by one byte', () => kw.decrypt('A', Uint8Array.from([...ct, 0]), { aad: 'm1' })],
       ['wrong conversation (has a key)', () => kw.decrypt('B', ct, { aad: 'm1' })],
@@ -339,8 +340,11 @@ describe('decryption failures are indistinguishable', () => {
       ['key version 0', () => kw.decrypt('A', edit((b) => b.fill(0, 2, 6)), { aad: 'm1' })],
       ['largest key version', () => kw.decrypt('A', edit((b) => b.fill(0xff, 2, 6)), { aad: 'm1' })],
       ['unknown suite', () => kw.decrypt('A', edit((b) => (b[1] = 0x7f)), { aad: 'm1' })],
-      ['other suite id', () => kw.decrypt('A', Uint8Array.from([1, 2, ...ct.subarray(2), ...new Uint8Array(12)]), { aad: 'm1' })],
-      ['unknown format version', () => kw.decrypt('A', edit((b) => (b[0] = 2)), { aad: 'm1' })],
+      ['other suite id', () => kw.decrypt('A', Uint8Array.from([2, 2, ...ct.subarray(2), ...new Uint8Array(12)]), { aad: 'm1' })],
+      ['unknown format version', () => kw.decrypt('A', edit((b) => (b[0] = 3)), { aad: 'm1' })],
+      ['v2 message relabelled v1', () => kw.decrypt('A', edit((b) => (b[0] = 1)), { aad: 'm1' })],
+      ['sealing time moved by one second', () => kw.decrypt('A', edit((b) => (b[9]! ^= 1)), { aad: 'm1' })],
+      ['sealing time moved by years', () => kw.decrypt('A', edit((b) => (b[6]! ^= 0x10)), { aad: 'm1' })],
       ['wrong aad', () => kw.decrypt('A', ct, { aad: 'm2' })],
       ['missing aad', () => kw.decrypt('A', ct)],
       ['another master key', () => kw.decrypt('A', foreignA, { aad: 'm1' })],

@@ -130,8 +130,8 @@ export class FileAuditStore implements AuditStore {
       // Make the files' directory entries durable too (they may have just been created).
       const d = await open(dir, 'r');
       await d.sync().finally(() => d.close());
-      const dec = new TextDecoder('utf-8', { fatal: true });
-      return new FileAuditStore(dir, entries.records, checkpoints.records.map((r) => dec.decode(r)), entries.handle, checkpoints.handle, entries.end, checkpoints.end);
+      const notes = checkpointTexts(join(dir, 'checkpoints'), checkpoints.records);
+      return new FileAuditStore(dir, entries.records, notes, entries.handle, checkpoints.handle, entries.end, checkpoints.end);
     } catch (err) {
       // A refused open leaves nothing behind: no handle (issue #11: 50 refused opens leaked 50
       // descriptors), no lock.
@@ -237,6 +237,25 @@ export class FileAuditStore implements AuditStore {
     this.#tail = p.catch(() => undefined);
     return p;
   }
+}
+
+/**
+ * The checkpoint notes in the records of the checkpoints file. A record that is not UTF-8 passed
+ * its (unkeyed) checksum, so it was written that way: damaged data (ERR_AUDIT_CORRUPT at its
+ * offset), never an outage a retry could cure.
+ */
+function checkpointTexts(path: string, records: readonly Uint8Array[]): string[] {
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  let offset = MAGIC.length;
+  return records.map((r) => {
+    const at = offset;
+    offset += 4 + r.length + SUM;
+    try {
+      return dec.decode(r);
+    } catch {
+      throw new AuditCorruptError(`${path}: the checkpoint record at byte ${at} is not UTF-8`, at);
+    }
+  });
 }
 
 /** Truncates `file` to `length` and makes that durable. */

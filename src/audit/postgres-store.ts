@@ -13,7 +13,7 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { assertPool, driverErrorSummary, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { assertPool, driverErrorSummary, poolQuery, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { CompactRange, leafHash } from './merkle.js';
 import { type AuditStore, type SequencedHead, assertTruncation, checkpointSize } from './store.js';
 
@@ -31,7 +31,7 @@ function unavailable(op: string, err: unknown): KeywardenError {
 
 async function run<R extends QueryResultRow>(q: Queryable, op: string, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
   try {
-    return await q.query<R>(sql, params);
+    return await queryOn<R>(q, sql, params);
   } catch (err) {
     throw unavailable(op, err);
   }
@@ -96,7 +96,7 @@ export class PostgresAuditStore implements AuditStore {
   async size(): Promise<number> {
     let res: QueryResult<{ size: unknown }>;
     try {
-      res = await this.#pool.query<{ size: unknown }>(`SELECT size FROM ${this.#head} WHERE id = 1`);
+      res = await poolQuery<{ size: unknown }>(this.#pool, `SELECT size FROM ${this.#head} WHERE id = 1`);
     } catch (err) {
       throw unavailable('size', err);
     }
@@ -143,7 +143,7 @@ export class PostgresAuditStore implements AuditStore {
     if (end <= start) return [];
     let res: QueryResult<{ entry: Uint8Array }>;
     try {
-      res = await this.#pool.query<{ entry: Uint8Array }>(
+      res = await poolQuery<{ entry: Uint8Array }>(this.#pool, 
         `SELECT entry FROM ${this.#entries} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
         [start, end],
       );
@@ -168,7 +168,7 @@ export class PostgresAuditStore implements AuditStore {
   async head(): Promise<{ size: number; checkpoint: string | undefined }> {
     let res: QueryResult<{ size: unknown; note: string | null }>;
     try {
-      res = await this.#pool.query(`SELECT h.size, (SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1) AS note FROM ${this.#head} h WHERE h.id = 1`);
+      res = await poolQuery(this.#pool, `SELECT h.size, (SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1) AS note FROM ${this.#head} h WHERE h.id = 1`);
     } catch (err) {
       throw unavailable('head', err);
     }
@@ -183,7 +183,7 @@ export class PostgresAuditStore implements AuditStore {
 
   async checkpoints(): Promise<string[]> {
     try {
-      const res = await this.#pool.query<{ note: string }>(`SELECT note FROM ${this.#checkpoints} ORDER BY seq`);
+      const res = await poolQuery<{ note: string }>(this.#pool, `SELECT note FROM ${this.#checkpoints} ORDER BY seq`);
       return res.rows.map((r) => r.note);
     } catch (err) {
       throw unavailable('checkpoints', err);

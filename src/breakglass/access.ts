@@ -20,11 +20,12 @@ import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
-import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
+import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
-import { type Deadlines, openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
+import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
+import type { KeyRecord } from '../keys/records.js';
 import { validTimeouts } from '../keys/timeouts.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
@@ -35,11 +36,23 @@ import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
 
-/** A version's key for one break-glass call: outside the window, missing (no key), or unwrapped. */
+/**
+ * A version as one break-glass call sees it: missing (empty), or its record, whether its validity
+ * lies outside the window, and its key once unwrapped.
+ */
 interface WindowKey {
   outside?: true;
+  shredded?: true;
   suite?: SuiteInfo;
+  record?: KeyRecord;
   key?: Uint8Array;
+}
+
+const outOfScope = (message: string): DecryptResult => ({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', message) });
+
+/** Whether an untrusted request field can go into an audit entry's string field as it is. */
+function recordable(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 1024 && v.isWellFormed();
 }
 
 /** keywarden's own error as is; anything else (a bug) as ERR_INTERNAL with the cause kept. */
@@ -202,7 +215,13 @@ export class BreakGlass {
     return { token: req.jti, approvers: verified.approvers, intent: intent.id, results: page.results, opened: page.opened.length };
   }
 
-  /** Opens a page with the keys of versions valid in [from, to), unwrapping each version at most once. */
+  /**
+   * Opens a page, unwrapping each needed version at most once. The window is applied per message
+   * (docs/FORMAT.md §3.3): a v2 message is opened only when the whole second
+   * its authenticated sealing time names lies inside [from, to) — the header is checked before
+   * decrypting, and a forged header fails decryption because the tag covers it; a v1 message (no
+   * sealing time) only when its key version was valid during the window.
+   */
   async #openPage(
     conversationId: string, parsed: { ct: Uint8Array; aad: Uint8Array | string }[], from: number, to: number, keys: Map<number, WindowKey>, signal: AbortSignal | undefined,
   ): Promise<{ results: DecryptResult[]; opened: Uint8Array[] }> {
@@ -210,17 +229,27 @@ export class BreakGlass {
     const opened: Uint8Array[] = [];
     for (const { ct, aad } of parsed) {
       const h = parseHeader(ct);
+      if (h !== undefined && h.sealedAt !== undefined && !(h.sealedAt * 1000 >= from && h.sealedAt * 1000 + 1000 <= to)) {
+        results.push(outOfScope('message was sealed outside the token time window'));
+        continue;
+      }
       let k = h === undefined ? undefined : keys.get(h.keyVersion);
       if (h !== undefined && k === undefined) {
         throwIfAborted(signal);
-        k = await this.#keyInWindow(conversationId, h.keyVersion, from, to);
+        k = await this.#keyFor(conversationId, h.keyVersion, from, to);
         keys.set(h.keyVersion, k);
       }
-      if (k?.outside) {
-        results.push({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', 'message key version is outside the token time window') });
+      if (k?.shredded) {
+        results.push({ ok: false, error: shreddedError(h!.keyVersion) });
         continue;
       }
-      const pt = h === undefined || k?.key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k.suite!, h.keyVersion, k.key, h, ct, aad);
+      // Only v1 messages are windowed by key version: a v2 message carries its own time.
+      if (k?.outside && h?.sealedAt === undefined) {
+        results.push(outOfScope('message key version is outside the token time window'));
+        continue;
+      }
+      const key = k?.key ?? (k?.outside ? await this.#unwrapOutside(h!.keyVersion, keys) : undefined);
+      const pt = h === undefined || key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k!.suite!, h.keyVersion, key, h, ct, aad);
       if (pt === null) {
         results.push({ ok: false, error: new DecryptionError() });
         continue;
@@ -232,19 +261,39 @@ export class BreakGlass {
   }
 
   /**
-   * The key of a version whose validity [activatedAt, supersededAt) overlaps the token window
-   * [from, to) — the window is enforced by which keys are unwrapped at all; `outside` when it
-   * does not overlap (nothing is unwrapped); no key when the version does not exist.
+   * The record and suite of a version, with its key unwrapped when its validity
+   * [activatedAt, supersededAt) overlaps the token window [from, to); `outside` (nothing
+   * unwrapped yet) when it does not; no key when the version does not exist.
    */
-  async #keyInWindow(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
-    const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+  async #keyFor(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
+    let checked: Awaited<ReturnType<typeof readVersion>>;
+    try {
+      checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+    } catch (err) {
+      if (err instanceof KeyShreddedError) return { shredded: true }; // that item fails, the page goes on
+      throw err;
+    }
     if (checked === undefined) return {};
     const { record, suite } = checked;
     const start = record.activatedAt.getTime();
     const end = record.supersededAt === null ? Infinity : record.supersededAt.getTime();
-    // A version activated at `to` or later, or superseded at `from` or earlier, sealed nothing inside it.
-    if (start >= to || end <= from) return { outside: true };
-    return { suite, key: await unwrapRecord(this.#o.masterKey, record, this.#o.timeouts) };
+    // A version activated at `to` or later, or superseded at `from` or earlier, sealed nothing
+    // inside it (up to an instance's cache max age, which is why v2 messages carry their time).
+    if (start >= to || end <= from) return { outside: true, suite, record };
+    return { suite, record, key: await unwrapRecord(this.#o.masterKey, record, this.#o.timeouts) };
+  }
+
+  /**
+   * A v2 message whose authenticated time is inside the window but whose key version's recorded
+   * validity is not (sealed by an instance that had not yet seen a rotation): its key is
+   * unwrapped after all, since the message's own time decides.
+   */
+  async #unwrapOutside(version: number, keys: Map<number, WindowKey>): Promise<Uint8Array | undefined> {
+    const k = keys.get(version);
+    if (k?.record === undefined) return undefined;
+    const key = await unwrapRecord(this.#o.masterKey, k.record, this.#o.timeouts);
+    keys.set(version, { ...k, key });
+    return key;
   }
 
   #recordOutcome(req: BreakGlassRequest, intent: string, outcome: 'released' | 'failed' | 'withheld', opened: Uint8Array[]): Promise<unknown> {
@@ -274,8 +323,10 @@ export class BreakGlass {
   }
 
   async #record(req: BreakGlassRequest | undefined, err: KeywardenError): Promise<void> {
-    const token = typeof req?.jti === 'string' && req.jti.length > 0 && req.jti.length <= 1024 ? req.jti : 'unparseable';
-    const reason = typeof req?.reason === 'string' && req.reason.length > 0 && req.reason.length <= 1024 ? req.reason : 'unknown';
+    // A token passed as an object was not validated: copy only what the entry schema accepts,
+    // or its validation (ERR_AUDIT_ENTRY) would replace the refusal and lose its record.
+    const token = recordable(req?.jti) ? req.jti : 'unparseable';
+    const reason = recordable(req?.reason) ? req.reason : 'unknown';
     const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
     // A refusal is refused either way; if even its record cannot be written, the caller still
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.

@@ -7,14 +7,14 @@
  * its own, skipping the length and suite checks and mislabelling KMS failures).
  */
 import type { AeadImpl } from '../aead/types.js';
-import { KeywardenError, KmsError, StoreError } from '../errors.js';
+import { KeyShreddedError, KeywardenError, KmsError, StoreError } from '../errors.js';
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
-import { type AadBuilder, type CiphertextHeader, HEADER_LENGTH } from '../format/wire.js';
+import type { AadBuilder, CiphertextHeader } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, isBytesOf } from '../util/bytes.js';
 import { withDeadline } from '../util/deadline.js';
-import { type KeyRecord, keyContext } from './records.js';
+import { type KeyRecord, type KeySubject, wrappingContext } from './records.js';
 
 /** A stored version whose suite this build knows. */
 export interface CheckedRecord {
@@ -52,11 +52,20 @@ export function kmsCall<T>(op: string, fn: (signal: AbortSignal) => Promise<T>, 
   return withDeadline(fn, deadlines.kmsMs, () => new KmsError('ERR_KMS_UNAVAILABLE', `master key ${op} did not complete within ${deadlines.kmsMs} ms`), onLate);
 }
 
-/** The record of one version, or undefined when the store has none; its suite must be known. */
+/**
+ * The record of one version, or undefined when the store has none; its suite must be known.
+ * A shredded version throws ERR_KEY_SHREDDED: there is no key left to unwrap (docs/KEYS.md).
+ */
 export async function readVersion(store: KeyStore, conversationId: string, version: number, deadlines?: Deadlines): Promise<CheckedRecord | undefined> {
   const record = await storeCall('read', () => store.getVersion(conversationId, version), undefined, deadlines);
   if (record === undefined) return undefined;
+  if (record.state === 'shredded') throw shreddedError(record.version);
   return checkRecord(record);
+}
+
+/** The error for a message under a shredded version. */
+export function shreddedError(version: number): KeyShreddedError {
+  return new KeyShreddedError(`key version ${version} of this conversation was shredded`);
 }
 
 /** Checks a record read from a store: a suite this build knows, and the version asked for. */
@@ -90,10 +99,10 @@ export async function generateKey(masterKey: MasterKeyProvider, context: Record<
  * Unwraps a record's data key through the master key, under the record's encryption context
  * (conversation and version). The caller owns the returned 32 bytes and wipes them.
  */
-export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines): Promise<Uint8Array> {
+export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines, subject?: KeySubject): Promise<Uint8Array> {
   let key: unknown; // a provider is the caller's code: check what it returns
   try {
-    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
+    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, wrappingContext(subject, record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
   } catch (err) {
     throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
   }
@@ -113,7 +122,7 @@ function wipeLate(key: unknown): void {
 const NONCES = [new Uint8Array(12), new Uint8Array(24)];
 
 /**
- * Opens a parsed v1 message with the data key of (`suite`, `version`): null for every failure,
+ * Opens a parsed v1 or v2 message with the data key of (`suite`, `version`): null for every failure,
  * including a ciphertext that names another suite than the key's (the caller raises its one
  * uniform error). `ad` builds the associated data (docs/FORMAT.md §4).
  */
@@ -122,8 +131,8 @@ export function openMessage(
   h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string,
 ): Uint8Array | null {
   if (suite.id !== h.suite.id || version !== h.keyVersion) return null;
-  const data = ad.build(suite.id, version, conversationId, aad);
+  const data = ad.forHeader(h, conversationId, aad);
   const nonce = NONCES[h.suite.nonceLength === 12 ? 0 : 1]!;
-  for (let i = 0; i < nonce.length; i++) nonce[i] = ct[HEADER_LENGTH + i]!;
+  for (let i = 0, at = h.headerLength; i < nonce.length; i++) nonce[i] = ct[at + i]!;
   return aead.open(h.suite.id, key, nonce, ct, data, h.bodyOffset);
 }

@@ -13,7 +13,7 @@
  *   process (the pending or next query reports the failure anyway).
  * @module
  */
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 
@@ -153,7 +153,38 @@ export async function withPgTransaction<T>(
     throw err;
   } finally {
     open = false;
-    client.off('error', noop);
+    // A broken connection may still emit 'error' as it dies: it keeps the listener for good.
+    if (!broken) client.off('error', noop);
     client.release(broken || undefined);
   }
+}
+
+/**
+ * One statement on a pooled connection, like `pool.query`, but with an 'error' listener on the
+ * client for as long as keywarden holds it, and for good if the statement failed: node-postgres'
+ * own `pool.query` listens only `once`, and a connection that dies (a server restart) can emit a
+ * second 'error', which unhandled would crash the application's process. A connection whose
+ * statement failed is destroyed, never handed back (found by test/ci/faults-postgres.test.ts).
+ */
+export async function poolQuery<R extends QueryResultRow>(pool: Pool, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  const client = await pool.connect();
+  client.on('error', noop);
+  try {
+    const res = await client.query<R>(sql, params);
+    client.off('error', noop);
+    client.release();
+    return res;
+  } catch (err) {
+    client.release(true); // the listener stays: this client may still emit as it dies
+    throw err;
+  }
+}
+
+/** A Pool or a checked-out client: `poolQuery` for the first, the client's own query for the second. */
+export function queryOn<R extends QueryResultRow>(q: Pick<Pool, 'query'> | Pick<PoolClient, 'query'>, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  return isPool(q) ? poolQuery<R>(q, sql, params) : (q as PoolClient).query<R>(sql, params);
+}
+
+function isPool(q: unknown): q is Pool {
+  return typeof (q as Pool).connect === 'function' && typeof (q as Pool).totalCount === 'number';
 }

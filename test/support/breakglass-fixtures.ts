@@ -15,9 +15,12 @@ const logKey = generateNoteKey('keywarden.example/bg-test', new Uint8Array(32).f
 
 export type Approver = Awaited<ReturnType<typeof generateApproverKey>>;
 
+/** Days (from T0) on which messages 0..5 of each conversation are sealed: v1 before day 10, v2 from it. */
+export const SEALED_DAYS = [1, 4, 7, 10, 14, 18];
+
 /**
  * A deployment: conversations c0..c2, each with key v1 active for days 0-10, v2 from day 10,
- * and 3 messages per version; approvers t1..t3 (trust-and-safety) and l1 (legal); policy
+ * and 3 messages per version, sealed (format v2) on the days of SEALED_DAYS (+1 s); approvers t1..t3 (trust-and-safety) and l1 (legal); policy
  * "2 of trust-and-safety AND 1 of legal".
  */
 export async function deployment(opts: { auditStore?: AuditStore } = {}) {
@@ -36,14 +39,17 @@ export async function deployment(opts: { auditStore?: AuditStore } = {}) {
   };
   const keyStore = new MemoryKeyStore();
   const kw = new Keywarden({ masterKey: inner, keyStore, now });
-  const messages: Record<string, { version: number; ct: Uint8Array; aad: string; text: string }[]> = {};
+  const messages: Record<string, { version: number; ct: Uint8Array; aad: string; text: string; sealedAt: number }[]> = {};
   for (const c of ['c0', 'c1', 'c2']) {
     messages[c] = [];
-    t = T0 + 1000;
-    for (let i = 0; i < 3; i++) messages[c]!.push(await seal(kw, c, 1, i));
-    t = T0 + 10 * DAY;
-    await kw.rotate(c);
-    for (let i = 3; i < 6; i++) messages[c]!.push(await seal(kw, c, 2, i));
+    for (let i = 0; i < 6; i++) {
+      if (i === 3) {
+        t = T0 + 10 * DAY;
+        await kw.rotate(c);
+      }
+      t = T0 + SEALED_DAYS[i]! * DAY + 1000;
+      messages[c]!.push(await seal(kw, c, i < 3 ? 1 : 2, i, t));
+    }
   }
   t = T0 + 20 * DAY;
   const approvers = {
@@ -71,10 +77,10 @@ export async function deployment(opts: { auditStore?: AuditStore } = {}) {
   };
 }
 
-async function seal(kw: Keywarden, c: string, version: number, i: number) {
+async function seal(kw: Keywarden, c: string, version: number, i: number, sealedAt: number) {
   const text = `${c} message ${i}`;
   const aad = `${c}/m${i}`;
-  return { version, ct: await kw.encryptString(c, text, { aad }), aad, text };
+  return { version, ct: await kw.encryptString(c, text, { aad }), aad, text, sealedAt };
 }
 
 export function defaultScope(over: Partial<BreakGlassScope> = {}): BreakGlassScope {

@@ -58,7 +58,7 @@ const invalid = [
   { name: 'other aad (message id)', base: 1, conversationId: v1.conversationId, aad: toHex(enc.encode('msg-0003')), ciphertext: v1.ciphertext },
   { name: 'key version relabelled 1 -> 2', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: v1.ciphertext.slice(0, 4) + '00000002' + v1.ciphertext.slice(12) },
   { name: 'suite relabelled AES-256-GCM -> XChaCha20-Poly1305', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: '0102' + v1.ciphertext.slice(4) },
-  { name: 'unknown format version 2', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: '02' + v1.ciphertext.slice(2) },
+  { name: 'format version relabelled 1 -> 2', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: '02' + v1.ciphertext.slice(2) },
   { name: 'bit flipped in nonce', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: flip(v1.ciphertext, 8) },
   { name: 'bit flipped in ciphertext body', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: flip(v1.ciphertext, 19) },
   { name: 'bit flipped in tag', base: 1, conversationId: v1.conversationId, aad: v1.aad, ciphertext: flip(v1.ciphertext, v1.ciphertext.length / 2 - 1) },
