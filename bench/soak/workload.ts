@@ -110,6 +110,8 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 export interface Written {
   conversation: string;
   m: number;
+  /** The key version named in the ciphertext's header (what a shred decides the outcome by). */
+  version: number;
   ct: Uint8Array;
 }
 
@@ -155,6 +157,10 @@ export class Pages {
     }
     page.push(w);
     if (page.length > this.pageSize) page.shift();
+  }
+  /** Every message the pages hold. */
+  all(): Written[] {
+    return [...this.#pages.values()].flat();
   }
   pick(rng: Rng): Written[] | undefined {
     if (this.#members.length === 0) return undefined;

@@ -1,8 +1,10 @@
 /**
  * `npm run soak -- --quick --json` (issue #11) runs end to end: the report has its documented
- * shape, nothing failed (no non-retryable or foreign error, no wrong plaintext, nothing stuck),
- * the fault episodes and the cache's long tail actually happened, and the heap check ran. Speed
- * is not asserted; the full soak (`npm run soak`) is run by hand, its figures go in the notes.
+ * shape, nothing failed (no unexpected error, no wrong plaintext, no shredded message opened,
+ * nothing stuck, the key store agrees with the rotation policy and the shreds), the fault
+ * episodes, the cache's long tail, the shreds, new generations and rotations by count and by
+ * age actually happened, and the heap check ran. Speed is not asserted; the full soak
+ * (`npm run soak`) is run by hand, its figures are in the README (Performance).
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,12 +29,13 @@ describe('npm run soak -- --quick --json', () => {
       exitCode = err.code;
       report = JSON.parse(err.stdout);
     }
-  }, 240_000);
+  }, 900_000); // a minute or two alone; up to ~11 minutes on a 2-core machine shared with ~6 test runs
 
   it('finishes with no failure and exit code 0', () => {
     expect(report.failure_samples).toEqual([]);
     expect(report.failures).toBe(0);
     expect(report.finished).toBe(true);
+    expect(report.stopped_early).toBe(false);
     expect(report.ok).toBe(true);
     expect(exitCode).toBe(0);
   });
@@ -40,13 +43,39 @@ describe('npm run soak -- --quick --json', () => {
   it('wrote every message and read earlier ones back, under every kind of operation', () => {
     expect(report.config).toMatchObject({ quick: true, messages: 30_000, conversations: 5_000, cache: 500, kmsLatencyMs: 20 });
     expect(report.messages_written).toBe(30_000);
-    expect(report.ops.encrypt).toBe(30_000);
+    // Encrypts refused because their conversation was shredded as a whole are operations too.
+    expect(report.ops.encrypt).toBe(30_000 + report.refused_shredded.encrypt);
     expect(report.ops.decrypt).toBeGreaterThan(1000);
     expect(report.ops.decryptMany).toBeGreaterThan(100);
     expect(report.messages_read).toBeGreaterThan(report.ops.decrypt);
     expect(report.conversations_introduced).toBe(5_000);
     expect(report.throughput.ops_per_s).toBeGreaterThan(0);
-    for (const op of ['encrypt', 'decrypt', 'decryptMany']) expect(report.latency[op]).toMatchObject({ count: report.ops[op] });
+    for (const op of ['encrypt', 'decrypt', 'decryptMany', 'shred', 'startGeneration']) expect(report.latency[op]).toMatchObject({ count: report.ops[op] });
+  });
+
+  it('shredded conversations refused with ERR_KEY_SHREDDED, some started a new generation, the store agrees', () => {
+    expect(report.ops.shred).toBeGreaterThanOrEqual(10);
+    expect(report.shreds.whole).toBeGreaterThan(0);
+    expect(report.shreds.below).toBeGreaterThan(0);
+    expect(report.shreds.whole + report.shreds.below).toBe(report.ops.shred);
+    expect(report.shreds.versionsShredded).toBeGreaterThan(report.shreds.whole);
+    expect(report.shreds.generationsStarted).toBe(report.ops.startGeneration);
+    expect(report.shreds.generationsStarted).toBeGreaterThan(0);
+    // Old messages of shredded versions were read back and refused, as they must be.
+    expect(report.refused_shredded.decrypt + report.refused_shredded.decryptManyItems).toBeGreaterThan(0);
+    expect(report.key_check).toMatchObject({ ok: true, problems: [], shred_mismatches: 0, over_budget: 0, sealed_past_age: 0 });
+    expect(report.key_check.versions.shredded).toBe(report.shreds.versionsShredded);
+  });
+
+  it('the rotation policy rotated by message count and by age, alongside manual rotations', () => {
+    expect(report.config).toMatchObject({ rotateMaxMessages: 500, reservation: 25, rotateMaxAgeMs: 60_000, clockSpeed: 2 });
+    const v = report.key_check.new_versions;
+    expect(v.unexplained).toBe(0);
+    expect(v.by_count).toBeGreaterThan(0);
+    expect(v.by_age).toBeGreaterThan(0);
+    expect(v.by_call).toBeGreaterThanOrEqual(report.shreds.generationsStarted);
+    expect(report.key_check.max_sealed_reserved).toBeLessThanOrEqual(500);
+    expect(report.key_check.kept_messages_checked).toBeGreaterThan(1000);
   });
 
   it('the long tail kept missing the cache: cold opens, evictions, KMS calls counted on both sides', () => {
