@@ -21,6 +21,7 @@ import { AwsKmsMasterKey } from '../src/kms/aws.js';
 import { Keywarden, type KeyStore, MemoryKeyStore } from '../src/node.js';
 import { Driver, Histogram, OP_KINDS, describe } from './soak/driver.js';
 import { checkKeys } from './soak/keycheck.js';
+import { memoryStoreBytesPerVersion } from './soak/store-size.js';
 import { startRemoteKms } from './soak/kms-remote.js';
 import { type SoakOptions, USAGE, UsageError, parseOptions } from './soak/options.js';
 import { type Sample, heapCheck, heapSummary, tableHeader, tableRow } from './soak/report.js';
@@ -30,6 +31,10 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {
   process.stderr.write('soak: run with --expose-gc (npm run soak does)\n');
   process.exit(2);
+}
+if (process.argv.includes('--help')) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
 }
 let o: SoakOptions;
 try {
@@ -96,6 +101,13 @@ let prev = { t: 0, ops: 0 };
 let stuck: (() => void) | undefined;
 const stuckSignal = new Promise<void>((r) => (stuck = r));
 
+/** Versions an in-process MemoryKeyStore holds (its data is in the heap the soak checks). */
+async function storedVersions(): Promise<number> {
+  if (o.postgres !== undefined || keyStore.summary === undefined) return 0;
+  const v = (await keyStore.summary()).versions;
+  return v.active + v.superseded + v.shredded;
+}
+
 async function sample(): Promise<Sample> {
   gc!();
   const mem = process.memoryUsage();
@@ -122,6 +134,7 @@ async function sample(): Promise<Sample> {
     external: mem.external,
     array_buffers: mem.arrayBuffers,
     kms_process_rss: k.memory.rss,
+    key_store_versions: await storedVersions(),
   };
   prev = { t, ops };
   samples.push(s);
@@ -165,8 +178,16 @@ const kc = await checkKeys({
   model: driver.model,
   kept: driver.keptMessages(),
 });
-const hc = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit);
-const hcAb = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit, 'heap_used+array_buffers');
+// With the in-process store, judge keywarden's heap without the store's own data (store-size.ts).
+let perVersion = { heap: 0, arrayBuffers: 0 };
+const like = o.postgres === undefined ? (await keyStore.listVersions(conversationId(0))).find((r) => r.state !== 'shredded') : undefined;
+if (like !== undefined) perVersion = await memoryStoreBytesPerVersion(like, gc);
+const inProcess = like !== undefined;
+const hcRaw = heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit);
+const hc = inProcess ? heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit, 'heap_used-key_store', perVersion.heap) : hcRaw;
+const hcAb = inProcess
+  ? heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit, 'heap_used+array_buffers-key_store', perVersion.heap + perVersion.arrayBuffers)
+  : heapCheck(samples, driver.warmupMessages, o.heapGrowthLimit, 'heap_used+array_buffers');
 const afterWarmup = samples.find((s) => s.messages >= driver.warmupMessages);
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const opsTotal = driver.opsDone;
@@ -205,7 +226,12 @@ const report = {
   retries: { by_code: driver.retries, by_cause: driver.retryCauses, total: sum(driver.retries), retried_ops: driver.retriedOps, max_attempts: driver.maxAttemptsUsed },
   failures: driver.failures,
   failure_samples: driver.failureSamples,
-  heap: { start: mem(samples[0]), after_warmup: mem(afterWarmup), end: mem(last), check: hc, check_with_array_buffers: hcAb },
+  heap: {
+    start: mem(samples[0]), after_warmup: mem(afterWarmup), end: mem(last),
+    check: hc, check_with_array_buffers: hcAb,
+    /** With the in-process store: the heap as measured, key store included (not judged). */
+    ...(inProcess ? { raw: hcRaw, key_store_bytes_per_version: perVersion, key_store_versions_end: last.key_store_versions } : {}),
+  },
   series: samples,
 };
 
@@ -217,6 +243,7 @@ log(`shreds: ${JSON.stringify(driver.shreds)}, ${driver.model.closedCount} conve
 log(`key store: ${kc.conversations.toLocaleString('en-US')} conversations, versions ${JSON.stringify(kc.versions)}; new versions ${JSON.stringify(kc.new_versions)}; max reserved ${kc.max_sealed_reserved}, over budget ${kc.over_budget}; ${kc.kept_messages_checked.toLocaleString('en-US')} kept messages within their version's age, ${kc.sealed_past_age} past it; shred mismatches ${kc.shred_mismatches}: ${kc.ok ? 'ok' : 'FAILED'}`);
 if (kc.problems.length > 0) log(`key store problems:\n${kc.problems.map((p) => `  ${p}`).join('\n')}`);
 log(`cache: hit rate ${report.cache.hit_rate} (ideal ${report.cache.ideal_hit_rate}), ${st.cache.evictions.toLocaleString('en-US')} evictions, ${st.cache.coalesced} coalesced, size ${st.cache.size}`);
+if (inProcess) log(`${heapSummary(hcRaw)} [key store included: not judged; ${last.key_store_versions.toLocaleString('en-US')} versions at the end]`);
 log(heapSummary(hc));
 log(heapSummary(hcAb));
 const hr = (s: Sample | undefined) => (s === undefined ? 'n/a' : `${MiB(s.heap_used)}/${MiB(s.array_buffers)}/${MiB(s.rss)}`);

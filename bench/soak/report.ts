@@ -23,11 +23,18 @@ export interface Sample {
   external: number;
   array_buffers: number;
   kms_process_rss: number;
+  /** Versions held by an in-process MemoryKeyStore (tombstones included); 0 for PostgreSQL. */
+  key_store_versions: number;
 }
 
 export interface HeapCheck {
-  /** What was fitted: `heap_used`, or `heap_used + array_buffers` (ArrayBuffer backing stores live outside the JS heap). */
-  metric: 'heap_used' | 'heap_used+array_buffers';
+  /**
+   * What was fitted: `heap_used`, or `heap_used + array_buffers` (ArrayBuffer backing stores live
+   * outside the JS heap); `-key_store`: less the in-process MemoryKeyStore's versions (its data,
+   * which grows with every rotation by design), at `key_store_bytes_per_version` each.
+   */
+  metric: 'heap_used' | 'heap_used+array_buffers' | 'heap_used-key_store' | 'heap_used+array_buffers-key_store';
+  key_store_bytes_per_version: number;
   warmup_messages: number;
   samples_after_warmup: number;
   first_after_warmup: number;
@@ -35,6 +42,8 @@ export interface HeapCheck {
   end: number;
   /** Least-squares slope of heap used against operations, post-warm-up. */
   slope_bytes_per_1k_ops: number;
+  /** The fitted line's rise over the post-warm-up operations, as a fraction of the median. */
+  fitted_growth: number;
   ratio_last_to_first: number;
   growth_from_median: number;
   limit: number;
@@ -69,17 +78,20 @@ function median(xs: number[]): number {
 
 /**
  * Fits the heap samples taken after warm-up (messages >= warmupMessages). The run fails when the
- * end heap exceeds the post-warm-up median by more than `limit` (a fraction): a flat heap
- * fluctuates around its median, a leak keeps climbing past it.
+ * end heap exceeds the post-warm-up median by more than `limit` (a fraction), or when the fitted
+ * line rises by more than `limit` of the median over the post-warm-up operations: a flat heap
+ * fluctuates around its median; a leak keeps climbing (a steady one ends only ~half its rise
+ * above the median, hence the second test).
  */
-export function heapCheck(samples: Sample[], warmupMessages: number, limit: number, metric: HeapCheck['metric'] = 'heap_used'): HeapCheck {
+export function heapCheck(samples: Sample[], warmupMessages: number, limit: number, metric: HeapCheck['metric'] = 'heap_used', storeBytesPerVersion = 0): HeapCheck {
   const post = samples.filter((s) => s.messages >= warmupMessages);
-  const base = { metric, warmup_messages: warmupMessages, samples_after_warmup: post.length, limit };
+  const base = { metric, key_store_bytes_per_version: storeBytesPerVersion, warmup_messages: warmupMessages, samples_after_warmup: post.length, limit };
   if (post.length < 3) {
-    return { ...base, first_after_warmup: 0, median_after_warmup: 0, end: 0, slope_bytes_per_1k_ops: 0, ratio_last_to_first: 1, growth_from_median: 0, ok: true, note: 'fewer than 3 samples after warm-up: not checked' };
+    return { ...base, first_after_warmup: 0, median_after_warmup: 0, end: 0, slope_bytes_per_1k_ops: 0, fitted_growth: 0, ratio_last_to_first: 1, growth_from_median: 0, ok: true, note: 'fewer than 3 samples after warm-up: not checked' };
   }
   const xs = post.map((s) => s.ops);
-  const ys = post.map((s) => (metric === 'heap_used' ? s.heap_used : s.heap_used + s.array_buffers));
+  const store = (s: Sample) => (metric.endsWith('-key_store') ? s.key_store_versions * storeBytesPerVersion : 0);
+  const ys = post.map((s) => (metric.startsWith('heap_used+array_buffers') ? s.heap_used + s.array_buffers : s.heap_used) - store(s));
   const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
   const my = ys.reduce((a, b) => a + b, 0) / ys.length;
   let sxy = 0;
@@ -93,19 +105,22 @@ export function heapCheck(samples: Sample[], warmupMessages: number, limit: numb
   const end = ys[ys.length - 1]!;
   const med = median(ys);
   const growth = end / med - 1;
+  const fitted = (slope * (xs[xs.length - 1]! - xs[0]!)) / med;
   return {
     ...base,
     first_after_warmup: first,
     median_after_warmup: med,
     end,
     slope_bytes_per_1k_ops: Math.round(slope * 1000),
+    fitted_growth: Math.round(fitted * 1000) / 1000,
     ratio_last_to_first: Math.round((end / first) * 1000) / 1000,
     growth_from_median: Math.round(growth * 1000) / 1000,
-    ok: growth <= limit,
+    ok: growth <= limit && fitted <= limit,
   };
 }
 
 export function heapSummary(h: HeapCheck): string {
   if (h.note) return `${h.metric} after warm-up: ${h.note}`;
-  return `${h.metric} after warm-up (${h.samples_after_warmup} samples from message ${h.warmup_messages.toLocaleString('en-US')}): first ${MB(h.first_after_warmup)} MB, median ${MB(h.median_after_warmup)} MB, end ${MB(h.end)} MB; slope ${h.slope_bytes_per_1k_ops} B per 1,000 ops; last/first ${h.ratio_last_to_first}; end vs median ${(h.growth_from_median * 100).toFixed(1)}% (limit ${(h.limit * 100).toFixed(0)}%): ${h.ok ? 'flat' : 'GROWING'}`;
+  const per = h.metric.endsWith('-key_store') ? ` (${h.key_store_bytes_per_version} B per stored version)` : '';
+  return `${h.metric}${per} after warm-up (${h.samples_after_warmup} samples from message ${h.warmup_messages.toLocaleString('en-US')}): first ${MB(h.first_after_warmup)} MB, median ${MB(h.median_after_warmup)} MB, end ${MB(h.end)} MB; slope ${h.slope_bytes_per_1k_ops} B per 1,000 ops (fitted rise ${(h.fitted_growth * 100).toFixed(1)}%); last/first ${h.ratio_last_to_first}; end vs median ${(h.growth_from_median * 100).toFixed(1)}% (limit ${(h.limit * 100).toFixed(0)}%): ${h.ok ? 'flat' : 'GROWING'}`;
 }

@@ -29,7 +29,7 @@ describe('npm run soak -- --quick --json', () => {
       exitCode = err.code;
       report = JSON.parse(err.stdout);
     }
-  }, 900_000); // a minute or two alone; up to ~11 minutes on a 2-core machine shared with ~6 test runs
+  }, 1_200_000); // a minute or two alone; 10-15 minutes on a 2-core machine shared with ~6 test runs
 
   it('finishes with no failure and exit code 0', () => {
     expect(report.failure_samples).toEqual([]);
@@ -58,7 +58,8 @@ describe('npm run soak -- --quick --json', () => {
     expect(report.shreds.whole).toBeGreaterThan(0);
     expect(report.shreds.below).toBeGreaterThan(0);
     expect(report.shreds.whole + report.shreds.below).toBe(report.ops.shred);
-    expect(report.shreds.versionsShredded).toBeGreaterThan(report.shreds.whole);
+    // Every shred that was not a repeat shredded at least one version.
+    expect(report.shreds.versionsShredded).toBeGreaterThanOrEqual(report.ops.shred - report.shreds.repeated);
     expect(report.shreds.generationsStarted).toBe(report.ops.startGeneration);
     expect(report.shreds.generationsStarted).toBeGreaterThan(0);
     // Old messages of shredded versions were read back and refused, as they must be.
@@ -68,13 +69,13 @@ describe('npm run soak -- --quick --json', () => {
   });
 
   it('the rotation policy rotated by message count and by age, alongside manual rotations', () => {
-    expect(report.config).toMatchObject({ rotateMaxMessages: 500, reservation: 25, rotateMaxAgeMs: 60_000, clockSpeed: 2 });
+    expect(report.config).toMatchObject({ rotateMaxMessages: 100, reservation: 5, rotateMaxAgeMs: 60_000, clockSpeed: 2 });
     const v = report.key_check.new_versions;
     expect(v.unexplained).toBe(0);
     expect(v.by_count).toBeGreaterThan(0);
     expect(v.by_age).toBeGreaterThan(0);
     expect(v.by_call).toBeGreaterThanOrEqual(report.shreds.generationsStarted);
-    expect(report.key_check.max_sealed_reserved).toBeLessThanOrEqual(500);
+    expect(report.key_check.max_sealed_reserved).toBeLessThanOrEqual(100);
     expect(report.key_check.kept_messages_checked).toBeGreaterThan(1000);
   });
 
@@ -103,8 +104,12 @@ describe('npm run soak -- --quick --json', () => {
     }
     for (const at of ['start', 'after_warmup', 'end']) expect(report.heap[at].heap_used).toBeGreaterThan(0);
     expect(report.heap.check.samples_after_warmup).toBeGreaterThanOrEqual(3);
-    expect(report.heap.check).toMatchObject({ metric: 'heap_used', ok: true, limit: 0.2 });
-    expect(report.heap.check_with_array_buffers).toMatchObject({ metric: 'heap_used+array_buffers', ok: true, limit: 0.2 });
+    // The in-process MemoryKeyStore grows with every rotation by design: judged without it.
+    expect(report.heap.key_store_bytes_per_version.heap).toBeGreaterThan(100);
+    expect(report.heap.key_store_versions_end).toBe(Object.values(report.key_check.versions as Record<string, number>).reduce((a, b) => a + b, 0));
+    expect(report.heap.check).toMatchObject({ metric: 'heap_used-key_store', ok: true, limit: 0.2 });
+    expect(report.heap.check_with_array_buffers).toMatchObject({ metric: 'heap_used+array_buffers-key_store', ok: true, limit: 0.2 });
+    expect(report.heap.raw).toMatchObject({ metric: 'heap_used' });
     expect(typeof report.heap.check.slope_bytes_per_1k_ops).toBe('number');
   });
 });
