@@ -15,7 +15,7 @@ import { verifyAuditLog } from '../src/audit/verify.js';
 import { parseDuration } from '../src/cli/durations.js';
 import { main } from '../src/cli/index.js';
 import type { Terminal } from '../src/cli/terminal.js';
-import { Keywarden, type LocalMasterKey } from '../src/node.js';
+import { BranchKeyProvider, Keywarden, type LocalMasterKey } from '../src/node.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { sealV1 } from './support/format-v1.js';
 import { type KeyFiles, type Sealed, keyFiles, seedConversations } from './support/keys-cli.js';
@@ -273,9 +273,69 @@ describe('keys rewrap (local master keys)', () => {
     const before = (await store().summary()).byMasterKey;
     const branched = await run(['keys', 'rewrap', '--to-local-key-file', files.masterFile, '--from-local-key-file', files.otherFile, ...files.audit]);
     expect([branched.code, branched.out]).toEqual([3, '']);
-    expect(branched.err).toContain(`keywarden keys rewrap: could not complete: schema ${schema} holds conversation keys wrapped by branch keys (branch:tenant-1#1): 'keys rewrap' moves keys under master keys only`);
+    expect(branched.err).toContain(`keywarden keys rewrap: could not complete: schema ${schema} holds conversation keys wrapped by branch keys (branch:tenant-1#1): add --branches to move the branch keys to the new master key`);
     expect((await store().summary()).byMasterKey).toEqual(before);
     await db.pool.query(`DELETE FROM "${schema}".conversation_keys WHERE conversation_id = 'dm:branched'`);
+  });
+});
+
+describe('keys rewrap (branch keys, docs/KEYS.md §9)', () => {
+  it('--into-branch moves direct keys into a branch, --branch to its newest version, --branches --to moves the branch keys only; messages open with the new key alone', async () => {
+    const bschema = `${db.schema}_branches`;
+    const bsealed = await seedConversations(db.pool, bschema, files.master, ['t:a', 't:b', 't:c']);
+    const bstore = () => new PostgresKeyStore(db.pool, { schema: bschema });
+    const branchStore = () => new PostgresKeyStore(db.pool, { schema: bschema, keys: 'branches' });
+    const brun = async (argv: string[]) => {
+      const saved = schema;
+      schema = bschema;
+      try {
+        return await run(argv);
+      } finally {
+        schema = saved;
+      }
+    };
+    const opens = async (master: LocalMasterKey) => {
+      const kw = new Keywarden({ masterKey: new BranchKeyProvider({ masterKey: master, store: branchStore(), branchFor: () => 'tenant-t' }), keyStore: bstore() });
+      try {
+        for (const m of bsealed) expect(await kw.decryptString(m.conv, m.ct, { aad: m.aad })).toBe(m.text);
+      } finally {
+        kw.close();
+      }
+    };
+    const usage = await brun(['keys', 'rewrap', '--branch', 'tenant-t', '--to-local-key-file', files.otherFile, ...files.audit]);
+    expect([usage.code, usage.err]).toEqual([2, expect.stringContaining('no --to, --to-local-key-file or --branches')]);
+    expect((await brun(['keys', 'rewrap', '--branch', 'tenant-t', ...files.audit])).err).toContain('give the master key that wraps the branch keys');
+    expect((await brun(['keys', 'rewrap', '--branch', 'bad id', '--local-key-file', files.masterFile, ...files.audit])).err).toContain('--branch: expected a branch id');
+
+    // 1. Migration from direct mode: every conversation key into branch tenant-t (its version 1).
+    const into = await brun(['keys', 'rewrap', '--into-branch', 'tenant-t', '--local-key-file', files.masterFile, ...files.audit, '--json']);
+    expect([into.code, json(into)]).toEqual([0, expect.objectContaining({ rewrapped: 4, complete: true })]);
+    expect((await bstore().summary()).byMasterKey).toEqual({ 'branch:tenant-t#1': 4 });
+    await opens(files.master);
+
+    // 2. The branch rotates; --branch moves its conversation keys to version 2.
+    const bp = new BranchKeyProvider({ masterKey: files.master, store: branchStore() });
+    await bp.rotateBranch('tenant-t');
+    await bp.close();
+    const moved = await brun(['keys', 'rewrap', '--branch', 'tenant-t', '--local-key-file', files.masterFile, '--batch-size', '3', ...files.audit, '--json']);
+    expect([moved.code, json(moved)]).toEqual([0, expect.objectContaining({ to: 'branch:tenant-t#2', rewrapped: 4, complete: true })]);
+    expect((await bstore().summary()).byMasterKey).toEqual({ 'branch:tenant-t#2': 4 });
+
+    // 3. A new master key: the two branch key versions move, no conversation record changes.
+    const convRows = (await bstore().summary()).byMasterKey;
+    const refused = await brun(['keys', 'rewrap', '--to-local-key-file', files.otherFile, '--from-local-key-file', files.masterFile, ...files.audit]);
+    expect([refused.code, refused.err]).toEqual([3, expect.stringContaining('add --branches')]);
+    const master = await brun(['keys', 'rewrap', '--branches', '--to-local-key-file', files.otherFile, '--from-local-key-file', files.masterFile, ...files.audit, '--json']);
+    expect([master.code, json(master)]).toEqual([0, expect.objectContaining({ rewrapped: 2, complete: true })]);
+    expect((await branchStore().summary()).byMasterKey).toEqual({ [files.other.keyId]: 2 });
+    expect((await bstore().summary()).byMasterKey).toEqual(convRows);
+    await opens(files.other);
+    const types = (await (async () => {
+      const st = new PostgresAuditStore(db.pool, { schema: bschema });
+      return (await st.read(0, await st.size())).map(decodeEntry).map((e) => e.type);
+    })());
+    expect(types.filter((t) => t === 'branch.rewrapped')).toHaveLength(1);
+    expect(types.filter((t) => t === 'key.rewrapped').length).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -17,7 +17,9 @@ import { AuditLog } from '../audit/log.js';
 import { PostgresAuditStore } from '../audit/postgres-store.js';
 import { InternalError, KeyNotFoundError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { SUITES, type SuiteName, suiteByName } from '../format/suites.js';
+import { nodeAead } from '../aead/node.js';
 import { Keywarden, type KeywardenOptions } from '../keywarden.js';
+import { BranchKeyProvider } from '../keys/branch-keys.js';
 import type { KeyAuditOptions } from '../keys/lifecycle.js';
 import { LocalMasterKey } from '../kms/local.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
@@ -199,6 +201,11 @@ export interface KeysSessionOptions {
   masterKey?: MasterKeyProvider;
   /** Further Keywarden options (rotation, cache, suite). */
   keywarden?: Pick<KeywardenOptions, 'rotation' | 'cache' | 'suite'>;
+  /**
+   * Branch mode (docs/KEYS.md §9): `masterKey` wraps the branch keys (the schema's branch_keys
+   * table) and conversation keys are wrapped by them; new conversation keys go to `branch`.
+   */
+  branches?: { branch: string };
 }
 
 /**
@@ -220,7 +227,14 @@ export async function withKeys<T>(db: DatabaseConfig, o: KeysSessionOptions, fn:
         }
         // reservationSize 1: a version the CLI creates is sealed by the services, not by the
         // CLI, so it reserves (and so wastes) the least of the version's message budget.
-        kw = new Keywarden({ masterKey: o.masterKey ?? NO_MASTER_KEY, keyStore: store, reservationSize: 1, ...o.keywarden, ...(audit !== undefined && { audit }) });
+        let masterKey = o.masterKey ?? NO_MASTER_KEY;
+        if (o.branches !== undefined) {
+          const branch = o.branches.branch;
+          masterKey = new BranchKeyProvider({
+            masterKey, store: new PostgresKeyStore(pool, { schema: db.schema, keys: 'branches' }), branchFor: () => branch, aead: nodeAead, ...(audit !== undefined && { audit }),
+          });
+        }
+        kw = new Keywarden({ masterKey, keyStore: store, reservationSize: 1, ...o.keywarden, ...(audit !== undefined && { audit }) });
         return await fn({ pool, schema: db.schema, store, kw, audit });
       } finally {
         kw?.close();
