@@ -13,7 +13,7 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { assertPool, driverErrorSummary, poolQuery, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { assertPool, guardPool, driverErrorSummary, poolQuery, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { CompactRange, leafHash } from './merkle.js';
 import { type AuditStore, type SequencedHead, assertTruncation, checkpointSize } from './store.js';
 
@@ -86,6 +86,7 @@ export class PostgresAuditStore implements AuditStore {
 
   constructor(pool: Pool, options?: { schema?: string }) {
     assertPool(pool);
+    guardPool(pool);
     const s = quoteIdent(schemaOption(options));
     this.#pool = pool;
     this.#entries = `${s}.audit_entries`;
