@@ -16,4 +16,5 @@
 export { PostgresKeyStore } from './store/postgres.js';
 export { migrate, DEFAULT_SCHEMA, LATEST_MIGRATION } from './store/migrations.js';
 export { PostgresAuditStore } from './audit/postgres-store.js';
+export type { PostgresAuditStoreOptions } from './audit/postgres-store.js';
 export { PostgresTokenLedger } from './breakglass/postgres-ledger.js';

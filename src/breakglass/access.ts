@@ -19,7 +19,7 @@
 import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditLog, AuditPending } from '../audit/log.js';
 import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
@@ -171,15 +171,29 @@ export class BreakGlass {
     });
     throwIfAborted(signal); // last moment a caller can give up with nothing on the record
     let consumed: boolean;
+    let pending: AuditPending | undefined;
     try {
-      // A database ledger hands us its transaction: the intent entry commits with the consumption.
+      // A database ledger hands us its transaction: the intent's outbox record commits with the
+      // consumption, and is integrated under a checkpoint after the commit (awaited below).
       consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
-        await this.#o.audit.log.append(intent, tx === undefined ? undefined : { tx });
+        if (tx === undefined) await this.#o.audit.log.append(intent);
+        else pending = await this.#o.audit.log.record(intent, { tx, checkpoint: true });
       });
     } catch (err) {
       throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
     }
     if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    if (pending !== undefined) {
+      // No key is touched before the intent is in the log under a signed checkpoint. If that does
+      // not happen in time the token is spent (its intent will still be integrated) and nothing
+      // is released (docs/BREAK-GLASS.md §3).
+      try {
+        await pending.checkpointed();
+      } catch (err) {
+        await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
+        throw asKeywardenError(err);
+      }
+    }
 
     // 4-5. Only key versions valid during the window are unwrapped (through the same key path as
     // Keywarden's); every unwrapped key is wiped at the end, whatever happens.

@@ -211,7 +211,8 @@ export class KeyLifecycle {
         // Same database: the entry joins the key's transaction (both commit or neither).
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
         const { type, ...rest } = f;
-        await audit.log.append(newEvent(type, { actor: audit.actor, now: this.#o.now }, { ...rest, conversation: audit.ids.conversation(f.conversation) }), join);
+        // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.
+        await audit.log.record(newEvent(type, { actor: audit.actor, now: this.#o.now }, { ...rest, conversation: audit.ids.conversation(f.conversation) }), join);
       }
       return res;
     });
