@@ -28,7 +28,6 @@ interface Job {
   signerKey: string;
   durationMs?: number;
   concurrency?: number;
-  startAt?: number;
   size?: number;
   proofs?: number;
   tag?: string;
@@ -46,6 +45,17 @@ async function store(): Promise<AuditStore> {
   return new PostgresAuditStore(pool, { schema: job.schema! });
 }
 const until = (t: number) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+// The parent sends { go: startAt } once every worker is ready (process start-up under load takes
+// seconds, so a start time fixed before the fork could already be past).
+const go = new Promise<number>((resolve) => {
+  const on = (m: unknown) => {
+    if (m !== null && typeof m === 'object' && typeof (m as { go?: unknown }).go === 'number') {
+      process.off('message', on);
+      resolve((m as { go: number }).go);
+    }
+  };
+  process.on('message', on);
+});
 const mem = () => {
   for (let i = 0; i < 4; i++) gc?.();
   const m = process.memoryUsage();
@@ -56,8 +66,9 @@ const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Ma
 async function produce(): Promise<unknown> {
   const log = await AuditLog.open({ store: await store(), signerKey: job.signerKey, appendTimeoutMs: 60_000, pollMs: 20, roleCheckMs: 500 });
   send({ ready: true });
-  await until(job.startAt!);
-  const end = job.startAt! + job.durationMs!;
+  const startAt = await go;
+  await until(startAt);
+  const end = startAt + job.durationMs!;
   let acked = 0;
   let n = 0;
   const tag = job.tag ?? String(process.pid);
@@ -76,8 +87,9 @@ async function newconv(): Promise<unknown> {
   const log = job.store === 'none' ? undefined : await AuditLog.open({ store: await store(), signerKey: job.signerKey, appendTimeoutMs: 60_000, pollMs: 20 });
   const kw = new Keywarden({ masterKey: new LocalMasterKey(new Uint8Array(32).fill(9)), keyStore, ...(log !== undefined && { audit: { log, ids, actor: 'bench' } }) });
   send({ ready: true });
-  await until(job.startAt!);
-  const end = job.startAt! + job.durationMs!;
+  const startAt = await go;
+  await until(startAt);
+  const end = startAt + job.durationMs!;
   let created = 0;
   let n = 0;
   const tag = job.tag ?? String(process.pid);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:audit [-- --json] [-- --quick] [-- --sizes 1000,1000000,10000000] [-- --duration-ms N] [-- --keep]`
+ * `npm run bench:audit [-- --json] [-- --quick] [-- --sizes 1000,1000000,10000000] [-- --duration-ms N] [-- --keep] [-- --only throughput,newconv,scale,snapshot]`
  *
  * The audit log at platform scale (issue #14), in one run, on the file store and on PostgreSQL
  * (DATABASE_URL; those parts are skipped without it):
@@ -33,6 +33,8 @@ const value = (name: string) => (args.includes(name) ? args[args.indexOf(name) +
 const json = flag('--json');
 const quick = flag('--quick');
 const keep = flag('--keep');
+// Parts to run (default all): a 10,000,000-entry build takes long, so it can run on its own.
+const ONLY = new Set((value('--only') ?? 'throughput,newconv,scale,snapshot').split(','));
 const SIZES = (value('--sizes') ?? (quick ? '1000,20000' : '1000,1000000,10000000')).split(',').map(Number);
 const DURATION = Number(value('--duration-ms') ?? (quick ? 1500 : 5000));
 const PROCESSES = quick ? [1, 2] : [1, 4, 8];
@@ -66,6 +68,14 @@ async function stop(ws: Worker[]): Promise<void> {
   })));
 }
 
+/** Waits until every worker is ready (opened), then starts them all together; returns the start time. */
+async function start(ws: Worker[]): Promise<number> {
+  for (const w of ws) await w.next();
+  const startAt = Date.now() + 300;
+  for (const w of ws) w.child.send({ go: startAt });
+  return startAt;
+}
+
 async function freshSchema(): Promise<string> {
   admin ??= new pg.Pool({ connectionString: url, max: 2 });
   const schema = `kw_bench_${process.pid}_${schemas.length}`;
@@ -91,9 +101,8 @@ const rate = (n: number, ms: number) => Math.round(n / (ms / 1000));
 async function throughput(kind: 'file' | 'pg', n: number) {
   const target = kind === 'file' ? { dir: await mkdtemp(join(tmpdir(), 'kw-bench-tp-')) } : { schema: await freshSchema() };
   // All processes open first (one of them takes the sequencer role), then start together.
-  const startAt = Date.now() + 1500 + 400 * n;
-  const ws = Array.from({ length: n }, (_, i) => worker({ mode: 'produce', store: kind, ...target, url, durationMs: DURATION, concurrency: 64, tag: `p${i}`, startAt }));
-  for (const w of ws) await w.next();
+  const ws = Array.from({ length: n }, (_, i) => worker({ mode: 'produce', store: kind, ...target, url, durationMs: DURATION, concurrency: 64, tag: `p${i}` }));
+  const startAt = await start(ws);
   // Integration is measured from 0.5 s after the start (the pipeline is full) to the end.
   await new Promise((r) => setTimeout(r, Math.max(0, startAt + 500 - Date.now())));
   const s0 = await sizeOf(target);
@@ -104,10 +113,12 @@ async function throughput(kind: 'file' | 'pg', n: number) {
   await stop(ws);
   if (target.dir !== undefined) await rm(target.dir, { recursive: true, force: true });
   const acked = reports.reduce((a, r) => a + (r.acked as number), 0);
-  const sequencer = reports.find((r) => r.sequencer) as { stats: { batches: number; entries: number } } | undefined;
+  const sequencer = reports.find((r) => r.sequencer) as { stats: { batches: number; size: number } } | undefined;
   return {
     processes: n, integrated_per_sec: rate(s1 - s0, ms), acknowledged_per_sec: rate(acked, DURATION),
-    mean_batch: sequencer ? Math.round(sequencer.stats.entries / Math.max(1, sequencer.stats.batches)) : null,
+    batches: sequencer?.stats.batches ?? null,
+    // The log started empty: everything in it was integrated by the one sequencer of the run.
+    mean_batch: sequencer ? Math.round(sequencer.stats.size / Math.max(1, sequencer.stats.batches)) : null,
   };
 }
 
@@ -115,11 +126,10 @@ async function throughput(kind: 'file' | 'pg', n: number) {
 async function newConversations(keyStore: 'pg' | 'memory', audit: 'pg' | 'file' | 'none', n: number): Promise<number> {
   const schema = keyStore === 'pg' ? await freshSchema() : undefined;
   const dir = audit === 'file' ? await mkdtemp(join(tmpdir(), 'kw-bench-nc-')) : undefined;
-  const startAt = Date.now() + 1500 + 300 * n;
   const ws = Array.from({ length: n }, (_, i) => worker({
-    mode: 'newconv', store: audit, dir, schema, ...(keyStore === 'pg' && { url }), durationMs: DURATION, concurrency: 32, tag: `n${i}`, startAt,
+    mode: 'newconv', store: audit, dir, schema, ...(keyStore === 'pg' && { url }), durationMs: DURATION, concurrency: 32, tag: `n${i}`,
   }));
-  for (const w of ws) await w.next();
+  await start(ws);
   const reports = await Promise.all(ws.map((w) => w.next()));
   await stop(ws);
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
@@ -171,8 +181,8 @@ async function snapshotHead() {
   await holder.connect();
   await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
   await holder.query('SELECT count(*) FROM pg_class');
-  const ws = [worker({ mode: 'produce', store: 'pg', schema, url, durationMs: quick ? 1500 : 20_000, concurrency: 8, startAt: Date.now() + 1500 })];
-  await ws[0]!.next();
+  const ws = [worker({ mode: 'produce', store: 'pg', schema, url, durationMs: quick ? 1500 : 20_000, concurrency: 8 })];
+  await start(ws);
   const r = await ws[0]!.next();
   await stop(ws);
   const q = `SELECT note FROM "${schema}".audit_tree ORDER BY start DESC LIMIT 1`;
@@ -192,7 +202,7 @@ const report: Record<string, unknown> = { node: process.version, cpus: cpus().le
 try {
   const kinds: ('file' | 'pg')[] = url !== undefined ? ['file', 'pg'] : ['file'];
   const tp: Record<string, unknown[]> = {};
-  for (const kind of kinds) {
+  for (const kind of ONLY.has('throughput') ? kinds : []) {
     tp[kind] = [];
     for (const n of PROCESSES) {
       log(`integrated entries/s: ${kind}, ${n} process(es)…`);
@@ -204,7 +214,7 @@ try {
   const nc: Record<string, unknown> = {};
   const pairs: [string, 'pg' | 'memory', 'pg' | 'file', number][] = [['memory keys + file audit, 1 process', 'memory', 'file', 1]];
   if (url !== undefined) pairs.push(['postgres keys + postgres audit, 1 process', 'pg', 'pg', 1], ['postgres keys + postgres audit, 4 processes', 'pg', 'pg', 4]);
-  for (const [label, keyStore, audit, n] of pairs) {
+  for (const [label, keyStore, audit, n] of ONLY.has('newconv') ? pairs : []) {
     const off: number[] = [];
     const on: number[] = [];
     for (let r = 0; r < REPS; r++) {
@@ -217,7 +227,7 @@ try {
   report.new_conversations = nc;
 
   const sc: Record<string, unknown[]> = {};
-  for (const kind of kinds) {
+  for (const kind of ONLY.has('scale') ? kinds : []) {
     sc[kind] = [];
     for (const size of SIZES) {
       log(`open and proofs: ${kind}, ${size.toLocaleString('en-US')} entries…`);
@@ -225,7 +235,7 @@ try {
     }
   }
   report.scale = sc;
-  if (url !== undefined) {
+  if (url !== undefined && ONLY.has('snapshot')) {
     log('head lookup under a held snapshot…');
     report.head_under_snapshot = await snapshotHead();
   }

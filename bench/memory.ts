@@ -17,12 +17,13 @@ const masterKey: MasterKeyProvider = {
   unwrapDataKey: async () => key.slice(),
 };
 const keyStore: KeyStore = {
-  getActive: async () => undefined,
+  getLatest: async () => undefined,
   getVersion: async () => undefined,
   listVersions: async () => [],
   insertFirst: async (record) => ({ inserted: true, record }),
   insertNext: async (record) => ({ inserted: true, record }),
   reserveMessages: async () => 0,
+  shred: async () => ({ shredded: [], alreadyShredded: [], closed: false }),
   transaction: (fn) => fn(keyStore),
 };
 

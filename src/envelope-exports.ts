@@ -4,7 +4,14 @@
  * set of type declarations describes both (test/types/exports.test-d.ts checks every name).
  * @module
  */
-export type { KeywardenOptions, MessageOptions, CallOptions, DecryptItem, DecryptResult, KeywardenStats } from './keywarden.js';
+export type { KeywardenOptions, MessageOptions, CallOptions, DecryptItem, DecryptResult, KeywardenStats, ShredOptions, ShredReport } from './keywarden.js';
+export type { RotationOptions, RotationPolicy } from './keys/rotation.js';
+export type { RetentionOptions, RetentionReport } from './keys/retention.js';
+export type { RewrapOptions, RewrapProgress, RewrapReport } from './keys/rewrap.js';
+export { MasterKeyRing } from './kms/ring.js';
+export { BranchKeyProvider, branchKeyId, parseBranchKeyId } from './keys/branch-keys.js';
+export type { BranchKeyOptions, BranchKeyStats } from './keys/branch-keys.js';
+export { BRANCH_WRAPPED_KEY_LENGTH } from './kms/branch-wrap.js';
 export type { WatchStats } from './keys/watch.js';
 export * from './errors.js';
 export { VERSION } from './version.js';
@@ -13,13 +20,13 @@ export { SuiteId, SUITES, AES_GCM_MAX_MESSAGES, suiteById, suiteByName } from '.
 export type { SuiteInfo, SuiteName } from './format/suites.js';
 export { inspectCiphertext, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT } from './format/wire.js';
 export type { CiphertextInfo } from './format/wire.js';
-export type { KeyRecord, KeyState, KeyVersionInfo } from './keys/records.js';
+export type { KeyRecord, KeyState, KeyVersionInfo, ShredScope } from './keys/records.js';
 export { keyContext } from './keys/records.js';
-export type { MasterKeyProvider, GeneratedDataKey } from './kms/provider.js';
+export type { MasterKeyProvider, GeneratedDataKey, WrappedDataKey, KmsCallOptions } from './kms/provider.js';
 export { encodeContext } from './kms/provider.js';
 export { LocalMasterKey, LOCAL_WRAPPED_KEY_LENGTH } from './kms/local.js';
 export type { LocalMasterKeyOptions } from './kms/local.js';
-export type { KeyStore, InsertResult } from './store/types.js';
+export type { KeyStore, InsertResult, ShredResult, KeyChange, ScanRow, KeyStoreSummary, WrappingUpdate, WrappedQuery, ScanQuery } from './store/types.js';
 export { MemoryKeyStore } from './store/memory.js';
 export { KeyCache, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_AGE_MS } from './cache/key-cache.js';
 export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';

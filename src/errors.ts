@@ -74,6 +74,7 @@ export type ErrorCode =
   | 'ERR_DECRYPT_FAILED'
   | 'ERR_UNSUPPORTED_FORMAT'
   | 'ERR_KEY_NOT_FOUND'
+  | 'ERR_KEY_SHREDDED'
   | 'ERR_KEY_LIMIT_REACHED'
   | KmsErrorCode
   | 'ERR_STORE_FAILED'
@@ -176,6 +177,22 @@ export class KeyNotFoundError extends KeywardenError {
   static override readonly codes = ['ERR_KEY_NOT_FOUND'] as const;
   constructor(message: string) {
     super('ERR_KEY_NOT_FOUND', message);
+  }
+}
+
+/**
+ * The key a call needs was crypto-shredded (docs/KEYS.md): its wrapped key is gone from the
+ * store, so the messages it sealed can no longer be opened by anyone. Thrown by `decrypt` and
+ * break-glass for a message under a shredded key version, and by `encrypt` on a conversation that
+ * was shredded as a whole until `startGeneration` starts a new key for it. Not retryable.
+ * (Whether a key version is shredded is key metadata, not a secret: this error says nothing about
+ * the ciphertext, which is why it is distinct from ERR_DECRYPT_FAILED.)
+ */
+export class KeyShreddedError extends KeywardenError {
+  declare readonly code: 'ERR_KEY_SHREDDED';
+  static override readonly codes = ['ERR_KEY_SHREDDED'] as const;
+  constructor(message: string) {
+    super('ERR_KEY_SHREDDED', message);
   }
 }
 
@@ -326,6 +343,7 @@ export type AnyKeywardenError =
   | DecryptionError
   | UnsupportedFormatError
   | KeyNotFoundError
+  | KeyShreddedError
   | KeyLimitError
   | KmsError
   | StoreError

@@ -8,20 +8,27 @@
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
-import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError } from './errors.js';
+import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
-import { AadBuilder, type CiphertextHeader, HEADER_LENGTH_V2, MAX_SEALED_AT, parseHeader, writeHeaderV2 } from './format/wire.js';
-import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
-import { type Deadlines, openMessage } from './keys/key-path.js';
+import { AadBuilder, type CiphertextHeader, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, parseHeader, writeHeaderV2 } from './format/wire.js';
+import { type KeyAuditOptions, KeyLifecycle, type ShredReason } from './keys/lifecycle.js';
+import { type Deadlines, openMessage, shreddedError } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
 import { KeyWatcher, type WatchStats } from './keys/watch.js';
+import { type RotationOptions, type RotationPolicy, rotationPolicy } from './keys/rotation.js';
+import { type RetentionOptions, type RetentionReport, applyRetention, retentionOptions } from './keys/retention.js';
+import { type RewrapOptions, type RewrapReport, rewrapKeys, rewrapOptions } from './keys/rewrap.js';
+import { BranchKeyProvider } from './keys/branch-keys.js';
 import { isAbortSignal, raceAbort } from './util/deadline.js';
+
+/** Allowance for clocks of different instances disagreeing, in retention's margins. */
+const CLOCK_SKEW_MS = 60_000;
 import { AuditLog } from './audit/log.js';
 import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
 import type { MasterKeyProvider } from './kms/provider.js';
-import type { KeyStore } from './store/types.js';
+import type { KeyChange, KeyStore } from './store/types.js';
 import { clean, fromUtf8, utf8 } from './util/bytes.js';
 import { fillNonce } from './util/random.js';
 import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownOptions } from './util/validate.js';
@@ -40,9 +47,16 @@ export interface KeywardenOptions {
   aead?: AeadImpl;
   /**
    * Lower the number of messages one key version may seal (never above the suite's bound,
-   * docs/FORMAT.md §5), e.g. to rotate more often.
+   * docs/FORMAT.md §5). Same as `rotation.maxMessages` (the smaller of the two applies).
    */
   maxMessagesPerKey?: number;
+  /**
+   * Rotation policy (docs/KEYS.md §4): rotate a conversation's key version once it is
+   * `maxAgeMs` old or has sealed `maxMessages` messages. Lazy — on the next seal, spread over
+   * the last 10% of the age so conversations created together do not rotate together — and
+   * race-free across instances (one new version per conversation). Default: no age limit.
+   */
+  rotation?: RotationOptions;
   /** Messages reserved per key-store round trip when counting seals (default 1024). */
   reservationSize?: number;
   /** Rotate automatically when a key version's message budget is spent (default true); else fail with ERR_KEY_LIMIT_REACHED. */
@@ -82,6 +96,25 @@ export interface MessageOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Keywarden.shred}. */
+export interface ShredOptions {
+  /** Shred these versions only (the conversation goes on). */
+  versions?: number[];
+  /** Shred every version below this one: the conversation's minimum decryptable version. */
+  below?: number;
+  /** Gives up this call's wait with `ERR_ABORTED` when it fires (the shred may still commit). */
+  signal?: AbortSignal;
+}
+
+/** What {@link Keywarden.shred} did. */
+export interface ShredReport {
+  conversationId: string;
+  /** Versions this call shredded, ascending. */
+  shredded: number[];
+  /** Versions that had been shredded before, ascending. */
+  alreadyShredded: number[];
+}
+
 /** Options of the calls that take only a signal (`decryptMany`, `rotate`, `describeKeys`). */
 export interface CallOptions {
   /** Gives up this call's wait with `ERR_ABORTED` when it fires. */
@@ -102,7 +135,7 @@ export interface KeywardenStats {
   watch: WatchStats;
 }
 
-const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'timeouts', 'now'] as const;
+const OPTION_KEYS = ['masterKey', 'keyStore', 'suite', 'cache', 'aead', 'maxMessagesPerKey', 'rotation', 'reservationSize', 'autoRotate', 'audit', 'watchKeyChanges', 'timeouts', 'now'] as const;
 
 // Scratch buffers of the hot path (JavaScript runs one seal or open at a time, and neither
 // awaits while using them): v2 header + nonce, and the associated data of docs/FORMAT.md §4.
@@ -191,6 +224,11 @@ export class Keywarden {
   readonly #deadlines: Deadlines;
   /** Milliseconds since 1970: Date.now, or options.now for tests (no Date per message otherwise). */
   readonly #clock: () => number;
+  readonly #rotation: RotationPolicy;
+  readonly #masterKey: MasterKeyProvider;
+  readonly #audit: KeyAuditOptions | undefined;
+  readonly #now: () => Date;
+  readonly #unsubscribe: (() => void) | undefined;
 
   constructor(options: KeywardenOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
@@ -201,7 +239,7 @@ export class Keywarden {
     if (!masterKey || typeof masterKey.generateDataKey !== 'function' || typeof masterKey.unwrapDataKey !== 'function' || typeof masterKey.keyId !== 'string') {
       throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     }
-    if (!keyStore || typeof keyStore.getActive !== 'function' || typeof keyStore.insertFirst !== 'function') {
+    if (!keyStore || typeof keyStore.getLatest !== 'function' || typeof keyStore.insertFirst !== 'function') {
       throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
     }
     const suite = suiteByName(o.suite ?? 'AES-256-GCM');
@@ -216,6 +254,7 @@ export class Keywarden {
     if (o.watchKeyChanges !== undefined && typeof o.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
     if (o.watchKeyChanges && typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
     const audit = o.audit === undefined ? undefined : validAudit(o.audit);
+    const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
     const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache);
 
@@ -227,7 +266,8 @@ export class Keywarden {
     this.#aead = o.aead ?? nobleAead;
     this.#keys = new KeyLifecycle({
       masterKey, keyStore, suite, part: this.#part,
-      maxMessages: o.maxMessagesPerKey ?? Infinity,
+      maxMessages: rotation.maxMessages,
+      rotation,
       reservation: o.reservationSize ?? 1024,
       autoRotate: o.autoRotate ?? true,
       now: o.now ?? (() => new Date()),
@@ -237,7 +277,16 @@ export class Keywarden {
     this.#deadlines = deadlines;
     const now = o.now;
     this.#clock = now === undefined ? Date.now : () => now().getTime();
-    this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, (conversationId) => this.#part.deactivate(conversationId), () => this.#part.deactivateAll()) : undefined;
+    this.#rotation = rotation;
+    this.#masterKey = masterKey;
+    this.#audit = audit;
+    this.#now = o.now ?? (() => new Date());
+    // A rotation elsewhere: stop sealing with the cached active version. A shred: drop every
+    // cached version of the conversation at once (docs/KEYS.md §5).
+    const onChange = (conversationId: string, change: KeyChange) => (change === 'shredded' ? this.#part.forget(conversationId) : this.#part.deactivate(conversationId));
+    this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, onChange, () => this.#part.deactivateAll()) : undefined;
+    // Branch keys: a shredded branch takes every conversation key unwrapped under it along.
+    this.#unsubscribe = masterKey.onKeysInvalidated?.(() => this.#part.clear());
   }
 
   /** Resolves once the key-change subscription (watchKeyChanges) has made its first attempt (see `stats().watch`). */
@@ -279,27 +328,30 @@ export class Keywarden {
       // Hot path: a cached, fresh active key with seals left. A cache hit implies the id was
       // validated when it was inserted, so it is not re-validated here.
       const k = typeof conversationId === 'string' ? this.#part.active(conversationId) : undefined;
-      if (k === undefined || k.slot < 0 || k.remaining === 0) return raceAbort(this.#encryptSlow(conversationId, plaintext, aad, k), signal);
+      const now = this.#clock();
+      if (k === undefined || k.slot < 0 || k.remaining === 0 || now >= k.rotateAt) return raceAbort(this.#encryptSlow(conversationId, plaintext, aad, k, now), signal);
       if (k.remaining > 0) k.remaining--;
-      return Promise.resolve(this.#seal(conversationId, k, plaintext, aad));
+      return Promise.resolve(this.#seal(conversationId, k, plaintext, aad, now));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  async #encryptSlow(conversationId: string, plaintext: Uint8Array, aad: Uint8Array | string, k: CachedKey | undefined): Promise<Uint8Array> {
-    while (k === undefined || k.slot < 0 || k.remaining === 0) {
-      k = await this.#keys.activeForSeal(conversationId, k);
+  async #encryptSlow(conversationId: string, plaintext: Uint8Array, aad: Uint8Array | string, last: CachedKey | undefined, now: number): Promise<Uint8Array> {
+    // At least one pass: the hot path also lands here for a key the rotation policy says is due.
+    let k: CachedKey | undefined;
+    do {
+      k = await this.#keys.activeForSeal(conversationId, k ?? last, now);
       if (this.#keys.closed) throw new ClosedError(); // closed while we waited: seal nothing
-    }
+    } while (k.slot < 0 || k.remaining === 0);
     if (k.remaining > 0) k.remaining--;
-    return this.#seal(conversationId, k, plaintext, aad);
+    return this.#seal(conversationId, k, plaintext, aad, this.#clock());
   }
 
-  #seal(conversationId: string, k: CachedKey, plaintext: Uint8Array, aad: Uint8Array | string): Uint8Array {
+  #seal(conversationId: string, k: CachedKey, plaintext: Uint8Array, aad: Uint8Array | string, now: number): Uint8Array {
     const n = k.suite.nonceLength;
     const v = SEAL_VIEWS[n === 12 ? 0 : 1]!;
-    const sealedAt = sealingSeconds(this.#clock()); // authenticated sealing time, docs/FORMAT.md §3.1
+    const sealedAt = sealingSeconds(now); // authenticated sealing time, docs/FORMAT.md §3.1
     writeHeaderV2(PREFIX, k.suite.id, k.version, sealedAt);
     fillNonce(PREFIX, HEADER_LENGTH_V2, n); // fresh CSPRNG nonce, docs/FORMAT.md §3
     const ad = AD.buildV2(k.suite.id, k.version, sealedAt, conversationId, aad);
@@ -375,6 +427,7 @@ export class Keywarden {
     const parsed = parseDecryptItems(items);
     const headers = parsed.map((p) => parseHeader(p.ct));
     const keys = new Map<number, CachedKey | null>();
+    const shredded = new Set<number>();
     try {
       for (const h of headers) {
         if (h === undefined || keys.has(h.keyVersion)) continue;
@@ -383,8 +436,11 @@ export class Keywarden {
           while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, h.keyVersion), signal);
           this.#part.pin(k); // later awaits may evict it; it must stay usable for this page
         } catch (err) {
-          if (!(err instanceof DecryptionError)) throw err;
-          k = null;
+          if (err instanceof KeyShreddedError) {
+            shredded.add(h.keyVersion);
+            k = null;
+          } else if (err instanceof DecryptionError) k = null;
+          else throw err;
         }
         keys.set(h.keyVersion, k);
       }
@@ -394,7 +450,8 @@ export class Keywarden {
         const h = headers[i];
         const k = h === undefined ? undefined : keys.get(h.keyVersion);
         const pt = h === undefined || !k ? null : this.#openOrNull(conversationId, k, h, parsed[i]!.ct, parsed[i]!.aad);
-        results[i] = pt === null ? { ok: false, error: new DecryptionError() } : { ok: true, plaintext: pt };
+        results[i] = pt !== null ? { ok: true, plaintext: pt }
+          : { ok: false, error: h !== undefined && shredded.has(h.keyVersion) ? shreddedError(h.keyVersion) : new DecryptionError() };
       }
       return results;
     } finally {
@@ -438,6 +495,133 @@ export class Keywarden {
   }
 
   /**
+   * Crypto-shreds a conversation's keys (docs/KEYS.md §3): the wrapped keys are deleted from the
+   * key store (tombstones remain), this instance's cache drops them at once and other instances
+   * on the store's change notification (`watchKeyChanges`; at the latest after `cache.maxAgeMs`),
+   * and a `key.shredded` audit entry commits in the same store transaction. Afterwards every
+   * message sealed under a shredded version fails with `ERR_KEY_SHREDDED`, for everyone, for
+   * good.
+   *
+   * Without options, shreds every version and closes the conversation: `encrypt` is refused
+   * with `ERR_KEY_SHREDDED` until {@link Keywarden.startGeneration}. With `versions` or `below`
+   * (a minimum decryptable version: shreds every version under it), shreds those only and the
+   * conversation goes on (if the active version was among them, the next seal creates a new
+   * one). Idempotent: versions already shredded are reported, not shredded twice.
+   * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key.
+   *
+   * @example
+   * ```ts
+   * await kw.shred(conversationId);                     // the whole conversation
+   * await kw.shred(conversationId, { below: 5 });       // versions 1-4 only
+   * ```
+   */
+  async shred(conversationId: string, options?: ShredOptions): Promise<ShredReport> {
+    if (this.#keys.closed) throw new ClosedError();
+    conversationIdBytes(conversationId);
+    const o = ownOptions('options', options, ['versions', 'below', 'signal']);
+    const signal = callSignal(o.signal === undefined ? undefined : { signal: o.signal });
+    let target: 'conversation' | number[] = 'conversation';
+    let reason: ShredReason = 'request';
+    if (o.versions !== undefined && o.below !== undefined) throw new InvalidInputError('options', 'pass versions or below, not both');
+    if (o.versions !== undefined) {
+      if (!Array.isArray(o.versions) || o.versions.length === 0 || o.versions.length > 10_000) throw new InvalidInputError('options.versions', 'expected a non-empty array of key versions');
+      o.versions.forEach((v, i) => assertInt(`options.versions[${i}]`, v, 1, MAX_KEY_VERSION));
+      target = [...o.versions];
+    } else if (o.below !== undefined) {
+      assertInt('options.below', o.below, 2, MAX_KEY_VERSION);
+      const below = o.below;
+      const rows = await raceAbort(this.#keys.storeCall('read', () => this.#store.listVersions(conversationId)), signal);
+      if (rows.length === 0) throw new KeyNotFoundError('conversation has no key');
+      target = rows.filter((r) => r.version < below).map((r) => r.version);
+      reason = 'minimum-version';
+      if (target.length === 0) return { conversationId, shredded: [], alreadyShredded: [] };
+    }
+    const res = await raceAbort(this.#keys.shred(conversationId, target, reason), signal);
+    return { conversationId, shredded: res.shredded, alreadyShredded: res.alreadyShredded };
+  }
+
+  /**
+   * Starts a new key generation for a conversation that was shredded as a whole, so that it can
+   * seal again: stores a fresh key version, numbered after the shredded ones (old ciphertexts
+   * name their shredded versions and stay unreadable), audited as `key.created`. On a
+   * conversation that was not shredded, returns its active version (created if needed).
+   *
+   * @example
+   * ```ts
+   * await kw.shred('dm:alice:bob');
+   * await kw.startGeneration('dm:alice:bob'); // the same id may now carry new messages
+   * ```
+   */
+  async startGeneration(conversationId: string, options?: CallOptions): Promise<KeyVersionInfo> {
+    if (this.#keys.closed) throw new ClosedError();
+    const signal = callSignal(options);
+    return toInfo(await raceAbort(this.#keys.startGeneration(conversationId), signal));
+  }
+
+  /**
+   * Retention by crypto-shredding (docs/KEYS.md §7): makes every message older than the cut-off
+   * unreadable by shredding the key versions superseded before it — no message row is touched.
+   * With a rotation policy by age this erases old messages at the granularity of the rotation
+   * period; `includeIdle` also takes the active versions of conversations idle since before the
+   * cut-off. Each page of versions is shredded in one store transaction with its `key.shredded`
+   * entries (`reason: 'retention'`). `dryRun` reports what would be shredded.
+   *
+   * @example
+   * ```ts
+   * const DAY = 86_400_000;
+   * const preview = await kw.retain({ olderThanMs: 90 * DAY, dryRun: true });
+   * const done = await kw.retain({ olderThanMs: 90 * DAY });
+   * ```
+   */
+  async retain(options: RetentionOptions): Promise<RetentionReport> {
+    if (this.#keys.closed) throw new ClosedError();
+    const o = retentionOptions(options, this.#now(), this.#rotation);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+    return applyRetention({
+      keyStore: this.#store, rotation: this.#rotation, marginMs: this.#cache.maxAgeMs + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
+      shredPage: async (items) => void (await this.#keys.shredBatch(items, 'retention')),
+    }, o);
+  }
+
+  /**
+   * Moves every stored wrapped key to another master key, touching no message (docs/KEYS.md §6):
+   * AWS KMS `ReEncrypt` where the destination reaches the source key, else unwrap with this
+   * instance's master key (a {@link MasterKeyRing} holding the old keys) and wrap with the
+   * destination. Batched, `concurrency` KMS calls at once, bounded backoff on throttling;
+   * idempotent and resumable — progress is saved in the key store after every page, a rerun
+   * continues, and a key is only ever replaced by a compare-and-set, in one transaction with its
+   * `key.rewrapped` audit entry. Old and new master keys both work throughout (use a ring).
+   *
+   * @example
+   * ```ts
+   * const kw = new Keywarden({ masterKey: new MasterKeyRing(newKey, [oldKey]), keyStore });
+   * const report = await kw.rewrap({ onProgress: (p) => console.log(p.rewrapped, '/', p.total) });
+   * ```
+   */
+  async rewrap(options?: RewrapOptions & { branch?: string }): Promise<RewrapReport> {
+    if (this.#keys.closed) throw new ClosedError();
+    const { branch, ...rest } = ownOptions('options', options, ['to', 'batchSize', 'concurrency', 'maxAttempts', 'signal', 'onProgress', 'branch']);
+    const o = rewrapOptions(rest, this.#masterKey);
+    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
+    const mk = this.#masterKey;
+    const ctx = { keyStore: this.#store, source: mk, audit: this.#audit, now: this.#now, deadlines: this.#deadlines };
+    if (mk instanceof BranchKeyProvider) {
+      // Branch mode (docs/KEYS.md §9): a new master key moves the branch keys only; otherwise the
+      // conversation keys move into branch keys (or, with `branch`, to its newest version).
+      if (o.to !== mk) return mk.rewrapBranchKeys(rest);
+      const target = await mk.rewrapTarget(branch);
+      return rewrapKeys(ctx, { ...o, to: target.provider }, target);
+    }
+    if (branch !== undefined) throw new InvalidInputError('options.branch', 'only with branch keys (a BranchKeyProvider as master key)');
+    return rewrapKeys(ctx, o);
+  }
+
+  /** The rotation policy in force (`options.rotation` with defaults: Infinity for none). */
+  get rotation(): Readonly<RotationPolicy> {
+    return this.#rotation;
+  }
+
+  /**
    * Metadata of every key version of a conversation, oldest first (no key material).
    * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key.
    */
@@ -464,6 +648,7 @@ export class Keywarden {
     if (this.#keys.closed) return;
     this.#keys.closed = true;
     this.#part.release();
+    this.#unsubscribe?.();
     void this.#watch?.close();
   }
 }

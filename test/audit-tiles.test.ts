@@ -45,6 +45,9 @@ describe('tile paths (tlog-tiles §"Merkle Tree")', () => {
     expect(tilePath(1, 5, 17)).toBe('tile/1/005.p/17');
     expect(tilePath('entries', 1000, 3)).toBe('tile/entries/x001/000.p/3');
     expect(parseTilePath('tile/0/x001/x234/067.p/8')).toEqual({ level: 0, index: 1234067, width: 8 });
+    // Full tiles carry no width in their path (regression: they were refused).
+    expect(parseTilePath('tile/entries/000')).toEqual({ level: 'entries', index: 0, width: 256 });
+    expect(parseTilePath('tile/2/x001/005')).toEqual({ level: 2, index: 1005, width: 256 });
   });
 
   it('parses back exactly what it writes, for any level, index and width', () => {

@@ -21,7 +21,7 @@ describe.skipIf(!keyId)('real AWS KMS (KEYWARDEN_AWS_KMS_KEY_ID)', () => {
     // A cold instance must unwrap through KMS Decrypt.
     expect(await new Keywarden({ masterKey, keyStore }).decryptString(conv, ct)).toBe('hello from keywarden');
     // The same wrapped key filed under another conversation is refused by KMS itself.
-    const rec = (await keyStore.getActive(conv))!;
+    const rec = (await keyStore.getLatest(conv))!;
     const forged = new MemoryKeyStore();
     await forged.insertFirst({ ...rec, conversationId: `${conv}-other` });
     const err = await new Keywarden({ masterKey, keyStore: forged }).encryptString(`${conv}-other`, 'x').catch((e) => e);

@@ -44,7 +44,7 @@ describe('AwsKmsMasterKey', () => {
       'keywarden:conversation': 'conv-a',
       'keywarden:key-version': '1',
     });
-    const rec = (await keyStore.getActive('conv-a'))!;
+    const rec = (await keyStore.getLatest('conv-a'))!;
     expect(rec.masterKeyId).toBe(keyArn); // the alias resolved to the key ARN
     expect(rec.wrappedKey.length).toBeGreaterThan(32);
     // A second instance (cold cache) unwraps through KMS Decrypt.
@@ -58,7 +58,7 @@ describe('AwsKmsMasterKey', () => {
     const { kw, keyStore, masterKey } = make();
     await kw.encrypt('victim', text('secret'));
     await kw.encrypt('attacker', text('mine'));
-    const victim = (await keyStore.getActive('victim'))!;
+    const victim = (await keyStore.getLatest('victim'))!;
     // The attacker's conversation row now carries the victim's wrapped key.
     const forged = new MemoryKeyStore();
     await forged.insertFirst({ ...victim, conversationId: 'attacker' });
@@ -88,7 +88,7 @@ describe('AwsKmsMasterKey', () => {
     server.faults.throttleNext(1);
     const err = await kw.encrypt('t', text('x')).catch((e) => e);
     expect([err.code, err.retryable, err.cause?.name]).toEqual(['ERR_KMS_UNAVAILABLE', true, 'ThrottlingException']);
-    expect(await keyStore.getActive('t')).toBeUndefined();
+    expect(await keyStore.getLatest('t')).toBeUndefined();
     // The next call succeeds: nothing was cached from the failure.
     await kw.encrypt('t', text('x'));
   });

@@ -76,10 +76,10 @@ describe('first use of a conversation', () => {
     const p = kw.encrypt('gated', text('x')).then((ct) => ((done = true), ct));
     await new Promise((r) => setTimeout(r, 20));
     expect(done).toBe(false);
-    expect(await keyStore.getActive('gated')).toBeUndefined();
+    expect(await keyStore.getLatest('gated')).toBeUndefined();
     releaseInsert();
     await p;
-    expect((await keyStore.getActive('gated'))?.version).toBe(1);
+    expect((await keyStore.getLatest('gated'))?.version).toBe(1);
   });
 
   it('a store failure during first use returns no ciphertext and reports ERR_STORE_FAILED', async () => {
@@ -178,7 +178,7 @@ describe('message bound per key version', () => {
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, maxMessagesPerKey: 5, reservationSize: 2, autoRotate: false });
     for (let i = 0; i < 5; i++) await kw.encrypt('cap', text('m'));
     expect(await errorCode(kw.encrypt('cap', text('m')))).toBe('ERR_KEY_LIMIT_REACHED');
-    expect((await keyStore.getActive('cap'))?.sealedReserved).toBe(5);
+    expect((await keyStore.getLatest('cap'))?.sealedReserved).toBe(5);
     await kw.rotate('cap');
     expect(inspectCiphertext(await kw.encrypt('cap', text('m'))).keyVersion).toBe(2);
   });
@@ -187,7 +187,7 @@ describe('message bound per key version', () => {
     const keyStore = new MemoryKeyStore();
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, reservationSize: 1000 });
     await kw.encrypt('count', text('m'));
-    const rec = (await keyStore.getActive('count'))!;
+    const rec = (await keyStore.getLatest('count'))!;
     expect(rec.sealedReserved).toBe(1000);
     // Spend the remaining budget directly in the store, as other instances would.
     expect(await keyStore.reserveMessages('count', 1, 2 ** 33, 2 ** 32)).toBe(2 ** 32 - 1000);
@@ -199,7 +199,7 @@ describe('message bound per key version', () => {
     const keyStore = new MemoryKeyStore();
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, suite: 'XChaCha20-Poly1305', reservationSize: 1 });
     for (let i = 0; i < 50; i++) await kw.encrypt('x', text('m'));
-    const rec = (await keyStore.getActive('x'))!;
+    const rec = (await keyStore.getLatest('x'))!;
     expect([rec.version, rec.sealedReserved, rec.suite]).toEqual([1, 0, 'XChaCha20-Poly1305']);
   });
 });

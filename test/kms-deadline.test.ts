@@ -76,7 +76,7 @@ describe('deadlines on key store calls', () => {
     const inner = new MemoryKeyStore();
     let hang = true;
     const store: KeyStore = wrapStore(inner, {
-      getActive: (c) => (hang ? new Promise(() => {}) : inner.getActive(c)),
+      getLatest: (c) => (hang ? new Promise(() => {}) : inner.getLatest(c)),
     });
     const kw = new Keywarden({ masterKey: masterKey(), keyStore: store, timeouts: { storeMs: 200 } });
     const e = await within(kw.encrypt('s', text));

@@ -25,7 +25,7 @@ describe('PostgreSQL error reports', () => {
     const held = await small.connect(); // the only connection is busy
     try {
       const store = new PostgresKeyStore(small, { schema: db.schema });
-      const err = await store.getActive('c').catch((e) => e);
+      const err = await store.getLatest('c').catch((e) => e);
       expect(err).toMatchObject({ code: 'ERR_STORE_FAILED', retryable: true });
       expect(err.message).toMatch(/pool exhausted/);
       expect(err.message).not.toMatch(/connection lost/);

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../src/store/memory.js';
 import { StoreError } from '../src/errors.js';
 import { freshConversationId, keyStoreContract, makeRecord } from './support/store-contract.js';
+import { keyStoreLifecycleContract } from './support/store-lifecycle-contract.js';
 
 keyStoreContract('MemoryKeyStore', () => new MemoryKeyStore());
+keyStoreLifecycleContract('MemoryKeyStore', () => new MemoryKeyStore());
 
 describe('MemoryKeyStore specifics', () => {
   it('size counts conversations with at least one key, and a rolled-back insert does not count', async () => {
@@ -64,7 +66,7 @@ describe('MemoryKeyStore specifics', () => {
       order.push('tx-end');
     });
     await signal;
-    const read = s.getActive(c).then((r) => {
+    const read = s.getLatest(c).then((r) => {
       order.push('read');
       return r;
     });

@@ -8,6 +8,7 @@ import { InvalidInputError, StoreError } from '../src/errors.js';
 import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
 import { freshConversationId, keyStoreContract, makeRecord } from './support/store-contract.js';
+import { keyStoreLifecycleContract } from './support/store-lifecycle-contract.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 let db: TestPool;
@@ -34,6 +35,9 @@ async function untilHealthy(): Promise<void> {
 }
 
 keyStoreContract('PostgresKeyStore', () => new PostgresKeyStore(db.pool, { schema: db.schema }));
+// LISTEN holds a second connection: notifications are tested on a real server only.
+keyStoreLifecycleContract('PostgresKeyStore', () => new PostgresKeyStore(db.pool, { schema: db.schema }), { notifications: process.env.DATABASE_URL !== undefined });
+keyStoreContract('PostgresKeyStore (branch keys table)', () => new PostgresKeyStore(db.pool, { schema: db.schema, keys: 'branches' }));
 
 describe('migrate', () => {
   it('is idempotent: a second run on the same schema applies nothing', async () => {
@@ -109,7 +113,7 @@ describe('PostgresKeyStore specifics', () => {
   it('returns plain Uint8Array copies, not pg Buffers', async () => {
     const c = freshConversationId();
     await store().insertFirst(makeRecord(c));
-    const r = (await store().getActive(c))!;
+    const r = (await store().getLatest(c))!;
     expect(Object.getPrototypeOf(r.wrappedKey)).toBe(Uint8Array.prototype);
     expect(typeof r.version).toBe('number');
     expect(typeof r.sealedReserved).toBe('number');
@@ -128,7 +132,7 @@ describe('PostgresKeyStore specifics', () => {
 
   it('refuses a lone-surrogate id and a non-first record in insertFirst (StoreError), storing nothing', async () => {
     const s = store();
-    await expect(s.getActive('a\uD800')).rejects.toBeInstanceOf(StoreError);
+    await expect(s.getLatest('a\uD800')).rejects.toBeInstanceOf(StoreError);
     const c = freshConversationId();
     await expect(s.insertFirst(makeRecord(c, { version: 2 }))).rejects.toMatchObject({ code: 'ERR_STORE_FAILED' });
     await expect(s.insertNext(makeRecord(c, { version: 2 }), 1)).rejects.toBeInstanceOf(StoreError);
@@ -143,12 +147,12 @@ describe('PostgresKeyStore specifics', () => {
     await s.insertFirst(makeRecord(c, { sealedReserved: 5 }));
     expect(await s.reserveMessages(c, 1, 0, 100)).toBe(0);
     expect(await s.reserveMessages(c, 1, -3, 100)).toBe(0);
-    expect((await s.getActive(c))!.sealedReserved).toBe(5);
+    expect((await s.getLatest(c))!.sealedReserved).toBe(5);
     // Values above 2^32 round-trip exactly (bigint columns).
     const big = freshConversationId();
     await s.insertFirst(makeRecord(big, { sealedReserved: 2 ** 40 }));
     expect(await s.reserveMessages(big, 1, 10, 2 ** 40 + 4)).toBe(4);
-    expect((await s.getActive(big))!.sealedReserved).toBe(2 ** 40 + 4);
+    expect((await s.getLatest(big))!.sealedReserved).toBe(2 ** 40 + 4);
   });
 
   it('a transaction whose fn throws leaves no row; the tx store is unusable afterwards', async () => {
@@ -165,7 +169,7 @@ describe('PostgresKeyStore specifics', () => {
       }),
     ).rejects.toBe(boom);
     expect(await s.listVersions(c)).toEqual([]);
-    await expect(leaked!.getActive(c)).rejects.toBeInstanceOf(StoreError);
+    await expect(leaked!.getLatest(c)).rejects.toBeInstanceOf(StoreError);
   });
 
   it('a failed statement that fn swallows makes the commit fail instead of silently rolling back', async () => {
@@ -176,7 +180,7 @@ describe('PostgresKeyStore specifics', () => {
         await tx.insertFirst(makeRecord(c));
         // A server-side failure (U+0000 in a text column) aborts the transaction.
         await tx.insertFirst(makeRecord(freshConversationId(), { masterKeyId: 'bad\u0000id' })).catch(() => undefined);
-        await tx.getActive(c).catch(() => undefined); // "current transaction is aborted"
+        await tx.getLatest(c).catch(() => undefined); // "current transaction is aborted"
         return 'ok';
       })
       .catch((e: unknown) => e);
@@ -186,7 +190,7 @@ describe('PostgresKeyStore specifics', () => {
 
   it('maps driver errors to StoreError without parameters in the message; retryable for transient classes', () => {
     const secret = 'conversation-secret-id';
-    const e = toStoreError('getActive', Object.assign(new Error(`invalid input syntax for type bigint: "${secret}"`), { code: '22P02' }));
+    const e = toStoreError('getLatest', Object.assign(new Error(`invalid input syntax for type bigint: "${secret}"`), { code: '22P02' }));
     expect(e).toBeInstanceOf(StoreError);
     expect(e.code).toBe('ERR_STORE_FAILED');
     expect(e.message).not.toContain(secret);

@@ -23,12 +23,13 @@ function harness() {
   };
   const memory = new MemoryKeyStore();
   const wrap = (s: KeyStore, prefix: string): KeyStore => ({
-    getActive: (c) => (calls.push(`${prefix}.getActive`), s.getActive(c)),
+    getLatest: (c) => (calls.push(`${prefix}.getLatest`), s.getLatest(c)),
     getVersion: (c, v) => (calls.push(`${prefix}.getVersion`), s.getVersion(c, v)),
     listVersions: (c) => (calls.push(`${prefix}.listVersions`), s.listVersions(c)),
     insertFirst: (r) => (calls.push(`${prefix}.insertFirst`), s.insertFirst(r)),
-    insertNext: (r, e) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e)),
+    insertNext: (r, e, o) => (calls.push(`${prefix}.insertNext`), s.insertNext(r, e, o)),
     reserveMessages: (c, v, n, l) => (calls.push(`${prefix}.reserveMessages`), s.reserveMessages(c, v, n, l)),
+    shred: (c, t, at) => (calls.push(`${prefix}.shred`), s.shred(c, t, at)),
     transaction: (fn) => (calls.push(`${prefix}.transaction`), s.transaction((tx) => fn(wrap(tx, 'tx')))),
   });
   const keyStore = wrap(memory, 'store');
@@ -217,7 +218,7 @@ describe('describeKeys', () => {
     const err = await rejectionOf(() => kw.describeKeys('nobody'));
     expect(err).toBeInstanceOf(KeyNotFoundError);
     expect(err).toMatchObject({ code: 'ERR_KEY_NOT_FOUND' });
-    expect(calls.filter((c) => !c.endsWith('listVersions') && !c.endsWith('getActive') && !c.endsWith('getVersion'))).toEqual([]);
+    expect(calls.filter((c) => !c.endsWith('listVersions') && !c.endsWith('getLatest') && !c.endsWith('getVersion'))).toEqual([]);
     expect(memory.size).toBe(0);
   });
 });

@@ -7,16 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
-import type { KeyStore } from '../src/store/types.js';
+import type { KeyChange, KeyStore } from '../src/store/types.js';
 import { wrapStore } from './support/fixtures.js';
 
 /** A MemoryKeyStore whose subscriptions the test can cut, and whose subscribe can be made to fail. */
 function flakyStore() {
   const inner = new MemoryKeyStore();
-  const subs: { onChange: (c: string) => void; onLost?: (err: unknown) => void; live: boolean }[] = [];
+  const subs: { onChange: (c: string, change: KeyChange) => void; onLost?: (err: unknown) => void; live: boolean }[] = [];
   let failNext = 0;
   const store: KeyStore = wrapStore(inner, {
-    async subscribe(onChange: (c: string) => void, onLost?: (err: unknown) => void) {
+    async subscribe(onChange: (c: string, change: KeyChange) => void, onLost?: (err: unknown) => void) {
       if (failNext > 0) {
         failNext--;
         throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });

@@ -26,25 +26,37 @@ export type AuditEventType =
   | 'key.rotated'
   | 'key.shredded'
   | 'key.rewrapped'
+  | 'branch.created'
+  | 'branch.rotated'
+  | 'branch.shredded'
+  | 'branch.rewrapped'
   | 'breakglass.access'
   | 'breakglass.outcome'
   | 'breakglass.refused'
   | 'audit.repaired';
 
-type Kind = 'string' | 'hmac' | 'digest' | 'uint' | 'time' | 'string[]' | 'hmac[]' | 'uint[]' | 'hmac?' | 'scope' | `enum:${string}`;
+type Kind = 'string' | 'hmac' | 'digest' | 'uint' | 'time' | 'string[]' | 'hmac[]' | 'uint[]' | 'hmac?' | 'scope' | 'keyref[]' | 'branchref[]' | `enum:${string}`;
 
 // Fields common to every entry, then the fixed set per type (docs/AUDIT.md §2.2).
 const COMMON: Record<string, Kind> = { id: 'string', type: 'string', time: 'time', actor: 'string', lib: 'string' };
 const SCHEMAS: Record<AuditEventType, Record<string, Kind>> = {
   'key.created': { conversation: 'hmac', version: 'uint', masterKeyId: 'string', suite: 'string' },
   'key.rotated': { conversation: 'hmac', fromVersion: 'uint', version: 'uint', masterKeyId: 'string' },
-  'key.shredded': { conversation: 'hmac', versions: 'uint[]' },
-  'key.rewrapped': { conversation: 'hmac', version: 'uint', fromMasterKeyId: 'string', masterKeyId: 'string' },
+  'key.shredded': { conversation: 'hmac', versions: 'uint[]', scope: 'enum:version|conversation', reason: 'enum:request|retention|minimum-version' },
+  // A batch of re-wrapped key versions (docs/KEYS.md §6): which keys, from which master keys, to which.
+  'key.rewrapped': { keys: 'keyref[]', fromMasterKeyIds: 'string[]', masterKeyId: 'string' },
+  // Branch keys (docs/KEYS.md §9): ids in clear — they name tenants or shards, as CloudTrail does.
+  'branch.created': { branch: 'string', version: 'uint', masterKeyId: 'string', suite: 'string' },
+  'branch.rotated': { branch: 'string', fromVersion: 'uint', version: 'uint', masterKeyId: 'string' },
+  'branch.shredded': { branch: 'string', versions: 'uint[]', scope: 'enum:version|conversation', reason: 'enum:request|retention|minimum-version' },
+  'branch.rewrapped': { branches: 'branchref[]', fromMasterKeyIds: 'string[]', masterKeyId: 'string' },
   'breakglass.access': { token: 'string', reason: 'string', approvers: 'string[]', requester: 'string', case: 'hmac?', scope: 'scope' },
   'breakglass.outcome': { token: 'string', intent: 'string', outcome: 'enum:released|failed|withheld', messages: 'uint', ciphertexts: 'digest' },
   'breakglass.refused': { token: 'string', reason: 'string', refusal: 'string' },
   'audit.repaired': { from: 'uint', dropped: 'uint', digest: 'digest' },
 };
+const KEYREF: Record<string, Kind> = { conversation: 'hmac', version: 'uint' };
+const BRANCHREF: Record<string, Kind> = { branch: 'string', version: 'uint' };
 const SCOPE: Record<string, Kind> = { conversations: 'hmac[]', from: 'time', to: 'time', maxMessages: 'uint', operation: 'string' };
 
 /** The fields of a `breakglass.access` scope. */
@@ -85,6 +97,14 @@ function checkValue(path: string, kind: Kind, v: unknown): void {
     case 'hmac[]': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && HEX64.test(x))) fail('an array of 64-hex-digit HMACs'); return;
     case 'uint[]': if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x >= 0)) fail('an array of non-negative integers'); return;
     case 'scope': checkObject(path, v, SCOPE); return;
+    case 'keyref[]':
+      if (!Array.isArray(v)) fail('an array of { conversation, version }');
+      (v as unknown[]).forEach((x, i) => checkObject(`${path}[${i}]`, x, KEYREF));
+      return;
+    case 'branchref[]':
+      if (!Array.isArray(v)) fail('an array of { branch, version }');
+      (v as unknown[]).forEach((x, i) => checkObject(`${path}[${i}]`, x, BRANCHREF));
+      return;
     default: {
       const allowed = kind.slice(5).split('|');
       if (typeof v !== 'string' || !allowed.includes(v)) fail(`one of ${allowed.join(', ')}`);

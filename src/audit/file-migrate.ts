@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { AuditCorruptError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
-import { MAGIC, frame, replaceFile, scanFrames, syncDir } from './framing.js';
+import { MAGIC, frame, noteTexts, replaceFile, scanFrames, syncDir } from './framing.js';
 import type { TileFiles } from './file-tiles.js';
 import { leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
@@ -74,8 +74,9 @@ async function latestCheckpoint(path: string, repairTornTail: boolean): Promise<
   if (scan.damage !== undefined && !(scan.damage.torn && repairTornTail)) {
     throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record: reopen with repairTornTail to cut it)' : ''}`, scan.damage.offset);
   }
-  const last = scan.records[scan.records.length - 1];
-  return { note: last === undefined ? undefined : new TextDecoder().decode(last), end: Math.max(scan.validEnd, MAGIC.length) };
+  // Every record is checked, not only the newest: the history is kept as it is (docs/AUDIT.md §4.7).
+  const notes = noteTexts(path, scan.records);
+  return { note: notes[notes.length - 1], end: Math.max(scan.validEnd, MAGIC.length) };
 }
 
 /** Migrates `dir` (see the module comment). The caller holds the sequencer lock. */

@@ -24,7 +24,7 @@ import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { randomBytes } from '../util/random.js';
-import { MAGIC, codeOf, frame, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
+import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
 import { OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
 import { migrateFileLegacy } from './file-migrate.js';
@@ -296,7 +296,7 @@ export class FileAuditStore implements AuditStore {
       if ((err as { code?: string }).code === 'ENOENT') return new Uint8Array(0);
       throw err;
     });
-    return scanFrames(data).records.map((r) => dec.decode(r));
+    return noteTexts(join(this.dir, 'checkpoints'), scanFrames(data).records);
   }
 
   pruneCheckpoints(keep: number): Promise<number> {

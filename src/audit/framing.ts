@@ -13,6 +13,7 @@
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { AuditCorruptError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 
@@ -82,6 +83,30 @@ export function scanFrames(data: Uint8Array, from?: number): FrameScan {
     off += 4 + len + SUM;
   }
   return { records, validEnd: off };
+}
+
+/**
+ * The records of a framed file of notes (checkpoints), as text. A record that is not UTF-8
+ * passed its (unkeyed) checksum, so it was written that way: damaged data, ERR_AUDIT_CORRUPT at
+ * its byte offset — never an outage a retry could cure (issue #11).
+ *
+ * @example
+ * ```ts
+ * const notes = noteTexts(path, scanFrames(data).records);
+ * ```
+ */
+export function noteTexts(path: string, records: readonly Uint8Array[], from = MAGIC.length): string[] {
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  let offset = from;
+  return records.map((r) => {
+    const at = offset;
+    offset += 4 + r.length + SUM;
+    try {
+      return dec.decode(r);
+    } catch {
+      throw new AuditCorruptError(`${path}: the checkpoint record at byte ${at} is not UTF-8`, at);
+    }
+  });
 }
 
 /** A file system error's code (ENOSPC, EIO, ...) for a message; never its text, which names paths we already name. */

@@ -116,7 +116,8 @@ export function parseTilePath(path: string): TileRef | undefined {
   for (const g of groups) index = index * 1000 + Number(g);
   if (!Number.isSafeInteger(index)) return undefined;
   const width = m[4] === undefined ? TILE_WIDTH : Number(m[4]);
-  if (width >= TILE_WIDTH) return undefined;
+  // A full tile has no `.p/` suffix; a partial one is narrower than a full one (tlog-tiles).
+  if (m[4] !== undefined && width >= TILE_WIDTH) return undefined;
   const level = m[1] === 'entries' ? 'entries' : Number(m[1]);
   if (level !== 'entries' && level > MAX_LEVEL) return undefined;
   return { level, index, width };

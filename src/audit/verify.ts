@@ -116,6 +116,9 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     if (cp.size > tree.size) {
       // `index` is the first entry no earlier checkpoint vouches for: the removal is there or later.
       problems.push({ kind: 'checkpoint-size', checkpoint: pos, index: Math.min(lastGood, tree.size), message: `checkpoint ${pos} commits to ${cp.size} entries but the log has ${tree.size}: entries at or after index ${Math.min(lastGood, tree.size)} were removed`, evidence: [note] });
+    } else if (cp.size === 0 && !equalBytes(tree.root(0), cp.rootHash)) {
+      // No entry to point at: the log signed, for no entries, a root other than the empty tree's.
+      problems.push({ kind: 'checkpoint-root', checkpoint: pos, message: `checkpoint ${pos} (size 0) does not commit to the empty tree: the log signed a false root`, evidence: [note] });
     } else if (!equalBytes(tree.root(cp.size), cp.rootHash)) {
       const from = Math.min(lastGood, cp.size - 1);
       problems.push({
@@ -144,6 +147,9 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
         problems.push({ kind: 'trusted', index: tree.size, message: `the trusted checkpoint has ${t.size} entries, the log only ${tree.size}: the log was truncated`, evidence: [input.trusted] });
       } else if (!equalBytes(tree.root(t.size), t.rootHash)) {
         problems.push({ kind: 'trusted', message: `the log's first ${t.size} entries no longer match the trusted checkpoint: history was rewritten`, evidence: [input.trusted] });
+      } else if (latest && latest.cp.size > tree.size) {
+        // The latest checkpoint is beyond the entries (reported above as checkpoint-size): no
+        // consistency proof can be computed from entries that are not there.
       } else if (latest && latest.cp.size >= t.size) {
         const proof = tree.consistencyProof(t.size, latest.cp.size);
         if (!verifyConsistency(t.size, latest.cp.size, t.rootHash, latest.cp.rootHash, proof)) {

@@ -20,11 +20,11 @@ import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog, AuditPending } from '../audit/log.js';
-import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeywardenError } from '../errors.js';
+import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
-import { type Deadlines, openMessage, readVersion, unwrapRecord } from '../keys/key-path.js';
+import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
 import type { KeyRecord } from '../keys/records.js';
 import { validTimeouts } from '../keys/timeouts.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
@@ -42,12 +42,18 @@ import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './tok
  */
 interface WindowKey {
   outside?: true;
+  shredded?: true;
   suite?: SuiteInfo;
   record?: KeyRecord;
   key?: Uint8Array;
 }
 
 const outOfScope = (message: string): DecryptResult => ({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', message) });
+
+/** Whether an untrusted request field can go into an audit entry's string field as it is. */
+function recordable(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 1024 && v.isWellFormed();
+}
 
 /** keywarden's own error as is; anything else (a bug) as ERR_INTERNAL with the cause kept. */
 function asKeywardenError(err: unknown): KeywardenError {
@@ -247,6 +253,10 @@ export class BreakGlass {
         k = await this.#keyFor(conversationId, h.keyVersion, from, to);
         keys.set(h.keyVersion, k);
       }
+      if (k?.shredded) {
+        results.push({ ok: false, error: shreddedError(h!.keyVersion) });
+        continue;
+      }
       // Only v1 messages are windowed by key version: a v2 message carries its own time.
       if (k?.outside && h?.sealedAt === undefined) {
         results.push(outOfScope('message key version is outside the token time window'));
@@ -270,7 +280,13 @@ export class BreakGlass {
    * unwrapped yet) when it does not; no key when the version does not exist.
    */
   async #keyFor(conversationId: string, version: number, from: number, to: number): Promise<WindowKey> {
-    const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+    let checked: Awaited<ReturnType<typeof readVersion>>;
+    try {
+      checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.timeouts);
+    } catch (err) {
+      if (err instanceof KeyShreddedError) return { shredded: true }; // that item fails, the page goes on
+      throw err;
+    }
     if (checked === undefined) return {};
     const { record, suite } = checked;
     const start = record.activatedAt.getTime();
@@ -321,8 +337,10 @@ export class BreakGlass {
   }
 
   async #record(req: BreakGlassRequest | undefined, err: KeywardenError): Promise<void> {
-    const token = typeof req?.jti === 'string' && req.jti.length > 0 && req.jti.length <= 1024 ? req.jti : 'unparseable';
-    const reason = typeof req?.reason === 'string' && req.reason.length > 0 && req.reason.length <= 1024 ? req.reason : 'unknown';
+    // A token passed as an object was not validated: copy only what the entry schema accepts,
+    // or its validation (ERR_AUDIT_ENTRY) would replace the refusal and lose its record.
+    const token = recordable(req?.jti) ? req.jti : 'unparseable';
+    const reason = recordable(req?.reason) ? req.reason : 'unknown';
     const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
     // A refusal is refused either way; if even its record cannot be written, the caller still
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.

@@ -405,7 +405,15 @@ export async function approveRequest(
   }
   const { kty, crv, x, d } = approver.privateJwk;
   // Import only the key members, so stray JWK fields (key_ops, alg) cannot change behaviour.
-  const key = await importJWK({ kty: kty as string, crv: crv as string, x: x as string, d: d as string }, 'EdDSA');
+  let key: CryptoKey | Uint8Array;
+  try {
+    key = await importJWK({ kty: kty as string, crv: crv as string, x: x as string, d: d as string }, 'EdDSA');
+  } catch {
+    // Both are well-formed (okpProblem), so WebCrypto refused the pair: "x" is not d's public
+    // key (a key file edited by hand, or two mixed up). Its DOMException is not our error, and
+    // nothing of the key goes into the message.
+    throw new InvalidInputError('approver.privateJwk', 'expected "x" to be the public key of "d"');
+  }
   return new SignJWT({ jti: req.jti, digest })
     .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: approver.id })
     .setIssuer(approver.id)

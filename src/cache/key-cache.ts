@@ -47,7 +47,7 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Default maximum age. */
 export const DEFAULT_MAX_AGE_MS = 5 * 60_000;
 
-/** One cached key version of one conversation. Seven fields and no buffers, by design. */
+/** One cached key version of one conversation. Eight fields and no buffers, by design. */
 export class CachedKey {
   constructor(
     /** Key version. */
@@ -64,6 +64,8 @@ export class CachedKey {
     public active: boolean,
     /** Other cached versions of the same conversation. */
     public next: CachedKey | undefined,
+    /** When the rotation policy wants it replaced (ms since 1970; Infinity for never): checked on seal. */
+    public rotateAt: number,
   ) {}
 }
 
@@ -263,9 +265,10 @@ export class CachePartition {
   /**
    * Caches a key version (copying `key`, which the caller then wipes) at the head of its
    * conversation, replacing a cached copy of the same version. With `active`, it becomes the
-   * version new messages use and older versions lose that mark.
+   * version new messages use and older versions lose that mark. `rotateAt` (ms since 1970) is
+   * when sealing should rotate away from it (the rotation policy; default never).
    */
-  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean): CachedKey {
+  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity): CachedKey {
     let head = this.#map.get(conversationId);
     for (let k = head; k !== undefined; k = k.next) {
       if (k.version === version) {
@@ -275,7 +278,7 @@ export class CachePartition {
       }
     }
     if (active) for (let k = head; k !== undefined; k = k.next) k.active = false;
-    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._nowSec(), remaining, active, head);
+    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._nowSec(), remaining, active, head, rotateAt);
     this.#map.delete(conversationId);
     this.#map.set(conversationId, node);
     this.#mru = conversationId;
@@ -287,6 +290,24 @@ export class CachePartition {
   /** Forgets which version is active (its keys stay cached for decryption). */
   deactivate(conversationId: string): void {
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) k.active = false;
+  }
+
+  /**
+   * Removes and wipes every cached version of a conversation, or only `version` (a shred). Keys
+   * pinned by a decryptMany in progress are wiped when it unpins them.
+   */
+  forget(conversationId: string, version?: number): void {
+    if (version === undefined) {
+      const head = this.#map.get(conversationId);
+      if (head === undefined) return;
+      this.#map.delete(conversationId);
+      if (this.#mru === conversationId) this.#mru = undefined;
+      for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
+      return;
+    }
+    for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
+      if (k.version === version) return this.#unlink(conversationId, k, false);
+    }
   }
 
   /** Forgets which version is active for every conversation (change notifications were missed). */

@@ -144,7 +144,9 @@ const approve: CommandSpec = {
     const jwk = await readJson(keyFile, 'key');
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
     const kid = (jwk as { kid?: unknown }).kid;
-    if (kid !== undefined && kid !== id) throw new UsageError(`--id ${JSON.stringify(id)} does not match the key's kid ${JSON.stringify(kid)}`);
+    // Nothing read from a private key file is ever printed: the file may hold its secret under
+    // any name (fields swapped by hand), so the kid is named, not quoted.
+    if (kid !== undefined && kid !== id) throw new UsageError(`--id ${JSON.stringify(id)} does not match the kid in the key file ${keyFile}`);
     const req = token.request;
     // Refuse here what verification would refuse anyway, so the approver learns it now.
     if (id === req.requester) throw new RefusedError('ERR_BG_REQUESTER_APPROVED', `${JSON.stringify(id)} is the requester and cannot approve their own request`);

@@ -7,14 +7,14 @@
  * its own, skipping the length and suite checks and mislabelling KMS failures).
  */
 import type { AeadImpl } from '../aead/types.js';
-import { KeywardenError, KmsError, StoreError } from '../errors.js';
+import { KeyShreddedError, KeywardenError, KmsError, StoreError } from '../errors.js';
 import { type SuiteInfo, suiteByName } from '../format/suites.js';
 import type { AadBuilder, CiphertextHeader } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { KeyStore } from '../store/types.js';
 import { clean, isBytesOf } from '../util/bytes.js';
 import { withDeadline } from '../util/deadline.js';
-import { type KeyRecord, keyContext } from './records.js';
+import { type KeyRecord, type KeySubject, wrappingContext } from './records.js';
 
 /** A stored version whose suite this build knows. */
 export interface CheckedRecord {
@@ -52,11 +52,20 @@ export function kmsCall<T>(op: string, fn: (signal: AbortSignal) => Promise<T>, 
   return withDeadline(fn, deadlines.kmsMs, () => new KmsError('ERR_KMS_UNAVAILABLE', `master key ${op} did not complete within ${deadlines.kmsMs} ms`), onLate);
 }
 
-/** The record of one version, or undefined when the store has none; its suite must be known. */
+/**
+ * The record of one version, or undefined when the store has none; its suite must be known.
+ * A shredded version throws ERR_KEY_SHREDDED: there is no key left to unwrap (docs/KEYS.md).
+ */
 export async function readVersion(store: KeyStore, conversationId: string, version: number, deadlines?: Deadlines): Promise<CheckedRecord | undefined> {
   const record = await storeCall('read', () => store.getVersion(conversationId, version), undefined, deadlines);
   if (record === undefined) return undefined;
+  if (record.state === 'shredded') throw shreddedError(record.version);
   return checkRecord(record);
+}
+
+/** The error for a message under a shredded version. */
+export function shreddedError(version: number): KeyShreddedError {
+  return new KeyShreddedError(`key version ${version} of this conversation was shredded`);
 }
 
 /** Checks a record read from a store: a suite this build knows, and the version asked for. */
@@ -90,10 +99,10 @@ export async function generateKey(masterKey: MasterKeyProvider, context: Record<
  * Unwraps a record's data key through the master key, under the record's encryption context
  * (conversation and version). The caller owns the returned 32 bytes and wipes them.
  */
-export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines): Promise<Uint8Array> {
+export async function unwrapRecord(masterKey: MasterKeyProvider, record: KeyRecord, deadlines?: Deadlines, subject?: KeySubject): Promise<Uint8Array> {
   let key: unknown; // a provider is the caller's code: check what it returns
   try {
-    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, keyContext(record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
+    key = await kmsCall('unwrap', (signal) => masterKey.unwrapDataKey(record.wrappedKey, wrappingContext(subject, record.conversationId, record.version), record.masterKeyId, { signal }), deadlines, wipeLate);
   } catch (err) {
     throw err instanceof KeywardenError ? err : new KmsError('ERR_KMS_FAILED', 'master key provider failed to unwrap a data key', err);
   }

@@ -4,17 +4,18 @@
  * and rotation. Loads are single-flight per conversation and version through the cache.
  */
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
-import { ClosedError, DecryptionError, KeyLimitError, StoreError } from '../errors.js';
+import { ClosedError, DecryptionError, KeyLimitError, KeyNotFoundError, KeyShreddedError, StoreError } from '../errors.js';
 import { type CheckedRecord, type Deadlines, checkRecord, generateKey, readVersion, storeCall, unwrapRecord } from './key-path.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
-import type { InsertResult, KeyStore } from '../store/types.js';
-import { type AuditIdHasher, newEvent } from '../audit/entry.js';
+import type { InsertResult, KeyStore, ShredResult } from '../store/types.js';
+import { type AuditEventType, type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { clean } from '../util/bytes.js';
 import { conversationIdBytes } from '../util/validate.js';
-import { type KeyRecord, keyContext } from './records.js';
+import { type KeyRecord, closesConversation, wrappingContext } from './records.js';
+import { type RotationPolicy, rotateAt } from './rotation.js';
 
 /** Where key lifecycle events are recorded (KeywardenOptions.audit). */
 export interface KeyAuditOptions {
@@ -36,8 +37,22 @@ export interface LifecycleOptions {
   maxMessages: number;
   reservation: number;
   autoRotate: boolean;
+  rotation: RotationPolicy;
   now: () => Date;
+  /**
+   * What the keys belong to, for the audit entries: conversations (`key.*` entries, ids as
+   * keyed HMACs) or branch keys (`branch.*` entries, branch ids in clear: they name tenants or
+   * shards, not people, and match what CloudTrail logs for their KMS calls).
+   */
+  subject?: 'conversation' | 'branch';
+  /** Keys that seal nothing directly (branch keys derive a key per wrap): no message counting. */
+  uncounted?: boolean;
 }
+
+/** Why key versions are shredded, as the `key.shredded` audit entry records it. */
+export type ShredReason = 'request' | 'retention' | 'minimum-version';
+
+type KeyEventType = 'key.created' | 'key.rotated' | 'key.shredded';
 
 export class KeyLifecycle {
   closed = false;
@@ -50,13 +65,18 @@ export class KeyLifecycle {
     this.#o = options;
   }
 
-  /** A live active key with seals left for `conversationId`, loading, reserving or rotating as needed. */
-  async activeForSeal(conversationId: string, last: CachedKey | undefined): Promise<CachedKey> {
+  /**
+   * A live active key with seals left for `conversationId`, loading, rotating (policy) or
+   * reserving as needed. Rotates at most once per call: a version that is due again at once
+   * (clocks far apart) seals rather than rotating in a loop.
+   */
+  async activeForSeal(conversationId: string, last: CachedKey | undefined, nowMs: number): Promise<CachedKey> {
     if (this.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
-    const k = last !== undefined && last.slot >= 0 ? last : this.#o.part.peekActive(conversationId);
-    if (k !== undefined && k.slot >= 0) return k.remaining === 0 ? this.#refill(conversationId, k) : k;
-    return this.#loadActive(conversationId);
+    const cached = last !== undefined && last.slot >= 0 ? last : this.#o.part.peekActive(conversationId);
+    let k = cached !== undefined && cached.slot >= 0 ? cached : await this.#loadActive(conversationId);
+    if (nowMs >= k.rotateAt) k = await this.#rotateDue(conversationId, k);
+    return k.remaining === 0 ? this.#refill(conversationId, k) : k;
   }
 
   /** The cached key of one version, unwrapping it (single-flight) on a miss; DecryptionError if it does not exist. */
@@ -73,15 +93,69 @@ export class KeyLifecycle {
     });
   }
 
-  /** Rotates to a new version (or creates version 1) and returns its record. */
+  /**
+   * Rotates to a new version (or creates version 1) and returns its record. On a conversation
+   * shredded as a whole: ERR_KEY_SHREDDED (see startGeneration).
+   */
   async rotate(conversationId: string): Promise<KeyRecord> {
     conversationIdBytes(conversationId);
-    const cur = await this.storeCall('read', () => this.#o.keyStore.getActive(conversationId));
-    if (cur !== undefined) return this.#rotateFrom(conversationId, cur.version);
-    const k = await this.#loadActive(conversationId);
-    const rec = await this.storeCall('read', () => this.#o.keyStore.getVersion(conversationId, k.version));
-    if (rec === undefined) throw new StoreError('key store lost a version it just returned');
-    return rec;
+    const cur = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
+    if (cur?.state === 'active') return this.#rotateFrom(conversationId, cur.version);
+    return this.#activeRecord(conversationId);
+  }
+
+  /**
+   * The active record of a conversation after a whole-conversation shred: stores the first
+   * version of a new generation (numbering continues, so old ciphertexts keep naming their
+   * shredded versions and stay unreadable). On a conversation that is not shredded, its active
+   * version (created if it has none).
+   */
+  async startGeneration(conversationId: string): Promise<KeyRecord> {
+    conversationIdBytes(conversationId);
+    const cur = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
+    if (cur === undefined || !closesConversation(cur)) return this.#activeRecord(conversationId);
+    const res = await this.#create(conversationId, cur.version + 1, (tx, r) => tx.insertNext(r, cur.version, { reopen: true }));
+    if (!res.inserted && res.record.state !== 'active') throw new KeyShreddedError('this conversation was shredded again while starting a new generation');
+    return res.record;
+  }
+
+  /**
+   * Shreds versions of many conversations (a retention page) in one store transaction, with one
+   * `key.shredded` entry per conversation; then drops them from this instance's cache.
+   */
+  async shredBatch(items: readonly { conversationId: string; versions: readonly number[] }[], reason: ShredReason): Promise<ShredResult[]> {
+    const at = this.#o.now();
+    const res = await this.storeCall('shred', () => this.#audited(
+      async (tx) => {
+        const out: ShredResult[] = [];
+        for (const it of items) out.push(await tx.shred(it.conversationId, it.versions, at));
+        return out;
+      },
+      (rs) => rs.flatMap((r, i) => (r.shredded.length > 0 ? [{ type: 'key.shredded' as const, conversation: items[i]!.conversationId, versions: r.shredded, scope: 'version', reason }] : [])),
+    ));
+    res.forEach((r, i) => {
+      for (const v of r.shredded) this.#o.part.forget(items[i]!.conversationId, v);
+    });
+    return res;
+  }
+
+  /**
+   * Shreds key versions (see KeyStore.shred), recording `key.shredded` in the same store
+   * transaction when an audit log is configured, then drops them from this instance's cache
+   * (other instances drop them on the store's notification, or at the cache's max age).
+   * ERR_KEY_NOT_FOUND when the conversation has no key at all.
+   */
+  async shred(conversationId: string, target: 'conversation' | readonly number[], reason: ShredReason): Promise<ShredResult> {
+    conversationIdBytes(conversationId);
+    const at = this.#o.now();
+    const res = await this.storeCall('shred', () => this.#audited(
+      (tx) => tx.shred(conversationId, target, at),
+      (r) => (r.shredded.length > 0 || r.closed ? [{ type: 'key.shredded', conversation: conversationId, versions: r.shredded, scope: target === 'conversation' ? 'conversation' : 'version', reason }] : []),
+      (r) => target === 'conversation' && r.shredded.length === 0 && r.alreadyShredded.length === 0,
+    ));
+    if (target === 'conversation') this.#o.part.forget(conversationId);
+    else for (const v of res.shredded) this.#o.part.forget(conversationId, v);
+    return res;
   }
 
   /** Runs a store call with keywarden's error mapping (see key-path.ts). */
@@ -90,6 +164,7 @@ export class KeyLifecycle {
   }
 
   #limit(suite: SuiteInfo): number {
+    if (this.#o.uncounted) return Infinity;
     return Math.min(suite.maxMessagesPerKey, this.#o.maxMessages);
   }
 
@@ -99,26 +174,40 @@ export class KeyLifecycle {
     return limit === Infinity ? -1 : Math.min(this.#o.reservation, limit);
   }
 
-  /** Resolves (single-flight) and caches the active version, creating version 1 on first use. */
+  /** The active record, creating the next version if the conversation has none (see #loadActive). */
+  async #activeRecord(conversationId: string): Promise<KeyRecord> {
+    const k = await this.#loadActive(conversationId);
+    const rec = await this.storeCall('read', () => this.#o.keyStore.getVersion(conversationId, k.version));
+    if (rec === undefined) throw new StoreError('key store lost a version it just returned');
+    return rec;
+  }
+
+  /**
+   * Resolves (single-flight) and caches the active version: creates version 1 on first use, and
+   * the next version when every version was shredded by version (retention, a minimum version).
+   * A conversation shredded as a whole refuses with ERR_KEY_SHREDDED until startGeneration.
+   */
   #loadActive(conversationId: string): Promise<CachedKey> {
     return this.#o.part.load(`a:${conversationId}`, async () => {
-      let rec = await this.storeCall('read', () => this.#o.keyStore.getActive(conversationId));
-      if (rec === undefined) {
-        const gen = await this.#generate(conversationId, 1);
-        const grant = this.#initialGrant();
-        const record = this.#newRecord(conversationId, 1, gen, grant);
-        const res = await this.storeCall('insert', () => this.#insertAudited((tx) => tx.insertFirst(record), (r) => ({
-          type: 'key.created', conversation: r.conversationId, version: r.version, masterKeyId: r.masterKeyId, suite: r.suite,
-        })), gen.plaintextKey);
-        if (res.inserted) return this.#adopt(res.record, gen.plaintextKey, grant);
-        clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §1)
+      let rec = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
+      // Two rounds cover losing one race (another writer created the version we wanted).
+      for (let round = 0; rec?.state !== 'active'; round++) {
+        if (rec !== undefined && closesConversation(rec)) {
+          throw new KeyShreddedError('this conversation was shredded; start a new key generation (startGeneration) to seal again');
+        }
+        if (round === 2) throw new StoreError('key store has no active version after creating one');
+        const last = rec;
+        const res = last === undefined
+          ? await this.#create(conversationId, 1, (tx, r) => tx.insertFirst(r))
+          : await this.#create(conversationId, last.version + 1, (tx, r) => tx.insertNext(r, last.version));
+        if (res.inserted) return res.key!;
         rec = res.record;
       }
       const cached = this.#o.part.peekVersion(conversationId, rec.version);
       if (cached !== undefined && cached.slot >= 0) {
         // Known from a decrypt: re-insert as active (copy first: insert wipes the old slot).
         const copy = this.#o.part.key(cached).slice();
-        const k = this.#o.part.insert(conversationId, rec.version, cached.suite, copy, cached.remaining, true);
+        const k = this.#o.part.insert(conversationId, rec.version, cached.suite, copy, cached.remaining, true, this.#rotateAt(rec));
         clean(copy);
         return k;
       }
@@ -126,13 +215,50 @@ export class KeyLifecycle {
     });
   }
 
+  /**
+   * Generates a version and stores it with `insert` (insertFirst, or insertNext from the current
+   * highest version), audited as `key.created`; caches it when stored. A lost race returns the
+   * winner's record and wipes our key.
+   */
+  async #create(
+    conversationId: string, version: number, insert: (tx: KeyStore, r: KeyRecord) => Promise<InsertResult>,
+  ): Promise<InsertResult & { key?: CachedKey }> {
+    if (version > MAX_KEY_VERSION) throw new KeyLimitError('conversation has used every key version');
+    const gen = await this.#generate(conversationId, version);
+    const grant = this.#initialGrant();
+    const record = this.#newRecord(conversationId, version, gen, grant);
+    const res = await this.storeCall('insert', () => this.#audited(
+      (tx) => insert(tx, record),
+      (r) => (r.inserted ? [{ type: 'key.created', conversation: conversationId, version, masterKeyId: record.masterKeyId, suite: record.suite }] : []),
+    ), gen.plaintextKey);
+    if (res.inserted) return { ...res, key: this.#adopt(res.record, gen.plaintextKey, grant) };
+    clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §1)
+    return res;
+  }
+
+  /** Rotates a version the policy says is due (single-flight per version); returns the active key. */
+  #rotateDue(conversationId: string, k: CachedKey): Promise<CachedKey> {
+    return this.#o.part.load(`r${k.version}:${conversationId}`, async () => {
+      // One new version per conversation, whatever the number of instances: insertNext is a
+      // compare-and-set on this version, and the losers adopt the winner's (docs/KEYS.md §4).
+      await this.#rotateFrom(conversationId, k.version);
+      const fresh = this.#o.part.peekActive(conversationId);
+      return fresh !== undefined && fresh.slot >= 0 ? fresh : this.#loadActive(conversationId);
+    });
+  }
+
+  /** When the rotation policy wants a version replaced (ms since 1970), or Infinity. */
+  #rotateAt(r: KeyRecord): number {
+    return rotateAt(this.#o.rotation, r.conversationId, r.version, r.activatedAt.getTime());
+  }
+
   /** Unwraps a stored version (the shared key path) and caches it. */
   async #cache({ record, suite }: CheckedRecord, active: boolean): Promise<CachedKey> {
     this.kmsCalls.unwrapDataKey++;
-    const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines);
+    const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines, this.#o.subject);
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
-    const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active);
+    const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record));
     clean(plain);
     return k;
   }
@@ -140,7 +266,7 @@ export class KeyLifecycle {
   /** Caches a version we just generated and stored; wipes the provider's plaintext buffer. */
   #adopt(rec: KeyRecord, plaintextKey: Uint8Array, grant: number): CachedKey {
     this.#refuseIfClosed(plaintextKey);
-    const k = this.#o.part.insert(rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true);
+    const k = this.#o.part.insert(rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true, this.#rotateAt(rec));
     clean(plaintextKey);
     return k;
   }
@@ -164,7 +290,8 @@ export class KeyLifecycle {
         if (fresh.version !== k.version) return fresh;
         if (!this.#o.autoRotate) throw new KeyLimitError(`key version ${k.version} has sealed its limit of ${limit} messages; rotate the conversation key`);
         await this.#rotateFrom(conversationId, k.version);
-        return await this.activeForSeal(conversationId, undefined);
+        const next = this.#o.part.peekActive(conversationId) ?? (await this.#loadActive(conversationId));
+        return next.remaining === 0 ? await this.#refill(conversationId, next) : next;
       } finally {
         this.#refills.delete(k);
       }
@@ -179,9 +306,10 @@ export class KeyLifecycle {
     const gen = await this.#generate(conversationId, version);
     const grant = this.#initialGrant();
     const record = this.#newRecord(conversationId, version, gen, grant);
-    const res = await this.storeCall('insert', () => this.#insertAudited((tx) => tx.insertNext(record, fromVersion), (r) => ({
-      type: 'key.rotated', conversation: r.conversationId, fromVersion, version: r.version, masterKeyId: r.masterKeyId,
-    })), gen.plaintextKey);
+    const res = await this.storeCall('insert', () => this.#audited(
+      (tx) => tx.insertNext(record, fromVersion),
+      (r) => (r.inserted ? [{ type: 'key.rotated', conversation: conversationId, fromVersion, version, masterKeyId: record.masterKeyId }] : []),
+    ), gen.plaintextKey);
     // The old version stays cached for decryption, but this process stops sealing with it.
     const old = this.#o.part.peekVersion(conversationId, fromVersion);
     if (old !== undefined) old.remaining = 0;
@@ -194,25 +322,32 @@ export class KeyLifecycle {
   }
 
   /**
-   * Runs a key insert and, when it stores a new version and an audit log is configured, appends
-   * the event in the same key-store transaction: if the (fail-closed) append fails, the insert is
-   * rolled back, so no key version exists without its record.
+   * Runs a key store change and, when an audit log is configured, appends the events it calls
+   * for in the same key-store transaction: if the (fail-closed) append fails, the change is
+   * rolled back, so no key version is created, rotated or shredded without its record.
+   * `abort(result)` rolls back a change that turned out to do nothing (and throws ERR_KEY_NOT_FOUND).
    */
-  #insertAudited(
-    op: (store: KeyStore) => Promise<InsertResult>,
-    fields: (r: KeyRecord) => { type: 'key.created' | 'key.rotated'; conversation: string; [k: string]: unknown },
-  ): Promise<InsertResult> {
+  #audited<R>(
+    op: (store: KeyStore) => Promise<R>,
+    events: (r: R) => { type: KeyEventType; conversation: string; [k: string]: unknown }[],
+    abort?: (r: R) => boolean,
+  ): Promise<R> {
     const audit = this.#o.audit;
-    if (audit === undefined) return op(this.#o.keyStore);
+    const notFound = () => new KeyNotFoundError('conversation has no key');
+    if (audit === undefined && abort === undefined) return op(this.#o.keyStore);
     return this.#o.keyStore.transaction(async (tx) => {
       const res = await op(tx);
-      if (res.inserted) {
-        const f = fields(res.record);
-        // Same database: the entry joins the key's transaction (both commit or neither).
+      if (abort?.(res)) throw notFound();
+      const list = audit === undefined ? [] : events(res);
+      if (audit !== undefined && list.length > 0) {
+        // Same database: the entries join the key's transaction (both commit or neither).
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
-        const { type, ...rest } = f;
-        // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.
-        await audit.log.record(newEvent(type, { actor: audit.actor, now: this.#o.now }, { ...rest, conversation: audit.ids.conversation(f.conversation) }), join);
+        const source = { actor: audit.actor, now: this.#o.now };
+        const branch = this.#o.subject === 'branch';
+        // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.2.
+        await audit.log.record(list.map(({ type, conversation, ...rest }) => branch
+          ? newEvent(type.replace('key.', 'branch.') as AuditEventType, source, { ...rest, branch: conversation })
+          : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) })), join);
       }
       return res;
     });
@@ -222,7 +357,7 @@ export class KeyLifecycle {
     const now = this.#o.now();
     return {
       conversationId, version, masterKeyId: gen.masterKeyId, wrappedKey: gen.wrappedKey, suite: this.#o.suite.name,
-      state: 'active', createdAt: now, activatedAt: now, supersededAt: null, sealedReserved: grant < 0 ? 0 : grant,
+      state: 'active', createdAt: now, activatedAt: now, supersededAt: null, sealedReserved: grant < 0 ? 0 : grant, shreddedAt: null, shredScope: null,
     };
   }
 
@@ -240,7 +375,7 @@ export class KeyLifecycle {
 
   #generate(conversationId: string, version: number): Promise<GeneratedDataKey> {
     this.kmsCalls.generateDataKey++;
-    return generateKey(this.#o.masterKey, keyContext(conversationId, version), this.#o.deadlines);
+    return generateKey(this.#o.masterKey, wrappingContext(this.#o.subject, conversationId, version), this.#o.deadlines);
   }
 
 }

@@ -2,11 +2,20 @@
 import type { SuiteName } from '../format/suites.js';
 
 /**
- * Lifecycle state of one key version.
+ * Lifecycle state of one key version (docs/KEYS.md §2).
  * - `active`: the version new messages of the conversation are sealed with (one per conversation);
- * - `superseded`: replaced by a newer version; still opens the messages it sealed.
+ * - `superseded`: replaced by a newer version; still opens the messages it sealed;
+ * - `shredded`: its wrapped key was deleted (crypto-shredding). The row stays as a tombstone, so
+ *   that "shredded" is distinguishable from "never existed" and versions are never reused.
  */
-export type KeyState = 'active' | 'superseded';
+export type KeyState = 'active' | 'superseded' | 'shredded';
+
+/**
+ * What a shred covered (docs/KEYS.md §3): `version` — that version only (by request, retention or
+ * a minimum version), the conversation goes on; `conversation` — the whole conversation, which
+ * then refuses to seal until `startGeneration`. Set on the highest version's tombstone.
+ */
+export type ShredScope = 'version' | 'conversation';
 
 /**
  * One version of a conversation's data key, in the only form keywarden ever persists: wrapped
@@ -36,6 +45,15 @@ export interface KeyRecord {
    * (docs/FORMAT.md §5). Never exceeds the suite's limit.
    */
   sealedReserved: number;
+  /** When the key was shredded (state `shredded`); null or absent otherwise. */
+  shreddedAt?: Date | null;
+  /** For a shredded version, what the shred covered; null or absent otherwise. */
+  shredScope?: ShredScope | null;
+}
+
+/** True when this tombstone ends its conversation's generation (a whole-conversation shred). */
+export function closesConversation(r: KeyRecord): boolean {
+  return r.state === 'shredded' && r.shredScope === 'conversation';
 }
 
 /** Public metadata of a key version (a {@link KeyRecord} without the wrapped key). */
@@ -49,6 +67,8 @@ export function copyRecord(r: KeyRecord): KeyRecord {
     createdAt: new Date(r.createdAt.getTime()),
     activatedAt: new Date(r.activatedAt.getTime()),
     supersededAt: r.supersededAt ? new Date(r.supersededAt.getTime()) : null,
+    shreddedAt: r.shreddedAt ? new Date(r.shreddedAt.getTime()) : null,
+    shredScope: r.shredScope ?? null,
   };
 }
 
@@ -69,4 +89,24 @@ export function keyContext(conversationId: string, version: number): Record<stri
     'keywarden:conversation': conversationId,
     'keywarden:key-version': String(version),
   };
+}
+
+/**
+ * The encryption context of a branch key's wrapping (docs/KEYS.md §9): KMS refuses to unwrap it
+ * as a conversation key, or as another branch or version.
+ */
+export function branchContext(branch: string, version: number): Record<string, string> {
+  return {
+    'keywarden:purpose': 'branch-key',
+    'keywarden:branch': branch,
+    'keywarden:branch-version': String(version),
+  };
+}
+
+/** Who a stored key belongs to: a conversation (the default) or a branch. */
+export type KeySubject = 'conversation' | 'branch';
+
+/** The wrapping context of a record of `subject`. */
+export function wrappingContext(subject: KeySubject | undefined, id: string, version: number): Record<string, string> {
+  return subject === 'branch' ? branchContext(id, version) : keyContext(id, version);
 }

@@ -4,9 +4,10 @@
  * instances' rotations and shreds go unnoticed. So: on loss, forget every cached active version
  * at once (the cache's max age would otherwise be the only bound), re-subscribe with capped
  * exponential backoff and jitter, and forget them again once listening (notifications sent while
- * away are lost for good). The state is visible in `Keywarden.stats().watch`.
+ * away are lost for good). A shred missed meanwhile stays cached until the cache's max age: that
+ * is the documented fallback bound (docs/KEYS.md §5). The state is visible in `Keywarden.stats().watch`.
  */
-import type { KeyStore } from '../store/types.js';
+import type { KeyChange, KeyStore } from '../store/types.js';
 
 /** What `stats().watch` reports. */
 export interface WatchStats {
@@ -25,7 +26,7 @@ const MAX_DELAY_MS = 30_000;
 
 export class KeyWatcher {
   readonly #store: KeyStore;
-  readonly #onChange: (conversationId: string) => void;
+  readonly #onChange: (conversationId: string, change: KeyChange) => void;
   readonly #onMissed: () => void;
   readonly #stats: WatchStats = { state: 'connecting', reconnects: 0, failures: 0 };
   #stop: (() => Promise<void>) | undefined;
@@ -36,7 +37,7 @@ export class KeyWatcher {
   readonly ready: Promise<void>;
 
   /** Starts listening at once. `onMissed` runs whenever notifications may have been missed. */
-  constructor(store: KeyStore, onChange: (conversationId: string) => void, onMissed: () => void) {
+  constructor(store: KeyStore, onChange: (conversationId: string, change: KeyChange) => void, onMissed: () => void) {
     this.#store = store;
     this.#onChange = onChange;
     this.#onMissed = onMissed;

@@ -6,14 +6,19 @@
  * - generateDataKey → GenerateDataKey (KeySpec AES_256) with the key's EncryptionContext;
  * - unwrapDataKey   → Decrypt with the same EncryptionContext and KeyId pinned to the key ARN
  *   recorded at wrapping, so KMS refuses a wrapped key moved to another conversation or version
- *   (InvalidCiphertextException) and CloudTrail logs which conversation was unwrapped.
+ *   (InvalidCiphertextException) and CloudTrail logs which conversation was unwrapped;
+ * - reEncryptDataKey → ReEncrypt (master-key re-wrap): the data key never leaves KMS; the
+ *   SourceEncryptionContext is checked against the old wrapping and the same context is bound
+ *   to the new one, SourceKeyId pinned to the recorded ARN;
+ * - wrapDataKey     → Encrypt (re-wrap from a master key outside this KMS region);
+ * - resolveKeyId    → DescribeKey (the ARN behind an alias, which wrapped keys record).
  */
-import { DecryptCommand, GenerateDataKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, DescribeKeyCommand, EncryptCommand, GenerateDataKeyCommand, type KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
 import { KmsError, type KmsErrorCode } from '../errors.js';
 import { clean } from '../util/bytes.js';
 import { assertString, ownOptions } from '../util/validate.js';
 import { InvalidInputError } from '../errors.js';
-import type { GeneratedDataKey, KmsCallOptions, MasterKeyProvider } from './provider.js';
+import type { GeneratedDataKey, KmsCallOptions, MasterKeyProvider, WrappedDataKey } from './provider.js';
 
 /** Options of {@link AwsKmsMasterKey}. */
 export interface AwsKmsMasterKeyOptions {
@@ -34,6 +39,8 @@ const UNAVAILABLE = new Set([
   'ServiceUnavailable', 'ServiceUnavailableException', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError',
   'NetworkingError', 'AbortError',
 ]);
+/** A KMS key ARN: partition (1), region (2), account, key id. */
+const KEY_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key\/[A-Za-z0-9-]+$/;
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
 
 /**
@@ -69,6 +76,8 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
   readonly keyId: string;
   readonly #client: KMSClient;
   readonly #grantTokens: string[] | undefined;
+  /** The key ARN, once known (from keyId if it is one, else from DescribeKey). */
+  #arn: string | undefined;
 
   constructor(options: AwsKmsMasterKeyOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected { client, keyId }');
@@ -83,6 +92,71 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     this.#client = o.client;
     this.keyId = o.keyId;
     this.#grantTokens = o.grantTokens === undefined ? undefined : [...o.grantTokens];
+    if (KEY_ARN.test(o.keyId)) this.#arn = o.keyId;
+  }
+
+  #opts(options: KmsCallOptions | undefined): { abortSignal?: AbortSignal } {
+    return options?.signal === undefined ? {} : { abortSignal: options.signal };
+  }
+
+  /** The key ARN (DescribeKey when configured by alias or key id; then cached). */
+  async resolveKeyId(options?: KmsCallOptions): Promise<string> {
+    if (this.#arn !== undefined) return this.#arn;
+    let out;
+    try {
+      out = await this.#client.send(new DescribeKeyCommand({ KeyId: this.keyId, GrantTokens: this.#grantTokens }), this.#opts(options));
+    } catch (err) {
+      throw mapKmsError(err, 'DescribeKey');
+    }
+    const arn = out.KeyMetadata?.Arn;
+    if (typeof arn !== 'string' || !KEY_ARN.test(arn)) throw new KmsError('ERR_KMS_FAILED', 'KMS DescribeKey returned an unexpected response');
+    return (this.#arn = arn);
+  }
+
+  /** Keys recorded under any KMS key ARN: Decrypt names the recorded ARN, so one client reaches them all. */
+  handlesKeyId(masterKeyId: string): boolean {
+    return KEY_ARN.test(masterKeyId);
+  }
+
+  /** ReEncrypt works within one region and partition: the source ARN must share them with this key. */
+  canReEncryptFrom(sourceMasterKeyId: string): boolean {
+    const src = KEY_ARN.exec(sourceMasterKeyId);
+    const dst = this.#arn === undefined ? null : KEY_ARN.exec(this.#arn);
+    return src !== null && dst !== null && src[1] === dst[1] && src[2] === dst[2];
+  }
+
+  async reEncryptDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, sourceMasterKeyId: string, options?: KmsCallOptions): Promise<WrappedDataKey> {
+    let out;
+    try {
+      out = await this.#client.send(
+        new ReEncryptCommand({
+          CiphertextBlob: wrappedKey, SourceKeyId: sourceMasterKeyId, SourceEncryptionContext: { ...context },
+          DestinationKeyId: this.#arn ?? this.keyId, DestinationEncryptionContext: { ...context }, GrantTokens: this.#grantTokens,
+        }),
+        this.#opts(options),
+      );
+    } catch (err) {
+      throw mapKmsError(err, 'ReEncrypt');
+    }
+    // KMS says which keys it used: anything but the recorded source and this key is refused.
+    if (!(out.CiphertextBlob instanceof Uint8Array) || !out.KeyId || out.SourceKeyId !== sourceMasterKeyId || (this.#arn !== undefined && out.KeyId !== this.#arn)) {
+      throw new KmsError('ERR_KMS_FAILED', 'KMS ReEncrypt returned an unexpected response');
+    }
+    return { wrappedKey: out.CiphertextBlob, masterKeyId: out.KeyId };
+  }
+
+  async wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
+    let out;
+    try {
+      out = await this.#client.send(
+        new EncryptCommand({ KeyId: this.#arn ?? this.keyId, Plaintext: plaintextKey, EncryptionContext: { ...context }, GrantTokens: this.#grantTokens }),
+        this.#opts(options),
+      );
+    } catch (err) {
+      throw mapKmsError(err, 'Encrypt');
+    }
+    if (!(out.CiphertextBlob instanceof Uint8Array) || !out.KeyId) throw new KmsError('ERR_KMS_FAILED', 'KMS Encrypt returned an unexpected response');
+    return { wrappedKey: out.CiphertextBlob, masterKeyId: out.KeyId };
   }
 
   async generateDataKey(context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<GeneratedDataKey> {

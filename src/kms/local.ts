@@ -10,7 +10,7 @@ import { KmsError } from '../errors.js';
 import { clean, concatBytes, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 import { assertBytes, assertString, ownOptions } from '../util/validate.js';
-import { type GeneratedDataKey, type KmsCallOptions, type MasterKeyProvider, encodeContext } from './provider.js';
+import { type GeneratedDataKey, type KmsCallOptions, type MasterKeyProvider, type WrappedDataKey, encodeContext } from './provider.js';
 
 /** Wrapped-key envelope version byte. */
 const ENVELOPE_V1 = 0x01;
@@ -69,13 +69,24 @@ export class LocalMasterKey implements MasterKeyProvider {
   }
 
   async generateDataKey(context: Readonly<Record<string, string>>, _options?: KmsCallOptions): Promise<GeneratedDataKey> {
-    const key = this.#alive();
     const plaintextKey = randomBytes(DATA_KEY);
+    return { plaintextKey, ...this.#wrap(plaintextKey, context) };
+  }
+
+  /** Wraps an existing data key (re-wrap from another master key, docs/KEYS.md §6). */
+  async wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, _options?: KmsCallOptions): Promise<WrappedDataKey> {
+    assertBytes('plaintextKey', plaintextKey, DATA_KEY);
+    return this.#wrap(plaintextKey, context);
+  }
+
+  /** `0x01 || nonce || AES-256-GCM(master key, nonce, key, id || 0x00 || context)` (docs/FORMAT.md §6). */
+  #wrap(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>): WrappedDataKey {
+    const key = this.#alive();
     const nonce = randomBytes(NONCE);
     const sealed = gcm(key, nonce, this.#aad(context)).encrypt(plaintextKey);
     const wrappedKey = concatBytes(new Uint8Array([ENVELOPE_V1]), nonce, sealed);
     clean(sealed);
-    return { plaintextKey, wrappedKey, masterKeyId: this.keyId };
+    return { wrappedKey, masterKeyId: this.keyId };
   }
 
   async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, _options?: KmsCallOptions): Promise<Uint8Array> {

@@ -42,6 +42,43 @@ export interface MasterKeyProvider {
    * do not match. The caller owns (and wipes) the returned buffer.
    */
   unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array>;
+  /**
+   * Optional (master-key re-wrap, docs/KEYS.md §6): wraps an existing data key under this master
+   * key and `context` (KMS `Encrypt`). Does not keep or wipe `plaintextKey` (the caller does).
+   */
+  wrapDataKey?(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey>;
+  /**
+   * Optional (re-wrap): moves a data key wrapped by `sourceMasterKeyId` under this master key
+   * without the plaintext leaving the KMS (AWS KMS `ReEncrypt`, the same context on both sides).
+   * Only called when {@link MasterKeyProvider.canReEncryptFrom} says the source is reachable.
+   */
+  reEncryptDataKey?(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, sourceMasterKeyId: string, options?: KmsCallOptions): Promise<WrappedDataKey>;
+  /** Optional: whether {@link MasterKeyProvider.reEncryptDataKey} can take keys wrapped by `sourceMasterKeyId`. */
+  canReEncryptFrom?(sourceMasterKeyId: string): boolean;
+  /**
+   * Optional: whether this provider can unwrap keys recorded with `masterKeyId` (a
+   * {@link MasterKeyRing} routes by it). Default: `masterKeyId === keyId`.
+   */
+  handlesKeyId?(masterKeyId: string): boolean;
+  /**
+   * Optional: the id wrapped keys record for this master key (e.g. the key ARN behind an alias,
+   * from KMS `DescribeKey`). Default: `keyId`.
+   */
+  resolveKeyId?(options?: KmsCallOptions): Promise<string>;
+  /**
+   * Optional: registers `listener`, called when data keys this provider unwrapped before may no
+   * longer be valid (a branch key was shredded); Keywarden then drops its cached keys. Returns a
+   * function that unregisters it.
+   */
+  onKeysInvalidated?(listener: () => void): () => void;
+}
+
+/** A data key wrapped by a master key (what {@link MasterKeyProvider.wrapDataKey} returns). */
+export interface WrappedDataKey {
+  /** The wrapped bytes: safe to store. */
+  wrappedKey: Uint8Array;
+  /** Id of the master key that wrapped it. */
+  masterKeyId: string;
 }
 
 /** Per-call options keywarden passes to a {@link MasterKeyProvider}. */

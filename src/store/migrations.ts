@@ -78,9 +78,34 @@ const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
-  // Reserved for the key table's migration (being added on main); a no-op on this branch so that
-  // version numbers stay contiguous. Replace it with that migration when merging.
-  { version: 3, up: () => [] },
+  {
+    // Key lifecycle (issue #12, docs/KEYS.md): tombstones of shredded versions (state
+    // 'shredded', wrapped key deleted), the scans retention uses (partial indexes in scan order,
+    // so a page is an index range), and maintenance job state (master-key re-wrap progress).
+    version: 3,
+    up: (s) => [
+      `ALTER TABLE ${s}.conversation_keys
+        ADD COLUMN shredded_at timestamptz NULL,
+        ADD COLUMN shred_scope text NULL,
+        DROP CONSTRAINT conversation_keys_state_check,
+        DROP CONSTRAINT conversation_keys_check,
+        ADD CONSTRAINT conversation_keys_state CHECK (
+          (state = 'active' AND superseded_at IS NULL AND shredded_at IS NULL AND shred_scope IS NULL)
+          OR (state = 'superseded' AND superseded_at IS NOT NULL AND shredded_at IS NULL AND shred_scope IS NULL)
+          OR (state = 'shredded' AND shredded_at IS NOT NULL AND shred_scope IN ('version', 'conversation') AND length(wrapped_key) = 0)
+        )`,
+      `CREATE INDEX conversation_keys_superseded_at ON ${s}.conversation_keys (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
+      `CREATE INDEX conversation_keys_activated_at ON ${s}.conversation_keys (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
+      // Branch keys (docs/KEYS.md §9): the same record shape, a table of their own (the
+      // PostgresKeyStore with `keys: 'branches'`), so every store guarantee holds for them too.
+      `CREATE TABLE ${s}.branch_keys (LIKE ${s}.conversation_keys INCLUDING ALL)`,
+      `CREATE TABLE ${s}.keywarden_jobs (
+        name text PRIMARY KEY,
+        state text NOT NULL, -- JSON (text, not jsonb: a job may record ids containing U+0000)
+        updated_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    ],
+  },
   {
     // The audit log at scale (issue #14, src/audit/postgres-store.ts): tiles, an insert-only tree
     // head, the outbox, receipts, quarantine, the sequencer lease, and the data migration's

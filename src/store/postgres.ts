@@ -11,10 +11,11 @@
  * @module
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import type { KeyRecord, KeyState } from '../keys/records.js';
+import type { KeyRecord, KeyState, ShredScope } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
-import { StoreError } from '../errors.js';
-import type { InsertResult, KeyStore } from './types.js';
+import { InvalidInputError, StoreError } from '../errors.js';
+import { ownOptions } from '../util/validate.js';
+import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
@@ -32,10 +33,13 @@ interface Row extends QueryResultRow {
   activated_at: unknown;
   superseded_at: unknown;
   sealed_reserved: unknown;
+  shredded_at: unknown;
+  shred_scope: string | null;
 }
 
 const COLUMNS =
-  'conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved';
+  'conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved, shredded_at, shred_scope';
+const INSERT_VALUES = '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)';
 
 // `text` cannot hold U+0000, which a conversation id may contain: escape it injectively
 // (see migrations.ts). Ids with neither `\` nor U+0000 are stored as they are.
@@ -77,6 +81,8 @@ function toRecord(row: Row): KeyRecord {
     activatedAt: toDate(row.activated_at, 'activated_at'),
     supersededAt: row.superseded_at === null ? null : toDate(row.superseded_at, 'superseded_at'),
     sealedReserved: toInt(row.sealed_reserved, 'sealed_reserved'),
+    shreddedAt: row.shredded_at === null ? null : toDate(row.shredded_at, 'shredded_at'),
+    shredScope: row.shred_scope as ShredScope | null,
   };
 }
 
@@ -135,22 +141,30 @@ export class PostgresKeyStore implements KeyStore {
   readonly #table: string;
   /** NOTIFY channel for key changes in this schema. */
   readonly #channel: string;
+  /** `"schema".keywarden_jobs`. */
+  readonly #jobs: string;
 
   /**
    * @param pool a node-postgres Pool (the caller owns it and ends it).
    * @param options.schema schema holding the tables (default `public`), as given to {@link migrate}.
+   * @param options.keys `conversations` (default: the conversation keys) or `branches` (the branch
+   *   keys of `BranchKeyProvider`, in their own table with the same guarantees).
    * @throws InvalidInputError for a missing pool or a bad schema name (`options.schema`).
    */
-  constructor(pool: Pool, options?: { schema?: string }) {
+  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches' }) {
     assertPool(pool);
     this.#pool = pool;
-    const schema = schemaOption(options);
-    this.#table = `${quoteIdent(schema)}.conversation_keys`;
-    this.#channel = `keywarden_keys_${schema}`;
+    const o = ownOptions('options', options, ['schema', 'keys']);
+    const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
+    const keys = o.keys ?? 'conversations';
+    if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
+    this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
+    this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
+    this.#channel = `keywarden_${keys === 'branches' ? 'branches' : 'keys'}_${schema}`;
   }
 
-  getActive(conversationId: string): Promise<KeyRecord | undefined> {
-    return this.#getActive(this.#pool, conversationId);
+  getLatest(conversationId: string): Promise<KeyRecord | undefined> {
+    return this.#getLatest(this.#pool, conversationId);
   }
 
   getVersion(conversationId: string, version: number): Promise<KeyRecord | undefined> {
@@ -165,9 +179,56 @@ export class PostgresKeyStore implements KeyStore {
     return this.#insertFirst(this.#pool, record);
   }
 
-  insertNext(record: KeyRecord, expectedActiveVersion: number): Promise<InsertResult> {
+  insertNext(record: KeyRecord, expectedVersion: number, options?: { reopen?: boolean }): Promise<InsertResult> {
     // Lock, compare and write must share one transaction (and so one connection).
-    return this.#withTransaction('insertNext', (client) => this.#insertNext(client, record, expectedActiveVersion));
+    return this.#withTransaction('insertNext', (client) => this.#insertNext(client, record, expectedVersion, options?.reopen === true));
+  }
+
+  shred(conversationId: string, target: 'conversation' | readonly number[], at: Date): Promise<ShredResult> {
+    return this.#withTransaction('shred', (client) => this.#shred(client, conversationId, target, at));
+  }
+
+  scanKeys(query: ScanQuery): Promise<ScanRow[]> {
+    return this.#scanKeys(this.#pool, query);
+  }
+
+  scanWrapped(query: WrappedQuery): Promise<KeyRecord[]> {
+    return this.#scanWrapped(this.#pool, query);
+  }
+
+  updateWrappings(items: readonly WrappingUpdate[]): Promise<boolean[]> {
+    return this.#updateWrappings(this.#pool, items);
+  }
+
+  async getJob(name: string): Promise<Record<string, unknown> | undefined> {
+    const res = await run<{ state: string }>(this.#pool, 'getJob', `SELECT state FROM ${this.#jobs} WHERE name = $1`, [name]);
+    const text = res.rows[0]?.state;
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new StoreError(`postgres key store: job ${JSON.stringify(name)} has unreadable state`, err);
+    }
+  }
+
+  async putJob(name: string, state: Record<string, unknown>): Promise<void> {
+    await run(this.#pool, 'putJob', `INSERT INTO ${this.#jobs} (name, state, updated_at) VALUES ($1, $2, now())
+      ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`, [name, JSON.stringify(state)]);
+  }
+
+  /** Counts over the whole table: two full scans, for `keywarden keys status` (not for a hot path). */
+  async summary(): Promise<KeyStoreSummary> {
+    const byState = await run<{ state: string; master_key_id: string; n: unknown }>(
+      this.#pool, 'summary', `SELECT state, master_key_id, count(*) AS n FROM ${this.#table} GROUP BY state, master_key_id`,
+    );
+    const convs = await run<{ n: unknown }>(this.#pool, 'summary', `SELECT count(DISTINCT conversation_id) AS n FROM ${this.#table}`);
+    const out: KeyStoreSummary = { conversations: toInt(convs.rows[0]?.n ?? 0, 'count'), versions: { active: 0, superseded: 0, shredded: 0 }, byMasterKey: {} };
+    for (const r of byState.rows) {
+      const n = toInt(r.n, 'count');
+      if (r.state === 'active' || r.state === 'superseded' || r.state === 'shredded') out.versions[r.state] += n;
+      if (r.state !== 'shredded') out.byMasterKey[r.master_key_id] = (out.byMasterKey[r.master_key_id] ?? 0) + n;
+    }
+    return out;
   }
 
   reserveMessages(conversationId: string, version: number, count: number, limit: number): Promise<number> {
@@ -211,12 +272,16 @@ export class PostgresKeyStore implements KeyStore {
     const guard = <T>(call: () => Promise<T>): Promise<T> =>
       isOpen() ? call() : Promise.reject(new StoreError('postgres key store: the transaction has already ended'));
     const tx: KeyStore = {
-      getActive: (c) => guard(() => this.#getActive(client, c)),
+      getLatest: (c) => guard(() => this.#getLatest(client, c)),
       getVersion: (c, v) => guard(() => this.#getVersion(client, c, v)),
       listVersions: (c) => guard(() => this.#listVersions(client, c)),
       insertFirst: (r) => guard(() => this.#insertFirst(client, r)),
-      insertNext: (r, e) => guard(() => this.#insertNext(client, r, e)),
+      insertNext: (r, e, o) => guard(() => this.#insertNext(client, r, e, o?.reopen === true)),
       reserveMessages: (c, v, n, l) => guard(() => this.#reserve(client, c, v, n, l)),
+      shred: (c, t, at) => guard(() => this.#shred(client, c, t, at)),
+      scanKeys: (q) => guard(() => this.#scanKeys(client, q)),
+      scanWrapped: (q) => guard(() => this.#scanWrapped(client, q)),
+      updateWrappings: (items) => guard(() => this.#updateWrappings(client, items)),
       // Nested transactions join the outer one (no savepoint): the contract says a rejection
       // inside rolls back everything, which is what the outer rollback does.
       transaction: (fn) => guard(() => fn(tx)),
@@ -227,8 +292,9 @@ export class PostgresKeyStore implements KeyStore {
     return tx;
   }
 
-  async #getActive(q: Queryable, conversationId: string): Promise<KeyRecord | undefined> {
-    const res = await run(q, 'getActive', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND state = 'active'`, [
+  async #getLatest(q: Queryable, conversationId: string): Promise<KeyRecord | undefined> {
+    // A backward scan of the primary key: one row.
+    const res = await run(q, 'getLatest', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1`, [
       encodeId(conversationId),
     ]);
     return res.rows[0] && toRecord(res.rows[0]);
@@ -254,67 +320,158 @@ export class PostgresKeyStore implements KeyStore {
     if (record.version !== 1 || record.state !== 'active' || record.supersededAt !== null) {
       throw new StoreError('postgres key store: insertFirst expects an active version 1');
     }
-    // No conflict target: a conflict on either the primary key (version 1 exists) or the
-    // one-active index means the conversation has a key. ON CONFLICT waits for a concurrent
-    // uncommitted insert, so after DO NOTHING the winner's row is committed and readable.
-    const ins = await run(
-      q,
-      'insertFirst',
-      `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
-      recordParams(record),
-    );
+    // No conflict target: a conflict on either the primary key (version 1 exists, perhaps as a
+    // tombstone) or the one-active index means the conversation has a key. ON CONFLICT waits for
+    // a concurrent uncommitted insert, so after DO NOTHING the winner's row is committed.
+    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
     if (ins.rows[0]) return { inserted: true, record: toRecord(ins.rows[0]) };
-    // Lost: adopt the winner's active row. Each READ COMMITTED statement takes a new snapshot,
-    // so a retry also covers a rotation committing between the two statements.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const active = await this.#getActive(q, record.conversationId);
-      if (active) return { inserted: false, record: active };
-    }
-    throw new StoreError('postgres key store: insertFirst found a conversation with versions but no active one');
+    return { inserted: false, record: await this.#current(q, record.conversationId, 'insertFirst') };
   }
 
-  /** Compare-and-set; `client` must be inside a transaction (the row lock lasts until its end). */
-  async #insertNext(client: PoolClient, record: KeyRecord, expected: number): Promise<InsertResult> {
-    const id = encodeId(record.conversationId);
-    let row: Row | undefined;
-    // If another writer supersedes the row we wait on, FOR UPDATE re-checks it after the lock
-    // is granted, finds it no longer active and returns nothing: read again (a new statement,
-    // so a new snapshot) to get the new active row, which then fails the comparison.
-    for (let attempt = 0; attempt < 3 && !row; attempt++) {
-      const res = await run(
-        client,
-        'insertNext',
-        `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND state = 'active' FOR UPDATE`,
-        [id],
-      );
-      row = res.rows[0];
-    }
-    if (!row) throw new StoreError('postgres key store: insertNext: conversation has no active key');
-    const current = toRecord(row);
-    if (current.version !== expected) return { inserted: false, record: current };
-    if (record.version !== expected + 1 || record.state !== 'active' || record.supersededAt !== null) {
-      throw new StoreError('postgres key store: insertNext: record must be the active version following the active one');
-    }
-    await run(
-      client,
-      'insertNext',
-      `UPDATE ${this.#table} SET state = 'superseded', superseded_at = $3 WHERE conversation_id = $1 AND version = $2`,
-      [id, expected, record.activatedAt],
-    );
-    const ins = await run(
-      client,
-      'insertNext',
-      `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS}`,
-      recordParams(record),
-    );
-    // Tell other instances (LISTEN, see subscribe): delivered when this transaction commits.
-    await run(client, 'insertNext', 'SELECT pg_notify($1, $2)', [this.#channel, id]);
-    return { inserted: true, record: toRecord(ins.rows[0]!) };
+  /** The highest version (the active one, or a tombstone): InsertResult.record for a lost race. */
+  async #current(q: Queryable, conversationId: string, op: string): Promise<KeyRecord> {
+    const r = await this.#getLatest(q, conversationId);
+    if (r === undefined) throw new StoreError(`postgres key store: ${op}: conversation has no key`);
+    return r;
   }
 
   /**
-   * Calls `onChange(conversationId)` whenever any process rotates a conversation's key in this
-   * schema (PostgreSQL LISTEN/NOTIFY). Holds one pool connection until the returned function is
+   * Compare-and-set on the highest version; `client` must be inside a transaction. Locking the
+   * expected row serialises this with concurrent rotations and with shred (which locks the
+   * highest row too): whoever waits re-reads the row after the other commits and sees it
+   * superseded or closed, so exactly one new version follows any version.
+   */
+  async #insertNext(client: PoolClient, record: KeyRecord, expected: number, reopen: boolean): Promise<InsertResult> {
+    if (!Number.isSafeInteger(expected)) throw new StoreError('postgres key store: insertNext: expected version must be a safe integer');
+    const id = encodeId(record.conversationId);
+    const res = await run(client, 'insertNext', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND version = $2 FOR UPDATE`, [id, expected]);
+    const row = res.rows[0] && toRecord(res.rows[0]);
+    const open = row !== undefined && (row.state === 'active' || (row.state === 'shredded' && (reopen || row.shredScope !== 'conversation')));
+    if (!open) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
+    if (record.version !== expected + 1 || record.state !== 'active' || record.supersededAt !== null) {
+      throw new StoreError('postgres key store: insertNext: record must be the active version following the highest one');
+    }
+    if (row.state === 'active') {
+      await run(client, 'insertNext', `UPDATE ${this.#table} SET state = 'superseded', superseded_at = $3 WHERE conversation_id = $1 AND version = $2`, [
+        id, expected, record.activatedAt,
+      ]);
+    }
+    // A tombstone is not locked against a concurrent insert of the next version by another
+    // path: the primary key settles that race (DO NOTHING, then report the winner).
+    const ins = await run(client, 'insertNext', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
+    if (!ins.rows[0]) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
+    // Tell other instances (LISTEN, see subscribe): delivered when this transaction commits.
+    await this.#notify(client, 'insertNext', id, 'rotated');
+    return { inserted: true, record: toRecord(ins.rows[0]) };
+  }
+
+  #notify(client: Queryable, op: string, encodedId: string, change: KeyChange): Promise<unknown> {
+    return run(client, op, 'SELECT pg_notify($1, $2)', [this.#channel, `${change === 'shredded' ? 's' : 'r'}:${encodedId}`]);
+  }
+
+  /** Shreds inside a transaction on `client` (see KeyStore.shred). */
+  async #shred(client: PoolClient, conversationId: string, target: 'conversation' | readonly number[], at: Date): Promise<ShredResult> {
+    const id = encodeId(conversationId);
+    const set = `SET state = 'shredded', wrapped_key = ''::bytea, shredded_at = $2, shred_scope = 'version'`;
+    const shredded: number[] = [];
+    let asked: number[];
+    let closed = false;
+    if (target === 'conversation') {
+      // Lock the highest row first: a concurrent insertNext locks it too, so it either commits
+      // before us (and the loop below sees its new version) or waits and then finds it closed.
+      await run(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`, [id]);
+      // READ COMMITTED: each statement sees rows committed before it started, so repeat until
+      // a statement finds nothing left (a version inserted meanwhile is caught by the next one).
+      for (let round = 0; ; round++) {
+        if (round === 10) throw new StoreError('postgres key store: shred kept finding new versions; retry', undefined, true);
+        const res = await run<{ version: unknown }>(client, 'shred', `UPDATE ${this.#table} ${set} WHERE conversation_id = $1 AND state <> 'shredded' RETURNING version`, [id, at]);
+        if (res.rows.length === 0) break;
+        for (const r of res.rows) shredded.push(toInt(r.version, 'version'));
+      }
+      const all = await run<{ version: unknown }>(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1`, [id]);
+      asked = all.rows.map((r) => toInt(r.version, 'version'));
+      const mark = await run(client, 'shred', `UPDATE ${this.#table} SET shred_scope = 'conversation'
+        WHERE conversation_id = $1 AND shred_scope IS DISTINCT FROM 'conversation'
+          AND version = (SELECT max(version) FROM ${this.#table} WHERE conversation_id = $1)`, [id]);
+      closed = (mark.rowCount ?? 0) > 0;
+    } else {
+      asked = [...new Set(target)].filter((v) => Number.isSafeInteger(v));
+      const res = await run<{ version: unknown }>(client, 'shred', `UPDATE ${this.#table} ${set} WHERE conversation_id = $1 AND version = ANY($3::bigint[]) AND state <> 'shredded' RETURNING version`, [id, at, asked]);
+      for (const r of res.rows) shredded.push(toInt(r.version, 'version'));
+      const existing = await run<{ version: unknown }>(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1 AND version = ANY($2::bigint[])`, [id, asked]);
+      asked = existing.rows.map((r) => toInt(r.version, 'version'));
+    }
+    const done = new Set(shredded);
+    if (shredded.length > 0 || closed) await this.#notify(client, 'shred', id, 'shredded');
+    return { shredded: shredded.sort((a, b) => a - b), alreadyShredded: asked.filter((v) => !done.has(v)).sort((a, b) => a - b), closed };
+  }
+
+  async #scanKeys(q: Queryable, query: ScanQuery): Promise<ScanRow[]> {
+    const col = query.by === 'superseded' ? 'superseded_at' : 'activated_at';
+    const states = query.by === 'superseded' ? "state = 'superseded'" : "state <> 'shredded'";
+    const a = query.after;
+    const params: unknown[] = [query.before, query.limit];
+    if (a !== undefined) params.push(a.at, encodeId(a.conversationId), a.version);
+    // Matches a partial index (time, conversation_id, version) WHERE <states>: a page is a range scan.
+    const res = await run<{ conversation_id: string; version: unknown; at: unknown; state: string; superseded_at: unknown }>(
+      q, 'scanKeys',
+      `SELECT conversation_id, version, ${col} AS at, state, superseded_at FROM ${this.#table}
+       WHERE ${states} AND ${col} < $1 ${a === undefined ? '' : `AND (${col}, conversation_id, version) > ($3, $4, $5)`}
+       ORDER BY ${col}, conversation_id, version LIMIT $2`,
+      params,
+    );
+    return res.rows.map((r) => ({
+      conversationId: decodeId(r.conversation_id), version: toInt(r.version, 'version'), at: toDate(r.at, 'at'),
+      state: r.state as 'active' | 'superseded', supersededAt: r.superseded_at === null ? null : toDate(r.superseded_at, 'superseded_at'),
+    }));
+  }
+
+  async #scanWrapped(q: Queryable, query: WrappedQuery): Promise<KeyRecord[]> {
+    const a = query.after;
+    const params: unknown[] = [query.notMasterKeyId, query.limit, query.masterKeyIdPrefix ?? null, query.excludeMasterKeyIdPrefix ?? null];
+    if (a !== undefined) params.push(encodeId(a.conversationId), a.version);
+    // Primary-key order from the cursor on: a whole re-wrap reads the table once.
+    const res = await run(
+      q, 'scanWrapped',
+      `SELECT ${COLUMNS} FROM ${this.#table}
+       WHERE state <> 'shredded' AND master_key_id <> $1
+         AND ($3::text IS NULL OR starts_with(master_key_id, $3)) AND ($4::text IS NULL OR NOT starts_with(master_key_id, $4))
+         ${a === undefined ? '' : 'AND (conversation_id, version) > ($5, $6)'}
+       ORDER BY conversation_id, version LIMIT $2`,
+      params,
+    );
+    return res.rows.map(toRecord);
+  }
+
+  async #updateWrappings(q: Queryable, items: readonly WrappingUpdate[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const cols = { cid: [] as string[], ver: [] as number[], oldId: [] as string[], oldKey: [] as Buffer[], newId: [] as string[], newKey: [] as Buffer[] };
+    for (const u of items) {
+      assertSafeInt(u.version, 'version');
+      cols.cid.push(encodeId(u.conversationId));
+      cols.ver.push(u.version);
+      cols.oldId.push(u.expected.masterKeyId);
+      cols.oldKey.push(Buffer.from(u.expected.wrappedKey));
+      cols.newId.push(u.next.masterKeyId);
+      cols.newKey.push(Buffer.from(u.next.wrappedKey));
+    }
+    // One statement for the batch; each row is compare-and-set on its current wrapping, and
+    // the ordinality tells which item matched.
+    const res = await run<{ ord: unknown }>(
+      q, 'updateWrappings',
+      `UPDATE ${this.#table} AS k SET master_key_id = u.new_id, wrapped_key = u.new_key
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::bytea[]) WITH ORDINALITY AS u(cid, ver, old_id, old_key, new_id, new_key, ord)
+       WHERE k.conversation_id = u.cid AND k.version = u.ver AND k.state <> 'shredded' AND k.master_key_id = u.old_id AND k.wrapped_key = u.old_key
+       RETURNING u.ord`,
+      [cols.cid, cols.ver, cols.oldId, cols.oldKey, cols.newId, cols.newKey],
+    );
+    const done = new Set(res.rows.map((r) => toInt(r.ord, 'ord') - 1));
+    return items.map((_u, i) => done.has(i));
+  }
+
+  /**
+   * Calls `onChange(conversationId, change)` whenever any process rotates or shreds a
+   * conversation's keys in this schema (PostgreSQL LISTEN/NOTIFY). Holds one pool connection until the returned function is
    * called — so do not use it on a single-connection pool (PGlite). Notifications can be missed
    * (e.g. while reconnecting); keywarden's cache max age remains the bound.
    *
@@ -324,7 +481,7 @@ export class PostgresKeyStore implements KeyStore {
    * await stop();
    * ```
    */
-  async subscribe(onChange: (conversationId: string) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
+  async subscribe(onChange: (conversationId: string, change: KeyChange) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
     let client: PoolClient;
     try {
       client = await this.#pool.connect();
@@ -343,7 +500,11 @@ export class PostgresKeyStore implements KeyStore {
     const onError = (err: unknown) => lost(err);
     const onEnd = () => lost(new StoreError('postgres key store: the LISTEN connection ended', undefined, true));
     const onNotification = (msg: { channel: string; payload?: string | undefined }) => {
-      if (msg.channel === this.#channel && typeof msg.payload === 'string') onChange(decodeId(msg.payload));
+      if (msg.channel !== this.#channel || typeof msg.payload !== 'string') return;
+      // `r:<id>` rotated, `s:<id>` shredded; keywarden 0.1 sent the bare id for a rotation.
+      const p = msg.payload;
+      if (p.startsWith('s:')) onChange(decodeId(p.slice(2)), 'shredded');
+      else onChange(decodeId(p.startsWith('r:') ? p.slice(2) : p), 'rotated');
     };
     client.on('error', onError);
     client.on('end', onEnd);

@@ -60,3 +60,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
 export function isAbortSignal(v: unknown): v is AbortSignal {
   return typeof AbortSignal !== 'undefined' && v instanceof AbortSignal;
 }
+
+/** Waits `ms`; rejects with ERR_ABORTED as soon as `signal` fires. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return raceAbort(new Promise<void>((resolve) => setTimeout(resolve, ms)), signal);
+}

@@ -50,7 +50,7 @@ describe('npm run bench -- --quick --json', () => {
     expect(report.memory.keys_100k.bytes_per_key).toBeLessThanOrEqual(250);
   });
 
-  it('ciphertext overhead is 34 bytes with the default suite at every size', () => {
-    for (const o of Object.values(report.overhead_bytes) as any[]) expect(o.keywarden_aes).toBe(34);
+  it('ciphertext overhead is 38 bytes (format v2) with the default suite at every size', () => {
+    for (const o of Object.values(report.overhead_bytes) as any[]) expect(o.keywarden_aes).toBe(38);
   });
 });

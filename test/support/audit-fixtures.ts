@@ -13,8 +13,8 @@ export function sampleEvent(n: number): AuditEvent {
   switch (n % 7) {
     case 0: return { ...common, type: 'key.created', conversation, version: 1, masterKeyId: 'local:test', suite: 'AES-256-GCM' };
     case 1: return { ...common, type: 'key.rotated', conversation, fromVersion: n, version: n + 1, masterKeyId: 'local:test' };
-    case 2: return { ...common, type: 'key.shredded', conversation, versions: [1, 2, n] };
-    case 3: return { ...common, type: 'key.rewrapped', conversation, version: 2, fromMasterKeyId: 'arn:aws:kms:eu-west-1:1:key/a', masterKeyId: 'arn:aws:kms:eu-west-1:1:key/b' };
+    case 2: return { ...common, type: 'key.shredded', conversation, versions: [1, 2, n], scope: n % 2 ? 'version' : 'conversation', reason: 'request' };
+    case 3: return { ...common, type: 'key.rewrapped', keys: [{ conversation, version: 2 }, { conversation: ids.conversation(`dm:${n}`), version: 1 }], fromMasterKeyIds: ['arn:aws:kms:eu-west-1:1:key/a'], masterKeyId: 'arn:aws:kms:eu-west-1:1:key/b' };
     case 4: return { ...common, type: 'breakglass.access', token: `tok-${n}`, reason: 'USER_REPORT_REVIEW', approvers: ['alice', 'bob'], requester: 'carol', case: ids.case(`case-${n}`), scope: { conversations: [conversation], from: time, to: time, maxMessages: 50, operation: 'decrypt' } };
     case 5: return { ...common, type: 'breakglass.outcome', token: `tok-${n}`, intent: `evt-${n - 1}`, outcome: 'released', messages: 12, ciphertexts: 'ab'.repeat(32) };
     default: return { ...common, type: 'breakglass.refused', token: `tok-${n}`, reason: 'LEGAL_PROCESS', refusal: 'TOKEN_ALREADY_USED' };

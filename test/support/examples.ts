@@ -26,6 +26,8 @@ export const EXAMPLES: readonly Example[] = [
   { file: 'secrets.ts' },
   { file: 'audit.ts' },
   { file: 'breakglass.ts' },
+  { file: 'key-lifecycle.ts' },
+  { file: 'rewrap.ts' },
   { file: 'postgres.ts', postgres: true },
 ];
 

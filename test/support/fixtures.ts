@@ -53,12 +53,13 @@ export function errorCode(p: Promise<unknown>): Promise<string> {
 /** A KeyStore that forwards to `inner` except for the methods in `overrides`. */
 export function wrapStore(inner: KeyStore, overrides: Partial<KeyStore>): KeyStore {
   const forward: KeyStore = {
-    getActive: (c) => inner.getActive(c),
+    getLatest: (c) => inner.getLatest(c),
     getVersion: (c, v) => inner.getVersion(c, v),
     listVersions: (c) => inner.listVersions(c),
     insertFirst: (r) => inner.insertFirst(r),
-    insertNext: (r, e) => inner.insertNext(r, e),
+    insertNext: (r, e, o) => inner.insertNext(r, e, o),
     reserveMessages: (c, v, n, l) => inner.reserveMessages(c, v, n, l),
+    shred: (c, t, at) => inner.shred(c, t, at),
     transaction: (fn) => inner.transaction(fn),
   };
   return { ...forward, ...overrides };

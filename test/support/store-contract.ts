@@ -33,6 +33,8 @@ export function makeRecord(conversationId: string, overrides: Partial<KeyRecord>
     activatedAt: new Date(t),
     supersededAt: null,
     sealedReserved: 0,
+    shreddedAt: null,
+    shredScope: null,
     ...overrides,
   };
 }
@@ -78,9 +80,9 @@ export function keyStoreContract(
     });
 
     describe('reads of an unknown conversation', () => {
-      it('getActive/getVersion return undefined and listVersions returns []', async () => {
+      it('getLatest/getVersion return undefined and listVersions returns []', async () => {
         const c = freshConversationId();
-        expect(await store.getActive(c)).toBeUndefined();
+        expect(await store.getLatest(c)).toBeUndefined();
         expect(await store.getVersion(c, 1)).toBeUndefined();
         expect(await store.listVersions(c)).toEqual([]);
       });
@@ -93,7 +95,7 @@ export function keyStoreContract(
         const res = await store.insertFirst(rec);
         expect(res.inserted).toBe(true);
         expect(res.record).toEqual(rec);
-        expect(await store.getActive(c)).toEqual(rec);
+        expect(await store.getLatest(c)).toEqual(rec);
         expect(await store.getVersion(c, 1)).toEqual(rec);
         expect(await store.getVersion(c, 2)).toBeUndefined();
         expect(await store.listVersions(c)).toEqual([rec]);
@@ -134,7 +136,7 @@ export function keyStoreContract(
         const rows = await store.listVersions(c);
         expect(rows).toHaveLength(1);
         expect(rows[0]!.wrappedKey).toEqual(winnerKey);
-        expect((await store.getActive(c))!.wrappedKey).toEqual(winnerKey);
+        expect((await store.getLatest(c))!.wrappedKey).toEqual(winnerKey);
       });
 
       it('keeps conversations apart, including ids that are prefixes of one another', async () => {
@@ -183,7 +185,7 @@ export function keyStoreContract(
         await seedVersions(store, c, 2, 5);
         const before = await store.listVersions(c);
         const returned: KeyRecord[] = [
-          (await store.getActive(c))!,
+          (await store.getLatest(c))!,
           (await store.getVersion(c, 1))!,
           (await store.getVersion(c, 2))!,
           ...(await store.listVersions(c)),
@@ -192,7 +194,7 @@ export function keyStoreContract(
         ];
         for (const r of returned) mutate(r);
         expect(await store.listVersions(c)).toEqual(before);
-        expect(await store.getActive(c)).toEqual(before[1]);
+        expect(await store.getLatest(c)).toEqual(before[1]);
         expect(await store.getVersion(c, 1)).toEqual(before[0]);
       });
 
@@ -221,7 +223,7 @@ export function keyStoreContract(
         expect(res).toEqual({ inserted: true, record: v2 } satisfies InsertResult);
         const old = await store.getVersion(c, 1);
         expect(old).toEqual({ ...v1, state: 'superseded', supersededAt: new Date(1_800_000_000_123) });
-        expect(await store.getActive(c)).toEqual(v2);
+        expect(await store.getLatest(c)).toEqual(v2);
         expect(await store.getVersion(c, 2)).toEqual(v2);
       });
 
@@ -281,16 +283,16 @@ export function keyStoreContract(
         await store.insertFirst(makeRecord(c, { sealedReserved: 10 }));
         expect(await store.reserveMessages(c, 1, 25, 1000)).toBe(25);
         expect(await store.reserveMessages(c, 1, 5, 1000)).toBe(5);
-        expect((await store.getActive(c))!.sealedReserved).toBe(40);
+        expect((await store.getLatest(c))!.sealedReserved).toBe(40);
       });
 
       it('grants partially near the limit, then 0 once exhausted', async () => {
         const c = freshConversationId();
         await store.insertFirst(makeRecord(c, { sealedReserved: 95 }));
         expect(await store.reserveMessages(c, 1, 10, 100)).toBe(5);
-        expect((await store.getActive(c))!.sealedReserved).toBe(100);
+        expect((await store.getLatest(c))!.sealedReserved).toBe(100);
         expect(await store.reserveMessages(c, 1, 1, 100)).toBe(0);
-        expect((await store.getActive(c))!.sealedReserved).toBe(100);
+        expect((await store.getLatest(c))!.sealedReserved).toBe(100);
       });
 
       it('returns 0 and changes nothing for a superseded version, a missing version or a missing conversation', async () => {
@@ -315,7 +317,7 @@ export function keyStoreContract(
               const c = freshConversationId('reserve');
               await store.insertFirst(makeRecord(c, { sealedReserved: initial }));
               const grants = await Promise.all(counts.map((n) => store.reserveMessages(c, 1, n, limit)));
-              const final = (await store.getActive(c))!.sealedReserved;
+              const final = (await store.getLatest(c))!.sealedReserved;
               grants.forEach((g, i) => {
                 expect(Number.isInteger(g)).toBe(true);
                 expect(g).toBeGreaterThanOrEqual(0);
@@ -357,9 +359,9 @@ export function keyStoreContract(
         const c = freshConversationId();
         await store.transaction(async (tx) => {
           await tx.insertFirst(makeRecord(c));
-          expect((await tx.getActive(c))?.version).toBe(1);
+          expect((await tx.getLatest(c))?.version).toBe(1);
           await tx.insertNext(makeRecord(c, { version: 2 }), 1);
-          expect((await tx.getActive(c))?.version).toBe(2);
+          expect((await tx.getLatest(c))?.version).toBe(2);
           expect((await tx.getVersion(c, 1))?.state).toBe('superseded');
           expect((await tx.listVersions(c)).map((r) => r.version)).toEqual([1, 2]);
         });
@@ -379,9 +381,9 @@ export function keyStoreContract(
         });
         await expect(p).rejects.toBe(sentinel);
         expect(await store.listVersions(fresh)).toEqual([]);
-        expect(await store.getActive(fresh)).toBeUndefined();
+        expect(await store.getLatest(fresh)).toBeUndefined();
         expect(await store.listVersions(existing)).toEqual(before);
-        expect(await store.getActive(existing)).toEqual(before[0]);
+        expect(await store.getLatest(existing)).toEqual(before[0]);
       });
 
       it('rolls back a reservation on a version that the same transaction then supersedes', async () => {
@@ -419,7 +421,7 @@ export function keyStoreContract(
             const r = await s.insertFirst(makeRecord(c, { wrappedKey: taggedKey(op.tag) }));
             out.push([r.inserted, r.record.version]);
           } else if (op.kind === 'next') {
-            const active = await s.getActive(c);
+            const active = await s.getLatest(c);
             if (!active) {
               out.push('skip');
               continue;
@@ -485,11 +487,11 @@ export function keyStoreContract(
           await sleep(25);
         });
         await insertedSignal;
-        const outside = store.getActive(c);
+        const outside = store.getLatest(c);
         await tx;
         const seen = await outside;
         if (seen !== undefined) expect(seen).toEqual(committed);
-        expect(await store.getActive(c)).toEqual(committed);
+        expect(await store.getLatest(c)).toEqual(committed);
       });
 
       it('a call made outside a transaction that rolls back never sees its rows', async () => {
@@ -508,7 +510,7 @@ export function keyStoreContract(
           throw sentinel;
         });
         await insertedSignal;
-        const outside = Promise.all([store.getActive(c), store.listVersions(c), store.getActive(existing), store.listVersions(existing)]);
+        const outside = Promise.all([store.getLatest(c), store.listVersions(c), store.getLatest(existing), store.listVersions(existing)]);
         await expect(tx).rejects.toBe(sentinel);
         const [activeC, listC, activeExisting, listExisting] = await outside;
         expect(activeC).toBeUndefined();
@@ -522,7 +524,7 @@ export function keyStoreContract(
         const inner = await store.transaction(async (tx) => {
           await tx.insertFirst(makeRecord(c));
           return tx.transaction(async (tx2) => {
-            expect((await tx2.getActive(c))?.version).toBe(1); // sees the outer's uncommitted write
+            expect((await tx2.getLatest(c))?.version).toBe(1); // sees the outer's uncommitted write
             await tx2.insertNext(makeRecord(c, { version: 2 }), 1);
             return 'inner';
           });
@@ -569,7 +571,7 @@ export function keyStoreContract(
         })).rejects.toBeInstanceOf(Sentinel);
         const res = await store.insertFirst(makeRecord(c, { wrappedKey: taggedKey(2) }));
         expect(res.inserted).toBe(true);
-        expect((await store.getActive(c))!.wrappedKey).toEqual(taggedKey(2));
+        expect((await store.getLatest(c))!.wrappedKey).toEqual(taggedKey(2));
       });
     });
   });

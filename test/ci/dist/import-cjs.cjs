@@ -14,7 +14,7 @@ const { FileAuditStore } = require('keywarden/audit');
   const kw = new Keywarden({ masterKey, keyStore });
   assert.equal(kw.implementation, 'node');
   const ct = await kw.encryptString('cjs', 'hello', { aad: 'm1' });
-  assert.equal(inspectCiphertext(ct).overhead, 34);
+  assert.equal(inspectCiphertext(ct).overhead, 38);
   assert.equal(await kw.decryptString('cjs', ct, { aad: 'm1' }), 'hello');
   const pk = new portable.Keywarden({ masterKey, keyStore });
   assert.equal(pk.implementation, 'noble');

@@ -13,7 +13,7 @@ const keyStore = new MemoryKeyStore();
 const kw = new Keywarden({ masterKey, keyStore });
 assert.equal(kw.implementation, 'node');
 const ct = await kw.encryptString('esm', 'hello', { aad: 'm1' });
-assert.equal(inspectCiphertext(ct).overhead, 34);
+assert.equal(inspectCiphertext(ct).overhead, 38);
 assert.equal(await kw.decryptString('esm', ct, { aad: 'm1' }), 'hello');
 
 const pk = new portable.Keywarden({ masterKey, keyStore });

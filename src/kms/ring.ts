@@ -1,0 +1,80 @@
+/**
+ * MasterKeyRing: several master keys acting as one, for the time a master key is being replaced
+ * (docs/KEYS.md §6). New data keys are generated (and re-wrapped) under the primary; a stored key
+ * is unwrapped by whichever member wrapped it, found by the master key id its record carries. So
+ * old and new master keys both work while `Keywarden.rewrap` moves every stored key to the
+ * primary, and afterwards the old members can be dropped.
+ */
+import { InvalidInputError, KmsError } from '../errors.js';
+import type { GeneratedDataKey, KmsCallOptions, MasterKeyProvider, WrappedDataKey } from './provider.js';
+
+function isProvider(p: unknown): p is MasterKeyProvider {
+  const o = p as MasterKeyProvider | null;
+  return o !== null && typeof o === 'object' && typeof o.keyId === 'string' && typeof o.generateDataKey === 'function' && typeof o.unwrapDataKey === 'function';
+}
+
+/**
+ * A primary master key plus older ones that still unwrap.
+ *
+ * @example
+ * ```ts
+ * const masterKey = new MasterKeyRing(newKey, [oldKey]);
+ * const kw = new Keywarden({ masterKey, keyStore });   // reads old and new keys, writes new ones
+ * await kw.rewrap();                                   // moves every stored key to newKey
+ * ```
+ */
+export class MasterKeyRing implements MasterKeyProvider {
+  /** The primary's id (the cache is partitioned by provider instance, not by this id). */
+  readonly keyId: string;
+  readonly primary: MasterKeyProvider;
+  readonly members: readonly MasterKeyProvider[];
+
+  /** @throws InvalidInputError naming `primary` or `previous[i]` when one is not a MasterKeyProvider. */
+  constructor(primary: MasterKeyProvider, previous: readonly MasterKeyProvider[] = []) {
+    if (!isProvider(primary)) throw new InvalidInputError('primary', 'expected a MasterKeyProvider');
+    if (!Array.isArray(previous)) throw new InvalidInputError('previous', 'expected an array of MasterKeyProviders');
+    previous.forEach((p, i) => {
+      if (!isProvider(p)) throw new InvalidInputError(`previous[${i}]`, 'expected a MasterKeyProvider');
+    });
+    this.primary = primary;
+    this.members = Object.freeze([primary, ...previous]);
+    this.keyId = primary.keyId;
+  }
+
+  /** The member that unwraps keys recorded with `masterKeyId`: an exact id first, then one that claims it. */
+  memberFor(masterKeyId: string): MasterKeyProvider | undefined {
+    return this.members.find((m) => m.keyId === masterKeyId) ?? this.members.find((m) => m.handlesKeyId?.(masterKeyId) === true);
+  }
+
+  generateDataKey(context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<GeneratedDataKey> {
+    return this.primary.generateDataKey(context, options);
+  }
+
+  unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
+    const m = this.memberFor(masterKeyId);
+    if (m === undefined) return Promise.reject(new KmsError('ERR_KMS_KEY_UNAVAILABLE', `no master key in the ring unwraps keys of ${masterKeyId}`));
+    return m.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+  }
+
+  handlesKeyId(masterKeyId: string): boolean {
+    return this.memberFor(masterKeyId) !== undefined;
+  }
+
+  wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
+    if (this.primary.wrapDataKey === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot wrap existing data keys (no wrapDataKey)'));
+    return this.primary.wrapDataKey(plaintextKey, context, options);
+  }
+
+  canReEncryptFrom(sourceMasterKeyId: string): boolean {
+    return this.primary.reEncryptDataKey !== undefined && this.primary.canReEncryptFrom?.(sourceMasterKeyId) === true;
+  }
+
+  reEncryptDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, sourceMasterKeyId: string, options?: KmsCallOptions): Promise<WrappedDataKey> {
+    if (this.primary.reEncryptDataKey === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot re-encrypt'));
+    return this.primary.reEncryptDataKey(wrappedKey, context, sourceMasterKeyId, options);
+  }
+
+  resolveKeyId(options?: KmsCallOptions): Promise<string> {
+    return this.primary.resolveKeyId?.(options) ?? Promise.resolve(this.primary.keyId);
+  }
+}

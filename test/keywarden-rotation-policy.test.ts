@@ -1,0 +1,97 @@
+/**
+ * Rotation policy (issue #12 point 3, docs/KEYS.md §4): versions rotate by age and by count,
+ * lazily on the next seal, spread over the last 10% of the age, with one new version per
+ * conversation however many instances seal at the due moment.
+ */
+import { describe, expect, it } from 'vitest';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
+import { rotateAt, rotationPolicy } from '../src/keys/rotation.js';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+const enc = (s: string) => new TextEncoder().encode(s);
+const version = (ct: Uint8Array) => inspectCiphertext(ct).keyVersion;
+
+function fleet(n: number, rotation: { maxAgeMs?: number; maxMessages?: number }) {
+  let t = T0;
+  const keyStore = new MemoryKeyStore();
+  const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+  const now = () => new Date(t);
+  const instances = Array.from({ length: n }, () => new Keywarden({ masterKey, keyStore, rotation, now, reservationSize: 4 }));
+  return { instances, keyStore, setTime: (ms: number) => (t = ms) };
+}
+
+describe('rotation policy', () => {
+  it('rotates by age on the first seal after the version is due, never before 90% of the age', async () => {
+    const { instances: [kw], keyStore, setTime } = fleet(1, { maxAgeMs: DAY });
+    expect(version(await kw!.encrypt('c', enc('a')))).toBe(1);
+    const due = rotateAt(rotationPolicy({ maxAgeMs: DAY }, undefined), 'c', 1, T0);
+    expect(due).toBeGreaterThanOrEqual(T0 + 0.9 * DAY);
+    expect(due).toBeLessThanOrEqual(T0 + DAY);
+    setTime(due - 1);
+    expect(version(await kw!.encrypt('c', enc('b')))).toBe(1);
+    setTime(due);
+    const rotated = await kw!.encrypt('c', enc('c'));
+    expect(version(rotated)).toBe(2);
+    const rows = await keyStore.listVersions('c');
+    expect(rows.map((r) => [r.version, r.state, r.activatedAt.getTime()])).toEqual([[1, 'superseded', T0], [2, 'active', due]]);
+    expect(rows[0]!.supersededAt!.getTime()).toBe(due);
+    // The new version runs its own age.
+    setTime(due + 0.5 * DAY);
+    expect(version(await kw!.encrypt('c', enc('d')))).toBe(2);
+  });
+
+  it('is lazy: an idle conversation is not rotated until it seals again, then once', async () => {
+    const { instances: [kw], keyStore, setTime } = fleet(1, { maxAgeMs: DAY });
+    await kw!.encrypt('idle', enc('x'));
+    setTime(T0 + 30 * DAY);
+    expect((await keyStore.listVersions('idle')).length).toBe(1); // nothing happened while idle
+    expect(version(await kw!.encrypt('idle', enc('y')))).toBe(2); // one rotation, not 30
+    expect((await keyStore.listVersions('idle')).length).toBe(2);
+  });
+
+  it('4 instances sealing concurrently at the due moment create exactly one new version', async () => {
+    const { instances, keyStore, setTime } = fleet(4, { maxAgeMs: DAY });
+    for (const kw of instances) await kw.encrypt('busy', enc('warm')); // every instance caches v1
+    setTime(T0 + DAY);
+    const cts = await Promise.all(instances.flatMap((kw) => Array.from({ length: 25 }, (_, i) => kw.encrypt('busy', enc(`m${i}`)))));
+    expect(new Set(cts.map(version))).toEqual(new Set([2]));
+    expect((await keyStore.listVersions('busy')).map((r) => r.state)).toEqual(['superseded', 'active']);
+    for (const kw of instances) for (const ct of cts.slice(0, 5)) expect(await kw.decrypt('busy', ct)).toBeInstanceOf(Uint8Array);
+  });
+
+  it('spreads the rotations of conversations created together over the last 10% of the age', () => {
+    const policy = rotationPolicy({ maxAgeMs: 30 * DAY }, undefined);
+    const times = Array.from({ length: 1000 }, (_, i) => rotateAt(policy, `dm:user-${i}:user-${i + 1}`, 1, T0) - T0);
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(27 * DAY);
+    expect(Math.max(...times)).toBeLessThanOrEqual(30 * DAY);
+    // Roughly uniform: each tenth of the window holds 5-15% of the conversations.
+    const buckets = new Array(10).fill(0);
+    for (const t of times) buckets[Math.min(9, Math.floor(((t - 27 * DAY) / (3 * DAY)) * 10))]++;
+    for (const b of buckets) {
+      expect(b).toBeGreaterThan(50);
+      expect(b).toBeLessThan(150);
+    }
+    // The next version of the same conversation gets another point.
+    expect(rotateAt(policy, 'dm:user-1:user-2', 2, T0)).not.toBe(rotateAt(policy, 'dm:user-1:user-2', 1, T0));
+  });
+
+  it('rotates by message count (rotation.maxMessages), across instances', async () => {
+    const { instances: [a, b], keyStore } = fleet(2, { maxMessages: 10 });
+    const versions: number[] = [];
+    for (let i = 0; i < 30; i++) versions.push(version(await (i % 2 ? a! : b!).encrypt('count', enc(`${i}`))));
+    const rows = await keyStore.listVersions('count');
+    expect(rows.every((r) => r.sealedReserved <= 10)).toBe(true);
+    for (const v of new Set(versions)) expect(versions.filter((x) => x === v).length).toBeLessThanOrEqual(10);
+    expect(Math.max(...versions)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('validates the policy, naming the option', () => {
+    const base = { masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() };
+    for (const [rotation, param] of [[{ maxAgeMs: 59_999 }, 'options.rotation.maxAgeMs'], [{ maxAgeMs: 1.5e6 + 0.5 }, 'options.rotation.maxAgeMs'], [{ maxMessages: 0 }, 'options.rotation.maxMessages'], [{ every: 1 }, 'options.rotation.every'], [null, 'options.rotation'], ['1d', 'options.rotation']] as const) {
+      expect(() => new Keywarden({ ...base, rotation: rotation as never }), JSON.stringify(rotation)).toThrow(param);
+    }
+    expect(new Keywarden({ ...base, rotation: { maxAgeMs: DAY, maxMessages: 100 }, maxMessagesPerKey: 50 }).rotation).toEqual({ maxAgeMs: DAY, maxMessages: 50 });
+    expect(new Keywarden(base).rotation).toEqual({ maxAgeMs: Infinity, maxMessages: Infinity });
+  });
+});
