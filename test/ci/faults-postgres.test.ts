@@ -105,11 +105,14 @@ async function invariants(schema: string, acked: { conv: string; ct: Uint8Array;
     const rows = await admin.query(`SELECT conversation_id, count(*)::int AS n, count(*) FILTER (WHERE state = 'active')::int AS active FROM "${schema}".conversation_keys GROUP BY conversation_id`);
     for (const r of rows.rows) expect(r.active).toBe(1);
     const keys = (await admin.query(`SELECT count(*)::int AS n FROM "${schema}".conversation_keys`)).rows[0].n;
+    // Key events are acknowledged once durable in the outbox (docs/AUDIT.md §4.2): flush waits
+    // until every record committed before it is integrated under a checkpoint.
+    await retry(() => fresh.log.flush());
     const size = await fresh.auditStore.size();
     const entries = await fresh.auditStore.read(0, size);
     const events = entries.map(decodeEntry);
     expect(events.filter((e) => e.type === 'key.created' || e.type === 'key.rotated').length).toBe(keys); // one record per stored key version
-    expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await fresh.auditStore.checkpoints() }).ok).toBe(true);
+    expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await fresh.auditStore.checkpoints(), head: (await fresh.auditStore.state()).head! }).ok).toBe(true);
   } finally {
     fresh.kw.close();
     await fresh.pool.end();
