@@ -1,5 +1,5 @@
 /**
- * `npm run bench:audit [-- --json] [-- --quick] [-- --sizes 1000,1000000,10000000] [-- --duration-ms N] [-- --keep] [-- --only throughput,newconv,scale,snapshot]`
+ * `npm run bench:audit [-- --json] [-- --quick] [-- --sizes 1000,1000000,10000000] [-- --duration-ms N] [-- --keep] [-- --only throughput,newconv,scale,snapshot] [-- --stores file,pg]`
  *
  * The audit log at platform scale (issue #14), in one run, on the file store and on PostgreSQL
  * (DATABASE_URL; those parts are skipped without it):
@@ -200,7 +200,7 @@ async function snapshotHead() {
 
 const report: Record<string, unknown> = { node: process.version, cpus: cpus().length, duration_ms: DURATION, postgres: url !== undefined };
 try {
-  const kinds: ('file' | 'pg')[] = url !== undefined ? ['file', 'pg'] : ['file'];
+  const kinds = (url !== undefined ? ['file', 'pg'] as const : ['file'] as const).filter((k) => (value('--stores') ?? 'file,pg').split(',').includes(k));
   const tp: Record<string, unknown[]> = {};
   for (const kind of ONLY.has('throughput') ? kinds : []) {
     tp[kind] = [];
@@ -231,7 +231,9 @@ try {
     sc[kind] = [];
     for (const size of SIZES) {
       log(`open and proofs: ${kind}, ${size.toLocaleString('en-US')} entries…`);
-      sc[kind]!.push(await scale(kind, size));
+      const row = await scale(kind, size);
+      sc[kind]!.push(row);
+      log(`  ${kind} ${size}: ${JSON.stringify(row)}`); // each row as it completes: a 10^7 build takes long
     }
   }
   report.scale = sc;
