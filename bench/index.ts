@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { measureBranchCold } from './branch-cold.js';
 import { measureCold } from './cold.js';
 import { setup, setupPage } from './contenders.js';
 import { type Measured, measure } from './harness.js';
@@ -74,6 +75,10 @@ log('measuring decryptMany (50 messages of 200 B)…');
 log(`measuring the cold path (KMS endpoint on 127.0.0.1, ${kmsDelayMs} ms delay)…`);
 const cold = await measureCold({ delayMs: kmsDelayMs, sequential: quick ? 50 : 200, burstEncrypts: 10_000, burstConversations: 1_000 });
 
+const coldConversations = quick ? 1_000 : 100_000;
+log(`measuring the cold path, direct mode vs branch keys (${coldConversations.toLocaleString('en-US')} new conversations, then as many cold opens on a fresh instance)…`);
+const branchCold = await measureBranchCold({ delayMs: kmsDelayMs, conversations: coldConversations, inFlight: 64, latencySample: quick ? 200 : 2_000 });
+
 log('measuring cache memory (100k and 1M keys, each in its own process)…');
 const memScript = fileURLToPath(new URL('./memory.ts', import.meta.url));
 const memory: Record<string, { keys: number; bytes_per_key: number; total_bytes: number }> = {};
@@ -107,6 +112,9 @@ const targets = [
   { name: 'KMS calls on the hot path (10,000 encrypts)', value: cold.hot_path.kms_calls, target: 0, higher: false },
   { name: 'KMS calls per new conversation (sequential)', value: cold.sequential.kms_calls_per_conversation, target: 1, higher: false },
   { name: 'KMS calls, burst of 10,000 encrypts over 1,000 new conversations', value: cold.burst.kms_generate_calls, target: 1000, higher: false },
+  { name: `branch mode: KMS calls for ${branchCold.conversations.toLocaleString('en-US')} new conversations (one branch version)`, value: branchCold.branch.kms_calls_create, target: 1, higher: false },
+  { name: `branch mode: KMS calls for ${branchCold.conversations.toLocaleString('en-US')} cold opens on a fresh instance`, value: branchCold.branch.kms_calls_open, target: 1, higher: false },
+  { name: 'branch mode: cold open p50 (ms)', value: branchCold.branch.open_p50_ms, target: 0.1, higher: false },
   { name: 'heap bytes per cached key at 1M keys', value: memory.keys_1m!.bytes_per_key, target: 250, higher: false },
 ].map((t) => ({ ...t, ok: t.higher ? t.value >= t.target : t.value <= t.target }));
 
@@ -119,6 +127,7 @@ const report = {
   results,
   overhead_bytes: overheads,
   cold,
+  branch_cold: branchCold,
   memory,
   targets,
 };
@@ -138,6 +147,13 @@ if (json) {
   console.log(`cold path (KMS delay ${cold.kms_delay_ms} ms): first message of a new conversation median ${cold.sequential.median_ms} ms, p99 ${cold.sequential.p99_ms} ms, ${cold.sequential.kms_calls_per_conversation} KMS calls/conversation`);
   console.log(`burst: ${cold.burst.encrypts} concurrent encrypts over ${cold.burst.conversations} new conversations -> ${cold.burst.kms_generate_calls} GenerateDataKey calls in ${cold.burst.elapsed_ms} ms; all decrypt: ${cold.burst.every_ciphertext_decrypts}`);
   console.log(`hot path: ${cold.hot_path.kms_calls} KMS calls in ${cold.hot_path.encrypts} encrypts`);
+  const bc = branchCold;
+  console.log(`\ncold path, direct vs branch keys (KMS delay ${bc.kms_delay_ms} ms; ${bc.conversations} new conversations, then ${bc.conversations} cold opens on a fresh instance; latency of ${bc.latency_sample} sequential operations, the rest ${bc.in_flight} in flight):`);
+  const cw = [8, 10, 10, 10, 10, 10, 10, 10, 10];
+  console.log(line(['mode', '', 'KMS new', 'new p50', 'new p99', 'new/s', 'KMS open', 'open p50', 'open p99', 'open/s'], [8, 0, ...cw]));
+  for (const [name, m] of [['direct', bc.direct], ['branch', bc.branch]] as const) {
+    console.log(line([name, '', m.kms_calls_create, `${m.create_p50_ms} ms`, `${m.create_p99_ms} ms`, m.create_per_sec, m.kms_calls_open, `${m.open_p50_ms} ms`, `${m.open_p99_ms} ms`, m.open_per_sec], [8, 0, ...cw]));
+  }
   console.log(`cache memory: ${memory.keys_100k!.bytes_per_key} B/key at 100k keys, ${memory.keys_1m!.bytes_per_key} B/key at 1M keys`);
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.ok ? 'ok  ' : 'MISS'} ${t.name}: ${t.value} (target ${t.higher ? '>=' : '<='} ${t.target})`);

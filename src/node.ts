@@ -5,6 +5,7 @@
  * @module
  */
 import { nodeAead } from './aead/node.js';
+import { BranchKeyProvider as PortableBranchKeyProvider, type BranchKeyOptions } from './keys/branch-keys.js';
 import { Keywarden as PortableKeywarden, type KeywardenOptions } from './keywarden.js';
 
 export * from './envelope-exports.js';
@@ -22,6 +23,24 @@ export * from './envelope-exports.js';
 export class Keywarden extends PortableKeywarden {
   constructor(options: KeywardenOptions) {
     // Own property only: a polluted Object.prototype.aead is not the caller's choice.
+    super(options !== null && typeof options === 'object' && !Object.hasOwn(options, 'aead') ? { ...options, aead: nodeAead } : options);
+  }
+}
+
+/**
+ * {@link PortableBranchKeyProvider | BranchKeyProvider} with `aead` (the local wrapping of
+ * conversation keys, docs/FORMAT.md §6.3) defaulting to native node:crypto: a cold open then
+ * costs microseconds. Same bytes as the portable build.
+ *
+ * @example
+ * ```ts
+ * import { BranchKeyProvider, Keywarden, LocalMasterKey, MemoryKeyStore } from 'keywarden';
+ * const branches = new BranchKeyProvider({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), store: new MemoryKeyStore() });
+ * const kw = new Keywarden({ masterKey: branches, keyStore: new MemoryKeyStore() });
+ * ```
+ */
+export class BranchKeyProvider extends PortableBranchKeyProvider {
+  constructor(options: BranchKeyOptions) {
     super(options !== null && typeof options === 'object' && !Object.hasOwn(options, 'aead') ? { ...options, aead: nodeAead } : options);
   }
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BRANCH_WRAPPED_KEY_LENGTH, bindingBytes, branchUnwrap, branchWrap, type WrapBinding } from '../src/kms/branch-wrap.js';
+import { nodeAead } from '../src/aead/node.js';
 import { fromHex, toHex } from '../src/util/bytes.js';
 
 interface V extends WrapBinding { name: string; branchKey: string; dataKey: string; salt: string; binding: string; wrapped: string }
@@ -38,8 +39,10 @@ describe('branch-wrap vectors', () => {
       expect(toHex(bindingBytes(v))).toBe(v.binding);
       expect(wrapped.length).toBe(BRANCH_WRAPPED_KEY_LENGTH);
       expect(toHex(branchWrap(bk, v, dk, salt))).toBe(v.wrapped);
+      expect(toHex(branchWrap(bk, v, dk, salt, nodeAead))).toBe(v.wrapped); // the Node entry's native path
       expect(toHex(nodeWrap(bk, fromHex(v.binding), salt, dk))).toBe(v.wrapped);
       expect(toHex(branchUnwrap(bk, v, wrapped)!)).toBe(v.dataKey);
+      expect(toHex(branchUnwrap(bk, v, wrapped, nodeAead)!)).toBe(v.dataKey);
       expect(toHex(nodeUnwrap(bk, fromHex(v.binding), wrapped))).toBe(v.dataKey);
     });
   }
@@ -48,6 +51,7 @@ describe('branch-wrap vectors', () => {
       const base = file.valid[bad.base]!;
       const v = { ...base, ...bad.change };
       expect(branchUnwrap(fromHex(base.branchKey), v, fromHex(v.wrapped))).toBeNull();
+      expect(branchUnwrap(fromHex(base.branchKey), v, fromHex(v.wrapped), nodeAead)).toBeNull();
     });
   }
 
@@ -62,8 +66,12 @@ describe('branch-wrap vectors', () => {
       fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), binding, binding, (bk, dk, a, b) => {
         const wrapped = branchWrap(bk, a, dk);
         expect(toHex(branchUnwrap(bk, a, wrapped)!)).toBe(toHex(dk));
+        // The native and portable AES-GCM agree both ways.
+        expect(toHex(branchUnwrap(bk, a, wrapped, nodeAead)!)).toBe(toHex(dk));
+        expect(toHex(branchUnwrap(bk, a, branchWrap(bk, a, dk, undefined, nodeAead))!)).toBe(toHex(dk));
         const same = a.branch === b.branch && a.branchVersion === b.branchVersion && a.conversationId === b.conversationId && a.keyVersion === b.keyVersion;
         if (!same) expect(branchUnwrap(bk, b, wrapped)).toBeNull();
+        if (!same) expect(branchUnwrap(bk, b, wrapped, nodeAead)).toBeNull();
         const other = Uint8Array.from(bk, (x, i) => (i === 0 ? x ^ 1 : x));
         expect(branchUnwrap(other, a, wrapped)).toBeNull();
         // Two wraps of the same key differ (fresh salt).

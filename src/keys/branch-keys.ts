@@ -14,6 +14,8 @@
  * store): race-free first use, versions, rotation (by hand or by age), shredding with tombstones,
  * audit entries (`branch.*`), a cache of their own with a max age and wiping on eviction.
  */
+import { nobleAead } from '../aead/noble.js';
+import type { AeadImpl } from '../aead/types.js';
 import { KeyCache } from '../cache/key-cache.js';
 import { ClosedError, DecryptionError, InvalidInputError, KmsError } from '../errors.js';
 import { suiteByName } from '../format/suites.js';
@@ -57,6 +59,11 @@ export interface BranchKeyOptions {
   timeouts?: { kmsMs?: number; storeMs?: number };
   /** Clock, for tests. */
   now?: () => Date;
+  /**
+   * The AES-256-GCM implementation for local wrapping (FORMAT.md §6.3). Default: portable
+   * (`nobleAead`); the Node entry point's `BranchKeyProvider` defaults to native node:crypto.
+   */
+  aead?: AeadImpl;
 }
 
 /** What `stats()` reports. */
@@ -120,6 +127,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
   readonly #keys: KeyLifecycle;
   readonly #audit: KeyAuditOptions | undefined;
   readonly #deadlines: Deadlines;
+  readonly #aead: AeadImpl;
   readonly #now: () => Date;
   readonly #watch: KeyWatcher | undefined;
   readonly #listeners = new Set<() => void>();
@@ -127,7 +135,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
 
   constructor(options: BranchKeyOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected { masterKey, store }');
-    const o = ownOptions('options', options, ['masterKey', 'store', 'branchFor', 'cache', 'rotation', 'audit', 'watchKeyChanges', 'timeouts', 'now']);
+    const o = ownOptions('options', options, ['masterKey', 'store', 'branchFor', 'cache', 'rotation', 'audit', 'watchKeyChanges', 'timeouts', 'now', 'aead']);
     const mk = o.masterKey;
     if (!mk || typeof mk.generateDataKey !== 'function' || typeof mk.unwrapDataKey !== 'function' || typeof mk.keyId !== 'string') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     if (mk instanceof BranchKeyProvider) throw new InvalidInputError('options.masterKey', 'branch keys are wrapped by a KMS key, not by other branch keys');
@@ -142,6 +150,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
     if (o.watchKeyChanges && typeof store.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
     const deadlines = validTimeouts(o.timeouts);
+    if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead?.open !== 'function')) throw new InvalidInputError('options.aead', 'expected an AEAD implementation (nobleAead or nodeAead)');
 
     this.masterKey = mk;
     this.store = store;
@@ -151,6 +160,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
     this.#part.retain();
     this.#audit = o.audit;
     this.#deadlines = deadlines;
+    this.#aead = o.aead ?? nobleAead;
     this.#now = o.now ?? (() => new Date());
     this.#keys = new KeyLifecycle({
       masterKey: mk, keyStore: store, suite: suiteByName('AES-256-GCM')!, part: this.#part, maxMessages: Infinity, reservation: 1,
@@ -196,7 +206,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
       const k = await this.#branchVersion(ref.branch, ref.version, options);
       if (k.slot < 0) continue; // evicted between load and use: load again
       this.#counts.unwraps++;
-      const key = branchUnwrap(this.#part.key(k), { branch: ref.branch, branchVersion: ref.version, conversationId, keyVersion }, wrappedKey);
+      const key = branchUnwrap(this.#part.key(k), { branch: ref.branch, branchVersion: ref.version, conversationId, keyVersion }, wrappedKey, this.#aead);
       if (key === null) throw new KmsError('ERR_KMS_INVALID_CIPHERTEXT', 'wrapped data key or its binding was refused by the branch key');
       return key;
     }
@@ -314,7 +324,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
       const k = version === undefined ? await this.#activeBranch(branch, options) : await this.#branchVersion(branch, version, options);
       if (k.slot < 0) continue; // evicted between load and use
       this.#counts.wraps++;
-      const wrappedKey = branchWrap(this.#part.key(k), { branch, branchVersion: k.version, conversationId, keyVersion }, dataKey);
+      const wrappedKey = branchWrap(this.#part.key(k), { branch, branchVersion: k.version, conversationId, keyVersion }, dataKey, undefined, this.#aead);
       return { wrappedKey, masterKeyId: branchKeyId(branch, k.version) };
     }
   }

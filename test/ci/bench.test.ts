@@ -20,7 +20,7 @@ describe('npm run bench -- --quick --json', () => {
       maxBuffer: 16 << 20,
     });
     report = JSON.parse(out); // exactly one JSON object on stdout
-  }, 180_000);
+  }, 600_000);
 
   it('has the documented shape for every case, suite and size', () => {
     expect(report.node).toBe(process.version);
@@ -42,6 +42,13 @@ describe('npm run bench -- --quick --json', () => {
     expect(report.cold.hot_path.kms_calls).toBe(0);
     expect(report.cold.sequential.kms_calls_per_conversation).toBe(1);
     expect(report.cold.burst).toMatchObject({ encrypts: 10_000, conversations: 1_000, kms_generate_calls: 1_000, every_ciphertext_decrypts: true });
+  });
+
+  it('branch keys: one KMS call for every new conversation and one for every cold open on a fresh instance; direct mode one per conversation each way', () => {
+    const bc = report.branch_cold;
+    expect(bc.conversations).toBe(1_000);
+    expect(bc.branch).toMatchObject({ kms_calls_create: 1, kms_calls_open: 1, every_message_opened: true });
+    expect(bc.direct).toMatchObject({ kms_calls_create: 1_000, kms_calls_open: 1_000, every_message_opened: true });
   });
 
   it('the cache stays under 250 heap bytes per key at 1M keys', () => {
