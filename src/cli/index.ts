@@ -1,6 +1,6 @@
 /**
- * The `keywarden` command: the table of every command (./audit.ts, ./token.ts, ./migrate.ts)
- * and {@link main}. Parsing, help and errors are generic (./common.ts): a new command is a new
+ * The `keywarden` command: the table of every command (./keys.ts, ./inspect.ts, ./audit.ts,
+ * ./token.ts, ./migrate.ts) and {@link main}. Parsing, help and errors are generic (./common.ts): a new command is a new
  * entry in {@link COMMANDS}.
  * @module
  */
@@ -8,7 +8,10 @@ import { VERSION } from '../version.js';
 import { auditGroup } from './audit.js';
 import { type CommandSpec, EXIT, type GroupSpec, type Io, runCli } from './common.js';
 import { migrateCommand } from './migrate.js';
+import { inspectCommand } from './inspect.js';
+import { keysGroup } from './keys.js';
 import { jsonOption } from './options.js';
+import { processTerminal, readStdin } from './terminal.js';
 import { tokenGroup } from './token.js';
 
 const versionCommand: CommandSpec = {
@@ -25,19 +28,31 @@ const versionCommand: CommandSpec = {
 export const COMMANDS: GroupSpec = {
   name: 'keywarden',
   summary: `keywarden ${VERSION}: envelope encryption for direct messages; the operator's and auditor's commands.`,
-  commands: [auditGroup, tokenGroup, migrateCommand, versionCommand],
+  commands: [keysGroup, inspectCommand, auditGroup, tokenGroup, migrateCommand, versionCommand],
   footer: `Options marked "env" may be set in the environment instead (the command line wins).
 With --json a command prints its result as one JSON object on stdout; errors are always one
-line of text on stderr.
+line of text on stderr. No command prints key material, plaintext, tokens or database passwords.
 
 exit status:
   0  ok
-  1  problems found (audit verify, token inspect) or refused (token approve)
-  2  usage error: the command line is wrong
-  3  could not complete: unreadable input, unreachable database, a file that already exists`,
+  1  problems found or refused: audit verify and token inspect found problems, token approve
+     refused; keys: no such conversation or version (ERR_KEY_NOT_FOUND), a conversation shredded
+     as a whole (ERR_KEY_SHREDDED), shredding not confirmed, keys rewrap: KMS refused some keys;
+     inspect: not a ciphertext keywarden knows (ERR_UNSUPPORTED_FORMAT)
+  2  usage error: the command line is wrong (also: shred without --yes where nobody can be
+     asked, a key change without audit keys or --no-audit)
+  3  could not complete: unreadable input, unreachable database or KMS, a schema without the
+     keywarden tables, a file that already exists; keys retain and keys rewrap stopped by
+     Ctrl-C or SIGTERM (after the page in progress: run the same command again to go on)
+  130, 143  a second Ctrl-C or SIGTERM ended the process at once (a rerun still goes on safely)`,
 };
 
-const stdio: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+const stdio = (): Io => ({
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  stdin: readStdin,
+  terminal: processTerminal(),
+});
 
 /**
  * Runs the CLI with `argv` (without node and the script) and returns the exit code; errors are
@@ -49,6 +64,6 @@ const stdio: Io = { out: (s) => void process.stdout.write(s), err: (s) => void p
  * process.exitCode = await main(['audit', 'verify', '--dir', './audit', '--key', '@log.vkey']);
  * ```
  */
-export async function main(argv: string[], io: Io = stdio): Promise<number> {
+export async function main(argv: string[], io: Io = stdio()): Promise<number> {
   return runCli(COMMANDS, argv, io);
 }

@@ -7,7 +7,7 @@
 import type { Pool } from 'pg';
 import { KeywardenError } from '../errors.js';
 import { driverErrorSummary, schemaOption } from '../store/pg.js';
-import { type Args, IncompleteError, type OptionSpec } from './common.js';
+import { type Args, IncompleteError, type OptionSpec, RefusedError } from './common.js';
 
 /** `--json`: the command's result as one JSON object on stdout. */
 export const jsonOption: OptionSpec = { name: 'json', type: 'boolean', description: 'print the result as one JSON object' };
@@ -91,8 +91,9 @@ export async function withPool<T>(url: string, options: { readOnly: boolean }, f
     }
   } catch (err) {
     // Driver errors carry a code; ours (usage, refusals, KeywardenError) pass through as they are.
+    // (RefusedError carries a code too: it is ours, not the driver's.)
     const code = (err as { code?: unknown } | null)?.code;
-    if (err instanceof KeywardenError || typeof code !== 'string') throw err;
+    if (err instanceof KeywardenError || err instanceof RefusedError || typeof code !== 'string') throw err;
     throw new IncompleteError(`database: ${driverErrorSummary(err)}`);
   } finally {
     await pool.end().catch(() => undefined);

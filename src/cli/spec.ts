@@ -5,6 +5,7 @@
  * @module
  */
 import { InternalError } from '../errors.js';
+import type { Terminal } from './terminal.js';
 
 /** Exit codes of every command: documented in the top-level help. */
 export const EXIT = { OK: 0, FOUND: 1, USAGE: 2, INCOMPLETE: 3 } as const;
@@ -26,11 +27,18 @@ export class RefusedError extends Error {
   }
 }
 
-/** Where a command writes: results to `out`, errors and notes to `err`; `env` defaults to process.env. */
+/**
+ * Where a command writes: results to `out`, errors and notes to `err`; `env` defaults to
+ * process.env. `stdin` reads standard input (`inspect -`); `terminal` is there only when the
+ * CLI runs as a process (./terminal.ts): without it a command never prompts, draws no progress
+ * bar and installs no signal handler, which is what in-process callers (tests) want.
+ */
 export interface Io {
   out(s: string | Uint8Array): void;
   err(s: string): void;
   env?: Readonly<Record<string, string | undefined>>;
+  stdin?: () => Promise<Uint8Array>;
+  terminal?: Terminal;
 }
 
 /** One option of a command. */

@@ -150,6 +150,8 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
   const job: JobState = resumed
     ? { ...saved }
     : { to, cursor: null, rewrapped: 0, skipped: 0, failed: 0, total: total ?? null, startedAt: ctx.now().toISOString(), finishedAt: null };
+  // A resumed job's counts include earlier runs; the rate is this run's own keys over its time.
+  const rewrappedBefore = job.rewrapped;
   const failures: RewrapReport['failures'] = [];
   const calls = { n: 0 };
   const progress = (): RewrapProgress => ({
@@ -189,7 +191,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
     await storeCall('save', () => store.putJob!(jobName, { ...job }), undefined, ctx.deadlines);
   }
   const p = progress();
-  return { ...p, to, complete: complete && job.failed === 0, resumed, keysPerSecond: p.elapsedMs > 0 ? (p.rewrapped * 1000) / p.elapsedMs : 0, failures };
+  return { ...p, to, complete: complete && job.failed === 0, resumed, keysPerSecond: p.elapsedMs > 0 ? ((p.rewrapped - rewrappedBefore) * 1000) / p.elapsedMs : 0, failures };
 }
 
 /** Keys under other master keys, from the store summary when it has one. */

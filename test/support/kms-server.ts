@@ -22,6 +22,14 @@ export interface KmsLogEntry { op: string; keyId?: string; encryptionContext?: R
 export interface KmsServer {
   endpoint: string; region: string; accessKeyId: string; secretAccessKey: string;
   createKey(opts?: { description?: string; alias?: string }): FakeKmsKey;
+  /**
+   * For seeding and checking large tests only, in process (no HTTP, not counted in `calls` or
+   * `log`): `encryptDirect` makes the blob Encrypt would return for `plaintext` under `keyId` and
+   * `context`; `decryptDirect` applies Decrypt's checks (the key the blob names, access, key
+   * state, context) and returns the plaintext. Every other use goes through the real client.
+   */
+  encryptDirect(keyId: string, plaintext: Uint8Array, context: Record<string, string>): { ciphertextBlob: Buffer; keyArn: string };
+  decryptDirect(blob: Uint8Array, context: Record<string, string>, keyId?: string): Buffer;
   addAlias(alias: string, keyId: string): void;
   setKeyState(keyId: string, state: FakeKeyState): void;
   denyAccess(keyId: string, ops?: string[]): void;
@@ -426,6 +434,15 @@ export async function startKmsServer(opts: KmsServerOptions = {}): Promise<KmsSe
       return meta;
     },
     addAlias,
+    encryptDirect(keyId, plaintext, context) {
+      const rec = resolve(keyId);
+      usable(rec, 'Encrypt');
+      return { ciphertextBlob: seal(rec, Buffer.from(plaintext), readContext(context, 'EncryptionContext')), keyArn: rec.meta.arn };
+    },
+    decryptDirect(blob, context, keyId) {
+      const b = Buffer.from(blob);
+      return open(sourceKey(b, keyId, 'Decrypt'), b, readContext(context, 'EncryptionContext'));
+    },
     setKeyState(keyId, state) {
       const k = resolve(keyId).meta;
       k.keyState = state;

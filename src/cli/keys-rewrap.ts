@@ -1,0 +1,212 @@
+/**
+ * `keywarden keys rewrap --to KEY`: moves every stored wrapped key to another master key
+ * (Keywarden.rewrap) — KMS ReEncrypt within KMS, unwrap-and-wrap from or to a local key — with
+ * no message touched. Resumable: progress is saved after every page, so a rerun (after Ctrl-C,
+ * a kill or a crash) continues where the last committed page ended.
+ *
+ * The old keys: keys recorded under any KMS key ARN are reached through the same KMS client as
+ * the destination; local master keys are given with `--from-local-key-file`; the configured
+ * master key (`--kms-key-id` / `--local-key-file`), if any, is a source too.
+ * @module
+ */
+import { KmsError, StoreError } from '../errors.js';
+import { parseBranchKeyId } from '../keys/branch-keys.js';
+import type { RewrapReport } from '../keys/rewrap.js';
+import { MasterKeyRing } from '../kms/ring.js';
+import type { MasterKeyProvider } from '../kms/provider.js';
+import { type Args, type CommandSpec, EXIT, IncompleteError, type OptionSpec, type RunContext, UsageError, integerArg } from './common.js';
+import { interruptible } from './interrupt.js';
+import {
+  auditConfig, auditOptions, keysDatabaseOptions, keysParams, localMasterKey, masterKeyChoice, masterKeyOptions, openMasterKey, validKmsKeyId, withKeys,
+} from './keys-config.js';
+import { kmsKeys } from './kms.js';
+import { databaseConfig, jsonOption } from './options.js';
+import { progressBar } from './progress.js';
+
+const options: OptionSpec[] = [
+  { name: 'to', type: 'string', value: 'KEY', description: 'destination KMS key: key id, key ARN, alias/NAME or alias ARN' },
+  { name: 'to-local-key-file', type: 'string', value: 'FILE', description: 'or a local destination master key (32 bytes, base64 or hex)' },
+  { name: 'from-local-key-file', type: 'string', value: 'FILE', multiple: true, description: 'a local master key that wrapped some of the stored keys' },
+  { name: 'batch-size', type: 'string', value: 'N', description: 'keys per page, transaction and progress save (default 500, at most 10000)' },
+  { name: 'concurrency', type: 'string', value: 'N', description: 'KMS calls in flight at once (default 16, at most 1024)' },
+  { name: 'max-attempts', type: 'string', value: 'N', description: 'attempts per key when KMS throttles or is unavailable (default 8)' },
+  { name: 'branches', type: 'boolean', description: 'branch mode: with --to, move the branch keys (not the conversation keys) to the new master key' },
+  { name: 'branch', type: 'string', value: 'ID', description: "branch mode: move branch ID's conversation keys to its newest branch key version (no --to)" },
+  { name: 'into-branch', type: 'string', value: 'ID', description: 'branch mode: move conversation keys under master keys into branch ID (migration from direct mode; no --to)' },
+];
+
+/** A branch id as the library accepts it (docs/KEYS.md §9). */
+const BRANCH_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+/** The master key id prefix of keys wrapped by branch keys (`branch:<id>#<version>`). */
+const BRANCH_PREFIX = 'branch:';
+
+/** An integer flag in [min, max]. */
+function bounded(text: string | undefined, label: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = integerArg(text, label, min);
+  if (n > max) throw new UsageError(`${label}: expected at most ${max}`);
+  return n;
+}
+
+function render(r: RewrapReport, interrupted: string | undefined): string {
+  const lines = [
+    `re-wrapped ${r.rewrapped} key(s)${r.total !== undefined ? ` of ${r.total}` : ''} to ${r.to}${r.resumed ? ' (continuing an earlier run)' : ''}: ` +
+      `${r.skipped} skipped, ${r.failed} failed; this run ${(r.elapsedMs / 1000).toFixed(1)} s, ${Math.round(r.keysPerSecond)} keys/s, ${r.kmsCalls} KMS call(s)`,
+  ];
+  for (const f of r.failures) lines.push(`  FAILED ${JSON.stringify(f.conversationId)} v${f.version}: ${f.code}`);
+  if (r.complete) lines.push(`complete: every stored key is under ${r.to}`);
+  else if (interrupted === undefined && r.failed > 0) lines.push(`${r.failed} key(s) could not be re-wrapped (listed above): they stay under their old master key`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Adds what to do next to errors that stop a run half-way. */
+function explainRunError(err: unknown): unknown {
+  if (err instanceof KmsError && err.message.startsWith('no master key in the ring')) {
+    return new IncompleteError(`${err.message}: give the old master key (--from-local-key-file FILE for a local key, --kms-key-id KEY for a KMS key); progress is saved, run again to continue`);
+  }
+  if (err instanceof KmsError || err instanceof StoreError) return new IncompleteError(`${err.message} (progress is saved: run the same command again to continue)`);
+  return err;
+}
+
+/** The `keywarden keys rewrap` command. */
+export const rewrapCommand: CommandSpec = {
+  name: 'rewrap',
+  summary: 'move every stored key to another master key (KMS ReEncrypt), touching no message; resumable',
+  usage: '(--to KEY | --to-local-key-file FILE | --branch ID | --into-branch ID) [--branches] [--from-local-key-file FILE]... [options]',
+  description:
+    'Keys under KMS keys are reached by their ARN through the same KMS client as --to (ReEncrypt: the\n' +
+    'data key never leaves KMS); keys under local master keys need --from-local-key-file; to move\n' +
+    'keys out of KMS to a local key, name the old KMS key with --kms-key-id. Old and new keys both\n' +
+    'work throughout. Every page of keys commits with its key.rewrapped audit entries, and the\n' +
+    "progress is saved in the database ('keys status' shows it): a rerun says \"resuming\" and goes on.\n" +
+    'Ctrl-C or SIGTERM stops after the page in progress (exit 3). Exit status 1 when KMS refused\n' +
+    'some keys (listed; the others are moved).\n' +
+    'Branch keys (docs/KEYS.md §9): --branches --to KEY moves the branch keys only (one KMS call per\n' +
+    'branch key version, whatever the number of conversations); --branch ID moves the conversation\n' +
+    "keys of branch ID to its newest version (after 'rotating' a branch); --into-branch ID moves\n" +
+    'conversation keys still under a master key into branch ID. These need the master key that\n' +
+    'wraps the branch keys (--kms-key-id or --local-key-file), and are resumable the same way.',
+  options: [...keysDatabaseOptions, ...options, ...masterKeyOptions, ...auditOptions, jsonOption],
+  params: keysParams,
+  async run(args, ctx) {
+    const db = databaseConfig(args);
+    const toKms = args.string('to');
+    const toLocal = args.string('to-local-key-file');
+    const branchMoves = [args.string('branch'), args.string('into-branch')];
+    if (branchMoves[0] !== undefined || branchMoves[1] !== undefined) return runBranchMove(args, ctx, db);
+    if ((toKms === undefined) === (toLocal === undefined)) throw new UsageError('give the destination: --to KEY (a KMS key) or --to-local-key-file FILE');
+    const branches = args.flag('branches');
+    if (toKms !== undefined && !validKmsKeyId(toKms)) throw new UsageError('--to: expected a KMS key id, key ARN, alias/NAME or alias ARN');
+    const current = masterKeyChoice(args);
+    const fromLocal = args.list('from-local-key-file');
+    const batchSize = bounded(args.string('batch-size'), '--batch-size', 1, 10_000);
+    const concurrency = bounded(args.string('concurrency'), '--concurrency', 1, 1024);
+    const maxAttempts = bounded(args.string('max-attempts'), '--max-attempts', 1, 100);
+    const audit = await auditConfig(args, ctx);
+    const kms = kmsKeys(args);
+    let outcome: { report: RewrapReport; interrupted: string | undefined };
+    try {
+      const dest: MasterKeyProvider = toKms !== undefined ? await kms.key(toKms) : await localMasterKey(toLocal!, '--to-local-key-file', ctx);
+      const sources: MasterKeyProvider[] = [];
+      if (current !== undefined) sources.push(await openMasterKey(current, kms, ctx));
+      for (const f of fromLocal) sources.push(await localMasterKey(f, '--from-local-key-file', ctx));
+      outcome = await withKeys(db, { audit, masterKey: new MasterKeyRing(dest, sources), ...(branches && { branches: { branch: 'default' } }) }, async (s) => {
+        let to: string;
+        try {
+          to = dest.resolveKeyId === undefined ? dest.keyId : await dest.resolveKeyId();
+        } catch (err) {
+          throw new IncompleteError(`--to ${toKms ?? ''}: ${(err as Error).message}`);
+        }
+        // Branch mode (docs/KEYS.md §9): conversation keys wrapped by branch keys move with
+        // Keywarden.rewrap on a BranchKeyProvider; refuse before any page is touched.
+        if (!branches) {
+          const branchWrapped = await s.store.scanWrapped({ notMasterKeyId: to, masterKeyIdPrefix: BRANCH_PREFIX, limit: 1 });
+          if (branchWrapped.length > 0 && parseBranchKeyId(branchWrapped[0]!.masterKeyId) !== undefined) {
+            throw new IncompleteError(`schema ${s.schema} holds conversation keys wrapped by branch keys (${branchWrapped[0]!.masterKeyId}): add --branches to move the branch keys to the new master key (docs/KEYS.md §9)`);
+          }
+        }
+        const saved = branches ? undefined : await s.store.getJob(`rewrap:${to}`);
+        const doneBefore = saved?.finishedAt === null ? Number(saved.rewrapped ?? 0) + Number(saved.skipped ?? 0) + Number(saved.failed ?? 0) : 0;
+        if (saved?.finishedAt === null) {
+          ctx.note(`resuming the re-wrap to ${to} that started ${String(saved.startedAt)}: ${String(saved.rewrapped)} key(s) re-wrapped so far\n`);
+        } else {
+          ctx.note(`re-wrapping every stored ${branches ? 'branch ' : ''}key to ${to}\n`);
+        }
+        const bar = progressBar(args, ctx, 'rewrap', 'keys', doneBefore);
+        const stop = interruptible(ctx, () => bar.stop());
+        try {
+          const report = await s.kw.rewrap({
+            to: dest, signal: stop.signal,
+            ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }),
+            onProgress: (p) => bar.update(p.rewrapped + p.skipped + p.failed, p.total),
+          });
+          return { report, interrupted: stop.by };
+        } catch (err) {
+          throw explainRunError(err);
+        } finally {
+          bar.stop();
+          stop.release();
+        }
+      });
+    } finally {
+      kms.close();
+    }
+    return finish(outcome, ctx);
+  },
+};
+
+function finish(outcome: { report: RewrapReport; interrupted: string | undefined }, ctx: RunContext): number {
+  const { report, interrupted } = outcome;
+  ctx.emit({ ...report, interrupted: interrupted ?? null }, render(report, interrupted));
+  if (interrupted !== undefined && !report.complete) {
+    throw new IncompleteError(`interrupted (${interrupted}) after the page in progress: ${report.rewrapped} key(s) re-wrapped so far; run the same command again to continue`);
+  }
+  return report.failed > 0 ? EXIT.FOUND : EXIT.OK;
+}
+
+/** `--branch ID` / `--into-branch ID`: conversation keys to a branch's newest version (docs/KEYS.md §9). */
+async function runBranchMove(args: Args, ctx: RunContext, db: ReturnType<typeof databaseConfig>): Promise<number> {
+  const [branch, into] = [args.string('branch'), args.string('into-branch')];
+  if (branch !== undefined && into !== undefined) throw new UsageError('give one of --branch ID and --into-branch ID');
+  if (args.string('to') !== undefined || args.string('to-local-key-file') !== undefined || args.flag('branches')) {
+    throw new UsageError('--branch and --into-branch move conversation keys to a branch key: no --to, --to-local-key-file or --branches');
+  }
+  const id = (branch ?? into)!;
+  const flag = branch !== undefined ? '--branch' : '--into-branch';
+  if (!BRANCH_ID.test(id)) throw new UsageError(`${flag}: expected a branch id (letters, digits and . _ : / -, at most 128 characters, starting with a letter or digit)`);
+  const current = masterKeyChoice(args);
+  if (current === undefined) throw new UsageError(`${flag}: give the master key that wraps the branch keys (--kms-key-id KEY or --local-key-file FILE)`);
+  const fromLocal = args.list('from-local-key-file');
+  const batchSize = bounded(args.string('batch-size'), '--batch-size', 1, 10_000);
+  const concurrency = bounded(args.string('concurrency'), '--concurrency', 1, 1024);
+  const maxAttempts = bounded(args.string('max-attempts'), '--max-attempts', 1, 100);
+  const audit = await auditConfig(args, ctx);
+  const kms = kmsKeys(args);
+  try {
+    const primary = await openMasterKey(current, kms, ctx);
+    const sources: MasterKeyProvider[] = [];
+    for (const f of fromLocal) sources.push(await localMasterKey(f, '--from-local-key-file', ctx));
+    const masterKey = sources.length > 0 ? new MasterKeyRing(primary, sources) : primary;
+    return finish(await withKeys(db, { audit, masterKey, branches: { branch: id } }, async (s) => {
+      ctx.note(branch !== undefined ? `re-wrapping the conversation keys of branch ${id} to its newest version\n` : `moving conversation keys under master keys into branch ${id}\n`);
+      const bar = progressBar(args, ctx, 'rewrap', 'keys', 0);
+      const stop = interruptible(ctx, () => bar.stop());
+      try {
+        const report = await s.kw.rewrap({
+          signal: stop.signal, ...(branch !== undefined && { branch }),
+          ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }),
+          onProgress: (p) => bar.update(p.rewrapped + p.skipped + p.failed, p.total),
+        });
+        return { report, interrupted: stop.by };
+      } catch (err) {
+        throw explainRunError(err);
+      } finally {
+        bar.stop();
+        stop.release();
+      }
+    }), ctx);
+  } finally {
+    kms.close();
+  }
+}
