@@ -235,7 +235,12 @@ export async function withKeys<T>(db: DatabaseConfig, o: KeysSessionOptions, fn:
           });
         }
         kw = new Keywarden({ masterKey, keyStore: store, reservationSize: 1, ...o.keywarden, ...(audit !== undefined && { audit }) });
-        return await fn({ pool, schema: db.schema, store, kw, audit });
+        const result = await fn({ pool, schema: db.schema, store, kw, audit });
+        // The command's audit records are durable in the outbox already (docs/AUDIT.md §4.2);
+        // before this short-lived process exits, wait (best effort) until a sequencer — this one
+        // or a service's — has integrated them under a checkpoint.
+        await log?.flush().catch(() => undefined);
+        return result;
       } finally {
         kw?.close();
         await log?.close().catch(() => undefined);
