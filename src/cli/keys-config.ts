@@ -222,7 +222,8 @@ export async function withKeys<T>(db: DatabaseConfig, o: KeysSessionOptions, fn:
       try {
         let audit: KeyAuditOptions | undefined;
         if (o.audit !== undefined) {
-          log = await AuditLog.open({ store: new PostgresAuditStore(pool, { schema: db.schema }), signerKey: o.audit.signerKey });
+          // 30 s: the final flush may wait for a sequencer lease a killed run left behind (5 s).
+          log = await AuditLog.open({ store: new PostgresAuditStore(pool, { schema: db.schema }), signerKey: o.audit.signerKey, appendTimeoutMs: 30_000 });
           audit = { log, ids: o.audit.ids, actor: o.audit.actor };
         }
         // reservationSize 1: a version the CLI creates is sealed by the services, not by the
