@@ -9,7 +9,8 @@ import { defineConfig } from 'tsup';
 //  - tlog:     transparency-log primitives (portable);
 //  - audit:    the audit log and its stores (Node: FileAuditStore uses node:fs);
 //  - postgres: PostgreSQL stores (Node; `pg` is an optional peer, types only);
-//  - aws:      AwsKmsMasterKey (the other entries never import AWS code).
+//  - aws:      AwsKmsMasterKey (the other entries never import AWS code);
+//  - attachments: Node streams and file helpers for attachments (Node: node:stream, node:fs).
 export default defineConfig([{
   entry: {
     index: 'src/index.ts',
@@ -20,6 +21,7 @@ export default defineConfig([{
     audit: 'src/audit/index.ts',
     postgres: 'src/postgres.ts',
     aws: 'src/kms/aws.ts',
+    attachments: 'src/stream/node.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -13,6 +13,7 @@ import { measureBranchCold } from './branch-cold.js';
 import { measureCold } from './cold.js';
 import { setup, setupPage } from './contenders.js';
 import { type Measured, measure } from './harness.js';
+import { attachmentTable, measureAttachments } from './attachments.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -87,6 +88,9 @@ for (const n of [100_000, 1_000_000]) {
   memory[n === 100_000 ? 'keys_100k' : 'keys_1m'] = JSON.parse(out.trim().split('\n').pop()!);
 }
 
+log('measuring attachments (64 MiB and 1 GiB streams, each case in its own process)…');
+const attachments = await measureAttachments({ quick, log });
+
 function row(op: string, impl: string, suite: string, bytes: number, meas: Measured, raw: number, esdk: number | null): Row {
   return {
     case: op,
@@ -129,6 +133,7 @@ const report = {
   cold,
   branch_cold: branchCold,
   memory,
+  attachments,
   targets,
 };
 
@@ -157,4 +162,5 @@ if (json) {
   console.log(`cache memory: ${memory.keys_100k!.bytes_per_key} B/key at 100k keys, ${memory.keys_1m!.bytes_per_key} B/key at 1M keys`);
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.ok ? 'ok  ' : 'MISS'} ${t.name}: ${t.value} (target ${t.higher ? '>=' : '<='} ${t.target})`);
+  console.log(`\n${attachmentTable(attachments)}`);
 }

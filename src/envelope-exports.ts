@@ -33,3 +33,13 @@ export type { KeyCacheOptions, KeyCacheStats } from './cache/key-cache.js';
 export type { AeadImpl } from './aead/types.js';
 export { nobleAead } from './aead/noble.js';
 export { MAX_CONVERSATION_ID_BYTES, MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES } from './util/validate.js';
+// Attachments (docs/FORMAT.md §9): the Keywarden methods' types, the format's constants and header inspection.
+export type { AttachmentEncryptOptions, AttachmentDecryptOptions } from './stream/attachments.js';
+export type { AttachmentReader, AttachmentSource } from './stream/reader.js';
+export type { AttachmentEncryptor, AttachmentDecryptor } from './stream/sealer.js';
+export type { SegmentAead } from './stream/segment-aead.js';
+export {
+  inspectAttachment, attachmentSize, ATTACHMENT_V1, ATTACHMENT_HEADER_LENGTH, SEGMENT_TAG_LENGTH, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE,
+  MAX_ATTACHMENT_BYTES, MAX_SEGMENTS,
+} from './stream/format.js';
+export type { AttachmentInfo } from './stream/format.js';

@@ -31,6 +31,12 @@ import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyChange, KeyStore } from './store/types.js';
 import { clean, fromUtf8, utf8 } from './util/bytes.js';
 import { fillNonce } from './util/random.js';
+// Attachments (issue #16): the machinery lives in src/stream/, reached through the block at the end of the class.
+import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, type AttachmentKeys, Attachments, checkCall } from './stream/attachments.js';
+import type { AttachmentReader, AttachmentSource } from './stream/reader.js';
+import type { AttachmentDecryptor, AttachmentEncryptor } from './stream/sealer.js';
+import { segmentsFor } from './stream/segment-aead.js';
+import { decryptTransform, encryptTransform } from './stream/web.js';
 import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownOptions } from './util/validate.js';
 
 /** Options of {@link Keywarden}. */
@@ -651,4 +657,177 @@ export class Keywarden {
     this.#unsubscribe?.();
     void this.#watch?.close();
   }
+
+  // ==== Attachments (issue #16) ==============================================================
+  // Everything attachments need from this class, in one block: the machinery is in src/stream/
+  // (docs/FORMAT.md §9) and reaches keys only through the AttachmentKeys adapter below — this
+  // instance's cache and KeyLifecycle, as encrypt and decrypt use them — so reservations,
+  // rotation, shredding and close() apply to attachments exactly as to messages.
+
+  #attachmentsImpl: Attachments | undefined;
+
+  get #attachments(): Attachments {
+    if (this.#keys.closed) throw new ClosedError();
+    return (this.#attachmentsImpl ??= new Attachments(this.#attachmentKeys(), segmentsFor(this.#aead)));
+  }
+
+  /** Copies of cached conversation keys for attachments (the receiver wipes them). */
+  #attachmentKeys(): AttachmentKeys {
+    const keys = this.#keys;
+    const part = this.#part;
+    return {
+      get closed() {
+        return keys.closed;
+      },
+      forSealing: async (conversationId, signal) => {
+        // As encrypt: the cached active key unless it is missing, spent or due for rotation by the
+        // rotation policy; then the lifecycle's (reserving, rotating, refusing a shredded one).
+        const now = this.#clock();
+        const cached = part.active(conversationId);
+        let k = cached;
+        if (k === undefined || k.slot < 0 || k.remaining === 0 || now >= k.rotateAt) {
+          k = undefined;
+          do {
+            k = await raceAbort(keys.activeForSeal(conversationId, k ?? cached, now), signal);
+            if (keys.closed) throw new ClosedError();
+          } while (k.slot < 0 || k.remaining === 0);
+        }
+        // One message of the version's budget per attachment, not per segment (docs/FORMAT.md §9.5).
+        if (k.remaining > 0) k.remaining--;
+        return { key: part.key(k).slice(), version: k.version, suite: k.suite, sealedAt: sealingSeconds(this.#clock()) };
+      },
+      forOpening: async (conversationId, version, signal) => {
+        let k = part.version(conversationId, version);
+        while (k === undefined || k.slot < 0) {
+          k = await raceAbort(keys.version(conversationId, version), signal);
+          if (keys.closed) throw new ClosedError();
+        }
+        return { key: part.key(k).slice(), suite: k.suite };
+      },
+      readable: async (conversationId, version, signal) => {
+        const k = part.version(conversationId, version);
+        if (k !== undefined && k.slot >= 0) return;
+        await raceAbort(keys.version(conversationId, version), signal);
+        if (keys.closed) throw new ClosedError();
+      },
+    };
+  }
+
+  /**
+   * Seals a whole attachment held in memory (docs/FORMAT.md §9): a 46-byte header, then 64 KiB
+   * segments (or `options.segmentSize`) each with a 16-byte tag, under a key derived for this
+   * attachment from the conversation's active key. Counts as one message of that key version.
+   * For large media use {@link Keywarden.encryptAttachmentStream} or `keywarden/attachments`.
+   *
+   * @example
+   * ```ts
+   * const stored = await kw.encryptAttachment(conversationId, photo, { aad: attachmentId });
+   * ```
+   */
+  async encryptAttachment(conversationId: string, plaintext: Uint8Array, options?: AttachmentEncryptOptions): Promise<Uint8Array> {
+    const c = checkCall(conversationId, options, true);
+    return this.#attachments.encrypt(conversationId, plaintext, c);
+  }
+
+  /**
+   * Opens a whole attachment held in memory, for the same conversation and aad: all of it
+   * authenticates or it throws `ERR_DECRYPT_FAILED` and returns nothing.
+   *
+   * @example
+   * ```ts
+   * const photo = await kw.decryptAttachment(conversationId, stored, { aad: attachmentId });
+   * ```
+   */
+  async decryptAttachment(conversationId: string, ciphertext: Uint8Array, options?: AttachmentDecryptOptions): Promise<Uint8Array> {
+    const c = checkCall(conversationId, options, false);
+    return this.#attachments.decrypt(conversationId, ciphertext, c);
+  }
+
+  /**
+   * A Web Streams `TransformStream` that seals a plaintext stream into an attachment with bounded
+   * memory (about one segment plus one chunk), at any length up to 1 TiB. Bad arguments throw
+   * here; a failure to get the key errors the stream.
+   *
+   * @example
+   * ```ts
+   * await request.body.pipeThrough(kw.encryptAttachmentStream(conversationId, { aad: attachmentId })).pipeTo(upload);
+   * ```
+   */
+  encryptAttachmentStream(conversationId: string, options?: AttachmentEncryptOptions): TransformStream<Uint8Array, Uint8Array> {
+    const c = checkCall(conversationId, options, true);
+    const pending = this.#attachments.encryptor(conversationId, c);
+    return encryptTransform(pending);
+  }
+
+  /**
+   * A Web Streams `TransformStream` that opens an attachment stream. Each segment's plaintext
+   * is released only after that segment authenticates; any failure errors the stream with
+   * `ERR_DECRYPT_FAILED`, after which the plaintext already released is authentic but the
+   * attachment is incomplete — write it somewhere provisional and use it only once the stream
+   * has closed without error (docs/FORMAT.md §9.7).
+   *
+   * @example
+   * ```ts
+   * await download.pipeThrough(kw.decryptAttachmentStream(conversationId, { aad: attachmentId })).pipeTo(tempFile);
+   * ```
+   */
+  decryptAttachmentStream(conversationId: string, options?: AttachmentDecryptOptions): TransformStream<Uint8Array, Uint8Array> {
+    const c = checkCall(conversationId, options, false);
+    const attachments = this.#attachments;
+    return decryptTransform((header) => attachments.decryptor(conversationId, header, c));
+  }
+
+  /**
+   * Opens a stored attachment for random access (docs/FORMAT.md §9.6): reads its header and
+   * authenticates its last segment (so `reader.size` is authentic), then
+   * `reader.decryptRange(offset, length)` reads and authenticates only the segments that range
+   * needs. `source` is a `Uint8Array` or `{ size, read(offset, length) }` (e.g. object-store
+   * Range GETs). `close()` the reader to wipe its key.
+   *
+   * @example
+   * ```ts
+   * const att = await kw.openAttachment(conversationId, { size, read: (o, n) => getRange(key, o, n) }, { aad: attachmentId });
+   * const head = await att.decryptRange(0, 1024);
+   * att.close();
+   * ```
+   */
+  async openAttachment(conversationId: string, source: AttachmentSource | Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentReader> {
+    const c = checkCall(conversationId, options, false);
+    return this.#attachments.open(conversationId, source, c);
+  }
+
+  /**
+   * The push-based encryptor the stream APIs are built on, for other stream libraries: call
+   * `update(chunk, emit)` per chunk and `final(emit)` at the end; `emit` receives the header and
+   * the sealed segments. `destroy()` wipes its key if you give up.
+   *
+   * @example
+   * ```ts
+   * const enc = await kw.createAttachmentEncryptor(conversationId, { aad: attachmentId });
+   * for (const chunk of chunks) enc.update(chunk, (c) => out.push(c));
+   * enc.final((c) => out.push(c));
+   * ```
+   */
+  async createAttachmentEncryptor(conversationId: string, options?: AttachmentEncryptOptions): Promise<AttachmentEncryptor> {
+    const c = checkCall(conversationId, options, true);
+    return this.#attachments.encryptor(conversationId, c);
+  }
+
+  /**
+   * The push-based decryptor: give it the attachment's first 46 bytes here, then the rest to
+   * `update(chunk, emit)` and call `final(emit)` at the end of the input.
+   *
+   * @example
+   * ```ts
+   * const dec = await kw.createAttachmentDecryptor(conversationId, stored.subarray(0, 46), { aad: attachmentId });
+   * dec.update(stored.subarray(46), (p) => out.push(p));
+   * dec.final((p) => out.push(p));
+   * ```
+   */
+  async createAttachmentDecryptor(conversationId: string, header: Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentDecryptor> {
+    const c = checkCall(conversationId, options, false);
+    if (!isBytes(header)) assertBytes('header', header);
+    return this.#attachments.decryptor(conversationId, header, c);
+  }
+  // ==== end of attachments =====================================================================
 }

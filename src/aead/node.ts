@@ -10,6 +10,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SuiteId } from '../format/suites.js';
 import { hchacha20, xchachaInnerNonce } from './noble.js';
+import { nodeSegments } from '../stream/segment-node.js';
 import type { AeadImpl } from './types.js';
 
 const TAG = 16;
@@ -30,6 +31,7 @@ function view(b: Uint8Array, start: number, end: number): Uint8Array {
 /** AEADs implemented by node:crypto. */
 export const nodeAead: AeadImpl = {
   name: 'node',
+  segments: nodeSegments,
   seal(suite, key, nonce, plaintext, aad, prefix) {
     let k = key;
     let n = nonce;

@@ -1,4 +1,5 @@
 import type { SuiteId } from '../format/suites.js';
+import type { SegmentAead } from '../stream/segment-aead.js';
 
 /**
  * One implementation of the v1 suites' AEADs. keywarden ships two that agree byte for byte:
@@ -19,4 +20,9 @@ export interface AeadImpl {
    * verify. (`start` lets the caller pass a whole wire message without making a view of it.)
    */
   open(suite: SuiteId, key: Uint8Array, nonce: Uint8Array, data: Uint8Array, aad: Uint8Array, start?: number): Uint8Array | null;
+  /**
+   * The same ciphers for attachment segments (docs/FORMAT.md §9.3). Optional: without it,
+   * attachments use the portable implementation.
+   */
+  readonly segments?: SegmentAead;
 }

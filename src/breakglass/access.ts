@@ -35,6 +35,10 @@ import { MAX_AAD_BYTES, conversationIdBytes, ownOptions } from '../util/validate
 import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
+// Attachments (issue #16): the block at the end of the class.
+import { type BreakGlassAttachmentResult, attachmentHeader, openAndVerify, sealedInside } from './attachment.js';
+import { checkCall } from '../stream/attachments.js';
+import type { AttachmentSource } from '../stream/reader.js';
 
 /**
  * A version as one break-glass call sees it: missing (empty), or its record, whether its validity
@@ -346,4 +350,76 @@ export class BreakGlass {
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.
     await this.#o.audit.log.append(event).catch(() => undefined);
   }
+
+  // ==== Attachments (issue #16) ==============================================================
+  // One block; the attachment work itself is in ./attachment.ts (docs/BREAK-GLASS.md §6).
+
+  /**
+   * Opens one attachment of one conversation under a break-glass token (single use; the
+   * attachment counts as one message of the token's scope, whose `maxMessages` is at least 1).
+   * The attachment must have been sealed inside the token's window — checked on its header
+   * before the token is used, and authenticated with it. Every segment is authenticated, and the access and its outcome
+   * (with a digest of the whole stored attachment) are in the audit log, before the attachment
+   * is returned; read it with `attachment.decryptRange()` and `close()` it when done.
+   *
+   * @example
+   * ```ts
+   * const { attachment } = await bg.openAttachment(tokenJson, conversationId, storedBytesOrSource, { aad: attachmentId });
+   * const video = await attachment.decryptRange(0, attachment.size);
+   * attachment.close();
+   * ```
+   */
+  async openAttachment(
+    token: string | BreakGlassToken, conversationId: string, source: Uint8Array | AttachmentSource, options?: { aad?: Uint8Array | string; signal?: AbortSignal },
+  ): Promise<BreakGlassAttachmentResult> {
+    const c = checkCall(conversationId, options, false);
+    const now = this.#o.now();
+    let request: BreakGlassRequest | undefined;
+    try {
+      request = (typeof token === 'string' ? decodeToken(token) : token).request;
+    } catch {
+      // verifyToken reports the malformed token below
+    }
+    const verified = await this.#refuseOnError(request, () => verifyToken(token, this.#o.policy, now));
+    const req = verified.request;
+    if (!req.scope.conversations.includes(conversationId)) await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', 'conversation is not in the token scope');
+    // The header (no key needed) says when the attachment was sealed: outside the window, refuse
+    // before the token is used or any key is touched.
+    const at = await attachmentHeader(source, c.signal);
+    if (!sealedInside(at.h, Date.parse(req.scope.from), Date.parse(req.scope.to))) {
+      await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', 'attachment was sealed outside the token time window');
+    }
+    const intent = this.#event('breakglass.access', req, {
+      approvers: verified.approvers,
+      requester: req.requester,
+      case: req.detail.length > 0 ? this.#o.audit.ids.case(req.detail) : null,
+      scope: { ...req.scope, conversations: req.scope.conversations.map((x) => this.#o.audit.ids.conversation(x)) },
+    });
+    throwIfAborted(c.signal);
+    let consumed: boolean;
+    try {
+      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
+        await this.#o.audit.log.append(intent, tx === undefined ? undefined : { tx });
+      });
+    } catch (err) {
+      throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
+    }
+    if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    let opened: Awaited<ReturnType<typeof openAndVerify>>;
+    try {
+      opened = await openAndVerify(this.#o, conversationId, c.conv, c.aad, at, c.signal);
+    } catch (err) {
+      await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
+      throw asKeywardenError(err);
+    }
+    try {
+      await this.#o.audit.log.append(this.#event('breakglass.outcome', req, { intent: intent.id, outcome: 'released', messages: 1, ciphertexts: opened.digest }));
+    } catch (err) {
+      opened.reader.close();
+      await this.#recordOutcome(req, intent.id, 'withheld', []).catch(() => undefined);
+      throw asKeywardenError(err);
+    }
+    return { token: req.jti, approvers: verified.approvers, intent: intent.id, attachment: opened.reader, ciphertexts: opened.digest };
+  }
+  // ==== end of attachments =====================================================================
 }

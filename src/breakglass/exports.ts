@@ -4,6 +4,7 @@
  * @module
  */
 export type { BreakGlassOptions, BreakGlassResult } from './access.js';
+export type { BreakGlassAttachmentResult } from './attachment.js';
 export { MemoryTokenLedger } from './ledger.js';
 export type { TokenLedger } from './ledger.js';
 export { validatePolicy, verifyToken, inspectToken } from './policy.js';

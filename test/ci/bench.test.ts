@@ -20,7 +20,7 @@ describe('npm run bench -- --quick --json', () => {
       maxBuffer: 16 << 20,
     });
     report = JSON.parse(out); // exactly one JSON object on stdout
-  }, 600_000);
+  }, 1_200_000); // main's 10 minutes, plus the attachment section (64 MiB and 1 GiB cases, each in its own process: ~8.5 min of --quick at load 15)
 
   it('has the documented shape for every case, suite and size', () => {
     expect(report.node).toBe(process.version);
@@ -59,5 +59,25 @@ describe('npm run bench -- --quick --json', () => {
 
   it('ciphertext overhead is 38 bytes (format v2) with the default suite at every size', () => {
     for (const o of Object.values(report.overhead_bytes) as any[]) expect(o.keywarden_aes).toBe(38);
+  });
+
+  it('attachments: every case at 64 MiB and 1 GiB, with throughput ratios to raw AES-GCM and peak RSS growth', () => {
+    const rows = report.attachments.rows as any[];
+    for (const bytes of [64 << 20, 1 << 30]) {
+      for (const c of ['raw-enc', 'raw-dec', 'node-enc', 'node-dec', 'file-enc', 'file-dec']) {
+        const r = rows.find((x) => x.case === c && x.bytes === bytes);
+        expect(r, `${c} ${bytes}`).toBeDefined();
+        expect(r.mb_per_sec).toBeGreaterThan(0);
+        expect(r.rss_growth_mib).toBeGreaterThanOrEqual(0);
+      }
+    }
+    expect(rows.find((x) => x.case === 'esdk-enc' && x.bytes === 64 << 20).ratio_to_raw).toBeGreaterThan(0);
+    expect(rows.find((x) => x.case === 'node-enc' && x.bytes === 64 << 20).ratio_to_esdk).toBeGreaterThan(0);
+    // The x-raw figures: raw one call and keywarden measured back to back (bench/attachment-case.ts).
+    for (const bytes of [64 << 20, 1 << 30]) {
+      for (const c of ['paired-enc', 'paired-dec']) expect(rows.find((x) => x.case === c && x.bytes === bytes)?.ratio_to_raw, `${c} ${bytes}`).toBeGreaterThan(0);
+    }
+    expect(rows.find((x) => x.case === 'paired-enc' && x.bytes === 64 << 20).ratio_to_esdk).toBeGreaterThan(0);
+    expect(report.attachments.targets.length).toBeGreaterThanOrEqual(8);
   });
 });

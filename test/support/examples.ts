@@ -28,6 +28,7 @@ export const EXAMPLES: readonly Example[] = [
   { file: 'breakglass.ts' },
   { file: 'key-lifecycle.ts' },
   { file: 'rewrap.ts' },
+  { file: 'attachments.ts' },
   { file: 'branch-keys.ts' },
   { file: 'postgres.ts', postgres: true },
 ];

@@ -37,11 +37,24 @@ import {
   APPROVAL_TYP, BreakGlass, MemoryTokenLedger, REASON_CODES, approveRequest, canonicalRequest, createRequest, decodeToken, encodeToken,
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   type ApproverKey, type BreakGlassOptions, type BreakGlassPolicy, type BreakGlassRequest, type BreakGlassResult, type BreakGlassScope,
-  type BreakGlassToken, type Jwk, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
+  type BreakGlassToken, type BreakGlassAttachmentResult, type Jwk, type PolicyFactor, type ReasonCode, type RequestFields, type TokenInspection, type TokenLedger, type VerifiedToken,
 } from 'keywarden/breakglass';
 import * as breakglassPortable from '../../src/breakglass/index.js';
 import { DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
 import { AwsKmsMasterKey, mapKmsError, type AwsKmsMasterKeyOptions } from 'keywarden/aws';
+// Attachments (issue #16): the format on the root, Node streams and files on their own subpath.
+import {
+  ATTACHMENT_HEADER_LENGTH, ATTACHMENT_V1, DEFAULT_SEGMENT_SIZE, MAX_ATTACHMENT_BYTES, MAX_SEGMENTS, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
+  SEGMENT_TAG_LENGTH, attachmentSize, inspectAttachment,
+  type AttachmentDecryptOptions, type AttachmentDecryptor, type AttachmentEncryptOptions, type AttachmentEncryptor, type AttachmentInfo,
+  type AttachmentReader, type AttachmentSource, type SegmentAead,
+} from 'keywarden';
+import { createDecryptStream, createEncryptStream, decryptFile, encryptFile, fileSource, type FileResult, type FileSource } from 'keywarden/attachments';
+
+// @ts-expect-error Node streams and files are not on the portable root
+void root.createEncryptStream;
+// @ts-expect-error the attachment machinery's key adapter is internal
+void root.Attachments;
 
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const yes = <T extends true>(): T => true as T;
@@ -97,6 +110,8 @@ export const values = [
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate,
   AwsKmsMasterKey, mapKmsError, narrow,
+  ATTACHMENT_HEADER_LENGTH, ATTACHMENT_V1, DEFAULT_SEGMENT_SIZE, MAX_ATTACHMENT_BYTES, MAX_SEGMENTS, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
+  SEGMENT_TAG_LENGTH, attachmentSize, inspectAttachment, createDecryptStream, createEncryptStream, decryptFile, encryptFile, fileSource,
 ];
 // And every type export.
 export type Types = [
@@ -109,4 +124,6 @@ export type Types = [
   ApproverKey, BreakGlassOptions, BreakGlassPolicy, BreakGlassRequest, BreakGlassResult, BreakGlassScope, BreakGlassToken, PolicyFactor,
   Jwk, ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
   AwsKmsMasterKeyOptions,
+  AttachmentDecryptOptions, AttachmentDecryptor, AttachmentEncryptOptions, AttachmentEncryptor, AttachmentInfo, AttachmentReader, AttachmentSource,
+  SegmentAead, FileResult, FileSource, BreakGlassAttachmentResult,
 ];
