@@ -7,7 +7,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.scratch/', 'test/interop/tlogcheck/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.scratch/', 'test/interop/tlogcheck/', 'reports/', '.stryker-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -10,6 +10,7 @@ import { defineConfig } from 'tsup';
 //  - audit:    the audit log and its stores (Node: FileAuditStore uses node:fs);
 //  - postgres: PostgreSQL stores (Node; `pg` is an optional peer, types only);
 //  - aws:      AwsKmsMasterKey (the other entries never import AWS code);
+//  - dynamodb: DynamoDbKeyStore (`@aws-sdk/client-dynamodb` is an optional peer);
 //  - attachments: Node streams and file helpers for attachments (Node: node:stream, node:fs).
 export default defineConfig([{
   entry: {
@@ -21,6 +22,7 @@ export default defineConfig([{
     audit: 'src/audit/index.ts',
     postgres: 'src/postgres.ts',
     aws: 'src/kms/aws.ts',
+    dynamodb: 'src/dynamodb.ts',
     attachments: 'src/stream/node.ts',
   },
   format: ['esm', 'cjs'],
@@ -29,7 +31,7 @@ export default defineConfig([{
   target: 'node22',
   splitting: true,
   treeshake: true,
-  external: ['@aws-sdk/client-kms', 'pg'],
+  external: ['@aws-sdk/client-kms', '@aws-sdk/client-dynamodb', 'pg'],
 }, {
   // The `keywarden` command (package.json "bin"): ESM with a shebang.
   entry: { cli: 'src/cli/bin.ts' },

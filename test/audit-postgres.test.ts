@@ -233,7 +233,7 @@ describe('forged rows are never adopted or signed over (issue #10, defect 1)', (
 });
 
 describe('migration from the 0.1 layout (entries rows, one checkpoint per append)', () => {
-  /** What a 0.1 log left in the database after schema migration 4: entries and per-append checkpoints, no tiles. */
+  /** What a 0.1 log left in the database after schema migration 6: entries and per-append checkpoints, no tiles. */
   async function legacyLog(schema: string, n: number, unsigned = 0): Promise<{ notes: string[]; tree: MerkleTree }> {
     const signer = newNoteSigner(signerKey);
     const tree = new MerkleTree();
@@ -247,7 +247,7 @@ describe('migration from the 0.1 layout (entries rows, one checkpoint per append
         await db.pool.query(`INSERT INTO "${schema}".audit_checkpoints (size, note) VALUES ($1, $2)`, [i + 1, notes[i]]);
       }
     }
-    // Schema migration 4 ran over a populated 0.1 log: the data migration is still to do.
+    // Schema migration 6 ran over a populated 0.1 log: the data migration is still to do.
     await db.pool.query(`UPDATE "${schema}".audit_migration SET done = false`);
     return { notes, tree };
   }

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AwsKmsMasterKey, mapKmsError } from '../src/kms/aws.js';
-import { Keywarden, KmsError, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
+import { BranchKeyProvider, Keywarden, KmsError, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
 import { type KmsServer, kmsClientFor, startKmsServer } from './support/kms-server.js';
 import { errorCode } from './support/fixtures.js';
 
@@ -52,6 +52,20 @@ describe('AwsKmsMasterKey', () => {
     expect(new TextDecoder().decode(await other.decrypt('conv-a', ct))).toBe('hello');
     expect(server.calls.Decrypt).toBe(1);
     expect(server.log.find((l) => l.op === 'Decrypt')!.encryptionContext).toEqual(gen.encryptionContext);
+  });
+
+  it('a branch key binds its purpose, branch and branch version in the EncryptionContext (docs/KEYS.md §9)', async () => {
+    const { masterKey } = make();
+    const branchStore = new MemoryKeyStore();
+    const keyStore = new MemoryKeyStore();
+    const kw = new Keywarden({ masterKey: new BranchKeyProvider({ masterKey, store: branchStore }), keyStore });
+    const ct = await kw.encrypt('conv-b', text('hi'));
+    const gen = server.log.filter((l) => l.op === 'GenerateDataKey');
+    expect(gen.map((l) => l.encryptionContext)).toEqual([{ 'keywarden:purpose': 'branch-key', 'keywarden:branch': 'default', 'keywarden:branch-version': '1' }]);
+    // A cold provider unwraps the branch key with the same context, and nothing else goes to KMS.
+    const cold = new Keywarden({ masterKey: new BranchKeyProvider({ masterKey, store: branchStore }), keyStore });
+    expect(new TextDecoder().decode(await cold.decrypt('conv-b', ct))).toBe('hi');
+    expect(server.log.filter((l) => l.op === 'Decrypt').map((l) => l.encryptionContext)).toEqual([gen[0]!.encryptionContext]);
   });
 
   it('KMS refuses a wrapped key moved to another conversation or version (EncryptionContext enforced)', async () => {

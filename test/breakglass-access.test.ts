@@ -250,4 +250,16 @@ describe('break-glass input validation', () => {
     expect(await d.auditStore.size()).toBe(0);
     expect(d.unwrapped).toHaveLength(0);
   });
+
+  it('refuses items that are not an array, naming items, before anything is verified or recorded', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    const tok = await token(d, [t1, t2, l1]);
+    for (const items of ['ab', 5, null, { length: 1, 0: d.messages.c0![0]!.ct }]) {
+      const err = await d.bg.decrypt(tok.text, 'c0', items as never).catch((e) => e);
+      expect([err.code, err.param]).toEqual(['ERR_INVALID_INPUT', 'items']);
+    }
+    expect(await d.auditStore.size()).toBe(0);
+    expect(d.unwrapped).toHaveLength(0);
+  });
 });

@@ -236,7 +236,9 @@ describe('audit keygen key files', () => {
       expect(await readFile(priv, 'utf8')).toBe(signer);
       await expect(stat(join(dir, 'new.vkey'))).rejects.toThrow(); // nothing else created
     }
-    const secret = signer.trim().split('+').slice(4).join('+'); // the base64 seed (it may contain '+' itself)
+    // PRIVATE+KEY+<name>+<key ID>+<base64 key>: the key is everything after the fourth '+' (base64 has '+' too).
+    const secret = signer.trim().split('+').slice(4).join('+');
+    expect(secret).toMatch(/^[A-Za-z0-9+/]{44}$/); // base64(0x04 || 32-byte seed)
     expect(first.out + first.err).not.toContain(secret);
     expect(first.out + first.err).not.toContain('PRIVATE+KEY');
   });

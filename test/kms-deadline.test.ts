@@ -26,12 +26,14 @@ const HUNG = Symbol('hung');
 /** Settles `p`, or HUNG after `ms`: a test must never wait forever on the code under test. */
 const within = <T>(p: Promise<T>, ms = 4000) => Promise.race([p.then((v) => v, (e: unknown) => e), new Promise<typeof HUNG>((r) => setTimeout(() => r(HUNG), ms))]);
 const masterKey = () => new AwsKmsMasterKey({ client: kmsClientFor(kms), keyId: keyArn });
+// The deadline of the hung calls below: long enough that the call after them, a real HTTP round
+// trip to the endpoint, meets it on a loaded machine (300 ms did not, under Stryker).
 const text = new TextEncoder().encode('hello');
 
 describe('deadlines on KMS calls', () => {
   it('GenerateDataKey never answers: the caller and a joined waiter get ERR_KMS_UNAVAILABLE at the deadline; the next call starts afresh', async () => {
     kms.faults.reset();
-    const kw = new Keywarden({ masterKey: masterKey(), keyStore: new MemoryKeyStore(), timeouts: { kmsMs: 300 } });
+    const kw = new Keywarden({ masterKey: masterKey(), keyStore: new MemoryKeyStore(), timeouts: { kmsMs: 1000 } });
     kms.faults.hangNext(1);
     const started = Date.now();
     const [a, b] = await Promise.all([within(kw.encrypt('conv', text)), within(kw.encrypt('conv', text))]);
@@ -53,7 +55,7 @@ describe('deadlines on KMS calls', () => {
     const writer = new Keywarden({ masterKey: masterKey(), keyStore: store });
     const ct = await writer.encrypt('cold', text);
     writer.close();
-    const reader = new Keywarden({ masterKey: masterKey(), keyStore: store, timeouts: { kmsMs: 300 } });
+    const reader = new Keywarden({ masterKey: masterKey(), keyStore: store, timeouts: { kmsMs: 1000 } });
     kms.faults.hangNext(1);
     const e = await within(reader.decrypt('cold', ct));
     expect(isKeywardenError(e, 'ERR_KMS_UNAVAILABLE')).toBe(true);

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { LATEST_MIGRATION, migrate } from '../src/store/migrations.js';
-import { isRetryable, toStoreError } from '../src/store/pg.js';
+import { channelName, isRetryable, toStoreError } from '../src/store/pg.js';
+import fc from 'fast-check';
 import { InvalidInputError, StoreError } from '../src/errors.js';
 import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
@@ -81,8 +82,8 @@ describe('migrate', () => {
     try {
       await expect(
         client.query(
-          `INSERT INTO "${db.schema}".conversation_keys (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
-           VALUES ($1, 2, 'k', '\\x00', 'AES-256-GCM', 'active', now(), now(), 0)`,
+          `INSERT INTO "${db.schema}".conversation_keys (conversation_id, version, master_key, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
+           VALUES ($1, 2, (SELECT id FROM "${db.schema}".keywarden_master_keys WHERE name = 'test:master-key'), '\\x00', 'AES-256-GCM', 'active', now(), now(), 0)`,
           [c],
         ),
       ).rejects.toMatchObject({ code: '23505' });
@@ -355,5 +356,46 @@ describe('change notifications (LISTEN/NOTIFY)', () => {
     expect(v).toBe(2);
     b.close();
     a.close();
+  });
+});
+
+describe('NOTIFY channel names (reported defect: a schema name over 48 characters made every rotation fail)', () => {
+  it('rotation and shred work in a schema with a 63-byte name', async () => {
+    const schema = `kw_${randomBytes(4).toString('hex')}_${'x'.repeat(51)}`;
+    expect(schema).toHaveLength(63);
+    try {
+      await migrate(db.pool, { schema });
+      const store = new PostgresKeyStore(db.pool, { schema });
+      const c = freshConversationId();
+      await store.insertFirst(makeRecord(c));
+      expect((await store.insertNext(makeRecord(c, { version: 2 }), 1)).inserted).toBe(true);
+      expect((await store.shred(c, 'conversation', new Date())).shredded).toEqual([1, 2]);
+    } finally {
+      await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
+  it('every allowed schema name gives a distinct channel of at most 63 bytes, unchanged where it already fitted (property)', () => {
+    // Any allowed name, half of them long (49..63 characters: the ones whose plain channel does not fit).
+    const first = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz_');
+    const rest = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_');
+    const schema = fc.oneof(
+      fc.stringMatching(/^[a-z_][a-z0-9_]{0,62}$/),
+      fc.tuple(first, fc.array(rest, { minLength: 48, maxLength: 62 })).map(([h, t]) => h + t.join('')),
+    );
+    const kind = fc.constantFrom<'keys' | 'branches'>('keys', 'branches');
+    fc.assert(
+      fc.property(schema, schema, kind, (a, b, k) => {
+        const ca = channelName(k, a);
+        expect(Buffer.byteLength(ca)).toBeLessThanOrEqual(63);
+        if (`keywarden_${k}_${a}`.length <= 63) expect(ca).toBe(`keywarden_${k}_${a}`);
+        if (a !== b) expect(channelName(k, b)).not.toBe(ca);
+        expect(channelName(k === 'keys' ? 'branches' : 'keys', a)).not.toBe(ca);
+      }),
+      { numRuns: 2000 },
+    );
+    // The longest names, which differ only at the end, stay apart.
+    const long = (c: string) => `${'s'.repeat(62)}${c}`;
+    expect(new Set(['a', 'b', 'c', '0', '_'].map((c) => channelName('branches', long(c)))).size).toBe(5);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Migration of a keywarden 0.1 PostgreSQL audit log (entries in `audit_entries`, one checkpoint
  * per append in `audit_checkpoints`, the head row `audit_head`) to tiles — resumably. Schema
- * migration 4 (`migrate`) renamed the head row's table to `audit_head_v1`, so 0.1 instances fail
+ * migration 6 (`migrate`) renamed the head row's table to `audit_head_v1`, so 0.1 instances fail
  * closed from then on and the entries being migrated no longer change. This step then builds the
  * tiles from the stored entries, 65,536 at a time, one transaction per chunk that also records
  * how far it got (`audit_migration.size`); a crash or a kill resumes there. The roots and the

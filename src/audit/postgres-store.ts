@@ -1,6 +1,6 @@
 /**
  * PostgresAuditStore: the {@link AuditStore} for a fleet of processes sharing one audit log in
- * PostgreSQL (tables from `migrate`, migration 4). There is no global lock on the append path:
+ * PostgreSQL (tables from `migrate`, migration 6). There is no global lock on the append path:
  *
  * - producers insert outbox rows (`audit_outbox`, a bigserial id each) — inside the caller's
  *   transaction (a key insert, a token consumption) or, alone, group-committed;

@@ -8,15 +8,70 @@
  * @module
  */
 import type { Pool, PoolClient } from 'pg';
-import { StoreError } from '../errors.js';
+import { InvalidInputError, StoreError } from '../errors.js';
+import { ownOptions } from '../util/validate.js';
 import { assertPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 export { DEFAULT_SCHEMA } from './pg.js';
 
+/** Choices made when a migration is applied (options of {@link migrate}). */
+interface MigrateChoices {
+  /** Hash partitions of the key tables (migration 5). */
+  partitions: number;
+}
+
 interface Migration {
   version: number;
   /** Statements for the quoted schema `s`. */
-  up(s: string): string[];
+  up(s: string, choices: MigrateChoices): string[];
+}
+
+/**
+ * Migration 5 for one key table: the same rows in a compact, hash-partitioned table (issue #15,
+ * docs/KEYS.md §11). Built beside the old table, filled from it, then swapped in by rename.
+ */
+function compactKeyTable(s: string, table: string, partitions: number): string[] {
+  const t = `${s}.${table}`;
+  const p = `${s}.${table}_compact`;
+  const parts = Array.from({ length: partitions }, (_, i) =>
+    // fillfactor: room on every page for the new row version of a reservation (sealed_reserved
+    // is in no index), so the UPDATE stays HOT.
+    `CREATE TABLE ${s}.${table}_p${i} PARTITION OF ${p} FOR VALUES WITH (MODULUS ${partitions}, REMAINDER ${i}) WITH (fillfactor = 80)`);
+  return [
+    // Fixed-width columns first (no alignment padding), the two varlena columns last.
+    `CREATE TABLE ${p} (
+      version bigint NOT NULL CHECK (version >= 1),
+      created_at timestamptz NOT NULL,
+      activated_at timestamptz NOT NULL,
+      sealed_reserved bigint NOT NULL DEFAULT 0 CHECK (sealed_reserved >= 0),
+      superseded_at timestamptz NULL,
+      shredded_at timestamptz NULL,
+      master_key int NOT NULL REFERENCES ${s}.keywarden_master_keys (id),
+      suite ${s}.keywarden_suite NOT NULL,
+      state ${s}.keywarden_key_state NOT NULL,
+      shred_scope ${s}.keywarden_shred_scope NULL,
+      conversation_id text COLLATE "C" NOT NULL,
+      wrapped_key bytea NOT NULL,
+      PRIMARY KEY (conversation_id, version),
+      CONSTRAINT ${table}_state CHECK (
+        (state = 'active' AND superseded_at IS NULL AND shredded_at IS NULL AND shred_scope IS NULL)
+        OR (state = 'superseded' AND superseded_at IS NOT NULL AND shredded_at IS NULL AND shred_scope IS NULL)
+        OR (state = 'shredded' AND shredded_at IS NOT NULL AND shred_scope IS NOT NULL AND length(wrapped_key) = 0)
+      )
+    ) PARTITION BY HASH (conversation_id)`,
+    ...parts,
+    `INSERT INTO ${p} (version, created_at, activated_at, sealed_reserved, superseded_at, shredded_at, master_key, suite, state, shred_scope, conversation_id, wrapped_key)
+      SELECT k.version, k.created_at, k.activated_at, k.sealed_reserved, k.superseded_at, k.shredded_at, m.id, k.suite::${s}.keywarden_suite,
+        k.state::${s}.keywarden_key_state, k.shred_scope::${s}.keywarden_shred_scope, k.conversation_id, k.wrapped_key
+      FROM ${t} k JOIN ${s}.keywarden_master_keys m ON m.name = k.master_key_id`,
+    `DROP TABLE ${t}`,
+    `ALTER TABLE ${p} RENAME TO ${table}`,
+    // The database keeps at most one active version per conversation (a unique index on a
+    // partitioned table must contain the partition key: conversation_id is it).
+    `CREATE UNIQUE INDEX ${table}_one_active ON ${t} (conversation_id) WHERE state = 'active'`,
+    `CREATE INDEX ${table}_superseded_at ON ${t} (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
+    `CREATE INDEX ${table}_activated_at ON ${t} (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
+  ];
 }
 
 /**
@@ -107,11 +162,49 @@ const MIGRATIONS: readonly Migration[] = [
     ],
   },
   {
+    // Change notifications without LISTEN (issue #15, docs/KEYS.md §5): every rotation and shred
+    // also appends its NOTIFY payload here, and subscribers that cannot LISTEN poll by `seq`.
+    // IF NOT EXISTS: the statements are safe to re-apply should this migration be renumbered
+    // when concurrent branches' migrations merge.
+    version: 4,
+    up: (s) => [
+      `CREATE TABLE IF NOT EXISTS ${s}.keywarden_key_changes (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind text NOT NULL CHECK (kind IN ('keys', 'branches')),
+        payload text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+      )`,
+      `CREATE INDEX IF NOT EXISTS keywarden_key_changes_at ON ${s}.keywarden_key_changes (at)`,
+    ],
+  },
+  {
+    // Compact, hash-partitioned key tables (issue #15, docs/KEYS.md §11): master key ids as
+    // small integer references, suite/state/scope as enums (4 bytes, not repeated text), ids in
+    // byte order (COLLATE "C", the same on every platform), partitions by conversation id (the
+    // column Citus would distribute by), fillfactor for HOT reservation updates.
+    version: 5,
+    up: (s, { partitions }) => [
+      // No unique constraint on name: a transaction that meets a new master key id adds it
+      // without waiting for another uncommitted transaction adding the same (a unique index
+      // would make it wait, inside keywarden's key-and-audit transaction). Two rows may then
+      // name the same key; each id still names exactly one.
+      `CREATE TABLE ${s}.keywarden_master_keys (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text COLLATE "C" NOT NULL)`,
+      `CREATE INDEX keywarden_master_keys_name ON ${s}.keywarden_master_keys (name)`,
+      `CREATE TYPE ${s}.keywarden_suite AS ENUM ('AES-256-GCM', 'XChaCha20-Poly1305')`,
+      `CREATE TYPE ${s}.keywarden_key_state AS ENUM ('active', 'superseded', 'shredded')`,
+      `CREATE TYPE ${s}.keywarden_shred_scope AS ENUM ('version', 'conversation')`,
+      `INSERT INTO ${s}.keywarden_master_keys (name)
+        SELECT master_key_id FROM ${s}.conversation_keys UNION SELECT master_key_id FROM ${s}.branch_keys ORDER BY 1`,
+      ...compactKeyTable(s, 'conversation_keys', partitions),
+      ...compactKeyTable(s, 'branch_keys', partitions),
+    ],
+  },
+  {
     // The audit log at scale (issue #14, src/audit/postgres-store.ts): tiles, an insert-only tree
     // head, the outbox, receipts, quarantine, the sequencer lease, and the data migration's
     // progress. audit_head becomes audit_head_v1, so 0.1 instances fail closed from here on
     // (their appends lock the head row) and the entries the data migration reads stop changing.
-    version: 4,
+    version: 6,
     up: (s) => [
       `CREATE TABLE ${s}.audit_tiles (
         level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),
@@ -157,6 +250,9 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/** Hash partitions of each key table when {@link migrate} is not told (`options.partitions`). */
+const DEFAULT_PARTITIONS = 16;
+
 /** The newest schema version this build of keywarden knows. */
 export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
@@ -170,6 +266,10 @@ const LOCK_NAMESPACE = 0x6b77;
  * processes at once: runs serialise on a `pg_advisory_xact_lock` and everything a run applies
  * commits together.
  *
+ * `options.partitions` (1..1024, default 16) is the number of hash partitions of each key table,
+ * used when migration 5 is applied (later runs ignore it): choose it for the size you expect
+ * (e.g. 64 for 10^9 conversations: partitions of ~15M rows, each its own vacuum unit).
+ *
  * @returns the versions this call applied (empty when the schema was already up to date).
  * @throws InvalidInputError (`options.schema`) for a bad schema name; StoreError when the
  *   database fails (`retryable` for connection losses and serialization failures).
@@ -182,9 +282,24 @@ const LOCK_NAMESPACE = 0x6b77;
  * const { applied } = await migrate(pool, { schema: 'keywarden' }); // e.g. [1] then []
  * ```
  */
-export async function migrate(pool: Pool, options?: { schema?: string }): Promise<{ applied: number[] }> {
+export async function migrate(pool: Pool, options?: { schema?: string; partitions?: number }): Promise<{ applied: number[] }> {
+  return migrateUpTo(pool, options, LATEST_MIGRATION);
+}
+
+/**
+ * {@link migrate}, applying versions up to `target` only: tests build an older schema with it
+ * to test the migrations that follow on populated data.
+ * @internal
+ */
+export async function migrateUpTo(pool: Pool, options: { schema?: string; partitions?: number } | undefined, target: number): Promise<{ applied: number[] }> {
   assertPool(pool);
-  const schema = schemaOption(options);
+  const o = ownOptions('options', options, ['schema', 'partitions']);
+  const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
+  const partitions = o.partitions ?? DEFAULT_PARTITIONS;
+  if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
+    throw new InvalidInputError('options.partitions', 'expected an integer from 1 to 1024');
+  }
+  const choices: MigrateChoices = { partitions };
   const s = quoteIdent(schema);
   const run = async (client: PoolClient, sql: string, params?: unknown[]) => {
     try {
@@ -211,8 +326,8 @@ export async function migrate(pool: Pool, options?: { schema?: string }): Promis
       const done = new Set((await run(client, `SELECT version FROM ${s}.keywarden_migrations`)).rows.map((r) => Number((r as { version: unknown }).version)));
       const applied: number[] = [];
       for (const m of MIGRATIONS) {
-        if (done.has(m.version)) continue;
-        for (const sql of m.up(s)) await run(client, sql);
+        if (done.has(m.version) || m.version > target) continue;
+        for (const sql of m.up(s, choices)) await run(client, sql);
         await run(client, `INSERT INTO ${s}.keywarden_migrations (version, applied_at) VALUES ($1, now())`, [m.version]);
         applied.push(m.version);
       }

@@ -13,6 +13,7 @@
  *   process (the pending or next query reports the failure anyway).
  * @module
  */
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
@@ -36,6 +37,25 @@ export function schemaOption(options: unknown): string {
     throw new InvalidInputError('options.schema', 'expected a schema name matching ^[a-z_][a-z0-9_]{0,62}$');
   }
   return schema;
+}
+
+/** PostgreSQL's identifier limit (NAMEDATALEN - 1): longer channel names are refused by pg_notify. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * The NOTIFY channel for key changes of one kind of keys in `schema`: `keywarden_<kind>_<schema>`
+ * whenever that fits in 63 bytes (the name every earlier version used, so that instances of
+ * different versions keep hearing each other), else the schema name cut short and followed by
+ * 12 hex digits of its SHA-256, which keeps channels of distinct schemas apart. Schema names are
+ * ASCII (see {@link schemaOption}), so characters are bytes.
+ * @internal
+ */
+export function channelName(kind: 'keys' | 'branches', schema: string): string {
+  const plain = `keywarden_${kind}_${schema}`;
+  if (plain.length <= MAX_IDENTIFIER_BYTES) return plain;
+  const digest = createHash('sha256').update(schema).digest('hex').slice(0, 12);
+  const prefix = `keywarden_${kind}_`;
+  return `${prefix}${schema.slice(0, MAX_IDENTIFIER_BYTES - prefix.length - digest.length - 1)}_${digest}`;
 }
 
 /**

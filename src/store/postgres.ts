@@ -11,12 +11,13 @@
  * @module
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import type { KeyRecord, KeyState, ShredScope } from '../keys/records.js';
+import { type KeyRecord, type KeyState, type ShredScope, copyRecord } from '../keys/records.js';
 import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
-import { assertPool, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -37,9 +38,14 @@ interface Row extends QueryResultRow {
   shred_scope: string | null;
 }
 
+/**
+ * What reads select, from the key table `k` joined to the master key ids `m` (migration 5 keeps
+ * a small integer per master key id in the row, docs/KEYS.md §11).
+ */
 const COLUMNS =
-  'conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved, shredded_at, shred_scope';
-const INSERT_VALUES = '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)';
+  'k.conversation_id, k.version, m.name AS master_key_id, k.wrapped_key, k.suite, k.state, k.created_at, k.activated_at, k.superseded_at, k.sealed_reserved, k.shredded_at, k.shred_scope';
+const INSERT_COLUMNS = 'conversation_id, version, master_key, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved';
+const INSERT_VALUES = '($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)';
 
 // `text` cannot hold U+0000, which a conversation id may contain: escape it injectively
 // (see migrations.ts). Ids with neither `\` nor U+0000 are stored as they are.
@@ -90,15 +96,15 @@ function assertSafeInt(value: number, what: string): void {
   if (!Number.isSafeInteger(value)) throw new StoreError(`postgres key store: ${what} must be a safe integer`);
 }
 
-/** Parameters $1..$10 for COLUMNS. */
-function recordParams(r: KeyRecord): unknown[] {
+/** Parameters $1..$10 for INSERT_COLUMNS, with the master key's reference for $3. */
+function recordParams(r: KeyRecord, masterKey: number): unknown[] {
   assertSafeInt(r.version, 'version');
   assertSafeInt(r.sealedReserved, 'sealedReserved');
   const key = r.wrappedKey;
   return [
     encodeId(r.conversationId),
     r.version,
-    r.masterKeyId,
+    masterKey,
     // A Buffer view over the caller's bytes: serialised before the query resolves, never kept.
     Buffer.from(key.buffer, key.byteOffset, key.byteLength),
     r.suite,
@@ -143,24 +149,72 @@ export class PostgresKeyStore implements KeyStore {
   readonly #channel: string;
   /** `"schema".keywarden_jobs`. */
   readonly #jobs: string;
+  /** `"schema".conversation_keys AS k JOIN "schema".keywarden_master_keys AS m ...`: what reads select from. */
+  readonly #from: string;
+  /** `"schema".keywarden_master_keys`. */
+  readonly #masterKeys: string;
+  /** Master key id -> its reference, for references known to be committed (they never change). */
+  readonly #masterKeyRefs = new Map<string, number>();
+  /** `"schema".keywarden_key_changes`: the change sequence pollers read (pg-changes.ts). */
+  readonly #changes: string;
+  readonly #schema: string;
+  /** `keys` or `branches`: which rows of the change sequence are this store's. */
+  readonly #kind: 'keys' | 'branches';
+  readonly #changeMode: 'auto' | ChangeDetection;
+  readonly #pollIntervalMs: number;
+  #detection: ChangeDetection | undefined;
 
   /**
    * @param pool a node-postgres Pool (the caller owns it and ends it).
    * @param options.schema schema holding the tables (default `public`), as given to {@link migrate}.
    * @param options.keys `conversations` (default: the conversation keys) or `branches` (the branch
    *   keys of `BranchKeyProvider`, in their own table with the same guarantees).
-   * @throws InvalidInputError for a missing pool or a bad schema name (`options.schema`).
+   * @param options.changes how {@link subscribe} detects other processes' changes: `listen`
+   *   (LISTEN/NOTIFY), `poll` (the change sequence, every `pollIntervalMs`), or `auto` (default:
+   *   LISTEN when notifications demonstrably arrive, else polling — for transaction-mode poolers
+   *   and engines without LISTEN).
+   * @param options.pollIntervalMs polling period, 10..60000 (default 1000): the staleness bound
+   *   when polling.
+   * @throws InvalidInputError for a missing pool, a bad schema name (`options.schema`) or a bad
+   *   option (named).
    */
-  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches' }) {
+  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number }) {
     assertPool(pool);
     this.#pool = pool;
-    const o = ownOptions('options', options, ['schema', 'keys']);
+    const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs']);
     const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
     const keys = o.keys ?? 'conversations';
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
     this.#table = `${quoteIdent(schema)}.${keys === 'branches' ? 'branch_keys' : 'conversation_keys'}`;
     this.#jobs = `${quoteIdent(schema)}.keywarden_jobs`;
-    this.#channel = `keywarden_${keys === 'branches' ? 'branches' : 'keys'}_${schema}`;
+    this.#masterKeys = `${quoteIdent(schema)}.keywarden_master_keys`;
+    this.#from = `${this.#table} AS k JOIN ${this.#masterKeys} AS m ON m.id = k.master_key`;
+    this.#kind = keys === 'branches' ? 'branches' : 'keys';
+    this.#channel = channelName(this.#kind, schema);
+    this.#schema = schema;
+    this.#changes = `${quoteIdent(schema)}.keywarden_key_changes`;
+    const changes = o.changes ?? 'auto';
+    if (changes !== 'auto' && changes !== 'listen' && changes !== 'poll') throw new InvalidInputError('options.changes', "expected 'auto', 'listen' or 'poll'");
+    this.#changeMode = changes;
+    const interval = o.pollIntervalMs ?? 1000;
+    if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 10 || interval > 60_000) {
+      throw new InvalidInputError('options.pollIntervalMs', 'expected an integer from 10 to 60000');
+    }
+    this.#pollIntervalMs = interval;
+  }
+
+  /**
+   * How the latest {@link subscribe} detects changes (`listen` or `poll`), or undefined before
+   * the first subscription. In `auto` mode it tells which one was chosen.
+   *
+   * @example
+   * ```ts
+   * await store.subscribe(onChange);
+   * console.log(store.changeDetection); // 'listen', or 'poll' behind PgBouncer in transaction mode
+   * ```
+   */
+  get changeDetection(): ChangeDetection | undefined {
+    return this.#detection;
   }
 
   getLatest(conversationId: string): Promise<KeyRecord | undefined> {
@@ -219,7 +273,7 @@ export class PostgresKeyStore implements KeyStore {
   /** Counts over the whole table: two full scans, for `keywarden keys status` (not for a hot path). */
   async summary(): Promise<KeyStoreSummary> {
     const byState = await run<{ state: string; master_key_id: string; n: unknown }>(
-      this.#pool, 'summary', `SELECT state, master_key_id, count(*) AS n FROM ${this.#table} GROUP BY state, master_key_id`,
+      this.#pool, 'summary', `SELECT k.state, m.name AS master_key_id, count(*) AS n FROM ${this.#from} GROUP BY k.state, m.name`,
     );
     const convs = await run<{ n: unknown }>(this.#pool, 'summary', `SELECT count(DISTINCT conversation_id) AS n FROM ${this.#table}`);
     const out: KeyStoreSummary = { conversations: toInt(convs.rows[0]?.n ?? 0, 'count'), versions: { active: 0, superseded: 0, shredded: 0 }, byMasterKey: {} };
@@ -294,7 +348,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async #getLatest(q: Queryable, conversationId: string): Promise<KeyRecord | undefined> {
     // A backward scan of the primary key: one row.
-    const res = await run(q, 'getLatest', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1`, [
+    const res = await run(q, 'getLatest', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 ORDER BY k.version DESC LIMIT 1`, [
       encodeId(conversationId),
     ]);
     return res.rows[0] && toRecord(res.rows[0]);
@@ -302,7 +356,7 @@ export class PostgresKeyStore implements KeyStore {
 
   async #getVersion(q: Queryable, conversationId: string, version: number): Promise<KeyRecord | undefined> {
     if (!Number.isSafeInteger(version)) return undefined;
-    const res = await run(q, 'getVersion', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND version = $2`, [
+    const res = await run(q, 'getVersion', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 AND k.version = $2`, [
       encodeId(conversationId),
       version,
     ]);
@@ -310,7 +364,7 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async #listVersions(q: Queryable, conversationId: string): Promise<KeyRecord[]> {
-    const res = await run(q, 'listVersions', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version`, [
+    const res = await run(q, 'listVersions', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 ORDER BY k.version`, [
       encodeId(conversationId),
     ]);
     return res.rows.map(toRecord);
@@ -323,8 +377,9 @@ export class PostgresKeyStore implements KeyStore {
     // No conflict target: a conflict on either the primary key (version 1 exists, perhaps as a
     // tombstone) or the one-active index means the conversation has a key. ON CONFLICT waits for
     // a concurrent uncommitted insert, so after DO NOTHING the winner's row is committed.
-    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
-    if (ins.rows[0]) return { inserted: true, record: toRecord(ins.rows[0]) };
+    const ref = await this.#masterKeyRef(q, record.masterKeyId, 'insertFirst');
+    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
+    if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
     return { inserted: false, record: await this.#current(q, record.conversationId, 'insertFirst') };
   }
 
@@ -344,7 +399,7 @@ export class PostgresKeyStore implements KeyStore {
   async #insertNext(client: PoolClient, record: KeyRecord, expected: number, reopen: boolean): Promise<InsertResult> {
     if (!Number.isSafeInteger(expected)) throw new StoreError('postgres key store: insertNext: expected version must be a safe integer');
     const id = encodeId(record.conversationId);
-    const res = await run(client, 'insertNext', `SELECT ${COLUMNS} FROM ${this.#table} WHERE conversation_id = $1 AND version = $2 FOR UPDATE`, [id, expected]);
+    const res = await run(client, 'insertNext', `SELECT ${COLUMNS} FROM ${this.#from} WHERE k.conversation_id = $1 AND k.version = $2 FOR UPDATE OF k`, [id, expected]);
     const row = res.rows[0] && toRecord(res.rows[0]);
     const open = row !== undefined && (row.state === 'active' || (row.state === 'shredded' && (reopen || row.shredScope !== 'conversation')));
     if (!open) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
@@ -358,15 +413,41 @@ export class PostgresKeyStore implements KeyStore {
     }
     // A tombstone is not locked against a concurrent insert of the next version by another
     // path: the primary key settles that race (DO NOTHING, then report the winner).
-    const ins = await run(client, 'insertNext', `INSERT INTO ${this.#table} (${COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`, recordParams(record));
-    if (!ins.rows[0]) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
+    const ref = await this.#masterKeyRef(client, record.masterKeyId, 'insertNext');
+    const ins = await run(client, 'insertNext', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
+    if (ins.rowCount !== 1) return { inserted: false, record: await this.#current(client, record.conversationId, 'insertNext') };
     // Tell other instances (LISTEN, see subscribe): delivered when this transaction commits.
     await this.#notify(client, 'insertNext', id, 'rotated');
-    return { inserted: true, record: toRecord(ins.rows[0]) };
+    return { inserted: true, record: copyRecord(record) };
   }
 
-  #notify(client: Queryable, op: string, encodedId: string, change: KeyChange): Promise<unknown> {
-    return run(client, op, 'SELECT pg_notify($1, $2)', [this.#channel, `${change === 'shredded' ? 's' : 'r'}:${encodedId}`]);
+  /**
+   * The small integer that rows store for a master key id (migration 5), adding the id on first
+   * use. A reference read from a committed row is cached; one this call's transaction adds is
+   * not (the transaction may roll back).
+   */
+  async #masterKeyRef(q: Queryable, masterKeyId: string, op: string): Promise<number> {
+    const cached = this.#masterKeyRefs.get(masterKeyId);
+    if (cached !== undefined) return cached;
+    const found = await run<{ id: unknown }>(q, op, `SELECT id FROM ${this.#masterKeys} WHERE name = $1 ORDER BY id LIMIT 1`, [masterKeyId]);
+    if (found.rows[0]) {
+      const id = toInt(found.rows[0].id, 'id');
+      this.#masterKeyRefs.set(masterKeyId, id);
+      return id;
+    }
+    // A plain insert, never waiting on a concurrent transaction that adds the same name (see
+    // migration 5): a duplicate name under another id is harmless.
+    const added = await run<{ id: unknown }>(q, op, `INSERT INTO ${this.#masterKeys} (name) VALUES ($1) RETURNING id`, [masterKeyId]);
+    return toInt(added.rows[0]!.id, 'id');
+  }
+
+  /**
+   * Tells other instances, on commit: NOTIFY for listeners, and a row of the change sequence for
+   * pollers (pg-changes.ts) — both, since each subscriber picks its own way.
+   */
+  async #notify(client: Queryable, op: string, encodedId: string, change: KeyChange): Promise<void> {
+    const payload = `${change === 'shredded' ? 's' : 'r'}:${encodedId}`;
+    await run(client, op, `WITH c AS (INSERT INTO ${this.#changes} (kind, payload) VALUES ($3, $2)) SELECT pg_notify($1, $2)`, [this.#channel, payload, this.#kind]);
   }
 
   /** Shreds inside a transaction on `client` (see KeyStore.shred). */
@@ -433,11 +514,11 @@ export class PostgresKeyStore implements KeyStore {
     // Primary-key order from the cursor on: a whole re-wrap reads the table once.
     const res = await run(
       q, 'scanWrapped',
-      `SELECT ${COLUMNS} FROM ${this.#table}
-       WHERE state <> 'shredded' AND master_key_id <> $1
-         AND ($3::text IS NULL OR starts_with(master_key_id, $3)) AND ($4::text IS NULL OR NOT starts_with(master_key_id, $4))
-         ${a === undefined ? '' : 'AND (conversation_id, version) > ($5, $6)'}
-       ORDER BY conversation_id, version LIMIT $2`,
+      `SELECT ${COLUMNS} FROM ${this.#from}
+       WHERE k.state <> 'shredded' AND m.name <> $1
+         AND ($3::text IS NULL OR starts_with(m.name, $3)) AND ($4::text IS NULL OR NOT starts_with(m.name, $4))
+         ${a === undefined ? '' : 'AND (k.conversation_id, k.version) > ($5, $6)'}
+       ORDER BY k.conversation_id, k.version LIMIT $2`,
       params,
     );
     return res.rows.map(toRecord);
@@ -445,25 +526,28 @@ export class PostgresKeyStore implements KeyStore {
 
   async #updateWrappings(q: Queryable, items: readonly WrappingUpdate[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const cols = { cid: [] as string[], ver: [] as number[], oldId: [] as string[], oldKey: [] as Buffer[], newId: [] as string[], newKey: [] as Buffer[] };
+    const cols = { cid: [] as string[], ver: [] as number[], oldId: [] as string[], oldKey: [] as Buffer[], newRef: [] as number[], newKey: [] as Buffer[] };
+    const refs = new Map<string, number>();
+    for (const u of items) if (!refs.has(u.next.masterKeyId)) refs.set(u.next.masterKeyId, await this.#masterKeyRef(q, u.next.masterKeyId, 'updateWrappings'));
     for (const u of items) {
       assertSafeInt(u.version, 'version');
       cols.cid.push(encodeId(u.conversationId));
       cols.ver.push(u.version);
       cols.oldId.push(u.expected.masterKeyId);
       cols.oldKey.push(Buffer.from(u.expected.wrappedKey));
-      cols.newId.push(u.next.masterKeyId);
+      cols.newRef.push(refs.get(u.next.masterKeyId)!);
       cols.newKey.push(Buffer.from(u.next.wrappedKey));
     }
     // One statement for the batch; each row is compare-and-set on its current wrapping, and
     // the ordinality tells which item matched.
     const res = await run<{ ord: unknown }>(
       q, 'updateWrappings',
-      `UPDATE ${this.#table} AS k SET master_key_id = u.new_id, wrapped_key = u.new_key
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::text[], $6::bytea[]) WITH ORDINALITY AS u(cid, ver, old_id, old_key, new_id, new_key, ord)
-       WHERE k.conversation_id = u.cid AND k.version = u.ver AND k.state <> 'shredded' AND k.master_key_id = u.old_id AND k.wrapped_key = u.old_key
+      `UPDATE ${this.#table} AS k SET master_key = u.new_ref, wrapped_key = u.new_key
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bytea[], $5::int[], $6::bytea[]) WITH ORDINALITY AS u(cid, ver, old_id, old_key, new_ref, new_key, ord),
+         ${this.#masterKeys} AS m
+       WHERE k.conversation_id = u.cid AND k.version = u.ver AND k.state <> 'shredded' AND m.id = k.master_key AND m.name = u.old_id AND k.wrapped_key = u.old_key
        RETURNING u.ord`,
-      [cols.cid, cols.ver, cols.oldId, cols.oldKey, cols.newId, cols.newKey],
+      [cols.cid, cols.ver, cols.oldId, cols.oldKey, cols.newRef, cols.newKey],
     );
     const done = new Set(res.rows.map((r) => toInt(r.ord, 'ord') - 1));
     return items.map((_u, i) => done.has(i));
@@ -471,9 +555,10 @@ export class PostgresKeyStore implements KeyStore {
 
   /**
    * Calls `onChange(conversationId, change)` whenever any process rotates or shreds a
-   * conversation's keys in this schema (PostgreSQL LISTEN/NOTIFY). Holds one pool connection until the returned function is
-   * called — so do not use it on a single-connection pool (PGlite). Notifications can be missed
-   * (e.g. while reconnecting); keywarden's cache max age remains the bound.
+   * conversation's keys in this schema. With LISTEN/NOTIFY (see `options.changes`) it holds one
+   * pool connection until the returned function is called — so do not use `listen` on a
+   * single-connection pool (PGlite); polling borrows a connection per poll only. Changes can be
+   * missed (e.g. while reconnecting); keywarden's cache max age remains the bound.
    *
    * @example
    * ```ts
@@ -482,50 +567,21 @@ export class PostgresKeyStore implements KeyStore {
    * ```
    */
   async subscribe(onChange: (conversationId: string, change: KeyChange) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
-    let client: PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (err) {
-      throw toStoreError('subscribe', err);
-    }
-    let done = false;
-    // The session can die (server restart, terminated backend): report it once, drop the client.
-    const lost = (err: unknown) => {
-      if (done) return;
-      done = true;
-      client.off('notification', onNotification);
-      client.release(true);
-      onLost?.(err);
-    };
-    const onError = (err: unknown) => lost(err);
-    const onEnd = () => lost(new StoreError('postgres key store: the LISTEN connection ended', undefined, true));
-    const onNotification = (msg: { channel: string; payload?: string | undefined }) => {
-      if (msg.channel !== this.#channel || typeof msg.payload !== 'string') return;
-      // `r:<id>` rotated, `s:<id>` shredded; keywarden 0.1 sent the bare id for a rotation.
-      const p = msg.payload;
+    // `r:<id>` rotated, `s:<id>` shredded; keywarden 0.1 sent the bare id for a rotation.
+    const onPayload = (p: string) => {
       if (p.startsWith('s:')) onChange(decodeId(p.slice(2)), 'shredded');
       else onChange(decodeId(p.startsWith('r:') ? p.slice(2) : p), 'rotated');
     };
-    client.on('error', onError);
-    client.on('end', onEnd);
-    client.on('notification', onNotification);
-    try {
-      await client.query(`LISTEN ${quoteIdent(this.#channel)}`);
-    } catch (err) {
-      done = true;
-      client.off('notification', onNotification);
-      client.release(true);
-      throw toStoreError('subscribe', err);
+    if (this.#changeMode !== 'poll') {
+      const stop = await listenForChanges(this.#pool, this.#channel, onPayload, onLost, this.#changeMode === 'auto');
+      if (stop !== undefined) {
+        this.#detection = 'listen';
+        return stop;
+      }
     }
-    return async () => {
-      if (done) return;
-      done = true;
-      client.off('notification', onNotification);
-      client.off('end', onEnd);
-      await client.query(`UNLISTEN ${quoteIdent(this.#channel)}`).catch(() => undefined);
-      client.off('error', onError);
-      client.release();
-    };
+    const stop = await pollForChanges(this.#pool, this.#schema, this.#kind, this.#pollIntervalMs, onPayload, onLost);
+    this.#detection = 'poll';
+    return stop;
   }
 
   async #reserve(q: Queryable, conversationId: string, version: number, count: number, limit: number): Promise<number> {

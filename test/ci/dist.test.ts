@@ -32,7 +32,7 @@ describe('dist/', () => {
 
   it('ships type declarations for every entry and format', () => {
     const files = readdirSync(join(root, 'dist'));
-    for (const e of ['index', 'audit', 'tlog', 'breakglass', 'postgres', 'aws']) for (const x of ['.js', '.cjs', '.d.ts', '.d.cts']) expect(files).toContain(e + x);
+    for (const e of ['index', 'audit', 'tlog', 'breakglass', 'postgres', 'aws', 'dynamodb']) for (const x of ['.js', '.cjs', '.d.ts', '.d.cts']) expect(files).toContain(e + x);
     for (const e of ['index.node', 'breakglass.node']) for (const x of ['.js', '.cjs']) expect(files).toContain(e + x);
   });
 });

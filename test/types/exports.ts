@@ -42,6 +42,7 @@ import {
 import * as breakglassPortable from '../../src/breakglass/index.js';
 import { DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
 import { AwsKmsMasterKey, mapKmsError, type AwsKmsMasterKeyOptions } from 'keywarden/aws';
+import { DynamoDbKeyStore, type DynamoDbKeyStoreOptions } from 'keywarden/dynamodb';
 // Attachments (issue #16): the format on the root, Node streams and files on their own subpath.
 import {
   ATTACHMENT_HEADER_LENGTH, ATTACHMENT_V1, DEFAULT_SEGMENT_SIZE, MAX_ATTACHMENT_BYTES, MAX_SEGMENTS, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
@@ -110,6 +111,7 @@ export const values = [
   generateApproverKey, inspectToken, requestDigest, validatePolicy, verifyToken,
   DEFAULT_SCHEMA, LATEST_MIGRATION, PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate,
   AwsKmsMasterKey, mapKmsError, narrow,
+  DynamoDbKeyStore,
   ATTACHMENT_HEADER_LENGTH, ATTACHMENT_V1, DEFAULT_SEGMENT_SIZE, MAX_ATTACHMENT_BYTES, MAX_SEGMENTS, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE,
   SEGMENT_TAG_LENGTH, attachmentSize, inspectAttachment, createDecryptStream, createEncryptStream, decryptFile, encryptFile, fileSource,
 ];
@@ -124,6 +126,7 @@ export type Types = [
   ApproverKey, BreakGlassOptions, BreakGlassPolicy, BreakGlassRequest, BreakGlassResult, BreakGlassScope, BreakGlassToken, PolicyFactor,
   Jwk, ReasonCode, RequestFields, TokenInspection, TokenLedger, VerifiedToken,
   AwsKmsMasterKeyOptions,
+  DynamoDbKeyStoreOptions,
   AttachmentDecryptOptions, AttachmentDecryptor, AttachmentEncryptOptions, AttachmentEncryptor, AttachmentInfo, AttachmentReader, AttachmentSource,
   SegmentAead, FileResult, FileSource, BreakGlassAttachmentResult,
 ];

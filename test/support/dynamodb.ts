@@ -1,0 +1,51 @@
+/**
+ * A DynamoDB-compatible server for tests: dynalite (an implementation of the DynamoDB API on
+ * LevelDB, here in memory) on 127.0.0.1 in this process, and a real `@aws-sdk/client-dynamodb`
+ * client pointed at it with dummy credentials. Each call gets its own server and table.
+ */
+import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo, Server } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbKeyStore } from '../../src/store/dynamodb/store.js';
+
+// dynalite ships no type declarations: its one export makes an http.Server.
+const dynalite = createRequire(import.meta.url)('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+
+export interface TestDynamo {
+  /** http://127.0.0.1:<port> */
+  endpoint: string;
+  table: string;
+  client: DynamoDBClient;
+  /** Another client of the same server (e.g. for another process's settings). */
+  newClient(): DynamoDBClient;
+  close(): Promise<void>;
+}
+
+export function dynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+}
+
+export async function testDynamo(): Promise<TestDynamo> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = dynamoClient(endpoint);
+  const table = `kw-test-${randomBytes(6).toString('hex')}`;
+  await DynamoDbKeyStore.createTable(client, table);
+  const clients = [client];
+  return {
+    endpoint,
+    table,
+    client,
+    newClient() {
+      const c = dynamoClient(endpoint);
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
