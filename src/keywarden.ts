@@ -345,13 +345,18 @@ export class Keywarden {
 
   async #encryptSlow(conversationId: string, plaintext: Uint8Array, aad: Uint8Array | string, last: CachedKey | undefined, now: number): Promise<Uint8Array> {
     // At least one pass: the hot path also lands here for a key the rotation policy says is due.
+    // The deadline is checked again with the time after each wait (a key load can take seconds
+    // under KMS faults): a version that came due meanwhile is rotated, never sealed past its age
+    // (docs/KEYS.md §4; found by npm run soak, test/rotation-deadline-wait.test.ts).
     let k: CachedKey | undefined;
+    let t = now;
     do {
-      k = await this.#keys.activeForSeal(conversationId, k ?? last, now);
+      k = await this.#keys.activeForSeal(conversationId, k ?? last, t);
       if (this.#keys.closed) throw new ClosedError(); // closed while we waited: seal nothing
-    } while (k.slot < 0 || k.remaining === 0);
+      t = this.#clock();
+    } while (k.slot < 0 || k.remaining === 0 || t >= k.rotateAt);
     if (k.remaining > 0) k.remaining--;
-    return this.#seal(conversationId, k, plaintext, aad, this.#clock());
+    return this.#seal(conversationId, k, plaintext, aad, t);
   }
 
   #seal(conversationId: string, k: CachedKey, plaintext: Uint8Array, aad: Uint8Array | string, now: number): Uint8Array {

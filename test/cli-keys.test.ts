@@ -18,6 +18,7 @@ import type { Terminal } from '../src/cli/terminal.js';
 import { BranchKeyProvider, Keywarden, type LocalMasterKey } from '../src/node.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { sealV1 } from './support/format-v1.js';
+import { makeRecord } from './support/store-contract.js';
 import { type KeyFiles, type Sealed, keyFiles, seedConversations } from './support/keys-cli.js';
 import { type TestPool, testPool } from './support/pg.js';
 
@@ -266,10 +267,7 @@ describe('keys rewrap (local master keys)', () => {
     expect(status.jobs).toEqual([expect.objectContaining({ name: `rewrap:${files.other.keyId}`, to: files.other.keyId, state: 'finished', pending: 0 })]);
 
     // A schema with keys wrapped by branch keys (docs/KEYS.md §9): refused before any page moves.
-    await db.pool.query(
-      `INSERT INTO "${schema}".conversation_keys (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
-       VALUES ('dm:branched', 1, 'branch:tenant-1#1', $1, 'AES-256-GCM', 'active', now(), now(), 0)`, [Buffer.alloc(60, 1)],
-    );
+    await store().insertFirst(makeRecord('dm:branched', { masterKeyId: 'branch:tenant-1#1', wrappedKey: new Uint8Array(65).fill(1) }));
     const before = (await store().summary()).byMasterKey;
     const branched = await run(['keys', 'rewrap', '--to-local-key-file', files.masterFile, '--from-local-key-file', files.otherFile, ...files.audit]);
     expect([branched.code, branched.out]).toEqual([3, '']);

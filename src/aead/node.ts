@@ -6,6 +6,11 @@
  * built with `new Uint8Array(buffer, offset, length)`, which skips Buffer's species lookup;
  * large messages are encrypted in 128 KiB slices straight into the output buffer, which costs
  * less than one large `update()` followed by a copy into the output.
+ *
+ * The output buffer is `Buffer.allocUnsafeSlow`, never `allocUnsafe`: below 4 KiB the latter is a
+ * slice of Node's shared 8 KiB pool, so every ciphertext an application kept would keep 8 KiB
+ * alive, and its `.buffer` would expose whatever else the process put in that slab (found by
+ * `npm run soak`; test/ciphertext-memory.test.ts). Every byte of it is written before it is returned.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SuiteId } from '../format/suites.js';
@@ -46,13 +51,13 @@ export const nodeAead: AeadImpl = {
       if (plaintext.length <= SLICE) {
         const body = c.update(plaintext);
         c.final(); // GCM and ChaCha20-Poly1305 are stream modes: final() emits nothing
-        const out = Buffer.allocUnsafe(pre + body.length + TAG);
+        const out = Buffer.allocUnsafeSlow(pre + body.length + TAG); // not pooled: see the header
         if (prefix !== undefined) out.set(prefix, 0);
         out.set(body, pre);
         out.set(c.getAuthTag(), pre + body.length);
         return out;
       }
-      const out = Buffer.allocUnsafe(pre + plaintext.length + TAG);
+      const out = Buffer.allocUnsafeSlow(pre + plaintext.length + TAG);
       if (prefix !== undefined) out.set(prefix, 0);
       let pos = pre;
       for (let off = 0; off < plaintext.length; off += SLICE) {

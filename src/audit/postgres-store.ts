@@ -19,7 +19,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { AuditUnavailableError, InvalidInputError } from '../errors.js';
-import { assertPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
 import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
@@ -69,6 +69,7 @@ export class PostgresAuditStore implements AuditStore {
 
   constructor(pool: Pool, options?: PostgresAuditStoreOptions) {
     assertPool(pool);
+    guardPool(pool);
     const leaseMs = options?.leaseMs ?? 5000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new InvalidInputError('options.leaseMs', 'expected an integer of at least 100');
     const schema = schemaOption(options === undefined ? undefined : { ...(options.schema !== undefined && { schema: options.schema }) });

@@ -12,7 +12,7 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
-import { assertPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { assertPool, guardPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import type { TokenLedger } from './ledger.js';
 
 
@@ -50,6 +50,7 @@ export class PostgresTokenLedger implements TokenLedger {
 
   constructor(pool: Pool, options?: { schema?: string }) {
     assertPool(pool);
+    guardPool(pool);
     this.#pool = pool;
     this.#table = `${quoteIdent(schemaOption(options))}.breakglass_tokens`;
   }

@@ -11,7 +11,8 @@
  */
 import { KmsError, StoreError } from '../errors.js';
 import { parseBranchKeyId } from '../keys/branch-keys.js';
-import type { RewrapReport } from '../keys/rewrap.js';
+import type { Keywarden } from '../keywarden.js';
+import type { RewrapOptions, RewrapReport } from '../keys/rewrap.js';
 import { MasterKeyRing } from '../kms/ring.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
 import { type Args, type CommandSpec, EXIT, IncompleteError, type OptionSpec, type RunContext, UsageError, integerArg } from './common.js';
@@ -133,21 +134,7 @@ export const rewrapCommand: CommandSpec = {
         } else {
           ctx.note(`re-wrapping every stored ${branches ? 'branch ' : ''}key to ${to}\n`);
         }
-        const bar = progressBar(args, ctx, 'rewrap', 'keys', doneBefore);
-        const stop = interruptible(ctx, () => bar.stop());
-        try {
-          const report = await s.kw.rewrap({
-            to: dest, signal: stop.signal,
-            ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }),
-            onProgress: (p) => bar.update(p.rewrapped + p.skipped + p.failed, p.total),
-          });
-          return { report, interrupted: stop.by };
-        } catch (err) {
-          throw explainRunError(err);
-        } finally {
-          bar.stop();
-          stop.release();
-        }
+        return runRewrap(args, ctx, s.kw, { to: dest, ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }) }, doneBefore);
       });
     } finally {
       kms.close();
@@ -155,6 +142,21 @@ export const rewrapCommand: CommandSpec = {
     return finish(outcome, ctx);
   },
 };
+
+/** One re-wrap run with the progress bar and Ctrl-C/SIGTERM handling (stops after the page in progress). */
+async function runRewrap(args: Args, ctx: RunContext, kw: Keywarden, options: Omit<RewrapOptions, 'signal' | 'onProgress'> & { branch?: string }, doneBefore: number) {
+  const bar = progressBar(args, ctx, 'rewrap', 'keys', doneBefore);
+  const stop = interruptible(ctx, () => bar.stop());
+  try {
+    const report = await kw.rewrap({ ...options, signal: stop.signal, onProgress: (p) => bar.update(p.rewrapped + p.skipped + p.failed, p.total) });
+    return { report, interrupted: stop.by };
+  } catch (err) {
+    throw explainRunError(err);
+  } finally {
+    bar.stop();
+    stop.release();
+  }
+}
 
 function finish(outcome: { report: RewrapReport; interrupted: string | undefined }, ctx: RunContext): number {
   const { report, interrupted } = outcome;
@@ -190,21 +192,7 @@ async function runBranchMove(args: Args, ctx: RunContext, db: ReturnType<typeof 
     const masterKey = sources.length > 0 ? new MasterKeyRing(primary, sources) : primary;
     return finish(await withKeys(db, { audit, masterKey, branches: { branch: id } }, async (s) => {
       ctx.note(branch !== undefined ? `re-wrapping the conversation keys of branch ${id} to its newest version\n` : `moving conversation keys under master keys into branch ${id}\n`);
-      const bar = progressBar(args, ctx, 'rewrap', 'keys', 0);
-      const stop = interruptible(ctx, () => bar.stop());
-      try {
-        const report = await s.kw.rewrap({
-          signal: stop.signal, ...(branch !== undefined && { branch }),
-          ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }),
-          onProgress: (p) => bar.update(p.rewrapped + p.skipped + p.failed, p.total),
-        });
-        return { report, interrupted: stop.by };
-      } catch (err) {
-        throw explainRunError(err);
-      } finally {
-        bar.stop();
-        stop.release();
-      }
+      return runRewrap(args, ctx, s.kw, { ...(branch !== undefined && { branch }), ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }) }, 0);
     }), ctx);
   } finally {
     kms.close();

@@ -10,7 +10,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
-import { assertPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, guardPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 export { DEFAULT_SCHEMA } from './pg.js';
 
@@ -293,6 +293,7 @@ export async function migrate(pool: Pool, options?: { schema?: string; partition
  */
 export async function migrateUpTo(pool: Pool, options: { schema?: string; partitions?: number } | undefined, target: number): Promise<{ applied: number[] }> {
   assertPool(pool);
+  guardPool(pool);
   const o = ownOptions('options', options, ['schema', 'partitions']);
   const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
   const partitions = o.partitions ?? DEFAULT_PARTITIONS;

@@ -54,6 +54,11 @@ export async function listenForChanges(
   } catch (err) {
     throw toStoreError('subscribe', err);
   }
+  // A listener for the client's whole life, whatever path releases it: an 'error' event with no
+  // listener (a backend terminated while the client is idle in the pool or between our own
+  // handlers) would be an uncaught exception in the caller's process (seen in the PostgreSQL
+  // fault suite: terminated backends under traffic).
+  client.on('error', () => undefined);
   let done = false;
   let probeToken: string | undefined;
   let probeHeard: (() => void) | undefined;
@@ -116,9 +121,9 @@ export async function listenForChanges(
     done = true;
     client.off('notification', onNotification);
     client.off('end', onEnd);
-    await client.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => undefined);
+    const unlistened = await client.query(`UNLISTEN ${quoteIdent(channel)}`).then(() => true, () => false);
     client.off('error', onError);
-    client.release();
+    client.release(unlistened ? undefined : true); // a session that failed is not pooled again
   };
 }
 

@@ -74,6 +74,31 @@ export function assertPool(pool: unknown): asserts pool is Pool {
   }
 }
 
+const guarded = new WeakSet<object>();
+const listened = new WeakSet<object>();
+
+/**
+ * Gives every client the pool hands out an 'error' listener for its whole life, once per pool.
+ *
+ * Why: node-postgres takes its own listener off a client when it hands the client over, and it
+ * can handle ReadyForQuery and a FATAL ("terminating connection", a restart) in the same socket
+ * read — after the hand-over, before the code awaiting `pool.connect()` runs. An 'error' event
+ * with no listener is an uncaught exception in the application's process. The 'acquire' event is
+ * emitted synchronously before the hand-over, so a listener added there closes that window
+ * (test/pg-acquire-race.test.ts). The listener does nothing: the failure still reaches whoever
+ * uses the client, as a failed query. It also covers the application's own use of that pool.
+ * @internal
+ */
+export function guardPool(pool: Pool): void {
+  if (guarded.has(pool) || typeof (pool as { on?: unknown }).on !== 'function') return;
+  guarded.add(pool);
+  pool.on('acquire', (client) => {
+    if (listened.has(client)) return;
+    listened.add(client);
+    client.on('error', noop);
+  });
+}
+
 // SQLSTATEs after which the same call may succeed on a new attempt: connection exceptions
 // (class 08), serialization failure, deadlock, and the server shutting down or killing the
 // session (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).

@@ -16,7 +16,7 @@ import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
-import { assertPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, guardPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
@@ -180,6 +180,7 @@ export class PostgresKeyStore implements KeyStore {
    */
   constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number }) {
     assertPool(pool);
+    guardPool(pool);
     this.#pool = pool;
     const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs']);
     const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });

@@ -113,7 +113,7 @@ describe('dist/cli.js keys and inspect', () => {
     [['keys', 'shred', '-h'], 'usage: keywarden keys shred CONVERSATION [--version N]... | [--below N] [--yes] [options]'],
     [['keys', 'help', 'start-generation'], 'usage: keywarden keys start-generation CONVERSATION'],
     [['keys', 'retain', '--help'], 'usage: keywarden keys retain --older-than DURATION'],
-    [['keys', 'rewrap', '--help'], 'usage: keywarden keys rewrap (--to KEY | --to-local-key-file FILE)'],
+    [['keys', 'rewrap', '--help'], 'usage: keywarden keys rewrap (--to KEY | --to-local-key-file FILE | --branch ID | --into-branch ID)'],
     [['inspect', '--help'], 'usage: keywarden inspect FILE [--json]'],
   ])('%j: help on stdout, exit 0, with the environment variables and exit codes', async (argv, first) => {
     const r = await runCli(argv, childEnv());

@@ -134,12 +134,15 @@ describe.skipIf(!url)('keys rewrap: 100,000 keys, SIGKILLed and rerun (issue #12
       }
     }
     const now = new Date();
+    // Bulk rows in the compact schema (migration 5): the master key by its integer reference.
+    const keyRef = (await pool.query<{ id: number }>(`INSERT INTO "${schema}".keywarden_master_keys (name) VALUES ($1) RETURNING id`, [keyA.arn])).rows[0]!.id;
     for (let i = 0; i < rows.length; i += 10_000) {
       const chunk = rows.slice(i, i + 10_000);
       await pool.query(
-        `INSERT INTO "${schema}".conversation_keys (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved)
-         SELECT id, v, $3, blob, 'AES-256-GCM', st, $7, $7, sup, 0 FROM unnest($1::text[], $2::bigint[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(id, v, blob, st, sup)`,
-        [chunk.map((r) => r.id), chunk.map((r) => r.version), keyA.arn, chunk.map((r) => r.blob), chunk.map((r) => r.state), chunk.map((r) => r.superseded), now],
+        `INSERT INTO "${schema}".conversation_keys (conversation_id, version, master_key, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved)
+         SELECT id, v, $3, blob, 'AES-256-GCM', st::"${schema}".keywarden_key_state, $7, $7, sup, 0
+         FROM unnest($1::text[], $2::bigint[], $4::bytea[], $5::text[], $6::timestamptz[]) AS u(id, v, blob, st, sup)`,
+        [chunk.map((r) => r.id), chunk.map((r) => r.version), keyRef, chunk.map((r) => r.blob), chunk.map((r) => r.state), chunk.map((r) => r.superseded), now],
       );
     }
     const start = await store.summary();
@@ -207,7 +210,8 @@ describe.skipIf(!url)('keys rewrap: 100,000 keys, SIGKILLed and rerun (issue #12
 
     // Every key, in process, by the endpoint's Decrypt logic; the bulk ones to the seeded bytes.
     const all = await pool.query<{ conversation_id: string; version: string; master_key_id: string; wrapped_key: Buffer }>(
-      `SELECT conversation_id, version, master_key_id, wrapped_key FROM "${schema}".conversation_keys WHERE state <> 'shredded'`,
+      `SELECT k.conversation_id, k.version, m.name AS master_key_id, k.wrapped_key
+       FROM "${schema}".conversation_keys k JOIN "${schema}".keywarden_master_keys m ON m.id = k.master_key WHERE k.state <> 'shredded'`,
     );
     expect(all.rows).toHaveLength(N);
     let compared = 0;

@@ -1,0 +1,40 @@
+/**
+ * A seal never outlives its version's age deadline (docs/KEYS.md §4), even when loading the key
+ * takes long. Found by `npm run soak` (issue #11): encrypt checked the deadline with the time
+ * taken before it waited for the key (a cache miss: store read and KMS unwrap, seconds under KMS
+ * faults), then sealed with the time after the wait, so a version that came due meanwhile sealed
+ * past `activatedAt + maxAgeMs` (the soak saw 60.66 s under `maxAgeMs: 60000`).
+ */
+import { expect, it } from 'vitest';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
+import type { KmsCallOptions } from '../src/kms/provider.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+const AGE = 60_000;
+
+it('a version that comes due while its key is loading is rotated, not sealed past its age', async () => {
+  let t = T0;
+  let slowUnwrapMs = 0;
+  /** A KMS that takes `slowUnwrapMs` (of the test's clock) to unwrap. */
+  class SlowUnwrap extends LocalMasterKey {
+    override async unwrapDataKey(w: Uint8Array, c: Readonly<Record<string, string>>, id: string, o?: KmsCallOptions): Promise<Uint8Array> {
+      t += slowUnwrapMs;
+      return super.unwrapDataKey(w, c, id, o);
+    }
+  }
+  const masterKey = new SlowUnwrap(LocalMasterKey.generateKey());
+  const keyStore = new MemoryKeyStore();
+  const now = () => new Date(t);
+  const first = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
+  expect(inspectCiphertext(await first.encrypt('c', new Uint8Array(8))).keyVersion).toBe(1);
+  first.close();
+  // Another instance (a cold cache) seals at 80% of the age; the unwrap takes 30% of it.
+  t = T0 + 0.8 * AGE;
+  slowUnwrapMs = 0.3 * AGE;
+  const second = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
+  const ct = await second.encrypt('c', new Uint8Array(8));
+  const info = inspectCiphertext(ct);
+  const named = (await keyStore.listVersions('c')).find((r) => r.version === info.keyVersion)!;
+  expect({ version: info.keyVersion, sealedPastAge: Date.parse(info.sealedAt!) >= named.activatedAt.getTime() + AGE }).toEqual({ version: 2, sealedPastAge: false });
+  second.close();
+});
