@@ -63,7 +63,11 @@ export interface KeywardenOptions {
    * race-free across instances (one new version per conversation). Default: no age limit.
    */
   rotation?: RotationOptions;
-  /** Messages reserved per key-store round trip when counting seals (default 1024). */
+  /**
+   * Messages reserved per key-store round trip when counting seals (default 1024); at most 1/16
+   * of a version's message limit, since a key that leaves the cache loses its unused reservation
+   * (docs/FORMAT.md §5).
+   */
   reservationSize?: number;
   /** Rotate automatically when a key version's message budget is spent (default true); else fail with ERR_KEY_LIMIT_REACHED. */
   autoRotate?: boolean;

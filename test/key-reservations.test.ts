@@ -34,32 +34,33 @@ async function sealMany(kw: Keywarden, n: number, id = 'c') {
 }
 
 describe('reservations, counted exactly', () => {
-  it('limit 10, blocks of 3: 3 with the new version, then 3, 3, 1, then 0 rotates', async () => {
+  it('limit 33, blocks of 3: 3 with the new version, then 3 at a time, then 0 rotates', async () => {
     const { inner, store, reservations, reads } = loggingStore();
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
-    const kw = new Keywarden({ masterKey, keyStore: store, maxMessagesPerKey: 10, reservationSize: 3 });
-    const versions = await sealMany(kw, 11);
-    expect(versions).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
-    expect(reservations).toEqual([[1, 3, 10, 3], [1, 3, 10, 3], [1, 3, 10, 1], [1, 3, 10, 0]]);
+    // A block is min(reservationSize, ceil(limit / 16)): 3 here (docs/KEYS.md §4).
+    const kw = new Keywarden({ masterKey, keyStore: store, maxMessagesPerKey: 33, reservationSize: 3 });
+    const versions = await sealMany(kw, 34);
+    expect(versions).toEqual([...Array<number>(33).fill(1), 2]);
+    expect(reservations).toEqual([...Array.from({ length: 10 }, () => [1, 3, 33, 3]), [1, 3, 33, 0]]);
     // The spent version's key is reused from the cache while checking which version is active
     // (no unwrap), and the new version is the active one afterwards (no further store reads).
     expect(kw.stats().kms).toEqual({ generateDataKey: 2, unwrapDataKey: 0 });
     const readsAfterRotation = reads.active;
-    expect((await inner.listVersions('c')).map((r) => [r.version, r.state, r.sealedReserved])).toEqual([[1, 'superseded', 10], [2, 'active', 3]]);
+    expect((await inner.listVersions('c')).map((r) => [r.version, r.state, r.sealedReserved])).toEqual([[1, 'superseded', 33], [2, 'active', 3]]);
     // The new version's 3 seals need no reservation.
     expect(await sealMany(kw, 2)).toEqual([2, 2]);
-    expect(reservations).toHaveLength(4);
+    expect(reservations).toHaveLength(11);
     expect(reads.active).toBe(readsAfterRotation);
     expect(await sealMany(kw, 1)).toEqual([2]);
-    expect(reservations.at(-1)).toEqual([2, 3, 10, 3]);
+    expect(reservations.at(-1)).toEqual([2, 3, 33, 3]);
   });
 
-  it('a new version gets min(reservationSize, limit): with a limit below the block, no reservation at all until it is spent', async () => {
+  it('a block is at most 1/16 of the limit: limit 4 under reservationSize 1024 reserves one seal at a time', async () => {
     const { inner, store, reservations } = loggingStore();
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: store, maxMessagesPerKey: 4, reservationSize: 1024 });
     expect(await sealMany(kw, 5)).toEqual([1, 1, 1, 1, 2]);
-    expect(reservations).toEqual([[1, 1024, 4, 0]]);
-    expect((await inner.listVersions('c')).map((r) => r.sealedReserved)).toEqual([4, 4]);
+    expect(reservations).toEqual([[1, 1, 4, 1], [1, 1, 4, 1], [1, 1, 4, 1], [1, 1, 4, 0]]);
+    expect((await inner.listVersions('c')).map((r) => r.sealedReserved)).toEqual([4, 1]);
   });
 
   it('a version loaded from the store (not created here) reserves before its first seal; grants add up', async () => {

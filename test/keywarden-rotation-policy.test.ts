@@ -4,7 +4,7 @@
  * conversation however many instances seal at the due moment.
  */
 import { describe, expect, it } from 'vitest';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
+import { KeyCache, Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
 import { rotateAt, rotationPolicy } from '../src/keys/rotation.js';
 
 const DAY = 86_400_000;
@@ -84,6 +84,30 @@ describe('rotation policy', () => {
     expect(rows.every((r) => r.sealedReserved <= 10)).toBe(true);
     for (const v of new Set(versions)) expect(versions.filter((x) => x === v).length).toBeLessThanOrEqual(10);
     expect(Math.max(...versions)).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a key leaving the cache loses at most 1/16 of the count budget: maxMessages below the reservation size does not rotate on every cache miss', async () => {
+    // Found by npm run soak: reservations are taken from the store in blocks (reservationSize,
+    // default 1024) and a block's unused seals are lost when the key leaves the cache (eviction,
+    // restart). With maxMessages 100 one block was the whole budget, so every cache miss of a
+    // conversation created a new version.
+    const keyStore = new MemoryKeyStore();
+    const cache = new KeyCache({ maxEntries: 1 }); // two conversations evict each other
+    const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, cache, rotation: { maxMessages: 100 } });
+    for (let i = 0; i < 10; i++) {
+      await kw.encrypt('a', enc(`a${i}`));
+      await kw.encrypt('b', enc(`b${i}`));
+    }
+    expect(cache.stats().evictions).toBeGreaterThanOrEqual(18);
+    // 10 residencies of 'a', each losing at most ceil(100 / 16) = 7 unused seals: 70 < 100.
+    expect((await keyStore.listVersions('a')).map((r) => r.version)).toEqual([1]);
+    expect((await keyStore.listVersions('b')).map((r) => r.version)).toEqual([1]);
+    // The budget still holds: 100 seals in one residency, then a new version.
+    const one = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore(), rotation: { maxMessages: 100 } });
+    const versions = [];
+    for (let i = 0; i < 101; i++) versions.push(version(await one.encrypt('c', enc('x'))));
+    expect(versions.filter((v) => v === 1)).toHaveLength(100);
+    expect(versions[100]).toBe(2);
   });
 
   it('validates the policy, naming the option', () => {
