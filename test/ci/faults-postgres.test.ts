@@ -163,9 +163,21 @@ describe('PostgreSQL faults (real server)', () => {
   it.skipIf(!url)('an exhausted pool: "pool exhausted", retryable, and everything completes', async () => {
     const s = await service({ max: 2, connectionTimeoutMillis: 100 });
     seen.clear();
-    // Hold one of the two connections for a while, so transactions queue and time out.
-    const held = await s.pool.connect();
-    setTimeout(() => held.release(), 800);
+    // Hold both connections for a while, so every transaction in that window waits for one and
+    // times out. (Holding one was enough while each key transaction waited for the audit log's
+    // global lock; with the outbox a transaction is short enough for 24 to share one connection
+    // inside the 100 ms timeout, and the test saw no exhaustion 1 run in 2.)
+    const connect = async () => {
+      for (;;) {
+        try {
+          return await s.pool.connect();
+        } catch {
+          // the sequencer had it for a moment: try again
+        }
+      }
+    };
+    const held = [await connect(), await connect()];
+    setTimeout(() => held.forEach((c) => c.release()), 800);
     const acked = await traffic(s.kw, 'pool', 300, 100, 24);
     expect(seen.get('ERR_STORE_FAILED') ?? 0).toBeGreaterThan(0);
     s.kw.close();
