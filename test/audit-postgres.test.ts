@@ -1,33 +1,34 @@
 /**
- * PostgresAuditStore and PostgresTokenLedger: round trips, AuditLog end to end, many instances
- * appending through the head lock, caller transactions, single-use tokens, and a connection
- * killed mid-append (real PostgreSQL only). Runs on PGlite (one connection, so "concurrent"
- * calls run one after another) or on the server at DATABASE_URL.
+ * PostgresAuditStore and PostgresTokenLedger (issue #14): AuditLog end to end, many instances
+ * through the outbox with one sequencer, records in a caller's transaction, single-use tokens,
+ * fencing and the lease, forged rows, and the migration from keywarden 0.1's layout. Runs on
+ * PGlite (one connection) or on the server at DATABASE_URL.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Checkpoint, signCheckpoint } from '../src/audit/checkpoint.js';
+import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
-import { CompactRange, MerkleTree, leafHash } from '../src/audit/merkle.js';
+import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
+import { postgresMigration } from '../src/audit/postgres-migrate.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
+import { recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { TileEdge } from '../src/audit/tile-edge.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { PostgresTokenLedger } from '../src/breakglass/postgres-ledger.js';
-import { AuditUnavailableError } from '../src/errors.js';
 import { migrate } from '../src/store/migrations.js';
+import { toHex } from '../src/util/bytes.js';
+import { batchOf } from './support/audit-store-contract.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 let db: TestPool;
 let counter = 0;
-
+const created: string[] = [];
 beforeAll(async () => {
   db = await testPool();
 });
-const created: string[] = [];
 afterAll(async () => {
   try {
     for (const schema of created) await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -44,360 +45,269 @@ async function freshSchema(): Promise<string> {
   return schema;
 }
 
-const origin = 'example.com/keywarden-audit-pg';
-const { signerKey, verifierKey } = generateNoteKey(origin);
-const signer = newNoteSigner(signerKey);
-const sign = (size: number, rootHash: Uint8Array): string => signCheckpoint({ origin, size, rootHash, extensions: [] } satisfies Checkpoint, signer);
+const origin = 'keywarden.example/store-contract';
+const { signerKey, verifierKey } = generateNoteKey(origin, new Uint8Array(32).fill(12));
+const open = (schema: string, more: Partial<Parameters<typeof AuditLog.open>[0]> = {}) =>
+  AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey, pollMs: 5, ...more });
 const entry = (n: number): Uint8Array => encodeEntry(sampleEvent(n));
-const bytes = (s: string) => new TextEncoder().encode(s);
 
 async function verify(store: PostgresAuditStore) {
   const size = await store.size();
-  return verifyAuditLog({ verifierKey, entries: await store.read(0, size), checkpoints: await store.checkpoints() });
+  return verifyAuditLog({ verifierKey, entries: await store.read(0, size), checkpoints: await store.checkpoints(), head: (await store.state()).head! });
 }
-
-/** The stored head must match the entries: same size, and the edge's root is the entries' root. */
-async function expectHeadConsistent(schema: string): Promise<number> {
-  const head = await db.pool.query(`SELECT size, edge FROM "${schema}".audit_head WHERE id = 1`);
-  const size = Number(head.rows[0].size);
-  const rows = await db.pool.query(`SELECT idx, entry, leaf_hash FROM "${schema}".audit_entries ORDER BY idx`);
-  expect(rows.rows.map((r) => Number(r.idx))).toEqual(Array.from({ length: size }, (_, i) => i));
-  const tree = new MerkleTree(rows.rows.map((r) => new Uint8Array(r.entry)).map(leafHash));
-  rows.rows.forEach((r, i) => expect(new Uint8Array(r.leaf_hash)).toEqual(tree.leafHash(i)));
-  expect(CompactRange.decode(size, new Uint8Array(head.rows[0].edge)).root()).toEqual(tree.root());
-  return size;
-}
-
-describe('PostgresAuditStore basics', () => {
-  it('append/read/size/checkpoints round trip; reads are plain copies', async () => {
-    const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    expect(await store.size()).toBe(0);
-    expect(await store.read(0, 10)).toEqual([]);
-    expect(await store.checkpoints()).toEqual([]);
-    const input = [bytes('a'), bytes('b')];
-    expect(await store.append(input)).toBe(0);
-    input[0]![0] = 0x7a; // the store must have copied (serialised) the caller's bytes
-    expect(await store.append([bytes('c'), new Uint8Array(0)])).toBe(2);
-    expect(await store.append([])).toBe(4);
-    expect(await store.size()).toBe(4);
-    const read = await store.read(0, 4);
-    expect(read.map((b) => new TextDecoder().decode(b))).toEqual(['a', 'b', 'c', '']);
-    for (const r of read) {
-      expect(Object.getPrototypeOf(r)).toBe(Uint8Array.prototype); // not a Buffer over a shared slab
-      expect(r.byteOffset).toBe(0);
-      expect(r.buffer.byteLength).toBe(r.length);
-    }
-    read[1]![0] = 0;
-    expect(new TextDecoder().decode((await store.read(1, 2))[0])).toBe('b');
-    expect((await store.read(1, 3)).map((b) => new TextDecoder().decode(b))).toEqual(['b', 'c']);
-    expect(await store.read(3, 3)).toEqual([]);
-    // Plain append keeps the head's edge in step with the entries.
-    await expectHeadConsistent(schema);
-    const cp1 = sign(4, new MerkleTree((await store.read(0, 4)).map(leafHash)).root());
-    await store.appendCheckpoint(cp1);
-    await store.appendCheckpoint(`${origin}\n2\n${Buffer.alloc(32).toString('base64')}\n\n— sig\n`);
-    expect(await store.checkpoints()).toEqual([cp1, `${origin}\n2\n${Buffer.alloc(32).toString('base64')}\n\n— sig\n`]);
-    const sizes = await db.pool.query(`SELECT size FROM "${schema}".audit_checkpoints ORDER BY seq`);
-    expect(sizes.rows.map((r) => Number(r.size))).toEqual([4, 2]);
-    await expect(store.appendCheckpoint('no size here\n')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
-    await store.close(); // no-op: the pool is still usable
-    expect(await store.size()).toBe(4);
-  });
-
-  it('a missing table surfaces as ERR_AUDIT_UNAVAILABLE without server text in the message', async () => {
-    const store = new PostgresAuditStore(db.pool, { schema: `${db.schema}_nothing_here` });
-    const err = await store.size().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AuditUnavailableError);
-    expect(err).toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE', retryable: true, message: 'postgres audit store: size failed (SQLSTATE 42P01)' });
-    expect((err as Error).cause).toBeDefined();
-    await expect(store.append([bytes('x')])).rejects.toBeInstanceOf(AuditUnavailableError);
-  });
-
-  it('appendSequenced writes entries and a checkpoint over the new tree; zero entries re-checkpoints', async () => {
-    const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    const a = await store.appendSequenced([entry(0), entry(1), entry(2)], sign);
-    expect(a).toMatchObject({ index: 0, size: 3 });
-    const b = await store.appendSequenced([entry(3)], sign);
-    expect(b).toMatchObject({ index: 3, size: 4 });
-    const c = await store.appendSequenced([], sign);
-    expect(c).toMatchObject({ index: 4, size: 4 });
-    expect(await store.checkpoints()).toEqual([a.checkpoint, b.checkpoint, c.checkpoint]);
-    // Mixing plain append (no checkpoint) keeps the edge right for the next sequenced append.
-    expect(await store.append([entry(4)])).toBe(4);
-    const d = await store.appendSequenced([entry(5)], sign);
-    expect(d).toMatchObject({ index: 5, size: 6 });
-    const report = await verify(store);
-    expect(report.problems).toEqual([]);
-    expect(report).toMatchObject({ ok: true, entries: 6, checkpoints: 4, unsignedTail: 0 });
-    expect(await expectHeadConsistent(schema)).toBe(6);
-  });
-
-  it('a sign callback that throws stores nothing', async () => {
-    const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    await store.appendSequenced([entry(0)], sign);
-    const boom = new Error('signer offline');
-    await expect(
-      store.appendSequenced([entry(1)], () => {
-        throw boom;
-      }),
-    ).rejects.toBe(boom);
-    expect(await store.size()).toBe(1);
-    expect(await store.checkpoints()).toHaveLength(1);
-    await expectHeadConsistent(schema);
-  });
-});
 
 describe('AuditLog over PostgresAuditStore', () => {
-  it('appends verify with verifyAuditLog; a reopened log continues the same tree', async () => {
+  it('appends verify; a reopened log continues the same tree; the tables hold tiles, not one row per checkpoint', async () => {
     const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    const log = await AuditLog.open({ store, signerKey });
-    for (let i = 0; i < 10; i++) {
-      const r = await log.append(sampleEvent(i));
-      expect(r).toMatchObject({ index: i, size: i + 1 });
-    }
+    const log = await open(schema);
+    for (let i = 0; i < 10; i++) expect(await log.append(sampleEvent(i))).toMatchObject({ index: i, size: i + 1 });
     await log.append([sampleEvent(10), sampleEvent(11)]);
-    const again = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey });
+    await log.close();
+    const again = await open(schema);
     expect(again.size).toBe(12);
     expect(await again.append(sampleEvent(12))).toMatchObject({ index: 12, size: 13 });
-    const report = await verify(store);
-    expect(report.problems).toEqual([]);
-    expect(report).toMatchObject({ ok: true, entries: 13, unsignedTail: 0 });
-    await expectHeadConsistent(schema);
+    const store = new PostgresAuditStore(db.pool, { schema });
+    expect((await verify(store)).problems).toEqual([]);
+    const tiles = await db.pool.query(`SELECT level, idx, width FROM "${schema}".audit_tiles ORDER BY level, idx, width`);
+    expect(tiles.rows.map((r) => [r.level, Number(r.idx), r.width])).toEqual([[0, 0, 13]]); // narrower partials were replaced
+    await again.close();
   });
-  it('two AuditLog instances over one schema interleave into one verifiable tree', async () => {
+
+  it('two instances, one sequencer: the other records through the outbox; both see one verifiable tree', async () => {
     const schema = await freshSchema();
-    const a = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey });
-    const b = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey });
+    const a = await open(schema);
+    const b = await open(schema);
+    expect([a.isSequencer, b.isSequencer]).toEqual([true, false]);
     const receipts = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).append(sampleEvent(100 + i))));
     expect(receipts.map((r) => r.index).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, i) => i));
-    const store = new PostgresAuditStore(db.pool, { schema });
-    const report = await verify(store);
-    expect(report.problems).toEqual([]);
-    expect(report).toMatchObject({ ok: true, entries: 10 });
-    await expectHeadConsistent(schema);
+    for (const r of receipts) expect(r.size).toBeGreaterThan(r.index);
+    await b.sync();
+    expect(b.size).toBe(10);
+    expect(verifyAuditLog({ verifierKey, entries: await Promise.all(Array.from({ length: 10 }, (_, i) => b.entry(i))), checkpoints: [b.latestCheckpoint!] }).ok).toBe(true);
+    expect(await b.proof(3)).toContain('index 3');
+    await a.close();
+    await b.close();
   });
-});
 
-describe('many instances appending to one log', () => {
-  it('8 instances x 25 concurrent appendSequenced: indices 0..199, no gap or duplicate, every checkpoint verifies, sizes increase', async () => {
+  it('8 instances x 25 concurrent appends: indices 0..199 exactly once, every receipt\'s checkpoint covers it, checkpoints only grow', async () => {
     const schema = await freshSchema();
-    const stores = Array.from({ length: 8 }, () => new PostgresAuditStore(db.pool, { schema }));
-    const receipts = (
-      await Promise.all(
-        stores.map(async (s, w) => {
-          const out: { index: number; size: number; checkpoint: string }[] = [];
-          for (let i = 0; i < 25; i++) out.push(await s.appendSequenced([entry(w * 1000 + i)], sign));
-          return out;
-        }),
-      )
-    ).flat();
+    const logs = await Promise.all(Array.from({ length: 8 }, () => open(schema)));
+    const receipts = (await Promise.all(logs.map(async (log, w) => {
+      const out = [];
+      for (let i = 0; i < 25; i++) out.push(await log.append(sampleEvent(w * 1000 + i)));
+      return out;
+    }))).flat();
     expect(receipts.map((r) => r.index).sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i));
-    for (const r of receipts) expect(r.size).toBe(r.index + 1);
-    const store = stores[0]!;
-    expect(await store.size()).toBe(200);
-    const notes = await store.checkpoints();
-    expect(notes).toHaveLength(200);
-    // Checkpoints in commit order: strictly increasing sizes 1..200.
-    const sizes = (await db.pool.query(`SELECT size FROM "${schema}".audit_checkpoints ORDER BY seq`)).rows.map((r) => Number(r.size));
-    expect(sizes).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
-    // Every checkpoint's root equals the root recomputed from the entries at its size.
+    const store = new PostgresAuditStore(db.pool, { schema });
     const report = await verify(store);
     expect(report.problems).toEqual([]);
-    expect(report).toMatchObject({ ok: true, entries: 200, checkpoints: 200, unsignedTail: 0 });
-    // Each receipt's checkpoint is the one stored for its size.
-    for (const r of receipts) expect(notes[r.size - 1]).toBe(r.checkpoint);
-    // Every writer's entries are all there, exactly once.
-    const stored = (await store.read(0, 200)).map((b) => Buffer.from(b).toString('hex')).sort();
-    const expected = stores.flatMap((_, w) => Array.from({ length: 25 }, (_, i) => Buffer.from(entry(w * 1000 + i)).toString('hex'))).sort();
-    expect(stored).toEqual(expected);
-    await expectHeadConsistent(schema);
+    expect(report).toMatchObject({ ok: true, entries: 200, unsignedTail: 0 });
+    const sizes = (await db.pool.query(`SELECT size FROM "${schema}".audit_checkpoints ORDER BY seq`)).rows.map((r) => Number(r.size));
+    expect(sizes).toEqual([...sizes].sort((x, y) => x - y));
+    for (const r of receipts) expect(Number(r.checkpoint.split('\n')[1])).toBeGreaterThan(r.index);
+    const stored = (await store.read(0, 200)).map((b) => toHex(b)).sort();
+    expect(stored).toEqual(logs.flatMap((_, w) => Array.from({ length: 25 }, (_, i) => toHex(entry(w * 1000 + i)))).sort());
+    await Promise.all(logs.map((l) => l.close()));
   });
 });
 
-describe('appendSequenced in a caller transaction', () => {
-  it('joins the caller transaction: ROLLBACK leaves nothing stored and the head unchanged', async () => {
+describe('records in a caller transaction', () => {
+  it('ROLLBACK leaves no trace; COMMIT makes it durable, integrated and checkpointed after the commit', async () => {
     const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    await store.appendSequenced([entry(0)], sign);
-    const before = (await db.pool.query(`SELECT size, edge FROM "${schema}".audit_head`)).rows[0];
+    const log = await open(schema);
+    await log.append(sampleEvent(0));
     const client = await db.pool.connect();
+    let pending;
     try {
       await client.query('BEGIN');
-      const r = await store.appendSequenced([entry(1), entry(2)], sign, { tx: client });
-      expect(r).toMatchObject({ index: 1, size: 3 });
-      // Visible inside the caller's transaction (nothing was committed on its own)...
-      expect(Number((await client.query(`SELECT count(*) AS n FROM "${schema}".audit_entries`)).rows[0].n)).toBe(3);
+      await log.record(sampleEvent(1), { tx: client });
       await client.query('ROLLBACK');
+      await client.query('BEGIN');
+      pending = await log.record([sampleEvent(2), sampleEvent(3)], { tx: client, checkpoint: true });
+      expect(pending.index).toBeUndefined();
+      await client.query('COMMIT');
     } finally {
-      client.release();
+      client.release(); // PGlite has one connection: the sequencer needs it back
     }
-    // ...and gone with its rollback.
-    expect(await store.size()).toBe(1);
-    expect(await store.checkpoints()).toHaveLength(1);
-    expect((await db.pool.query(`SELECT size, edge FROM "${schema}".audit_head`)).rows[0]).toEqual(before);
-    await expectHeadConsistent(schema);
-    // COMMIT of the caller's transaction keeps them.
-    const c2 = await db.pool.connect();
-    try {
-      await c2.query('BEGIN');
-      await store.appendSequenced([entry(1)], sign, { tx: c2 });
-      await c2.query('COMMIT');
-    } finally {
-      c2.release();
-    }
-    expect(await store.size()).toBe(2);
-    expect((await verify(store)).ok).toBe(true);
-  });
-
-  it('rejects a tx that is not a client', async () => {
-    const store = new PostgresAuditStore(db.pool, { schema: await freshSchema() });
-    await expect(store.appendSequenced([entry(0)], sign, { tx: 42 })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
+    expect(await pending.checkpointed()).toMatchObject({ index: 1, size: 3 });
+    const ids = (await new PostgresAuditStore(db.pool, { schema }).read(0, 3)).map((e) => decodeEntry(e).id);
+    expect(ids).toEqual([0, 2, 3].map((i) => sampleEvent(i).id));
+    await expect(log.append(sampleEvent(4), { tx: client })).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'options.tx' });
+    await log.close();
   });
 });
 
-describe('PostgresTokenLedger', () => {
+describe('PostgresTokenLedger with the outbox', () => {
   const expires = () => new Date(Date.now() + 3_600_000);
 
   it('20 concurrent consumes of one jti: exactly one wins, and only its intent is recorded', async () => {
     const schema = await freshSchema();
     const ledger = new PostgresTokenLedger(db.pool, { schema });
-    const store = new PostgresAuditStore(db.pool, { schema });
+    const log = await open(schema);
     const jti = `jti-${randomBytes(4).toString('hex')}`;
     let recorded = 0;
-    const results = await Promise.all(
-      Array.from({ length: 20 }, (_, i) =>
-        ledger.consume(jti, expires(), async (tx) => {
-          recorded++;
-          await store.appendSequenced([entry(i)], sign, { tx });
-          await new Promise((r) => setTimeout(r, 20)); // hold the token row a while
-        }),
-      ),
-    );
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      ledger.consume(jti, expires(), async (tx) => {
+        recorded++;
+        await log.record(sampleEvent(i), { tx });
+      })));
     expect(results.filter((r) => r)).toHaveLength(1);
     expect(recorded).toBe(1);
-    expect(await store.size()).toBe(1);
-    expect((await verify(store)).ok).toBe(true);
+    await log.flush();
+    expect(log.size).toBe(1);
     expect(await ledger.consume(jti, expires(), async () => {})).toBe(false);
+    await log.close();
   });
 
-  it('a record that throws leaves the token unused; a later consume wins', async () => {
+  it('the intent recorded in the same transaction is rolled back with the token; the token stays unused', async () => {
     const schema = await freshSchema();
     const ledger = new PostgresTokenLedger(db.pool, { schema });
-    const boom = new Error('audit down');
-    await expect(
-      ledger.consume('tok-1', expires(), async () => {
-        throw boom;
-      }),
-    ).rejects.toBe(boom);
-    expect((await db.pool.query(`SELECT count(*) AS n FROM "${schema}".breakglass_tokens`)).rows[0].n).toBe('0');
-    expect(await ledger.consume('tok-1', expires(), async () => {})).toBe(true);
-    expect(await ledger.consume('tok-1', expires(), async () => {})).toBe(false);
-  });
-
-  it('the intent appended in the same transaction is rolled back with the token', async () => {
-    const schema = await freshSchema();
-    const ledger = new PostgresTokenLedger(db.pool, { schema });
-    const store = new PostgresAuditStore(db.pool, { schema });
-    await store.appendSequenced([entry(0)], sign);
-    const boom = new Error('decrypt refused after intent');
-    await expect(
-      ledger.consume('tok-2', expires(), async (tx) => {
-        await store.appendSequenced([entry(1)], sign, { tx });
-        throw boom;
-      }),
-    ).rejects.toBe(boom);
-    expect(await store.size()).toBe(1);
-    expect(await store.checkpoints()).toHaveLength(1);
-    await expectHeadConsistent(schema);
-    // The token is still unused; a successful consume commits token and intent together.
-    expect(await ledger.consume('tok-2', expires(), async (tx) => void (await store.appendSequenced([entry(1)], sign, { tx })))).toBe(true);
-    expect(await store.size()).toBe(2);
-    expect((await verify(store)).ok).toBe(true);
-    // A record that fails inside the audit store (a failed statement) also leaves the token unused.
-    const broken = new PostgresAuditStore(db.pool, { schema: `${db.schema}_missing` });
-    await expect(ledger.consume('tok-3', expires(), (tx) => broken.appendSequenced([entry(2)], sign, { tx }).then(() => {}))).rejects.toBeInstanceOf(
-      AuditUnavailableError,
-    );
-    expect(await ledger.consume('tok-3', expires(), async () => {})).toBe(true);
-  });
-
-  it('validates its inputs', async () => {
-    const ledger = new PostgresTokenLedger(db.pool, { schema: await freshSchema() });
-    await expect(ledger.consume('', expires(), async () => {})).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
-    await expect(ledger.consume('a\u0000b', expires(), async () => {})).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
-    await expect(ledger.consume('a', new Date(NaN), async () => {})).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT' });
-    expect(() => new PostgresTokenLedger(db.pool, { schema: 'Bad-Name' })).toThrow(/options\.schema/);
-    expect(() => new PostgresAuditStore({} as never)).toThrow(/pool/);
+    const log = await open(schema);
+    await expect(ledger.consume('tok-2', expires(), async (tx) => {
+      await log.record(sampleEvent(1), { tx });
+      throw new Error('refused after intent');
+    })).rejects.toThrow('refused after intent');
+    await log.flush();
+    expect(log.size).toBe(0);
+    expect(await ledger.consume('tok-2', expires(), async (tx) => void (await log.record(sampleEvent(1), { tx })))).toBe(true);
+    await log.flush();
+    expect(log.size).toBe(1);
+    await log.close();
   });
 });
 
-describe('connection killed mid-append (real PostgreSQL only)', () => {
-  it('surfaces as retryable ERR_AUDIT_UNAVAILABLE with nothing half-written', async (ctx) => {
-    if (db.kind !== 'postgres') ctx.skip(); // PGlite has one connection: nothing can kill it from outside
+describe('one sequencer at a time', () => {
+  it('the lease is exclusive until it expires; a step that does not start at the head is refused and writes nothing', async () => {
     const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    await store.appendSequenced([entry(0), entry(1)], sign);
-    const appName = `kw_audit_kill_${randomBytes(4).toString('hex')}`;
-    const victimPool = new pg.Pool({ connectionString: process.env.DATABASE_URL, application_name: appName, max: 2 });
-    victimPool.on('error', () => {});
-    try {
-      const victim = new PostgresAuditStore(victimPool, { schema });
-      let killed = false;
-      const err = await victim
-        .appendSequenced([entry(2), entry(3)], (size, root) => {
-          // sign runs while the victim holds the head lock. It is synchronous, so kill the
-          // victim's backend from another process before returning.
-          execFileSync('psql', [
-            process.env.DATABASE_URL!,
-            '-qAtc',
-            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${appName}'; SELECT pg_sleep(0.1)`,
-          ]);
-          killed = true;
-          return sign(size, root);
-        })
-        .catch((e: unknown) => e);
-      expect(killed).toBe(true);
-      expect(err).toBeInstanceOf(AuditUnavailableError);
-      expect(err).toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE', retryable: true });
-      expect((err as Error).message).toMatch(/^postgres audit store: appendSequenced failed \(/);
-      // Nothing half-written: size unchanged, head consistent with the entries, one checkpoint.
-      expect(await store.size()).toBe(2);
-      expect(await expectHeadConsistent(schema)).toBe(2);
-      expect(await store.checkpoints()).toHaveLength(1);
-      // The lock was released with the dead session, and the victim's pool recovers.
-      expect(await victim.appendSequenced([entry(2)], sign)).toMatchObject({ index: 2, size: 3 });
-      expect((await verify(store)).ok).toBe(true);
-    } finally {
-      await victimPool.end();
-    }
+    const a = new PostgresAuditStore(db.pool, { schema, leaseMs: 300 });
+    const b = new PostgresAuditStore(db.pool, { schema, leaseMs: 300 });
+    expect(await a.acquireSequencer()).toBe(true);
+    expect(await b.acquireSequencer()).toBe(false);
+    expect(await a.acquireSequencer()).toBe(true); // renewal
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await b.acquireSequencer()).toBe(true); // a's lease ran out
+    expect(await a.acquireSequencer()).toBe(false);
+    const edgeA = TileEdge.empty(false);
+    const edgeB = TileEdge.empty(false);
+    await b.integrate(batchOf(edgeB, [entry(1), entry(2)]));
+    // a still believes the log is empty: its step is refused, nothing of it is stored.
+    await expect(a.integrate(batchOf(edgeA, [entry(3)]))).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+    expect((await b.read(0, 10)).map(toHex)).toEqual([entry(1), entry(2)].map(toHex));
+    await b.releaseSequencer();
+    expect(await a.acquireSequencer()).toBe(true);
   });
 });
 
-describe('an unsigned tail in PostgreSQL is never adopted or signed over (issue #10, defect 1)', () => {
-  it('a row forged with a consistent head: the next append refuses instead of signing it, open refuses, verify reports it', async () => {
+describe('forged rows are never adopted or signed over (issue #10, defect 1)', () => {
+  it('an entry row past the head: open refuses it, the running sequencer stops instead of signing over it, repair drops it', async () => {
     const schema = await freshSchema();
-    const store = new PostgresAuditStore(db.pool, { schema });
-    const log = await AuditLog.open({ store, signerKey });
+    const log = await open(schema);
     await log.append(sampleEvent(1));
     await log.append(sampleEvent(2));
-    // Someone with database access but no signing key appends a well-formed row and moves the
-    // head along, exactly as a sequenced append would (the plain, checkpoint-less append).
-    expect(await store.append([entry(99)])).toBe(2);
-    const err = await log.append(sampleEvent(3)).catch((e) => e);
-    expect(err).toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 2 });
-    expect(await store.size()).toBe(3); // the refused append wrote nothing
-    expect((await store.checkpoints()).length).toBe(2); // and signed nothing
-    await expect(AuditLog.open({ store, signerKey })).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 2 });
-    const report = await verify(store);
-    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'unsigned-tail', index: 2 }));
-    // The operator's repair drops it and records it; appends work again.
-    const repaired = await AuditLog.open({ store, signerKey, repair: { unsignedTail: 'drop', actor: 'ops' } });
+    await db.pool.query(`INSERT INTO "${schema}".audit_entries (idx, entry, leaf_hash) VALUES (2, $1, $2)`, [Buffer.from(entry(99)), Buffer.from(leafHash(entry(99)))]);
+    await expect(log.append(sampleEvent(3))).rejects.toMatchObject({ code: expect.stringMatching(/ERR_AUDIT_(UNAVAILABLE|CORRUPT)/) });
+    expect((await new PostgresAuditStore(db.pool, { schema }).checkpoints()).length).toBe(2); // nothing signed over it
+    await log.close();
+    await expect(open(schema)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 2 });
+    const repaired = await open(schema, { repair: { unsignedTail: 'drop', actor: 'ops' } });
     expect(decodeEntry(await repaired.entry(2)).type).toBe('audit.repaired');
     await repaired.append(sampleEvent(4));
-    expect((await verify(store)).ok).toBe(true);
+    expect((await verify(new PostgresAuditStore(db.pool, { schema }))).ok).toBe(true);
+    await repaired.close();
+  });
+
+  it('an outbox row without a valid MAC is quarantined with its reason, never integrated', async () => {
+    const schema = await freshSchema();
+    const log = await open(schema);
+    const intruder = recordKeys(generateNoteKey(origin, new Uint8Array(32).fill(13)).signerKey);
+    const store = new PostgresAuditStore(db.pool, { schema });
+    await store.enqueue(sealOutboxRecord(intruder.mac, [entry(66)], true));
+    await log.append(sampleEvent(67));
+    await log.flush();
+    const q = await db.pool.query(`SELECT reason FROM "${schema}".audit_quarantine`);
+    expect(q.rows.map((r) => r.reason)).toEqual([expect.stringContaining('MAC')]);
+    expect((await store.read(0, log.size)).map((e) => decodeEntry(e).id)).toEqual([sampleEvent(67).id]);
+    expect(log.stats().quarantined).toBe(1);
+    await log.close();
+  });
+});
+
+describe('migration from the 0.1 layout (entries rows, one checkpoint per append)', () => {
+  /** What a 0.1 log left in the database after schema migration 6: entries and per-append checkpoints, no tiles. */
+  async function legacyLog(schema: string, n: number, unsigned = 0): Promise<{ notes: string[]; tree: MerkleTree }> {
+    const signer = newNoteSigner(signerKey);
+    const tree = new MerkleTree();
+    const notes: string[] = [];
+    for (let i = 0; i < n + unsigned; i++) {
+      const e = entry(i);
+      tree.append(leafHash(e));
+      await db.pool.query(`INSERT INTO "${schema}".audit_entries (idx, entry, leaf_hash) VALUES ($1, $2, $3)`, [i, Buffer.from(e), Buffer.from(leafHash(e))]);
+      if (i < n) {
+        notes.push(signCheckpoint({ origin, size: i + 1, rootHash: tree.root(), extensions: [] }, signer));
+        await db.pool.query(`INSERT INTO "${schema}".audit_checkpoints (size, note) VALUES ($1, $2)`, [i + 1, notes[i]]);
+      }
+    }
+    // Schema migration 6 ran over a populated 0.1 log: the data migration is still to do.
+    await db.pool.query(`UPDATE "${schema}".audit_migration SET done = false`);
+    return { notes, tree };
+  }
+
+  it('migrates resumably: an interrupted run resumes; roots and checkpoints are unchanged; 0.1 instances fail closed', async () => {
+    const schema = await freshSchema();
+    // 0.1 instances lock the head row to append: it is gone (renamed), so they fail closed.
+    expect((await db.pool.query(`SELECT to_regclass($1) AS t`, [`"${schema}".audit_head`])).rows[0].t).toBeNull();
+    const { notes, tree } = await legacyLog(schema, 40);
+    const chunk = postgresMigration.chunk;
+    postgresMigration.chunk = 7;
+    try {
+      // Interrupt the migration in its third chunk: that transaction fails (as a crash would end it).
+      let chunks = 0;
+      const flaky = new Proxy(db.pool, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop, target);
+          if (prop !== 'connect') return typeof v === 'function' ? v.bind(target) : v;
+          return async () => {
+            const client = await target.connect();
+            return new Proxy(client, {
+              get(c, p2) {
+                const f = Reflect.get(c, p2, c);
+                if (p2 !== 'query') return typeof f === 'function' ? f.bind(c) : f;
+                return (sql: unknown, ...rest: unknown[]) => {
+                  if (typeof sql === 'string' && sql.includes('audit_migration SET size') && ++chunks === 3) {
+                    return Promise.reject(Object.assign(new Error('connection lost'), { code: '08006' }));
+                  }
+                  return (f as (...a: unknown[]) => unknown).call(c, sql, ...rest);
+                };
+              },
+            });
+          };
+        },
+      });
+      await expect(AuditLog.open({ store: new PostgresAuditStore(flaky, { schema }), signerKey })).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
+      const progress = Number((await db.pool.query(`SELECT size FROM "${schema}".audit_migration`)).rows[0].size);
+      expect(progress).toBe(14); // two chunks of 7 committed
+
+      const log = await open(schema);
+      expect(log.size).toBe(40);
+      expect(toHex(await log.root(40))).toBe(toHex(tree.root()));
+      for (const k of [1, 17, 33]) expect(toHex(await log.root(k))).toBe(toHex(tree.root(k)));
+      expect(await log.consistency(12)).toContain('old 12');
+      const store = new PostgresAuditStore(db.pool, { schema });
+      expect(await store.checkpoints()).toEqual(notes);
+      await log.append(sampleEvent(40));
+      expect((await verify(store)).problems).toEqual([]);
+      await log.close();
+    } finally {
+      postgresMigration.chunk = chunk;
+    }
+  });
+
+  it('a 0.1 unsigned tail stays past the head: open refuses it until the operator repairs', async () => {
+    const schema = await freshSchema();
+    await legacyLog(schema, 5, 1);
+    await expect(open(schema)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', at: 5 });
+    const log = await open(schema, { repair: { unsignedTail: 'drop', actor: 'ops' } });
+    expect(decodeEntry(await log.entry(5)).type).toBe('audit.repaired');
+    await log.close();
   });
 });

@@ -183,7 +183,7 @@ describe('branch keys', () => {
     expect(await after.decryptString('conv--0', await kw.encryptString('conv--0', 'still here'))).toBe('still here');
     const rewrapped = (await events()).filter((e) => e.type === 'branch.rewrapped');
     expect(rewrapped.flatMap((e) => e.branches as unknown[])).toHaveLength(5);
-    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
   });
 
   it('refuses a bad branch id from branchFor, naming it, and bad options', async () => {

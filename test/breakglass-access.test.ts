@@ -150,14 +150,14 @@ describe('break-glass access', () => {
     const d = await deployment({ auditStore: store });
     const { t1, t2, l1 } = d.approvers;
     const tok = await token(d, [t1, t2, l1]);
-    const append = store.append.bind(store);
-    store.append = async () => {
+    const integrate = store.integrate.bind(store);
+    store.integrate = async () => {
       throw new Error('audit volume offline');
     };
     const err = await d.bg.decrypt(tok.text, 'c0', page(d, 'c0')).catch((e) => e);
     expect(err.code).toBe('ERR_AUDIT_UNAVAILABLE');
     expect(d.unwrapped).toHaveLength(0);
-    store.append = append;
+    store.integrate = integrate;
     expect((await d.bg.decrypt(tok.text, 'c0', page(d, 'c0'))).opened).toBe(6); // not consumed by the failed attempt
   });
 
@@ -166,11 +166,11 @@ describe('break-glass access', () => {
     const d = await deployment({ auditStore: store });
     const { t1, t2, l1 } = d.approvers;
     const tok = await token(d, [t1, t2, l1]);
-    const append = store.append.bind(store);
+    const integrate = store.integrate.bind(store);
     let calls = 0;
-    store.append = async (e) => {
+    store.integrate = async (b) => {
       if (++calls === 2) throw new Error('disk full at the outcome');
-      return append(e);
+      return integrate(b);
     };
     const err = await d.bg.decrypt(tok.text, 'c0', page(d, 'c0')).catch((e) => e);
     expect(err.code).toBe('ERR_AUDIT_UNAVAILABLE');

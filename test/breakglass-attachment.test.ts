@@ -118,11 +118,13 @@ describe('break-glass attachments', () => {
     const { t1, t2, l1 } = d.approvers;
     const a = await attachment(d, 5);
     const tok = await token(d, [t1, t2, l1]);
-    const realCheckpoint = store.appendCheckpoint.bind(store);
+    // A checkpoint is published in the step that integrates the batch (docs/AUDIT.md §4.1): the
+    // outcome's step (its entry and checkpoint) fails.
+    const realIntegrate = store.integrate.bind(store);
     let checkpoints = 0;
-    store.appendCheckpoint = async (note) => {
-      if (++checkpoints === 2) throw new Error('fsync failed on the outcome checkpoint'); // 1: intent, 2: outcome
-      return realCheckpoint(note);
+    store.integrate = async (batch) => {
+      if (batch.checkpoint !== undefined && ++checkpoints === 2) throw new Error('fsync failed on the outcome checkpoint'); // 1: intent, 2: outcome
+      return realIntegrate(batch);
     };
     const err = await d.bg.openAttachment(tok.text, 'c0', a.ct, { aad: a.aad }).catch((e) => e);
     expect(err.code).toBe('ERR_AUDIT_UNAVAILABLE');

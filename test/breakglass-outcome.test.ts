@@ -10,17 +10,17 @@ import { verifyAuditLog } from '../src/audit/verify.js';
 import { deployment, token } from './support/breakglass-fixtures.js';
 
 describe('break-glass outcome records', () => {
-  it('the outcome checkpoint fails: nothing is returned, and no `released` record is in the log', async () => {
+  it('the outcome\'s batch (its entry and checkpoint) fails: nothing is returned, and no `released` record is in the log', async () => {
     const store = new MemoryAuditStore();
     const d = await deployment({ auditStore: store });
     const { t1, t2, l1 } = d.approvers;
     const tok = await token(d, [t1, t2, l1]);
     const page = d.messages.c0!.map((m) => ({ ciphertext: m.ct, aad: m.aad }));
-    const realCheckpoint = store.appendCheckpoint.bind(store);
-    let checkpoints = 0;
-    store.appendCheckpoint = async (note) => {
-      if (++checkpoints === 2) throw new Error('fsync failed on the outcome checkpoint'); // 1: intent, 2: outcome
-      return realCheckpoint(note);
+    const realIntegrate = store.integrate.bind(store);
+    let batches = 0;
+    store.integrate = async (batch) => {
+      if (++batches === 2) throw new Error('fsync failed on the outcome batch'); // 1: intent, 2: outcome
+      return realIntegrate(batch);
     };
     const err = await d.bg.decrypt(tok.text, 'c0', page).catch((e) => e);
     expect(err.code).toBe('ERR_AUDIT_UNAVAILABLE');

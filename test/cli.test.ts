@@ -168,6 +168,7 @@ describe('--json on every command that prints a result', () => {
       expect(Buffer.from(v.base64 as string, 'base64').equals(Buffer.from((await cli(['audit', 'entry', '1', '--dir', dir])).raw[0] as Uint8Array))).toBe(true);
     },
     'audit consistency': async () => expect(await json(['audit', 'consistency', '3', '--dir', dir, '--key', logKeys.verifierKey])).toMatchObject({ old: 3, size: 5 }),
+    'audit export': async () => expect(await json(['audit', 'export', '--dir', dir, '--key', logKeys.verifierKey, '--out', f('export')])).toMatchObject({ from: 0, size: 5, files: 2 }),
     'audit keygen': async () => {
       const v = await json(['audit', 'keygen', 'example.com/json', '--out-private', f('json.key')]);
       expect(v).toMatchObject({ origin: 'example.com/json', privateKeyFile: f('json.key') });

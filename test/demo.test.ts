@@ -24,5 +24,5 @@ describe('demo on PGlite', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000); // two cold starts of tsx + PGlite + four migrations: minutes on a loaded machine
 });

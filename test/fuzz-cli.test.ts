@@ -22,7 +22,7 @@ import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cosignCheckpoint, generateCosignerKey, newCosigner, signCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
-import { frame, scanFrames } from '../src/audit/file-store.js';
+import { frame, scanFrames } from '../src/audit/framing.js';
 import { verifyTlogProof } from '../src/audit/formats.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';

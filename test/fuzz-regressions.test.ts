@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cosignCheckpoint, generateCosignerKey, newCosigner, signCheckpoint } from '../src/audit/checkpoint.js';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
-import { FileAuditStore, frame } from '../src/audit/file-store.js';
+import { FileAuditStore } from '../src/audit/file-store.js';
+import { frame } from '../src/audit/framing.js';
+import { AuditLog } from '../src/audit/log.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
@@ -61,13 +63,18 @@ describe('FileAuditStore.open (fuzz-audit-log)', () => {
       const magic = new TextEncoder().encode('keywarden-audit-v1\n');
       await writeFile(join(dir, 'entries'), magic);
       await writeFile(join(dir, 'checkpoints'), Buffer.concat([magic, frame(new TextEncoder().encode(signedAt(3))), frame(Uint8Array.of(0xff, 0x0a))]));
-      const err = await FileAuditStore.open(dir).then(() => undefined, (e: unknown) => e);
+      // A 0.1 directory is migrated when the log opens (docs/AUDIT.md §4.7): the store opens, the
+      // log refuses.
+      const store = await FileAuditStore.open(dir);
+      const err = await AuditLog.open({ store, signerKey: LOG.signerKey }).then(() => undefined, (e: unknown) => e);
+      await store.close();
       expect(isKeywardenError(err, 'ERR_AUDIT_CORRUPT')).toBe(true);
       expect((err as { retryable: boolean }).retryable).toBe(false);
       expect((err as { at: number }).at).toBe(magic.length + frame(new TextEncoder().encode(signedAt(3))).length);
       // The refused open left no lock behind: the directory opens once repaired.
       await writeFile(join(dir, 'checkpoints'), magic);
-      await (await FileAuditStore.open(dir)).close();
+      const again = await FileAuditStore.open(dir);
+      await (await AuditLog.open({ store: again, signerKey: LOG.signerKey })).close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -82,11 +82,13 @@ describe('key changes across processes (real PostgreSQL)', () => {
       expect((await cut.call('encrypt', conv, new Uint8Array([5]))).code).toBe('ERR_KEY_SHREDDED');
       console.info(`[key changes] rotation seen in ${seenRotation.toFixed(0)} ms (notified) / ${cutRotation.toFixed(0)} ms (max age ${CUT_MAX_AGE_MS}); shred seen in ${seenShred.toFixed(0)} ms (notified) / ${(performance.now() - shredAt).toFixed(0)} ms (cut)`);
 
-      // The audit log: created, rotated, shredded — and it verifies.
+      // The audit log: created, rotated, shredded — and it verifies. The events were committed to
+      // the outbox with their keys; flush waits until the sequencer has integrated them.
+      await log.flush();
       const size = await auditStore.size();
       const entries = await auditStore.read(0, size);
       expect(entries.map(decodeEntry).map((e) => e.type)).toEqual(['key.created', 'key.rotated', 'key.shredded']);
-      expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries, checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+      expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries, checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
     } finally {
       await watching.stop();
       await cut.stop();

@@ -33,12 +33,13 @@ describe('key lifecycle audit', () => {
     expect(evs[1]).toMatchObject({ fromVersion: 1 });
     const raw = new TextDecoder().decode(Buffer.concat(await store.read(0, 2)));
     expect(raw).not.toContain('alice');
-    expect(verifyAuditLog({ verifierKey: keys.verifierKey, entries: await store.read(0, 2), checkpoints: await store.checkpoints() }).ok).toBe(true);
+    // Acknowledged once durable: integrated under the signed tree head, checkpointed within the interval.
+    expect(verifyAuditLog({ verifierKey: keys.verifierKey, entries: await store.read(0, 2), checkpoints: await store.checkpoints(), head: (await store.state()).head! }).ok).toBe(true);
   });
 
   it('fail-closed: when the audit log cannot record, no key is stored and nothing is sealed', async () => {
     const broken = new MemoryAuditStore();
-    broken.append = async () => {
+    broken.integrate = async () => {
       throw new Error('audit disk unavailable');
     };
     const { keyStore, kw } = await setup(broken);
@@ -51,7 +52,7 @@ describe('key lifecycle audit', () => {
     const store = new MemoryAuditStore();
     const { keyStore, kw } = await setup(store);
     await kw.encrypt('dm:y', text('m'));
-    store.append = () => new Promise(() => {});
+    store.integrate = () => new Promise(() => {});
     expect((await kw.rotate('dm:y').catch((e) => e)).code).toBe('ERR_AUDIT_UNAVAILABLE');
     expect((await keyStore.listVersions('dm:y')).map((r) => r.version)).toEqual([1]);
   });

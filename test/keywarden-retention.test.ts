@@ -69,7 +69,7 @@ describe('retention', () => {
     const evs = (await auditStore.read(0, await auditStore.size())).map(decodeEntry).filter((e) => e.type === 'key.shredded');
     expect(evs.every((e) => e.reason === 'retention' && e.scope === 'version')).toBe(true);
     expect(evs.reduce((n, e) => n + (e.versions as number[]).length, 0)).toBe(done.versions);
-    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
     // Idempotent: a second run finds nothing.
     expect((await kw.retain({ olderThanMs: 90 * DAY })).versions).toBe(0);
   });

@@ -9,11 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditIdHasher, decodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
+import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { AwsKmsMasterKey } from '../src/kms/aws.js';
 import { Keywarden, LocalMasterKey, MasterKeyRing, MemoryKeyStore, type MasterKeyProvider } from '../src/node.js';
 import { type KmsServer, kmsClientFor, startKmsServer } from './support/kms-server.js';
+import { testPool } from './support/pg.js';
+import { PostgresKeyStore } from '../src/store/postgres.js';
+import { migrate } from '../src/store/migrations.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -69,7 +73,7 @@ describe('rewrap with local master keys', () => {
     expect(new Set(keys.map((k) => `${k.conversation}#${k.version}`)).size).toBe(report.rewrapped);
     expect(entries.every((e) => e.masterKeyId === newKey.keyId && (e.fromMasterKeyIds as string[]).join() === oldKey.keyId)).toBe(true);
     expect(keys).toContainEqual({ conversation: ids.conversation('c0'), version: 1 });
-    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, await auditStore.size()), checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
     // A second run has nothing to do.
     expect(await kw.rewrap()).toMatchObject({ rewrapped: 0, kmsCalls: 0, complete: true, resumed: false });
   });
@@ -189,5 +193,38 @@ describe('rewrap with AWS KMS (real client, KMS-compatible endpoint on 127.0.0.1
     expect(server.calls.ReEncrypt ?? 0).toBe(0);
     local.destroy();
     await allOpen(new Keywarden({ masterKey: aws, keyStore }), msgs);
+  });
+});
+
+describe('rewrap with the key store and the audit log in one PostgreSQL database', () => {
+  it('records key.rewrapped through the outbox in the re-wrap transaction; the log integrates it and verifies', async () => {
+    // Regression (merge of #12 and #14): rewrap awaited a checkpointed append inside the key
+    // store's transaction, which the outbox refuses (ERR_INVALID_INPUT on options.tx).
+    const db = await testPool();
+    try {
+      await migrate(db.pool, { schema: db.schema });
+      const oldKey = new LocalMasterKey(LocalMasterKey.generateKey());
+      const newKey = new LocalMasterKey(LocalMasterKey.generateKey());
+      const keyStore = new PostgresKeyStore(db.pool, { schema: db.schema });
+      const auditStore = new PostgresAuditStore(db.pool, { schema: db.schema });
+      const log = await AuditLog.open({ store: auditStore, signerKey: logKeys.signerKey, appendTimeoutMs: 10_000 });
+      try {
+        const before = new Keywarden({ masterKey: oldKey, keyStore });
+        const msgs = await seal(before, 30);
+        const kw = new Keywarden({ masterKey: new MasterKeyRing(newKey, [oldKey]), keyStore, audit: { log, ids, actor: 'ops' } });
+        const report = await kw.rewrap({ batchSize: 7 });
+        expect(report).toMatchObject({ to: newKey.keyId, complete: true, failed: 0 });
+        await allOpen(new Keywarden({ masterKey: newKey, keyStore }), msgs);
+        await log.flush();
+        const entries = await auditStore.read(0, await auditStore.size());
+        const moved = entries.map(decodeEntry).filter((e) => e.type === 'key.rewrapped').flatMap((e) => e.keys as unknown[]);
+        expect(moved).toHaveLength(report.rewrapped);
+        expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries, checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
+      } finally {
+        await log.close();
+      }
+    } finally {
+      await db.close();
+    }
   });
 });

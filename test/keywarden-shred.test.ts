@@ -71,13 +71,15 @@ describe('shred', () => {
     expect(evs.map((e) => e.type)).toEqual(['key.created', 'key.shredded']);
     expect(evs[1]).toMatchObject({ conversation: ids.conversation('dm:alice:bob'), versions: [1], scope: 'conversation', reason: 'request', actor: 'svc-dm' });
     expect(new TextDecoder().decode(Buffer.concat(await auditStore.read(0, 2)))).not.toContain('alice');
-    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, 2), checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+    // Acknowledged once durable (docs/AUDIT.md §4.2): under the signed tree head, checkpointed within the interval.
+    expect(verifyAuditLog({ verifierKey: logKeys.verifierKey, entries: await auditStore.read(0, 2), checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
   });
 
   it('fail-closed: when the audit log cannot record the shred, nothing is shredded', async () => {
     const { kw, auditStore, keyStore } = await setup();
     const ct = await kw.encrypt('C', enc('keep me'));
-    auditStore.append = async () => {
+    // Every integration step fails: the record never lands, so the shred rolls back.
+    auditStore.integrate = async () => {
       throw new Error('audit volume offline');
     };
     expect(await errorCode(kw.shred('C'))).toBe('ERR_AUDIT_UNAVAILABLE');

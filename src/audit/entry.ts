@@ -17,8 +17,8 @@ import { assertBytes } from '../util/validate.js';
 
 /** Entry format version byte. */
 export const ENTRY_V1 = 0x01;
-/** Largest entry accepted, in bytes. */
-export const MAX_ENTRY_BYTES = 64 * 1024;
+/** Largest entry accepted, in bytes: what a C2SP tlog-tiles entry bundle can hold (uint16 length). */
+export const MAX_ENTRY_BYTES = 0xffff;
 
 /** Every event type the log records. */
 export type AuditEventType =

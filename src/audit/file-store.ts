@@ -1,195 +1,420 @@
 /**
- * FileAuditStore: an append-only audit store in a directory (Node only). Two files, `entries`
- * and `checkpoints`, each a magic line then framed records:
+ * FileAuditStore: the audit log in a directory (Node only), laid out as C2SP tlog-tiles plus a
+ * few private files:
  *
- *   u32be length | payload | first 8 bytes of SHA-256(u32be length | payload)
+ *   layout                 `keywarden-audit-tiles/v1`
+ *   tile/<L>/<N>[.p/<W>]   hash tiles          tile/entries/<N>[.p/<W>]   entry bundles
+ *   head                   the newest signed tree head, the outbox cursors, recent receipts and
+ *                          where the checkpoint history ends (framed records, replaced atomically)
+ *   checkpoint             the newest checkpoint (C2SP tlog-checkpoint)
+ *   checkpoints            every checkpoint published, oldest first (framed; unchanged since 0.1)
+ *   outbox/                producers' outbox files (file-outbox.ts)
+ *   quarantine             outbox records refused by the sequencer (framed)
+ *   LOCK                   the sequencer's lock: pid and instance
  *
- * Every append is written and fdatasync'ed before it resolves. After a crash mid-write the last
- * record may be torn (short, or its checksum wrong): reopening detects it and refuses to open
- * (`ERR_AUDIT_CORRUPT` with the byte offset) unless the operator passes `repairTornTail`, which
- * cuts exactly the torn bytes — that record was never acknowledged. Damage before the last
- * record is never repaired. A lock file keeps a second writer out.
+ * Any number of processes may open the directory; the one holding LOCK is the sequencer and the
+ * only writer of everything but its producers' outbox files (a lock left by a dead process is
+ * taken over). A batch is durable in this order — tiles and bundles (each fdatasync'ed), the
+ * head (the commit point), the history, the `checkpoint` file — so a crash leaves either the old
+ * tree or the new one, plus at most files past the head that no signature covers: AuditLog.open
+ * refuses those until an operator repairs (docs/AUDIT.md §4).
+ * @module
  */
-import { type FileHandle, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { equalBytes } from '../util/bytes.js';
-import { type AuditStore, assertTruncation } from './store.js';
+import { AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
+import { randomBytes } from '../util/random.js';
+import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
+import { TileFiles } from './file-tiles.js';
+import { OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
+import { migrateFileLegacy } from './file-migrate.js';
+import type { NoteVerifier } from './note.js';
+import type { OutboxRecord, RecordKeys } from './records.js';
+import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, checkpointSize, headSize, noteSize } from './store.js';
+import { TILE_WIDTH, tileWidth } from './tiles.js';
 
-const MAGIC = new TextEncoder().encode('keywarden-audit-v1\n');
-const SUM = 8;
-
-/** A framed record and where it ends, or the reason the data stops being valid. */
-export interface FrameScan {
-  records: Uint8Array[];
-  /** Offset just after the last valid record. */
-  validEnd: number;
-  /** Set when bytes after validEnd are not a valid record. */
-  damage?: { offset: number; torn: boolean; message: string };
-}
-
-function checksum(len: Uint8Array, payload: Uint8Array): Uint8Array {
-  return sha256.create().update(len).update(payload).digest().subarray(0, SUM);
-}
-
-/** Frames one record. */
-export function frame(payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + payload.length + SUM);
-  new DataView(out.buffer).setUint32(0, payload.length);
-  out.set(payload, 4);
-  out.set(checksum(out.subarray(0, 4), payload), 4 + payload.length);
-  return out;
-}
-
-/**
- * Reads framed records. Damage that reaches the end of the file is reported as `torn` (a
- * crash mid-append); damage followed by more data is not.
- */
-export function scanFrames(data: Uint8Array): FrameScan {
-  const records: Uint8Array[] = [];
-  if (data.length === 0) return { records, validEnd: 0 };
-  if (data.length < MAGIC.length || !equalBytes(data.subarray(0, MAGIC.length), MAGIC)) {
-    return { records, validEnd: 0, damage: { offset: 0, torn: data.length < MAGIC.length && equalBytes(data, MAGIC.subarray(0, data.length)), message: 'bad file header' } };
-  }
-  let off = MAGIC.length;
-  while (off < data.length) {
-    const rest = data.length - off;
-    if (rest < 4) return { records, validEnd: off, damage: { offset: off, torn: true, message: 'truncated record length' } };
-    const len = new DataView(data.buffer, data.byteOffset + off, 4).getUint32(0);
-    if (rest < 4 + len + SUM) return { records, validEnd: off, damage: { offset: off, torn: true, message: `record of ${len} bytes truncated` } };
-    const payload = data.subarray(off + 4, off + 4 + len);
-    if (!equalBytes(checksum(data.subarray(off, off + 4), payload), data.subarray(off + 4 + len, off + 4 + len + SUM))) {
-      const last = off + 4 + len + SUM === data.length;
-      return { records, validEnd: off, damage: { offset: off, torn: last, message: 'record checksum mismatch' } };
-    }
-    records.push(payload.slice());
-    off += 4 + len + SUM;
-  }
-  return { records, validEnd: off };
-}
+const LAYOUT = 'keywarden-audit-tiles/v1\n';
+/** Receipts kept in the head file for producers that wait (the newest). */
+const RECEIPTS = 4096;
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
 
 /** Options of {@link FileAuditStore.open}. */
 export interface FileAuditStoreOptions {
-  /** Cut a torn last record (one never acknowledged) instead of refusing to open. Default false. */
+  /**
+   * Cut a torn last record (one never acknowledged) instead of refusing: of a 0.1 `entries`
+   * file being migrated, or of the checkpoint history. Default false.
+   */
   repairTornTail?: boolean;
 }
 
+/** The head file's contents. */
+interface HeadState {
+  note: string | undefined;
+  /** Valid length of the `checkpoints` history before `pending`. */
+  history: number;
+  /** A checkpoint being appended to the history at `history` (completed on takeover if a crash cut it). */
+  pending: string | undefined;
+  cursors: Map<string, number>;
+  receipts: [string, number, number][];
+}
+
+const emptyHead = (): HeadState => ({ note: undefined, history: MAGIC.length, pending: undefined, cursors: new Map(), receipts: [] });
+
+function encodeHead(s: HeadState): Uint8Array {
+  const json = JSON.stringify({ history: s.history, pending: s.pending ?? null, cursors: Object.fromEntries(s.cursors), receipts: s.receipts });
+  return Buffer.concat([MAGIC, frame(enc.encode(s.note ?? '')), frame(enc.encode(json))]);
+}
+
+function decodeHead(data: Uint8Array, path: string): HeadState {
+  const scan = scanFrames(data);
+  if (scan.damage !== undefined || scan.records.length !== 2) throw new AuditUnavailableError(`audit store: ${path} is damaged`);
+  const j = JSON.parse(dec.decode(scan.records[1])) as { history: number; pending: string | null; cursors: Record<string, number>; receipts: [string, number, number][] };
+  const note = dec.decode(scan.records[0]);
+  return { note: note.length > 0 ? note : undefined, history: j.history, pending: j.pending ?? undefined, cursors: new Map(Object.entries(j.cursors)), receipts: j.receipts };
+}
+
 /**
- * An append-only {@link AuditStore} in a directory.
+ * An {@link AuditStore} in a directory, shared by any number of local processes.
  *
  * @example
  * ```ts
  * const store = await FileAuditStore.open('/var/lib/keywarden/audit');
- * const log = await AuditLog.open({ store, signerKey, origin: 'example.com/keywarden' });
+ * const log = await AuditLog.open({ store, signerKey });
  * ```
  */
 export class FileAuditStore implements AuditStore {
   readonly dir: string;
-  #entries: Uint8Array[];
-  #checkpoints: string[];
-  #entryFile: FileHandle;
-  #checkpointFile: FileHandle;
+  readonly keepsBundles = true;
+  readonly joinsTransactions = false;
+  readonly #options: FileAuditStoreOptions;
+  readonly #tiles: TileFiles;
+  readonly #outbox: OutboxWriter;
+  readonly #instance = Buffer.from(randomBytes(8)).toString('hex');
+  /** Set while this instance holds LOCK: the head as last written (this instance is the only writer). */
+  #head: HeadState | undefined;
+  #history: FileHandle | undefined;
+  #claimed = new Map<string, ReadRecord>();
+  #bundle: { key: string; entries: Uint8Array[] } | undefined;
   #tail: Promise<unknown> = Promise.resolve();
-  #closed = false;
-  /** Length of each file up to its last complete, acknowledged record. */
-  #entriesEnd: number;
-  #checkpointsEnd: number;
-  /** Set when a failed write could not be cut back: the files' state is unknown until reopened. */
   #broken: unknown;
+  #closed = false;
+  #batches = 0;
+  /** A 0.1 directory (`entries` and `checkpoints` files) not yet migrated. */
+  legacy: boolean;
 
-  private constructor(dir: string, entries: Uint8Array[], checkpoints: string[], entryFile: FileHandle, checkpointFile: FileHandle, entriesEnd: number, checkpointsEnd: number) {
+  private constructor(dir: string, options: FileAuditStoreOptions, legacy: boolean) {
     this.dir = dir;
-    this.#entries = entries;
-    this.#checkpoints = checkpoints;
-    this.#entryFile = entryFile;
-    this.#checkpointFile = checkpointFile;
-    this.#entriesEnd = entriesEnd;
-    this.#checkpointsEnd = checkpointsEnd;
+    this.#options = options;
+    this.#tiles = new TileFiles(dir);
+    this.#outbox = new OutboxWriter(join(dir, 'outbox'));
+    this.legacy = legacy;
   }
 
   /**
-   * Opens the store in `dir`, creating the directory (and its parents, owner-only: mode 0700)
-   * and the files if needed. A `dir` that cannot be a directory, or cannot be read or written,
-   * fails with `ERR_AUDIT_UNAVAILABLE` naming the path.
+   * Opens the store in `dir`, creating the directory (owner-only: mode 0700) when needed. A
+   * `dir` that cannot be a directory, or cannot be read or written, fails with
+   * `ERR_AUDIT_UNAVAILABLE` naming the path. Opening never waits for another process: only
+   * the sequencer role is exclusive ({@link FileAuditStore.acquireSequencer}).
    */
   static async open(dir: string, options: FileAuditStoreOptions = {}): Promise<FileAuditStore> {
     if (typeof dir !== 'string' || dir.length === 0) throw new InvalidInputError('dir', 'expected a directory path');
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
+      let layout = await readFile(join(dir, 'layout'), 'utf8').catch(() => undefined);
+      const legacy = layout === undefined && (await readFile(join(dir, 'entries')).then(() => true, () => false));
+      if (layout === undefined && !legacy) {
+        await writeFile(join(dir, 'layout'), LAYOUT, { mode: 0o600, flag: 'wx' }).catch((err: unknown) => {
+          if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        });
+        await syncDir(dir);
+        layout = LAYOUT;
+      }
+      if (layout !== undefined && layout !== LAYOUT) throw new AuditUnavailableError(`audit store ${dir}: unknown layout ${JSON.stringify(layout.slice(0, 40))}`);
+      return new FileAuditStore(dir, options, legacy);
     } catch (err) {
-      throw new AuditUnavailableError(`audit store directory ${dir} cannot be used (${(err as { code?: string }).code ?? 'error'})`, err);
-    }
-    await takeLock(join(dir, 'LOCK'));
-    const opened: FileHandle[] = [];
-    try {
-      const entries = await openFramed(join(dir, 'entries'), options);
-      opened.push(entries.handle);
-      const checkpoints = await openFramed(join(dir, 'checkpoints'), options);
-      opened.push(checkpoints.handle);
-      // Make the files' directory entries durable too (they may have just been created).
-      const d = await open(dir, 'r');
-      await d.sync().finally(() => d.close());
-      const notes = checkpointTexts(join(dir, 'checkpoints'), checkpoints.records);
-      return new FileAuditStore(dir, entries.records, notes, entries.handle, checkpoints.handle, entries.end, checkpoints.end);
-    } catch (err) {
-      // A refused open leaves nothing behind: no handle (issue #11: 50 refused opens leaked 50
-      // descriptors), no lock.
-      for (const h of opened) await h.close().catch(() => undefined);
-      await rm(join(dir, 'LOCK'), { force: true });
-      throw err instanceof KeywardenError ? err : new AuditUnavailableError(`audit store ${dir} could not be opened (${codeOf(err)})`, err);
+      if (err instanceof KeywardenError) throw err;
+      throw new AuditUnavailableError(`audit store directory ${dir} cannot be used (${codeOf(err)})`, err);
     }
   }
 
-  async size(): Promise<number> {
-    return this.#entries.length;
+  async #readHead(): Promise<HeadState> {
+    if (this.#head !== undefined) return this.#head;
+    const data = await readFile(join(this.dir, 'head')).catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      throw err;
+    });
+    return data === undefined ? emptyHead() : decodeHead(data, join(this.dir, 'head'));
   }
 
-  append(entries: readonly Uint8Array[]): Promise<number> {
-    const bytes = entries.map((e) => Uint8Array.from(e));
-    return this.#serial(async () => {
-      const first = this.#entries.length;
-      this.#entriesEnd = await this.#durableWrite(this.#entryFile, this.#entriesEnd, bytes, 'entries');
-      this.#entries.push(...bytes);
-      return first;
+  async #readCheckpoint(): Promise<string | undefined> {
+    return readFile(join(this.dir, 'checkpoint'), 'utf8').catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      throw err;
     });
   }
 
+  async state(): Promise<AuditStoreState> {
+    const head = await this.#readHead();
+    const file = await this.#readCheckpoint();
+    // A checkpoint is also stored as the head of the batch it covers: the newer of the two wins
+    // (the `checkpoint` file is written last, so a crash may leave it one step behind).
+    const headCp = head.note !== undefined && checkpointSize(head.note) !== undefined && !head.note.startsWith('keywarden.audit/') ? head.note : undefined;
+    const checkpoint = headCp !== undefined && (file === undefined || (checkpointSize(file) ?? 0) < noteSize(headCp)) ? headCp : file;
+    return { head: head.note, checkpoint };
+  }
+
+  async size(): Promise<number> {
+    return headSize((await this.#readHead()).note);
+  }
+
   async read(start: number, end: number): Promise<Uint8Array[]> {
-    return this.#entries.slice(start, end).map((e) => Uint8Array.from(e));
+    checkReadRange(start, end);
+    const size = await this.size();
+    const out: Uint8Array[] = [];
+    for (let i = start; i < Math.min(end, size); ) {
+      const n = Math.floor(i / TILE_WIDTH);
+      const width = tileWidth(size, 0, n);
+      const key = `${n}/${width}`;
+      if (this.#bundle?.key !== key) {
+        const entries = await this.#tiles.readBundle(n, width);
+        if (entries === undefined) break; // missing: the caller sees fewer entries than asked
+        this.#bundle = { key, entries };
+      }
+      const upto = Math.min(end, size, (n + 1) * TILE_WIDTH);
+      for (; i < upto; i++) out.push(this.#bundle.entries[i - n * TILE_WIDTH]!.slice());
+    }
+    return out;
+  }
+
+  readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
+    return this.#tiles.readTile(level, index, width);
+  }
+
+  integrate(batch: IntegrateBatch): Promise<void> {
+    return this.#serial(async () => {
+      const head = this.#requireSequencer();
+      if (batch.start !== headSize(head.note)) throw new AuditUnavailableError(`audit store ${this.dir}: the head is at ${headSize(head.note)}, the batch extends ${batch.start}`);
+      let written: string[] = [];
+      try {
+        written = await this.#tiles.write(batch.tiles);
+        await this.#quarantine(batch.quarantined);
+      } catch (err) {
+        if ((err as { undone?: boolean }).undone === false) this.#broken = err;
+        else await this.#undo(written, err);
+        throw new AuditUnavailableError(`audit store ${this.dir}: writing the batch failed (${codeOf(err)}); nothing was integrated`, err);
+      }
+      const next: HeadState = { ...head, cursors: new Map(head.cursors), receipts: [...head.receipts, ...batch.receipts.map((r): [string, number, number] => [r.ticket, r.index, r.count])].slice(-RECEIPTS), note: batch.head };
+      for (const t of [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]) {
+        const p = parseTicket(t);
+        if (p !== undefined) next.cursors.set(p.file, Math.max(next.cursors.get(p.file) ?? 0, p.end));
+      }
+      await this.#commit(next, batch.checkpoint, written);
+      for (const t of batch.consumed) this.#claimed.delete(t);
+      await this.#tiles.dropSuperseded(batch.tiles).catch(() => undefined);
+      if (++this.#batches % 64 === 0) await this.#cleanOutbox().catch(() => undefined);
+    });
+  }
+
+  /** Writes the head (the commit point), then the checkpoint's history record and file. */
+  async #commit(next: HeadState, checkpoint: string | undefined, written: string[]): Promise<void> {
+    if (checkpoint !== undefined) next.pending = checkpoint;
+    try {
+      await replaceFile(join(this.dir, 'head'), encodeHead(next));
+      await syncDir(this.dir);
+    } catch (err) {
+      await this.#undo(written, err);
+      throw new AuditUnavailableError(`audit store ${this.dir}: writing the tree head failed (${codeOf(err)}); nothing was integrated`, err);
+    }
+    this.#head = next;
+    if (checkpoint !== undefined) await this.#publish(checkpoint);
+  }
+
+  /** Appends `note` to the history at the recorded end and replaces the `checkpoint` file. */
+  async #publish(note: string): Promise<void> {
+    const head = this.#head!;
+    const bytes = frame(enc.encode(note));
+    try {
+      await this.#history!.truncate(head.history);
+      await this.#history!.write(bytes, 0, bytes.length, head.history);
+      await this.#history!.datasync();
+      const current = await this.#readCheckpoint();
+      if (current === undefined || (checkpointSize(current) ?? 0) <= noteSize(note)) {
+        await replaceFile(join(this.dir, 'checkpoint'), enc.encode(note));
+        await syncDir(this.dir);
+      }
+    } catch (err) {
+      // The head is committed (the batch is durable); the checkpoint is not published. The next
+      // publication writes at the same place (the head still records it), as does a takeover.
+      throw new AuditUnavailableError(`audit store ${this.dir}: publishing the checkpoint failed (${codeOf(err)}); the batch is durable, its checkpoint is not`, err);
+    }
+    this.#head = { ...head, history: head.history + bytes.length, pending: undefined };
+  }
+
+  async #undo(written: string[], cause: unknown): Promise<void> {
+    try {
+      await this.#tiles.unlink(written);
+    } catch {
+      // Files past the head remain: the store stops until reopened (AuditLog.open then refuses
+      // them until the operator repairs, or a retry of the same batch overwrites them).
+      this.#broken = cause;
+    }
+  }
+
+  async #quarantine(list: IntegrateBatch['quarantined']): Promise<void> {
+    if (list.length === 0) return;
+    const frames = list.map((q) => {
+      const r = this.#claimed.get(q.ticket);
+      const payload = enc.encode(JSON.stringify({ ticket: q.ticket, reason: q.reason, record: r === undefined ? null : Buffer.from(encodeOutbox(r)).toString('base64') }));
+      return frame(payload);
+    });
+    const path = join(this.dir, 'quarantine');
+    const h = await open(path, 'a', 0o600);
+    try {
+      if ((await h.stat()).size === 0) await writeAll(h, MAGIC);
+      await writeAll(h, Buffer.concat(frames));
+      await h.datasync();
+    } finally {
+      await h.close();
+    }
   }
 
   appendCheckpoint(note: string): Promise<void> {
+    const size = noteSize(note);
     return this.#serial(async () => {
-      const bytes = new TextEncoder().encode(note);
-      this.#checkpointsEnd = await this.#durableWrite(this.#checkpointFile, this.#checkpointsEnd, [bytes], 'checkpoints');
-      this.#checkpoints.push(note);
+      const head = this.#requireSequencer();
+      const latest = (await this.state()).checkpoint;
+      if (latest !== undefined && (checkpointSize(latest) ?? 0) > size) return;
+      // The newest checkpoint for the head's own size becomes the head (it is the newest signed statement).
+      const next: HeadState = { ...head, note: size === headSize(head.note) ? note : head.note };
+      await this.#commit(next, note, []);
     });
   }
 
   async checkpoints(): Promise<string[]> {
-    return [...this.#checkpoints];
+    const data = await readFile(join(this.dir, 'checkpoints')).catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'ENOENT') return new Uint8Array(0);
+      throw err;
+    });
+    return noteTexts(join(this.dir, 'checkpoints'), scanFrames(data).records);
   }
 
-  /**
-   * Cuts the entries file back to `size` records and the checkpoints file back to its last
-   * complete record: removes the entries of an append that was never acknowledged, and any
-   * bytes of a write that failed half-way (see AuditStore.truncate). Durable before it resolves.
-   */
-  truncate(size: number): Promise<void> {
+  pruneCheckpoints(keep: number): Promise<number> {
     return this.#serial(async () => {
-      assertTruncation(size, this.#entries.length, this.#checkpoints);
-      let offset = MAGIC.length;
-      for (let i = 0; i < size; i++) offset += 4 + this.#entries[i]!.length + SUM;
-      try {
-        await cutBack(this.#entryFile, offset);
-        this.#entries.length = size;
-        this.#entriesEnd = offset;
-        await cutBack(this.#checkpointFile, this.#checkpointsEnd);
-      } catch (err) {
-        this.#broken = err;
-        throw new AuditUnavailableError(`audit store ${this.dir}: truncate failed (${codeOf(err)}); reopen the store`, err);
+      const head = this.#requireSequencer();
+      const all = await this.checkpoints();
+      const drop = Math.max(0, all.length - Math.max(1, keep));
+      if (drop === 0) return 0;
+      const data = Buffer.concat([MAGIC, ...all.slice(drop).map((n) => frame(enc.encode(n)))]);
+      await this.#history?.close();
+      await replaceFile(join(this.dir, 'checkpoints'), data);
+      await syncDir(this.dir);
+      this.#history = await open(join(this.dir, 'checkpoints'), 'r+');
+      const next = { ...head, history: data.length, pending: undefined };
+      await replaceFile(join(this.dir, 'head'), encodeHead(next));
+      await syncDir(this.dir);
+      this.#head = next;
+      return drop;
+    });
+  }
+
+  enqueue(record: OutboxRecord, options?: { tx?: unknown }): Promise<string> {
+    if (options?.tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'the file audit store has no transactions to join'));
+    if (this.#closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
+    return this.#outbox.append(record);
+  }
+
+  async claim(limit: number): Promise<ClaimedRecord[]> {
+    const head = this.#requireSequencer();
+    const records = await readOutbox(join(this.dir, 'outbox'), head.cursors, limit);
+    for (const r of records) this.#claimed.set(r.ticket, r);
+    return records;
+  }
+
+  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
+    const r = (await this.#readHead()).receipts.find((x) => x[0] === ticket);
+    return r === undefined ? undefined : { index: r[1], count: r[2] };
+  }
+
+  async acquireSequencer(): Promise<boolean> {
+    if (this.legacy) return false; // AuditLog.open migrates first
+    if (this.#head !== undefined) return !this.#closed && (await this.#lockHolder()) === `${process.pid} ${this.#instance}`;
+    if (this.#closed || !(await this.#takeLock())) return false;
+    try {
+      const data = await readFile(join(this.dir, 'head')).catch(() => undefined);
+      const head = data === undefined ? emptyHead() : decodeHead(data, join(this.dir, 'head'));
+      const path = join(this.dir, 'checkpoints');
+      await (await open(path, 'a', 0o600)).close(); // create it if missing
+      const history = await open(path, 'r+');
+      this.#history = history;
+      if ((await history.stat()).size === 0) {
+        await history.write(MAGIC, 0, MAGIC.length, 0);
+        await history.datasync();
       }
+      this.#head = await this.#reconcileHistory(head);
+      return true;
+    } catch (err) {
+      await this.releaseSequencer();
+      throw err instanceof KeywardenError ? err : new AuditUnavailableError(`audit store ${this.dir}: could not take over as sequencer (${codeOf(err)})`, err);
+    }
+  }
+
+  /** Completes a history append a crash interrupted (the head names it), in O(1) reads. */
+  async #reconcileHistory(head: HeadState): Promise<HeadState> {
+    const h = this.#history!;
+    const size = (await h.stat()).size;
+    let end = head.history;
+    if (end > size) {
+      // The history was replaced (pruned) and the head not yet updated: find its end by scanning.
+      const scan = scanFrames(new Uint8Array(await readFile(join(this.dir, 'checkpoints'))));
+      if (scan.damage !== undefined && !(scan.damage.torn && this.#options.repairTornTail)) {
+        throw new AuditUnavailableError(`audit store ${this.dir}: the checkpoint history is damaged at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record: reopen with repairTornTail)' : ''}`);
+      }
+      end = scan.validEnd;
+    }
+    if (head.pending !== undefined) {
+      const bytes = frame(enc.encode(head.pending));
+      const buf = Buffer.alloc(bytes.length);
+      const { bytesRead } = await h.read(buf, 0, bytes.length, end);
+      if (bytesRead !== bytes.length || !buf.equals(bytes)) {
+        await h.truncate(end);
+        await h.write(bytes, 0, bytes.length, end);
+        await h.datasync();
+      }
+      end += bytes.length;
+      const current = await this.#readCheckpoint();
+      if (current === undefined || (checkpointSize(current) ?? 0) < noteSize(head.pending)) {
+        await replaceFile(join(this.dir, 'checkpoint'), enc.encode(head.pending));
+        await syncDir(this.dir);
+      }
+    }
+    if (size > end) await h.truncate(end); // a record past the head's view was never acknowledged
+    return { ...head, history: end, pending: undefined };
+  }
+
+  async releaseSequencer(): Promise<void> {
+    this.#head = undefined;
+    this.#claimed.clear();
+    await this.#history?.close().catch(() => undefined);
+    this.#history = undefined;
+    if ((await this.#lockHolder()) === `${process.pid} ${this.#instance}`) await rm(join(this.dir, 'LOCK'), { force: true });
+  }
+
+  async uncovered(size: number): Promise<Uint8Array[]> {
+    return this.#tiles.entriesBeyond(size);
+  }
+
+  repair(size: number, headNote: string): Promise<void> {
+    return this.#serial(async () => {
+      const head = this.#requireSequencer();
+      const cp = (await this.state()).checkpoint;
+      if (cp !== undefined && (checkpointSize(cp) ?? 0) > size) throw new InvalidInputError('size', 'refusing to drop checkpointed entries');
+      await this.#tiles.cutTo(size);
+      const next = { ...head, note: headNote };
+      await replaceFile(join(this.dir, 'head'), encodeHead(next));
+      await syncDir(this.dir);
+      this.#head = next;
+      this.#bundle = undefined;
     });
   }
 
@@ -197,134 +422,71 @@ export class FileAuditStore implements AuditStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#tail.catch(() => undefined);
-    await this.#entryFile.close();
-    await this.#checkpointFile.close();
-    await rm(join(this.dir, 'LOCK'), { force: true });
+    await this.#outbox.close();
+    await this.releaseSequencer();
   }
 
   /**
-   * Appends framed records at `end` and fdatasyncs; returns the new end. Any failure (a full
-   * disk, EIO, a failed fsync) cuts the file back to `end` and fails with ERR_AUDIT_UNAVAILABLE
-   * (retryable): the file is exactly as before. If even the cut-back fails, the store stops:
-   * every later call fails until it is reopened (which re-reads and checks what is on disk).
-   * After a failed fsync the kernel may have dropped the pages, so the written bytes are never
-   * trusted: they are cut, never retried.
+   * Migrates a keywarden 0.1 directory (`entries` + `checkpoints`) to this layout, resumably;
+   * called by AuditLog.open with the log's keys. @internal
    */
-  async #durableWrite(file: FileHandle, end: number, payloads: Uint8Array[], name: string): Promise<number> {
-    const buf = Buffer.concat(payloads.map(frame));
+  async migrateLegacy(keys: RecordKeys, verifier: NoteVerifier): Promise<void> {
+    if (!this.legacy) return;
+    // The lock only: a takeover would reconcile the history against a head that does not exist yet.
+    if (!(await this.#takeLock())) throw new AuditUnavailableError(`audit store ${this.dir}: another process holds it; migrate from there`);
     try {
-      let off = 0;
-      while (off < buf.length) off += (await file.write(buf, off, buf.length - off)).bytesWritten;
-      await file.datasync();
-      return end + buf.length;
-    } catch (err) {
-      try {
-        await cutBack(file, end);
-      } catch (cutErr) {
-        this.#broken = cutErr;
-        throw new AuditUnavailableError(`audit store ${this.dir}: writing ${name} failed (${codeOf(err)}) and the partial write could not be cut back; reopen the store`, err);
-      }
-      throw new AuditUnavailableError(`audit store ${this.dir}: writing ${name} failed (${codeOf(err)}); nothing was written`, err);
+      await migrateFileLegacy(this.dir, this.#tiles, keys, verifier, this.#options.repairTornTail === true);
+      this.legacy = false;
+    } finally {
+      await rm(join(this.dir, 'LOCK'), { force: true });
     }
+  }
+
+  async #cleanOutbox(): Promise<void> {
+    const head = this.#head!;
+    const removed = await removeConsumed(join(this.dir, 'outbox'), head.cursors);
+    if (removed.length === 0) return;
+    const next = { ...head, cursors: new Map(head.cursors) };
+    for (const n of removed) next.cursors.delete(n);
+    await replaceFile(join(this.dir, 'head'), encodeHead(next));
+    this.#head = next;
+  }
+
+  #requireSequencer(): HeadState {
+    if (this.#closed) throw new AuditUnavailableError('audit store is closed');
+    if (this.#broken !== undefined) throw new AuditUnavailableError(`audit store ${this.dir} is unusable after a failed write it could not undo; reopen the store`, this.#broken);
+    if (this.#head === undefined) throw new AuditUnavailableError(`audit store ${this.dir}: this instance is not the sequencer`);
+    return this.#head;
+  }
+
+  async #lockHolder(): Promise<string | undefined> {
+    return (await readFile(join(this.dir, 'LOCK'), 'utf8').catch(() => undefined))?.trim();
+  }
+
+  /** Takes LOCK (pid and instance); a lock left by a dead process is taken over. */
+  async #takeLock(): Promise<boolean> {
+    const path = join(this.dir, 'LOCK');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const h = await open(path, 'wx', 0o600);
+        await h.writeFile(`${process.pid} ${this.#instance}`);
+        await h.close();
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'EEXIST') throw err;
+        const [pid] = ((await this.#lockHolder()) ?? '').split(' ');
+        const n = Number(pid);
+        if (Number.isInteger(n) && n > 0 && (n === process.pid || isAlive(n))) return false;
+        await rm(path, { force: true });
+      }
+    }
+    return false;
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
-    if (this.#broken !== undefined) {
-      return Promise.reject(new AuditUnavailableError(`audit store ${this.dir} is unusable after a failed write it could not undo; reopen the store`, this.#broken));
-    }
     const p = this.#tail.then(fn, fn);
     this.#tail = p.catch(() => undefined);
     return p;
-  }
-}
-
-/**
- * The checkpoint notes in the records of the checkpoints file. A record that is not UTF-8 passed
- * its (unkeyed) checksum, so it was written that way: damaged data (ERR_AUDIT_CORRUPT at its
- * offset), never an outage a retry could cure.
- */
-function checkpointTexts(path: string, records: readonly Uint8Array[]): string[] {
-  const dec = new TextDecoder('utf-8', { fatal: true });
-  let offset = MAGIC.length;
-  return records.map((r) => {
-    const at = offset;
-    offset += 4 + r.length + SUM;
-    try {
-      return dec.decode(r);
-    } catch {
-      throw new AuditCorruptError(`${path}: the checkpoint record at byte ${at} is not UTF-8`, at);
-    }
-  });
-}
-
-/** Truncates `file` to `length` and makes that durable. */
-async function cutBack(file: FileHandle, length: number): Promise<void> {
-  await file.truncate(length);
-  await file.datasync();
-}
-
-/** A file system error's code (ENOSPC, EIO, ...) for a message; never its text, which names paths we already name. */
-function codeOf(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : 'error';
-}
-
-async function openFramed(path: string, options: FileAuditStoreOptions): Promise<{ records: Uint8Array[]; handle: FileHandle; end: number }> {
-  let data: Uint8Array;
-  try {
-    data = await readFile(path);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ENOENT') throw err;
-    data = new Uint8Array(0);
-  }
-  const scan = scanFrames(data);
-  const handle = await open(path, 'a+');
-  try {
-    if (scan.damage) {
-      if (!(scan.damage.torn && options.repairTornTail)) {
-        throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record: reopen with repairTornTail to cut it)' : ''}`, scan.damage.offset);
-      }
-      await handle.truncate(Math.max(scan.validEnd, 0));
-    }
-    if (scan.validEnd === 0 && (scan.damage === undefined || scan.damage.offset === 0)) {
-      await handle.truncate(0);
-      await handle.write(MAGIC, 0, MAGIC.length, 0);
-    }
-    await handle.sync();
-    return { records: scan.records, handle, end: Math.max(scan.validEnd, MAGIC.length) };
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
-}
-
-/** An exclusive lock file holding our pid; a lock left by a dead process is taken over. */
-async function takeLock(path: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const h = await open(path, 'wx');
-      await h.writeFile(String(process.pid));
-      await h.close();
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
-      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new AuditUnavailableError(`audit store is locked by process ${pid} (${path})`);
-      }
-      if (pid === process.pid) throw new AuditUnavailableError(`audit store is already open in this process (${path})`);
-      await rm(path, { force: true });
-    }
-  }
-  throw new AuditUnavailableError(`could not lock the audit store (${path})`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === 'EPERM';
   }
 }

@@ -1,46 +1,95 @@
 /**
  * AuditLog: an append-only transparency log of key events and break-glass accesses
- * (docs/AUDIT.md). Entries are leaves of an RFC 6962 Merkle tree kept incrementally; after every
- * append, and on demand, the log signs a C2SP tlog-checkpoint as a signed note. Appends are
- * fail-closed: they resolve only once durable, and a store failure or the timeout surfaces as
- * `ERR_AUDIT_UNAVAILABLE`, so break-glass can refuse to decrypt without its record.
+ * (docs/AUDIT.md). Entries are leaves of an RFC 6962 Merkle tree stored as C2SP tlog-tiles;
+ * instances commit events to an outbox (in the caller's transaction where the store allows) and
+ * one sequencer at a time integrates them in batches, signing a tree head per batch and a
+ * checkpoint per interval, per batch or on demand (./sequencer.ts). Memory holds the right edge
+ * and a bounded tile cache; opening reads the newest checkpoint and tree head and checks the
+ * tail since the checkpoint (./inspect.ts), whatever the log's size.
+ *
+ * Two acknowledgements (docs/AUDIT.md §4):
+ * - {@link AuditLog.record}: durable — in the outbox (committed with the caller's transaction)
+ *   or already integrated. Key lifecycle events use it.
+ * - {@link AuditLog.append} (and `record(…, { checkpoint: true })` then `checkpointed()`):
+ *   integrated AND covered by a signed checkpoint. Break-glass uses it before releasing anything.
+ * @module
  */
 import { AbortedError, AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { isAbortSignal } from '../util/deadline.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
-import { type Checkpoint, type VerifiedCosignature, openCheckpoint, signCheckpoint, verifyCosignatures } from './checkpoint.js';
+import { type Checkpoint, type VerifiedCosignature, openCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
-import { MerkleTree, leafHash } from './merkle.js';
-import { type NoteSigner, type NoteVerifier, newNoteSigner, newNoteVerifier, verifierKeyFromSigner } from './note.js';
-import type { AuditStore, SequencedHead } from './store.js';
+import { leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
+import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
+import { type RecordKeys, TREE_HEAD_LINE, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
+import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
+import { type Landed, type SequencedView, Sequencer } from './sequencer.js';
+import { type AuditStore, headSize } from './store.js';
+import { TileTree } from './tile-tree.js';
+import { type AuditReceipt, TicketWaiters } from './waiters.js';
+
+export type { AuditReceipt } from './waiters.js';
 
 /** Options of {@link AuditLog.open}. */
 export interface AuditLogOptions {
-  /** Where entries and checkpoints are kept. */
+  /** Where the log is kept. */
   store: AuditStore;
   /** The log's signed-note signer key (`PRIVATE+KEY+<origin>+<id>+<key>`); its name is the origin. */
   signerKey: string;
-  /** Milliseconds an append may take before it fails with ERR_AUDIT_UNAVAILABLE. Default 5000. */
+  /** Milliseconds a record or append may take before it fails with ERR_AUDIT_UNAVAILABLE. Default 5000. */
   appendTimeoutMs?: number;
   /**
-   * An explicit operator repair, for a log that {@link AuditLog.open} refused because entries past
-   * its last signed checkpoint exist (an append that never completed, or records written by
-   * someone without the log key). `{ unsignedTail: 'drop', actor }` removes exactly those
-   * entries — none of them was ever acknowledged — and records the repair in the log itself as
-   * an `audit.repaired` entry (how many, from which index, and a digest of what was dropped),
-   * under a new checkpoint. On a healthy log it does nothing.
+   * An explicit operator repair, for a log that {@link AuditLog.open} refused because the store
+   * holds entries no valid signature covers (records written without the log key, or a batch that
+   * never completed). `{ unsignedTail: 'drop', actor }` removes exactly those entries — back to the
+   * newest point a signature vouches for, never below the newest checkpoint — and records the
+   * repair in the log itself as an `audit.repaired` entry (how many, from which index, and a
+   * digest of what was dropped). On a healthy log it does nothing.
    */
   repair?: { unsignedTail: 'drop'; actor: string };
+  /** A checkpoint at least this often while the log grows (ms). Default 1000. */
+  checkpointIntervalMs?: number;
+  /** A checkpoint with every batch (as keywarden 0.1 did per append). Default false. */
+  checkpointEveryBatch?: boolean;
+  /** Entries per batch at most. Default 4096. */
+  maxBatch?: number;
+  /** Longest pause (ms) between two looks at an idle outbox, or at a receipt awaited. Default 50. */
+  pollMs?: number;
+  /** How often (ms) an instance renews the sequencer role, or tries to take it. Default 1000. */
+  roleCheckMs?: number;
+  /** Whether this instance may become the sequencer. Default true; false makes it a pure producer. */
+  sequencer?: boolean;
+  /** Tiles kept in memory for proofs. Default 128 (about 1 MiB). */
+  tileCache?: number;
 }
 
-/** Size and latest checkpoint, from one snapshot where the store can give one. */
-async function readHead(store: AuditStore): Promise<{ size: number; checkpoint: string | undefined }> {
-  if (store.head !== undefined) return store.head();
-  const notes = await store.checkpoints();
-  return { size: await store.size(), checkpoint: notes[notes.length - 1] };
+const OPTION_KEYS = ['store', 'signerKey', 'appendTimeoutMs', 'repair', 'checkpointIntervalMs', 'checkpointEveryBatch', 'maxBatch', 'pollMs', 'roleCheckMs', 'sequencer', 'tileCache'];
+
+/** What {@link AuditLog.record} returns: the record is durable; `checkpointed()` waits for its checkpoint. */
+export interface AuditPending {
+  /** Index of the (first) entry when this instance integrated it already, else undefined. */
+  readonly index: number | undefined;
+  /** Resolves once the entries are integrated under a signed checkpoint (only for `checkpoint: true`). */
+  checkpointed(options?: { signal?: AbortSignal }): Promise<AuditReceipt>;
+}
+
+/** Counters and state for monitoring. */
+export interface AuditLogStats {
+  size: number;
+  checkpointSize: number;
+  /** Integrated entries no checkpoint covers yet (normal between checkpoints). */
+  pending: number;
+  sequencer: boolean;
+  batches: number;
+  checkpoints: number;
+  quarantined: number;
+  failures: number;
+  cachedTiles: number;
+  /** Why this instance could not take or keep the sequencer role, if it could not. */
+  lastError: string | undefined;
 }
 
 function repairOption(r: unknown): { unsignedTail: 'drop'; actor: string } {
@@ -51,16 +100,15 @@ function repairOption(r: unknown): { unsignedTail: 'drop'; actor: string } {
   return { unsignedTail: 'drop', actor: o.actor };
 }
 
-/** What an append returns: where the entry is, and a checkpoint that includes it. */
-export interface AuditReceipt {
-  /** Index of the (first) appended entry. */
-  index: number;
-  /** Tree size after the append. */
-  size: number;
-  /** Signed checkpoint note over the tree including the entry. */
-  checkpoint: string;
+function encodeEvents(events: AuditEvent | readonly AuditEvent[]): Uint8Array[] {
+  const list = Array.isArray(events) ? (events as readonly AuditEvent[]) : [events as AuditEvent];
+  if (list.length === 0) throw new InvalidInputError('events', 'expected at least one event');
+  return list.map(encodeEntry);
 }
 
+const asUnavailable = (err: unknown): KeywardenError => (err instanceof KeywardenError ? err : new AuditUnavailableError('audit store failed', err));
+
+type Resolved = Required<Omit<AuditLogOptions, 'repair' | 'store' | 'signerKey'>>;
 
 /**
  * The audit log.
@@ -68,7 +116,7 @@ export interface AuditReceipt {
  * @example
  * ```ts
  * const { signerKey, verifierKey } = generateNoteKey('example.com/keywarden-audit');
- * const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey });
+ * const log = await AuditLog.open({ store: await FileAuditStore.open('./audit'), signerKey });
  * const { index, checkpoint } = await log.append({ id, type: 'key.rotated', ... });
  * // publish verifierKey; auditors run `keywarden audit verify`
  * ```
@@ -78,273 +126,337 @@ export class AuditLog {
   /** The verifier key to publish for auditors: `<origin>+<key id>+<base64(0x01 || public key)>`. */
   readonly verifierKey: string;
   readonly #store: AuditStore;
-  readonly #signer: NoteSigner;
+  readonly #keys: RecordKeys;
   readonly #verifier: NoteVerifier;
-  readonly #tree: MerkleTree;
-  readonly #timeoutMs: number;
-  #tail: Promise<unknown> = Promise.resolve();
-  #lastCheckpoint: string | undefined;
-  /** Set when a failed append could not be rolled back: appends refuse until the log is reopened. */
-  #broken: unknown;
+  readonly #o: Resolved;
+  readonly #tree: TileTree;
+  readonly #tickets: TicketWaiters;
+  #view: SequencedView;
+  #seq: Sequencer | undefined;
+  #roleTimer: ReturnType<typeof setInterval> | undefined;
+  #role: Promise<void> = Promise.resolve();
+  #lastError: string | undefined;
+  #closed = false;
 
-  private constructor(o: Required<Omit<AuditLogOptions, 'repair'>>, signer: NoteSigner, verifierKey: string, tree: MerkleTree, last: string | undefined) {
-    this.#store = o.store;
-    this.#signer = signer;
-    this.origin = signer.name;
+  private constructor(store: AuditStore, keys: RecordKeys, verifierKey: string, o: Resolved, view: SequencedView) {
+    this.#store = store;
+    this.#keys = keys;
+    this.origin = keys.origin;
     this.verifierKey = verifierKey;
     this.#verifier = newNoteVerifier(verifierKey);
-    this.#tree = tree;
-    this.#timeoutMs = o.appendTimeoutMs;
-    this.#lastCheckpoint = last;
+    this.#o = o;
+    this.#view = view;
+    this.#tree = new TileTree((level, index, width) => store.readTile(level, index, width), { cacheTiles: o.tileCache });
+    this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs);
   }
 
   /**
-   * Opens a log over `store`: reads every entry, rebuilds the tree, and checks that the latest
-   * stored checkpoint is one of ours, matches the entries, and covers every one of them. Anything
-   * else is `ERR_AUDIT_CORRUPT`: in particular entries past the last checkpoint are never
-   * adopted (nobody without the signer key can vouch for them); `at` is the first such index,
-   * and `options.repair` is the operator's explicit, recorded way out (docs/AUDIT.md §4).
+   * Opens a log over `store`: reads the newest checkpoint and tree head, checks them against the
+   * tiles and each other and re-checks the entries integrated since the checkpoint (never the
+   * whole log). Anything else is `ERR_AUDIT_CORRUPT` — in particular entries no signature covers
+   * are never adopted; `at` is the first such index, and `options.repair` is the operator's
+   * explicit, recorded way out (docs/AUDIT.md §4). Then takes the sequencer role if it is free.
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     if (options === undefined) throw new InvalidInputError('options', 'expected an options object');
-    const o = ownOptions('options', options, ['store', 'signerKey', 'appendTimeoutMs', 'repair']);
+    const o = ownOptions('options', options, OPTION_KEYS);
     const repair = o.repair === undefined ? undefined : repairOption(o.repair);
     const store = o.store;
-    if (!store || typeof store.append !== 'function') throw new InvalidInputError('options.store', 'expected an AuditStore');
-    const signerKey = o.signerKey;
-    assertString('options.signerKey', signerKey, 4096);
-    const timeout = o.appendTimeoutMs ?? 5000;
-    assertInt('options.appendTimeoutMs', timeout, 1, 600_000);
-    let signer: NoteSigner;
+    if (!store || typeof store.integrate !== 'function') throw new InvalidInputError('options.store', 'expected an AuditStore');
+    assertString('options.signerKey', o.signerKey, 4096);
+    const resolved: Resolved = {
+      appendTimeoutMs: o.appendTimeoutMs ?? 5000, checkpointIntervalMs: o.checkpointIntervalMs ?? 1000, checkpointEveryBatch: o.checkpointEveryBatch ?? false,
+      maxBatch: o.maxBatch ?? 4096, pollMs: o.pollMs ?? 50, roleCheckMs: o.roleCheckMs ?? 1000, sequencer: o.sequencer ?? true, tileCache: o.tileCache ?? 128,
+    };
+    assertInt('options.appendTimeoutMs', resolved.appendTimeoutMs, 1, 600_000);
+    assertInt('options.checkpointIntervalMs', resolved.checkpointIntervalMs, 1, 86_400_000);
+    assertInt('options.maxBatch', resolved.maxBatch, 1, 1_000_000);
+    assertInt('options.pollMs', resolved.pollMs, 1, 60_000);
+    assertInt('options.roleCheckMs', resolved.roleCheckMs, 10, 600_000);
+    assertInt('options.tileCache', resolved.tileCache, 0, 1_000_000);
+    if (typeof resolved.checkpointEveryBatch !== 'boolean') throw new InvalidInputError('options.checkpointEveryBatch', 'expected a boolean');
+    if (typeof resolved.sequencer !== 'boolean') throw new InvalidInputError('options.sequencer', 'expected a boolean');
+    let keys: RecordKeys;
     let verifierKey: string;
     try {
-      signer = newNoteSigner(signerKey);
-      verifierKey = verifierKeyFromSigner(signerKey);
+      keys = recordKeys(o.signerKey);
+      verifierKey = verifierKeyFromSigner(o.signerKey);
     } catch (cause) {
       throw new InvalidInputError('options.signerKey', `expected a signed-note signer key (${(cause as Error).message})`);
     }
-    // The size and the latest checkpoint from one snapshot (a shared store's other instances may
-    // be appending), then the entries up to that size.
-    const { size, checkpoint: last } = await readHead(store);
-    const tree = new MerkleTree();
-    for (let start = 0; start < size; start += 4096) {
-      for (const e of await store.read(start, Math.min(size, start + 4096))) tree.append(leafHash(e));
+    if (keys.origin === TREE_HEAD_LINE) throw new InvalidInputError('options.signerKey', 'the origin may not be the tree-head marker line');
+    const verifier = newNoteVerifier(verifierKey);
+    const migrate = (store as { migrateLegacy?: (keys: RecordKeys, verifier: NoteVerifier) => Promise<unknown> }).migrateLegacy;
+    if (typeof migrate === 'function') await migrate.call(store, keys, verifier);
+
+    const inspected = await inspectStore(store, verifier, keys.origin);
+    if (isProblem(inspected) && (repair === undefined || inspected.dropTo === undefined)) {
+      throw new AuditCorruptError(
+        `${inspected.message}; they are not adopted${inspected.dropTo !== undefined ? " (AuditLog.open with repair: { unsignedTail: 'drop' } removes them and records it)" : ''}`,
+        inspected.at,
+      );
     }
-    const log = new AuditLog({ store, signerKey, appendTimeoutMs: timeout }, signer, verifierKey, tree, last);
-    let covered = 0;
-    if (last !== undefined) {
-      let cp: Checkpoint;
-      try {
-        cp = openCheckpoint(last, log.#verifier, log.origin).checkpoint;
-      } catch (cause) {
-        throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
-      }
-      if (cp.size > tree.size || !equalBytes(cp.rootHash, tree.root(cp.size))) {
-        throw new AuditCorruptError(`stored entries do not match the latest checkpoint (size ${cp.size})`, Math.min(cp.size, tree.size));
-      }
-      covered = cp.size;
-    }
-    if (tree.size > covered) {
-      if (repair === undefined) {
-        throw new AuditCorruptError(
-          `entries from index ${covered} (${tree.size - covered} of them) are covered by no signed checkpoint: an append that never ` +
-            'completed, or records written without the log key; they are not adopted (AuditLog.open with repair: { unsignedTail: \'drop\' } removes them and records it)',
-          covered,
-        );
-      }
-      await log.#dropUnsignedTail(covered, repair.actor);
-    }
+    const view: SequencedView = isProblem(inspected)
+      ? { size: 0, root: new Uint8Array(32), head: undefined, checkpoint: undefined, checkpointSize: 0 }
+      : { size: inspected.size, root: inspected.root, head: inspected.head, checkpoint: inspected.checkpoint, checkpointSize: inspected.checkpointSize };
+    const log = new AuditLog(store, keys, verifierKey, resolved, view);
+    if (isProblem(inspected)) await log.#repair(inspected, repair!.actor);
+    else if (resolved.sequencer) await log.#takeRole(inspected);
+    log.#roleTimer = setInterval(() => void log.#roleTick(), resolved.roleCheckMs);
+    log.#roleTimer.unref?.();
     return log;
   }
 
-  /** The operator repair: drop the unacknowledged tail from `from`, then record that it was dropped. */
-  async #dropUnsignedTail(from: number, actor: string): Promise<void> {
-    if (this.#store.truncate === undefined) throw new AuditUnavailableError('this audit store cannot drop entries (no truncate)');
-    const dropped = this.#tree.size - from;
+  /** The operator repair: drop what no signature vouches for, then record that it was dropped. */
+  async #repair(problem: InspectProblem, actor: string): Promise<void> {
+    if (!(await this.#store.acquireSequencer())) throw new AuditUnavailableError('another instance holds the audit sequencer role: repair the log from it');
+    const from = problem.dropTo!;
+    const stored = headSize((await this.#store.state()).head);
+    const dropped = [...(from < stored ? await this.#store.read(from, stored) : []), ...(await this.#store.uncovered(Math.max(from, stored)))];
     const digest = sha256.create();
-    for (let i = from; i < this.#tree.size; i++) digest.update(this.#tree.leafHash(i));
-    await this.#storeCall(() => this.#store.truncate!(from));
-    this.#tree.truncate(from);
-    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped, digest: toHex(digest.digest()) }));
+    for (const e of dropped) digest.update(leafHash(e));
+    await this.#storeCall(() => this.#store.repair(from, problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!)));
+    const again = await inspectStore(this.#store, this.#verifier, this.origin);
+    if (isProblem(again)) throw new AuditCorruptError(`the log is still damaged after the repair: ${again.message}`, again.at);
+    this.#view = { size: again.size, root: again.root, head: again.head, checkpoint: again.checkpoint, checkpointSize: again.checkpointSize };
+    this.#startSequencer(again);
+    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped: dropped.length, digest: toHex(digest.digest()) }));
   }
 
-  /** True when appends can join a caller's database transaction (`append(events, { tx })`). */
+  /** Takes the sequencer role when free; verifies the store again if it moved since `known`. */
+  async #takeRole(known?: VerifiedState): Promise<void> {
+    if (this.#closed || this.#seq !== undefined || !(await this.#store.acquireSequencer())) return;
+    let state = known;
+    if (state === undefined || (await this.#store.state()).head !== state.head) {
+      const r = await inspectStore(this.#store, this.#verifier, this.origin);
+      if (isProblem(r)) {
+        this.#lastError = r.message;
+        await this.#store.releaseSequencer();
+        return;
+      }
+      state = r;
+    }
+    this.#view = { size: state.size, root: state.root, head: state.head, checkpoint: state.checkpoint, checkpointSize: state.checkpointSize };
+    this.#startSequencer(state);
+  }
+
+  #startSequencer(state: VerifiedState): void {
+    this.#lastError = undefined;
+    this.#seq = new Sequencer(
+      this.#store, this.#keys, state.edge, this.#view,
+      { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, now: Date.now },
+      (view, receipts) => {
+        this.#view = view;
+        this.#tickets.settle(receipts, view.checkpoint, view.checkpointSize);
+      },
+      (err) => {
+        this.#lastError = (err as Error).message;
+        this.#role = this.#role.then(() => this.#stepDown(err));
+      },
+    );
+  }
+
+  async #stepDown(reason: unknown): Promise<void> {
+    const seq = this.#seq;
+    if (seq === undefined) return;
+    this.#seq = undefined;
+    await seq.stop(reason instanceof KeywardenError ? reason : new AuditUnavailableError('the audit sequencer stopped', reason), this.#o.appendTimeoutMs);
+    await this.#store.releaseSequencer().catch(() => undefined);
+  }
+
+  /** Renews the role (or steps down when it was lost), or tries to take it. Serialised. */
+  #roleTick(): Promise<void> {
+    this.#role = this.#role.then(async () => {
+      if (this.#closed) return;
+      try {
+        if (this.#seq !== undefined) {
+          if (!(await this.#store.acquireSequencer())) await this.#stepDown(new AuditUnavailableError('lost the audit sequencer role'));
+        } else if (this.#o.sequencer) {
+          await this.#takeRole();
+        }
+      } catch (err) {
+        this.#lastError = (err as Error).message;
+      }
+    });
+    return this.#role;
+  }
+
+  /** True when records can join a caller's database transaction (`record(events, { tx })`). */
   get joinsTransactions(): boolean {
-    return this.#store.appendSequenced !== undefined;
+    return this.#store.joinsTransactions;
   }
 
-  /** Number of entries. */
+  /** Number of integrated entries this instance knows of ({@link AuditLog.sync} refreshes it). */
   get size(): number {
-    return this.#tree.size;
+    return this.#view.size;
   }
 
-  /** The latest checkpoint note issued, if any. */
+  /** The latest checkpoint note this instance knows of. */
   get latestCheckpoint(): string | undefined {
-    return this.#lastCheckpoint;
+    return this.#view.checkpoint;
+  }
+
+  /** Whether this instance is the sequencer now. */
+  get isSequencer(): boolean {
+    return this.#seq !== undefined;
   }
 
   /**
-   * Appends one or more events atomically and durably, then signs and stores a checkpoint that
-   * includes them. Fails with `ERR_AUDIT_UNAVAILABLE` if the store fails or the append does not
-   * complete within `appendTimeoutMs`; a bad event fails with `ERR_AUDIT_ENTRY` before anything
-   * is written.
+   * Records events durably: committed to the outbox (inside `options.tx`, the caller's database
+   * transaction, when given) or, on the sequencer, integrated. Acknowledged events are never lost;
+   * they are under a checkpoint within `checkpointIntervalMs`. With `checkpoint: true` the
+   * sequencer publishes a checkpoint with the batch that integrates them, and `checkpointed()`
+   * waits for it. Fails with ERR_AUDIT_UNAVAILABLE on a store failure or after `appendTimeoutMs`;
+   * a bad event fails with ERR_AUDIT_ENTRY before anything is written.
    */
-  append(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown; signal?: AbortSignal }): Promise<AuditReceipt> {
-    const list = Array.isArray(events) ? (events as readonly AuditEvent[]) : [events as AuditEvent];
+  record(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown; signal?: AbortSignal; checkpoint?: boolean }): Promise<AuditPending> {
     let bytes: Uint8Array[];
     try {
-      if (list.length === 0) throw new InvalidInputError('events', 'expected at least one event');
-      bytes = list.map(encodeEntry);
+      bytes = encodeEvents(events);
     } catch (err) {
       return Promise.reject(err);
     }
     const tx = options === undefined ? undefined : own(options, 'tx');
     const caller = options === undefined ? undefined : own(options, 'signal');
+    const wait = options === undefined ? false : own(options, 'checkpoint') ?? false;
     if (caller !== undefined && !isAbortSignal(caller)) return Promise.reject(new InvalidInputError('options.signal', 'expected an AbortSignal'));
-    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced(bytes, tx, signal), caller);
-    if (tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
-    return this.#withTimeout((signal) => this.#serial(() => this.#appendAtomically(bytes, signal)), caller);
+    if (typeof wait !== 'boolean') return Promise.reject(new InvalidInputError('options.checkpoint', 'expected a boolean'));
+    if (tx !== undefined && !this.#store.joinsTransactions) return Promise.reject(new InvalidInputError('options.tx', 'this audit store has no transactions to join'));
+    return this.#withTimeout(async (signal) => {
+      if (this.#closed) throw new AuditUnavailableError('the audit log is closed');
+      if (tx === undefined && this.#seq !== undefined) return this.#landed(await this.#seq.submit(bytes, wait, signal), wait);
+      const record = sealOutboxRecord(this.#keys.mac, bytes, wait);
+      const ticket = await this.#storeCall(() => this.#store.enqueue(record, tx === undefined ? undefined : { tx }));
+      return this.#pendingTicket(ticket, wait);
+    }, caller);
   }
 
   /**
-   * One append on a store without a sequencer: entries, then a signed checkpoint over them. It
-   * is acknowledged only when both are durable; if anything fails on the way (or the timeout
-   * fired meanwhile) the entries are rolled back, so a rejected append leaves no trace and the
-   * log never holds an entry that no checkpoint covers (docs/AUDIT.md §4).
+   * Appends events and resolves once they are integrated AND covered by a signed checkpoint:
+   * the receipt carries that checkpoint. Fails like {@link AuditLog.record}. It cannot run inside a
+   * caller's transaction (the checkpoint comes after the commit): use `record(…, { tx,
+   * checkpoint: true })`, commit, then `checkpointed()`.
    */
-  async #appendAtomically(bytes: Uint8Array[], signal: AbortSignal): Promise<AuditReceipt> {
-    if (this.#broken !== undefined) throw new AuditUnavailableError('audit log is unusable after a failed append that could not be rolled back: reopen it', this.#broken);
-    if (signal.aborted) throw signal.reason;
-    const before = this.#tree.size;
-    let index: number;
-    try {
-      index = await this.#storeCall(() => this.#store.append(bytes));
-    } catch (err) {
-      await this.#rollback(before, err);
-      throw err;
+  append(events: AuditEvent | readonly AuditEvent[], options?: { tx?: unknown; signal?: AbortSignal }): Promise<AuditReceipt> {
+    if (options !== undefined && own(options, 'tx') !== undefined) {
+      return Promise.reject(new InvalidInputError('options.tx', 'an append that waits for its checkpoint cannot run inside a transaction: record(events, { tx, checkpoint: true }), commit, then checkpointed()'));
     }
-    if (index !== before) {
-      this.#broken = new AuditCorruptError(`store appended at ${index}, log expected ${before}`, index);
-      throw this.#broken;
-    }
-    try {
-      for (const b of bytes) this.#tree.append(leafHash(b));
-      const checkpoint = await this.#issueCheckpoint();
-      if (signal.aborted) throw signal.reason; // too late to acknowledge: the caller was told it failed
-      return { index, size: this.#tree.size, checkpoint };
-    } catch (err) {
-      await this.#rollback(before, err);
-      throw err;
-    }
+    const signal = options === undefined ? undefined : own(options, 'signal');
+    if (signal !== undefined && !isAbortSignal(signal)) return Promise.reject(new InvalidInputError('options.signal', 'expected an AbortSignal'));
+    return this.#withTimeout(async (s) => (await this.record(events, { checkpoint: true, signal: s })).checkpointed({ signal: s }), signal);
   }
 
-  /** Undoes a failed append back to `size` entries; when the store cannot, the log stops appending. */
-  async #rollback(size: number, cause: unknown): Promise<void> {
-    this.#tree.truncate(size);
-    if (this.#store.truncate === undefined) {
-      this.#broken = cause;
-      return;
-    }
-    try {
-      await this.#store.truncate(size);
-    } catch {
-      this.#broken = cause;
-    }
-  }
-
-  /**
-   * Shared stores (PostgreSQL): the store serialises appends from every instance under its log
-   * head lock and signs through us; our in-memory tree follows when nobody else appended in
-   * between, and otherwise catches up in {@link AuditLog.sync}.
-   */
-  async #appendSequenced(bytes: Uint8Array[], tx: unknown, signal: AbortSignal): Promise<AuditReceipt> {
-    const sign = (size: number, root: Uint8Array, previous: SequencedHead) => {
-      // Never sign over entries no checkpoint covers (written to the database without the key).
-      this.#checkCovered(previous.size, previous.root, previous.checkpoint);
-      return signCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] }, this.#signer);
+  #landed(l: Landed, wait: boolean): AuditPending {
+    return {
+      index: l.index,
+      checkpointed: () => (wait && l.checkpoint !== undefined ? Promise.resolve({ index: l.index, size: l.size, checkpoint: l.checkpoint }) : Promise.reject(new InvalidInputError('options.checkpoint', 'recorded without checkpoint: true'))),
     };
-    const r = await this.#storeCall(() => this.#store.appendSequenced!(bytes, sign, tx === undefined ? { signal } : { tx, signal }));
-    if (r.index === this.#tree.size) for (const b of bytes) this.#tree.append(leafHash(b));
-    this.#lastCheckpoint = r.checkpoint;
-    return { index: r.index, size: r.size, checkpoint: r.checkpoint };
+  }
+
+  #pendingTicket(ticket: string, wait: boolean): AuditPending {
+    return {
+      index: undefined,
+      checkpointed: (opts) => {
+        if (!wait) return Promise.reject(new InvalidInputError('options.checkpoint', 'recorded without checkpoint: true'));
+        const signal = opts === undefined ? undefined : own(opts, 'signal');
+        return this.#withTimeout((s) => this.#tickets.wait(ticket, s), signal as AbortSignal | undefined);
+      },
+    };
   }
 
   /**
-   * Reads entries other instances appended to a shared store, so proofs cover them — only as far
-   * as a signed checkpoint covers them (an unsigned tail is `ERR_AUDIT_CORRUPT`, as in open).
+   * Refreshes this instance's view from the store (other instances integrate too): the newest
+   * tree head and checkpoint, both checked against the log key. Returns the size.
    */
   async sync(): Promise<number> {
-    const { size, checkpoint } = await this.#storeCall(() => readHead(this.#store));
-    if (size < this.#tree.size) throw new AuditCorruptError(`the store holds ${size} entries, fewer than the ${this.#tree.size} this log has seen`, size);
-    const before = this.#tree.size;
-    for (let start = before; start < size; start += 4096) {
-      for (const e of await this.#storeCall(() => this.#store.read(start, Math.min(size, start + 4096)))) this.#tree.append(leafHash(e));
-    }
+    if (this.#seq !== undefined) return this.#view.size;
+    const { head, checkpoint } = await this.#storeCall(() => this.#store.state());
+    const cp = checkpoint === undefined ? undefined : this.#open(checkpoint);
+    const h = head === undefined ? undefined : openTreeHead(head, this.#verifier);
+    const size = h?.size ?? 0;
+    if (size < (cp?.size ?? 0)) throw new AuditCorruptError(`the tree head (size ${size}) is behind the latest checkpoint (size ${cp!.size})`, size);
+    if (size < this.#view.size) throw new AuditCorruptError(`the store holds ${size} entries, fewer than the ${this.#view.size} this log has seen`, size);
+    this.#view = { size, root: h?.root ?? this.#view.root, head, checkpoint, checkpointSize: cp?.size ?? 0 };
+    return size;
+  }
+
+  #open(note: string): Checkpoint {
     try {
-      this.#checkCovered(size, this.#tree.root(size), checkpoint);
-    } catch (err) {
-      this.#tree.truncate(before);
-      throw err;
+      return openCheckpoint(note, this.#verifier, this.origin).checkpoint;
+    } catch (cause) {
+      throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
     }
-    if (checkpoint !== undefined) this.#lastCheckpoint = checkpoint;
-    return this.#tree.size;
   }
 
-  /** Throws ERR_AUDIT_CORRUPT unless `checkpoint` is ours and covers exactly the tree of `size` with `root`. */
-  #checkCovered(size: number, root: Uint8Array, checkpoint: string | undefined): void {
-    let cp: Checkpoint | undefined;
-    if (checkpoint !== undefined) {
-      try {
-        cp = openCheckpoint(checkpoint, this.#verifier, this.origin).checkpoint;
-      } catch (cause) {
-        throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
-      }
-    }
-    const covered = cp?.size ?? 0;
-    if (covered > size) throw new AuditCorruptError(`the latest checkpoint covers ${covered} entries, the store holds ${size}`, size);
-    if (cp !== undefined && covered === size && !equalBytes(cp.rootHash, root)) throw new AuditCorruptError(`stored entries do not match the latest checkpoint (size ${covered})`, covered);
-    if (covered < size) throw new AuditCorruptError(`entries from index ${covered} (${size - covered} of them) are covered by no signed checkpoint: refusing to adopt or sign over them`, covered);
-  }
-
-  /** Signs and stores a checkpoint of the current tree (e.g. for an idle log). */
+  /** Signs and publishes a checkpoint of the current tree (on demand, e.g. for a witness). */
   checkpoint(): Promise<string> {
-    if (this.#store.appendSequenced !== undefined) return this.#withTimeout((signal) => this.#appendSequenced([], undefined, signal).then((r) => r.checkpoint));
-    return this.#withTimeout(() => this.#serial(() => this.#issueCheckpoint()));
+    return this.#withTimeout(async (signal) => {
+      if (this.#seq !== undefined) return this.#seq.checkpoint();
+      // Not the sequencer: ask it, with an empty record that waits.
+      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true)));
+      return (await this.#tickets.wait(ticket, signal)).checkpoint;
+    });
+  }
+
+  /**
+   * Resolves once every record committed through this instance before the call (and, on
+   * PostgreSQL and in memory, every record committed by anyone before it) is integrated and
+   * under a checkpoint: an empty record that waits goes through the outbox behind them.
+   */
+  flush(): Promise<AuditReceipt> {
+    return this.#withTimeout(async (signal) => {
+      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true)));
+      return this.#tickets.wait(ticket, signal);
+    });
   }
 
   /** The exact bytes of entry `index`. */
   async entry(index: number): Promise<Uint8Array> {
     assertInt('index', index, 0, Math.max(0, this.size - 1));
     if (index >= this.size) throw new InvalidInputError('index', `expected an index below the log size ${this.size}`);
-    const [e] = await this.#store.read(index, index + 1);
-    return e!;
+    const [e] = await this.#storeCall(() => this.#store.read(index, index + 1));
+    if (e === undefined) throw new AuditCorruptError(`entry ${index} is missing`, index);
+    return e;
   }
 
-  /** RFC 9162 inclusion proof of entry `index` in the tree of `size` entries. */
-  inclusionProof(index: number, size = this.size): Uint8Array[] {
+  /** RFC 9162 inclusion proof of entry `index` in the tree of `size` entries, from the tiles. */
+  inclusionProof(index: number, size = this.size): Promise<Uint8Array[]> {
+    assertInt('size', size, 1, this.size);
     return this.#tree.inclusionProof(index, size);
   }
 
-  /** RFC 9162 consistency proof from `oldSize` to `size`. */
-  consistencyProof(oldSize: number, size = this.size): Uint8Array[] {
+  /** RFC 9162 consistency proof from `oldSize` to `size`, from the tiles. */
+  consistencyProof(oldSize: number, size = this.size): Promise<Uint8Array[]> {
+    assertInt('size', size, 0, this.size);
     return this.#tree.consistencyProof(oldSize, size);
   }
 
-  /** Tree root at `size`. */
-  root(size = this.size): Uint8Array {
+  /** Tree root at `size`, from the tiles. */
+  root(size = this.size): Promise<Uint8Array> {
+    assertInt('size', size, 0, this.size);
     return this.#tree.root(size);
+  }
+
+  /** The latest checkpoint (asking for one when there is none) and its parsed body. */
+  async #latestCheckpoint(): Promise<{ note: string; cp: Checkpoint }> {
+    await this.sync();
+    const note = this.#view.checkpoint ?? (await this.checkpoint());
+    return { note, cp: this.#open(note) };
   }
 
   /**
    * A C2SP `tlog-proof@v1` file proving entry `index` is in the log, against the latest
-   * checkpoint: offline-verifiable with the log's verifier key.
+   * checkpoint: offline-verifiable with the log's verifier key. The proof is checked against
+   * the checkpoint before it is returned (damaged tiles are ERR_AUDIT_CORRUPT, never a bad proof).
    */
   async proof(index: number): Promise<string> {
-    if (this.#store.appendSequenced !== undefined) await this.sync();
-    const cp = this.#lastCheckpoint ?? (await this.checkpoint());
-    const { checkpoint } = openCheckpoint(cp, this.#verifier, this.origin);
-    if (index < 0 || index >= checkpoint.size) throw new InvalidInputError('index', `expected an index below the checkpointed size ${checkpoint.size}`);
-    return formatTlogProof(index, this.#tree.inclusionProof(index, checkpoint.size), cp);
+    const { note, cp } = await this.#latestCheckpoint();
+    if (!Number.isSafeInteger(index) || index < 0 || index >= cp.size) throw new InvalidInputError('index', `expected an index below the checkpointed size ${cp.size}`);
+    const proof = await this.#tree.inclusionProof(index, cp.size);
+    if (!verifyInclusion(leafHash(await this.entry(index)), index, cp.size, proof, cp.rootHash)) {
+      throw new AuditCorruptError(`the stored entry ${index} or its tiles do not match the latest checkpoint`, index);
+    }
+    return formatTlogProof(index, proof, note);
   }
 
   /**
@@ -352,17 +464,20 @@ export class AuditLog {
    * checkpoint: `old <size>`, the consistency proof hashes, a blank line, the checkpoint.
    */
   async consistency(oldSize: number): Promise<string> {
-    if (this.#store.appendSequenced !== undefined) await this.sync();
-    const cp = this.#lastCheckpoint ?? (await this.checkpoint());
-    const { checkpoint } = openCheckpoint(cp, this.#verifier, this.origin);
-    assertInt('oldSize', oldSize, 0, checkpoint.size);
-    return formatConsistencyRequest(oldSize, this.#tree.consistencyProof(oldSize, checkpoint.size), cp);
+    const { note, cp } = await this.#latestCheckpoint();
+    assertInt('oldSize', oldSize, 0, cp.size);
+    const proof = await this.#tree.consistencyProof(oldSize, cp.size);
+    if (!verifyConsistency(oldSize, cp.size, await this.#tree.root(oldSize), cp.rootHash, proof)) {
+      throw new AuditCorruptError(`the stored tiles do not match the latest checkpoint (size ${cp.size})`, oldSize);
+    }
+    return formatConsistencyRequest(oldSize, proof, note);
   }
 
   /**
    * Accepts a checkpoint of this log cosigned by witnesses (C2SP tlog-cosignature): checks the
-   * log's own signature, that it matches this log's tree, and at least one valid cosignature
-   * by `witnessKeys`; then stores it, so later proofs carry the cosignatures. Returns them.
+   * log's own signature, that it matches this log's tree and is not older than the latest
+   * checkpoint, and at least one valid cosignature by `witnessKeys`; then publishes it, so later
+   * proofs carry the cosignatures. Returns them.
    */
   async acceptCosignatures(note: string, witnessKeys: readonly string[]): Promise<VerifiedCosignature[]> {
     let cp: Checkpoint;
@@ -373,49 +488,53 @@ export class AuditLog {
     } catch (cause) {
       throw new InvalidInputError('note', `not a validly cosigned checkpoint of this log (${(cause as Error).message})`);
     }
-    if (cp.size > this.size || !equalBytes(cp.rootHash, this.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
+    await this.sync();
+    if (cp.size > this.size || !equalBytes(cp.rootHash, await this.#tree.root(cp.size))) throw new InvalidInputError('note', 'checkpoint does not match this log');
+    if (cp.size < this.#view.checkpointSize) throw new InvalidInputError('note', `checkpoint (size ${cp.size}) is older than the latest (size ${this.#view.checkpointSize}): cosign the latest`);
     if (cosignatures.length === 0) throw new InvalidInputError('note', 'no valid cosignature by the given witnesses');
-    await this.#withTimeout(() =>
-      this.#serial(async () => {
-        await this.#storeCall(() => this.#store.appendCheckpoint(note));
-        if (cp.size === this.size) this.#lastCheckpoint = note;
-      }),
-    );
+    await this.#withTimeout(() => this.#storeCall(() => this.#store.appendCheckpoint(note)));
+    if (cp.size >= this.#view.checkpointSize) this.#view = { ...this.#view, checkpoint: note, checkpointSize: cp.size };
     return cosignatures;
   }
 
-  /** Closes the store. */
-  async close(): Promise<void> {
-    await this.#tail.catch(() => undefined);
-    await this.#store.close();
+  /** Removes all but the newest `keep` checkpoints (at least 1) from the store's history. */
+  pruneCheckpoints(keep: number): Promise<number> {
+    assertInt('keep', keep, 1, Number.MAX_SAFE_INTEGER);
+    return this.#storeCall(() => this.#store.pruneCheckpoints(keep));
   }
 
-  async #issueCheckpoint(): Promise<string> {
-    const body: Checkpoint = { origin: this.origin, size: this.#tree.size, rootHash: this.#tree.root(), extensions: [] };
-    const note = signCheckpoint(body, this.#signer);
-    await this.#storeCall(() => this.#store.appendCheckpoint(note));
-    this.#lastCheckpoint = note;
-    return note;
+  /** Counters and state, for monitoring. */
+  stats(): AuditLogStats {
+    const c = this.#seq?.counters;
+    return {
+      size: this.#view.size, checkpointSize: this.#view.checkpointSize, pending: this.#view.size - this.#view.checkpointSize, sequencer: this.#seq !== undefined,
+      batches: c?.batches ?? 0, checkpoints: c?.checkpoints ?? 0, quarantined: c?.quarantined ?? 0, failures: c?.failures ?? 0,
+      cachedTiles: this.#tree.cachedTiles, lastError: this.#lastError,
+    };
+  }
+
+  /** Stops the sequencer after its batch in flight, gives the role up and closes the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#roleTimer);
+    await this.#role.catch(() => undefined);
+    await this.#stepDown(new AuditUnavailableError('the audit log is closed'));
+    this.#tickets.rejectAll(new AuditUnavailableError('the audit log is closed'));
+    await this.#store.close();
   }
 
   async #storeCall<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof KeywardenError) throw err;
-      throw new AuditUnavailableError('audit store failed', err);
+      throw asUnavailable(err);
     }
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#tail.then(fn, fn);
-    this.#tail = p.catch(() => undefined);
-    return p;
-  }
-
   /**
-   * Fails the operation at the deadline (fail closed) and aborts it: the operation checks the
-   * signal before acknowledging and rolls back instead, so a late completion is not adopted.
+   * Fails the operation at the deadline (fail closed) and aborts it; the caller's signal is
+   * handled like the deadline.
    */
   #withTimeout<T>(op: (signal: AbortSignal) => Promise<T>, caller?: AbortSignal): Promise<T> {
     if (caller?.aborted) return Promise.reject(new AbortedError(caller.reason));
@@ -427,8 +546,7 @@ export class AuditLog {
         controller.abort(err);
         reject(err);
       };
-      timer = setTimeout(() => fail(new AuditUnavailableError(`audit append did not complete within ${this.#timeoutMs} ms`)), this.#timeoutMs);
-      // The caller giving up is handled like the deadline: the append is aborted and rolled back.
+      timer = setTimeout(() => fail(new AuditUnavailableError(`audit append did not complete within ${this.#o.appendTimeoutMs} ms`)), this.#o.appendTimeoutMs);
       onAbort = () => fail(new AbortedError(caller!.reason));
       caller?.addEventListener('abort', onAbort, { once: true });
     });
@@ -440,4 +558,3 @@ export class AuditLog {
     });
   }
 }
-

@@ -1,74 +1,51 @@
 /**
  * PostgresAuditStore: the {@link AuditStore} for a fleet of processes sharing one audit log in
- * PostgreSQL. The single row of `audit_head` is the log's sequencer: every append locks it
- * (`SELECT ... FOR UPDATE`), so appends from any number of instances and processes queue there
- * and each one extends the tree the previous one committed. The head also keeps the tree's right
- * edge (a {@link CompactRange}), so an append never needs to read old entries to compute the new
- * root: {@link PostgresAuditStore.appendSequenced} writes the entries, the checkpoint over the
- * resulting tree and the new head in ONE transaction.
+ * PostgreSQL (tables from `migrate`, migration 6). There is no global lock on the append path:
+ *
+ * - producers insert outbox rows (`audit_outbox`, a bigserial id each) — inside the caller's
+ *   transaction (a key insert, a token consumption) or, alone, group-committed;
+ * - the sequencer (whoever holds the lease row `audit_sequencer`, renewed by its AuditLog)
+ *   integrates them: ONE transaction inserts the entries, the tiles (`audit_tiles`), the new tree
+ *   head (`audit_tree`, insert-only, primary key = the size it extends, so two sequencers can
+ *   never extend the same tree) and the checkpoint, and deletes the outbox rows;
+ * - nothing on the append path is ever UPDATEd, so a long-running snapshot (a report, pg_dump, a
+ *   lagging replica) leaves no chain of row versions behind on a hot row: the newest head is
+ *   found by a backward index scan of an insert-only table. Only the lease row is updated, once
+ *   per `roleCheckMs`.
  *
  * `pg` is an optional peer dependency: this module only imports its types, and the caller
- * supplies (and owns) the Pool. Create the tables first with `migrate` (migration 2).
+ * supplies (and owns) the Pool.
  * @module
  */
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
-import { assertPool, guardPool, driverErrorSummary, poolQuery, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
-import { CompactRange, leafHash } from './merkle.js';
-import { type AuditStore, type SequencedHead, assertTruncation, checkpointSize } from './store.js';
-
-type Queryable = Pick<PoolClient, 'query'>;
-
-/** Rows per INSERT statement (3 parameters each, well below the protocol's 65535). */
-const INSERT_CHUNK = 1000;
-
-
-function unavailable(op: string, err: unknown): KeywardenError {
-  if (err instanceof KeywardenError) return err;
-  // The message names the operation and SQLSTATE only; the server's text stays in `cause`.
-  return new AuditUnavailableError(`postgres audit store: ${op} failed (${driverErrorSummary(err)})`, err);
-}
-
-async function run<R extends QueryResultRow>(q: Queryable, op: string, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-  try {
-    return await queryOn<R>(q, sql, params);
-  } catch (err) {
-    throw unavailable(op, err);
-  }
-}
-
-function toInt(value: unknown, column: string): number {
-  const n = typeof value === 'number' ? value : typeof value === 'bigint' || typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new AuditCorruptError(`postgres audit store: column ${column} is not a non-negative safe integer`);
-  return n;
-}
-
-/** A Buffer view over the caller's bytes: serialised before the query resolves, never kept. */
-const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-
-function assertEntries(entries: unknown): asserts entries is readonly Uint8Array[] {
-  if (!Array.isArray(entries) || !entries.every((e) => e instanceof Uint8Array)) {
-    throw new InvalidInputError('entries', 'expected an array of Uint8Array');
-  }
-}
-
-/** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint). */
-function noteSize(note: string): number {
-  const size = checkpointSize(note);
-  if (size === undefined) throw new InvalidInputError('note', 'expected a checkpoint note (origin line, then a decimal tree size)');
-  return size;
-}
+import type { Pool, PoolClient } from 'pg';
+import { AuditUnavailableError, InvalidInputError } from '../errors.js';
+import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
+import { randomBytes } from '../util/random.js';
+import { GroupCommit } from './group-commit.js';
+import { HASH_SIZE, leafHash } from './merkle.js';
+import type { NoteVerifier } from './note.js';
+import type { OutboxRecord, RecordKeys } from './records.js';
+import { migratePostgresLegacy } from './postgres-migrate.js';
+import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, headSize, noteSize } from './store.js';
+import { TILE_WIDTH, levelSpan } from './tiles.js';
 
 function isClient(tx: unknown): tx is PoolClient {
   return tx !== null && typeof tx === 'object' && typeof (tx as PoolClient).query === 'function';
 }
 
+/** Options of {@link PostgresAuditStore}. */
+export interface PostgresAuditStoreOptions {
+  /** Schema holding the tables (default `public`), as given to `migrate`. */
+  schema?: string;
+  /** How long the sequencer lease lasts unless renewed (ms). Default 5000: a crashed sequencer is replaced within it. */
+  leaseMs?: number;
+}
+
 /**
- * An {@link AuditStore} on PostgreSQL (12 or later), through a node-postgres `Pool`. Any number
- * of instances, in any number of processes, may append to the same schema: appends are
- * serialised by the database. Driver failures become `ERR_AUDIT_UNAVAILABLE`
- * ({@link AuditUnavailableError}, retryable); nothing is half-written, since each append is one
- * transaction.
+ * An {@link AuditStore} on PostgreSQL (12 or later), through a node-postgres `Pool`. Driver
+ * failures become `ERR_AUDIT_UNAVAILABLE` ({@link AuditUnavailableError}, retryable); nothing
+ * is half-written, since every step is one transaction.
  *
  * @example
  * ```ts
@@ -79,195 +56,228 @@ function isClient(tx: unknown): tx is PoolClient {
  * ```
  */
 export class PostgresAuditStore implements AuditStore {
+  readonly keepsBundles = false;
+  readonly joinsTransactions = true;
   readonly #pool: Pool;
-  readonly #entries: string;
-  readonly #checkpoints: string;
-  readonly #head: string;
+  readonly #t: AuditTables;
+  readonly #leaseMs: number;
+  readonly #holder = Buffer.from(randomBytes(12)).toString('hex');
+  readonly #group: GroupCommit<OutboxRecord, string>;
+  #lastSeen = 0;
+  #lastFullScan = 0;
+  #batches = 0;
 
-  constructor(pool: Pool, options?: { schema?: string }) {
+  constructor(pool: Pool, options?: PostgresAuditStoreOptions) {
     assertPool(pool);
     guardPool(pool);
-    const s = quoteIdent(schemaOption(options));
+    const leaseMs = options?.leaseMs ?? 5000;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new InvalidInputError('options.leaseMs', 'expected an integer of at least 100');
+    const schema = schemaOption(options === undefined ? undefined : { ...(options.schema !== undefined && { schema: options.schema }) });
+    const s = quoteIdent(schema);
     this.#pool = pool;
-    this.#entries = `${s}.audit_entries`;
-    this.#checkpoints = `${s}.audit_checkpoints`;
-    this.#head = `${s}.audit_head`;
+    this.#leaseMs = leaseMs;
+    this.#t = {
+      schema, entries: `${s}.audit_entries`, checkpoints: `${s}.audit_checkpoints`, tiles: `${s}.audit_tiles`, tree: `${s}.audit_tree`, outbox: `${s}.audit_outbox`,
+      receipts: `${s}.audit_receipts`, quarantine: `${s}.audit_quarantine`, sequencer: `${s}.audit_sequencer`, migration: `${s}.audit_migration`,
+    };
+    this.#group = new GroupCommit((records) => this.#insertOutbox(this.#pool, records), 500);
+  }
+
+  /** The newest head and checkpoint from one snapshot (one statement). */
+  async state(): Promise<AuditStoreState> {
+    const res = await run<{ head: string | null; cp: string | null }>(this.#pool, 'state',
+      `SELECT (SELECT note FROM ${this.#t.tree} ORDER BY start DESC LIMIT 1) AS head, (SELECT note FROM ${this.#t.checkpoints} ORDER BY seq DESC LIMIT 1) AS cp`);
+    const row = res.rows[0]!;
+    return { head: row.head ?? undefined, checkpoint: row.cp ?? undefined };
   }
 
   async size(): Promise<number> {
-    let res: QueryResult<{ size: unknown }>;
-    try {
-      res = await poolQuery<{ size: unknown }>(this.#pool, `SELECT size FROM ${this.#head} WHERE id = 1`);
-    } catch (err) {
-      throw unavailable('size', err);
-    }
-    if (!res.rows[0]) throw new AuditUnavailableError('postgres audit store: the log head is missing (run migrate)');
-    return toInt(res.rows[0].size, 'audit_head.size');
-  }
-
-  /** Appends under the head lock and keeps the stored right edge in step (no checkpoint). */
-  async append(entries: readonly Uint8Array[]): Promise<number> {
-    assertEntries(entries);
-    return this.#transaction('append', undefined, undefined, async (client) => (await this.#appendLocked(client, entries)).index);
-  }
-
-  /**
-   * Appends `entries` and a checkpoint over the resulting tree in ONE transaction holding the
-   * log head (see {@link AuditStore.appendSequenced}). With `options.tx` (a pg PoolClient inside
-   * a transaction) it runs in that transaction and neither begins nor commits; the head stays
-   * locked until the caller commits or rolls back.
-   */
-  async appendSequenced(
-    entries: readonly Uint8Array[],
-    sign: (size: number, root: Uint8Array, previous: SequencedHead) => string,
-    options?: { tx?: unknown; signal?: AbortSignal },
-  ): Promise<{ index: number; size: number; checkpoint: string }> {
-    assertEntries(entries);
-    if (typeof sign !== 'function') throw new InvalidInputError('sign', 'expected a function');
-    const tx = options?.tx;
-    if (tx !== undefined && !isClient(tx)) throw new InvalidInputError('options.tx', 'expected a pg PoolClient inside a transaction');
-    return this.#transaction('appendSequenced', tx, options?.signal, async (client) => {
-      const { index, edge } = await this.#appendLocked(client, entries, async (e, previous) => {
-        const note = sign(e.size, e.root(), previous);
-        if (typeof note !== 'string') throw new InvalidInputError('sign', 'expected it to return the checkpoint note');
-        await run(client, 'appendSequenced', `INSERT INTO ${this.#checkpoints} (size, note) VALUES ($1, $2)`, [e.size, note]);
-        return note;
-      });
-      return { index, size: edge.size, checkpoint: edge.note! };
-    });
+    return headSize((await this.state()).head);
   }
 
   async read(start: number, end: number): Promise<Uint8Array[]> {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0) {
-      throw new InvalidInputError('start', 'expected safe integers with 0 <= start');
-    }
+    checkReadRange(start, end);
     if (end <= start) return [];
-    let res: QueryResult<{ entry: Uint8Array }>;
-    try {
-      res = await poolQuery<{ entry: Uint8Array }>(this.#pool, 
-        `SELECT entry FROM ${this.#entries} WHERE idx >= $1 AND idx < $2 ORDER BY idx`,
-        [start, end],
-      );
-    } catch (err) {
-      throw unavailable('read', err);
-    }
+    const res = await run<{ entry: Uint8Array }>(this.#pool, 'read', `SELECT entry FROM ${this.#t.entries} WHERE idx >= $1 AND idx < $2 ORDER BY idx`, [start, end]);
     // Plain copies: node-postgres Buffers may share a pooled slab.
     return res.rows.map((r) => new Uint8Array(r.entry));
   }
 
-  async appendCheckpoint(note: string): Promise<void> {
-    if (typeof note !== 'string') throw new InvalidInputError('note', 'expected a string');
-    const size = noteSize(note);
-    // Under the head lock too, so that checkpoint order (seq) is commit order across processes.
-    await this.#transaction('appendCheckpoint', undefined, undefined, async (client) => {
-      await this.#lockHead(client, 'appendCheckpoint');
-      await run(client, 'appendCheckpoint', `INSERT INTO ${this.#checkpoints} (size, note) VALUES ($1, $2)`, [size, note]);
-    });
-  }
-
-  /** Entries and latest checkpoint from one snapshot: one statement (see AuditStore.head). */
-  async head(): Promise<{ size: number; checkpoint: string | undefined }> {
-    let res: QueryResult<{ size: unknown; note: string | null }>;
-    try {
-      res = await poolQuery(this.#pool, `SELECT h.size, (SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1) AS note FROM ${this.#head} h WHERE h.id = 1`);
-    } catch (err) {
-      throw unavailable('head', err);
-    }
-    if (!res.rows[0]) throw new AuditUnavailableError('postgres audit store: the log head is missing (run migrate)');
-    return { size: toInt(res.rows[0].size, 'audit_head.size'), checkpoint: res.rows[0].note ?? undefined };
-  }
-
-  async #latestCheckpoint(client: Queryable, op: string): Promise<string | undefined> {
-    const res = await run<{ note: string }>(client, op, `SELECT note FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1`);
-    return res.rows[0]?.note;
-  }
-
-  async checkpoints(): Promise<string[]> {
-    try {
-      const res = await poolQuery<{ note: string }>(this.#pool, `SELECT note FROM ${this.#checkpoints} ORDER BY seq`);
-      return res.rows.map((r) => r.note);
-    } catch (err) {
-      throw unavailable('checkpoints', err);
-    }
+  async readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
+    const res = await run<{ hashes: Uint8Array }>(this.#pool, 'readTile',
+      `SELECT hashes FROM ${this.#t.tiles} WHERE level = $1 AND idx = $2 AND width >= $3 ORDER BY width LIMIT 1`, [level, index, width]);
+    const h = res.rows[0]?.hashes;
+    return h === undefined ? undefined : new Uint8Array(h);
   }
 
   /**
-   * Removes the entries at and after `size` under the head lock and rewinds the stored right
-   * edge to match (see AuditStore.truncate): only for an operator's repair of an unsigned tail,
-   * never below the latest checkpoint. Reads the remaining leaf hashes to rebuild the edge.
+   * One transaction: tree head (primary key = `start`: refused if another sequencer extended the
+   * same tree), entries, tiles (and the partial rows of tiles completed), checkpoint, receipts,
+   * quarantined records, and the consumed outbox rows — which must all still be there.
    */
-  async truncate(size: number): Promise<void> {
-    await this.#transaction('truncate', undefined, undefined, async (client) => {
-      const edge = await this.#lockHead(client, 'truncate');
-      const last = await run<{ size: unknown }>(client, 'truncate', `SELECT size FROM ${this.#checkpoints} ORDER BY seq DESC LIMIT 1`);
-      assertTruncation(size, edge.size, last.rows[0] ? [`x\n${toInt(last.rows[0].size, 'audit_checkpoints.size')}\n`] : []);
-      const rest = CompactRange.empty();
-      const rows = await run<{ leaf_hash: Uint8Array }>(client, 'truncate', `SELECT leaf_hash FROM ${this.#entries} WHERE idx < $1 ORDER BY idx`, [size]);
-      for (const r of rows.rows) rest.append(new Uint8Array(r.leaf_hash));
-      await run(client, 'truncate', `DELETE FROM ${this.#entries} WHERE idx >= $1`, [size]);
-      await run(client, 'truncate', `UPDATE ${this.#head} SET size = $1, edge = $2 WHERE id = 1`, [rest.size, asBuffer(rest.encode())]);
+  async integrate(batch: IntegrateBatch): Promise<void> {
+    const tiles = batch.tiles.filter((t) => t.level !== 'entries');
+    const ids = [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)].map(Number);
+    const p: unknown[] = [
+      batch.start, batch.start + batch.entries.length, batch.head,
+      batch.entries.map((_, i) => batch.start + i), batch.entries.map(asBuffer), batch.entries.map((e) => asBuffer(leafHash(e))),
+      tiles.map((t) => t.level), tiles.map((t) => t.index), tiles.map((t) => t.width), tiles.map((t) => asBuffer(t.data)),
+      ids, batch.quarantined.map((q) => Number(q.ticket)), batch.quarantined.map((q) => q.reason),
+      batch.receipts.map((r) => Number(r.ticket)), batch.receipts.map((r) => r.index), batch.receipts.map((r) => r.count),
+      batch.checkpoint === undefined ? null : noteSize(batch.checkpoint), batch.checkpoint ?? null,
+    ];
+    const t = this.#t;
+    // A tile's narrower versions go once a wider one is stored: readers ask for "at least this
+    // wide" (an index range that starts at the width asked), so they never meet the deleted rows.
+    const sql = `WITH
+      tr AS (INSERT INTO ${t.tree} (start, size, note) SELECT $1::bigint, $2::bigint, $3::text WHERE $2::bigint > $1::bigint),
+      en AS (INSERT INTO ${t.entries} (idx, entry, leaf_hash) SELECT * FROM unnest($4::bigint[], $5::bytea[], $6::bytea[])),
+      ti AS (INSERT INTO ${t.tiles} (level, idx, width, hashes) SELECT * FROM unnest($7::smallint[], $8::bigint[], $9::smallint[], $10::bytea[])
+             ON CONFLICT (level, idx, width) DO UPDATE SET hashes = excluded.hashes),
+      dp AS (DELETE FROM ${t.tiles} d USING unnest($7::smallint[], $8::bigint[], $9::smallint[]) AS c(level, idx, width) WHERE d.level = c.level AND d.idx = c.idx AND d.width < c.width),
+      qu AS (INSERT INTO ${t.quarantine} (outbox_id, bundle, flags, mac, reason)
+             SELECT o.id, o.bundle, o.flags, o.mac, q.reason FROM ${t.outbox} o JOIN unnest($12::bigint[], $13::text[]) AS q(id, reason) ON o.id = q.id),
+      rc AS (INSERT INTO ${t.receipts} (outbox_id, idx, count) SELECT * FROM unnest($14::bigint[], $15::bigint[], $16::bigint[])),
+      cp AS (INSERT INTO ${t.checkpoints} (size, note) SELECT $17::bigint, $18::text WHERE $18::text IS NOT NULL),
+      ob AS (DELETE FROM ${t.outbox} WHERE id = ANY($11::bigint[]) RETURNING id)
+      SELECT count(*)::int AS n FROM ob`;
+    await this.#transaction('integrate', async (client) => {
+      const res = await run<{ n: number }>(client, 'integrate', sql, p);
+      // Every record integrated must still have been in the outbox (no second integration).
+      if (res.rows[0]!.n !== ids.length) throw new AuditUnavailableError(`postgres audit store: integrate found ${res.rows[0]!.n} of its ${ids.length} outbox rows: another sequencer took them`);
+    });
+    for (const id of ids) this.#lastSeen = Math.max(this.#lastSeen, id);
+    if (++this.#batches % 256 === 0) await this.#prune().catch(() => undefined);
+  }
+
+  /** Old tree heads and receipts nobody needs any more (the tables stay small). */
+  async #prune(): Promise<void> {
+    await run(this.#pool, 'prune', `DELETE FROM ${this.#t.tree} WHERE start < (SELECT start FROM ${this.#t.tree} ORDER BY start DESC OFFSET 16 LIMIT 1)`);
+    await run(this.#pool, 'prune', `DELETE FROM ${this.#t.receipts} WHERE created_at < now() - interval '1 hour'`);
+  }
+
+  async appendCheckpoint(note: string): Promise<void> {
+    const size = noteSize(note);
+    // Never after a larger one: the history's sizes only grow (a verifier reports a rollback otherwise).
+    await run(this.#pool, 'appendCheckpoint',
+      `INSERT INTO ${this.#t.checkpoints} (size, note) SELECT $1::bigint, $2::text WHERE NOT EXISTS (SELECT 1 FROM ${this.#t.checkpoints} WHERE size > $1::bigint)`, [size, note]);
+  }
+
+  async checkpoints(): Promise<string[]> {
+    const res = await run<{ note: string }>(this.#pool, 'checkpoints', `SELECT note FROM ${this.#t.checkpoints} ORDER BY seq`);
+    return res.rows.map((r) => r.note);
+  }
+
+  /** Checkpoints after position `afterSeq` in the history (for streaming readers), `limit` at a time. */
+  async checkpointPage(afterSeq: number, limit: number): Promise<{ seq: number; note: string }[]> {
+    const res = await run<{ seq: unknown; note: string }>(this.#pool, 'checkpoints', `SELECT seq, note FROM ${this.#t.checkpoints} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]);
+    return res.rows.map((r) => ({ seq: toInt(r.seq, 'audit_checkpoints.seq'), note: r.note }));
+  }
+
+  async pruneCheckpoints(keep: number): Promise<number> {
+    const res = await run(this.#pool, 'pruneCheckpoints',
+      `DELETE FROM ${this.#t.checkpoints} WHERE seq < (SELECT seq FROM ${this.#t.checkpoints} ORDER BY seq DESC OFFSET $1 LIMIT 1)`, [Math.max(1, keep) - 1]);
+    return res.rowCount ?? 0;
+  }
+
+  async enqueue(record: OutboxRecord, options?: { tx?: unknown }): Promise<string> {
+    const tx = options?.tx;
+    if (tx === undefined) return this.#group.submit(record);
+    if (!isClient(tx)) throw new InvalidInputError('options.tx', 'expected a pg PoolClient inside a transaction');
+    return (await this.#insertOutbox(tx, [record]))[0]!;
+  }
+
+  async #insertOutbox(q: Queryable, records: OutboxRecord[]): Promise<string[]> {
+    // Ids come from the sequence in insertion order, which is the input order.
+    const res = await run<{ id: unknown }>(q, 'enqueue',
+      `INSERT INTO ${this.#t.outbox} (bundle, flags, mac) SELECT b, f, m FROM unnest($1::bytea[], $2::smallint[], $3::bytea[]) WITH ORDINALITY AS u(b, f, m, o) ORDER BY o RETURNING id`,
+      [records.map((r) => asBuffer(r.bundle)), records.map((r) => r.flags), records.map((r) => asBuffer(r.mac))]);
+    return res.rows.map((r) => toInt(r.id, 'audit_outbox.id')).sort((a, b) => a - b).map(String);
+  }
+
+  /**
+   * Outbox rows in id order. Rows integrated are deleted; to keep their dead versions (which a
+   * long-running snapshot keeps from being vacuumed) off the hot path, most looks start after
+   * the last id integrated, and once a second every row is looked at again (a row whose id was
+   * drawn earlier may commit later).
+   */
+  async claim(limit: number): Promise<ClaimedRecord[]> {
+    const full = Date.now() - this.#lastFullScan > 1000;
+    if (full) this.#lastFullScan = Date.now();
+    const res = await run<{ id: unknown; bundle: Uint8Array; flags: number; mac: Uint8Array }>(this.#pool, 'claim',
+      `SELECT id, bundle, flags, mac FROM ${this.#t.outbox} WHERE id > $1 ORDER BY id LIMIT $2`, [full ? 0 : this.#lastSeen, limit]);
+    return res.rows.map((r) => ({ ticket: String(toInt(r.id, 'audit_outbox.id')), bundle: new Uint8Array(r.bundle), flags: r.flags, mac: new Uint8Array(r.mac) }));
+  }
+
+  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
+    const res = await run<{ idx: unknown; count: unknown }>(this.#pool, 'receipt', `SELECT idx, count FROM ${this.#t.receipts} WHERE outbox_id = $1`, [Number(ticket)]);
+    const r = res.rows[0];
+    return r === undefined ? undefined : { index: toInt(r.idx, 'audit_receipts.idx'), count: toInt(r.count, 'audit_receipts.count') };
+  }
+
+  /** Takes or renews the lease (database time, so no clock skew between hosts matters). */
+  async acquireSequencer(): Promise<boolean> {
+    const res = await run(this.#pool, 'acquireSequencer',
+      `UPDATE ${this.#t.sequencer} SET holder = $1, expires_at = now() + $2 * interval '1 millisecond' WHERE id = 1 AND (holder = $1 OR expires_at < now()) RETURNING holder`,
+      [this.#holder, this.#leaseMs]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  async releaseSequencer(): Promise<void> {
+    await run(this.#pool, 'releaseSequencer', `UPDATE ${this.#t.sequencer} SET expires_at = '-infinity' WHERE id = 1 AND holder = $1`, [this.#holder]);
+  }
+
+  async uncovered(size: number): Promise<Uint8Array[]> {
+    const res = await run<{ entry: Uint8Array }>(this.#pool, 'uncovered', `SELECT entry FROM ${this.#t.entries} WHERE idx >= $1 ORDER BY idx LIMIT 100000`, [size]);
+    return res.rows.map((r) => new Uint8Array(r.entry));
+  }
+
+  /** The operator's repair: everything past `size` goes, and `head` becomes the newest head. */
+  async repair(size: number, head: string): Promise<void> {
+    const t = this.#t;
+    await this.#transaction('repair', async (client) => {
+      const cp = await run<{ size: unknown }>(client, 'repair', `SELECT size FROM ${t.checkpoints} ORDER BY seq DESC LIMIT 1`);
+      if (cp.rows[0] !== undefined && toInt(cp.rows[0].size, 'audit_checkpoints.size') > size) throw new InvalidInputError('size', 'refusing to drop checkpointed entries');
+      await run(client, 'repair', `DELETE FROM ${t.entries} WHERE idx >= $1`, [size]);
+      for (let level = 0; level < 8; level++) {
+        const nodes = Math.floor(size / levelSpan(level));
+        const n = Math.floor(nodes / TILE_WIDTH);
+        const w = nodes % TILE_WIDTH;
+        if (w > 0) {
+          // The partial tile at `size` (a prefix of a wider or full row, when it was removed).
+          await run(client, 'repair', `INSERT INTO ${t.tiles} (level, idx, width, hashes)
+            SELECT $1, $2, $3, substring(hashes FROM 1 FOR $4) FROM ${t.tiles} WHERE level = $1 AND idx = $2 AND width > $3 ORDER BY width LIMIT 1
+            ON CONFLICT (level, idx, width) DO NOTHING`, [level, n, w, w * HASH_SIZE]);
+        }
+        await run(client, 'repair', `DELETE FROM ${t.tiles} WHERE level = $1 AND (idx > $2 OR (idx = $2 AND width > $3))`, [level, n, w]);
+      }
+      await run(client, 'repair', `DELETE FROM ${t.tree} WHERE size > $1`, [size]);
+      const newest = await run<{ start: unknown; size: unknown }>(client, 'repair', `SELECT start, size FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
+      const row = newest.rows[0];
+      if (row !== undefined && toInt(row.size, 'audit_tree.size') === size) await run(client, 'repair', `UPDATE ${t.tree} SET note = $2 WHERE start = $1`, [row.start, head]);
+      else if (size > 0) await run(client, 'repair', `INSERT INTO ${t.tree} (start, size, note) VALUES ($1, $2, $3)`, [row === undefined ? 0 : toInt(row.size, 'audit_tree.size'), size, head]);
     });
   }
 
   /** Nothing to release: the caller owns the pool. */
-  async close(): Promise<void> {}
-
-  async #lockHead(client: Queryable, op: string): Promise<CompactRange> {
-    const res = await run<{ size: unknown; edge: Uint8Array }>(client, op, `SELECT size, edge FROM ${this.#head} WHERE id = 1 FOR UPDATE`);
-    const row = res.rows[0];
-    if (!row) throw new AuditUnavailableError('postgres audit store: the log head is missing (run migrate)');
-    const size = toInt(row.size, 'audit_head.size');
-    try {
-      return CompactRange.decode(size, new Uint8Array(row.edge));
-    } catch {
-      throw new AuditCorruptError(`postgres audit store: the stored tree edge does not match the head size ${size}`, size);
-    }
+  async close(): Promise<void> {
+    await this.#group.idle();
   }
 
   /**
-   * Locks the head, appends the leaves to the edge, inserts the entries, optionally lets
-   * `checkpoint` store a note over the new tree, and writes the new head. `client` must be in a
-   * transaction.
+   * Migrates the 0.1 layout (entries in `audit_entries`, one checkpoint per append, the head row
+   * `audit_head_v1`) to tiles, resumably; called by AuditLog.open with the log's keys. @internal
    */
-  async #appendLocked(
-    client: Queryable,
-    entries: readonly Uint8Array[],
-    checkpoint?: (edge: CompactRange, previous: SequencedHead) => Promise<string>,
-  ): Promise<{ index: number; edge: { size: number; note?: string } }> {
-    const op = checkpoint ? 'appendSequenced' : 'append';
-    const edge = await this.#lockHead(client, op);
-    const index = edge.size;
-    // The head as found, with the latest checkpoint (read under the lock), for the signer's check.
-    const previous: SequencedHead | undefined = checkpoint && { size: edge.size, root: edge.root(), checkpoint: await this.#latestCheckpoint(client, op) };
-    const hashes = entries.map((e) => {
-      const h = leafHash(e);
-      edge.append(h);
-      return h;
-    });
-    const note = checkpoint ? await checkpoint(edge, previous!) : undefined;
-    for (let off = 0; off < entries.length; off += INSERT_CHUNK) {
-      const n = Math.min(INSERT_CHUNK, entries.length - off);
-      const values: string[] = [];
-      const params: unknown[] = [];
-      for (let i = 0; i < n; i++) {
-        values.push(`($${3 * i + 1}, $${3 * i + 2}, $${3 * i + 3})`);
-        params.push(index + off + i, asBuffer(entries[off + i]!), asBuffer(hashes[off + i]!));
-      }
-      await run(client, op, `INSERT INTO ${this.#entries} (idx, entry, leaf_hash) VALUES ${values.join(', ')}`, params);
-    }
-    if (entries.length > 0) {
-      await run(client, op, `UPDATE ${this.#head} SET size = $1, edge = $2 WHERE id = 1`, [edge.size, asBuffer(edge.encode())]);
-    }
-    return { index, edge: { size: edge.size, ...(note !== undefined && { note }) } };
+  async migrateLegacy(keys: RecordKeys, verifier: NoteVerifier): Promise<void> {
+    await migratePostgresLegacy(this.#pool, this.#t, keys, verifier, () => this.acquireSequencer(), () => this.releaseSequencer(), (op, fn) => this.#transaction(op, fn));
   }
 
-  /**
-   * Runs fn in `tx` when given (the caller's transaction: no BEGIN/COMMIT here), else in its own
-   * transaction on a dedicated connection: ROLLBACK on any failure, and a connection whose
-   * ROLLBACK fails is destroyed rather than returned to the pool.
-   */
-  #transaction<T>(op: string, tx: PoolClient | undefined, signal: AbortSignal | undefined, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    if (tx !== undefined) return fn(tx);
+  /** The tables (for the CLI's read-only source and tests). @internal */
+  get tables(): AuditTables {
+    return this.#t;
+  }
+
+  #transaction<T>(op: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     return withPgTransaction(
       this.#pool,
       (client, sql) => run(client, op, sql),
@@ -276,7 +286,6 @@ export class PostgresAuditStore implements AuditStore {
         rolledBack: () => new AuditUnavailableError(`postgres audit store: ${op} rolled back (a statement in it failed)`),
       },
       (client) => fn(client),
-      signal,
     );
   }
 }

@@ -1,11 +1,148 @@
 /**
- * Audit storage. A store keeps the log's entries in order and the signed checkpoints issued
- * over them; it is append-only by contract (nothing in this interface rewrites or deletes).
- * `append` resolves only when the entries are durable. Implementations: MemoryAuditStore
- * (here), FileAuditStore (./file-store.ts) and PostgresAuditStore (./postgres-store.ts).
+ * Audit storage (docs/AUDIT.md §4). A store keeps the log as C2SP tlog-tiles — entries, hash
+ * tiles, the newest signed tree head and the checkpoints — plus an **outbox** of records that are
+ * committed but not yet integrated. One sequencer at a time integrates outbox records in batches:
+ * each batch (entries, the tiles they complete or change, the new tree head, an optional
+ * checkpoint, and the outbox records it consumed) is ONE durable step, and the store refuses it
+ * unless its head is still at `start` (so two sequencers can never both extend the same tree).
+ *
+ * Implementations: MemoryAuditStore (here), FileAuditStore (./file-store.ts) and
+ * PostgresAuditStore (./postgres-store.ts).
+ * @module
  */
+import { AuditUnavailableError, InvalidInputError } from '../errors.js';
+import { type OutboxRecord, TREE_HEAD_LINE } from './records.js';
+import type { TileWrite } from './tile-edge.js';
+import { TILE_WIDTH } from './tiles.js';
+import { HASH_SIZE } from './merkle.js';
 
-import { AuditCorruptError, InvalidInputError } from '../errors.js';
+/**
+ * The newest signed statements a store holds, read together (one snapshot where the store is
+ * shared).
+ *
+ * @example
+ * ```ts
+ * const { head, checkpoint } = await store.state();
+ * ```
+ */
+export interface AuditStoreState {
+  /** The tree-head note of the newest integrated batch (records.ts), if any. */
+  head: string | undefined;
+  /** The newest checkpoint note, if any. */
+  checkpoint: string | undefined;
+}
+
+/**
+ * An outbox record handed to the sequencer, with the store's opaque `ticket` for it.
+ *
+ * @example
+ * ```ts
+ * for (const r of await store.claim(1000)) console.log(r.ticket, r.flags);
+ * ```
+ */
+export interface ClaimedRecord extends OutboxRecord {
+  ticket: string;
+}
+
+/**
+ * One integration step (see {@link AuditStore.integrate}).
+ *
+ * @example
+ * ```ts
+ * await store.integrate({ start: 10, entries, tiles: edge.take(), head, consumed: [], quarantined: [], receipts: [] });
+ * ```
+ */
+export interface IntegrateBatch {
+  /** Tree size before the batch: the store refuses the batch unless its head is at this size. */
+  start: number;
+  /** The entries, at indices `start`, `start + 1`, … */
+  entries: readonly Uint8Array[];
+  /** Tiles (and, for stores that keep them, entry bundles) completed or changed by the batch. */
+  tiles: readonly TileWrite[];
+  /** Tree-head note for the new size. */
+  head: string;
+  /** A checkpoint over the new tree, published in the same step. */
+  checkpoint?: string;
+  /** Outbox records the batch integrates: removed from the outbox in the same step. */
+  consumed: readonly string[];
+  /** Outbox records refused (MAC failed): moved out of the outbox, with the reason. */
+  quarantined: readonly { ticket: string; reason: string }[];
+  /** Where the entries of waiting outbox records landed, for their writers ({@link AuditStore.receipt}). */
+  receipts: readonly { ticket: string; index: number; count: number }[];
+}
+
+/**
+ * What the store holds beyond the tree head: entries or tiles that no signed head covers.
+ *
+ * @example
+ * ```ts
+ * const extra = await store.uncovered(headSize); // [] on a healthy log
+ * ```
+ */
+export type UncoveredEntries = Uint8Array[];
+
+/**
+ * Where an audit log lives. See the module comment for the model; docs/AUDIT.md §4 for the
+ * guarantees.
+ *
+ * @example
+ * ```ts
+ * const log = await AuditLog.open({ store: await FileAuditStore.open('./audit'), signerKey });
+ * ```
+ */
+export interface AuditStore {
+  /** True when the store keeps entry bundles, so the sequencer emits them with the tiles. */
+  readonly keepsBundles: boolean;
+  /** True when `enqueue` can join a caller's database transaction (`options.tx`). */
+  readonly joinsTransactions: boolean;
+  /** The newest tree head and checkpoint. */
+  state(): Promise<AuditStoreState>;
+  /** Number of integrated entries, as the newest tree head says (not verified here). */
+  size(): Promise<number>;
+  /** Entries [start, end) of the integrated tree. */
+  read(start: number, end: number): Promise<Uint8Array[]>;
+  /** Tile (level, index) with at least `width` hashes (a wider one is fine), or undefined. */
+  readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined>;
+  /** One durable, atomic integration step; fails unless the store's head is at `batch.start`. */
+  integrate(batch: IntegrateBatch): Promise<void>;
+  /** Publishes a checkpoint (history and newest), unless a larger one is already published. */
+  appendCheckpoint(note: string): Promise<void>;
+  /** Every checkpoint published, oldest first. */
+  checkpoints(): Promise<string[]>;
+  /** Removes all but the newest `keep` checkpoints from the history; returns how many it removed. */
+  pruneCheckpoints(keep: number): Promise<number>;
+  /** Durably stores an outbox record (in `options.tx` when the store joins transactions); returns its ticket. */
+  enqueue(record: OutboxRecord, options?: { tx?: unknown }): Promise<string>;
+  /** Up to `limit` outbox records in commit order, for the sequencer. */
+  claim(limit: number): Promise<ClaimedRecord[]>;
+  /** Where a waiting record's entries landed, once integrated. */
+  receipt(ticket: string): Promise<{ index: number; count: number } | undefined>;
+  /** Takes (or renews) the sequencer role for this store instance; true while it holds it. */
+  acquireSequencer(): Promise<boolean>;
+  /** Gives the role up. */
+  releaseSequencer(): Promise<void>;
+  /** Entries the store holds at or beyond index `size` that no tree head covers (empty when none). */
+  uncovered(size: number): Promise<UncoveredEntries>;
+  /**
+   * The operator's repair (AuditLog.open's `repair`): removes every entry and tile beyond
+   * `size`, and makes `head` (a tree head for exactly `size`) the newest. Never below the newest
+   * checkpoint.
+   */
+  repair(size: number, head: string): Promise<void>;
+  /** Releases files or connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The size a stored head note states — a tree head's third line, or a checkpoint's second —
+ * unverified (the log verifies heads itself); 0 when there is none or it does not parse.
+ */
+export function headSize(head: string | undefined): number {
+  if (head === undefined) return 0;
+  const lines = head.split('\n');
+  const line = lines[0] === TREE_HEAD_LINE ? lines[2] : lines[1];
+  return line !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(line) ? Number(line) : 0;
+}
 
 /** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint), or undefined. */
 export function checkpointSize(note: string): number | undefined {
@@ -13,102 +150,122 @@ export function checkpointSize(note: string): number | undefined {
   return line !== undefined && /^(0|[1-9][0-9]*)$/.test(line) && Number.isSafeInteger(Number(line)) ? Number(line) : undefined;
 }
 
-/** Checks a truncation request: never below the latest stored checkpoint, never beyond the end. */
-export function assertTruncation(size: number, current: number, checkpoints: readonly string[]): void {
-  if (!Number.isSafeInteger(size) || size < 0 || size > current) throw new InvalidInputError('size', `expected an integer in [0, ${current}]`);
-  const last = checkpoints.length === 0 ? 0 : (checkpointSize(checkpoints[checkpoints.length - 1]!) ?? 0);
-  if (size < last) throw new AuditCorruptError(`refusing to remove checkpointed entries (the latest checkpoint covers ${last})`, size);
+/** Checks `read`'s range arguments. */
+export function checkReadRange(start: number, end: number): void {
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0) throw new InvalidInputError('start', 'expected safe integers with 0 <= start');
 }
 
-/**
- * What a sequenced append finds under the head lock before it appends: the tree it extends and the
- * latest checkpoint stored. The signer refuses to sign unless that checkpoint covers exactly
- * that tree — otherwise entries were written past the last checkpoint without the log key.
- */
-export interface SequencedHead {
-  size: number;
-  root: Uint8Array;
-  checkpoint: string | undefined;
-}
-
-export interface AuditStore {
-  /** Number of entries stored. */
-  size(): Promise<number>;
-  /** Appends entries durably and returns the index of the first. Appends are serialised. */
-  append(entries: readonly Uint8Array[]): Promise<number>;
-  /** Entries [start, end). */
-  read(start: number, end: number): Promise<Uint8Array[]>;
-  /** Records a signed checkpoint note (durably). */
-  appendCheckpoint(note: string): Promise<void>;
-  /** Every checkpoint note stored, oldest first. */
-  checkpoints(): Promise<string[]>;
-  /** Releases files or connections. */
-  close(): Promise<void>;
-  /**
-   * Optional: removes the entries at and after index `size` (and any bytes of a write that did
-   * not complete). The one exception to append-only, used only by AuditLog to undo an append
-   * that was never acknowledged (it failed, or timed out, before its checkpoint was durable) and
-   * for the operator's explicit repair of an unsigned tail. Never removes a checkpointed entry:
-   * implementations refuse a `size` below the latest checkpoint's.
-   */
-  truncate?(size: number): Promise<void>;
-  /**
-   * Optional, for stores shared by several processes (PostgreSQL): appends `entries` and the
-   * checkpoint over the resulting tree as ONE transaction that holds the log head, so appends
-   * from many instances are serialised into one consistent tree. The store keeps the tree's
-   * right edge (a CompactRange) with the head, appends the entries' leaf hashes to it, and
-   * calls `sign(size, root, previous)` for the checkpoint note to store; `previous` is the head
-   * it found (see {@link SequencedHead}), which `sign` checks before signing anything. With `options.tx`, it runs
-   * inside that caller transaction instead of its own (e.g. the token ledger's). Zero entries
-   * makes a fresh checkpoint of the current tree. With `options.signal`, a store running its own
-   * transaction rolls it back instead of committing once the signal is aborted (the caller's
-   * deadline passed: it has reported the append as failed).
-   */
-  appendSequenced?(
-    entries: readonly Uint8Array[],
-    sign: (size: number, root: Uint8Array, previous: SequencedHead) => string,
-    options?: { tx?: unknown; signal?: AbortSignal },
-  ): Promise<{ index: number; size: number; checkpoint: string }>;
-  /**
-   * Optional, for shared stores: the number of entries and the latest checkpoint note, read
-   * together from one consistent snapshot (other processes may be appending), so that a reader
-   * can tell "covered by a checkpoint" from "an unsigned tail".
-   */
-  head?(): Promise<{ size: number; checkpoint: string | undefined }>;
+/** Checks a checkpoint note's size line, for stores that index checkpoints by size. */
+export function noteSize(note: unknown): number {
+  const size = typeof note === 'string' ? checkpointSize(note) : undefined;
+  if (size === undefined) throw new InvalidInputError('note', 'expected a checkpoint note (origin line, then a decimal tree size)');
+  return size;
 }
 
 /**
  * An {@link AuditStore} in memory: for tests and for processes that ship their log elsewhere.
+ * One sequencer at a time per store object (the first AuditLog to ask).
  *
  * @example
  * ```ts
- * const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey, origin: 'example.com/keywarden' });
+ * const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey });
  * ```
  */
 export class MemoryAuditStore implements AuditStore {
+  readonly keepsBundles = false;
+  readonly joinsTransactions = false;
   readonly #entries: Uint8Array[] = [];
+  readonly #tiles = new Map<string, Uint8Array>();
   readonly #checkpoints: string[] = [];
+  readonly #outbox: { id: number; record: OutboxRecord }[] = [];
+  readonly #receipts = new Map<string, { index: number; count: number }>();
+  #head: string | undefined;
+  #nextTicket = 1;
 
-  async size(): Promise<number> {
-    return this.#entries.length;
+  async state(): Promise<{ head: string | undefined; checkpoint: string | undefined }> {
+    return { head: this.#head, checkpoint: this.#checkpoints[this.#checkpoints.length - 1] };
   }
-  async append(entries: readonly Uint8Array[]): Promise<number> {
-    const first = this.#entries.length;
-    for (const e of entries) this.#entries.push(Uint8Array.from(e));
-    return first;
+  async size(): Promise<number> {
+    return headSize(this.#head);
   }
   async read(start: number, end: number): Promise<Uint8Array[]> {
-    return this.#entries.slice(start, end).map((e) => Uint8Array.from(e));
+    checkReadRange(start, end);
+    return this.#entries.slice(start, Math.min(end, headSize(this.#head))).map((e) => Uint8Array.from(e));
+  }
+  async readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
+    const t = this.#tiles.get(`${level}/${index}`);
+    return t !== undefined && t.length >= width * HASH_SIZE ? t.slice() : undefined;
+  }
+  async integrate(batch: IntegrateBatch): Promise<void> {
+    if (batch.start !== headSize(this.#head)) throw new AuditUnavailableError(`the log head moved (at ${headSize(this.#head)}, batch for ${batch.start}): another sequencer`);
+    this.#entries.length = batch.start;
+    for (const e of batch.entries) this.#entries.push(Uint8Array.from(e));
+    for (const t of batch.tiles) if (t.level !== 'entries') this.#tiles.set(`${t.level}/${t.index}`, t.data.slice());
+    this.#head = batch.head;
+    if (batch.checkpoint !== undefined) this.#checkpoints.push(batch.checkpoint);
+    const done = new Set([...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]);
+    for (let i = this.#outbox.length - 1; i >= 0; i--) if (done.has(String(this.#outbox[i]!.id))) this.#outbox.splice(i, 1);
+    for (const r of batch.receipts) this.#receipts.set(r.ticket, { index: r.index, count: r.count });
   }
   async appendCheckpoint(note: string): Promise<void> {
+    const size = noteSize(note);
+    const last = this.#checkpoints[this.#checkpoints.length - 1];
+    if (last !== undefined && (checkpointSize(last) ?? 0) > size) return;
     this.#checkpoints.push(note);
   }
   async checkpoints(): Promise<string[]> {
     return [...this.#checkpoints];
   }
-  async truncate(size: number): Promise<void> {
-    assertTruncation(size, this.#entries.length, this.#checkpoints);
-    this.#entries.length = size;
+  async pruneCheckpoints(keep: number): Promise<number> {
+    const n = Math.max(0, this.#checkpoints.length - Math.max(1, keep));
+    this.#checkpoints.splice(0, n);
+    return n;
+  }
+  async enqueue(record: OutboxRecord): Promise<string> {
+    const id = this.#nextTicket++;
+    this.#outbox.push({ id, record: { bundle: record.bundle.slice(), flags: record.flags, mac: record.mac.slice() } });
+    return String(id);
+  }
+  async claim(limit: number): Promise<ClaimedRecord[]> {
+    return this.#outbox.slice(0, limit).map(({ id, record }) => ({ ticket: String(id), ...record }));
+  }
+  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
+    return this.#receipts.get(ticket);
+  }
+  /** One object is one holder: share a MemoryAuditStore between AuditLogs only one after another. */
+  async acquireSequencer(): Promise<boolean> {
+    return true;
+  }
+  async releaseSequencer(): Promise<void> {}
+  async uncovered(size: number): Promise<UncoveredEntries> {
+    return this.#entries.slice(size).map((e) => e.slice());
+  }
+  async repair(size: number, head: string): Promise<void> {
+    const cp = this.#checkpoints[this.#checkpoints.length - 1];
+    if (cp !== undefined && (checkpointSize(cp) ?? 0) > size) throw new InvalidInputError('size', 'refusing to drop checkpointed entries');
+    this.#entries.length = Math.min(this.#entries.length, size);
+    for (const key of [...this.#tiles.keys()]) {
+      const [level, index] = key.split('/').map(Number) as [number, number];
+      const nodes = Math.floor(size / TILE_WIDTH ** level);
+      if (index * TILE_WIDTH >= nodes) this.#tiles.delete(key);
+      else if ((index + 1) * TILE_WIDTH > nodes) this.#tiles.set(key, this.#tiles.get(key)!.slice(0, (nodes - index * TILE_WIDTH) * HASH_SIZE));
+    }
+    this.#head = head;
   }
   async close(): Promise<void> {}
+
+  /**
+   * Test hook: stores entries past the head as someone without the signer key could (they are
+   * never adopted: AuditLog.open refuses them, docs/AUDIT.md §4).
+   * @internal
+   */
+  forgeEntries(entries: readonly Uint8Array[]): void {
+    this.#entries.length = Math.max(this.#entries.length, headSize(this.#head));
+    for (const e of entries) this.#entries.push(Uint8Array.from(e));
+  }
+
+  /** Test hook: the outbox as stored (for forging records). @internal */
+  get outboxLength(): number {
+    return this.#outbox.length;
+  }
 }

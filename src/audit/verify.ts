@@ -10,6 +10,7 @@ import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoin
 import { decodeEntry } from './entry.js';
 import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
 import { newNoteVerifier } from './note.js';
+import { openTreeHead } from './records.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 
 /** What the verifier needs. */
@@ -24,6 +25,12 @@ export interface AuditVerifyInput {
   checkpoints: readonly string[];
   /** The last checkpoint note the auditor trusted (from an earlier audit or a witness). */
   trusted?: string;
+  /**
+   * The store's newest tree head (docs/AUDIT.md §4): entries after the latest checkpoint that it
+   * covers, signed by the log key, are `pending` — integrated, awaiting the next checkpoint —
+   * not a problem.
+   */
+  head?: string;
   /** Witness cosigner verifier keys; with `witnessQuorum`, the latest checkpoint must carry that many valid cosignatures. */
   witnesses?: readonly string[];
   witnessQuorum?: number;
@@ -31,7 +38,7 @@ export interface AuditVerifyInput {
 
 /** One finding. `index` is the entry index, `checkpoint` the checkpoint's position. */
 export interface AuditProblem {
-  kind: 'entry' | 'checkpoint-signature' | 'checkpoint-size' | 'checkpoint-root' | 'fork' | 'rollback' | 'trusted' | 'witness' | 'storage' | 'unsigned-tail';
+  kind: 'entry' | 'checkpoint-signature' | 'checkpoint-size' | 'checkpoint-root' | 'fork' | 'rollback' | 'trusted' | 'witness' | 'storage' | 'unsigned-tail' | 'head' | 'tile';
   message: string;
   index?: number;
   checkpoint?: number;
@@ -47,9 +54,13 @@ export interface AuditVerifyReport {
   /** Size and root (hex) of the latest valid checkpoint. */
   latest?: { size: number; root: string };
   /**
-   * Entries after the latest checkpoint, covered by no signature. Always a problem: the log
-   * acknowledges an append only once a checkpoint covering it is durable (docs/AUDIT.md §4), so
-   * such entries are an append that never completed or records written without the log key.
+   * Entries after the latest checkpoint that the store's tree head (signed by the log key)
+   * covers: integrated, awaiting the next checkpoint (docs/AUDIT.md §4). Not a problem.
+   */
+  pending: number;
+  /**
+   * Entries covered by no signature — neither a checkpoint nor the tree head. Always a problem:
+   * records written without the log key, or a batch that never completed (docs/AUDIT.md §4).
    */
   unsignedTail: number;
   /** Valid witness cosignatures on the latest checkpoint. */
@@ -164,10 +175,21 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
   }
 
   const covered = latest ? Math.min(tree.size, latest.cp.size) : 0;
-  if (tree.size > covered) {
+  let signed = covered;
+  if (input.head !== undefined) {
+    try {
+      const h = openTreeHead(input.head, verifier);
+      if (h.size > tree.size) problems.push({ kind: 'head', index: tree.size, message: `the tree head commits to ${h.size} entries but the log has ${tree.size}: entries at or after index ${tree.size} were removed`, evidence: [input.head] });
+      else if (!equalBytes(tree.root(h.size), h.root)) problems.push({ kind: 'head', index: covered, message: `entries in [${covered}, ${h.size}) differ from what the tree head committed to`, evidence: [input.head] });
+      else signed = Math.max(covered, h.size);
+    } catch (err) {
+      problems.push({ kind: 'head', message: `the tree head does not verify: ${(err as Error).message}`, evidence: [input.head] });
+    }
+  }
+  if (tree.size > signed) {
     problems.push({
-      kind: 'unsigned-tail', index: covered,
-      message: `entries from index ${covered} (${tree.size - covered} of them) are covered by no signed checkpoint: never acknowledged by the log, or written without its key`,
+      kind: 'unsigned-tail', index: signed,
+      message: `entries from index ${signed} (${tree.size - signed} of them) are covered by no signed checkpoint or tree head: records written without the log key, or a batch that never completed`,
     });
   }
 
@@ -176,7 +198,8 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     entries: tree.size,
     checkpoints: input.checkpoints.length,
     ...(latest && { latest: { size: latest.cp.size, root: toHex(latest.cp.rootHash) } }),
-    unsignedTail: tree.size - covered,
+    pending: signed - covered,
+    unsignedTail: tree.size - signed,
     cosignatures,
     problems,
   };

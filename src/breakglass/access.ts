@@ -19,7 +19,7 @@
 import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditLog, AuditPending } from '../audit/log.js';
 import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
@@ -180,16 +180,7 @@ export class BreakGlass {
       scope: { ...req.scope, conversations: req.scope.conversations.map((c) => this.#o.audit.ids.conversation(c)) },
     });
     throwIfAborted(signal); // last moment a caller can give up with nothing on the record
-    let consumed: boolean;
-    try {
-      // A database ledger hands us its transaction: the intent entry commits with the consumption.
-      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
-        await this.#o.audit.log.append(intent, tx === undefined ? undefined : { tx });
-      });
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
-    }
-    if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    await this.#consumeWithIntent(req, intent);
 
     // 4-5. Only key versions valid during the window are unwrapped (through the same key path as
     // Keywarden's); every unwrapped key is wiped at the end, whatever happens.
@@ -300,6 +291,35 @@ export class BreakGlass {
     return key;
   }
 
+  /**
+   * Consumes the token and records its intent; resolves only once the intent is in the log under
+   * a signed checkpoint. A database ledger hands us its transaction: the intent's outbox record
+   * commits with the consumption and is integrated under a checkpoint after the commit (an append
+   * that waits for its checkpoint cannot run inside a transaction, docs/AUDIT.md §4.2). If that
+   * does not happen in time the token is spent (its intent will still be integrated) and nothing
+   * is released (docs/BREAK-GLASS.md §3). A token already used is refused as a replay.
+   */
+  async #consumeWithIntent(req: BreakGlassRequest, intent: AuditEvent): Promise<void> {
+    let consumed: boolean;
+    let pending: AuditPending | undefined;
+    try {
+      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
+        if (tx === undefined) await this.#o.audit.log.append(intent);
+        else pending = await this.#o.audit.log.record(intent, { tx, checkpoint: true });
+      });
+    } catch (err) {
+      throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
+    }
+    if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    if (pending === undefined) return;
+    try {
+      await pending.checkpointed();
+    } catch (err) {
+      await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
+      throw asKeywardenError(err);
+    }
+  }
+
   #recordOutcome(req: BreakGlassRequest, intent: string, outcome: 'released' | 'failed' | 'withheld', opened: Uint8Array[]): Promise<unknown> {
     return this.#o.audit.log.append(
       this.#event('breakglass.outcome', req, { intent, outcome, messages: opened.length, ciphertexts: ciphertextsDigest(opened) }),
@@ -382,15 +402,7 @@ export class BreakGlass {
       scope: { ...req.scope, conversations: req.scope.conversations.map((x) => this.#o.audit.ids.conversation(x)) },
     });
     throwIfAborted(c.signal);
-    let consumed: boolean;
-    try {
-      consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
-        await this.#o.audit.log.append(intent, tx === undefined ? undefined : { tx });
-      });
-    } catch (err) {
-      throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
-    }
-    if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    await this.#consumeWithIntent(req, intent);
     let opened: Awaited<ReturnType<typeof openAndVerify>>;
     try {
       opened = await openAndVerify(this.#o, conversationId, c.conv, c.aad, at, c.signal);

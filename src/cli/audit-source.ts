@@ -1,95 +1,196 @@
 /**
- * Where `keywarden audit …` reads a log from: a FileAuditStore directory or a PostgreSQL schema.
- * Both are read-only and lenient: damage in storage becomes a problem in the report, never an
- * exception, so that an auditor learns what is wrong instead of being refused.
+ * Where `keywarden audit …` reads a log from: a FileAuditStore directory (tiled, or keywarden
+ * 0.1's `entries` + `checkpoints`), a directory exported with `audit export` (tlog-tiles), or a
+ * PostgreSQL schema. Every source streams — entries and checkpoints are read once, in order, in
+ * bounded memory — and is read-only and lenient: damage in storage becomes a problem in the
+ * report, never an exception, so that an auditor learns what is wrong instead of being refused.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scanFrames } from '../audit/file-store.js';
+import type { Pool } from 'pg';
+import { TileFiles } from '../audit/file-tiles.js';
+import { framedRecords, scanFrames } from '../audit/framing.js';
 import { PostgresAuditStore } from '../audit/postgres-store.js';
+import { checkpointSize, headSize } from '../audit/store.js';
+import type { TileReader } from '../audit/tile-tree.js';
+import { TILE_WIDTH, tileWidth } from '../audit/tiles.js';
 import type { AuditProblem } from '../audit/verify.js';
 import { type Args, IncompleteError, type OptionSpec, UsageError } from './common.js';
 import { DATABASE_URL_ENV, databaseConfig, databaseOptions, withPool } from './options.js';
 
-/** One consistent reading of a log: every entry and checkpoint in order, and storage damage. */
-export interface AuditSnapshot {
-  entries: Uint8Array[];
-  checkpoints: string[];
+/** A readable audit log. */
+export interface AuditSource {
+  /** The newest tree head, when the layout has one. */
+  head(): Promise<string | undefined>;
+  /** The newest checkpoint. */
+  latest(): Promise<string | undefined>;
+  /** Every checkpoint published, oldest first. */
+  checkpoints(): AsyncIterable<string>;
+  /** Every entry stored from index `from` (default 0), in order — including any past the newest signature (a verifier reports them). */
+  entries(from?: number): AsyncIterable<Uint8Array>;
+  /** One entry. */
+  entry(index: number): Promise<Uint8Array | undefined>;
+  /** The stored tiles (undefined for keywarden 0.1 layouts, which have none). */
+  readTile: TileReader | undefined;
+  /** Storage damage found while reading. */
   problems: AuditProblem[];
 }
 
-/**
- * A readable audit log. Implementations read checkpoints BEFORE entries: a log appended to while
- * it is read then shows at most an unsigned tail, never a checkpoint beyond its entries (which
- * would look like deleted entries).
- */
-export interface AuditSource {
-  read(): Promise<AuditSnapshot>;
-}
-
-/** Rows per query when reading entries from PostgreSQL. */
+/** Rows per query when reading from PostgreSQL. */
 const PAGE = 1000;
+const dec = new TextDecoder('utf-8', { fatal: false });
 
 /** `--dir`, `--database-url`, `--schema`: where the log is. */
 export const auditSourceOptions: OptionSpec[] = [
-  { name: 'dir', type: 'string', value: 'DIR', description: "a FileAuditStore directory (its files 'entries' and 'checkpoints')" },
+  { name: 'dir', type: 'string', value: 'DIR', description: 'a FileAuditStore directory, or a directory written by audit export' },
   ...databaseOptions(false),
 ];
 
 /** The usage-line form of {@link auditSourceOptions}. */
 export const AUDIT_SOURCE_USAGE = '(--dir DIR | --database-url URL [--schema NAME])';
 
-/** A FileAuditStore directory, read without its lock (an auditor must not block the writer). */
-export function directorySource(dir: string): AuditSource {
-  const load = async (name: string): Promise<Uint8Array> => {
-    try {
-      return await readFile(join(dir, name));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new IncompleteError(code === 'ENOENT' ? `${join(dir, name)} does not exist` : `cannot read ${join(dir, name)}: ${code ?? (e as Error).message}`);
-    }
-  };
+async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+  return readFile(path).then((b) => new Uint8Array(b), (err: unknown) => {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw new IncompleteError(`cannot read ${path}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+  });
+}
+
+/** A keywarden 0.1 directory: framed `entries` and `checkpoints`, no tiles. */
+function legacyDirectory(dir: string): AuditSource {
+  const problems: AuditProblem[] = [];
+  const damaged = (name: string) => (d: { offset: number; torn: boolean; message: string }) =>
+    problems.push({ kind: 'storage', message: `${name}: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}; records after it were not read` });
   return {
-    async read() {
-      const c = scanFrames(await load('checkpoints'));
-      const e = scanFrames(await load('entries'));
-      const problems: AuditProblem[] = [];
-      for (const [name, scan] of [['entries', e], ['checkpoints', c]] as const) {
-        if (scan.damage) {
-          problems.push({
-            kind: 'storage',
-            ...(name === 'entries' ? { index: scan.records.length } : { checkpoint: scan.records.length }),
-            message: `${name}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record)' : ''}; records after it were not read`,
-          });
-        }
-      }
-      const dec = new TextDecoder('utf-8', { fatal: false });
-      return { entries: e.records, checkpoints: c.records.map((r) => dec.decode(r)), problems };
+    head: async () => undefined,
+    async latest() {
+      let last: string | undefined;
+      for await (const r of framedRecords(join(dir, 'checkpoints'), () => undefined)) last = dec.decode(r);
+      return last;
     },
+    async *checkpoints() {
+      for await (const r of framedRecords(join(dir, 'checkpoints'), damaged('checkpoints'))) yield dec.decode(r);
+    },
+    async *entries(from = 0) {
+      let i = 0;
+      for await (const r of framedRecords(join(dir, 'entries'), damaged('entries'))) if (i++ >= from) yield r;
+    },
+    async entry(index) {
+      let i = 0;
+      for await (const r of framedRecords(join(dir, 'entries'), () => undefined)) if (i++ === index) return r;
+      return undefined;
+    },
+    readTile: undefined,
+    problems,
   };
 }
 
-/** The log in a PostgreSQL schema, through {@link PostgresAuditStore}'s read methods only. */
-export function postgresSource(store: PostgresAuditStore): AuditSource {
+/** A tiled directory: a FileAuditStore's, or one written by `audit export`. */
+function tiledDirectory(dir: string): AuditSource {
+  const tiles = new TileFiles(dir);
+  const problems: AuditProblem[] = [];
+  const head = async (): Promise<string | undefined> => {
+    const data = await readIfExists(join(dir, 'head'));
+    if (data === undefined) return undefined;
+    const scan = scanFrames(data);
+    if (scan.damage !== undefined || scan.records.length !== 2) {
+      problems.push({ kind: 'storage', message: `${join(dir, 'head')} is damaged` });
+      return undefined;
+    }
+    const note = dec.decode(scan.records[0]);
+    return note.length > 0 ? note : undefined;
+  };
+  const latest = async (): Promise<string | undefined> => {
+    const file = await readIfExists(join(dir, 'checkpoint'));
+    return file === undefined ? undefined : dec.decode(file);
+  };
+  const size = async () => Math.max(headSize(await head()), checkpointSize((await latest()) ?? '') ?? 0);
   return {
-    async read() {
-      const checkpoints = await store.checkpoints();
-      const size = await store.size();
-      const entries: Uint8Array[] = [];
-      const problems: AuditProblem[] = [];
-      for (let start = 0; start < size; start += PAGE) {
-        const end = Math.min(size, start + PAGE);
-        const page = await store.read(start, end);
-        // read() returns the rows that exist; fewer means rows were deleted from the table
-        // (the head still counts them). The verifier then also sees the shifted entries.
-        if (page.length < end - start) {
-          problems.push({ kind: 'storage', message: `audit_entries: ${end - start - page.length} of the entries ${start}..${end - 1} are missing (audit_head counts ${size})` });
-        }
-        entries.push(...page);
+    head,
+    latest,
+    async *checkpoints() {
+      const history = join(dir, 'checkpoints');
+      if (await stat(history).then(() => true, () => false)) {
+        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield dec.decode(r);
+        return;
       }
-      return { entries, checkpoints, problems };
+      const cp = await latest(); // an exported directory publishes only the newest
+      if (cp !== undefined) yield cp;
     },
+    async *entries(from = 0) {
+      const n = await size();
+      for (let b = Math.floor(from / TILE_WIDTH); b * TILE_WIDTH < n; b++) {
+        const width = tileWidth(n, 0, b);
+        const entries = await tiles.readBundle(b, width);
+        if (entries === undefined) {
+          problems.push({ kind: 'storage', index: b * TILE_WIDTH, message: `entry bundle ${b} (${width} entries) is missing or damaged; entries after it were not read` });
+          return;
+        }
+        yield* entries.slice(Math.max(0, from - b * TILE_WIDTH));
+      }
+      yield* await tiles.entriesBeyond(n);
+    },
+    async entry(index) {
+      const n = await size();
+      if (index >= n) return undefined;
+      const b = Math.floor(index / TILE_WIDTH);
+      return (await tiles.readBundle(b, tileWidth(n, 0, b)))?.[index % TILE_WIDTH];
+    },
+    readTile: (level, index, width) => tiles.readTile(level, index, width),
+    problems,
+  };
+}
+
+/** A FileAuditStore directory (either layout) or an exported one, read without its lock. */
+export async function directorySource(dir: string): Promise<AuditSource> {
+  const has = async (name: string) => stat(join(dir, name)).then(() => true, () => false);
+  if (!(await has('.'))) throw new IncompleteError(`${dir} does not exist`);
+  if (await has('layout')) return tiledDirectory(dir);
+  if (await has('entries')) return legacyDirectory(dir);
+  if (await has('checkpoint')) return tiledDirectory(dir);
+  throw new IncompleteError(`${join(dir, 'entries')} does not exist (neither an audit store nor an exported log)`);
+}
+
+/** The log in a PostgreSQL schema, read in the command's one read-only snapshot. */
+export function postgresSource(pool: Pool, schema: string): AuditSource {
+  const store = new PostgresAuditStore(pool, { schema });
+  const t = store.tables;
+  const problems: AuditProblem[] = [];
+  return {
+    head: async () => (await store.state()).head,
+    latest: async () => (await store.state()).checkpoint,
+    async *checkpoints() {
+      for (let after = 0; ;) {
+        const page = await store.checkpointPage(after, PAGE);
+        for (const r of page) yield r.note;
+        if (page.length < PAGE) return;
+        after = page[page.length - 1]!.seq;
+      }
+    },
+    async *entries(from = 0) {
+      const { head, checkpoint } = await store.state();
+      const size = Math.max(headSize(head), checkpointSize(checkpoint ?? '') ?? 0);
+      const missing = (a: number, b: number) => problems.push({ kind: 'storage', index: a, message: `audit_entries: the entries ${a}..${b} are missing` });
+      let next = from;
+      for (;;) {
+        const res = await pool.query<{ idx: string; entry: Uint8Array }>(`SELECT idx, entry FROM ${t.entries} WHERE idx >= $1 ORDER BY idx LIMIT ${PAGE}`, [next]);
+        for (const r of res.rows) {
+          const idx = Number(r.idx);
+          // Rows deleted from the table: the verifier then sees the later entries shifted.
+          if (idx !== next) missing(next, idx - 1);
+          next = idx + 1;
+          yield new Uint8Array(r.entry);
+        }
+        if (res.rows.length < PAGE) break;
+      }
+      if (next < size) missing(next, size - 1);
+    },
+    async entry(index) {
+      return (await store.read(index, index + 1))[0];
+    },
+    readTile: (level, index, width) => store.readTile(level, index, width),
+    problems,
   };
 }
 
@@ -111,9 +212,10 @@ export function auditSource(args: Args): AuditSourceChoice {
   if (dir !== undefined && urlFrom === '--database-url') throw new UsageError('give either --dir or --database-url, not both');
   if (dir !== undefined) {
     if (args.source('schema') === '--schema') throw new UsageError('--schema applies to --database-url, not to --dir');
-    return { use: (fn) => fn(directorySource(dir)) };
+    return { use: async (fn) => fn(await directorySource(dir)) };
   }
   if (urlFrom === undefined) throw new UsageError(`missing the audit log: give --dir DIR or --database-url URL (or set ${DATABASE_URL_ENV.join(' or ')})`);
   const { url, schema } = databaseConfig(args);
-  return { use: (fn) => withPool(url, { readOnly: true }, (pool) => fn(postgresSource(new PostgresAuditStore(pool, { schema })))) };
+  return { use: (fn) => withPool(url, { readOnly: true }, (pool) => fn(postgresSource(pool, schema))) };
 }
+

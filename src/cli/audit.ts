@@ -3,11 +3,14 @@
  * PostgreSQL (read-only), and `audit keygen` for the operator.
  * @module
  */
-import { newCosignatureVerifier, openCheckpoint } from '../audit/checkpoint.js';
+import { type Checkpoint, newCosignatureVerifier, openCheckpoint } from '../audit/checkpoint.js';
 import { formatConsistencyRequest, formatTlogProof } from '../audit/formats.js';
-import { MerkleTree, leafHash } from '../audit/merkle.js';
+import { MerkleTree, leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle.js';
 import { generateNoteKey, isValidKeyName, newNoteVerifier } from '../audit/note.js';
-import { type AuditVerifyReport, verifyAuditLog } from '../audit/verify.js';
+import { TileTree } from '../audit/tile-tree.js';
+import type { AuditVerifyReport } from '../audit/verify.js';
+import { verifyAuditStream } from '../audit/verify-stream.js';
+import { exportCommand } from './audit-export.js';
 import { toBase64 } from '../util/bytes.js';
 import { AUDIT_SOURCE_USAGE, type AuditSource, auditSource, auditSourceOptions } from './audit-source.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, type OptionSpec, UsageError, integerArg } from './common.js';
@@ -32,21 +35,34 @@ async function verifierKey(value: string, label: string, check: (key: string) =>
   return key;
 }
 
-/** The latest checkpoint that verifies and fits the entries, and the tree over the entries. */
-async function latest(source: AuditSource, key: string): Promise<{ tree: MerkleTree; note: string; size: number; entries: Uint8Array[] }> {
-  const { entries, checkpoints } = await source.read();
+/**
+ * The newest checkpoint that verifies, and how to prove against it: from the stored tiles (a
+ * tiled layout) or, for a keywarden 0.1 layout, from a tree rebuilt from the entries.
+ */
+async function latest(source: AuditSource, key: string): Promise<{ note: string; size: number; root: Uint8Array; tree: TileTree | MerkleTree }> {
   const verifier = newNoteVerifier(key);
-  const tree = new MerkleTree();
-  for (const e of entries) tree.append(leafHash(e));
-  for (let i = checkpoints.length - 1; i >= 0; i--) {
+  let found: { note: string; cp: Checkpoint } | undefined;
+  const tryNote = (note: string | undefined) => {
+    if (note === undefined) return;
     try {
-      const { checkpoint } = openCheckpoint(checkpoints[i]!, verifier, verifier.name);
-      if (checkpoint.size <= tree.size) return { tree, note: checkpoints[i]!, size: checkpoint.size, entries };
+      const cp = openCheckpoint(note, verifier, verifier.name).checkpoint;
+      if (found === undefined || cp.size >= found.cp.size) found = { note, cp };
     } catch {
-      // not valid (or not for this key): try an older one
+      // not valid (or not for this key): an older one may be
     }
+  };
+  if (source.readTile !== undefined) tryNote(await source.latest());
+  if (found === undefined) for await (const note of source.checkpoints()) tryNote(note);
+  if (found === undefined) throw new IncompleteError('no valid checkpoint in the log');
+  const { note, cp } = found;
+  if (source.readTile !== undefined) return { note, size: cp.size, root: cp.rootHash, tree: new TileTree(source.readTile) };
+  const tree = new MerkleTree();
+  for await (const e of source.entries()) {
+    if (tree.size === cp.size) break;
+    tree.append(leafHash(e));
   }
-  throw new IncompleteError('no valid checkpoint in the log');
+  if (tree.size < cp.size) throw new IncompleteError(`the latest valid checkpoint covers ${cp.size} entries, the log holds ${tree.size}`);
+  return { note, size: cp.size, root: cp.rootHash, tree };
 }
 
 /**
@@ -60,7 +76,7 @@ function cosignedAt(seconds: number): string {
 
 function renderReport(report: AuditVerifyReport): string {
   const lines = [
-    `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, unsigned tail: ${report.unsignedTail}`,
+    `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, pending: ${report.pending}, unsigned tail: ${report.unsignedTail}`,
   ];
   for (const c of report.cosignatures) lines.push(`cosigned by ${c.name} at ${cosignedAt(c.time)}`);
   for (const p of report.problems) {
@@ -75,7 +91,7 @@ const verify: CommandSpec = {
   name: 'verify',
   summary: 'check every entry and checkpoint of the log; report tampering with evidence',
   usage: `${AUDIT_SOURCE_USAGE} --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]`,
-  description: `${VKEY_NOTE}\nExit status 1 when a problem is found: each is printed with its index and evidence.`,
+  description: `${VKEY_NOTE}\nReads every entry once, in order, in bounded memory, and checks the stored tiles too.\nEntries past the latest checkpoint that the signed tree head covers are pending (not a problem).\nExit status 1 when a problem is found: each is printed with its index and evidence.`,
   options: [
     ...auditSourceOptions,
     keyOption,
@@ -92,10 +108,16 @@ const verify: CommandSpec = {
     const witnesses = await Promise.all(args.list('witness').map((w) => verifierKey(w, '--witness', newCosignatureVerifier)));
     const quorumText = args.string('quorum');
     const quorum = quorumText === undefined ? undefined : integerArg(quorumText, '--quorum');
-    const { entries, checkpoints, problems } = await source.use((s) => s.read());
-    const report = verifyAuditLog({ verifierKey: key, entries, checkpoints, witnesses, ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }) });
-    report.problems.unshift(...problems);
-    report.ok = report.problems.length === 0;
+    const report = await source.use(async (s) => {
+      const head = await s.head();
+      const r = await verifyAuditStream({
+        verifierKey: key, entries: s.entries(), checkpoints: s.checkpoints(), witnesses, ...(head !== undefined && { head }), ...(s.readTile !== undefined && { readTile: s.readTile }),
+        ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }),
+      });
+      r.problems.unshift(...s.problems);
+      r.ok = r.problems.length === 0;
+      return r;
+    });
     ctx.emit(report, renderReport(report));
     return report.ok ? EXIT.OK : EXIT.FOUND;
   },
@@ -112,9 +134,15 @@ const prove: CommandSpec = {
     const index = integerArg(args.positional('INDEX'), 'INDEX');
     const source = auditSource(args);
     const key = await verifierKey(args.required('key'), '--key');
-    const { tree, note, size } = await source.use((s) => latest(s, key));
-    if (index >= size) throw new UsageError(`INDEX: the latest checkpoint covers ${size} entries`);
-    const hashes = tree.inclusionProof(index, size);
+    const { note, size, hashes } = await source.use(async (s) => {
+      const l = await latest(s, key);
+      if (index >= l.size) throw new UsageError(`INDEX: the latest checkpoint covers ${l.size} entries`);
+      const proof = await l.tree.inclusionProof(index, l.size);
+      const e = await s.entry(index);
+      // Never print a proof that does not verify: damaged tiles or entries are reported instead.
+      if (e === undefined || !verifyInclusion(leafHash(e), index, l.size, proof, l.root)) throw new IncompleteError(`the stored entry ${index} or its tiles do not match the latest checkpoint (run audit verify)`);
+      return { note: l.note, size: l.size, hashes: proof };
+    });
     const text = formatTlogProof(index, hashes, note);
     ctx.emit({ index, size, hashes: hashes.map(toBase64), checkpoint: note, tlogProof: text }, text);
     return EXIT.OK;
@@ -130,9 +158,9 @@ const entry: CommandSpec = {
   options: [...auditSourceOptions, jsonOption],
   async run(args, ctx) {
     const index = integerArg(args.positional('INDEX'), 'INDEX');
-    const { entries } = await auditSource(args).use((s) => s.read());
-    if (index >= entries.length) throw new UsageError(`INDEX: the log has ${entries.length} entries`);
-    ctx.emit({ index, base64: toBase64(entries[index]!) }, entries[index]!);
+    const e = await auditSource(args).use((s) => s.entry(index));
+    if (e === undefined) throw new UsageError(`INDEX: the log has no entry ${index}`);
+    ctx.emit({ index, base64: toBase64(e) }, e);
     return EXIT.OK;
   },
 };
@@ -148,9 +176,13 @@ const consistency: CommandSpec = {
     const old = integerArg(args.positional('OLD_SIZE'), 'OLD_SIZE');
     const source = auditSource(args);
     const key = await verifierKey(args.required('key'), '--key');
-    const { tree, note, size } = await source.use((s) => latest(s, key));
-    if (old > size) throw new UsageError(`OLD_SIZE: the latest checkpoint covers ${size} entries`);
-    const hashes = tree.consistencyProof(old, size);
+    const { note, size, hashes } = await source.use(async (s) => {
+      const l = await latest(s, key);
+      if (old > l.size) throw new UsageError(`OLD_SIZE: the latest checkpoint covers ${l.size} entries`);
+      const proof = await l.tree.consistencyProof(old, l.size);
+      if (!verifyConsistency(old, l.size, await l.tree.root(old), l.root, proof)) throw new IncompleteError(`the stored tiles do not match the latest checkpoint (run audit verify)`);
+      return { note: l.note, size: l.size, hashes: proof };
+    });
     const text = formatConsistencyRequest(old, hashes, note);
     ctx.emit({ old, size, hashes: hashes.map(toBase64), checkpoint: note, request: text }, text);
     return EXIT.OK;
@@ -189,5 +221,5 @@ export const auditGroup: GroupSpec = {
   name: 'audit',
   summary: 'verify the tamper-evident audit log and make offline proofs (read-only)',
   description: 'The log is read from a FileAuditStore directory (--dir) or from PostgreSQL (--database-url, --schema).',
-  commands: [verify, prove, entry, consistency, keygen],
+  commands: [verify, prove, entry, consistency, exportCommand, keygen],
 };

@@ -222,7 +222,8 @@ export async function withKeys<T>(db: DatabaseConfig, o: KeysSessionOptions, fn:
       try {
         let audit: KeyAuditOptions | undefined;
         if (o.audit !== undefined) {
-          log = await AuditLog.open({ store: new PostgresAuditStore(pool, { schema: db.schema }), signerKey: o.audit.signerKey });
+          // 30 s: the final flush may wait for a sequencer lease a killed run left behind (5 s).
+          log = await AuditLog.open({ store: new PostgresAuditStore(pool, { schema: db.schema }), signerKey: o.audit.signerKey, appendTimeoutMs: 30_000 });
           audit = { log, ids: o.audit.ids, actor: o.audit.actor };
         }
         // reservationSize 1: a version the CLI creates is sealed by the services, not by the
@@ -235,7 +236,12 @@ export async function withKeys<T>(db: DatabaseConfig, o: KeysSessionOptions, fn:
           });
         }
         kw = new Keywarden({ masterKey, keyStore: store, reservationSize: 1, ...o.keywarden, ...(audit !== undefined && { audit }) });
-        return await fn({ pool, schema: db.schema, store, kw, audit });
+        const result = await fn({ pool, schema: db.schema, store, kw, audit });
+        // The command's audit records are durable in the outbox already (docs/AUDIT.md §4.2);
+        // before this short-lived process exits, wait (best effort) until a sequencer — this one
+        // or a service's — has integrated them under a checkpoint.
+        await log?.flush().catch(() => undefined);
+        return result;
       } finally {
         kw?.close();
         await log?.close().catch(() => undefined);

@@ -355,7 +355,8 @@ export class KeyLifecycle {
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
         const source = { actor: audit.actor, now: this.#o.now };
         const branch = this.#o.subject === 'branch';
-        await audit.log.append(list.map(({ type, conversation, ...rest }) => branch
+        // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.2.
+        await audit.log.record(list.map(({ type, conversation, ...rest }) => branch
           ? newEvent(type.replace('key.', 'branch.') as AuditEventType, source, { ...rest, branch: conversation })
           : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) })), join);
       }

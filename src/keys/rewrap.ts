@@ -230,7 +230,9 @@ function commitPage(ctx: RewrapContext, updates: WrappingUpdate[]): Promise<bool
         }
       }
       const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
-      await audit.log.append(events, join);
+      // Acknowledged once durable (the outbox row commits with the new wrappings), like every key
+      // lifecycle event: docs/AUDIT.md §4.2.
+      await audit.log.record(events, join);
     }
     return done;
   });

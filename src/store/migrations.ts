@@ -199,6 +199,55 @@ const MIGRATIONS: readonly Migration[] = [
       ...compactKeyTable(s, 'branch_keys', partitions),
     ],
   },
+  {
+    // The audit log at scale (issue #14, src/audit/postgres-store.ts): tiles, an insert-only tree
+    // head, the outbox, receipts, quarantine, the sequencer lease, and the data migration's
+    // progress. audit_head becomes audit_head_v1, so 0.1 instances fail closed from here on
+    // (their appends lock the head row) and the entries the data migration reads stop changing.
+    version: 6,
+    up: (s) => [
+      `CREATE TABLE ${s}.audit_tiles (
+        level smallint NOT NULL CHECK (level BETWEEN 0 AND 63),
+        idx bigint NOT NULL CHECK (idx >= 0),
+        width smallint NOT NULL CHECK (width BETWEEN 1 AND 256),
+        hashes bytea NOT NULL CHECK (length(hashes) = 32 * width),
+        PRIMARY KEY (level, idx, width)
+      )`,
+      `CREATE TABLE ${s}.audit_tree (
+        start bigint PRIMARY KEY,
+        size bigint NOT NULL CHECK (size > start),
+        note text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${s}.audit_outbox (
+        id bigserial PRIMARY KEY,
+        bundle bytea NOT NULL,
+        flags smallint NOT NULL,
+        mac bytea NOT NULL,
+        enqueued_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${s}.audit_receipts (
+        outbox_id bigint PRIMARY KEY,
+        idx bigint NOT NULL,
+        count bigint NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${s}.audit_quarantine (
+        outbox_id bigint NOT NULL,
+        bundle bytea NOT NULL,
+        flags smallint NOT NULL,
+        mac bytea NOT NULL,
+        reason text NOT NULL,
+        quarantined_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${s}.audit_sequencer (id int PRIMARY KEY CHECK (id = 1), holder text NOT NULL, expires_at timestamptz NOT NULL)`,
+      `INSERT INTO ${s}.audit_sequencer (id, holder, expires_at) VALUES (1, '', '-infinity')`,
+      `CREATE TABLE ${s}.audit_migration (id int PRIMARY KEY CHECK (id = 1), size bigint NOT NULL, done boolean NOT NULL)`,
+      // Nothing to migrate in a schema whose 0.1 log is empty (every new one).
+      `INSERT INTO ${s}.audit_migration (id, size, done) SELECT 1, 0, NOT EXISTS (SELECT 1 FROM ${s}.audit_entries)`,
+      `ALTER TABLE ${s}.audit_head RENAME TO audit_head_v1`,
+    ],
+  },
 ];
 
 /** Hash partitions of each key table when {@link migrate} is not told (`options.partitions`). */

@@ -38,11 +38,12 @@ async function instance(store = new MemoryKeyStore(), auditStore = new MemoryAud
 }
 
 /** What must hold after any run, faults or not. */
-async function invariants(store: MemoryKeyStore, auditStore: MemoryAuditStore, acked: { conv: string; ct: Uint8Array; i: number }[], kw: Keywarden) {
+async function invariants(store: MemoryKeyStore, auditStore: MemoryAuditStore, acked: { conv: string; ct: Uint8Array; i: number }[], kw: Keywarden, log: AuditLog) {
+  await log.flush(); // every acknowledged record integrated under a signed tree head
   const entries = await auditStore.read(0, await auditStore.size());
   const created = entries.map(decodeEntry).filter((e) => e.type === 'key.created');
   expect(created.length).toBe(store.size); // one record per stored key, no more, no fewer
-  expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await auditStore.checkpoints() }).ok).toBe(true);
+  expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await auditStore.checkpoints(), head: (await auditStore.state()).head! }).ok).toBe(true);
   for (const a of acked) {
     expect((await store.listVersions(a.conv)).filter((r) => r.version === 1)).toHaveLength(1);
     expect(new TextDecoder().decode(await kw.decrypt(a.conv, a.ct))).toBe(`message ${a.i}`);
@@ -63,7 +64,7 @@ describe('KMS faults', () => {
   for (const f of ['throttle', 'fail500', 'fail503', 'drop', 'slow', 'hang'] as const) {
     it(`${f}: typed retryable error, then recovery with no restart; nothing lost, duplicated or half-recorded`, async () => {
       kms.faults.reset();
-      const { kw, store, auditStore } = await instance();
+      const { kw, store, auditStore, log } = await instance();
       inject(f, 4); // more than the SDK's 2 attempts
       const err = await kw.encrypt(`c-${f}`, text(0)).catch((e) => e);
       expect(isKeywardenError(err, 'ERR_KMS_UNAVAILABLE')).toBe(true);
@@ -71,7 +72,7 @@ describe('KMS faults', () => {
       expect(store.size).toBe(0); // no key stored for a failed generate
       kms.faults.reset();
       const ct = await kw.encrypt(`c-${f}`, text(0));
-      await invariants(store, auditStore, [{ conv: `c-${f}`, ct, i: 0 }], kw);
+      await invariants(store, auditStore, [{ conv: `c-${f}`, ct, i: 0 }], kw, log);
       // A cold instance (fresh cache) opening it during the same fault fails the same way and recovers too.
       const cold = await instance(store, auditStore);
       inject(f, 4);
@@ -87,7 +88,7 @@ describe('KMS faults', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom<Fault>('throttle', 'fail500', 'drop'), fc.integer({ min: 1, max: 6 })), { minLength: 1, maxLength: 4 }), async (faults) => {
         kms.faults.reset();
-        const { kw, store, auditStore } = await instance();
+        const { kw, store, auditStore, log } = await instance();
         const acked: { conv: string; ct: Uint8Array; i: number }[] = [];
         const ops = Array.from({ length: 60 }, (_, i) => ({ conv: `b-${i % 15}`, i }));
         let k = 0;
@@ -101,7 +102,7 @@ describe('KMS faults', () => {
           }
         }
         kms.faults.reset();
-        await invariants(store, auditStore, acked, kw);
+        await invariants(store, auditStore, acked, kw, log);
         kw.close();
       }),
       { numRuns: 6 },

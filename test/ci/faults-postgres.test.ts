@@ -105,11 +105,14 @@ async function invariants(schema: string, acked: { conv: string; ct: Uint8Array;
     const rows = await admin.query(`SELECT conversation_id, count(*)::int AS n, count(*) FILTER (WHERE state = 'active')::int AS active FROM "${schema}".conversation_keys GROUP BY conversation_id`);
     for (const r of rows.rows) expect(r.active).toBe(1);
     const keys = (await admin.query(`SELECT count(*)::int AS n FROM "${schema}".conversation_keys`)).rows[0].n;
+    // Key events are acknowledged once durable in the outbox (docs/AUDIT.md §4.2): flush waits
+    // until every record committed before it is integrated under a checkpoint.
+    await retry(() => fresh.log.flush());
     const size = await fresh.auditStore.size();
     const entries = await fresh.auditStore.read(0, size);
     const events = entries.map(decodeEntry);
     expect(events.filter((e) => e.type === 'key.created' || e.type === 'key.rotated').length).toBe(keys); // one record per stored key version
-    expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await fresh.auditStore.checkpoints() }).ok).toBe(true);
+    expect(verifyAuditLog({ verifierKey: logKey.verifierKey, entries, checkpoints: await fresh.auditStore.checkpoints(), head: (await fresh.auditStore.state()).head! }).ok).toBe(true);
   } finally {
     fresh.kw.close();
     await fresh.pool.end();
@@ -160,9 +163,21 @@ describe('PostgreSQL faults (real server)', () => {
   it.skipIf(!url)('an exhausted pool: "pool exhausted", retryable, and everything completes', async () => {
     const s = await service({ max: 2, connectionTimeoutMillis: 100 });
     seen.clear();
-    // Hold one of the two connections for a while, so transactions queue and time out.
-    const held = await s.pool.connect();
-    setTimeout(() => held.release(), 800);
+    // Hold both connections for a while, so every transaction in that window waits for one and
+    // times out. (Holding one was enough while each key transaction waited for the audit log's
+    // global lock; with the outbox a transaction is short enough for 24 to share one connection
+    // inside the 100 ms timeout, and the test saw no exhaustion 1 run in 2.)
+    const connect = async () => {
+      for (;;) {
+        try {
+          return await s.pool.connect();
+        } catch {
+          // the sequencer had it for a moment: try again
+        }
+      }
+    };
+    const held = [await connect(), await connect()];
+    setTimeout(() => held.forEach((c) => c.release()), 800);
     const acked = await traffic(s.kw, 'pool', 300, 100, 24);
     expect(seen.get('ERR_STORE_FAILED') ?? 0).toBeGreaterThan(0);
     s.kw.close();

@@ -12,6 +12,8 @@
 //
 //	tlogcheck generate <out.json>   write vectors computed by x/mod
 //	tlogcheck verify <in.json>      check vectors written by another implementation
+//	tlogcheck tiles <dir> <vkey> [<old checkpoint>]
+//	                                check a log exported as C2SP tlog-tiles (tiles.go)
 //
 // verify prints one line per failing vector and a summary line; it exits 0 if
 // every check passes, 1 if any fails, and 2 on a usage or I/O error.
@@ -87,6 +89,9 @@ type ConsVec struct {
 }
 
 func main() {
+	if len(os.Args) >= 4 && os.Args[1] == "tiles" {
+		os.Exit(tiles(os.Args[2:]))
+	}
 	if len(os.Args) != 3 {
 		usage()
 	}
@@ -104,7 +109,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: tlogcheck generate <out.json>\n       tlogcheck verify <in.json>")
+	fmt.Fprintln(os.Stderr, "usage: tlogcheck generate <out.json>\n       tlogcheck verify <in.json>\n       tlogcheck tiles <dir> <verifier key> [<older checkpoint file>]")
 	os.Exit(2)
 }
 

@@ -1,0 +1,170 @@
+/**
+ * How every stored audit record is authenticated on its own (docs/AUDIT.md §4), so that a record
+ * written by someone without the log's signer key is refused while a genuine one that no
+ * checkpoint covers yet is merely pending:
+ *
+ * - **tree head** (one per integrated batch): a signed note by the log key whose text is
+ *   `keywarden.audit/tree-head/v1`, the origin, the tree size and the base64 root, one per line.
+ *   Its first line is not the origin, so no checkpoint verifier (ours, Go's, a witness's) takes
+ *   it for a checkpoint; anyone with the published verifier key can check it. A batch that is
+ *   checkpointed stores its checkpoint as its head instead (one signature per batch).
+ * - **outbox record** (events committed but not yet integrated): the entries as a tlog-tiles
+ *   bundle, a flags byte (bit 0: the writer waits for a checkpoint), and
+ *   `HMAC-SHA-256(K, "keywarden-audit-outbox/v1" || 0x00 || flags || bundle)` with
+ *   `K = HKDF-SHA-256(signer seed, info = "keywarden audit outbox MAC v1" || 0x00 || origin)`
+ *   (RFC 5869). Only the log's own instances, which hold the signer key, can make one; the
+ *   sequencer checks it before integrating and quarantines a record that fails.
+ *
+ * @example
+ * ```ts
+ * const keys = recordKeys(signerKey);
+ * const head = signTreeHead(keys.signer, 12, root);
+ * openTreeHead(head, verifier); // { origin, size: 12, root }
+ * const rec = sealOutboxRecord(keys.mac, entries, true);
+ * openOutboxRecord(keys.mac, rec.bundle, rec.flags, rec.mac); // entries, or undefined if forged
+ * ```
+ * @module
+ */
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { AuditCorruptError } from '../errors.js';
+import { equalBytes, fromBase64, toBase64, utf8 } from '../util/bytes.js';
+import { HASH_SIZE } from './merkle.js';
+import { openCheckpoint } from './checkpoint.js';
+import { type NoteSigner, type NoteVerifier, newNoteSigner, openNote, parseSignerKey, signNote } from './note.js';
+import { decodeBundle, encodeBundle } from './tiles.js';
+
+/**
+ * First line of a tree-head note.
+ *
+ * @example
+ * ```ts
+ * note.startsWith(`${TREE_HEAD_LINE}\n`); // a tree head, never a checkpoint
+ * ```
+ */
+export const TREE_HEAD_LINE = 'keywarden.audit/tree-head/v1';
+const OUTBOX_DOMAIN = utf8('keywarden-audit-outbox/v1\u0000');
+/** Outbox flag: the writer waits until the entries are under a checkpoint (break-glass). */
+export const FLAG_WAIT = 0x01;
+
+/** The log's keys for its stored records: the note signer and the outbox MAC key. */
+export interface RecordKeys {
+  origin: string;
+  signer: NoteSigner;
+  mac: Uint8Array;
+}
+
+/**
+ * Derives the record keys from the log's signer key string.
+ *
+ * @example
+ * ```ts
+ * const { signer, mac } = recordKeys(signerKey);
+ * ```
+ */
+export function recordKeys(signerKey: string): RecordKeys {
+  const signer = newNoteSigner(signerKey);
+  const { seed, name } = parseSignerKey(signerKey);
+  const mac = hkdf(sha256, seed, undefined, utf8(`keywarden audit outbox MAC v1\u0000${name}`), 32);
+  seed.fill(0);
+  return { origin: name, signer, mac };
+}
+
+/** A tree head: what one signed statement says about the integrated tree. */
+export interface TreeHead {
+  origin: string;
+  size: number;
+  root: Uint8Array;
+}
+
+/**
+ * Signs a tree head for `size` entries with `root`.
+ *
+ * @example
+ * ```ts
+ * const note = signTreeHead(signer, edge.size, edge.root());
+ * ```
+ */
+export function signTreeHead(signer: NoteSigner, size: number, root: Uint8Array): string {
+  return signNote(`${TREE_HEAD_LINE}\n${signer.name}\n${size}\n${toBase64(root)}\n`, signer);
+}
+
+/**
+ * Opens the newest signed statement about the integrated tree: a tree-head note, or a checkpoint
+ * (the sequencer stores the checkpoint itself as the head of a batch it checkpoints, instead of
+ * signing twice). Both must be signed by `verifier` (the log key); anything else is
+ * AuditCorruptError naming what is wrong.
+ *
+ * @example
+ * ```ts
+ * const { size, root } = openTreeHead(headNote, newNoteVerifier(verifierKey));
+ * ```
+ */
+export function openTreeHead(note: string, verifier: NoteVerifier): TreeHead {
+  let text: string;
+  try {
+    text = openNote(note, [verifier]).text;
+  } catch (cause) {
+    throw new AuditCorruptError(`the stored tree head is not signed by this log's key (${(cause as Error).message})`);
+  }
+  if (!text.startsWith(`${TREE_HEAD_LINE}\n`)) {
+    try {
+      const cp = openCheckpoint(note, verifier, verifier.name).checkpoint;
+      return { origin: cp.origin, size: cp.size, root: cp.rootHash };
+    } catch (cause) {
+      throw new AuditCorruptError(`the stored tree head is malformed (${(cause as Error).message})`);
+    }
+  }
+  const lines = text.split('\n');
+  const root = lines[3] === undefined ? null : fromBase64(lines[3]);
+  if (lines.length !== 5 || lines[1] !== verifier.name || !/^(0|[1-9][0-9]{0,15})$/.test(lines[2]!) || lines[4] !== '' || root === null || root.length !== HASH_SIZE) {
+    throw new AuditCorruptError('the stored tree head is malformed');
+  }
+  const size = Number(lines[2]);
+  if (!Number.isSafeInteger(size)) throw new AuditCorruptError('the stored tree head is malformed');
+  return { origin: lines[1], size, root };
+}
+
+function outboxMac(key: Uint8Array, flags: number, bundle: Uint8Array): Uint8Array {
+  return hmac.create(sha256, key).update(OUTBOX_DOMAIN).update(Uint8Array.of(flags)).update(bundle).digest();
+}
+
+/** An outbox record as stored. */
+export interface OutboxRecord {
+  /** The entries, as a tlog-tiles entry bundle. */
+  bundle: Uint8Array;
+  flags: number;
+  mac: Uint8Array;
+}
+
+/**
+ * Seals entries into an outbox record.
+ *
+ * @example
+ * ```ts
+ * const record = sealOutboxRecord(keys.mac, [encodeEntry(event)], false);
+ * ```
+ */
+export function sealOutboxRecord(key: Uint8Array, entries: readonly Uint8Array[], wait: boolean): OutboxRecord {
+  const bundle = encodeBundle(entries);
+  const flags = wait ? FLAG_WAIT : 0;
+  return { bundle, flags, mac: outboxMac(key, flags, bundle) };
+}
+
+/**
+ * The entries of an outbox record whose MAC verifies (constant-time compare); undefined otherwise
+ * (a forged or damaged record). An empty record is valid only when it waits: it is another
+ * instance's request for a checkpoint.
+ *
+ * @example
+ * ```ts
+ * const entries = openOutboxRecord(keys.mac, row.bundle, row.flags, row.mac) ?? quarantine(row);
+ * ```
+ */
+export function openOutboxRecord(key: Uint8Array, bundle: Uint8Array, flags: number, mac: Uint8Array): Uint8Array[] | undefined {
+  if (!Number.isInteger(flags) || flags < 0 || flags > 0xff || !(mac instanceof Uint8Array)) return undefined;
+  if (!equalBytes(outboxMac(key, flags, bundle), mac)) return undefined;
+  const entries = decodeBundle(bundle);
+  return entries !== undefined && (entries.length > 0 || (flags & FLAG_WAIT) !== 0) ? entries : undefined;
+}

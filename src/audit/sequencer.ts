@@ -1,0 +1,305 @@
+/**
+ * The sequencer: the one instance (per store, at a time) that integrates committed records into
+ * the Merkle log, in batches (docs/AUDIT.md §4). Each round takes what is waiting — this
+ * process's own appends and the outbox records other instances (or this one, inside a caller's
+ * transaction) committed — up to `maxBatch` entries, checks every outbox record's MAC, extends
+ * the right edge, signs ONE tree head (and, when due, ONE checkpoint) for the whole batch, and
+ * hands the store one durable step. Appends that arrive meanwhile wait for the next round: that
+ * is the group commit.
+ *
+ * A checkpoint is published at the end of a batch that holds a record whose writer waits for one
+ * (break-glass), at every batch with `checkpointEveryBatch`, when `checkpointIntervalMs` has
+ * passed since the last one and the tree grew, and on demand.
+ * @module
+ */
+import { AbortedError, AuditCorruptError, AuditUnavailableError, KeywardenError } from '../errors.js';
+import { signCheckpoint } from './checkpoint.js';
+import { leafHash } from './merkle.js';
+import { FLAG_WAIT, type RecordKeys, openOutboxRecord, signTreeHead } from './records.js';
+import type { AuditStore, IntegrateBatch } from './store.js';
+import type { TileEdge } from './tile-edge.js';
+
+/** How the sequencer batches and checkpoints. */
+export interface SequencerOptions {
+  /** Entries per batch at most. */
+  maxBatch: number;
+  /** A checkpoint at least this often while the tree grows. */
+  checkpointIntervalMs: number;
+  /** A checkpoint with every batch. */
+  checkpointEveryBatch: boolean;
+  /** Longest pause between two looks at an idle outbox. */
+  pollMs: number;
+  now: () => number;
+}
+
+/** The integrated tree as the sequencer last committed it. */
+export interface SequencedView {
+  size: number;
+  root: Uint8Array;
+  head: string | undefined;
+  checkpoint: string | undefined;
+  checkpointSize: number;
+}
+
+/** Where a local append landed. */
+export interface Landed {
+  index: number;
+  size: number;
+  /** The checkpoint published with its batch, when it asked for one. */
+  checkpoint: string | undefined;
+}
+
+interface LocalItem {
+  entries: Uint8Array[];
+  wait: boolean;
+  signal: AbortSignal;
+  resolve: (r: Landed) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Counters for stats(). */
+export interface SequencerCounters {
+  batches: number;
+  entries: number;
+  checkpoints: number;
+  quarantined: number;
+  failures: number;
+}
+
+const asUnavailable = (err: unknown): KeywardenError => (err instanceof KeywardenError ? err : new AuditUnavailableError('audit store failed', err));
+
+/**
+ * Integrates batches until stopped. Created by AuditLog when it takes the sequencer role, from
+ * an edge it verified (inspect.ts).
+ *
+ * @example
+ * ```ts
+ * const seq = new Sequencer(store, keys, verified.edge, view, options, (v, receipts) => log.advance(v, receipts));
+ * const { index } = await seq.submit([entryBytes], false, signal);
+ * ```
+ */
+export class Sequencer {
+  readonly #store: AuditStore;
+  readonly #keys: RecordKeys;
+  readonly #o: SequencerOptions;
+  readonly #onAdvance: (view: SequencedView, receipts: IntegrateBatch['receipts']) => void;
+  readonly #onFatal: (err: unknown) => void;
+  #edge: TileEdge;
+  #view: SequencedView;
+  #queue: LocalItem[] = [];
+  #checkpointWaiters: { resolve: (note: string) => void; reject: (err: unknown) => void }[] = [];
+  #lastCheckpointAt: number;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  #delay = 1;
+  readonly #done: Promise<void>;
+  readonly counters: SequencerCounters = { batches: 0, entries: 0, checkpoints: 0, quarantined: 0, failures: 0 };
+
+  constructor(
+    store: AuditStore, keys: RecordKeys, edge: TileEdge, view: SequencedView, options: SequencerOptions,
+    onAdvance: (view: SequencedView, receipts: IntegrateBatch['receipts']) => void, onFatal: (err: unknown) => void,
+  ) {
+    this.#store = store;
+    this.#keys = keys;
+    this.#edge = edge;
+    this.#view = view;
+    this.#o = options;
+    this.#onAdvance = onAdvance;
+    this.#onFatal = onFatal;
+    this.#lastCheckpointAt = options.now();
+    this.#done = this.#loop();
+  }
+
+  get view(): SequencedView {
+    return this.#view;
+  }
+
+  /** Queues entries for the next batch; resolves once they are durable in the log. */
+  submit(entries: Uint8Array[], wait: boolean, signal: AbortSignal): Promise<Landed> {
+    if (this.#stopped) return Promise.reject(new AuditUnavailableError('this instance is no longer the audit sequencer'));
+    return new Promise<Landed>((resolve, reject) => {
+      this.#queue.push({ entries, wait, signal, resolve, reject });
+      this.#wake?.();
+    });
+  }
+
+  /** Publishes a checkpoint of the tree as of the next round (on demand). */
+  checkpoint(): Promise<string> {
+    if (this.#stopped) return Promise.reject(new AuditUnavailableError('this instance is no longer the audit sequencer'));
+    return new Promise<string>((resolve, reject) => {
+      this.#checkpointWaiters.push({ resolve, reject });
+      this.#wake?.();
+    });
+  }
+
+  /**
+   * Stops after the batch in flight (waiting for it at most `waitMs`: a store that hangs must not
+   * hang the caller); queued appends fail (retryable), nothing queued is written.
+   */
+  async stop(reason: unknown = new AuditUnavailableError('the audit sequencer stopped'), waitMs = 5000): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#done, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    for (const item of this.#queue.splice(0)) item.reject(reason);
+    for (const w of this.#checkpointWaiters.splice(0)) w.reject(reason);
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopped) {
+      await this.#idle();
+      if (this.#stopped) break;
+      try {
+        const worked = await this.#round();
+        this.#delay = worked ? 0 : Math.min(Math.max(1, this.#delay * 2), this.#o.pollMs);
+      } catch (err) {
+        this.counters.failures++;
+        const fatal = err instanceof KeywardenError && err.code === 'ERR_AUDIT_CORRUPT' ? err : await this.#diagnose();
+        if (fatal !== undefined) {
+          this.#stopped = true;
+          this.#onFatal(fatal);
+          break;
+        }
+        this.#delay = this.#o.pollMs; // the store is failing: back off before the next look
+      }
+    }
+  }
+
+  /** Waits for work: a local append, a checkpoint request, the poll delay or the checkpoint interval. */
+  #idle(): Promise<void> {
+    if (this.#queue.length > 0 || this.#checkpointWaiters.length > 0 || this.#delay === 0) return Promise.resolve();
+    const dueIn = this.#view.size > this.#view.checkpointSize ? Math.max(0, this.#lastCheckpointAt + this.#o.checkpointIntervalMs - this.#o.now()) : Infinity;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(this.#delay, dueIn));
+      timer.unref?.(); // a background loop: it never keeps the process alive on its own
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+
+  /** One batch. Returns whether there was anything to do. */
+  async #round(): Promise<boolean> {
+    const local: LocalItem[] = [];
+    let count = 0;
+    while (this.#queue.length > 0 && count < this.#o.maxBatch) {
+      const item = this.#queue.shift()!;
+      if (item.signal.aborted) {
+        item.reject(item.signal.reason instanceof KeywardenError ? item.signal.reason : new AbortedError(item.signal.reason));
+        continue;
+      }
+      local.push(item);
+      count += item.entries.length;
+    }
+    const requested = this.#checkpointWaiters.splice(0);
+    try {
+      const claimed = count < this.#o.maxBatch ? await this.#store.claim(Math.max(1, Math.min(1000, this.#o.maxBatch - count))) : [];
+      const edge = this.#edge.clone();
+      const start = edge.size;
+      const entries: Uint8Array[] = [];
+      const append = (list: readonly Uint8Array[]): number => {
+        const index = edge.size;
+        for (const e of list) {
+          edge.append(leafHash(e), this.#store.keepsBundles ? e : undefined);
+          entries.push(e);
+        }
+        return index;
+      };
+      const landed = local.map((item) => append(item.entries));
+      const batch: IntegrateBatch = { start, entries, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
+      const consumed: string[] = [];
+      const quarantined: { ticket: string; reason: string }[] = [];
+      const receipts: { ticket: string; index: number; count: number }[] = [];
+      for (const r of claimed) {
+        const wait = (r.flags & FLAG_WAIT) !== 0;
+        // An empty record that waits is another instance's request for a checkpoint.
+        const list = openOutboxRecord(this.#keys.mac, r.bundle, r.flags, r.mac);
+        if (list === undefined) {
+          quarantined.push({ ticket: r.ticket, reason: 'outbox record MAC does not verify: written without the log key' });
+          continue;
+        }
+        const index = append(list);
+        consumed.push(r.ticket);
+        if (wait) receipts.push({ ticket: r.ticket, index, count: list.length });
+      }
+      const now = this.#o.now();
+      const wantsCheckpoint = requested.length > 0 || receipts.length > 0 || local.some((i) => i.wait) || (entries.length > 0 && this.#o.checkpointEveryBatch) ||
+        (edge.size > this.#view.checkpointSize && now - this.#lastCheckpointAt >= this.#o.checkpointIntervalMs);
+      if (entries.length === 0 && consumed.length === 0 && quarantined.length === 0) {
+        if (!wantsCheckpoint) return false;
+        const note = signCheckpoint({ origin: this.#keys.origin, size: edge.size, rootHash: this.#view.root, extensions: [] }, this.#keys.signer);
+        await this.#store.appendCheckpoint(note);
+        this.#published(note, edge.size, now);
+        for (const w of requested) w.resolve(note);
+        this.#onAdvance(this.#view, []);
+        return true;
+      }
+      const root = edge.root();
+      batch.tiles = edge.take();
+      // One signature per batch: a checkpointed batch's checkpoint is also its tree head.
+      if (wantsCheckpoint) batch.checkpoint = signCheckpoint({ origin: this.#keys.origin, size: edge.size, rootHash: root, extensions: [] }, this.#keys.signer);
+      batch.head = batch.checkpoint ?? signTreeHead(this.#keys.signer, edge.size, root);
+      batch.consumed = consumed;
+      batch.quarantined = quarantined;
+      batch.receipts = receipts;
+      let unpublished: KeywardenError | undefined;
+      try {
+        await this.#store.integrate(batch);
+      } catch (err) {
+        // The step may have committed and failed only to publish its checkpoint (the file store
+        // writes the history after the head): its entries are then durable, its checkpoint not.
+        if (batch.checkpoint === undefined || (await this.#store.state().catch(() => undefined))?.head !== batch.head) throw err;
+        unpublished = asUnavailable(err);
+      }
+      this.#edge = edge;
+      this.#view = { ...this.#view, size: edge.size, root, head: batch.head };
+      this.counters.batches++;
+      this.counters.entries += entries.length;
+      this.counters.quarantined += quarantined.length;
+      if (unpublished === undefined && batch.checkpoint !== undefined) this.#published(batch.checkpoint, edge.size, now);
+      if (unpublished !== undefined) this.#lastCheckpointAt = -Infinity; // publish at the next round
+      // Durable appends are acknowledged; those waiting for the checkpoint only once it is out.
+      local.forEach((item, i) => (item.wait && unpublished !== undefined ? item.reject(unpublished) : item.resolve({ index: landed[i]!, size: edge.size, checkpoint: batch.checkpoint })));
+      for (const w of requested) {
+        if (unpublished === undefined) w.resolve(batch.checkpoint!);
+        else w.reject(unpublished);
+      }
+      this.#onAdvance(this.#view, unpublished === undefined ? receipts : []);
+      return true;
+    } catch (err) {
+      const e = asUnavailable(err);
+      for (const item of local) item.reject(e);
+      for (const w of requested) w.reject(e);
+      throw e;
+    }
+  }
+
+  /**
+   * After a failed step: is it one this sequencer must not retry? Another sequencer moved the
+   * head (this one's edge is stale), or rows no signature covers block the next index.
+   */
+  async #diagnose(): Promise<KeywardenError | undefined> {
+    try {
+      const { head } = await this.#store.state();
+      if (head !== this.#view.head) return new AuditUnavailableError('the log head moved: another instance is the sequencer');
+      if ((await this.#store.uncovered(this.#view.size)).length > 0) {
+        return new AuditCorruptError(`entries from index ${this.#view.size} are covered by no signature: refusing to integrate over them`, this.#view.size);
+      }
+    } catch {
+      // the store is unreachable: an ordinary failure, retried
+    }
+    return undefined;
+  }
+
+  #published(note: string, size: number, now: number): void {
+    this.#view = { ...this.#view, checkpoint: note, checkpointSize: size };
+    this.#lastCheckpointAt = now;
+    this.counters.checkpoints++;
+  }
+}

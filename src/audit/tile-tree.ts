@@ -1,0 +1,209 @@
+/**
+ * Roots and proofs served from C2SP tlog-tiles, reading only the tiles a proof needs (at most a
+ * few per level) through a bounded cache — the tree itself is never held in memory.
+ *
+ * Every hash a proof needs is the Merkle tree hash of a range `[start, start + n)` of the tree
+ * (RFC 9162 §2.1.3.1 PATH and §2.1.4.1 SUBPROOF), and the ranges that occur are aligned: a range
+ * splits into perfect subtrees by the binary digits of `n`, largest first, and its hash is their
+ * right fold. A perfect subtree of height `h` is `2^(h mod 8)` consecutive hashes of one tile at
+ * level `floor(h / 8)`. So a proof is planned (which tiles), the tiles are fetched together, and
+ * the hashes are computed from them.
+ *
+ * @example
+ * ```ts
+ * const tree = new TileTree((level, index, width) => store.readTile(level, index, width));
+ * const proof = await tree.inclusionProof(7, size);
+ * verifyInclusion(leafHash(entry7), 7, size, proof, checkpointRoot); // true
+ * ```
+ * @module
+ */
+import { AuditCorruptError, InvalidInputError } from '../errors.js';
+import { HASH_SIZE, emptyRoot, nodeHash } from './merkle.js';
+import { TILE_HEIGHT, TILE_WIDTH, perfectHash, tilePath, tileWidth } from './tiles.js';
+
+/**
+ * Reads tile `(level, index)` with at least `width` hashes (a wider version of the same tile is
+ * fine: tiles only grow), or undefined when it is not stored.
+ *
+ * @example
+ * ```ts
+ * const read: TileReader = (level, index, width) => store.readTile(level, index, width);
+ * ```
+ */
+export type TileReader = (level: number, index: number, width: number) => Promise<Uint8Array | undefined>;
+
+/** A perfect subtree: its height and its index among the subtrees of that height. */
+interface Perfect {
+  height: number;
+  index: number;
+}
+
+/** k of RFC 9162 §2.1.1: the largest power of two smaller than n (n >= 2). */
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n >= 1 && split(n + 1) === n;
+}
+
+function log2(powerOfTwo: number): number {
+  let h = 0;
+  for (let p = 1; p < powerOfTwo; p *= 2) h++;
+  return h;
+}
+
+/** The perfect subtrees of the aligned range [start, start + n), largest first. */
+function decompose(start: number, n: number, out: Perfect[]): void {
+  if (isPowerOfTwo(n)) {
+    out.push({ height: log2(n), index: start / n });
+    return;
+  }
+  const k = split(n);
+  decompose(start, k, out);
+  decompose(start + k, n - k, out);
+}
+
+// PATH(m, D[start:start+n]) (RFC 9162 §2.1.3.1): the ranges whose hashes form the proof, bottom-up.
+function pathRanges(m: number, start: number, n: number, out: [number, number][]): void {
+  if (n === 1) return;
+  const k = split(n);
+  if (m < k) {
+    pathRanges(m, start, k, out);
+    out.push([start + k, n - k]);
+  } else {
+    pathRanges(m - k, start + k, n - k, out);
+    out.push([start, k]);
+  }
+}
+
+// SUBPROOF(m, D[start:start+n], b) (RFC 9162 §2.1.4.1).
+function subproofRanges(m: number, start: number, n: number, b: boolean, out: [number, number][]): void {
+  if (m === n) {
+    if (!b) out.push([start, n]);
+    return;
+  }
+  const k = split(n);
+  if (m <= k) {
+    subproofRanges(m, start, k, b, out);
+    out.push([start + k, n - k]);
+  } else {
+    subproofRanges(m - k, start + k, n - k, false, out);
+    out.push([start, k]);
+  }
+}
+
+function checkRange(name: string, value: number, min: number, max: number): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new InvalidInputError(name, `expected an integer in [${min}, ${max}], got ${String(value)}`);
+}
+
+/**
+ * Roots and RFC 9162 proofs for any tree size, from tiles. Keeps at most `cacheTiles` tiles in
+ * memory (least recently used out first).
+ *
+ * @example
+ * ```ts
+ * const tree = new TileTree(read, { cacheTiles: 64 });
+ * const root = await tree.root(size);
+ * const consistency = await tree.consistencyProof(oldSize, size);
+ * ```
+ */
+export class TileTree {
+  readonly #read: TileReader;
+  readonly #capacity: number;
+  readonly #cache = new Map<string, Uint8Array>();
+
+  constructor(read: TileReader, options: { cacheTiles?: number } = {}) {
+    this.#read = read;
+    this.#capacity = options.cacheTiles ?? 128;
+  }
+
+  /** Tiles held in the cache now (diagnostic). */
+  get cachedTiles(): number {
+    return this.#cache.size;
+  }
+
+  /** Forgets every cached tile (e.g. after storage was repaired). */
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  /** Tree head MTH(D[0:size]); the empty tree's root for 0. */
+  async root(size: number): Promise<Uint8Array> {
+    checkRange('size', size, 0, Number.MAX_SAFE_INTEGER);
+    if (size === 0) return emptyRoot();
+    return (await this.rangeHashes([[0, size]], size))[0]!;
+  }
+
+  /** Inclusion proof PATH(index, D[0:size]) (RFC 9162 §2.1.3.1), bottom-up. */
+  async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
+    checkRange('size', size, 1, Number.MAX_SAFE_INTEGER);
+    checkRange('index', index, 0, size - 1);
+    const ranges: [number, number][] = [];
+    pathRanges(index, 0, size, ranges);
+    return this.rangeHashes(ranges, size);
+  }
+
+  /** Consistency proof PROOF(oldSize, D[0:size]) (RFC 9162 §2.1.4.1); empty for 0 or equal sizes. */
+  async consistencyProof(oldSize: number, size: number): Promise<Uint8Array[]> {
+    checkRange('size', size, 0, Number.MAX_SAFE_INTEGER);
+    checkRange('oldSize', oldSize, 0, size);
+    const ranges: [number, number][] = [];
+    if (oldSize > 0 && oldSize < size) subproofRanges(oldSize, 0, size, true, ranges);
+    return this.rangeHashes(ranges, size);
+  }
+
+  /**
+   * The hashes of aligned ranges `[start, start + n)` of the tree of `size` entries: fetches the
+   * tiles they need (once each, together), then computes.
+   */
+  async rangeHashes(ranges: readonly [number, number][], size: number): Promise<Uint8Array[]> {
+    const plans = ranges.map(([start, n]) => {
+      const parts: Perfect[] = [];
+      decompose(start, n, parts);
+      return parts;
+    });
+    const tiles = new Map<string, { level: number; index: number; width: number }>();
+    for (const p of plans.flat()) {
+      const level = Math.floor(p.height / TILE_HEIGHT);
+      const first = p.index * 2 ** (p.height - level * TILE_HEIGHT);
+      const index = Math.floor(first / TILE_WIDTH);
+      tiles.set(`${level}/${index}`, { level, index, width: tileWidth(size, level, index) });
+    }
+    const data = new Map<string, Uint8Array>();
+    await Promise.all([...tiles].map(async ([key, t]) => data.set(key, await this.#tile(t.level, t.index, t.width))));
+    return plans.map((parts) => {
+      const hashes = parts.map((p) => {
+        const level = Math.floor(p.height / TILE_HEIGHT);
+        const count = 2 ** (p.height - level * TILE_HEIGHT);
+        const first = p.index * count;
+        return perfectHash(data.get(`${level}/${Math.floor(first / TILE_WIDTH)}`)!, first % TILE_WIDTH, count);
+      });
+      let acc = hashes[hashes.length - 1]!;
+      for (let i = hashes.length - 2; i >= 0; i--) acc = nodeHash(hashes[i]!, acc);
+      return acc;
+    });
+  }
+
+  async #tile(level: number, index: number, width: number): Promise<Uint8Array> {
+    const key = `${level}/${index}`;
+    const cached = this.#cache.get(key);
+    if (cached !== undefined && cached.length >= width * HASH_SIZE) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached;
+    }
+    const got = await this.#read(level, index, width);
+    if (got === undefined || got.length < width * HASH_SIZE || got.length % HASH_SIZE !== 0 || got.length > TILE_WIDTH * HASH_SIZE) {
+      throw new AuditCorruptError(`tile ${tilePath(level, index, width)} is missing or has the wrong length`);
+    }
+    if (this.#capacity > 0) {
+      this.#cache.delete(key);
+      this.#cache.set(key, got);
+      while (this.#cache.size > this.#capacity) this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    return got;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Writers waiting for their outbox records to be integrated under a checkpoint (break-glass).
+ * When this process is the sequencer it settles them as its batches commit; otherwise a poller
+ * asks the store for the records' receipts and then for a checkpoint covering them — only while
+ * someone waits, backing off from 2 ms to `pollMs`.
+ * @module
+ */
+import { AbortedError, AuditCorruptError, KeywardenError } from '../errors.js';
+import { openCheckpoint } from './checkpoint.js';
+import type { NoteVerifier } from './note.js';
+import type { AuditStore } from './store.js';
+
+/** Where a record landed, and a checkpoint that covers it. */
+export interface AuditReceipt {
+  /** Index of the (first) appended entry. */
+  index: number;
+  /** Tree size of `checkpoint`. */
+  size: number;
+  /** Signed checkpoint note over a tree including the entries. */
+  checkpoint: string;
+}
+
+interface Waiter {
+  resolve: (r: AuditReceipt) => void;
+  reject: (err: unknown) => void;
+  /** Set once the receipt is known: the index and the count of its entries. */
+  at?: { index: number; count: number };
+}
+
+/** The tickets this AuditLog waits for. */
+export class TicketWaiters {
+  readonly #store: AuditStore;
+  readonly #verifier: NoteVerifier;
+  readonly #origin: string;
+  readonly #pollMs: number;
+  readonly #waiters = new Map<string, Waiter[]>();
+  #polling = false;
+
+  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number) {
+    this.#store = store;
+    this.#verifier = verifier;
+    this.#origin = origin;
+    this.#pollMs = pollMs;
+  }
+
+  /** Resolves once `ticket`'s entries are integrated and a checkpoint covers them. */
+  wait(ticket: string, signal?: AbortSignal): Promise<AuditReceipt> {
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      const list = this.#waiters.get(ticket) ?? [];
+      list.push(w);
+      this.#waiters.set(ticket, list);
+      signal?.addEventListener('abort', () => {
+        this.#remove(ticket, w);
+        reject(signal.reason instanceof KeywardenError ? signal.reason : new AbortedError(signal.reason));
+      }, { once: true });
+      if (!this.#polling) void this.#poll();
+    });
+  }
+
+  /** The local sequencer integrated these records, with `checkpoint` (size `size`) in the same step. */
+  settle(receipts: readonly { ticket: string; index: number; count: number }[], checkpoint: string | undefined, size: number): void {
+    for (const r of receipts) {
+      const list = this.#waiters.get(r.ticket);
+      if (list === undefined) continue;
+      for (const w of list) w.at = { index: r.index, count: r.count };
+      if (checkpoint !== undefined && size >= r.index + r.count) {
+        this.#waiters.delete(r.ticket);
+        for (const w of list) w.resolve({ index: r.index, size, checkpoint });
+      }
+    }
+  }
+
+  /** Fails every waiter (the log is closing). */
+  rejectAll(err: unknown): void {
+    for (const list of this.#waiters.values()) for (const w of list) w.reject(err);
+    this.#waiters.clear();
+  }
+
+  #remove(ticket: string, w: Waiter): void {
+    const list = this.#waiters.get(ticket);
+    if (list === undefined) return;
+    const rest = list.filter((x) => x !== w);
+    if (rest.length === 0) this.#waiters.delete(ticket);
+    else this.#waiters.set(ticket, rest);
+  }
+
+  async #poll(): Promise<void> {
+    this.#polling = true;
+    let delay = 2;
+    try {
+      while (this.#waiters.size > 0) {
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(this.#pollMs, delay * 2);
+        let checkpoint: { note: string; size: number } | undefined;
+        for (const [ticket, list] of [...this.#waiters]) {
+          try {
+            const at = list[0]?.at ?? (await this.#store.receipt(ticket));
+            if (at === undefined) continue;
+            for (const w of list) w.at = at;
+            checkpoint ??= await this.#latest();
+            if (checkpoint === undefined || checkpoint.size < at.index + at.count) continue;
+            this.#waiters.delete(ticket);
+            for (const w of list) w.resolve({ index: at.index, size: checkpoint.size, checkpoint: checkpoint.note });
+          } catch (err) {
+            // A store failure is retried at the next poll; a checkpoint that does not verify is not.
+            if (err instanceof AuditCorruptError) {
+              this.#waiters.delete(ticket);
+              for (const w of list) w.reject(err);
+            }
+          }
+        }
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+
+  async #latest(): Promise<{ note: string; size: number } | undefined> {
+    const { checkpoint } = await this.#store.state();
+    if (checkpoint === undefined) return undefined;
+    try {
+      return { note: checkpoint, size: openCheckpoint(checkpoint, this.#verifier, this.#origin).checkpoint.size };
+    } catch (cause) {
+      throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
+    }
+  }
+}
