@@ -21,7 +21,7 @@ import { decodeEntry } from './entry.js';
 import { HASH_SIZE, emptyRoot, leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
 import { type TreeHead, openTreeHead } from './records.js';
-import type { AuditStore } from './store.js';
+import type { AuditStore, AuditStoreState } from './store.js';
 import { TileEdge } from './tile-edge.js';
 import { TILE_WIDTH, edgeTiles, tilePath } from './tiles.js';
 
@@ -67,7 +67,26 @@ export async function edgeAt(store: AuditStore, size: number): Promise<TileEdge>
  * problem instead; store failures propagate.
  */
 export async function inspectStore(store: AuditStore, verifier: NoteVerifier, origin: string): Promise<VerifiedState | InspectProblem> {
-  const { head: headNote, checkpoint } = await store.state();
+  let state = await store.state();
+  for (let attempt = 1; ; attempt++) {
+    const r = await inspectAt(store, verifier, origin, state);
+    if (!isProblem(r) || attempt === MAX_INSPECTIONS) return r;
+    // The state and the tail are separate reads: another process's sequencer may have committed
+    // a batch (its entries and tree head in one transaction) or a checkpoint in between, and its
+    // entries then look uncovered by the older head (test/audit-open-race.test.ts; seen in CI
+    // with 4 processes). Inspect again from the newer state; a problem that persists while the
+    // state stands still is real.
+    const now = await store.state();
+    if (now.head === state.head && now.checkpoint === state.checkpoint) return r;
+    state = now;
+  }
+}
+
+/** Inspections of a store whose state keeps moving under a busy sequencer before giving up. */
+const MAX_INSPECTIONS = 8;
+
+async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: string, state: AuditStoreState): Promise<VerifiedState | InspectProblem> {
+  const { head: headNote, checkpoint } = state;
   const problem = (message: string, at: number | undefined, dropTo?: number, keepHead?: string, rootAtDrop?: Uint8Array): InspectProblem => ({ message, at, dropTo, keepHead, rootAtDrop });
 
   let cp: Checkpoint | undefined;
