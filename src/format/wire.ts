@@ -12,6 +12,7 @@
  */
 import { UnsupportedFormatError } from '../errors.js';
 import { type SuiteInfo, suiteById } from './suites.js';
+import { readU32, writeU32 } from '../util/bytes.js';
 
 /** Format version byte of v1 (opened, no longer sealed). */
 export const FORMAT_V1 = 0x01;
@@ -42,13 +43,6 @@ export interface CiphertextHeader {
   bodyOffset: number;
 }
 
-function writeU32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24;
-  out[at + 1] = (v >>> 16) & 0xff;
-  out[at + 2] = (v >>> 8) & 0xff;
-  out[at + 3] = v & 0xff;
-}
-const readU32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 
 /** Writes a v1 header (6 bytes) into `out` at offset 0. */
 export function writeHeader(out: Uint8Array, suiteId: number, keyVersion: number): void {

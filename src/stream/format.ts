@@ -9,6 +9,7 @@
  */
 import { UnsupportedFormatError } from '../errors.js';
 import { type SuiteInfo, suiteById } from '../format/suites.js';
+import { readU32, writeU32 } from '../util/bytes.js';
 
 /** First byte of an attachment (format 1). Messages use 0x01-0x0F (§8), so neither is taken for the other. */
 export const ATTACHMENT_V1 = 0xa1;
@@ -45,13 +46,6 @@ export interface AttachmentHeader {
   bytes: Uint8Array;
 }
 
-function writeU32(out: Uint8Array, at: number, v: number): void {
-  out[at] = v >>> 24;
-  out[at + 1] = (v >>> 16) & 0xff;
-  out[at + 2] = (v >>> 8) & 0xff;
-  out[at + 3] = v & 0xff;
-}
-const readU32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 
 /** Encodes a header (§9.1). The caller has validated every field. */
 export function encodeAttachmentHeader(suiteId: number, keyVersion: number, sealedAt: number, segmentSize: number, salt: Uint8Array): Uint8Array {

@@ -107,3 +107,16 @@ export function isCanonicalBase64url(s: string): boolean {
   const last = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(s[s.length - 1]!);
   return (last & (r === 2 ? 0x0f : 0x03)) === 0;
 }
+
+/** Writes `v` as a big-endian u32 at `at` (the wire formats' integers, docs/FORMAT.md §3 and §9). */
+export function writeU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = (v >>> 16) & 0xff;
+  out[at + 2] = (v >>> 8) & 0xff;
+  out[at + 3] = v & 0xff;
+}
+
+/** Reads a big-endian u32 at `at`. */
+export function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
