@@ -7,9 +7,13 @@ import { defineConfig } from 'vitest/config';
 // covering test re-runs for every mutant, and with them a full run was estimated at 5-14 hours
 // on this 2-core machine. Survivors of a run with this list can be re-checked against the whole
 // fast suite: `npx stryker run stryker.full.config.mjs --mutate <file:line...>`.
+// KEYWARDEN_MUT_TESTS (comma-separated paths or globs) narrows the list for one file's run, e.g.
+// the Merkle tree with its own suites only (docs/MUTATION.md, "Per-file test lists").
+const only = process.env.KEYWARDEN_MUT_TESTS?.split(',').map((s) => s.trim()).filter(Boolean);
+
 export default defineConfig({
   test: {
-    include: [
+    include: only?.length ? only : [
       // wire format and AEADs
       'test/format-vectors.test.ts',
       'test/format-limits.test.ts',
