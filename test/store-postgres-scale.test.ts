@@ -47,6 +47,9 @@ describe('compact partitioned key tables', () => {
         expect(coll.rows[0].collation_name).toBe('C');
         const types = await db.pool.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name IN ('master_key', 'suite', 'state')  ORDER BY 1`, [schema, table]);
         expect(types.rows.map((r) => [r.column_name, r.data_type])).toEqual([['master_key', 'integer'], ['state', 'USER-DEFINED'], ['suite', 'USER-DEFINED']]);
+        // Three indexes per key table (migration 7 dropped the activation-time one).
+        const idx = await db.pool.query('SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY 1', [schema, table]);
+        expect(idx.rows.map((r) => r.indexname)).toEqual([`${table}_one_active`, `${table}_pkey`, `${table}_superseded_at`]);
       }
       const store = new PostgresKeyStore(db.pool, { schema });
       const c = freshConversationId();
@@ -206,7 +209,9 @@ describe('EXPLAIN of every statement the store sends (populated, analysed table)
             expect((plan.match(/on conversation_keys_p\d+/g) ?? []).length, `${st.sql}\n${plan}`).toBeLessThanOrEqual(2);
           }
           if (/ORDER BY superseded_at/.test(st.sql)) expect(plan).toMatch(/conversation_keys_p\d+_superseded_at/);
-          if (/ORDER BY activated_at/.test(st.sql)) expect(plan).toMatch(/conversation_keys_p\d+_activated_at/);
+          // Retention's idle pass (migration 7): primary-key order, no activation-time index.
+          if (/ORDER BY conversation_id, version/.test(st.sql)) expect(plan).toMatch(/conversation_keys_p\d+_pkey/);
+          expect(plan).not.toMatch(/_activated_at/);
           if (/ORDER BY k\.conversation_id, k\.version/.test(st.sql)) expect(plan).toMatch(/conversation_keys_p\d+_pkey/);
         }
         await client.query('ROLLBACK');

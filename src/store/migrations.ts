@@ -248,6 +248,20 @@ const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE ${s}.audit_head RENAME TO audit_head_v1`,
     ],
   },
+  {
+    // Smaller key rows (issue #15, docs/KEYS.md §11): the activation-time index held every
+    // unshredded version (~64 bytes per row, a sixth of the row) for one batch job, retention's
+    // opt-in idle pass, which now reads the key table in primary-key order instead. Dropping an
+    // index is a catalog change: a brief lock, no table rewrite.
+    version: 7,
+    up: (s) => [
+      `DROP INDEX IF EXISTS ${s}.conversation_keys_activated_at`,
+      `DROP INDEX IF EXISTS ${s}.branch_keys_activated_at`,
+      // Migration 5 built the tables as *_compact: give their primary keys the tables' names.
+      `ALTER INDEX IF EXISTS ${s}.conversation_keys_compact_pkey RENAME TO conversation_keys_pkey`,
+      `ALTER INDEX IF EXISTS ${s}.branch_keys_compact_pkey RENAME TO branch_keys_pkey`,
+    ],
+  },
 ];
 
 /** Hash partitions of each key table when {@link migrate} is not told (`options.partitions`). */

@@ -489,19 +489,26 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   async #scanKeys(q: Queryable, query: ScanQuery): Promise<ScanRow[]> {
-    const col = query.by === 'superseded' ? 'superseded_at' : 'activated_at';
-    const states = query.by === 'superseded' ? "state = 'superseded'" : "state <> 'shredded'";
     const a = query.after;
     const params: unknown[] = [query.before, query.limit];
-    if (a !== undefined) params.push(a.at, encodeId(a.conversationId), a.version);
-    // Matches a partial index (time, conversation_id, version) WHERE <states>: a page is a range scan.
-    const res = await run<{ conversation_id: string; version: unknown; at: unknown; state: string; superseded_at: unknown }>(
-      q, 'scanKeys',
-      `SELECT conversation_id, version, ${col} AS at, state, superseded_at FROM ${this.#table}
-       WHERE ${states} AND ${col} < $1 ${a === undefined ? '' : `AND (${col}, conversation_id, version) > ($3, $4, $5)`}
-       ORDER BY ${col}, conversation_id, version LIMIT $2`,
-      params,
-    );
+    let sql: string;
+    if (query.by === 'superseded') {
+      // The partial index (superseded_at, conversation_id, version) WHERE state = 'superseded':
+      // a page is a range scan.
+      if (a !== undefined) params.push(a.at, encodeId(a.conversationId), a.version);
+      sql = `SELECT conversation_id, version, superseded_at AS at, state, superseded_at FROM ${this.#table}
+       WHERE state = 'superseded' AND superseded_at < $1 ${a === undefined ? '' : 'AND (superseded_at, conversation_id, version) > ($3, $4, $5)'}
+       ORDER BY superseded_at, conversation_id, version LIMIT $2`;
+    } else {
+      // Retention's opt-in idle pass reads every unshredded version once per run, in primary-key
+      // order (pages resume after the last row's key): an index on activation time for it alone
+      // cost ~64 bytes on every row (migration 7, docs/KEYS.md §11).
+      if (a !== undefined) params.push(encodeId(a.conversationId), a.version);
+      sql = `SELECT conversation_id, version, activated_at AS at, state, superseded_at FROM ${this.#table}
+       WHERE state <> 'shredded' AND activated_at < $1 ${a === undefined ? '' : 'AND (conversation_id, version) > ($3, $4)'}
+       ORDER BY conversation_id, version LIMIT $2`;
+    }
+    const res = await run<{ conversation_id: string; version: unknown; at: unknown; state: string; superseded_at: unknown }>(q, 'scanKeys', sql, params);
     return res.rows.map((r) => ({
       conversationId: decodeId(r.conversation_id), version: toInt(r.version, 'version'), at: toDate(r.at, 'at'),
       state: r.state as 'active' | 'superseded', supersededAt: r.superseded_at === null ? null : toDate(r.superseded_at, 'superseded_at'),

@@ -48,7 +48,11 @@ export interface ScanQuery {
    */
   by: 'superseded' | 'activated';
   before: Date;
-  /** The last row of the previous page. */
+  /**
+   * The last row of the previous page. Pages come in an order of the store's choosing, stable
+   * across pages (PostgreSQL: `superseded` by time, `activated` by conversation id and version);
+   * callers only pass the last row back.
+   */
   after?: ScanRow | undefined;
   limit: number;
 }
