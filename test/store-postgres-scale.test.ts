@@ -5,13 +5,12 @@
  * scan of a key table).
  */
 import { randomBytes } from 'node:crypto';
-import type { Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { LATEST_MIGRATION, migrate, migrateUpTo } from '../src/store/migrations.js';
 import type { KeyRecord } from '../src/keys/records.js';
 import { freshConversationId, makeRecord } from './support/store-contract.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { type TestPool, recording, testPool } from './support/pg.js';
 
 let db: TestPool;
 beforeAll(async () => {
@@ -131,31 +130,6 @@ describe('compact partitioned key tables', () => {
     });
   });
 });
-
-/** A pool that records every statement (text and parameters) it runs, and runs it. */
-function recording(pool: Pool): { pool: Pool; statements: { sql: string; params: unknown[] }[] } {
-  const statements: { sql: string; params: unknown[] }[] = [];
-  const wrapClient = (client: object) => new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop === 'query') {
-        return (sql: string, params?: unknown[]) => {
-          statements.push({ sql, params: params ?? [] });
-          return (target as { query: (s: string, p?: unknown[]) => unknown }).query(sql, params);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  const wrapped = new Proxy(pool, {
-    get(target, prop, receiver) {
-      if (prop === 'connect') return async () => wrapClient(await target.connect());
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { pool: wrapped, statements };
-}
 
 describe('EXPLAIN of every statement the store sends (populated, analysed table)', () => {
   it('each uses the intended index of the key table, none scans it sequentially', async () => {

@@ -28,6 +28,7 @@ import { type RecordKeys, TREE_HEAD_LINE, openTreeHead, recordKeys, sealOutboxRe
 import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
 import { type Landed, type SequencedView, Sequencer } from './sequencer.js';
 import { type AuditStore, headSize } from './store.js';
+import type { CompanionInsert } from '../store/types.js';
 import { TileTree } from './tile-tree.js';
 import { type AuditReceipt, TicketWaiters } from './waiters.js';
 
@@ -329,6 +330,19 @@ export class AuditLog {
       const ticket = await this.#storeCall(() => this.#store.enqueue(record, tx === undefined ? undefined : { tx }));
       return this.#pendingTicket(ticket, wait);
     }, caller);
+  }
+
+  /**
+   * {@link AuditLog.record} for a key store to write in its own statement: the events' outbox
+   * row as a companion insert (acknowledged once that statement commits, like `record` with
+   * `tx`), or undefined when the store cannot (the caller then records in a transaction).
+   * Fails like `record` for a closed log or a bad event, before anything is written.
+   * @internal
+   */
+  companionFor(events: readonly AuditEvent[]): CompanionInsert | undefined {
+    if (this.#store.companionInsert === undefined) return undefined;
+    if (this.#closed) throw new AuditUnavailableError('the audit log is closed');
+    return this.#store.companionInsert(sealOutboxRecord(this.#keys.mac, encodeEvents(events), false));
   }
 
   /**

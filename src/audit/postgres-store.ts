@@ -26,6 +26,7 @@ import { GroupCommit } from './group-commit.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
 import type { OutboxRecord, RecordKeys } from './records.js';
+import type { CompanionInsert } from '../store/types.js';
 import { migratePostgresLegacy } from './postgres-migrate.js';
 import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, headSize, noteSize } from './store.js';
 import { TILE_WIDTH, levelSpan } from './tiles.js';
@@ -185,6 +186,16 @@ export class PostgresAuditStore implements AuditStore {
     if (tx === undefined) return this.#group.submit(record);
     if (!isClient(tx)) throw new InvalidInputError('options.tx', 'expected a pg PoolClient inside a transaction');
     return (await this.#insertOutbox(tx, [record]))[0]!;
+  }
+
+  /** The outbox row for a key store's one-statement insert (same pool, so the same database). */
+  companionInsert(record: OutboxRecord): CompanionInsert {
+    const outbox = this.#t.outbox;
+    return {
+      pool: this.#pool,
+      sql: (cte, n) => `INSERT INTO ${outbox} (bundle, flags, mac) SELECT $${n}::bytea, $${n + 1}::smallint, $${n + 2}::bytea FROM ${cte}`,
+      params: [asBuffer(record.bundle), record.flags, asBuffer(record.mac)],
+    };
   }
 
   async #insertOutbox(q: Queryable, records: OutboxRecord[]): Promise<string[]> {

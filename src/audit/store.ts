@@ -13,6 +13,7 @@
 import { AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { type OutboxRecord, TREE_HEAD_LINE } from './records.js';
 import type { TileWrite } from './tile-edge.js';
+import type { CompanionInsert } from '../store/types.js';
 import { TILE_WIDTH } from './tiles.js';
 import { HASH_SIZE } from './merkle.js';
 
@@ -113,6 +114,12 @@ export interface AuditStore {
   pruneCheckpoints(keep: number): Promise<number>;
   /** Durably stores an outbox record (in `options.tx` when the store joins transactions); returns its ticket. */
   enqueue(record: OutboxRecord, options?: { tx?: unknown }): Promise<string>;
+  /**
+   * The outbox insert of `record` as a companion of a key store's statement (a store in a
+   * database; see KeyStore.insertFirstWith), or undefined when the store has none.
+   * @internal
+   */
+  companionInsert?(record: OutboxRecord): CompanionInsert | undefined;
   /** Up to `limit` outbox records in commit order, for the sequencer. */
   claim(limit: number): Promise<ClaimedRecord[]>;
   /** Where a waiting record's entries landed, once integrated. */

@@ -10,7 +10,7 @@ import type { SuiteInfo } from '../format/suites.js';
 import { MAX_KEY_VERSION } from '../format/wire.js';
 import type { GeneratedDataKey, MasterKeyProvider } from '../kms/provider.js';
 import type { InsertResult, KeyStore, ShredResult } from '../store/types.js';
-import { type AuditEventType, type AuditIdHasher, newEvent } from '../audit/entry.js';
+import { type AuditEvent, type AuditEventType, type AuditIdHasher, newEvent } from '../audit/entry.js';
 import type { AuditLog } from '../audit/log.js';
 import { clean } from '../util/bytes.js';
 import { conversationIdBytes } from '../util/validate.js';
@@ -53,6 +53,8 @@ export interface LifecycleOptions {
 export type ShredReason = 'request' | 'retention' | 'minimum-version';
 
 type KeyEventType = 'key.created' | 'key.rotated' | 'key.shredded';
+/** A key change to record: its type, the conversation (or branch) and the entry's fields. */
+type KeyEvent = { type: KeyEventType; conversation: string; [k: string]: unknown };
 
 export class KeyLifecycle {
   closed = false;
@@ -209,7 +211,7 @@ export class KeyLifecycle {
         if (round === 2) throw new StoreError('key store has no active version after creating one');
         const last = rec;
         const res = last === undefined
-          ? await this.#create(conversationId, 1, (tx, r) => tx.insertFirst(r))
+          ? await this.#create(conversationId, 1, 'first')
           : await this.#create(conversationId, last.version + 1, (tx, r) => tx.insertNext(r, last.version));
         if (res.inserted) return res.key!;
         rec = res.record;
@@ -232,16 +234,15 @@ export class KeyLifecycle {
    * winner's record and wipes our key.
    */
   async #create(
-    conversationId: string, version: number, insert: (tx: KeyStore, r: KeyRecord) => Promise<InsertResult>,
+    conversationId: string, version: number, insert: 'first' | ((tx: KeyStore, r: KeyRecord) => Promise<InsertResult>),
   ): Promise<InsertResult & { key?: CachedKey }> {
     if (version > MAX_KEY_VERSION) throw new KeyLimitError('conversation has used every key version');
     const gen = await this.#generate(conversationId, version);
     const grant = this.#initialGrant();
     const record = this.#newRecord(conversationId, version, gen, grant);
-    const res = await this.storeCall('insert', () => this.#audited(
-      (tx) => insert(tx, record),
-      (r) => (r.inserted ? [{ type: 'key.created', conversation: conversationId, version, masterKeyId: record.masterKeyId, suite: record.suite }] : []),
-    ), gen.plaintextKey);
+    const created = [{ type: 'key.created' as const, conversation: conversationId, version, masterKeyId: record.masterKeyId, suite: record.suite }];
+    const res = await this.storeCall('insert', async () => (insert === 'first' ? await this.#insertFirstInOneStatement(record, created) : undefined)
+      ?? this.#audited((tx) => (insert === 'first' ? tx.insertFirst(record) : insert(tx, record)), (r) => (r.inserted ? created : [])), gen.plaintextKey);
     if (res.inserted) return { ...res, key: this.#adopt(res.record, gen.plaintextKey, grant) };
     clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §1)
     return res;
@@ -338,9 +339,32 @@ export class KeyLifecycle {
    * rolled back, so no key version is created, rotated or shredded without its record.
    * `abort(result)` rolls back a change that turned out to do nothing (and throws ERR_KEY_NOT_FOUND).
    */
+  /**
+   * A new conversation's first version with its `key.created` outbox row in one statement, when
+   * the key store and the audit log share a database (PostgreSQL): one round trip instead of a
+   * transaction's four, so audit costs new conversations little (issue #14, docs/AUDIT.md §4.2).
+   * Undefined when not available: the caller takes the transaction path.
+   */
+  async #insertFirstInOneStatement(record: KeyRecord, created: KeyEvent[]): Promise<InsertResult | undefined> {
+    const audit = this.#o.audit;
+    const store = this.#o.keyStore;
+    if (audit === undefined || store.insertFirstWith === undefined || !audit.log.joinsTransactions) return undefined;
+    const companion = audit.log.companionFor(this.#auditEvents(audit, created));
+    return companion === undefined ? undefined : store.insertFirstWith(record, companion);
+  }
+
+  /** Audit events for key changes (branch keys as `branch.*`, conversation ids hashed). */
+  #auditEvents(audit: KeyAuditOptions, list: readonly KeyEvent[]): AuditEvent[] {
+    const source = { actor: audit.actor, now: this.#o.now };
+    const branch = this.#o.subject === 'branch';
+    return list.map(({ type, conversation, ...rest }) => branch
+      ? newEvent(type.replace('key.', 'branch.') as AuditEventType, source, { ...rest, branch: conversation })
+      : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) }));
+  }
+
   #audited<R>(
     op: (store: KeyStore) => Promise<R>,
-    events: (r: R) => { type: KeyEventType; conversation: string; [k: string]: unknown }[],
+    events: (r: R) => KeyEvent[],
     abort?: (r: R) => boolean,
   ): Promise<R> {
     const audit = this.#o.audit;
@@ -353,12 +377,8 @@ export class KeyLifecycle {
       if (audit !== undefined && list.length > 0) {
         // Same database: the entries join the key's transaction (both commit or neither).
         const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
-        const source = { actor: audit.actor, now: this.#o.now };
-        const branch = this.#o.subject === 'branch';
         // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.2.
-        await audit.log.record(list.map(({ type, conversation, ...rest }) => branch
-          ? newEvent(type.replace('key.', 'branch.') as AuditEventType, source, { ...rest, branch: conversation })
-          : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) })), join);
+        await audit.log.record(this.#auditEvents(audit, list), join);
       }
       return res;
     });

@@ -15,7 +15,7 @@ import { type KeyRecord, type KeyState, type ShredScope, copyRecord } from '../k
 import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
-import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
+import type { CompanionInsert, InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 import { assertPool, guardPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
@@ -382,6 +382,24 @@ export class PostgresKeyStore implements KeyStore {
     const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
     if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
     return { inserted: false, record: await this.#current(q, record.conversationId, 'insertFirst') };
+  }
+
+  /**
+   * insertFirst and the companion row in one statement (a data-modifying CTE): both commit or
+   * neither, and the companion is written only when the key row is.
+   */
+  async insertFirstWith(record: KeyRecord, companion: CompanionInsert): Promise<InsertResult | undefined> {
+    if (companion.pool !== this.#pool) return undefined;
+    if (record.version !== 1 || record.state !== 'active' || record.supersededAt !== null) {
+      throw new StoreError('postgres key store: insertFirst expects an active version 1');
+    }
+    const ref = await this.#masterKeyRef(this.#pool, record.masterKeyId, 'insertFirst');
+    const params = recordParams(record, ref);
+    const ins = await run(this.#pool, 'insertFirst',
+      `WITH k AS (INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING 1) ${companion.sql('k', params.length + 1)}`,
+      [...params, ...companion.params]);
+    if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
+    return { inserted: false, record: await this.#current(this.#pool, record.conversationId, 'insertFirst') };
   }
 
   /** The highest version (the active one, or a tombstone): InsertResult.record for a lost race. */

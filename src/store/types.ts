@@ -17,6 +17,23 @@ export interface InsertResult {
   record: KeyRecord;
 }
 
+/**
+ * A row another of keywarden's stores asks to be written in the same statement as a new key
+ * (the audit outbox's `key.created`, when the audit log lives in the key store's database):
+ * see {@link KeyStore.insertFirstWith}.
+ * @internal
+ */
+export interface CompanionInsert {
+  /** The connection pool the row's store writes through; a key store on another pool declines. */
+  readonly pool: unknown;
+  /**
+   * The statement that inserts the row once per row of `cte` (the key insert's `RETURNING`),
+   * with its parameters numbered from `first`.
+   */
+  sql(cte: string, first: number): string;
+  readonly params: readonly unknown[];
+}
+
 /** Outcome of {@link KeyStore.shred}. */
 export interface ShredResult {
   /** Versions this call shredded (their wrapped keys are gone), ascending. */
@@ -120,6 +137,14 @@ export interface KeyStore {
    * (a tombstone counts); in that case stores nothing and returns its highest version.
    */
   insertFirst(record: KeyRecord): Promise<InsertResult>;
+  /**
+   * {@link KeyStore.insertFirst} that also writes `companion` in the same statement, only when
+   * the record is stored: one round trip where a transaction would take four (new conversations
+   * with audit on, issue #14). Resolves undefined, having written nothing, when this store cannot
+   * (the companion is for another database); the caller then uses a transaction.
+   * @internal
+   */
+  insertFirstWith?(record: KeyRecord, companion: CompanionInsert): Promise<InsertResult | undefined>;
   /**
    * If the conversation's highest version is `expectedVersion` and it is active — or a tombstone
    * of a version shred, or (only with `options.reopen`) of a whole-conversation shred: marks an

@@ -93,3 +93,34 @@ export async function testPool(): Promise<TestPool> {
     },
   };
 }
+
+/** A pool that records every statement (text and parameters) it runs, on its clients or itself, and runs it. */
+export function recording(pool: Pool): { pool: Pool; statements: { sql: string; params: unknown[] }[] } {
+  const statements: { sql: string; params: unknown[] }[] = [];
+  const wrapClient = (client: object) => new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'query') {
+        return (sql: string, params?: unknown[]) => {
+          statements.push({ sql, params: params ?? [] });
+          return (target as { query: (s: string, p?: unknown[]) => unknown }).query(sql, params);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const wrapped = new Proxy(pool, {
+    get(target, prop, receiver) {
+      if (prop === 'connect') return async () => wrapClient(await target.connect());
+      if (prop === 'query') {
+        return (sql: string, params?: unknown[]) => {
+          statements.push({ sql, params: params ?? [] });
+          return target.query(sql, params);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return { pool: wrapped, statements };
+}
