@@ -57,6 +57,55 @@ describe('DynamoDbKeyStore', () => {
     expect(item.Item?.rev?.N).toBe('1');
   });
 
+  it('scanKeys and scanWrapped read the table once per whole scan, not once per page', async () => {
+    const d = await testDynamo();
+    try {
+      let scanned = 0;
+      d.client.middlewareStack.add((next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'ScanCommand') scanned += (out.output as { ScannedCount?: number }).ScannedCount ?? 0;
+        return out;
+      }, { step: 'initialize', name: 'countScanned' });
+      const s = new DynamoDbKeyStore(d.client, { table: d.table });
+      const ids = Array.from({ length: 60 }, () => freshConversationId());
+      for (const id of ids) {
+        await s.insertFirst(makeRecord(id, { activatedAt: new Date(1_000), createdAt: new Date(1_000) }));
+        await s.insertNext(makeRecord(id, { version: 2, activatedAt: new Date(2_000), createdAt: new Date(2_000) }), 1);
+      }
+      for (const limit of [1, 7, 50]) {
+        scanned = 0;
+        const seen: string[] = [];
+        let after: Awaited<ReturnType<typeof s.scanKeys>>[number] | undefined;
+        for (let page = 0; page < 1_000; page++) {
+          const rows = await s.scanKeys({ by: 'activated', before: new Date(10_000), after, limit });
+          seen.push(...rows.map((r) => `${r.conversationId}#${r.version}`));
+          if (rows.length < limit) break;
+          after = rows.at(-1);
+        }
+        expect(new Set(seen).size).toBe(120);
+        expect(seen).toHaveLength(120);
+        // Items the server evaluated: each page's Scan starts at its cursor's item and reads at
+        // most \`limit\` items past what the page uses (the table holds these 60 items only; a
+        // scan that read the table per page would evaluate 60 per page: 7,260 for limit 1).
+        const bound = 60 + (Math.ceil(120 / limit) + 1) * limit;
+        expect(scanned).toBeLessThanOrEqual(bound);
+        scanned = 0;
+        const wrapped: string[] = [];
+        let next: { conversationId: string; version: number } | undefined;
+        for (let page = 0; page < 1_000; page++) {
+          const rows = await s.scanWrapped({ notMasterKeyId: 'other', after: next, limit });
+          wrapped.push(...rows.map((r) => `${r.conversationId}#${r.version}`));
+          if (rows.length < limit) break;
+          next = rows.at(-1);
+        }
+        expect(new Set(wrapped).size).toBe(120);
+        expect(scanned).toBeLessThanOrEqual(bound);
+      }
+    } finally {
+      await d.close();
+    }
+  });
+
   it('a shred leaves no wrapped key bytes in the stored item', async () => {
     const c = freshConversationId();
     const rec = makeRecord(c);

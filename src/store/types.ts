@@ -67,8 +67,8 @@ export interface ScanQuery {
   before: Date;
   /**
    * The last row of the previous page. Pages come in an order of the store's choosing, stable
-   * across pages (PostgreSQL: `superseded` by time, `activated` by conversation id and version);
-   * callers only pass the last row back.
+   * across pages (PostgreSQL: `superseded` by time, `activated` by conversation id and version;
+   * DynamoDB: the table's scan order); callers only pass the last row back.
    */
   after?: ScanRow | undefined;
   limit: number;

@@ -98,7 +98,7 @@ export function keyStoreLifecycleContract(name: string, makeStore: () => Promise
       );
     });
 
-    it('scanKeys pages through versions superseded (in time order) or activated before a time, each row once', async () => {
+    it('scanKeys pages through versions superseded or activated before a time, each row once', async () => {
       const store = await makeStore();
       const base = Date.parse('1996-03-01T00:00:00Z') + Math.floor(Math.random() * 1e9);
       const mine = new Set<string>();
@@ -114,7 +114,8 @@ export function keyStoreLifecycleContract(name: string, makeStore: () => Promise
         const all = (await Promise.all([...mine].map((c) => store.listVersions(c)))).flat();
         const want = all.filter((r) => r.state === 'superseded' && r.supersededAt!.getTime() < cut.getTime());
         expect(sup.map((r) => `${r.conversationId}#${r.version}`).sort()).toEqual(want.map((r) => `${r.conversationId}#${r.version}`).sort());
-        expect(sup.map((r) => r.at.getTime())).toEqual([...sup.map((r) => r.at.getTime())].sort((a, b) => a - b));
+        // Each row once (the set comparison above has the count); the order is the store's own.
+        expect(new Set(sup.map((r) => `${r.conversationId}#${r.version}`)).size).toBe(sup.length);
         const act = await scanAll(store, { by: 'activated', before: new Date(base + 1.5 * 3_600_000 + 7 * 60_000) }, mine, limit);
         const wantActive = all.filter((r) => r.state !== 'shredded' && r.activatedAt.getTime() < base + 1.5 * 3_600_000 + 7 * 60_000);
         // The activation pass's order is the store's own (PostgreSQL: primary-key order, no time

@@ -7,8 +7,9 @@
  * and every write is one conditional write on that item's revision (optimistic concurrency).
  * Request paths — getLatest, getVersion, listVersions, insertFirst, insertNext, shred,
  * reserveMessages — are GetItem and PutItem on one key: no scans, on-demand capacity friendly.
- * The maintenance scans (retention's scanKeys, re-wrap's scanWrapped, summary) read the whole
- * table with Scan: they are for batch jobs, not request paths.
+ * The maintenance scans (retention's scanKeys, re-wrap's scanWrapped, summary) use Scan: they are
+ * for batch jobs, not request paths. scanKeys and scanWrapped page in the table's scan order,
+ * each page resuming from its cursor's item, so a whole job reads the table once.
  * @module
  */
 import {
@@ -21,7 +22,6 @@ import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, Sca
 import { type Conversation, type Step, cloneConversation, insertFirst, insertNext, reserve, shred, updateWrapping } from './conversation.js';
 import { type Item, type KeyKind, KEYS_SK, conversationKey, decodeConversation, encodeConversation, idOf } from './codec.js';
 import { pollChanges, recordChange } from './changes.js';
-import { compareRef, compareScan } from './order.js';
 
 /** Attempts of one optimistic write before giving up (retryable) under heavy contention. */
 const MAX_ATTEMPTS = 100;
@@ -307,27 +307,58 @@ export class DynamoDbKeyStore implements KeyStore {
     return out;
   }
 
-  async scanKeys(q: ScanQuery): Promise<ScanRow[]> {
-    const found: ScanRow[] = [];
-    for (const c of await this.#all('scanKeys')) {
+  /**
+   * One page of a maintenance scan in the table's own scan order, resuming after `after`: the
+   * rest of `after`'s conversation (one item holds all its versions), then a Scan from that
+   * item's key, stopping once `limit` rows are found. Each page reads only as far as it needs,
+   * so a whole scan reads the table once (not once per page).
+   */
+  async #page<R>(op: string, after: { conversationId: string; version: number } | undefined, limit: number, pick: (c: Conversation) => R[], versionOf: (r: R) => number): Promise<R[]> {
+    const out: R[] = [];
+    if (after !== undefined) {
+      out.push(...pick(await this.#load(after.conversationId, op)).filter((r) => versionOf(r) > after.version));
+      if (out.length >= limit) return out.slice(0, limit);
+    }
+    let start: Item | undefined = after === undefined ? undefined : conversationKey(this.#kind, after.conversationId);
+    try {
+      do {
+        const res = await this.#client.send(new ScanCommand({
+          TableName: this.#table, ConsistentRead: true, ExclusiveStartKey: start,
+          // Items evaluated (and paid for) per call: about what the page still needs.
+          Limit: Math.min(1_000, Math.max(1, limit - out.length)),
+          FilterExpression: 'begins_with(pk, :p) AND sk = :k', ExpressionAttributeValues: { ':p': { S: `${this.#kind}#` }, ':k': { S: KEYS_SK } },
+        }));
+        for (const item of res.Items ?? []) {
+          out.push(...pick(decodeConversation(idOf(item), item)));
+          if (out.length >= limit) return out.slice(0, limit);
+        }
+        start = res.LastEvaluatedKey;
+      } while (start !== undefined);
+    } catch (err) {
+      throw toStoreError(op, err);
+    }
+    return out;
+  }
+
+  /** Pages in the table's scan order (types.ts ScanQuery: the order is the store's). */
+  scanKeys(q: ScanQuery): Promise<ScanRow[]> {
+    const before = q.before.getTime();
+    return this.#page('scanKeys', q.after, q.limit, (c) => {
+      const rows: ScanRow[] = [];
       for (const r of c.versions) {
         if (r.state === 'shredded' || (q.by === 'superseded' && r.state !== 'superseded')) continue;
         const at = q.by === 'superseded' ? r.supersededAt! : r.activatedAt;
-        if (at.getTime() < q.before.getTime()) found.push({ conversationId: r.conversationId, version: r.version, at, state: r.state, supersededAt: r.supersededAt });
+        if (at.getTime() < before) rows.push({ conversationId: r.conversationId, version: r.version, at, state: r.state, supersededAt: r.supersededAt });
       }
-    }
-    found.sort(compareScan);
-    const a = q.after;
-    return (a === undefined ? found : found.filter((x) => compareScan(x, a) > 0)).slice(0, q.limit);
+      return rows;
+    }, (r) => r.version);
   }
 
-  async scanWrapped(q: WrappedQuery): Promise<KeyRecord[]> {
+  /** Pages in the table's scan order. */
+  scanWrapped(q: WrappedQuery): Promise<KeyRecord[]> {
     const wanted = (id: string) =>
       id !== q.notMasterKeyId && (q.masterKeyIdPrefix === undefined || id.startsWith(q.masterKeyIdPrefix)) && (q.excludeMasterKeyIdPrefix === undefined || !id.startsWith(q.excludeMasterKeyIdPrefix));
-    const found = (await this.#all('scanWrapped')).flatMap((c) => c.versions.filter((r) => r.state !== 'shredded' && wanted(r.masterKeyId)));
-    found.sort(compareRef);
-    const a = q.after;
-    return (a === undefined ? found : found.filter((x) => compareRef(x, a) > 0)).slice(0, q.limit);
+    return this.#page('scanWrapped', q.after, q.limit, (c) => c.versions.filter((r) => r.state !== 'shredded' && wanted(r.masterKeyId)), (r) => r.version);
   }
 
   async summary(): Promise<KeyStoreSummary> {
