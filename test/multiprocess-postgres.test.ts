@@ -54,19 +54,20 @@ describe('multi-process (real PostgreSQL)', () => {
       child.stderr.on('data', (d) => (stderr += d));
       return { child, done: new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((r) => child.on('exit', (code, signal) => r({ code, signal, stderr }))) };
     });
-    // Kill the last worker once it has acknowledged some ciphertexts.
+    // Kill the last worker once it has acknowledged some ciphertexts (on a loaded machine the
+    // workers' start-up alone can take many seconds: wait up to 2 minutes for the first 40).
     const victim = WORKERS - 1;
-    for (let i = 0; i < 600; i++) {
+    let victimAcked = 0;
+    for (let i = 0; i < 2_400 && victimAcked < 40; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      let acked = 0;
       try {
-        acked = readFileSync(join(dir, `acks-${victim}`), 'utf8').split('\n').length - 1;
+        victimAcked = readFileSync(join(dir, `acks-${victim}`), 'utf8').split('\n').length - 1;
       } catch {
         // not written yet
       }
-      if (acked >= 40) break;
     }
     workers[victim]!.child.kill('SIGKILL');
+    expect(victimAcked, 'the victim acknowledged nothing before the kill').toBeGreaterThan(0);
     const exits = await Promise.all(workers.map((w) => w.done));
     exits.forEach((e, w) => {
       if (w === victim) expect(e.signal, `the victim exited on its own (code ${e.code}): ${e.stderr}`).toBe('SIGKILL');
@@ -95,7 +96,8 @@ describe('multi-process (real PostgreSQL)', () => {
         acked++;
       }
     }
-    expect(acked).toBeGreaterThanOrEqual((WORKERS - 1) * CONVERSATIONS + 40);
+    // Lines written after the count above was read are acknowledged too: at least that many.
+    expect(acked).toBeGreaterThanOrEqual((WORKERS - 1) * CONVERSATIONS + Math.min(victimAcked, 40));
 
     // One key.created entry per stored key (its outbox record commits with the key; whichever
     // instance is the sequencer integrates it — here a last one drains the outbox), no gaps, all
@@ -114,5 +116,5 @@ describe('multi-process (real PostgreSQL)', () => {
     const report = verifyAuditLog({ verifierKey: logKeys.verifierKey, entries, checkpoints: await audit.checkpoints() });
     expect(report.problems).toEqual([]);
     expect(report.latest?.size).toBe(size);
-  }, 180_000);
+  }, 300_000);
 });
