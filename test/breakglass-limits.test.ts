@@ -318,6 +318,24 @@ describe('validatePolicy ranges', () => {
     expect(param({ ...policy, maxScope: { ...policy.maxScope, messages: 1, windowSeconds: 1, conversations: 1 } })).toBe('ok');
   });
 
+  it('one approver, one key: the same id with another key in a second factor, or one key under two ids, is refused', () => {
+    const entry = (id: string, key: string) => ({ id, publicJwk: { ...keys[key]!.publicJwk, kid: undefined } });
+    const two = (a: ReturnType<typeof entry>, b: ReturnType<typeof entry>) => ({
+      ...policy, factors: [{ name: 'f', threshold: 1, approvers: [a] }, { name: 'g', threshold: 1, approvers: [b] }],
+    });
+    expect(param(two(entry('a1', 'a1'), entry('a1', 'a1')))).toBe('ok'); // one person in two factors
+    expect(param(two(entry('a1', 'a1'), entry('a1', 'b1')))).toBe('policy.factors[1].approvers[0].publicJwk');
+    expect(param(two(entry('a1', 'a1'), entry('b1', 'a1')))).toBe('policy.factors[1].approvers[0].publicJwk');
+  });
+
+  it('a token is checked at a valid time: an invalid Date is refused, naming now', async () => {
+    const t = await approveAll(base, ['a1', 'a2', 'b1']);
+    for (const now of [new Date(Number.NaN), '2026-01-01' as unknown as Date, 1_900_000_000_000 as unknown as Date]) {
+      await expect(verifyToken(t, policy, now)).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'now' });
+    }
+    await expect(inspectToken(t, policy, new Date(Number.NaN))).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'now' });
+  });
+
   it('reasons listed once each; approver kid and alg', () => {
     expect(param({ ...policy, allowedReasons: [] })).toBe('ok');
     expect(param({ ...policy, allowedReasons: ['LEGAL_PROCESS', 'IMMINENT_HARM', 'LEGAL_PROCESS'] })).toBe('policy.allowedReasons[2]');
