@@ -348,6 +348,11 @@ describe('validatePolicy ranges', () => {
     expect(param(withJwk({ kid: undefined }))).toBe('ok');
     expect(param(withJwk({ kid: 'a2' }))).toBe('policy.factors[0].approvers[0].publicJwk.kid');
     expect(param({ ...policy, id: '' })).toBe('policy.id');
+    // Every bad field is named by its path.
+    expect(param({ ...policy, factors: [{ ...policy.factors[0]!, name: '' }] })).toBe('policy.factors[0].name');
+    expect(param({ ...policy, factors: [policy.factors[0]!, { ...policy.factors[1]!, approvers: [{ ...policy.factors[1]!.approvers[0]!, id: '' }] }] })).toBe('policy.factors[1].approvers[0].id');
+    expect(param(withJwk({ foo: 1 }))).toMatch(/^policy\.factors\[0\]\.approvers\[0\]\.publicJwk/);
+    expect(param({ ...policy, maxScope: 'all' })).toBe('policy.maxScope');
     expect(param({ ...policy, audience: 'a\nb' })).toBe('policy.audience');
   });
 });

@@ -223,6 +223,33 @@ describe('break-glass token: every refusal has its code (one minimal change each
     }
   });
 
+  it('ERR_BG_EXPIRED at the request\'s exp, even when its approvals were signed to last longer', async () => {
+    const long = { request: base, approvals: await Promise.all(QUORUM.map((w) => approve(base, w, { expiresInSeconds: 86_400 }))) };
+    expect(await verifyCode(long, policy, at(base.exp - T - 1))).toBe('ok');
+    expect(await verifyCode(long, policy, at(base.exp - T))).toBe('ERR_BG_EXPIRED');
+  });
+
+  it('approval claims: one without exp or iat is refused as not an approval; one valid only later is not yet valid; a broken JWS is malformed', async () => {
+    const key = await importJWK(K['legal-dan'].privateJwk, 'EdDSA');
+    const jwt = (claims: { iat?: boolean; exp?: boolean; nbf?: number }) => {
+      let j = new SignJWT({ jti: base.jti, digest: requestDigest(base) }).setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: 'legal-dan' })
+        .setIssuer('legal-dan').setAudience(base.aud);
+      if (claims.iat !== false) j = j.setIssuedAt(T - 30);
+      if (claims.exp !== false) j = j.setExpirationTime(base.exp);
+      if (claims.nbf !== undefined) j = j.setNotBefore(claims.nbf);
+      return j.sign(key);
+    };
+    const with3 = async (third: string) => verifyCode({ request: base, approvals: [...good.approvals.slice(0, 2), third] });
+    expect(await with3(await jwt({}))).toBe('ok');
+    // Missing claims from a known key: not that approver's approval (docs/BREAK-GLASS.md).
+    expect(await with3(await jwt({ exp: false }))).toBe('ERR_BG_BAD_SIGNATURE');
+    expect(await with3(await jwt({ iat: false }))).toBe('ERR_BG_BAD_SIGNATURE');
+    expect(await with3(await jwt({ nbf: T + 600 }))).toBe('ERR_BG_NOT_YET_VALID');
+    const ok = await jwt({});
+    const [h, p] = ok.split('.');
+    expect(await with3(`${h}.${p}.not*base64url`)).toBe('ERR_BG_MALFORMED');
+  });
+
   it('ERR_BG_REQUESTER_APPROVED: refused even though the thresholds are met without the requester', async () => {
     const withoutRequester = await tokenOf(base, QUORUM);
     expect(await verifyCode(withoutRequester)).toBe('ok');
