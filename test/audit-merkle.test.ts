@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type InvalidInputError, isKeywardenError } from '../src/errors.js';
 import {
+  CompactRange,
   HASH_SIZE,
   MerkleTree,
   emptyRoot,
@@ -350,6 +351,39 @@ describe('edge cases and argument validation', () => {
     expect(hex(t.root())).toBe(ROOTS[7]);
     expect(hexes(t.inclusionProof(5))).toEqual(PATHS[2].path);
     expect(hex(emptyRoot())).toBe(EMPTY_ROOT);
+  });
+
+  it('no returned hash aliases the tree: every element of every proof can be overwritten', () => {
+    const leaves = Array.from({ length: 21 }, (_, i) => leafHash(Uint8Array.of(i)));
+    const t = new MerkleTree(leaves);
+    const fresh = new MerkleTree(leaves);
+    for (let n = 1; n <= 21; n++) {
+      for (let i = 0; i < n; i++) for (const h of t.inclusionProof(i, n)) h.fill(0xee);
+      for (let m = 1; m < n; m++) for (const h of t.consistencyProof(m, n)) h.fill(0xee);
+      t.root(n).fill(0xee);
+    }
+    for (let i = 0; i < 21; i++) t.leafHash(i).fill(0xee);
+    for (let n = 1; n <= 21; n++) {
+      expect(hex(t.root(n))).toBe(hex(fresh.root(n)));
+      for (let i = 0; i < n; i++) expect(hexes(t.inclusionProof(i, n))).toEqual(hexes(fresh.inclusionProof(i, n)));
+      for (let m = 1; m < n; m++) expect(hexes(t.consistencyProof(m, n))).toEqual(hexes(fresh.consistencyProof(m, n)));
+    }
+    // The compact range keeps its own copies too: of the leaves given and of the root returned.
+    const c = CompactRange.empty();
+    const mine = leafHash(Uint8Array.of(9));
+    c.append(mine);
+    mine.fill(0);
+    c.root().fill(0);
+    expect(hex(c.root())).toBe(hex(leafHash(Uint8Array.of(9))));
+  });
+
+  it('verification refuses a hash of the wrong length or a size that is not a number, even when they would line up', () => {
+    const h33 = new Uint8Array(33).fill(7);
+    expect(verifyInclusion(h33, 0, 1, [], h33)).toBe(false);
+    const h = leafHash(Uint8Array.of(1));
+    expect(verifyInclusion(h, 0, '1' as unknown as number, [], h)).toBe(false);
+    expect(verifyConsistency(1, 1, h33, h33, [])).toBe(false);
+    expect(verifyConsistency('1' as unknown as number, 1, h, h, [])).toBe(false);
   });
 
   it('gives empty proofs for oldSize 0 or equal sizes, and single-leaf inclusion', () => {
