@@ -167,6 +167,10 @@ describe('break-glass token: every refusal has its code (one minimal change each
     expect(await verifyCode(await tokenOf(withReq({ exp: base.iat + 86_401 }), QUORUM))).toBe('ERR_BG_LIFETIME');
     expect(await verifyCode(await tokenOf(withReq({ nbf: base.exp }), QUORUM))).toBe('ERR_BG_LIFETIME');
     expect(await verifyCode(await tokenOf(withReq({ nbf: base.exp - 86_401 }), QUORUM))).toBe('ERR_BG_LIFETIME');
+    // Each bound on its own: exp - nbf within the maximum does not excuse exp - iat over it.
+    const late = withReq({ nbf: base.iat + 600, exp: base.iat + 86_401 });
+    expect(late.exp - late.nbf).toBeLessThanOrEqual(86_400);
+    expect(await verifyCode(await tokenOf(late, QUORUM), policy, at(late.nbf - T))).toBe('ERR_BG_LIFETIME');
   });
 
   it('ERR_BG_REASON_NOT_ALLOWED: a reason the policy does not list; an empty list denies everything', async () => {
