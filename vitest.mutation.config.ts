@@ -39,6 +39,8 @@ export default defineConfig({
       'test/keywarden-shred-edges.test.ts',
       'test/keywarden-retention.test.ts',
       'test/keywarden-rotation-policy.test.ts',
+      // a new conversation's key and its audit record in one statement (PGlite, or DATABASE_URL)
+      'test/audit-new-conversation.test.ts',
       // key records as stores copy them, and the encryption context the master keys bind
       'test/store-memory.test.ts',
       'test/local-master-key.test.ts',

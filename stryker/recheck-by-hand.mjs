@@ -1,4 +1,4 @@
-// usage: KEYWARDEN_MUT_TESTS=<tests> node stryker/recheck-by-hand.mjs reports/by-file/<name>.json
+// usage: KEYWARDEN_MUT_TESTS=<tests> [KEYWARDEN_MUT_LINES=from-to] node stryker/recheck-by-hand.mjs reports/by-file/<name>.json
 //
 // Re-checks every surviving or uncovered mutant of a Stryker report outside Stryker: writes the
 // mutated source file (the report's own source with the mutant's replacement, so the file must
@@ -20,7 +20,9 @@ for (const [file, data] of Object.entries(report.files)) {
   if (current !== data.source) throw new Error(`${file} changed since the Stryker run: check out the commit it ran on`);
   const lines = data.source.split('\n');
   const offset = (p) => lines.slice(0, p.line - 1).reduce((a, l) => a + l.length + 1, 0) + p.column - 1;
-  const todo = data.mutants.filter((m) => m.status === 'Survived' || m.status === 'NoCoverage');
+  // KEYWARDEN_MUT_LINES=from-to re-checks only the survivors starting on those lines.
+  const [lo, hi] = (process.env.KEYWARDEN_MUT_LINES ?? '1-1e9').split('-').map(Number);
+  const todo = data.mutants.filter((m) => (m.status === 'Survived' || m.status === 'NoCoverage') && m.location.start.line >= lo && m.location.start.line <= hi);
   let n = 0;
   try {
     for (const m of todo) {

@@ -50,6 +50,38 @@ describe('rotation policy', () => {
     expect((await keyStore.listVersions('idle')).length).toBe(2);
   });
 
+  it('the last key version (2^32 - 1) is final: rotating past it is ERR_KEY_LIMIT_REACHED, and no key is generated', async () => {
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const keyStore = new MemoryKeyStore();
+    const kw = new Keywarden({ masterKey, keyStore });
+    await kw.encrypt('last', enc('x'));
+    const rec = (await keyStore.getLatest('last'))!;
+    // A store whose conversation stands at the highest version the format can carry.
+    const store = new Proxy(keyStore, {
+      get: (t, p, r) => (p === 'getLatest' ? async () => ({ ...rec, version: 0xffff_ffff }) : Reflect.get(t, p, r) as unknown),
+    });
+    let generated = 0;
+    const counting = new Proxy(masterKey, {
+      get: (t, p, r) => (p === 'generateDataKey' ? (...a: unknown[]) => (generated++, (t.generateDataKey as (...x: unknown[]) => unknown)(...a)) : Reflect.get(t, p, r) as unknown),
+    });
+    const limited = new Keywarden({ masterKey: counting, keyStore: store });
+    await expect(limited.rotate('last')).rejects.toMatchObject({ code: 'ERR_KEY_LIMIT_REACHED' });
+    expect(generated).toBe(0);
+  });
+
+  it('conversations due at the same moment rotate each on its own: concurrent seals never share a rotation', async () => {
+    const { instances: [kw], keyStore, setTime } = fleet(1, { maxAgeMs: DAY });
+    const convs = ['due-a', 'due-b', 'due-c'];
+    for (const c of convs) await kw!.encrypt(c, enc('warm'));
+    setTime(T0 + DAY);
+    const sealed = await Promise.all(convs.flatMap((c) => [0, 1, 2].map(async (i) => ({ c, ct: await kw!.encrypt(c, enc(`${c}:${i}`)) }))));
+    for (const { c, ct } of sealed) {
+      expect(version(ct)).toBe(2);
+      expect(new TextDecoder().decode(await kw!.decrypt(c, ct))).toMatch(new RegExp(`^${c}:`));
+    }
+    for (const c of convs) expect((await keyStore.listVersions(c)).map((r) => r.state)).toEqual(['superseded', 'active']);
+  });
+
   it('4 instances sealing concurrently at the due moment create exactly one new version', async () => {
     const { instances, keyStore, setTime } = fleet(4, { maxAgeMs: DAY });
     for (const kw of instances) await kw.encrypt('busy', enc('warm')); // every instance caches v1
