@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
 // on this 2-core machine. Survivors of a run with this list can be re-checked against the whole
 // fast suite: `npx stryker run stryker.full.config.mjs --mutate <file:line...>`.
 // KEYWARDEN_MUT_TESTS (comma-separated paths or globs) narrows the list for one file's run, e.g.
-// the Merkle tree with its own suites only (docs/MUTATION.md, "Per-file test lists").
+// the Merkle tree with its own suites only (docs/MUTATION.md, "How to run").
 const only = process.env.KEYWARDEN_MUT_TESTS?.split(',').map((s) => s.trim()).filter(Boolean);
 
 export default defineConfig({
