@@ -11,7 +11,7 @@ import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { Keywarden, LocalMasterKey } from '../src/node.js';
 import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, recording, testPool } from './support/pg.js';
+import { type TestPool, recording, settle, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/newconv', new Uint8Array(32).fill(31));
 const ids = new AuditIdHasher(new Uint8Array(32).fill(32));
@@ -68,15 +68,7 @@ describe('a new conversation with audit on: key and key.created in one statement
     const t = await setup();
     await db.pool.query(`ALTER TABLE "${t.schema}".audit_outbox ADD CONSTRAINT refuse CHECK (false) NOT VALID`);
     await expect(t.kw.encrypt('dm:refused', new Uint8Array([1]))).rejects.toMatchObject({ code: 'ERR_STORE_FAILED' });
-    // PGlite's socket server drops the connection after a failed statement: wait until the pool has a good one.
-    for (let i = 0; i < 50; i++) {
-      try {
-        await db.pool.query('SELECT 1');
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    await settle(db.pool);
     expect(await t.count('conversation_keys', 'conversation_id = $1', ['dm:refused'])).toBe(0);
     expect(await t.outboxEntries()).toBe(0);
     await db.pool.query(`ALTER TABLE "${t.schema}".audit_outbox DROP CONSTRAINT refuse`);

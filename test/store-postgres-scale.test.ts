@@ -10,7 +10,7 @@ import { PostgresKeyStore } from '../src/store/postgres.js';
 import { LATEST_MIGRATION, migrate, migrateUpTo } from '../src/store/migrations.js';
 import type { KeyRecord } from '../src/keys/records.js';
 import { freshConversationId, makeRecord } from './support/store-contract.js';
-import { type TestPool, recording, testPool } from './support/pg.js';
+import { type TestPool, recording, settle, testPool } from './support/pg.js';
 
 let db: TestPool;
 beforeAll(async () => {
@@ -62,14 +62,7 @@ describe('compact partitioned key tables', () => {
       } finally {
         client.release(true);
       }
-      for (let i = 0; i < 50; i++) {
-        try {
-          await db.pool.query('SELECT 1');
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
+      await settle(db.pool);
     });
   });
 

@@ -124,3 +124,18 @@ export function recording(pool: Pool): { pool: Pool; statements: { sql: string; 
   });
   return { pool: wrapped, statements };
 }
+
+/**
+ * Waits until the pool answers again: PGlite's socket server drops a connection after a failed
+ * statement, and the pool may hand out that dead connection once.
+ */
+export async function settle(pool: Pool): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      await pool.query('SELECT 1');
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
