@@ -188,7 +188,10 @@ export class PostgresAuditStore implements AuditStore {
     return (await this.#insertOutbox(tx, [record]))[0]!;
   }
 
-  /** The outbox row for a key store's one-statement insert (same pool, so the same database). */
+  /**
+   * The outbox row for a key store's one-statement insert (same pool, so the same database).
+   * @internal
+   */
   companionInsert(record: OutboxRecord): CompanionInsert {
     const outbox = this.#t.outbox;
     return {

@@ -387,6 +387,7 @@ export class PostgresKeyStore implements KeyStore {
   /**
    * insertFirst and the companion row in one statement (a data-modifying CTE): both commit or
    * neither, and the companion is written only when the key row is.
+   * @internal
    */
   async insertFirstWith(record: KeyRecord, companion: CompanionInsert): Promise<InsertResult | undefined> {
     if (companion.pool !== this.#pool) return undefined;
