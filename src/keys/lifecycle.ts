@@ -334,12 +334,6 @@ export class KeyLifecycle {
   }
 
   /**
-   * Runs a key store change and, when an audit log is configured, appends the events it calls
-   * for in the same key-store transaction: if the (fail-closed) append fails, the change is
-   * rolled back, so no key version is created, rotated or shredded without its record.
-   * `abort(result)` rolls back a change that turned out to do nothing (and throws ERR_KEY_NOT_FOUND).
-   */
-  /**
    * A new conversation's first version with its `key.created` outbox row in one statement, when
    * the key store and the audit log share a database (PostgreSQL): one round trip instead of a
    * transaction's four, so audit costs new conversations little (issue #14, docs/AUDIT.md §4.2).
@@ -362,6 +356,12 @@ export class KeyLifecycle {
       : newEvent(type, source, { ...rest, conversation: audit.ids.conversation(conversation) }));
   }
 
+  /**
+   * Runs a key store change and, when an audit log is configured, appends the events it calls
+   * for in the same key-store transaction: if the (fail-closed) append fails, the change is
+   * rolled back, so no key version is created, rotated or shredded without its record.
+   * `abort(result)` rolls back a change that turned out to do nothing (and throws ERR_KEY_NOT_FOUND).
+   */
   #audited<R>(
     op: (store: KeyStore) => Promise<R>,
     events: (r: R) => KeyEvent[],
