@@ -102,7 +102,9 @@ describe('multi-process (real PostgreSQL)', () => {
     // One key.created entry per stored key (its outbox record commits with the key; whichever
     // instance is the sequencer integrates it — here a last one drains the outbox), no gaps, all
     // checkpoints valid.
-    const drain = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema: db.schema }), signerKey: logKeys.signerKey, pollMs: 5 });
+    // The drain waits for the killed worker's sequencer lease to lapse, then integrates the whole
+    // backlog: more than the default 5 s append timeout on a loaded machine.
+    const drain = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema: db.schema }), signerKey: logKeys.signerKey, pollMs: 5, appendTimeoutMs: 120_000 });
     await drain.flush();
     await drain.close();
     const audit = new PostgresAuditStore(db.pool, { schema: db.schema });
