@@ -371,7 +371,12 @@ export class PostgresKeyStore implements KeyStore {
     return res.rows.map(toRecord);
   }
 
-  async #insertFirst(q: Queryable, record: KeyRecord): Promise<InsertResult> {
+  /**
+   * Inserts version 1 unless the conversation has a key; with `companion`, its row is written
+   * by the same statement (a data-modifying CTE): both commit or neither, and the companion is
+   * written only when the key row is.
+   */
+  async #insertFirst(q: Queryable, record: KeyRecord, companion?: CompanionInsert): Promise<InsertResult> {
     if (record.version !== 1 || record.state !== 'active' || record.supersededAt !== null) {
       throw new StoreError('postgres key store: insertFirst expects an active version 1');
     }
@@ -379,28 +384,23 @@ export class PostgresKeyStore implements KeyStore {
     // tombstone) or the one-active index means the conversation has a key. ON CONFLICT waits for
     // a concurrent uncommitted insert, so after DO NOTHING the winner's row is committed.
     const ref = await this.#masterKeyRef(q, record.masterKeyId, 'insertFirst');
-    const ins = await run(q, 'insertFirst', `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`, recordParams(record, ref));
+    const params = recordParams(record, ref);
+    const insert = `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING`;
+    const ins = companion === undefined
+      ? await run(q, 'insertFirst', insert, params)
+      : await run(q, 'insertFirst', `WITH k AS (${insert} RETURNING 1) ${companion.sql('k', params.length + 1)}`, [...params, ...companion.params]);
     if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
     return { inserted: false, record: await this.#current(q, record.conversationId, 'insertFirst') };
   }
 
   /**
-   * insertFirst and the companion row in one statement (a data-modifying CTE): both commit or
-   * neither, and the companion is written only when the key row is.
+   * insertFirst and the companion row in one statement, when the companion's table is reached
+   * through this store's pool (undefined otherwise: the caller uses a transaction).
    * @internal
    */
   async insertFirstWith(record: KeyRecord, companion: CompanionInsert): Promise<InsertResult | undefined> {
     if (companion.pool !== this.#pool) return undefined;
-    if (record.version !== 1 || record.state !== 'active' || record.supersededAt !== null) {
-      throw new StoreError('postgres key store: insertFirst expects an active version 1');
-    }
-    const ref = await this.#masterKeyRef(this.#pool, record.masterKeyId, 'insertFirst');
-    const params = recordParams(record, ref);
-    const ins = await run(this.#pool, 'insertFirst',
-      `WITH k AS (INSERT INTO ${this.#table} (${INSERT_COLUMNS}) VALUES ${INSERT_VALUES} ON CONFLICT DO NOTHING RETURNING 1) ${companion.sql('k', params.length + 1)}`,
-      [...params, ...companion.params]);
-    if (ins.rowCount === 1) return { inserted: true, record: copyRecord(record) };
-    return { inserted: false, record: await this.#current(this.#pool, record.conversationId, 'insertFirst') };
+    return this.#insertFirst(this.#pool, record, companion);
   }
 
   /** The highest version (the active one, or a tombstone): InsertResult.record for a lost race. */
