@@ -16,6 +16,7 @@
 export { PostgresKeyStore } from './store/postgres.js';
 export type { ChangeDetection } from './store/pg-changes.js';
 export { migrate, DEFAULT_SCHEMA, LATEST_MIGRATION } from './store/migrations.js';
+export type { CopyProgress, MigrateOptions, MigrateResult } from './store/migrations.js';
 export { PostgresAuditStore } from './audit/postgres-store.js';
 export type { PostgresAuditStoreOptions } from './audit/postgres-store.js';
 export { PostgresTokenLedger } from './breakglass/postgres-ledger.js';

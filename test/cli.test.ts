@@ -72,7 +72,7 @@ describe('help', () => {
     expect(await usage('audit', 'verify')).toBe('usage: keywarden audit verify (--dir DIR | --database-url URL [--schema NAME]) --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]');
     expect(await usage('audit', 'keygen')).toBe('usage: keywarden audit keygen ORIGIN --out-private FILE [--out-public FILE] [--json]');
     expect(await usage('token', 'request')).toContain('--conversation ID [--conversation ID]...');
-    expect(await usage('migrate')).toBe('usage: keywarden migrate --database-url URL [--schema NAME] [--json]');
+    expect(await usage('migrate')).toBe('usage: keywarden migrate --database-url URL [--schema NAME] [--partitions N] [--batch-rows N] [--copy-only] [--json]');
   });
 
   it('the top-level help lists the commands and documents the exit codes', async () => {

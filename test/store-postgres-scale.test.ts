@@ -38,7 +38,7 @@ describe('compact partitioned key tables', () => {
           `SELECT c.relname, c.reloptions FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
            JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = $1 AND p.relname = $2 ORDER BY 1`, [schema, table]);
         expect(parts.rows.map((r) => r.relname)).toEqual([0, 1, 2, 3].map((i) => `${table}_p${i}`));
-        expect(parts.rows.every((r) => (r.reloptions as string[]).includes('fillfactor=80'))).toBe(true);
+        expect(parts.rows.every((r) => (r.reloptions as string[]).includes('fillfactor=90'))).toBe(true);
         const strategy = await db.pool.query(`SELECT pt.partstrat, a.attname FROM pg_partitioned_table pt JOIN pg_class c ON c.oid = pt.partrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0] WHERE n.nspname = $1 AND c.relname = $2`, [schema, table]);
         expect(strategy.rows).toEqual([{ partstrat: 'h', attname: 'conversation_id' }]);

@@ -15,7 +15,7 @@ import type { Keywarden } from '../keywarden.js';
 import type { RewrapOptions, RewrapReport } from '../keys/rewrap.js';
 import { MasterKeyRing } from '../kms/ring.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
-import { type Args, type CommandSpec, EXIT, IncompleteError, type OptionSpec, type RunContext, UsageError, integerArg } from './common.js';
+import { type Args, type CommandSpec, EXIT, IncompleteError, type OptionSpec, type RunContext, UsageError, boundedArg } from './common.js';
 import { interruptible } from './interrupt.js';
 import {
   auditConfig, auditOptions, keysDatabaseOptions, keysParams, localMasterKey, masterKeyChoice, masterKeyOptions, openMasterKey, validKmsKeyId, withKeys,
@@ -41,14 +41,6 @@ const BRANCH_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 
 /** The master key id prefix of keys wrapped by branch keys (`branch:<id>#<version>`). */
 const BRANCH_PREFIX = 'branch:';
-
-/** An integer flag in [min, max]. */
-function bounded(text: string | undefined, label: string, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = integerArg(text, label, min);
-  if (n > max) throw new UsageError(`${label}: expected at most ${max}`);
-  return n;
-}
 
 function render(r: RewrapReport, interrupted: string | undefined): string {
   const lines = [
@@ -101,9 +93,9 @@ export const rewrapCommand: CommandSpec = {
     if (toKms !== undefined && !validKmsKeyId(toKms)) throw new UsageError('--to: expected a KMS key id, key ARN, alias/NAME or alias ARN');
     const current = masterKeyChoice(args);
     const fromLocal = args.list('from-local-key-file');
-    const batchSize = bounded(args.string('batch-size'), '--batch-size', 1, 10_000);
-    const concurrency = bounded(args.string('concurrency'), '--concurrency', 1, 1024);
-    const maxAttempts = bounded(args.string('max-attempts'), '--max-attempts', 1, 100);
+    const batchSize = boundedArg(args.string('batch-size'), '--batch-size', 1, 10_000);
+    const concurrency = boundedArg(args.string('concurrency'), '--concurrency', 1, 1024);
+    const maxAttempts = boundedArg(args.string('max-attempts'), '--max-attempts', 1, 100);
     const audit = await auditConfig(args, ctx);
     const kms = kmsKeys(args);
     let outcome: { report: RewrapReport; interrupted: string | undefined };
@@ -180,9 +172,9 @@ async function runBranchMove(args: Args, ctx: RunContext, db: ReturnType<typeof 
   const current = masterKeyChoice(args);
   if (current === undefined) throw new UsageError(`${flag}: give the master key that wraps the branch keys (--kms-key-id KEY or --local-key-file FILE)`);
   const fromLocal = args.list('from-local-key-file');
-  const batchSize = bounded(args.string('batch-size'), '--batch-size', 1, 10_000);
-  const concurrency = bounded(args.string('concurrency'), '--concurrency', 1, 1024);
-  const maxAttempts = bounded(args.string('max-attempts'), '--max-attempts', 1, 100);
+  const batchSize = boundedArg(args.string('batch-size'), '--batch-size', 1, 10_000);
+  const concurrency = boundedArg(args.string('concurrency'), '--concurrency', 1, 1024);
+  const maxAttempts = boundedArg(args.string('max-attempts'), '--max-attempts', 1, 100);
   const audit = await auditConfig(args, ctx);
   const kms = kmsKeys(args);
   try {

@@ -192,3 +192,11 @@ export function integerArg(text: string | undefined, label: string, min = 0): nu
   }
   return Number(text);
 }
+
+/** An optional integer flag in [min, max] (undefined when absent). */
+export function boundedArg(text: string | undefined, label: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = integerArg(text, label, min);
+  if (n > max) throw new UsageError(`${label}: expected at most ${max}`);
+  return n;
+}

@@ -10,6 +10,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
+import { COMPACT_TABLES, type CopyProgress, SWAP_LOCK, copyBatch, copyState, prepareCompactTable, progressTable, swapCompactTable } from './migrate-online.js';
 import { assertPool, guardPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 export { DEFAULT_SCHEMA } from './pg.js';
@@ -24,54 +25,12 @@ interface Migration {
   version: number;
   /** Statements for the quoted schema `s`. */
   up(s: string, choices: MigrateChoices): string[];
-}
-
-/**
- * Migration 5 for one key table: the same rows in a compact, hash-partitioned table (issue #15,
- * docs/KEYS.md §11). Built beside the old table, filled from it, then swapped in by rename.
- */
-function compactKeyTable(s: string, table: string, partitions: number): string[] {
-  const t = `${s}.${table}`;
-  const p = `${s}.${table}_compact`;
-  const parts = Array.from({ length: partitions }, (_, i) =>
-    // fillfactor: room on every page for the new row version of a reservation (sealed_reserved
-    // is in no index), so the UPDATE stays HOT.
-    `CREATE TABLE ${s}.${table}_p${i} PARTITION OF ${p} FOR VALUES WITH (MODULUS ${partitions}, REMAINDER ${i}) WITH (fillfactor = 80)`);
-  return [
-    // Fixed-width columns first (no alignment padding), the two varlena columns last.
-    `CREATE TABLE ${p} (
-      version bigint NOT NULL CHECK (version >= 1),
-      created_at timestamptz NOT NULL,
-      activated_at timestamptz NOT NULL,
-      sealed_reserved bigint NOT NULL DEFAULT 0 CHECK (sealed_reserved >= 0),
-      superseded_at timestamptz NULL,
-      shredded_at timestamptz NULL,
-      master_key int NOT NULL REFERENCES ${s}.keywarden_master_keys (id),
-      suite ${s}.keywarden_suite NOT NULL,
-      state ${s}.keywarden_key_state NOT NULL,
-      shred_scope ${s}.keywarden_shred_scope NULL,
-      conversation_id text COLLATE "C" NOT NULL,
-      wrapped_key bytea NOT NULL,
-      PRIMARY KEY (conversation_id, version),
-      CONSTRAINT ${table}_state CHECK (
-        (state = 'active' AND superseded_at IS NULL AND shredded_at IS NULL AND shred_scope IS NULL)
-        OR (state = 'superseded' AND superseded_at IS NOT NULL AND shredded_at IS NULL AND shred_scope IS NULL)
-        OR (state = 'shredded' AND shredded_at IS NOT NULL AND shred_scope IS NOT NULL AND length(wrapped_key) = 0)
-      )
-    ) PARTITION BY HASH (conversation_id)`,
-    ...parts,
-    `INSERT INTO ${p} (version, created_at, activated_at, sealed_reserved, superseded_at, shredded_at, master_key, suite, state, shred_scope, conversation_id, wrapped_key)
-      SELECT k.version, k.created_at, k.activated_at, k.sealed_reserved, k.superseded_at, k.shredded_at, m.id, k.suite::${s}.keywarden_suite,
-        k.state::${s}.keywarden_key_state, k.shred_scope::${s}.keywarden_shred_scope, k.conversation_id, k.wrapped_key
-      FROM ${t} k JOIN ${s}.keywarden_master_keys m ON m.name = k.master_key_id`,
-    `DROP TABLE ${t}`,
-    `ALTER TABLE ${p} RENAME TO ${table}`,
-    // The database keeps at most one active version per conversation (a unique index on a
-    // partitioned table must contain the partition key: conversation_id is it).
-    `CREATE UNIQUE INDEX ${table}_one_active ON ${t} (conversation_id) WHERE state = 'active'`,
-    `CREATE INDEX ${table}_superseded_at ON ${t} (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
-    `CREATE INDEX ${table}_activated_at ON ${t} (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
-  ];
+  /**
+   * An online migration's last statements (./migrate-online.ts): `up` only prepares, the rows
+   * are then copied in batches of their own transactions, and `finish` completes the migration
+   * in a later run's transaction.
+   */
+  finish?(s: string): string[];
 }
 
 /**
@@ -193,10 +152,19 @@ const MIGRATIONS: readonly Migration[] = [
       `CREATE TYPE ${s}.keywarden_suite AS ENUM ('AES-256-GCM', 'XChaCha20-Poly1305')`,
       `CREATE TYPE ${s}.keywarden_key_state AS ENUM ('active', 'superseded', 'shredded')`,
       `CREATE TYPE ${s}.keywarden_shred_scope AS ENUM ('version', 'conversation')`,
-      `INSERT INTO ${s}.keywarden_master_keys (name)
-        SELECT master_key_id FROM ${s}.conversation_keys UNION SELECT master_key_id FROM ${s}.branch_keys ORDER BY 1`,
-      ...compactKeyTable(s, 'conversation_keys', partitions),
-      ...compactKeyTable(s, 'branch_keys', partitions),
+      // The new tables are filled online, in batches, resumably (./migrate-online.ts).
+      progressTable(s),
+      ...COMPACT_TABLES.flatMap((table) => prepareCompactTable(s, table, partitions)),
+    ],
+    finish: (s) => [
+      // The swap needs the old tables to itself for a moment. Waiting behind a long reader would
+      // queue every other statement on them behind the swap: give up after a few seconds
+      // instead (the run tries again; see migrateUpTo).
+      `SET LOCAL lock_timeout = ${SWAP_LOCK.timeoutMs}`,
+      `LOCK TABLE ${COMPACT_TABLES.map((t) => `${s}.${t}`).join(', ')} IN ACCESS EXCLUSIVE MODE`,
+      `SET LOCAL lock_timeout TO DEFAULT`,
+      ...COMPACT_TABLES.flatMap((table) => swapCompactTable(s, table)),
+      `DROP TABLE ${s}.keywarden_copy`,
     ],
   },
   {
@@ -274,46 +242,96 @@ export const LATEST_MIGRATION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 // lock does not collide with an application's own single-key advisory locks.
 const LOCK_NAMESPACE = 0x6b77;
 
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /** The schema (default `public`; created if missing). */
+  schema?: string;
+  /**
+   * Hash partitions of each key table (1..1024, default 16), used when migration 5 is applied
+   * (later runs ignore it): choose it for the size you expect (e.g. 64 for 10^9 conversations:
+   * partitions of ~15M rows, each its own vacuum unit).
+   */
+  partitions?: number;
+  /** Rows per transaction of an online copy (1..1,000,000, default 10,000; migration 5). */
+  batchRows?: number;
+  /**
+   * Called after each batch of an online copy, with how far it got. An error it throws stops
+   * the run (nothing of the batch is lost; the next run resumes after it).
+   */
+  onProgress?: (progress: CopyProgress) => void;
+  /**
+   * Run an online copy to its end but not its swap (default false): the previous release keeps
+   * its tables, and a later `migrate` without it swaps in milliseconds — the cut-over, run
+   * when the new release is deployed. The result's `readyToSwap` names the waiting migration.
+   */
+  copyOnly?: boolean;
+}
+
+/** What {@link migrate} did. */
+export interface MigrateResult {
+  /** The versions this call applied (empty when the schema was already up to date). */
+  applied: number[];
+  /** With `copyOnly`: the migration whose copy is complete and whose swap waits. */
+  readyToSwap?: number;
+}
+
+export type { CopyProgress } from './migrate-online.js';
+
 /**
  * Creates or upgrades the keywarden tables in `options.schema` (default `public`; created if
  * missing). Idempotent: a run on an up-to-date schema applies nothing. Safe to call from many
- * processes at once: runs serialise on a `pg_advisory_xact_lock` and everything a run applies
- * commits together.
+ * processes at once: runs serialise on a `pg_advisory_xact_lock`, and the pending migrations
+ * commit together — except around an online copy.
  *
- * `options.partitions` (1..1024, default 16) is the number of hash partitions of each key table,
- * used when migration 5 is applied (later runs ignore it): choose it for the size you expect
- * (e.g. 64 for 10^9 conversations: partitions of ~15M rows, each its own vacuum unit).
+ * Migration 5 (the compact, partitioned key tables) is online: its new tables are filled while
+ * the old ones stay in use by the running release (reads never wait; a write waits at most for
+ * the batch holding its row), in batches of `options.batchRows`, each its own transaction, and
+ * a stopped run resumes where it stopped. Its last step swaps the tables in one short
+ * transaction. docs/KEYS.md §11.
  *
- * @returns the versions this call applied (empty when the schema was already up to date).
- * @throws InvalidInputError (`options.schema`) for a bad schema name; StoreError when the
- *   database fails (`retryable` for connection losses and serialization failures).
+ * With `copyOnly`, the copy runs (or resumes) to its end while the previous release serves,
+ * and the swap waits for a later call: the cut-over of a deploy (docs/KEYS.md §11.1).
+ *
+ * @returns the versions this call applied (empty when the schema was already up to date) and,
+ *   with `copyOnly`, `readyToSwap`.
+ * @throws InvalidInputError naming the option for a bad `schema`, `partitions`, `batchRows`,
+ *   `onProgress` or `copyOnly`; StoreError when the database fails (`retryable` for connection losses,
+ *   serialization failures and a swap that could not take its lock).
  *
  * @example
  * ```ts
  * import pg from 'pg';
  * import { migrate } from 'keywarden/postgres';
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * const { applied } = await migrate(pool, { schema: 'keywarden' }); // e.g. [1] then []
+ * const { applied } = await migrate(pool, {
+ *   schema: 'keywarden',
+ *   onProgress: (p) => console.error(`${p.table}: ${p.copied} rows copied`),
+ * }); // e.g. [1, 2, 3, 4, 5, 6, 7] then []
  * ```
  */
-export async function migrate(pool: Pool, options?: { schema?: string; partitions?: number }): Promise<{ applied: number[] }> {
+export async function migrate(pool: Pool, options?: MigrateOptions): Promise<MigrateResult> {
   return migrateUpTo(pool, options, LATEST_MIGRATION);
 }
+
+/** Times a copy batch is retried after a deadlock, serialization failure or lost connection. */
+const BATCH_ATTEMPTS = 5;
 
 /**
  * {@link migrate}, applying versions up to `target` only: tests build an older schema with it
  * to test the migrations that follow on populated data.
  * @internal
  */
-export async function migrateUpTo(pool: Pool, options: { schema?: string; partitions?: number } | undefined, target: number): Promise<{ applied: number[] }> {
+export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefined, target: number): Promise<MigrateResult> {
   assertPool(pool);
   guardPool(pool);
-  const o = ownOptions('options', options, ['schema', 'partitions']);
+  const o = ownOptions('options', options, ['schema', 'partitions', 'batchRows', 'onProgress', 'copyOnly']);
   const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
-  const partitions = o.partitions ?? DEFAULT_PARTITIONS;
-  if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
-    throw new InvalidInputError('options.partitions', 'expected an integer from 1 to 1024');
-  }
+  const partitions = intOption('options.partitions', o.partitions, DEFAULT_PARTITIONS, 1024);
+  const batchRows = intOption('options.batchRows', o.batchRows, 10_000, 1_000_000);
+  const onProgress = o.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidInputError('options.onProgress', 'expected a function');
+  const copyOnly = o.copyOnly ?? false;
+  if (typeof copyOnly !== 'boolean') throw new InvalidInputError('options.copyOnly', 'expected a boolean');
   const choices: MigrateChoices = { partitions };
   const s = quoteIdent(schema);
   const run = async (client: PoolClient, sql: string, params?: unknown[]) => {
@@ -323,7 +341,7 @@ export async function migrateUpTo(pool: Pool, options: { schema?: string; partit
       throw toStoreError('migrate', err);
     }
   };
-  return withPgTransaction(
+  const transaction = <T>(fn: (client: PoolClient) => Promise<T>) => withPgTransaction(
     pool,
     (client, sql) => run(client, sql),
     {
@@ -333,20 +351,91 @@ export async function migrateUpTo(pool: Pool, options: { schema?: string; partit
     },
     async (client) => {
       await run(client, 'SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, schema]);
-      // Checked before CREATE SCHEMA because CREATE SCHEMA IF NOT EXISTS still demands the
-      // CREATE privilege on the database, which an app role often lacks for an existing schema.
-      const exists = await run(client, 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
-      if (exists.rowCount === 0) await run(client, `CREATE SCHEMA ${s}`);
-      await run(client, `CREATE TABLE IF NOT EXISTS ${s}.keywarden_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
-      const done = new Set((await run(client, `SELECT version FROM ${s}.keywarden_migrations`)).rows.map((r) => Number((r as { version: unknown }).version)));
-      const applied: number[] = [];
-      for (const m of MIGRATIONS) {
-        if (done.has(m.version) || m.version > target) continue;
-        for (const sql of m.up(s, choices)) await run(client, sql);
-        await run(client, `INSERT INTO ${s}.keywarden_migrations (version, applied_at) VALUES ($1, now())`, [m.version]);
-        applied.push(m.version);
-      }
-      return { applied };
+      return fn(client);
     },
   );
+
+  const applied: number[] = [];
+  let swapAttempts = 0;
+  for (;;) {
+    // Every pending migration in one transaction, up to an online copy still to be done.
+    let step: { applied: number[]; copy?: number; ready?: number };
+    try {
+      step = await transaction(async (client) => {
+        // Checked before CREATE SCHEMA because CREATE SCHEMA IF NOT EXISTS still demands the
+        // CREATE privilege on the database, which an app role often lacks for an existing schema.
+        const exists = await run(client, 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
+        if (exists.rowCount === 0) await run(client, `CREATE SCHEMA ${s}`);
+        await run(client, `CREATE TABLE IF NOT EXISTS ${s}.keywarden_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+        const done = new Set((await run(client, `SELECT version FROM ${s}.keywarden_migrations`)).rows.map((r) => Number((r as { version: unknown }).version)));
+        const now: number[] = [];
+        for (const m of MIGRATIONS) {
+          if (done.has(m.version) || m.version > target) continue;
+          if (m.finish === undefined) {
+            for (const sql of m.up(s, choices)) await run(client, sql);
+          } else {
+            const state = await copyState(client, s).catch((err: unknown) => { throw toStoreError('migrate', err); });
+            if (state === 'unprepared') for (const sql of m.up(s, choices)) await run(client, sql);
+            if (state !== 'copied') return { applied: now, copy: m.version };
+            if (copyOnly) return { applied: now, ready: m.version };
+            for (const sql of m.finish(s)) await run(client, sql);
+          }
+          await run(client, `INSERT INTO ${s}.keywarden_migrations (version, applied_at) VALUES ($1, now())`, [m.version]);
+          now.push(m.version);
+        }
+        return { applied: now };
+      });
+    } catch (err) {
+      // 55P03: the swap's lock wait timed out behind a long transaction. Try again shortly.
+      if (sqlState(err) === '55P03' && ++swapAttempts < SWAP_LOCK.attempts) {
+        await sleep(SWAP_LOCK.pauseMs * swapAttempts);
+        continue;
+      }
+      if (sqlState(err) === '55P03') {
+        throw new StoreError('postgres key store: migrate could not take the key tables\' lock for the swap (a long transaction holds them); run it again', err, true);
+      }
+      throw err;
+    }
+    applied.push(...step.applied);
+    if (step.ready !== undefined) return { applied, readyToSwap: step.ready };
+    if (step.copy === undefined) return { applied };
+    // The online copy: one batch per transaction until every table is done.
+    for (let attempt = 1; ;) {
+      let progress: Awaited<ReturnType<typeof copyBatch>>;
+      try {
+        progress = await transaction(async (client) => {
+          // Another migrator may have finished the copy, and swapped, meanwhile.
+          if ((await copyState(client, s)) !== 'copying') return undefined;
+          return copyBatch(client, s, batchRows);
+        });
+      } catch (err) {
+        const e = err instanceof StoreError ? err : toStoreError('migrate', err);
+        if (e.retryable && attempt++ < BATCH_ATTEMPTS) {
+          await sleep(100 * attempt);
+          continue;
+        }
+        throw e;
+      }
+      if (progress === undefined) break;
+      attempt = 1;
+      onProgress?.({ version: step.copy, ...progress });
+    }
+  }
 }
+
+function intOption(name: string, value: unknown, fallback: number, max: number): number {
+  const n = value ?? fallback;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) throw new InvalidInputError(name, `expected an integer from 1 to ${max}`);
+  return n;
+}
+
+/** The SQLSTATE of a driver error, also when wrapped in a StoreError's cause. */
+function sqlState(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
