@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../src/errors.js';
-import { SWAP_LOCK } from '../src/store/migrate-online.js';
+import { DDL_LOCK } from '../src/store/migrate-online.js';
 import { type CopyProgress, LATEST_MIGRATION, migrate, migrateUpTo } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { type TestPool, testPool } from './support/pg.js';
@@ -58,7 +58,8 @@ const keyOf = (c: string, v: number) => `${c}\u0001${v}`;
 class OldRelease {
   readonly model = new Map<string, OldRow>();
   #clock = 0;
-  constructor(private readonly s: string, private readonly table = 'conversation_keys') {}
+  /** `schema2`: keywarden 0.1.0's table (migration 2: no shred columns, no shredding). */
+  constructor(private readonly s: string, private readonly table = 'conversation_keys', private readonly schema2 = false) {}
 
   #at(): number {
     return T0 + ++this.#clock * 1000;
@@ -75,6 +76,15 @@ class OldRelease {
   }
 
   async #write(q: Pick<PoolClient, 'query'>, r: OldRow): Promise<void> {
+    if (this.schema2) {
+      await q.query(
+        `INSERT INTO ${this.s}.${this.table} (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved)
+         VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8, $9, $10)`,
+        [r.conversation_id, r.version, r.master_key_id, r.wrapped_key, r.suite, r.state, new Date(r.created_at), new Date(r.activated_at),
+          r.superseded_at === null ? null : new Date(r.superseded_at), r.sealed_reserved],
+      );
+      return;
+    }
     await q.query(
       `INSERT INTO ${this.s}.${this.table} (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, superseded_at, sealed_reserved, shredded_at, shred_scope)
        VALUES ($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8, $9, $10, $11, $12)`,
@@ -153,13 +163,13 @@ async function migratedRows(s: string, table = 'conversation_keys'): Promise<Old
   return res.rows.map((r) => ({ ...r, created_at: ms(r.created_at), activated_at: ms(r.activated_at), superseded_at: ms(r.superseded_at), shredded_at: ms(r.shredded_at) }) as OldRow).sort(byKey);
 }
 
-async function populate(old: OldRelease, n: number): Promise<void> {
+async function populate(old: OldRelease, n: number, shred = true): Promise<void> {
   for (let i = 0; i < n; i++) {
     const c = `old-${String(i).padStart(4, '0')}`;
     await old.insert(c, i % 3 === 0 ? ARN : 'local:k1');
     if (i % 4 === 0) await old.rotate(c);
     if (i % 5 === 0) await old.reserve(c, 7);
-    if (i % 11 === 0) await old.shred(c);
+    if (shred && i % 11 === 0) await old.shred(c);
   }
 }
 
@@ -223,6 +233,32 @@ describe('migration 5 online', () => {
       const live = old.expected().find((r) => r.state === 'active')!;
       expect((await store.getLatest(live.conversation_id))?.version).toBe(live.version);
       expect((await store.insertNext({ ...(await store.getLatest(live.conversation_id))!, version: live.version + 1, sealedReserved: 0 }, live.version)).inserted).toBe(true);
+    });
+  });
+
+  it('from keywarden 0.1.0\'s schema (migration 2), copy-only while 0.1.0 writes, then the swap: every row comes through', async () => {
+    await withSchema(async (schema, s) => {
+      await migrateUpTo(db.pool, { schema }, 2);
+      const old = new OldRelease(s, 'conversation_keys', true);
+      await populate(old, 60, false);
+      let copying = true;
+      const run = migrate(db.pool, { schema, batchRows: 8, copyOnly: true }).finally(() => {
+        copying = false;
+      });
+      // 0.1.0 goes on writing in its own shape, through migrations 3 and 4 and the copy.
+      for (let i = 0; copying || i < 3; i++) {
+        const c = `old-${String((i * 13) % 60).padStart(4, '0')}`;
+        if (i % 3 === 0) await old.insert(`v2-new-${i}`, 'local:k1');
+        else if (i % 3 === 1) await old.rotate(c);
+        else await old.reserve(c, 2);
+      }
+      expect(await run).toEqual({ applied: [3, 4], readyToSwap: 5 });
+      // Migration 3 neither validated the old table nor built indexes on it (both would hold it locked).
+      const check = await db.pool.query(`SELECT convalidated FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = $1 AND t.relname = 'conversation_keys' AND c.conname = 'conversation_keys_state'`, [schema]);
+      expect(check.rows).toEqual([{ convalidated: false }]);
+      expect((await migrate(db.pool, { schema })).applied).toEqual([5, 6, 7]);
+      expect(await migratedRows(s)).toEqual(old.expected());
     });
   });
 
@@ -321,8 +357,8 @@ describe('migration 5 online', () => {
 
   it('the swap waits behind a long reader only briefly, lets other readers through, and completes once it ends (two connections: real server only)', async (ctx) => {
     if (db.kind !== 'postgres') ctx.skip();
-    const saved = { ...SWAP_LOCK };
-    Object.assign(SWAP_LOCK, { timeoutMs: 150, attempts: 40, pauseMs: 50 });
+    const saved = { ...DDL_LOCK };
+    Object.assign(DDL_LOCK, { timeoutMs: 150, attempts: 40, pauseMs: 50 });
     try {
       await withSchema(async (schema, s) => {
         await migrateUpTo(db.pool, { schema }, 4);
@@ -353,7 +389,7 @@ describe('migration 5 online', () => {
       });
       // A reader that outlasts every try: the run gives up with a retryable StoreError, the
       // copy done is kept, and a later run completes.
-      Object.assign(SWAP_LOCK, { timeoutMs: 100, attempts: 3, pauseMs: 10 });
+      Object.assign(DDL_LOCK, { timeoutMs: 100, attempts: 3, pauseMs: 10 });
       await withSchema(async (schema, s) => {
         await migrateUpTo(db.pool, { schema }, 4);
         await populate(new OldRelease(s), 10);
@@ -362,14 +398,14 @@ describe('migration 5 online', () => {
         await report.query(`SELECT count(*) FROM ${s}.branch_keys`);
         const err = await migrate(db.pool, { schema }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(StoreError);
-        expect(err).toMatchObject({ code: 'ERR_STORE_FAILED', retryable: true, message: expect.stringMatching(/lock for the swap/) });
+        expect(err).toMatchObject({ code: 'ERR_STORE_FAILED', retryable: true, message: expect.stringMatching(/table lock for a schema change/) });
         expect((await db.pool.query(`SELECT bool_and(done) AS done FROM ${s}.keywarden_copy`)).rows[0].done).toBe(true);
         await report.query('COMMIT');
         report.release();
         expect((await migrate(db.pool, { schema })).applied).toEqual([5, 6, 7]);
       });
     } finally {
-      Object.assign(SWAP_LOCK, saved);
+      Object.assign(DDL_LOCK, saved);
     }
   });
 

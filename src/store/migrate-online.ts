@@ -15,7 +15,7 @@
  *    batch in flight: the next `migrate` resumes after the recorded key.
  * 3. Swap (in the next {@link migrate} transaction): drop the old table (and its trigger), rename
  *    the new one and its indexes. The lock it needs is held for milliseconds, and is waited for
- *    at most {@link SWAP_LOCK}'s timeout before trying again later, so a long reader (a report, a
+ *    at most {@link DDL_LOCK}'s timeout before trying again later, so a long reader (a report, a
  *    dump) never queues everyone else behind the swap.
  * @module
  */
@@ -26,10 +26,11 @@ import { StoreError } from '../errors.js';
 export const COMPACT_TABLES = ['conversation_keys', 'branch_keys'] as const;
 
 /**
- * The swap's lock: how long it waits for the old tables (then gives up for now), how many times
- * a run tries, and the pause between tries (growing: `pauseMs` × the try). @internal
+ * Table locks of {@link migrate}'s schema steps (the swap among them): how long one waits (then
+ * the step gives up for now), how many times a run tries, and the pause between tries (growing:
+ * `pauseMs` × the try). @internal
  */
-export const SWAP_LOCK = { timeoutMs: 3_000, attempts: 10, pauseMs: 500 };
+export const DDL_LOCK = { timeoutMs: 3_000, attempts: 10, pauseMs: 500 };
 
 /** The columns of the new table, in its (padding-free) order. */
 const COLUMNS = 'version, created_at, activated_at, sealed_reserved, superseded_at, shredded_at, master_key, suite, state, shred_scope, conversation_id, wrapped_key';

@@ -10,7 +10,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
-import { COMPACT_TABLES, type CopyProgress, SWAP_LOCK, copyBatch, copyState, prepareCompactTable, progressTable, swapCompactTable } from './migrate-online.js';
+import { COMPACT_TABLES, type CopyProgress, DDL_LOCK, copyBatch, copyState, prepareCompactTable, progressTable, swapCompactTable } from './migrate-online.js';
 import { assertPool, guardPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
 export { DEFAULT_SCHEMA } from './pg.js';
@@ -107,9 +107,13 @@ const MIGRATIONS: readonly Migration[] = [
           (state = 'active' AND superseded_at IS NULL AND shredded_at IS NULL AND shred_scope IS NULL)
           OR (state = 'superseded' AND superseded_at IS NOT NULL AND shredded_at IS NULL AND shred_scope IS NULL)
           OR (state = 'shredded' AND shredded_at IS NOT NULL AND shred_scope IN ('version', 'conversation') AND length(wrapped_key) = 0)
-        )`,
-      `CREATE INDEX conversation_keys_superseded_at ON ${s}.conversation_keys (superseded_at, conversation_id, version) WHERE state = 'superseded'`,
-      `CREATE INDEX conversation_keys_activated_at ON ${s}.conversation_keys (activated_at, conversation_id, version) WHERE state <> 'shredded'`,
+        ) NOT VALID`,
+      // NOT VALID and no index builds: this table only lives on until migration 5's swap, and
+      // on an existing (0.1) table a validating scan would hold its exclusive lock, and an index
+      // build its writers, for as long as the table is large. Every existing row satisfies the
+      // rule (the new columns are NULL); new rows are checked. Migration 5's tables have both.
+      // (The scan indexes were here until migration 5 went online; migration 7 drops the one
+      // left by a schema built then.)
       // Branch keys (docs/KEYS.md §9): the same record shape, a table of their own (the
       // PostgresKeyStore with `keys: 'branches'`), so every store guarantee holds for them too.
       `CREATE TABLE ${s}.branch_keys (LIKE ${s}.conversation_keys INCLUDING ALL)`,
@@ -157,12 +161,9 @@ const MIGRATIONS: readonly Migration[] = [
       ...COMPACT_TABLES.flatMap((table) => prepareCompactTable(s, table, partitions)),
     ],
     finish: (s) => [
-      // The swap needs the old tables to itself for a moment. Waiting behind a long reader would
-      // queue every other statement on them behind the swap: give up after a few seconds
-      // instead (the run tries again; see migrateUpTo).
-      `SET LOCAL lock_timeout = ${SWAP_LOCK.timeoutMs}`,
+      // The swap needs the old tables to itself for a moment (waiting at most DDL_LOCK's timeout,
+      // as every schema step: see migrateUpTo).
       `LOCK TABLE ${COMPACT_TABLES.map((t) => `${s}.${t}`).join(', ')} IN ACCESS EXCLUSIVE MODE`,
-      `SET LOCAL lock_timeout TO DEFAULT`,
       ...COMPACT_TABLES.flatMap((table) => swapCompactTable(s, table)),
       `DROP TABLE ${s}.keywarden_copy`,
     ],
@@ -356,12 +357,15 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
   );
 
   const applied: number[] = [];
-  let swapAttempts = 0;
+  let lockAttempts = 0;
   for (;;) {
     // Every pending migration in one transaction, up to an online copy still to be done.
     let step: { applied: number[]; copy?: number; ready?: number };
     try {
       step = await transaction(async (client) => {
+        // A schema change waiting behind a long reader would queue every other statement on the
+        // table behind it: wait a few seconds at most, then try again (below).
+        await run(client, `SET LOCAL lock_timeout = ${DDL_LOCK.timeoutMs}`);
         // Checked before CREATE SCHEMA because CREATE SCHEMA IF NOT EXISTS still demands the
         // CREATE privilege on the database, which an app role often lacks for an existing schema.
         const exists = await run(client, 'SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1', [schema]);
@@ -386,13 +390,13 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
         return { applied: now };
       });
     } catch (err) {
-      // 55P03: the swap's lock wait timed out behind a long transaction. Try again shortly.
-      if (sqlState(err) === '55P03' && ++swapAttempts < SWAP_LOCK.attempts) {
-        await sleep(SWAP_LOCK.pauseMs * swapAttempts);
+      // 55P03: a lock wait timed out behind a long transaction. Try again shortly.
+      if (sqlState(err) === '55P03' && ++lockAttempts < DDL_LOCK.attempts) {
+        await sleep(DDL_LOCK.pauseMs * lockAttempts);
         continue;
       }
       if (sqlState(err) === '55P03') {
-        throw new StoreError('postgres key store: migrate could not take the key tables\' lock for the swap (a long transaction holds them); run it again', err, true);
+        throw new StoreError('postgres key store: migrate could not take a table lock for a schema change (a long transaction holds it); run it again', err, true);
       }
       throw err;
     }
