@@ -272,13 +272,14 @@ describe('migration 5 online', () => {
 
       let batches = 0;
       const stop = new Error('stopped by the test');
-      await expect(migrate(db.pool, { schema, batchRows: 10, onProgress: () => { if (++batches === 3) throw stop; } })).rejects.toBe(stop);
-      // Not applied; the old table is still the one in use; the copy got 30 rows in.
+      await expect(migrate(db.pool, { schema, batchRows: 10, onProgress: () => { if (++batches === 4) throw stop; } })).rejects.toBe(stop);
+      // Not applied; the old table is still the one in use; the copy got 20 rows in.
       const versions = await db.pool.query(`SELECT version FROM ${s}.keywarden_migrations ORDER BY 1`);
       expect(versions.rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
       expect((await db.pool.query(`SELECT copied::int, done FROM ${s}.keywarden_copy WHERE table_name = 'branch_keys'`)).rows).toEqual([{ copied: 1, done: true }]);
       expect((await db.pool.query(`SELECT copied::int, done FROM ${s}.keywarden_copy WHERE table_name = 'conversation_keys'`)).rows).toEqual([{ copied: 20, done: false }]);
-      // (branch_keys sorts first: its one row was batch 1; conversation_keys' batches 2 and 3.)
+      // (branch_keys sorts first: its one row was batch 1, an empty batch 2 ended it;
+      // conversation_keys' batches 3 and 4.)
 
       // Meanwhile the previous release writes: ahead of the copy, behind it, and new.
       await old.reserve('old-0001', 5);
@@ -342,6 +343,31 @@ describe('migration 5 online', () => {
       expect(swap).toMatchObject({ code: 0, out: 'applied migrations: 5, 6, 7\n' });
       const parts = await db.pool.query(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = '${s}.conversation_keys'::regclass`);
       expect(parts.rows[0].n).toBe(3);
+      expect(await migratedRows(s)).toEqual(old.expected());
+    });
+  });
+
+  it('a row deleted while a batch waits to lock it is skipped, and nothing else is lost (two connections: real server only)', async (ctx) => {
+    if (db.kind !== 'postgres') ctx.skip();
+    await withSchema(async (schema, s) => {
+      await migrateUpTo(db.pool, { schema }, 4);
+      const old = new OldRelease(s);
+      await populate(old, 30, false);
+      // The previous release deletes a row of the first batch and has not committed yet.
+      const deleter = await db.pool.connect();
+      await deleter.query('BEGIN');
+      await deleter.query(`DELETE FROM ${s}.conversation_keys WHERE conversation_id = 'old-0003' AND version = 1`);
+      const progress: CopyProgress[] = [];
+      const run = migrate(db.pool, { schema, batchRows: 10, onProgress: (p) => progress.push(p) });
+      await new Promise((r) => setTimeout(r, 500)); // the first batch is now waiting for that row
+      await deleter.query('COMMIT');
+      deleter.release();
+      old.model.delete(keyOf('old-0003', 1));
+      expect((await run).applied).toEqual([5, 6, 7]);
+      const conv = progress.filter((p) => p.table === 'conversation_keys');
+      // The batch skipped the deleted row and took the next in its place (the LIMIT counts rows
+      // locked); the copy went on to the end either way (only an empty batch ends it).
+      expect(conv[0]).toMatchObject({ copied: 10, done: false });
       expect(await migratedRows(s)).toEqual(old.expected());
     });
   });

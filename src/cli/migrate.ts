@@ -21,7 +21,7 @@ export const migrateCommand: CommandSpec = {
   options: [
     ...databaseOptions(true),
     { name: 'partitions', type: 'string', value: 'N', description: 'hash partitions of each key table, when migration 5 is applied (1-1024, default 16)' },
-    { name: 'batch-rows', type: 'string', value: 'N', description: 'rows per transaction of an online copy (1-1000000, default 10000)' },
+    { name: 'batch-rows', type: 'string', value: 'N', description: 'rows per transaction of an online copy (1-1000000, default 5000)' },
     { name: 'copy-only', type: 'boolean', description: 'run an online copy to its end but not its swap' },
     jsonOption,
   ],

@@ -164,37 +164,42 @@ export async function copyBatch(client: PoolClient, s: string, batchRows: number
   // FOR SHARE: an update or delete of one of them waits for this batch, so no row changes
   // between being read here and being copied below, and the trigger of a concurrent writer
   // never touches a row this batch inserts (no lock cycle through the new table).
-  const after = cursor.after_id === null ? '' : 'WHERE (k.conversation_id, k.version) > ($2, $3)';
+  const after = cursor.after_id === null ? 'true' : '(k.conversation_id, k.version) > ($2, $3)';
   const params: unknown[] = cursor.after_id === null ? [batchRows] : [batchRows, cursor.after_id, cursor.after_version];
-  const locked = await client.query(
-    `SELECT k.conversation_id AS id, k.version::text AS v FROM ${t} k ${after} ORDER BY k.conversation_id, k.version LIMIT $1 FOR SHARE`,
+  const locked = (await client.query(
+    `WITH x AS (SELECT k.conversation_id, k.version FROM ${t} k WHERE ${after} ORDER BY k.conversation_id, k.version LIMIT $1 FOR SHARE)
+     SELECT (SELECT count(*) FROM x)::int AS n, l.conversation_id AS id, l.version::text AS v
+     FROM (SELECT * FROM x ORDER BY conversation_id DESC, version DESC LIMIT 1) l`,
     params,
-  );
-  const rows = locked.rows as { id: string; v: string }[];
-  if (rows.length > 0) {
-    const ids = rows.map((r) => r.id);
-    const versions = rows.map((r) => r.v);
-    const batch = `FROM ${t} k JOIN unnest($1::text[], $2::bigint[]) AS b (id, v) ON k.conversation_id = b.id AND k.version = b.v`;
+  )).rows[0] as { n: number; id: string; v: string } | undefined;
+  const n = locked?.n ?? 0;
+  if (locked !== undefined) {
+    // The locked rows are the key range (after, last]: read it as a range (one index range
+    // scan). A row inserted into the range since by a committed writer is in the new table
+    // already (its trigger), so it conflicts and is skipped; an uncommitted one is not seen.
+    const range = (join = '') => `FROM ${t} k${join} WHERE (k.conversation_id, k.version) <= ($1, $2)${cursor.after_id === null ? '' : ' AND (k.conversation_id, k.version) > ($3, $4)'}`;
+    const rangeParams = [locked.id, locked.v, ...(cursor.after_id === null ? [] : [cursor.after_id, cursor.after_version])];
     // Master key ids first met in this batch (the trigger adds those of rows written since step 1).
     await client.query(
       `INSERT INTO ${s}.keywarden_master_keys (name)
-       SELECT DISTINCT k.master_key_id ${batch}
-       WHERE NOT EXISTS (SELECT 1 FROM ${s}.keywarden_master_keys m WHERE m.name = k.master_key_id)`,
-      [ids, versions],
+       SELECT DISTINCT k.master_key_id ${range()}
+       AND NOT EXISTS (SELECT 1 FROM ${s}.keywarden_master_keys m WHERE m.name = k.master_key_id)`,
+      rangeParams,
     );
     await client.query(
       `INSERT INTO ${s}.${table}_compact (${COLUMNS})
-       SELECT ${converted(s, 'k', `(SELECT min(m.id) FROM ${s}.keywarden_master_keys m WHERE m.name = k.master_key_id)`)} ${batch}
+       SELECT ${converted(s, 'k', 'm.id')} ${range(` JOIN (SELECT name, min(id) AS id FROM ${s}.keywarden_master_keys GROUP BY name) m ON m.name = k.master_key_id`)}
        ON CONFLICT (conversation_id, version) DO NOTHING`,
-      [ids, versions],
+      rangeParams,
     );
   }
-  const last = rows[rows.length - 1];
-  const done = rows.length < batchRows;
-  const copied = Number(cursor.copied) + rows.length;
+  // Done only at an empty batch, not at a short one: PostgreSQL fills the LIMIT past rows it
+  // skips (deleted while the batch waited for them), but the end must not rest on that.
+  const done = n === 0;
+  const copied = Number(cursor.copied) + n;
   await client.query(
     `UPDATE ${s}.keywarden_copy SET after_id = coalesce($2, after_id), after_version = coalesce($3::bigint, after_version), copied = $4, done = $5 WHERE table_name = $1`,
-    [table, last?.id ?? null, last?.v ?? null, copied, done],
+    [table, locked?.id ?? null, locked?.v ?? null, copied, done],
   );
   return { table, copied, done };
 }

@@ -253,7 +253,7 @@ export interface MigrateOptions {
    * partitions of ~15M rows, each its own vacuum unit).
    */
   partitions?: number;
-  /** Rows per transaction of an online copy (1..1,000,000, default 10,000; migration 5). */
+  /** Rows per transaction of an online copy (1..1,000,000, default 5,000; migration 5). */
   batchRows?: number;
   /**
    * Called after each batch of an online copy, with how far it got. An error it throws stops
@@ -328,7 +328,7 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
   const o = ownOptions('options', options, ['schema', 'partitions', 'batchRows', 'onProgress', 'copyOnly']);
   const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
   const partitions = intOption('options.partitions', o.partitions, DEFAULT_PARTITIONS, 1024);
-  const batchRows = intOption('options.batchRows', o.batchRows, 10_000, 1_000_000);
+  const batchRows = intOption('options.batchRows', o.batchRows, 5_000, 1_000_000);
   const onProgress = o.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidInputError('options.onProgress', 'expected a function');
   const copyOnly = o.copyOnly ?? false;
