@@ -1,5 +1,5 @@
 /**
- * `npm run bench:store [-- --json] [-- --quick] [-- --sizes 1000000,10000000] [-- --partitions 16] [-- --duration-ms N] [-- --only pg,dynamodb]`
+ * `npm run bench:store [-- --json] [-- --quick] [-- --sizes 1000000,10000000] [-- --partitions 16] [-- --duration-ms N] [-- --migrate-rows N] [-- --only pg,dynamodb]`
  *
  * The key store at scale (issue #15), in one run:
  * 1. PostgreSQL (DATABASE_URL; skipped without it), at each size (default 10^6 and 10^7 rows):
@@ -7,6 +7,9 @@
  *    random existing conversations through PostgresKeyStore (getVersion and getLatest, one at a
  *    time), new conversations/s through Keywarden (first encrypts, 64 in flight, one process, no
  *    audit), and the share of reservation updates that were HOT.
+ *    Then migration 5 online on a populated table of the previous schema (`--migrate-rows`,
+ *    default 10^6): copy rows/s, swap time, and the previous release's read and write latency
+ *    on that table during the copy.
  * 2. The DynamoDB-compatible server (dynalite on 127.0.0.1, in this process) through the real
  *    @aws-sdk/client-dynamodb: DynamoDB calls per operation (new conversation, warm encrypt,
  *    cold decrypt, rotation, shred, reservation) counted by an SDK middleware, with latency.
@@ -24,7 +27,7 @@ import pg from 'pg';
 import { LocalMasterKey } from '../src/kms/local.js';
 import { Keywarden } from '../src/node.js';
 import { DynamoDbKeyStore } from '../src/store/dynamodb/store.js';
-import { migrate } from '../src/store/migrations.js';
+import { migrate, migrateUpTo } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 
 const args = process.argv.slice(2);
@@ -37,6 +40,7 @@ const SIZES = (value('--sizes') ?? (quick ? '10000,100000' : '1000000,10000000')
 const PARTITIONS = Number(value('--partitions') ?? 16);
 const DURATION = Number(value('--duration-ms') ?? (quick ? 2000 : 10_000));
 const LOOKUPS = quick ? 2_000 : 20_000;
+const MIGRATE_ROWS = Number(value('--migrate-rows') ?? (quick ? 20_000 : 1_000_000));
 const url = process.env.DATABASE_URL;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const masterKey = new LocalMasterKey(new Uint8Array(32).fill(7));
@@ -63,7 +67,7 @@ async function timed(n: number, op: (i: number) => Promise<unknown>): Promise<{ 
 }
 
 /** First encrypts of new conversations, `concurrency` in flight, for `ms`; returns conversations/s. */
-async function newConversations(kw: Keywarden, prefix: string, ms: number, concurrency: number): Promise<number> {
+async function newConversations(kw: Keywarden, prefix: string, ms: number, concurrency: number): Promise<{ perSec: number; count: number }> {
   let next = 0;
   let done = 0;
   const end = performance.now() + ms;
@@ -74,7 +78,7 @@ async function newConversations(kw: Keywarden, prefix: string, ms: number, concu
       done++;
     }
   }));
-  return Math.round(done / ((performance.now() - t0) / 1000));
+  return { perSec: Math.round(done / ((performance.now() - t0) / 1000)), count: done };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,6 +158,23 @@ async function pgAtSize(admin: pg.Pool, size: number) {
     const s1 = await stat();
     const upd = Number(s1.upd) - Number(s0.upd);
     const hot = Number(s1.hot) - Number(s0.hot);
+    // The hard case for HOT: busy conversations packed on the same pages — the first ones the
+    // run created, consecutive rows at the end of each partition, as a platform's newest
+    // conversations are — each row updated ~50 times, so a page must find room for new row
+    // versions again and again (pruning reclaims the dead ones).
+    const busy = Array.from({ length: Math.min(created.count, reservations / 50) }, (_, i) => `new-${size}-${i}`);
+    r = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (r < reservations) {
+        r++;
+        await store.reserveMessages(busy[pick(busy.length)]!, 1, 64, 1_000_000_000);
+      }
+    }));
+    await new Promise((res) => setTimeout(res, 1_500));
+    await admin.query('SELECT pg_stat_clear_snapshot()');
+    const s2 = await stat();
+    const busyUpd = Number(s2.upd) - Number(s1.upd);
+    const busyHot = Number(s2.hot) - Number(s1.hot);
     return {
       rows,
       partitions: PARTITIONS,
@@ -161,8 +182,77 @@ async function pgAtSize(admin: pg.Pool, size: number) {
       bytes_per_row: { total: perRow(sizes.heap) + perRow(sizes.indexes) + perRow(sizes.toast), heap: perRow(sizes.heap), indexes: perRow(sizes.indexes), toast: perRow(sizes.toast) },
       index_bytes_per_row: Object.fromEntries(indexes.map((x) => [x.name, perRow(x.bytes)])),
       lookup: { getVersion, getLatest, samples: LOOKUPS },
-      new_conversations_per_sec: created,
+      new_conversations_per_sec: created.perSec,
       reservation_updates: { updates: upd, hot_percent: upd === 0 ? null : Math.round((hot / upd) * 1000) / 10 },
+      busy_reservation_updates: { conversations: busy.length, updates: busyUpd, hot_percent: busyUpd === 0 ? null : Math.round((busyHot / busyUpd) * 1000) / 10 },
+    };
+  } finally {
+    await pool.end();
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  }
+}
+
+/**
+ * Migration 5 online on a populated table of the previous schema (version 4): copy rate, and the
+ * latency of the previous release's reads and reservation writes on that table while the copy
+ * and the swap run (8 readers and 2 writers, one statement at a time each).
+ */
+async function pgMigration(admin: pg.Pool, size: number) {
+  const schema = `kw_bench_migrate_${process.pid}_${size}`;
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await migrateUpTo(admin, { schema }, 4);
+  const pool = new pg.Pool({ connectionString: url, max: 12 });
+  try {
+    const t = `"${schema}".conversation_keys`;
+    const CHUNK = 500_000;
+    for (let from = 0; from < size; from += CHUNK) {
+      const to = Math.min(size, from + CHUNK) - 1;
+      await admin.query(
+        `INSERT INTO ${t} (conversation_id, version, master_key_id, wrapped_key, suite, state, created_at, activated_at, sealed_reserved)
+         SELECT 'conv-' || i, 1, 'local:bench', substring(sha512(int8send(i)) from 1 for 61), 'AES-256-GCM', 'active', now(), now(), 64
+         FROM generate_series($1::bigint, $2::bigint) AS i ORDER BY md5(i::text)`,
+        [from, to],
+      );
+    }
+    await admin.query(`VACUUM ANALYZE ${t}`);
+    log(`  pg migration ${size}: table of the previous schema filled`);
+    let running = true;
+    const reads: number[] = [];
+    const writes: number[] = [];
+    let failed = 0;
+    const loop = (lat: number[], sql: string) => (async () => {
+      while (running) {
+        const t0 = performance.now();
+        try {
+          await pool.query(sql, [`conv-${pick(size)}`]);
+        } catch {
+          failed++; // after the swap the previous release's statements fail: it is the cut-over
+          break;
+        }
+        lat.push(performance.now() - t0);
+      }
+    })();
+    const load = [
+      ...Array.from({ length: 8 }, () => loop(reads, `SELECT master_key_id, wrapped_key, state FROM ${t} WHERE conversation_id = $1 AND version = 1`)),
+      ...Array.from({ length: 2 }, () => loop(writes, `UPDATE ${t} SET sealed_reserved = sealed_reserved + 64 WHERE conversation_id = $1 AND version = 1 AND master_key_id IS NOT NULL`)),
+    ];
+    const t0 = performance.now();
+    const copy = await migrate(pool, { schema, partitions: PARTITIONS, copyOnly: true });
+    const copySeconds = (performance.now() - t0) / 1000;
+    running = false;
+    await Promise.all(load);
+    const during = { reads: latencies(reads), writes: latencies(writes), reads_max_ms: Math.round(reads.reduce((a, b) => Math.max(a, b), 0)), writes_max_ms: Math.round(writes.reduce((a, b) => Math.max(a, b), 0)) };
+    const t1 = performance.now();
+    const swap = await migrate(pool, { schema });
+    const swapMs = performance.now() - t1;
+    const rows = (await admin.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0] as { n: number };
+    if (copy.readyToSwap !== 5 || !swap.applied.includes(5) || rows.n !== size) throw new Error('migration did not complete');
+    return {
+      rows: size,
+      copy_seconds: Math.round(copySeconds * 10) / 10,
+      rows_per_sec: Math.round(size / copySeconds),
+      swap_ms: Math.round(swapMs),
+      during_copy: { ...during, statements: reads.length + writes.length, failed },
     };
   } finally {
     await pool.end();
@@ -234,6 +324,8 @@ if (ONLY.has('pg')) {
         log(`pg: ${size} rows`);
         out[String(size)] = await pgAtSize(admin, size);
       }
+      log(`pg: online migration of ${MIGRATE_ROWS} rows`);
+      out.migration = await pgMigration(admin, MIGRATE_ROWS);
       report.postgres = out;
     } finally {
       await admin.end();

@@ -372,6 +372,51 @@ describe('migration 5 online', () => {
     });
   });
 
+  it('the old table\'s privileges carry over: a separate application role keeps writing during the copy and uses the new table after the swap', async () => {
+    const role = `kw_app_${randomBytes(4).toString('hex')}`;
+    await withSchema(async (schema, s) => {
+      await migrateUpTo(db.pool, { schema }, 4);
+      const old = new OldRelease(s);
+      await populate(old, 10);
+      await db.pool.query(`CREATE ROLE ${role}`);
+      const asApp = async (fn: (c: PoolClient) => Promise<unknown>) => {
+        const c = await db.pool.connect();
+        try {
+          await c.query('BEGIN');
+          await c.query(`SET LOCAL ROLE ${role}`);
+          await fn(c);
+          await c.query('COMMIT');
+          c.release();
+        } catch (err) {
+          c.release(true); // (PGlite's socket drops a connection after a failed statement)
+          throw err;
+        }
+      };
+      try {
+        await db.pool.query(`GRANT USAGE ON SCHEMA ${s} TO ${role}`);
+        await db.pool.query(`GRANT SELECT, INSERT, UPDATE ON ${s}.conversation_keys, ${s}.branch_keys TO ${role}`);
+        expect(await migrate(db.pool, { schema, copyOnly: true })).toMatchObject({ readyToSwap: 5 });
+        // The previous release, as its own role: its insert (a new master key too) runs the trigger.
+        await asApp((c) => old.insert('as-app', 'local:app-new', c));
+        expect((await migrate(db.pool, { schema })).applied).toEqual([5, 6, 7]);
+        await asApp(async (c) => {
+          const r = await c.query(`SELECT count(*)::int AS n FROM ${s}.conversation_keys k JOIN ${s}.keywarden_master_keys m ON m.id = k.master_key`);
+          expect(r.rows[0].n).toBe(old.expected().length);
+          await c.query(`UPDATE ${s}.conversation_keys SET sealed_reserved = sealed_reserved + 1 WHERE conversation_id = 'as-app'`);
+          await c.query(`INSERT INTO ${s}.keywarden_master_keys (name) VALUES ('local:app-2')`);
+        });
+        old.model.get(keyOf('as-app', 1))!.sealed_reserved += 1;
+        // No more than it had: it could not delete before, it cannot now.
+        const may = await db.pool.query(`SELECT has_table_privilege($1, $2, 'DELETE') AS del, has_table_privilege($1, $2, 'UPDATE') AS upd`, [role, `${s}.conversation_keys`]);
+        expect(may.rows[0]).toEqual({ del: false, upd: true });
+        expect(await migratedRows(s)).toEqual(old.expected());
+      } finally {
+        await db.pool.query(`DROP OWNED BY ${role}`);
+        await db.pool.query(`DROP ROLE ${role}`);
+      }
+    });
+  });
+
   it('validates batchRows, onProgress and copyOnly, naming them, before touching the database', async () => {
     await withSchema(async (schema) => {
       await expect(migrate(db.pool, { schema, copyOnly: 1 as never })).rejects.toThrow(/options\.copyOnly/);

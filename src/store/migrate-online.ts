@@ -4,8 +4,9 @@
  * use, then swapped in by one short transaction.
  *
  * 1. Prepare (in {@link migrate}'s transaction): the new table `<table>_compact` with its
- *    partitions and indexes, a row trigger on the old table that upserts every insert and update
- *    into the new one (and deletes what it deletes), and the progress table `keywarden_copy`.
+ *    partitions and indexes and the old table's privileges, a row trigger on the old table that
+ *    upserts every insert and update into the new one (and deletes what it deletes), and the
+ *    progress table `keywarden_copy`.
  *    From its commit on, every write to the old table reaches the new one.
  * 2. Copy: the rows that existed before (and any since), in primary-key order, `batchRows` at a
  *    time. Each batch is its own short transaction: it share-locks its rows in the old table
@@ -98,6 +99,18 @@ export function prepareCompactTable(s: string, table: string, partitions: number
         (EXCLUDED.created_at, EXCLUDED.activated_at, EXCLUDED.sealed_reserved, EXCLUDED.superseded_at, EXCLUDED.shredded_at,
          EXCLUDED.master_key, EXCLUDED.suite, EXCLUDED.state, EXCLUDED.shred_scope, EXCLUDED.wrapped_key);
       RETURN NULL;
+    END $kw$`,
+    // The old table's privileges, granted on the new one now (not at the swap): roles that may
+    // write the old table run the trigger, which writes the new one and the master key table;
+    // after the swap they use the new table as they used the old.
+    `DO $kw$ DECLARE r record; BEGIN
+      FOR r IN SELECT a.privilege_type AS what, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(g.rolname) END AS who
+        FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a LEFT JOIN pg_roles g ON g.oid = a.grantee
+        WHERE c.oid = '${t}'::regclass AND a.grantee <> c.relowner
+      LOOP
+        EXECUTE format('GRANT %s ON TABLE ${p} TO %s', r.what, r.who);
+        IF r.what = 'INSERT' THEN EXECUTE format('GRANT SELECT, INSERT ON TABLE ${s}.keywarden_master_keys TO %s', r.who); END IF;
+      END LOOP;
     END $kw$`,
     `CREATE TRIGGER keywarden_copy AFTER INSERT OR UPDATE OR DELETE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
     `INSERT INTO ${s}.keywarden_copy (table_name) VALUES ('${table}')`,
