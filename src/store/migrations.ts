@@ -223,10 +223,12 @@ const MIGRATIONS: readonly Migration[] = [
     // opt-in idle pass, which now reads the key table in primary-key order instead. Dropping an
     // index is a catalog change: a brief lock, no table rewrite.
     version: 7,
+    // For schemas built by earlier development builds of migration 5, which created this index
+    // and left the *_compact primary key names; today's migration 5 does neither, and these
+    // statements find nothing to do.
     up: (s) => [
       `DROP INDEX IF EXISTS ${s}.conversation_keys_activated_at`,
       `DROP INDEX IF EXISTS ${s}.branch_keys_activated_at`,
-      // Migration 5 built the tables as *_compact: give their primary keys the tables' names.
       `ALTER INDEX IF EXISTS ${s}.conversation_keys_compact_pkey RENAME TO conversation_keys_pkey`,
       `ALTER INDEX IF EXISTS ${s}.branch_keys_compact_pkey RENAME TO branch_keys_pkey`,
     ],
