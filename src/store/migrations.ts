@@ -9,7 +9,7 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
-import { ownOptions } from '../util/validate.js';
+import { assertInt, ownOptions } from '../util/validate.js';
 import { COMPACT_TABLES, type CopyProgress, DDL_LOCK, copyBatch, copyState, prepareCompactTable, progressTable, swapCompactTable } from './migrate-online.js';
 import { assertPool, guardPool, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 
@@ -329,8 +329,10 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
   guardPool(pool);
   const o = ownOptions('options', options, ['schema', 'partitions', 'batchRows', 'onProgress', 'copyOnly']);
   const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
-  const partitions = intOption('options.partitions', o.partitions, DEFAULT_PARTITIONS, 1024);
-  const batchRows = intOption('options.batchRows', o.batchRows, 5_000, 1_000_000);
+  const partitions = o.partitions ?? DEFAULT_PARTITIONS;
+  assertInt('options.partitions', partitions, 1, 1024);
+  const batchRows = o.batchRows ?? 5_000;
+  assertInt('options.batchRows', batchRows, 1, 1_000_000);
   const onProgress = o.onProgress;
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidInputError('options.onProgress', 'expected a function');
   const copyOnly = o.copyOnly ?? false;
@@ -427,12 +429,6 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
       onProgress?.({ version: step.copy, ...progress });
     }
   }
-}
-
-function intOption(name: string, value: unknown, fallback: number, max: number): number {
-  const n = value ?? fallback;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) throw new InvalidInputError(name, `expected an integer from 1 to ${max}`);
-  return n;
 }
 
 /** The SQLSTATE of a driver error, also when wrapped in a StoreError's cause. */
