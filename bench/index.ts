@@ -64,13 +64,20 @@ for (const bytes of SIZES) {
 }
 
 log('measuring decryptMany (50 messages of 200 B)…');
+let decryptManyToSplit: number;
 {
   const page = await setupPage();
   const m = await measure(page.contenders, ROUNDS, BATCH_MS);
   const kw = m.get('keywarden:AES-256-GCM:decryptMany')!;
-  const raw = m.get('raw-node:AES-256-GCM:decrypt-50')!;
-  results.push(row('decryptMany', 'keywarden', 'AES-256-GCM', 200 * page.messages, kw, raw.opsPerSec, null));
-  results.push(row('decryptMany', 'raw-node', 'AES-256-GCM', 200 * page.messages, raw, raw.opsPerSec, null));
+  // ratio_to_raw is taken against raw AES-GCM opening the same page from stored messages (one
+  // buffer each, split per open): the work any stored format does, so the ratio is keywarden's
+  // own overhead. The pre-split row shows the floor no stored format reaches.
+  const stored = m.get('raw-node:AES-256-GCM+one-buffer:decrypt-50')!;
+  const split = m.get('raw-node:AES-256-GCM:decrypt-50')!;
+  results.push(row('decryptMany', 'keywarden', 'AES-256-GCM', 200 * page.messages, kw, stored.opsPerSec, null));
+  results.push(row('decryptMany', 'raw-node+one-buffer', 'AES-256-GCM', 200 * page.messages, stored, stored.opsPerSec, null));
+  results.push(row('decryptMany', 'raw-node (pre-split)', 'AES-256-GCM', 200 * page.messages, split, stored.opsPerSec, null));
+  decryptManyToSplit = r3(kw.opsPerSec / split.opsPerSec);
 }
 
 log(`measuring the cold path (KMS endpoint on 127.0.0.1, ${kmsDelayMs} ms delay)…`);
@@ -113,6 +120,7 @@ const targets = [
     { name: `${op} 1 MiB, default suite, x raw AES-GCM`, value: find(op, 'keywarden', 'AES-256-GCM', 1 << 20).ratio_to_raw!, target: 0.95, higher: true },
     { name: `${op} 1 KiB, default suite, x AWS Encryption SDK`, value: find(op, 'keywarden', 'AES-256-GCM', 1024).ratio_to_esdk!, target: 30, higher: true },
   ]),
+  { name: 'decryptMany (50 x 200 B) x raw AES-GCM opening the stored messages', value: find('decryptMany', 'keywarden', 'AES-256-GCM', 10_000).ratio_to_raw!, target: 0.9, higher: true },
   { name: 'KMS calls on the hot path (10,000 encrypts)', value: cold.hot_path.kms_calls, target: 0, higher: false },
   { name: 'KMS calls per new conversation (sequential)', value: cold.sequential.kms_calls_per_conversation, target: 1, higher: false },
   { name: 'KMS calls, burst of 10,000 encrypts over 1,000 new conversations', value: cold.burst.kms_generate_calls, target: 1000, higher: false },
@@ -134,6 +142,7 @@ const report = {
   branch_cold: branchCold,
   memory,
   attachments,
+  decrypt_many_x_raw_pre_split: decryptManyToSplit,
   targets,
 };
 
@@ -159,6 +168,7 @@ if (json) {
   for (const [name, m] of [['direct', bc.direct], ['branch', bc.branch]] as const) {
     console.log(line([name, '', m.kms_calls_create, `${m.create_p50_ms} ms`, `${m.create_p99_ms} ms`, m.create_per_sec, m.kms_calls_open, `${m.open_p50_ms} ms`, `${m.open_p99_ms} ms`, m.open_per_sec], [8, 0, ...cw]));
   }
+  console.log(`decryptMany x raw AES-GCM on pre-split nonce, body and tag (no stored format has them): ${decryptManyToSplit}`);
   console.log(`cache memory: ${memory.keys_100k!.bytes_per_key} B/key at 100k keys, ${memory.keys_1m!.bytes_per_key} B/key at 1M keys`);
   console.log('\ntargets:');
   for (const t of targets) console.log(`  ${t.ok ? 'ok  ' : 'MISS'} ${t.name}: ${t.value} (target ${t.higher ? '>=' : '<='} ${t.target})`);

@@ -11,7 +11,7 @@ import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, ty
 import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
-import { AadBuilder, type CiphertextHeader, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, parseHeader, writeHeaderV2 } from './format/wire.js';
+import { AadBuilder, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, headerVersion, writeHeaderV2 } from './format/wire.js';
 import { type KeyAuditOptions, KeyLifecycle, type ShredReason } from './keys/lifecycle.js';
 import { type Deadlines, openMessage, shreddedError } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
@@ -390,37 +390,37 @@ export class Keywarden {
       const aad = options === undefined ? EMPTY : messageAad(options);
       const signal = options === undefined ? undefined : signalOf(options);
       if (signal?.aborted) throw new AbortedError(signal.reason);
-      const h = parseHeader(ciphertext);
-      if (h === undefined) {
+      const version = headerVersion(ciphertext);
+      if (version === 0) {
         conversationIdBytes(conversationId); // a bad id is reported as such, before the ciphertext
         throw new DecryptionError();
       }
-      const k = typeof conversationId === 'string' ? this.#part.version(conversationId, h.keyVersion) : undefined;
-      if (k === undefined || k.slot < 0) return raceAbort(this.#decryptSlow(conversationId, ciphertext, h, aad), signal);
-      return Promise.resolve(this.#open(conversationId, k, h, ciphertext, aad));
+      const k = typeof conversationId === 'string' ? this.#part.version(conversationId, version) : undefined;
+      if (k === undefined || k.slot < 0) return raceAbort(this.#decryptSlow(conversationId, ciphertext, version, aad), signal);
+      return Promise.resolve(this.#open(conversationId, k, ciphertext, aad));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  async #decryptSlow(conversationId: string, ciphertext: Uint8Array, h: CiphertextHeader, aad: Uint8Array | string): Promise<Uint8Array> {
+  async #decryptSlow(conversationId: string, ciphertext: Uint8Array, version: number, aad: Uint8Array | string): Promise<Uint8Array> {
     let k: CachedKey | undefined;
     while (k === undefined || k.slot < 0) {
-      k = await this.#keys.version(conversationId, h.keyVersion);
+      k = await this.#keys.version(conversationId, version);
       if (this.#keys.closed) throw new ClosedError();
     }
-    return this.#open(conversationId, k, h, ciphertext, aad);
+    return this.#open(conversationId, k, ciphertext, aad);
   }
 
-  #open(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array {
-    const pt = this.#openOrNull(conversationId, k, h, ct, aad);
+  #open(conversationId: string, k: CachedKey, ct: Uint8Array, aad: Uint8Array | string): Uint8Array {
+    const pt = this.#openOrNull(conversationId, k, ct, aad);
     if (pt === null) throw new DecryptionError();
     return pt;
   }
 
   /** Opens with a cached key; null for every failure (the caller raises the one DecryptionError). */
-  #openOrNull(conversationId: string, k: CachedKey, h: CiphertextHeader, ct: Uint8Array, aad: Uint8Array | string): Uint8Array | null {
-    return openMessage(this.#aead, AD, conversationId, k.suite, k.version, this.#part.key(k), h, ct, aad);
+  #openOrNull(conversationId: string, k: CachedKey, ct: Uint8Array, aad: Uint8Array | string): Uint8Array | null {
+    return openMessage(this.#aead, AD, conversationId, k.suite, k.version, this.#part.key(k), ct, aad);
   }
 
   /**
@@ -439,34 +439,40 @@ export class Keywarden {
     conversationIdBytes(conversationId);
     if (!Array.isArray(items)) throw new InvalidInputError('items', 'expected an array');
     const signal = callSignal(options);
-    const parsed = parseDecryptItems(items);
-    const headers = parsed.map((p) => parseHeader(p.ct));
+    const { cts, aads } = parseDecryptItems(items);
+    const versions = new Array<number>(cts.length);
     const keys = new Map<number, CachedKey | null>();
     const shredded = new Set<number>();
     try {
-      for (const h of headers) {
-        if (h === undefined || keys.has(h.keyVersion)) continue;
-        let k = this.#part.version(conversationId, h.keyVersion) ?? null;
+      for (let i = 0; i < cts.length; i++) {
+        const v = (versions[i] = headerVersion(cts[i]!)); // 0: malformed
+        if (v === 0 || keys.has(v)) continue;
+        let k = this.#part.version(conversationId, v) ?? null;
         try {
-          while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, h.keyVersion), signal);
+          while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, v), signal);
           this.#part.pin(k); // later awaits may evict it; it must stay usable for this page
         } catch (err) {
           if (err instanceof KeyShreddedError) {
-            shredded.add(h.keyVersion);
+            shredded.add(v);
             k = null;
           } else if (err instanceof DecryptionError) k = null;
           else throw err;
         }
-        keys.set(h.keyVersion, k);
+        keys.set(v, k);
       }
       if (this.#keys.closed) throw new ClosedError();
-      const results = new Array<DecryptResult>(parsed.length);
-      for (let i = 0; i < parsed.length; i++) {
-        const h = headers[i];
-        const k = h === undefined ? undefined : keys.get(h.keyVersion);
-        const pt = h === undefined || !k ? null : this.#openOrNull(conversationId, k, h, parsed[i]!.ct, parsed[i]!.aad);
-        results[i] = pt !== null ? { ok: true, plaintext: pt }
-          : { ok: false, error: h !== undefined && shredded.has(h.keyVersion) ? shreddedError(h.keyVersion) : new DecryptionError() };
+      const results = new Array<DecryptResult>(cts.length);
+      // A page is usually one version: remember the last lookup instead of asking the map.
+      let lastV = 0;
+      let lastK: CachedKey | null | undefined;
+      for (let i = 0; i < cts.length; i++) {
+        const v = versions[i]!;
+        if (v !== lastV) {
+          lastV = v;
+          lastK = v === 0 ? null : keys.get(v);
+        }
+        const pt = lastK ? this.#openOrNull(conversationId, lastK, cts[i]!, aads[i]!) : null;
+        results[i] = pt !== null ? { ok: true, plaintext: pt } : { ok: false, error: shredded.has(v) ? shreddedError(v) : new DecryptionError() };
       }
       return results;
     } finally {

@@ -10,7 +10,7 @@ import { InvalidInputError, Keywarden, LocalMasterKey, MemoryKeyStore, inspectCi
 import { nobleAead } from '../src/aead/noble.js';
 import { SUITES, SuiteId, suiteById } from '../src/format/suites.js';
 import {
-  AadBuilder, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, aadPrefix, aadPrefixV2, parseHeader, writeHeader, writeHeaderV2,
+  AadBuilder, FORMAT_V1, FORMAT_V2, HEADER_LENGTH, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, aadPrefix, aadPrefixV2, headerVersion, parseHeader, writeHeader, writeHeaderV2,
 } from '../src/format/wire.js';
 import { MAX_AAD_BYTES } from '../src/util/validate.js';
 
@@ -147,6 +147,16 @@ describe('header parsing', () => {
     expect(inspectCiphertext(headerV2(1, 1, MAX_SEALED_AT, 100)).sealedAt).toBe('2106-02-07T06:28:15.000Z');
   });
 
+  it('headerVersion agrees with parseHeader on any bytes (0 exactly where parseHeader refuses)', () => {
+    const near = fc.tuple(fc.constantFrom(0, 1, 2, 3), fc.constantFrom(0, 1, 2, 3, 99), fc.uint8Array({ maxLength: 60 })).map(([f, s, rest]) => new Uint8Array([f, s, ...rest]));
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 80 }), near), (b) => {
+        expect(headerVersion(b)).toBe(parseHeader(b)?.keyVersion ?? 0);
+      }),
+      { verbose: true, numRuns: 2000 },
+    );
+  });
+
   it('parseHeader refuses key version 0, an unknown suite, another format version and anything shorter than a header', () => {
     const long = 100;
     expect(parseHeader(header(1, 0, long))).toBeUndefined();
@@ -192,7 +202,13 @@ describe('associated data', () => {
     return new Uint8Array(Buffer.concat([out, idBytes, aadBytes]));
   };
   const idArb = fc.string({ unit: fc.constantFrom('a', 'é', '€', '😀', '\u0000'), minLength: 1, maxLength: 64 }).filter((s) => Buffer.byteLength(s) <= 256);
-  const aadArb = fc.oneof(fc.uint8Array({ maxLength: 700 }), fc.string({ unit: fc.constantFrom('x', 'é', '€'), maxLength: 300 }));
+  const aadArb = fc.oneof(
+    fc.uint8Array({ maxLength: 700 }),
+    fc.string({ unit: fc.constantFrom('x', 'é', '€'), maxLength: 300 }),
+    // ASCII message ids around the 64-character JS copy path, and ASCII with a late non-ASCII unit.
+    fc.string({ unit: fc.constantFrom('m', 's', 'g', ':', '0', '\u007f', '\u0000'), maxLength: 80 }),
+    fc.tuple(fc.string({ unit: fc.constantFrom('a', '1'), minLength: 1, maxLength: 70 }), fc.constantFrom('\u0080', 'é', '😀')).map(([a, b]) => a + b),
+  );
 
   it('AadBuilder and aadPrefix build version | suite | key version | len(id) | id | aad, for any sequence of calls', () => {
     const builder = new AadBuilder(MAX_AAD_BYTES);

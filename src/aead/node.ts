@@ -33,6 +33,26 @@ function view(b: Uint8Array, start: number, end: number): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset + start, end - start);
 }
 
+/** One message open through OpenSSL (AES-256-GCM or ChaCha20-Poly1305); null when the tag fails. */
+function openNative(suite: SuiteId, key: Uint8Array, nonce: Uint8Array, ct: Uint8Array, aad: Uint8Array, start: number): Uint8Array | null {
+  const bodyLen = ct.length - TAG;
+  let out: Buffer | undefined;
+  try {
+    const d = createDecipheriv(algo(suite), key, nonce, TAG_OPTS);
+    for (let i = 0; i < TAG; i++) TAG_SCRATCH[i] = ct[bodyLen + i]!;
+    d.setAuthTag(TAG_SCRATCH);
+    if (aad.length > 0) d.setAAD(aad);
+    out = d.update(view(ct, start, bodyLen));
+    d.final(); // throws when the tag does not verify
+    return out;
+  } catch {
+    // OpenSSL decrypts before it verifies: wipe what update() produced so no unverified
+    // plaintext outlives this call.
+    out?.fill(0);
+    return null;
+  }
+}
+
 /** AEADs implemented by node:crypto. */
 export const nodeAead: AeadImpl = {
   name: 'node',
@@ -74,29 +94,12 @@ export const nodeAead: AeadImpl = {
   },
   open(suite, key, nonce, ct, aad, start = 0) {
     if (ct.length - start < TAG) return null;
-    let k = key;
-    let n = nonce;
-    if (suite === SuiteId.XCHACHA20_POLY1305) {
-      k = hchacha20(key, view(nonce, 0, 16));
-      n = xchachaInnerNonce(nonce);
-    }
-    const bodyLen = ct.length - TAG;
-    let out: Buffer | undefined;
+    if (suite !== SuiteId.XCHACHA20_POLY1305) return openNative(suite, key, nonce, ct, aad, start);
+    const k = hchacha20(key, view(nonce, 0, 16));
     try {
-      const d = createDecipheriv(algo(suite), k, n, TAG_OPTS);
-      for (let i = 0; i < TAG; i++) TAG_SCRATCH[i] = ct[bodyLen + i]!;
-      d.setAuthTag(TAG_SCRATCH);
-      if (aad.length > 0) d.setAAD(aad);
-      out = d.update(view(ct, start, bodyLen));
-      d.final(); // throws when the tag does not verify
-      return out;
-    } catch {
-      // OpenSSL decrypts before it verifies: wipe what update() produced so no unverified
-      // plaintext outlives this call.
-      out?.fill(0);
-      return null;
+      return openNative(suite, k, xchachaInnerNonce(nonce), ct, aad, start);
     } finally {
-      if (k !== key) k.fill(0);
+      k.fill(0);
     }
   },
 };

@@ -21,7 +21,7 @@ import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog, AuditPending } from '../audit/log.js';
 import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
-import { type DecryptItem, type DecryptResult, parseDecryptItems } from '../format/items.js';
+import { type DecryptItem, type DecryptResult, type ParsedItems, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
 import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
@@ -168,8 +168,8 @@ export class BreakGlass {
     if (!req.scope.conversations.includes(conversationId)) {
       await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', 'conversation is not in the token scope');
     }
-    if (parsed.length > req.scope.maxMessages) {
-      await this.#refuse(req, 'ERR_BG_MESSAGE_LIMIT', `${parsed.length} messages requested, the token allows ${req.scope.maxMessages}`);
+    if (parsed.cts.length > req.scope.maxMessages) {
+      await this.#refuse(req, 'ERR_BG_MESSAGE_LIMIT', `${parsed.cts.length} messages requested, the token allows ${req.scope.maxMessages}`);
     }
 
     // 3. Single use, on the record before any key is touched.
@@ -218,11 +218,12 @@ export class BreakGlass {
    * sealing time) only when its key version was valid during the window.
    */
   async #openPage(
-    conversationId: string, parsed: { ct: Uint8Array; aad: Uint8Array | string }[], from: number, to: number, keys: Map<number, WindowKey>, signal: AbortSignal | undefined,
+    conversationId: string, parsed: ParsedItems, from: number, to: number, keys: Map<number, WindowKey>, signal: AbortSignal | undefined,
   ): Promise<{ results: DecryptResult[]; opened: Uint8Array[] }> {
     const results: DecryptResult[] = [];
     const opened: Uint8Array[] = [];
-    for (const { ct, aad } of parsed) {
+    for (let i = 0; i < parsed.cts.length; i++) {
+      const ct = parsed.cts[i]!;
       const h = parseHeader(ct);
       if (h !== undefined && h.sealedAt !== undefined && !(h.sealedAt * 1000 >= from && h.sealedAt * 1000 + 1000 <= to)) {
         results.push(outOfScope('message was sealed outside the token time window'));
@@ -244,7 +245,7 @@ export class BreakGlass {
         continue;
       }
       const key = k?.key ?? (k?.outside ? await this.#unwrapOutside(h!.keyVersion, keys) : undefined);
-      const pt = h === undefined || key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k!.suite!, h.keyVersion, key, h, ct, aad);
+      const pt = h === undefined || key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k!.suite!, h.keyVersion, key, ct, parsed.aads[i]!);
       if (pt === null) {
         results.push({ ok: false, error: new DecryptionError() });
         continue;

@@ -64,16 +64,26 @@ export function writeHeaderV2(out: Uint8Array, suiteId: number, keyVersion: numb
  * known suite long enough to hold nonce and tag; callers turn that into their own error.
  */
 export function parseHeader(ct: Uint8Array): CiphertextHeader | undefined {
+  const keyVersion = headerVersion(ct);
+  if (keyVersion === 0) return undefined;
+  const formatVersion = ct[0]!;
+  const suite = suiteById(ct[1]!)!;
+  const headerLength = formatVersion === FORMAT_V2 ? HEADER_LENGTH_V2 : HEADER_LENGTH;
+  return { formatVersion, suite, keyVersion, sealedAt: formatVersion === FORMAT_V2 ? readU32(ct, 6) : undefined, headerLength, bodyOffset: headerLength + suite.nonceLength };
+}
+
+/**
+ * The key version of a well-formed header (the checks of {@link parseHeader}), or 0 for anything
+ * parseHeader refuses. Allocates nothing: decryptMany reads a page's versions with it.
+ */
+export function headerVersion(ct: Uint8Array): number {
   const formatVersion = ct[0] ?? 0;
   const headerLength = formatVersion === FORMAT_V2 ? HEADER_LENGTH_V2 : formatVersion === FORMAT_V1 ? HEADER_LENGTH : 0;
-  if (headerLength === 0 || ct.length < headerLength) return undefined;
+  if (headerLength === 0 || ct.length < headerLength) return 0;
   const suite = suiteById(ct[1]!);
-  if (!suite) return undefined;
-  const keyVersion = readU32(ct, 2);
-  if (keyVersion === 0) return undefined;
-  const bodyOffset = headerLength + suite.nonceLength;
-  if (ct.length < bodyOffset + suite.tagLength) return undefined;
-  return { formatVersion, suite, keyVersion, sealedAt: formatVersion === FORMAT_V2 ? readU32(ct, 6) : undefined, headerLength, bodyOffset };
+  if (!suite) return 0;
+  if (ct.length < headerLength + suite.nonceLength + suite.tagLength) return 0;
+  return readU32(ct, 2);
 }
 
 /**
@@ -168,7 +178,13 @@ class AadBuffer {
     out[this.#h + 1] = n & 0xff;
     let length = this.#h + 2 + n;
     if (typeof aad === 'string') {
-      if (aad.length > 0) length += encoder.encodeInto(aad, (this.#tails[n] ??= out.subarray(this.#h + 2 + n))).written;
+      // Short ASCII strings (message ids) are copied in JS: cheaper than a call into encodeInto.
+      let i = 0;
+      if (aad.length <= 64) {
+        for (let c; i < aad.length && (c = aad.charCodeAt(i)) < 0x80; i++) out[length + i] = c;
+      }
+      if (i === aad.length) length += i;
+      else length += encoder.encodeInto(aad, (this.#tails[n] ??= out.subarray(this.#h + 2 + n))).written;
     } else if (aad.length > 0) {
       out.set(aad, length);
       length += aad.length;
