@@ -5,14 +5,14 @@
  * bytes) is rejected, as is invalid UTF-8. Identifiers people could be harmed by (conversation
  * and case ids) appear only as keyed HMACs ({@link AuditIdHasher}).
  */
-import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { AuditEntryError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
+import { hmacSha256 } from '../util/digest.js';
 import { canonicalJson } from '../util/json.js';
 import { VERSION } from '../version.js';
 import { isCanonicalTime } from '../util/time.js';
-import { randomBytes } from '../util/random.js';
+import { fillNonce, randomBytes } from '../util/random.js';
 import { assertBytes } from '../util/validate.js';
 
 /** Entry format version byte. */
@@ -81,52 +81,71 @@ export interface AuditEvent {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+// The validators run on every event the library makes and again when it is encoded: helpers and
+// the field lists are built once, not per call (issue #14: per-event CPU is the sequencer's budget).
+function fail(path: string, what: string): never {
+  throw new AuditEntryError(`${path}: expected ${what}`);
+}
+const isStr = (x: unknown): boolean => typeof x === 'string' && x.length > 0 && x.length <= 1024 && x.isWellFormed();
+const isHex64 = (x: unknown): boolean => typeof x === 'string' && HEX64.test(x);
+const isUint = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** A schema as lists: the field names (for the unknown-field check) and [name, kind] pairs. */
+interface Fields {
+  names: ReadonlySet<string>;
+  pairs: readonly (readonly [string, Kind])[];
+}
+const fields = (schema: Record<string, Kind>): Fields => ({ names: new Set(Object.keys(schema)), pairs: Object.entries(schema) });
+
 function checkValue(path: string, kind: Kind, v: unknown): void {
-  const fail = (what: string) => {
-    throw new AuditEntryError(`${path}: expected ${what}`);
-  };
-  const str = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= 1024 && x.isWellFormed();
   switch (kind) {
-    case 'string': if (!str(v)) fail('a non-empty well-formed string of at most 1024 characters'); return;
-    case 'hmac': case 'digest': if (typeof v !== 'string' || !HEX64.test(v)) fail('64 lower-case hex digits'); return;
-    case 'hmac?': if (v !== null && (typeof v !== 'string' || !HEX64.test(v))) fail('null or 64 lower-case hex digits'); return;
-    case 'uint': if (!Number.isSafeInteger(v) || (v as number) < 0) fail('a non-negative integer'); return;
+    case 'string': if (!isStr(v)) fail(path, 'a non-empty well-formed string of at most 1024 characters'); return;
+    case 'hmac': case 'digest': if (!isHex64(v)) fail(path, '64 lower-case hex digits'); return;
+    case 'hmac?': if (v !== null && !isHex64(v)) fail(path, 'null or 64 lower-case hex digits'); return;
+    case 'uint': if (!isUint(v)) fail(path, 'a non-negative integer'); return;
     // RFC 3339, UTC, millisecond precision: one spelling per instant (util/time.ts).
-    case 'time': if (!isCanonicalTime(v)) fail('an RFC 3339 UTC time with milliseconds'); return;
-    case 'string[]': if (!Array.isArray(v) || !v.every(str)) fail('an array of non-empty strings'); return;
-    case 'hmac[]': if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && HEX64.test(x))) fail('an array of 64-hex-digit HMACs'); return;
-    case 'uint[]': if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x) && x >= 0)) fail('an array of non-negative integers'); return;
-    case 'scope': checkObject(path, v, SCOPE); return;
+    case 'time': if (!isCanonicalTime(v)) fail(path, 'an RFC 3339 UTC time with milliseconds'); return;
+    case 'string[]': if (!Array.isArray(v) || !v.every(isStr)) fail(path, 'an array of non-empty strings'); return;
+    case 'hmac[]': if (!Array.isArray(v) || !v.every(isHex64)) fail(path, 'an array of 64-hex-digit HMACs'); return;
+    case 'uint[]': if (!Array.isArray(v) || !v.every(isUint)) fail(path, 'an array of non-negative integers'); return;
+    case 'scope': checkObject(path, v, SCOPE_FIELDS); return;
     case 'keyref[]':
-      if (!Array.isArray(v)) fail('an array of { conversation, version }');
-      (v as unknown[]).forEach((x, i) => checkObject(`${path}[${i}]`, x, KEYREF));
+      if (!Array.isArray(v)) fail(path, 'an array of { conversation, version }');
+      for (let i = 0; i < v.length; i++) checkObject(`${path}[${i}]`, v[i], KEYREF_FIELDS);
       return;
     case 'branchref[]':
-      if (!Array.isArray(v)) fail('an array of { branch, version }');
-      (v as unknown[]).forEach((x, i) => checkObject(`${path}[${i}]`, x, BRANCHREF));
+      if (!Array.isArray(v)) fail(path, 'an array of { branch, version }');
+      for (let i = 0; i < v.length; i++) checkObject(`${path}[${i}]`, v[i], BRANCHREF_FIELDS);
       return;
     default: {
       const allowed = kind.slice(5).split('|');
-      if (typeof v !== 'string' || !allowed.includes(v)) fail(`one of ${allowed.join(', ')}`);
+      if (typeof v !== 'string' || !allowed.includes(v)) fail(path, `one of ${allowed.join(', ')}`);
     }
   }
 }
 
-function checkObject(path: string, v: unknown, schema: Record<string, Kind>): void {
+function checkObject(path: string, v: unknown, schema: Fields): void {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new AuditEntryError(`${path}: expected an object`);
-  for (const k of Object.keys(v)) if (!(k in schema)) throw new AuditEntryError(`${path}.${k}: unknown field`);
-  for (const [k, kind] of Object.entries(schema)) {
+  for (const k of Object.keys(v)) if (!schema.names.has(k)) throw new AuditEntryError(`${path}.${k}: unknown field`);
+  for (const [k, kind] of schema.pairs) {
     if (!(k in v)) throw new AuditEntryError(`${path}.${k}: missing field`);
     checkValue(`${path}.${k}`, kind, (v as Record<string, unknown>)[k]);
   }
 }
 
+const SCOPE_FIELDS = fields(SCOPE);
+const KEYREF_FIELDS = fields(KEYREF);
+const BRANCHREF_FIELDS = fields(BRANCHREF);
+/** Each type's full field set (common fields first), built once. */
+const EVENT_FIELDS = new Map(Object.entries(SCHEMAS).map(([type, schema]) => [type, fields({ ...COMMON, ...schema })]));
+
 /** Validates an event against its type's fixed field set; throws {@link AuditEntryError}. */
 export function validateEvent(event: unknown): asserts event is AuditEvent {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new AuditEntryError('entry: expected an object');
   const type = (event as { type?: unknown }).type;
-  if (typeof type !== 'string' || !(type in SCHEMAS)) throw new AuditEntryError(`entry.type: unknown event type`);
-  checkObject('entry', event, { ...COMMON, ...SCHEMAS[type as AuditEventType] });
+  const schema = typeof type === 'string' ? EVENT_FIELDS.get(type) : undefined;
+  if (schema === undefined) throw new AuditEntryError(`entry.type: unknown event type`);
+  checkObject('entry', event, schema);
 }
 
 /** Who records the events the library writes, and its clock. */
@@ -134,6 +153,16 @@ export interface EventSource {
   /** Recorded in every entry (e.g. the service name). */
   actor: string;
   now: () => Date;
+}
+
+const ID = new Uint8Array(16);
+/**
+ * A fresh 128-bit event id. Ids are public (they are in the log), so they come from the pooled
+ * CSPRNG that serves nonces (util/random.ts) rather than one getRandomValues call per event.
+ */
+function newEventId(): string {
+  fillNonce(ID, 0, 16);
+  return toHex(ID);
 }
 
 /**
@@ -148,7 +177,7 @@ export interface EventSource {
  * ```
  */
 export function newEvent(type: AuditEventType, source: EventSource, fields: Record<string, unknown>): AuditEvent {
-  const event: Record<string, unknown> = { ...fields, id: toHex(randomBytes(16)), type, time: source.now().toISOString(), actor: source.actor, lib: `keywarden/${VERSION}` };
+  const event: Record<string, unknown> = { ...fields, id: newEventId(), type, time: source.now().toISOString(), actor: source.actor, lib: `keywarden/${VERSION}` };
   validateEvent(event);
   return event;
 }
@@ -236,7 +265,7 @@ export class AuditIdHasher {
   }
   #mac(kind: string, id: string): string {
     if (typeof id !== 'string' || id.length === 0 || !id.isWellFormed()) throw new AuditEntryError(`${kind} id: expected a non-empty well-formed string`);
-    return toHex(hmac(sha256, this.#key, utf8(`keywarden-audit-id:${kind}\u0000${id}`)));
+    return toHex(hmacSha256(this.#key, utf8(`keywarden-audit-id:${kind}\u0000${id}`)));
   }
 }
 

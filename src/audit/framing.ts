@@ -12,7 +12,7 @@
  */
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../util/digest.js';
 import { AuditCorruptError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
@@ -31,7 +31,7 @@ export interface FrameScan {
 }
 
 function checksum(len: Uint8Array, payload: Uint8Array): Uint8Array {
-  return sha256.create().update(len).update(payload).digest().subarray(0, SUM);
+  return sha256(len, payload).subarray(0, SUM);
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import { AbortedError, AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { isAbortSignal } from '../util/deadline.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../util/digest.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, verifyCosignatures } from './checkpoint.js';
@@ -214,14 +214,15 @@ export class AuditLog {
     const from = problem.dropTo!;
     const stored = headSize((await this.#store.state()).head);
     const dropped = [...(from < stored ? await this.#store.read(from, stored) : []), ...(await this.#store.uncovered(Math.max(from, stored)))];
-    const digest = sha256.create();
-    for (const e of dropped) digest.update(leafHash(e));
+    const hashes = new Uint8Array(dropped.length * 32); // SHA-256 over the leaf hashes, in order
+    dropped.forEach((e, i) => hashes.set(leafHash(e), i * 32));
+    const digest = sha256(hashes);
     await this.#storeCall(() => this.#store.repair(from, problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!)));
     const again = await inspectStore(this.#store, this.#verifier, this.origin);
     if (isProblem(again)) throw new AuditCorruptError(`the log is still damaged after the repair: ${again.message}`, again.at);
     this.#view = { size: again.size, root: again.root, head: again.head, checkpoint: again.checkpoint, checkpointSize: again.checkpointSize };
     this.#startSequencer(again);
-    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped: dropped.length, digest: toHex(digest.digest()) }));
+    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped: dropped.length, digest: toHex(digest) }));
   }
 
   /** Takes the sequencer role when free; verifies the store again if it moved since `known`. */

@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../util/digest.js';
 import { InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { assertBytes } from '../util/validate.js';
@@ -31,6 +31,8 @@ export const HASH_SIZE = 32;
 const LEAF_PREFIX = 0x00; // RFC 9162 §2.1.1: MTH({d(0)}) = HASH(0x00 || d(0))
 const NODE_PREFIX = 0x01; // RFC 9162 §2.1.1: MTH(D[n]) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n]))
 const EMPTY_ROOT = sha256(new Uint8Array(0)); // RFC 9162 §2.1.1: MTH({}) = HASH()
+const LEAF = Uint8Array.of(LEAF_PREFIX);
+const NODE = Uint8Array.of(NODE_PREFIX);
 
 /**
  * Leaf hash of an audit entry: `SHA-256(0x00 || entry)` (RFC 9162 §2.1.1).
@@ -41,7 +43,7 @@ const EMPTY_ROOT = sha256(new Uint8Array(0)); // RFC 9162 §2.1.1: MTH({}) = HAS
  * ```
  */
 export function leafHash(entry: Uint8Array): Uint8Array {
-  return sha256.create().update(Uint8Array.of(LEAF_PREFIX)).update(entry).digest();
+  return sha256(LEAF, entry);
 }
 
 /**
@@ -53,7 +55,7 @@ export function leafHash(entry: Uint8Array): Uint8Array {
  * ```
  */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256.create().update(Uint8Array.of(NODE_PREFIX)).update(left).update(right).digest();
+  return sha256(NODE, left, right);
 }
 
 /**

@@ -23,7 +23,7 @@
  * Portable: no Node-only APIs.
  * @module
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../util/digest.js';
 import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../util/ed25519.js';
 import { NoteError } from '../errors.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';

@@ -26,8 +26,8 @@
  * @module
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
-import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { hmacSha256 } from '../util/digest.js';
 import { AuditCorruptError } from '../errors.js';
 import { equalBytes, fromBase64, toBase64, utf8 } from '../util/bytes.js';
 import { HASH_SIZE } from './merkle.js';
@@ -127,7 +127,7 @@ export function openTreeHead(note: string, verifier: NoteVerifier): TreeHead {
 }
 
 function outboxMac(key: Uint8Array, flags: number, bundle: Uint8Array): Uint8Array {
-  return hmac.create(sha256, key).update(OUTBOX_DOMAIN).update(Uint8Array.of(flags)).update(bundle).digest();
+  return hmacSha256(key, OUTBOX_DOMAIN, Uint8Array.of(flags), bundle);
 }
 
 /** An outbox record as stored. */

@@ -21,7 +21,7 @@
  * ```
  * @module
  */
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256 } from '../util/digest.js';
 import { InvalidInputError } from '../errors.js';
 import { HASH_SIZE } from './merkle.js';
 
