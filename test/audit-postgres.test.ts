@@ -273,7 +273,9 @@ describe('migration from the 0.1 layout (entries rows, one checkpoint per append
                 const f = Reflect.get(c, p2, c);
                 if (p2 !== 'query') return typeof f === 'function' ? f.bind(c) : f;
                 return (sql: unknown, ...rest: unknown[]) => {
-                  if (typeof sql === 'string' && sql.includes('audit_migration SET size') && ++chunks === 3) {
+                  // keywarden sends statements as { text, values, name } objects
+                  const text = typeof sql === 'string' ? sql : ((sql as { text?: string } | null)?.text ?? '');
+                  if (text.includes('audit_migration SET size') && ++chunks === 3) {
                     return Promise.reject(Object.assign(new Error('connection lost'), { code: '08006' }));
                   }
                   return (f as (...a: unknown[]) => unknown).call(c, sql, ...rest);

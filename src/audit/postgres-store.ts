@@ -20,6 +20,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { preparedStatementsOption } from '../store/pg-statements.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
 import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
@@ -41,6 +42,11 @@ export interface PostgresAuditStoreOptions {
   schema?: string;
   /** How long the sequencer lease lasts unless renewed (ms). Default 5000: a crashed sequencer is replaced within it. */
   leaseMs?: number;
+  /**
+   * Named prepared statements (default true), as for `PostgresKeyStore`: `false` for a pooler
+   * that does not keep them per client. Off for the whole pool once any store turns it off.
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -71,6 +77,7 @@ export class PostgresAuditStore implements AuditStore {
   constructor(pool: Pool, options?: PostgresAuditStoreOptions) {
     assertPool(pool);
     guardPool(pool);
+    preparedStatementsOption(pool, options?.preparedStatements);
     const leaseMs = options?.leaseMs ?? 5000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new InvalidInputError('options.leaseMs', 'expected an integer of at least 100');
     const schema = schemaOption(options === undefined ? undefined : { ...(options.schema !== undefined && { schema: options.schema }) });

@@ -12,7 +12,9 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
-import { assertPool, guardPool, driverErrorSummary, isRetryable, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { assertPool, guardPool, driverErrorSummary, isRetryable, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
+import { preparedStatementsOption } from '../store/pg-statements.js';
+import { ownOptions } from '../util/validate.js';
 import type { TokenLedger } from './ledger.js';
 
 
@@ -23,7 +25,7 @@ function ledgerError(op: string, err: unknown): StoreError {
 
 async function run<R extends QueryResultRow>(client: PoolClient, op: string, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
   try {
-    return await client.query<R>(sql, params);
+    return await queryOn<R>(client, sql, params);
   } catch (err) {
     throw ledgerError(op, err);
   }
@@ -48,11 +50,14 @@ export class PostgresTokenLedger implements TokenLedger {
   readonly #pool: Pool;
   readonly #table: string;
 
-  constructor(pool: Pool, options?: { schema?: string }) {
+  /** `options.preparedStatements` as for `PostgresKeyStore` (default true). */
+  constructor(pool: Pool, options?: { schema?: string; preparedStatements?: boolean }) {
     assertPool(pool);
     guardPool(pool);
     this.#pool = pool;
-    this.#table = `${quoteIdent(schemaOption(options))}.breakglass_tokens`;
+    const o = ownOptions('options', options, ['schema', 'preparedStatements']);
+    preparedStatementsOption(pool, o.preparedStatements);
+    this.#table = `${quoteIdent(schemaOption(o.schema === undefined ? undefined : { schema: o.schema }))}.breakglass_tokens`;
   }
 
   async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
+import { checkedOut, isNamingFailure, namingFailed, statement } from './pg-statements.js';
 
 /** Default schema of the keywarden tables. */
 export const DEFAULT_SCHEMA = 'public';
@@ -114,6 +115,9 @@ export function isRetryable(err: unknown): boolean {
   if (typeof code === 'string') {
     if (code.startsWith('08') && code.length === 5) return true;
     if (RETRYABLE_SQLSTATES.has(code) || RETRYABLE_NODE_CODES.has(code)) return true;
+    // A named statement the server (or a pooler in front) did not keep: the pool has switched
+    // to unnamed statements (pg-statements.ts), so the same call succeeds when retried.
+    if (isNamingFailure(code, (err as { message?: unknown }).message)) return true;
   }
   const message = (err as { message?: unknown }).message;
   return typeof message === 'string' && RETRYABLE_MESSAGES.test(message);
@@ -177,6 +181,7 @@ export async function withPgTransaction<T>(
   } catch (err) {
     throw errors.connect(err);
   }
+  checkedOut(pool, client);
   client.on('error', noop);
   let open = true;
   let broken = false;
@@ -212,22 +217,34 @@ export async function withPgTransaction<T>(
  * statement failed is destroyed, never handed back (found by test/ci/faults-postgres.test.ts).
  */
 export async function poolQuery<R extends QueryResultRow>(pool: Pool, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-  const client = await pool.connect();
-  client.on('error', noop);
-  try {
-    const res = await client.query<R>(sql, params);
-    client.off('error', noop);
-    client.release();
-    return res;
-  } catch (err) {
-    client.release(true); // the listener stays: this client may still emit as it dies
-    throw err;
+  for (let attempt = 0; ; attempt++) {
+    const client = await pool.connect();
+    checkedOut(pool, client);
+    client.on('error', noop);
+    try {
+      const res = await client.query<R>(statement(client, sql, params));
+      client.off('error', noop);
+      client.release();
+      return res;
+    } catch (err) {
+      client.release(true); // the listener stays: this client may still emit as it dies
+      // A pool that cannot keep named statements falls back to unnamed ones: retry once so.
+      if (attempt === 0 && namingFailed(client, err)) continue;
+      throw err;
+    }
   }
 }
 
 /** A Pool or a checked-out client: `poolQuery` for the first, the client's own query for the second. */
 export function queryOn<R extends QueryResultRow>(q: Pick<Pool, 'query'> | Pick<PoolClient, 'query'>, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-  return isPool(q) ? poolQuery<R>(q, sql, params) : (q as PoolClient).query<R>(sql, params);
+  if (isPool(q)) return poolQuery<R>(q, sql, params);
+  const client = q as PoolClient;
+  // Inside a transaction a failed statement aborts it: no retry here, the caller's retry (the
+  // error is the statement's own) runs unnamed.
+  return client.query<R>(statement(client, sql, params)).catch((err: unknown) => {
+    namingFailed(client, err);
+    throw err;
+  });
 }
 
 function isPool(q: unknown): q is Pool {

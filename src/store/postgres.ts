@@ -17,6 +17,7 @@ import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { CompanionInsert, InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 import { assertPool, guardPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { preparedStatementsOption } from './pg-statements.js';
 import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
 /** Anything that runs a query: the Pool (one statement, any connection) or a checked-out client. */
@@ -175,14 +176,19 @@ export class PostgresKeyStore implements KeyStore {
    *   and engines without LISTEN).
    * @param options.pollIntervalMs polling period, 10..60000 (default 1000): the staleness bound
    *   when polling.
+   * @param options.preparedStatements send keywarden's statements as named prepared statements,
+   *   parsed and planned once per connection (default true; docs/KEYS.md §11.2). `false` for a
+   *   pooler that does not keep them per client (PgBouncer in transaction mode before 1.21);
+   *   without it the pool falls back by itself at the first statement such a pooler loses.
    * @throws InvalidInputError for a missing pool, a bad schema name (`options.schema`) or a bad
    *   option (named).
    */
-  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number }) {
+  constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number; preparedStatements?: boolean }) {
     assertPool(pool);
     guardPool(pool);
     this.#pool = pool;
-    const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs']);
+    const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs', 'preparedStatements']);
+    preparedStatementsOption(pool, o.preparedStatements);
     const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
     const keys = o.keys ?? 'conversations';
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");

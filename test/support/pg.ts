@@ -100,9 +100,10 @@ export function recording(pool: Pool): { pool: Pool; statements: { sql: string; 
   const wrapClient = (client: object) => new Proxy(client, {
     get(target, prop, receiver) {
       if (prop === 'query') {
-        return (sql: string, params?: unknown[]) => {
-          statements.push({ sql, params: params ?? [] });
-          return (target as { query: (s: string, p?: unknown[]) => unknown }).query(sql, params);
+        // keywarden sends statements as config objects ({ text, values, name }), tests as text.
+        return (sql: string | { text: string; values?: unknown[] }, params?: unknown[]) => {
+          statements.push(typeof sql === 'string' ? { sql, params: params ?? [] } : { sql: sql.text, params: sql.values ?? [] });
+          return (target as { query: (s: unknown, p?: unknown[]) => unknown }).query(sql, params);
         };
       }
       const v = Reflect.get(target, prop, receiver) as unknown;
@@ -113,9 +114,9 @@ export function recording(pool: Pool): { pool: Pool; statements: { sql: string; 
     get(target, prop, receiver) {
       if (prop === 'connect') return async () => wrapClient(await target.connect());
       if (prop === 'query') {
-        return (sql: string, params?: unknown[]) => {
-          statements.push({ sql, params: params ?? [] });
-          return target.query(sql, params);
+        return (sql: string | { text: string; values?: unknown[] }, params?: unknown[]) => {
+          statements.push(typeof sql === 'string' ? { sql, params: params ?? [] } : { sql: sql.text, params: sql.values ?? [] });
+          return (target.query as (s: unknown, p?: unknown[]) => unknown)(sql, params);
         };
       }
       const v = Reflect.get(target, prop, receiver) as unknown;
