@@ -45,15 +45,24 @@ interface NodeCrypto {
   hash?: (alg: string, data: Uint8Array, encoding: 'buffer') => Uint8Array;
 }
 
-/** node:crypto when the runtime offers it without a static import; undefined elsewhere. */
-function loadNodeCrypto(): NodeCrypto | undefined {
+/**
+ * `node:crypto` when the runtime offers it without a static import (`process.getBuiltinModule`,
+ * Node >= 20.16), else undefined: browsers, workers and bundles for them never see the import.
+ * Shared with util/ed25519.ts. @internal
+ */
+export function nodeCryptoModule(): Record<string, unknown> | undefined {
   try {
     const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-    const c = typeof p?.getBuiltinModule === 'function' ? (p.getBuiltinModule('node:crypto') as NodeCrypto | undefined) : undefined;
-    return typeof c?.createHash === 'function' && typeof c.createHmac === 'function' ? c : undefined;
+    const c = typeof p?.getBuiltinModule === 'function' ? p.getBuiltinModule('node:crypto') : undefined;
+    return c !== null && typeof c === 'object' ? (c as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+function loadNodeCrypto(): NodeCrypto | undefined {
+  const c = nodeCryptoModule() as Partial<NodeCrypto> | undefined;
+  return typeof c?.createHash === 'function' && typeof c.createHmac === 'function' ? (c as NodeCrypto) : undefined;
 }
 
 /** A plain Uint8Array over a digest Buffer (its own 32-byte allocation, never a pool slab). */

@@ -12,6 +12,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { clean, equalBytes } from './bytes.js';
+import { nodeCryptoModule } from './digest.js';
 
 interface NodeSigning {
   createPrivateKey(o: { key: Uint8Array; format: 'der'; type: 'pkcs8' }): unknown;
@@ -19,13 +20,8 @@ interface NodeSigning {
 }
 
 function loadNodeSigning(): NodeSigning | undefined {
-  try {
-    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-    const c = typeof p?.getBuiltinModule === 'function' ? (p.getBuiltinModule('node:crypto') as NodeSigning | undefined) : undefined;
-    return typeof c?.createPrivateKey === 'function' && typeof c.sign === 'function' ? c : undefined;
-  } catch {
-    return undefined;
-  }
+  const c = nodeCryptoModule() as Partial<NodeSigning> | undefined;
+  return typeof c?.createPrivateKey === 'function' && typeof c.sign === 'function' ? (c as NodeSigning) : undefined;
 }
 
 const nodeSigning = loadNodeSigning();
