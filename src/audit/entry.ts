@@ -179,8 +179,16 @@ function newEventId(): string {
 export function newEvent(type: AuditEventType, source: EventSource, fields: Record<string, unknown>): AuditEvent {
   const event: Record<string, unknown> = { ...fields, id: newEventId(), type, time: source.now().toISOString(), actor: source.actor, lib: `keywarden/${VERSION}` };
   validateEvent(event);
+  Object.freeze(event);
+  VALIDATED.add(event);
   return event;
 }
+
+/**
+ * Events built (and validated) by {@link newEvent}, frozen: encoding them does not validate them
+ * a second time (the library makes one per key change, on the new-conversation path).
+ */
+const VALIDATED = new WeakSet<object>();
 
 /**
  * Encodes a validated event: `0x01 || canonical JSON`.
@@ -192,7 +200,7 @@ export function newEvent(type: AuditEventType, source: EventSource, fields: Reco
  * ```
  */
 export function encodeEntry(event: AuditEvent): Uint8Array {
-  validateEvent(event);
+  if (!VALIDATED.has(event)) validateEvent(event);
   const json = utf8(canonicalJson(event));
   if (json.length + 1 > MAX_ENTRY_BYTES) throw new AuditEntryError(`entry: larger than ${MAX_ENTRY_BYTES} bytes`);
   const out = new Uint8Array(json.length + 1);
