@@ -22,7 +22,7 @@ import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
-import { leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
+import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
 import { type RecordKeys, TREE_HEAD_LINE, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
 import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
@@ -214,8 +214,8 @@ export class AuditLog {
     const from = problem.dropTo!;
     const stored = headSize((await this.#store.state()).head);
     const dropped = [...(from < stored ? await this.#store.read(from, stored) : []), ...(await this.#store.uncovered(Math.max(from, stored)))];
-    const hashes = new Uint8Array(dropped.length * 32); // SHA-256 over the leaf hashes, in order
-    dropped.forEach((e, i) => hashes.set(leafHash(e), i * 32));
+    const hashes = new Uint8Array(dropped.length * HASH_SIZE); // SHA-256 over the leaf hashes, in order
+    dropped.forEach((e, i) => hashes.set(leafHash(e), i * HASH_SIZE));
     const digest = sha256(hashes);
     await this.#storeCall(() => this.#store.repair(from, problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!)));
     const again = await inspectStore(this.#store, this.#verifier, this.origin);
