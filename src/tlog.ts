@@ -29,6 +29,6 @@ export type { TileRef } from './audit/tiles.js';
 export { TileEdge } from './audit/tile-edge.js';
 export type { TileWrite } from './audit/tile-edge.js';
 export { TileTree } from './audit/tile-tree.js';
-export type { TileReader } from './audit/tile-tree.js';
+export type { TileBatchReader, TileReader, TileWant } from './audit/tile-tree.js';
 export { openTreeHead, signTreeHead, TREE_HEAD_LINE } from './audit/records.js';
 export type { TreeHead } from './audit/records.js';

@@ -166,6 +166,37 @@ describe('TileEdge and TileTree against MerkleTree', () => {
     expect(() => edge.append(leafHash(entries[0]!))).toThrow(expect.objectContaining({ param: 'entry' }));
   });
 
+  it('with a batch reader: the same roots and proofs, and each proof\'s uncached tiles fetched in one call', async () => {
+    const { tree, stored } = build(70_000, [40_000, 30_000]);
+    const calls: number[] = [];
+    const single: string[] = [];
+    const batched = new TileTree(async (level, index) => {
+      single.push(`${level}/${index}`);
+      return stored.get(`${level}/${index}`);
+    }, { cacheTiles: 0, readMany: async (wants) => {
+      calls.push(wants.length);
+      return wants.map((w) => stored.get(`${w.level}/${w.index}`));
+    } });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 70_000 }), fc.nat(), async (n, seed) => {
+        calls.length = 0;
+        single.length = 0;
+        const i = seed % n;
+        expect((await batched.inclusionProof(i, n)).map(toHex)).toEqual(tree.inclusionProof(i, n).map(toHex));
+        expect(calls.length + single.length).toBeLessThanOrEqual(1); // one read, whatever it needs
+        const m = seed % (n + 1);
+        expect((await batched.consistencyProof(m, n)).map(toHex)).toEqual(tree.consistencyProof(m, n).map(toHex));
+        expect(toHex(await batched.root(n))).toBe(toHex(tree.root(n)));
+      }),
+      { numRuns: 60 },
+    );
+    // A tile the batch reader does not return is corruption, as with the single reader.
+    const lossy = new TileTree(async () => undefined, { cacheTiles: 0, readMany: async (wants) => wants.map(() => undefined) });
+    await expect(lossy.inclusionProof(300, 70_000)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('tile/') });
+    const short = new TileTree(async () => undefined, { cacheTiles: 0, readMany: async () => [] });
+    await expect(short.inclusionProof(300, 70_000)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+  });
+
   it('a missing tile is ERR_AUDIT_CORRUPT naming its path', async () => {
     const { tiles, stored } = build(600);
     stored.delete('0/1');

@@ -18,6 +18,7 @@ export { AuditLog } from './log.js';
 export type { AuditLogOptions, AuditReceipt, AuditPending, AuditLogStats } from './log.js';
 export { MemoryAuditStore } from './store.js';
 export type { AuditStore, AuditStoreState, IntegrateBatch, ClaimedRecord } from './store.js';
+export type { TileWant } from './tile-tree.js';
 export type { OutboxRecord } from './records.js';
 export { FileAuditStore } from './file-store.js';
 export type { FileAuditStoreOptions } from './file-store.js';

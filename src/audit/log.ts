@@ -24,12 +24,12 @@ import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
-import { type RecordKeys, TREE_HEAD_LINE, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
+import { type RecordKeys, TREE_HEAD_LINE, type TreeHead, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
 import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
 import { type Landed, type SequencedView, Sequencer } from './sequencer.js';
 import { type AuditStore, headSize } from './store.js';
 import type { CompanionInsert } from '../store/types.js';
-import { TileTree } from './tile-tree.js';
+import { type TileWant, TileTree } from './tile-tree.js';
 import { type AuditReceipt, TicketWaiters } from './waiters.js';
 
 export type { AuditReceipt } from './waiters.js';
@@ -138,6 +138,13 @@ export class AuditLog {
   #role: Promise<void> = Promise.resolve();
   #lastError: string | undefined;
   #closed = false;
+  /**
+   * The last checkpoint and tree head whose signatures verified, by their exact text: a proof or
+   * sync that reads the same note again reuses the result instead of another Ed25519
+   * verification (the text is identical, so is the answer). One entry each: bounded memory.
+   */
+  #verifiedCheckpoint: { note: string; cp: Checkpoint } | undefined;
+  #verifiedHead: { note: string; head: TreeHead } | undefined;
 
   private constructor(store: AuditStore, keys: RecordKeys, verifierKey: string, o: Resolved, view: SequencedView) {
     this.#store = store;
@@ -147,7 +154,10 @@ export class AuditLog {
     this.#verifier = newNoteVerifier(verifierKey);
     this.#o = o;
     this.#view = view;
-    this.#tree = new TileTree((level, index, width) => store.readTile(level, index, width), { cacheTiles: o.tileCache });
+    this.#tree = new TileTree((level, index, width) => store.readTile(level, index, width), {
+      cacheTiles: o.tileCache,
+      ...(store.readTiles !== undefined && { readMany: (wants: readonly TileWant[]) => store.readTiles!(wants) }),
+    });
     this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs);
   }
 
@@ -387,7 +397,7 @@ export class AuditLog {
     if (this.#seq !== undefined) return this.#view.size;
     const { head, checkpoint } = await this.#storeCall(() => this.#store.state());
     const cp = checkpoint === undefined ? undefined : this.#open(checkpoint);
-    const h = head === undefined ? undefined : openTreeHead(head, this.#verifier);
+    const h = head === undefined ? undefined : this.#openHead(head);
     const size = h?.size ?? 0;
     if (size < (cp?.size ?? 0)) throw new AuditCorruptError(`the tree head (size ${size}) is behind the latest checkpoint (size ${cp!.size})`, size);
     if (size < this.#view.size) throw new AuditCorruptError(`the store holds ${size} entries, fewer than the ${this.#view.size} this log has seen`, size);
@@ -396,11 +406,23 @@ export class AuditLog {
   }
 
   #open(note: string): Checkpoint {
+    const memo = this.#verifiedCheckpoint;
+    if (memo !== undefined && memo.note === note) return memo.cp;
     try {
-      return openCheckpoint(note, this.#verifier, this.origin).checkpoint;
+      const cp = openCheckpoint(note, this.#verifier, this.origin).checkpoint;
+      this.#verifiedCheckpoint = { note, cp };
+      return cp;
     } catch (cause) {
       throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
     }
+  }
+
+  #openHead(note: string): TreeHead {
+    const memo = this.#verifiedHead;
+    if (memo !== undefined && memo.note === note) return memo.head;
+    const head = openTreeHead(note, this.#verifier);
+    this.#verifiedHead = { note, head };
+    return head;
   }
 
   /** Signs and publishes a checkpoint of the current tree (on demand, e.g. for a witness). */
@@ -467,8 +489,9 @@ export class AuditLog {
   async proof(index: number): Promise<string> {
     const { note, cp } = await this.#latestCheckpoint();
     if (!Number.isSafeInteger(index) || index < 0 || index >= cp.size) throw new InvalidInputError('index', `expected an index below the checkpointed size ${cp.size}`);
-    const proof = await this.#tree.inclusionProof(index, cp.size);
-    if (!verifyInclusion(leafHash(await this.entry(index)), index, cp.size, proof, cp.rootHash)) {
+    // The tiles and the entry are independent reads: one round trip each, side by side.
+    const [proof, entry] = await Promise.all([this.#tree.inclusionProof(index, cp.size), this.entry(index)]);
+    if (!verifyInclusion(leafHash(entry), index, cp.size, proof, cp.rootHash)) {
       throw new AuditCorruptError(`the stored entry ${index} or its tiles do not match the latest checkpoint`, index);
     }
     return formatTlogProof(index, proof, note);

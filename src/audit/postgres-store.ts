@@ -18,7 +18,7 @@
  * @module
  */
 import type { Pool, PoolClient } from 'pg';
-import { AuditUnavailableError, InvalidInputError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { preparedStatementsOption } from '../store/pg-statements.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
@@ -31,6 +31,7 @@ import type { CompanionInsert } from '../store/types.js';
 import { migratePostgresLegacy } from './postgres-migrate.js';
 import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, headSize, noteSize } from './store.js';
 import { TILE_WIDTH, levelSpan } from './tiles.js';
+import type { TileWant } from './tile-tree.js';
 
 /** Entries back to back, with each one's offset and length (for `substring` on the server). */
 function packEntries(entries: readonly Uint8Array[]): { blob: Uint8Array; offsets: number[]; lengths: number[] } {
@@ -133,6 +134,17 @@ export class PostgresAuditStore implements AuditStore {
       `SELECT hashes FROM ${this.#t.tiles} WHERE level = $1 AND idx = $2 AND width >= $3 ORDER BY width LIMIT 1`, [level, index, width]);
     const h = res.rows[0]?.hashes;
     return h === undefined ? undefined : new Uint8Array(h);
+  }
+
+  /** Several tiles in one query (each like {@link readTile}): a proof's uncached tiles. */
+  async readTiles(wants: readonly TileWant[]): Promise<(Uint8Array | undefined)[]> {
+    if (wants.length === 0) return [];
+    const res = await run<{ hashes: Uint8Array | null }>(this.#pool, 'readTiles',
+      `SELECT (SELECT t.hashes FROM ${this.#t.tiles} t WHERE t.level = w.level AND t.idx = w.idx AND t.width >= w.width ORDER BY t.width LIMIT 1) AS hashes
+         FROM unnest($1::smallint[], $2::bigint[], $3::smallint[]) WITH ORDINALITY AS w(level, idx, width, i) ORDER BY w.i`,
+      [wants.map((w) => w.level), wants.map((w) => w.index), wants.map((w) => w.width)]);
+    if (res.rows.length !== wants.length) throw new AuditCorruptError('postgres audit store: readTiles returned the wrong number of rows');
+    return res.rows.map((r) => (r.hashes === null ? undefined : new Uint8Array(r.hashes)));
   }
 
   /**

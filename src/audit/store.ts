@@ -14,6 +14,7 @@ import { AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { type OutboxRecord, TREE_HEAD_LINE } from './records.js';
 import type { TileWrite } from './tile-edge.js';
 import type { CompanionInsert } from '../store/types.js';
+import type { TileWant } from './tile-tree.js';
 import { TILE_WIDTH } from './tiles.js';
 import { HASH_SIZE } from './merkle.js';
 
@@ -104,6 +105,12 @@ export interface AuditStore {
   read(start: number, end: number): Promise<Uint8Array[]>;
   /** Tile (level, index) with at least `width` hashes (a wider one is fine), or undefined. */
   readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined>;
+  /**
+   * Several tiles at once, each like {@link readTile} (answer i for `wants[i]`): lets a store in
+   * a database serve a proof's tiles in one round trip. Optional; without it tiles are read one
+   * by one.
+   */
+  readTiles?(wants: readonly TileWant[]): Promise<(Uint8Array | undefined)[]>;
   /** One durable, atomic integration step; fails unless the store's head is at `batch.start`. */
   integrate(batch: IntegrateBatch): Promise<void>;
   /** Publishes a checkpoint (history and newest), unless a larger one is already published. */

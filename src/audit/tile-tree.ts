@@ -32,6 +32,19 @@ import { TILE_HEIGHT, TILE_WIDTH, perfectHash, tilePath, tileWidth } from './til
  */
 export type TileReader = (level: number, index: number, width: number) => Promise<Uint8Array | undefined>;
 
+/** A tile wanted by a {@link TileBatchReader}: (level, index) with at least `width` hashes. */
+export interface TileWant {
+  readonly level: number;
+  readonly index: number;
+  readonly width: number;
+}
+
+/**
+ * Reads several tiles in one go (one database round trip), each like a {@link TileReader}:
+ * the answer at position i is for `wants[i]`.
+ */
+export type TileBatchReader = (wants: readonly TileWant[]) => Promise<(Uint8Array | undefined)[]>;
+
 /** A perfect subtree: its height and its index among the subtrees of that height. */
 interface Perfect {
   height: number;
@@ -112,11 +125,17 @@ function checkRange(name: string, value: number, min: number, max: number): void
  */
 export class TileTree {
   readonly #read: TileReader;
+  readonly #readMany: TileBatchReader | undefined;
   readonly #capacity: number;
   readonly #cache = new Map<string, Uint8Array>();
 
-  constructor(read: TileReader, options: { cacheTiles?: number } = {}) {
+  /**
+   * `options.readMany`, when given, fetches the tiles one proof needs that are not cached in one
+   * call (for PostgreSQL: one query, so one pooled connection, instead of one per tile).
+   */
+  constructor(read: TileReader, options: { cacheTiles?: number; readMany?: TileBatchReader } = {}) {
     this.#read = read;
+    this.#readMany = options.readMany;
     this.#capacity = options.cacheTiles ?? 128;
   }
 
@@ -173,7 +192,18 @@ export class TileTree {
       tiles.set(`${level}/${index}`, { level, index, width: tileWidth(size, level, index) });
     }
     const data = new Map<string, Uint8Array>();
-    await Promise.all([...tiles].map(async ([key, t]) => data.set(key, await this.#tile(t.level, t.index, t.width))));
+    const missing: [string, TileWant][] = [];
+    for (const [key, t] of tiles) {
+      const hit = this.#cached(key, t.width);
+      if (hit !== undefined) data.set(key, hit);
+      else missing.push([key, t]);
+    }
+    if (missing.length > 1 && this.#readMany !== undefined) {
+      const got = await this.#readMany(missing.map(([, t]) => t));
+      missing.forEach(([key, t], i) => data.set(key, this.#keep(key, t, got[i])));
+    } else {
+      await Promise.all(missing.map(async ([key, t]) => data.set(key, this.#keep(key, t, await this.#read(t.level, t.index, t.width)))));
+    }
     return plans.map((parts) => {
       const hashes = parts.map((p) => {
         const level = Math.floor(p.height / TILE_HEIGHT);
@@ -187,15 +217,17 @@ export class TileTree {
     });
   }
 
-  async #tile(level: number, index: number, width: number): Promise<Uint8Array> {
-    const key = `${level}/${index}`;
+  /** The cached tile `key` when it has at least `width` hashes (and marks it recently used). */
+  #cached(key: string, width: number): Uint8Array | undefined {
     const cached = this.#cache.get(key);
-    if (cached !== undefined && cached.length >= width * HASH_SIZE) {
-      this.#cache.delete(key);
-      this.#cache.set(key, cached);
-      return cached;
-    }
-    const got = await this.#read(level, index, width);
+    if (cached === undefined || cached.length < width * HASH_SIZE) return undefined;
+    this.#cache.delete(key);
+    this.#cache.set(key, cached);
+    return cached;
+  }
+
+  /** Checks a tile read from storage and caches it. */
+  #keep(key: string, { level, index, width }: TileWant, got: Uint8Array | undefined): Uint8Array {
     if (got === undefined || got.length < width * HASH_SIZE || got.length % HASH_SIZE !== 0 || got.length > TILE_WIDTH * HASH_SIZE) {
       throw new AuditCorruptError(`tile ${tilePath(level, index, width)} is missing or has the wrong length`);
     }

@@ -58,6 +58,14 @@ export function auditStoreContract(name: string, makeStore: () => Promise<AuditS
         expect((await s.readTile(0, 0, 17))?.subarray(0, 17 * 32)).toEqual(full!.subarray(0, 17 * 32));
         expect((await s.readTile(0, 1, 46))?.length).toBeGreaterThanOrEqual(46 * 32);
         expect(await s.readTile(0, 2, 1)).toBeUndefined();
+        if (s.readTiles !== undefined) {
+          // The batch read answers exactly like readTile, position by position.
+          const wants = [{ level: 0, index: 1, width: 46 }, { level: 0, index: 0, width: 17 }, { level: 0, index: 2, width: 1 }, { level: 0, index: 0, width: 256 }, { level: 1, index: 0, width: 1 }];
+          const got = await s.readTiles(wants);
+          expect(got.length).toBe(wants.length);
+          for (const [i, w] of wants.entries()) expect(got[i]).toEqual(await s.readTile(w.level, w.index, w.width));
+          expect(await s.readTiles([])).toEqual([]);
+        }
         expect(await s.uncovered(302)).toEqual([]);
       } finally {
         await dispose(s);
