@@ -56,6 +56,18 @@ async function calibrate(c: Contender, batchMs: number): Promise<number> {
   }
 }
 
+/**
+ * The ratio of `a` to `b` as the median of their per-round ratios. Each round runs both within
+ * about a second, so a slow stretch of the machine (another tenant, a frequency change) scales
+ * both samples of that round and cancels in their ratio; the ratio of the two medians does not
+ * pair them and inherits that drift twice. `samples[r]` is round r of each (see {@link measure}).
+ */
+export function pairedRatio(a: Measured, b: Measured): number {
+  const n = Math.min(a.samples.length, b.samples.length);
+  if (n === 0) return Number.NaN;
+  return median(Array.from({ length: n }, (_, r) => a.samples[r]! / b.samples[r]!));
+}
+
 /** Measures all contenders interleaved over `rounds` rounds. */
 export async function measure(contenders: Contender[], rounds: number, batchMs: number): Promise<Map<string, Measured>> {
   const sizes = new Map<string, number>();
