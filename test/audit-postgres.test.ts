@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
+import { edgeAt } from '../src/audit/inspect.js';
 import { AuditLog } from '../src/audit/log.js';
 import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
@@ -71,6 +72,24 @@ describe('AuditLog over PostgresAuditStore', () => {
     const tiles = await db.pool.query(`SELECT level, idx, width FROM "${schema}".audit_tiles ORDER BY level, idx, width`);
     expect(tiles.rows.map((r) => [r.level, Number(r.idx), r.width])).toEqual([[0, 0, 13]]); // narrower partials were replaced
     await again.close();
+  });
+
+  it('each entry row keeps its own leaf hash, whether the batch brings the hashes (the sequencer) or not', async () => {
+    const schema = await freshSchema();
+    const log = await open(schema);
+    await log.append(Array.from({ length: 5 }, (_, i) => sampleEvent(i)));
+    await log.append(sampleEvent(5));
+    await log.close();
+    const store = new PostgresAuditStore(db.pool, { schema });
+    expect(await store.acquireSequencer()).toBe(true);
+    const edge = await edgeAt(store, 6);
+    // A batch without leaf hashes, and one whose hashes do not match its entries in number: the store hashes.
+    await store.integrate(batchOf(edge, [entry(6), entry(7)]));
+    await store.integrate({ ...batchOf(edge, [entry(8)]), leafHashes: [] });
+    const rows = await db.pool.query(`SELECT idx, entry, leaf_hash FROM "${schema}".audit_entries ORDER BY idx`);
+    expect(rows.rows.map((r) => Number(r.idx))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const r of rows.rows) expect(toHex(new Uint8Array(r.leaf_hash))).toBe(toHex(leafHash(new Uint8Array(r.entry))));
+    await store.releaseSequencer();
   });
 
   it('two instances, one sequencer: the other records through the outbox; both see one verifiable tree', async () => {

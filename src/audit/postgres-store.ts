@@ -160,7 +160,8 @@ export class PostgresAuditStore implements AuditStore {
     // which the driver encodes and the server decodes again — most of a batch's bytes.
     const { blob, offsets, lengths } = packEntries(batch.entries);
     const leaves = new Uint8Array(batch.entries.length * HASH_SIZE);
-    batch.entries.forEach((e, i) => leaves.set(leafHash(e), i * HASH_SIZE));
+    const given = batch.leafHashes !== undefined && batch.leafHashes.length === batch.entries.length ? batch.leafHashes : undefined;
+    batch.entries.forEach((e, i) => leaves.set(given?.[i] ?? leafHash(e), i * HASH_SIZE));
     const p: unknown[] = [
       batch.start, batch.start + batch.entries.length, batch.head,
       offsets, asBuffer(blob), asBuffer(leaves),

@@ -203,16 +203,19 @@ export class Sequencer {
       const edge = this.#edge.clone();
       const start = edge.size;
       const entries: Uint8Array[] = [];
+      const leafHashes: Uint8Array[] = [];
       const append = (list: readonly Uint8Array[]): number => {
         const index = edge.size;
         for (const e of list) {
-          edge.append(leafHash(e), this.#store.keepsBundles ? e : undefined);
+          const h = leafHash(e);
+          edge.append(h, this.#store.keepsBundles ? e : undefined);
           entries.push(e);
+          leafHashes.push(h); // handed to the store: it need not hash the entry again
         }
         return index;
       };
       const landed = local.map((item) => append(item.entries));
-      const batch: IntegrateBatch = { start, entries, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
+      const batch: IntegrateBatch = { start, entries, leafHashes, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
       const consumed: string[] = [];
       const quarantined: { ticket: string; reason: string }[] = [];
       const receipts: { ticket: string; index: number; count: number }[] = [];

@@ -59,6 +59,12 @@ export interface IntegrateBatch {
   start: number;
   /** The entries, at indices `start`, `start + 1`, … */
   entries: readonly Uint8Array[];
+  /**
+   * Their RFC 9162 leaf hashes, one per entry, when the caller computed them already (the
+   * sequencer does, to extend the tree): a store that keeps leaf hashes stores these rather than
+   * hashing every entry again. Absent, or of another length, the store computes them.
+   */
+  leafHashes?: readonly Uint8Array[];
   /** Tiles (and, for stores that keep them, entry bundles) completed or changed by the batch. */
   tiles: readonly TileWrite[];
   /** Tree-head note for the new size. */
