@@ -11,6 +11,7 @@ import { AuditLog } from '../src/audit/log.js';
 import { MerkleTree, leafHash, verifyConsistency, verifyInclusion } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner, newNoteVerifier } from '../src/audit/note.js';
 import { type AuditStore, MemoryAuditStore } from '../src/audit/store.js';
+import { signTreeHead } from '../src/audit/records.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 
@@ -122,6 +123,43 @@ describe('AuditLog', () => {
     const body = await log.consistency(4);
     expect(body.startsWith('old 4\n')).toBe(true);
     expect(body.endsWith(log.latestCheckpoint!)).toBe(true);
+  });
+
+  it('remembers verified notes only by their exact text: a checkpoint or tree head changed in the store after open is verified again, and refused', async () => {
+    const { log, store } = await buildLog(6, 3);
+    const reader = await AuditLog.open({ store, signerKey: keys.signerKey, sequencer: false });
+    expect(verifyTlogProof(await reader.proof(2), await reader.entry(2), keys.verifierKey).ok).toBe(true);
+    expect(verifyTlogProof(await reader.proof(4), await reader.entry(4), keys.verifierKey).ok).toBe(true); // served from the remembered notes
+    // Another key's checkpoint of a larger size, same origin, published behind the reader's back.
+    const cp = openCheckpoint(log.latestCheckpoint!, newNoteVerifier(keys.verifierKey), ORIGIN).checkpoint;
+    await store.appendCheckpoint(signCheckpoint({ ...cp, size: cp.size + 1 }, newNoteSigner(otherKeys.signerKey)));
+    await expect(reader.proof(2)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('checkpoint') });
+    await expect(reader.sync()).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+    await reader.close().catch(() => undefined);
+    await log.close();
+    // A tree head changed under a reader that has seen the real one (same size and root, another
+    // key's signature): refused too.
+    const { log: log2, store: store2 } = await buildLog(4, 2);
+    let forgeHead = false;
+    const switchable = new Proxy(store2, {
+      get(target, prop) {
+        if (prop === 'state') {
+          return async () => {
+            const st = await target.state();
+            return forgeHead ? { ...st, head: signTreeHead(newNoteSigner(otherKeys.signerKey), log2.size, await log2.root()) } : st;
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const reader2 = await AuditLog.open({ store: switchable, signerKey: keys.signerKey, sequencer: false });
+    expect(await reader2.sync()).toBe(4);
+    expect(await reader2.sync()).toBe(4); // the same head again: remembered
+    forgeHead = true;
+    await expect(reader2.sync()).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('tree head') });
+    await reader2.close();
+    await log2.close();
   });
 });
 

@@ -34,6 +34,8 @@ export interface VerifiedState {
   head: string | undefined;
   checkpoint: string | undefined;
   checkpointSize: number;
+  /** `checkpoint` and `head` as parsed once their signatures verified (reused by the log). */
+  verified: { checkpoint: Checkpoint | undefined; head: TreeHead | undefined };
 }
 
 /**
@@ -156,7 +158,7 @@ async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: stri
       size, size, headNote, edge.root(),
     );
   }
-  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize };
+  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize, verified: { checkpoint: cp, head } };
 }
 
 /** True when `r` is a problem rather than a verified state. */

@@ -211,6 +211,12 @@ export class AuditLog {
       ? { size: 0, root: new Uint8Array(32), head: undefined, checkpoint: undefined, checkpointSize: 0 }
       : { size: inspected.size, root: inspected.root, head: inspected.head, checkpoint: inspected.checkpoint, checkpointSize: inspected.checkpointSize };
     const log = new AuditLog(store, keys, verifierKey, resolved, view);
+    if (!isProblem(inspected)) {
+      // Verified by the inspection just now: the first proof need not verify them again.
+      const { checkpoint, head } = inspected.verified;
+      if (inspected.checkpoint !== undefined && checkpoint !== undefined) log.#verifiedCheckpoint = { note: inspected.checkpoint, cp: checkpoint };
+      if (inspected.head !== undefined && head !== undefined) log.#verifiedHead = { note: inspected.head, head };
+    }
     if (isProblem(inspected)) await log.#repair(inspected, repair!.actor);
     else if (resolved.sequencer) await log.#takeRole(inspected);
     log.#roleTimer = setInterval(() => void log.#roleTick(), resolved.roleCheckMs);
