@@ -33,8 +33,8 @@ import { type AuditStore, type AuditStoreState, type ClaimedRecord, type Integra
 import { TILE_WIDTH, levelSpan } from './tiles.js';
 import type { TileWant } from './tile-tree.js';
 
-/** Entries back to back, with each one's offset and length (for `substring` on the server). */
-function packEntries(entries: readonly Uint8Array[]): { blob: Uint8Array; offsets: number[]; lengths: number[] } {
+/** Byte strings (entries, tiles) back to back, with each one's offset and length (for `substring` on the server). */
+function packBytes(entries: readonly Uint8Array[]): { blob: Uint8Array; offsets: number[]; lengths: number[] } {
   let total = 0;
   for (const e of entries) total += e.length;
   const blob = new Uint8Array(total);
@@ -155,21 +155,22 @@ export class PostgresAuditStore implements AuditStore {
   async integrate(batch: IntegrateBatch): Promise<void> {
     const tiles = batch.tiles.filter((t) => t.level !== 'entries');
     const ids = [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)].map(Number);
-    // Entries and leaf hashes travel as two binary parameters (the entries back to back, then an
-    // offset and a length per entry): an array of bytea is sent as text, two hex digits a byte,
+    // Entries, leaf hashes and tiles travel as binary parameters (each kind back to back, then an
+    // offset and a length per item): an array of bytea is sent as text, two hex digits a byte,
     // which the driver encodes and the server decodes again — most of a batch's bytes.
-    const { blob, offsets, lengths } = packEntries(batch.entries);
+    const { blob, offsets, lengths } = packBytes(batch.entries);
+    const packedTiles = packBytes(tiles.map((t) => t.data)); // the same for tiles (8 KiB each when full)
     const leaves = new Uint8Array(batch.entries.length * HASH_SIZE);
     const given = batch.leafHashes !== undefined && batch.leafHashes.length === batch.entries.length ? batch.leafHashes : undefined;
     batch.entries.forEach((e, i) => leaves.set(given?.[i] ?? leafHash(e), i * HASH_SIZE));
     const p: unknown[] = [
       batch.start, batch.start + batch.entries.length, batch.head,
       offsets, asBuffer(blob), asBuffer(leaves),
-      tiles.map((t) => t.level), tiles.map((t) => t.index), tiles.map((t) => t.width), tiles.map((t) => asBuffer(t.data)),
+      tiles.map((t) => t.level), tiles.map((t) => t.index), tiles.map((t) => t.width), asBuffer(packedTiles.blob),
       ids, batch.quarantined.map((q) => Number(q.ticket)), batch.quarantined.map((q) => q.reason),
       batch.receipts.map((r) => Number(r.ticket)), batch.receipts.map((r) => r.index), batch.receipts.map((r) => r.count),
       batch.checkpoint === undefined ? null : noteSize(batch.checkpoint), batch.checkpoint ?? null,
-      lengths,
+      lengths, packedTiles.offsets, packedTiles.lengths,
     ];
     const t = this.#t;
     // A tile's narrower versions go once a wider one is stored: readers ask for "at least this
@@ -179,7 +180,9 @@ export class PostgresAuditStore implements AuditStore {
       en AS (INSERT INTO ${t.entries} (idx, entry, leaf_hash)
              SELECT $1::bigint + u.i - 1, substring($5::bytea FROM u.off + 1 FOR u.len), substring($6::bytea FROM (u.i - 1)::int * ${HASH_SIZE} + 1 FOR ${HASH_SIZE})
              FROM unnest($4::int[], $19::int[]) WITH ORDINALITY AS u(off, len, i)),
-      ti AS (INSERT INTO ${t.tiles} (level, idx, width, hashes) SELECT * FROM unnest($7::smallint[], $8::bigint[], $9::smallint[], $10::bytea[])
+      ti AS (INSERT INTO ${t.tiles} (level, idx, width, hashes)
+             SELECT c.level, c.idx, c.width, substring($10::bytea FROM c.off + 1 FOR c.len)
+             FROM unnest($7::smallint[], $8::bigint[], $9::smallint[], $20::int[], $21::int[]) AS c(level, idx, width, off, len)
              ON CONFLICT (level, idx, width) DO UPDATE SET hashes = excluded.hashes),
       dp AS (DELETE FROM ${t.tiles} d USING unnest($7::smallint[], $8::bigint[], $9::smallint[]) AS c(level, idx, width) WHERE d.level = c.level AND d.idx = c.idx AND d.width < c.width),
       qu AS (INSERT INTO ${t.quarantine} (outbox_id, bundle, flags, mac, reason)
