@@ -21,7 +21,7 @@
  */
 import { AuditCorruptError, InvalidInputError } from '../errors.js';
 import { HASH_SIZE, emptyRoot, nodeHash } from './merkle.js';
-import { TILE_WIDTH, encodeBundle, levelSpan, tileHash, tilePath } from './tiles.js';
+import { TILE_WIDTH, encodeBundle, levelSpan, perfectHash, tileHash, tilePath } from './tiles.js';
 import { assertBytes } from '../util/validate.js';
 
 /**
@@ -58,13 +58,6 @@ export class TileEdge {
   #bundleDirty = false;
   readonly #dirty = new Set<number>();
   #completed: TileWrite[] = [];
-  /**
-   * Per level, the hashes of perfect subtrees of the partial tile already computed, by
-   * `offset * 512 + count`: a slot of a partial tile never changes until the tile completes, so
-   * {@link root} after each batch hashes only what the batch added (amortised O(1) per leaf)
-   * instead of the whole partial tile again (up to 255 hashes per level per call).
-   */
-  #memo: Map<number, Uint8Array>[] = [];
 
   private constructor(size: number, levels: Uint8Array[], widths: number[], bundle: Uint8Array[] | undefined) {
     this.#size = size;
@@ -126,7 +119,6 @@ export class TileEdge {
     copy.#bundleDirty = this.#bundleDirty;
     for (const d of this.#dirty) copy.#dirty.add(d);
     copy.#completed = [...this.#completed];
-    copy.#memo = this.#memo.map((m) => new Map(m));
     return copy;
   }
 
@@ -161,7 +153,6 @@ export class TileEdge {
       const index = Math.floor((Math.floor(this.#size / levelSpan(level)) - 1) / TILE_WIDTH);
       this.#completed.push({ level, index, width: TILE_WIDTH, data: buf.slice() });
       this.#widths[level] = 0;
-      this.#memo[level]?.clear(); // the buffer is reused for the next tile of this level
       hash = tileHash(buf);
     }
   }
@@ -211,29 +202,13 @@ export class TileEdge {
       let offset = 0;
       for (let bit = TILE_WIDTH / 2; bit >= 1; bit /= 2) {
         if ((w & bit) === 0) continue;
-        subtrees.push(this.#perfect(level, offset, bit));
+        subtrees.push(perfectHash(this.#levels[level]!, offset, bit));
         offset += bit;
       }
     }
     if (subtrees.length === 0) return emptyRoot();
-    if (subtrees.length === 1) return subtrees[0]!.slice(); // never hand out a view or a memo entry
     let acc = subtrees[subtrees.length - 1]!;
     for (let i = subtrees.length - 2; i >= 0; i--) acc = nodeHash(subtrees[i]!, acc);
     return acc;
-  }
-
-  /** RFC 6962 hash of `count` (a power of two) hashes of `level`'s partial tile from `offset`, memoised. */
-  #perfect(level: number, offset: number, count: number): Uint8Array {
-    const buf = this.#levels[level]!;
-    if (count === 1) return buf.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
-    const memo = (this.#memo[level] ??= new Map());
-    const key = offset * 512 + count;
-    let h = memo.get(key);
-    if (h === undefined) {
-      const half = count / 2;
-      h = nodeHash(this.#perfect(level, offset, half), this.#perfect(level, offset + half, half));
-      memo.set(key, h);
-    }
-    return h;
   }
 }
