@@ -52,7 +52,11 @@ export async function testPool(): Promise<TestPool> {
       async releaseConnections() {},
       async close() {
         try {
-          await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+          // The schema and those tests derive from it (`${schema}_json`, `${schema}_branches`, …):
+          // a developer's database keeps no schema a test run made.
+          const made = await pool.query<{ nspname: string }>(
+            `SELECT nspname FROM pg_namespace WHERE nspname = $1 OR starts_with(nspname, $1 || '_')`, [schema]);
+          for (const { nspname } of made.rows) await pool.query(`DROP SCHEMA IF EXISTS "${nspname.replaceAll('"', '""')}" CASCADE`);
         } finally {
           await pool.end();
         }
