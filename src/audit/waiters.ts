@@ -34,9 +34,12 @@ export class TicketWaiters {
   readonly #origin: string;
   readonly #pollMs: number;
   readonly #waiters = new Map<string, Waiter[]>();
+  readonly #nudge: () => void;
   #polling = false;
 
-  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number) {
+  /** @param nudge called on every wait: this process's sequencer, if any, stops lingering. */
+  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number, nudge: () => void = () => undefined) {
+    this.#nudge = nudge;
     this.#store = store;
     this.#verifier = verifier;
     this.#origin = origin;
@@ -54,6 +57,7 @@ export class TicketWaiters {
         this.#remove(ticket, w);
         reject(signal.reason instanceof KeywardenError ? signal.reason : new AbortedError(signal.reason));
       }, { once: true });
+      this.#nudge();
       if (!this.#polling) void this.#poll();
     });
   }
