@@ -1,7 +1,7 @@
 /** The benchmark's ratio estimator (bench/harness.ts): per-round pairs cancel drift that hits a round. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { median, pairedRatio } from '../bench/harness.js';
+import { measurePair, median, pairedRatio } from '../bench/harness.js';
 
 const m = (samples: number[]) => ({ name: 'x', opsPerSec: median(samples), samples });
 
@@ -22,5 +22,34 @@ describe('pairedRatio', () => {
       }),
     );
     expect(pairedRatio(m([]), m([]))).toBeNaN();
+  });
+});
+
+describe('measurePair', () => {
+  it('runs one batch of each per round in alternating order, and pairs the samples by round', async () => {
+    const calls: string[] = [];
+    let busy = 0;
+    const spin = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end) busy++;
+    };
+    const a = { name: 'a', async: false, op: () => { calls.push('a'); spin(0.2); } };
+    const b = { name: 'b', async: true, op: async () => { calls.push('b'); spin(0.1); } };
+    const [ma, mb] = await measurePair(a, b, 6, 4);
+    expect(busy).toBeGreaterThan(0);
+    expect(ma.samples).toHaveLength(6);
+    expect(mb.samples).toHaveLength(6);
+    expect(ma.name).toBe('a');
+    expect(mb.name).toBe('b');
+    expect(ma.opsPerSec).toBe(median(ma.samples));
+    // Calibration (a's, then b's), then rounds a b | b a | a b | b a | a b | b a: consecutive
+    // batches of one contender merge, so the calls fall into exactly these runs. A fixed order
+    // would give 14 runs; a shuffled one, a random number.
+    const runs: string[] = [];
+    for (const c of calls) if (runs.at(-1) !== c) runs.push(c);
+    expect(runs).toEqual(['a', 'b', 'a', 'b', 'a', 'b', 'a', 'b', 'a']);
+    // b spins half as long per op: about twice a's ops/s in each round.
+    expect(pairedRatio(ma, mb)).toBeGreaterThan(0.3);
+    expect(pairedRatio(ma, mb)).toBeLessThan(0.8);
   });
 });
