@@ -99,6 +99,59 @@ describe('sequencer linger', () => {
     expect((await flushed).size).toBe(2);
   });
 
+  it('a writer of this process waiting behind a backlog is not left to a pause at every round', async () => {
+    // A store that hands out one record per claim (a byte cap does that on the file store): each
+    // round is partial, and only the waiting writer keeps the sequencer from pausing after it.
+    class OneAtATime extends MemoryAuditStore {
+      override claim() {
+        return super.claim(1);
+      }
+    }
+    const store = new OneAtATime();
+    const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs: 60_000, checkpointIntervalMs: 3_600_000, appendTimeoutMs: 3000 });
+    logs.push(log);
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(0))], false));
+    for (let i = 0; i < 400 && log.size < 1; i++) await sleep(5);
+    for (let i = 1; i <= 5; i++) await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false));
+    expect((await log.flush()).size).toBe(6);
+  });
+
+  it('a round that claimed a megabyte or more is full: a backlog of large records is not paused between rounds', async () => {
+    class OneAtATime extends MemoryAuditStore {
+      override claim() {
+        return super.claim(1);
+      }
+    }
+    const store = new OneAtATime();
+    const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs: 60_000, checkpointIntervalMs: 3_600_000 });
+    logs.push(log);
+    // Records of ~1.2 MB (4,000 entries each), one per claim: without the byte rule, every round
+    // after the first would pause for a minute.
+    const big = (r: number) => sealOutboxRecord(mac, Array.from({ length: 4000 }, (_, i) => encodeEntry(sampleEvent(r * 4000 + i))), false);
+    expect(big(0).bundle.length).toBeGreaterThan(1024 * 1024);
+    for (let r = 0; r < 3; r++) await store.enqueue(big(r));
+    for (let i = 0; i < 2000 && log.size < 12_000; i++) await sleep(5);
+    expect(log.size).toBe(12_000);
+  });
+
+  it('after the pause, an empty look restarts the back-off at 1 ms (not at twice the pause)', async () => {
+    // pollMs is large: only the restarted back-off takes a record committed just after the
+    // first empty look within a few ms; doubling from the pause would look again after ~1 s.
+    const store = new MemoryAuditStore();
+    const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 10_000, lingerMs: 500, checkpointIntervalMs: 3_600_000 });
+    logs.push(log);
+    await log.append(sampleEvent(0)); // wakes the sequencer; the next look waits for the poll
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(1))], false));
+    await log.append(sampleEvent(2)); // a round that takes the record too: partial, so it pauses 500 ms
+    expect(log.size).toBe(3);
+    await sleep(560); // past the pause and its empty look
+    const committed = Date.now();
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(3))], false));
+    while (log.size < 4 && Date.now() - committed < 5000) await sleep(2);
+    expect(log.size).toBe(4);
+    expect(Date.now() - committed).toBeLessThan(400);
+  });
+
   it('local appends and checkpoint requests do not wait for the pause', async () => {
     const { log } = await lingering(60_000);
     const { index } = await log.append(sampleEvent(50));

@@ -57,7 +57,10 @@ export interface AuditLogOptions {
   checkpointEveryBatch?: boolean;
   /** Entries per batch at most. Default 4096. */
   maxBatch?: number;
-  /** Longest pause (ms) between two looks at an idle outbox, or at a receipt awaited. Default 50. */
+  /**
+   * Longest pause (ms) between two looks at an idle outbox (the pause after a batch that did not
+   * fill up is `lingerMs`), or at a receipt awaited. Default 50.
+   */
   pollMs?: number;
   /**
    * After a batch that did not fill up, how long (ms) the sequencer waits before it looks at the
@@ -272,7 +275,7 @@ export class AuditLog {
     this.#lastError = undefined;
     this.#seq = new Sequencer(
       this.#store, this.#keys, state.edge, this.#view,
-      { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, lingerMs: this.#o.lingerMs, now: Date.now },
+      { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, lingerMs: this.#o.lingerMs, waiting: () => this.#tickets.waiting, now: Date.now },
       (view, receipts) => {
         this.#view = view;
         this.#tickets.settle(receipts, view.checkpoint, view.checkpointSize);

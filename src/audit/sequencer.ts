@@ -36,6 +36,8 @@ export interface SequencerOptions {
    * ({@link Sequencer.nudge}) end the pause at once.
    */
   lingerMs: number;
+  /** Whether a writer of this process waits for an outbox record: then the sequencer does not linger. */
+  waiting: () => boolean;
   now: () => number;
 }
 
@@ -73,6 +75,9 @@ export interface SequencerCounters {
   failures: number;
 }
 
+/** A round that claimed at least this many bytes of records counts as full (no pause after it). */
+const FULL_BYTES = 1024 * 1024;
+
 const asUnavailable = (err: unknown): KeywardenError => (err instanceof KeywardenError ? err : new AuditUnavailableError('audit store failed', err));
 
 /**
@@ -99,6 +104,8 @@ export class Sequencer {
   #stopped = false;
   #wake: (() => void) | undefined;
   #delay = 1;
+  /** The idle back-off: doubles from 1 ms up to pollMs over empty rounds, restarts after a working one. */
+  #ramp = 1;
   /** Whether the last round filled its batch (then the next one starts at once). */
   #full = false;
   /**
@@ -181,8 +188,15 @@ export class Sequencer {
         // Linger after a partial batch (Kafka's linger.ms, Tessera's batch max age): at a steady
         // stream of outbox records, back-to-back rounds would each pay the fixed cost of a
         // claim, a signature and a commit for a handful of entries (docs/AUDIT.md §4).
-        if (this.#again || (worked && this.#full)) this.#delay = 0;
-        else this.#delay = worked ? this.#o.lingerMs : Math.min(Math.max(1, this.#delay * 2), this.#o.pollMs);
+        if (worked) {
+          this.#ramp = 0;
+          this.#delay = this.#again || this.#full || this.#o.waiting() ? 0 : this.#o.lingerMs;
+        } else {
+          // The back-off starts again at 1 ms after a pause: a record committed just after an
+          // empty look is taken within a few ms, not after twice the pause.
+          this.#ramp = this.#again ? 0 : Math.min(Math.max(1, this.#ramp * 2), this.#o.pollMs);
+          this.#delay = this.#ramp;
+        }
       } catch (err) {
         this.counters.failures++;
         const fatal = err instanceof KeywardenError && err.code === 'ERR_AUDIT_CORRUPT' ? err : await this.#diagnose();
@@ -191,7 +205,7 @@ export class Sequencer {
           this.#onFatal(fatal);
           break;
         }
-        this.#delay = this.#o.pollMs; // the store is failing: back off before the next look
+        this.#delay = this.#ramp = this.#o.pollMs; // the store is failing: back off before the next look
       }
     }
   }
@@ -231,7 +245,12 @@ export class Sequencer {
     try {
       const want = Math.max(1, Math.min(1000, this.#o.maxBatch - count));
       const claimed = count < this.#o.maxBatch ? await this.#store.claim(want) : [];
-      this.#full = count >= this.#o.maxBatch || claimed.length >= want;
+      // Full: the round took all it could. A store may also cap a claim by bytes (the file store
+      // reads at most 8 MiB per outbox file): a round that claimed FULL_BYTES is no trickle either,
+      // and pausing after it would only slow a backlog down.
+      let claimedBytes = 0;
+      for (const r of claimed) claimedBytes += r.bundle.length;
+      this.#full = count >= this.#o.maxBatch || claimed.length >= want || claimedBytes >= FULL_BYTES;
       const edge = this.#edge.clone();
       const start = edge.size;
       const entries: Uint8Array[] = [];

@@ -46,6 +46,11 @@ export class TicketWaiters {
     this.#pollMs = pollMs;
   }
 
+  /** Whether anyone waits (then this process's sequencer does not linger). */
+  get waiting(): boolean {
+    return this.#waiters.size > 0;
+  }
+
   /** Resolves once `ticket`'s entries are integrated and a checkpoint covers them. */
   wait(ticket: string, signal?: AbortSignal): Promise<AuditReceipt> {
     return new Promise<AuditReceipt>((resolve, reject) => {
