@@ -20,6 +20,13 @@ afterEach(async () => {
   for (const l of logs.splice(0)) await l.close();
 });
 
+/** A store that hands out one record per claim (as a byte cap does on the file store). */
+class OneAtATime extends MemoryAuditStore {
+  override claim() {
+    return super.claim(1);
+  }
+}
+
 /** A log on a memory store whose first outbox record is already integrated (the sequencer now lingers). */
 async function lingering(lingerMs: number) {
   const store = new MemoryAuditStore();
@@ -32,8 +39,9 @@ async function lingering(lingerMs: number) {
 }
 
 describe('sequencer linger', () => {
-  it('outbox records committed while it lingers share one batch', async () => {
-    const { store, log } = await lingering(1500);
+  /** Records 1..20 committed 5 ms apart on a lingering log; resolves with the rounds they took. */
+  async function trickle(lingerMs: number) {
+    const { store, log } = await lingering(lingerMs);
     const before = log.stats().batches;
     for (let i = 1; i <= 20; i++) {
       await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false));
@@ -41,22 +49,19 @@ describe('sequencer linger', () => {
     }
     for (let i = 0; i < 600 && log.size < 21; i++) await sleep(5);
     expect(log.size).toBe(21);
+    return { store, rounds: log.stats().batches - before };
+  }
+
+  it('outbox records committed while it lingers share one batch', async () => {
+    const { store, rounds } = await trickle(1500);
     // Without the pause each record (5 ms apart, polled every 5 ms) would take a round of its own.
-    expect(log.stats().batches - before).toBeLessThanOrEqual(2);
+    expect(rounds).toBeLessThanOrEqual(2);
     const ids = (await store.read(0, 21)).map((e) => decodeEntry(e).id);
     expect(ids).toEqual(Array.from({ length: 21 }, (_, i) => sampleEvent(i).id));
   });
 
   it('with lingerMs 0 it looks again at once: records 5 ms apart take rounds of their own', async () => {
-    const { store, log } = await lingering(0);
-    const before = log.stats().batches;
-    for (let i = 1; i <= 20; i++) {
-      await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false));
-      await sleep(5);
-    }
-    for (let i = 0; i < 600 && log.size < 21; i++) await sleep(5);
-    expect(log.size).toBe(21);
-    expect(log.stats().batches - before).toBeGreaterThan(5);
+    expect((await trickle(0)).rounds).toBeGreaterThan(5);
   });
 
   it('a writer of this process waiting for its record (flush, break-glass) ends the pause at once', async () => {
@@ -100,13 +105,8 @@ describe('sequencer linger', () => {
   });
 
   it('a writer of this process waiting behind a backlog is not left to a pause at every round', async () => {
-    // A store that hands out one record per claim (a byte cap does that on the file store): each
-    // round is partial, and only the waiting writer keeps the sequencer from pausing after it.
-    class OneAtATime extends MemoryAuditStore {
-      override claim() {
-        return super.claim(1);
-      }
-    }
+    // One record per claim: each round is partial, and only the waiting writer keeps the
+    // sequencer from pausing after it.
     const store = new OneAtATime();
     const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs: 60_000, checkpointIntervalMs: 3_600_000, appendTimeoutMs: 3000 });
     logs.push(log);
@@ -117,11 +117,6 @@ describe('sequencer linger', () => {
   });
 
   it('a round that claimed a megabyte or more is full: a backlog of large records is not paused between rounds', async () => {
-    class OneAtATime extends MemoryAuditStore {
-      override claim() {
-        return super.claim(1);
-      }
-    }
     const store = new OneAtATime();
     const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs: 60_000, checkpointIntervalMs: 3_600_000 });
     logs.push(log);
