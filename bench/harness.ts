@@ -88,8 +88,9 @@ export async function measure(contenders: Contender[], rounds: number, batchMs: 
  * (a b, b a, a b, …): for the ratio of a pair ({@link pairedRatio}). With more contenders in a
  * shuffled round, the two of a pair can sit a third batch apart, and the drift of the machine
  * between them does not cancel; with a fixed order, drift within each round favours the same
- * side every time. Measured on the decryptMany page here: 4 runs of the pair gave 0.928-0.952,
- * against 0.77-1.03 over the shuffled three (README, "Performance").
+ * side every time. It narrows the spread less than hoped on this VM: the decryptMany page as a
+ * pair gave 0.86-1.04 over 15 measurements (median 0.945), against 0.77-1.03 over 6 runs of the
+ * shuffled three (README, "Performance").
  */
 export async function measurePair(a: Contender, b: Contender, rounds: number, batchMs: number): Promise<[Measured, Measured]> {
   const na = await calibrate(a, batchMs);
