@@ -37,7 +37,7 @@ import type { AttachmentReader, AttachmentSource } from './stream/reader.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './stream/sealer.js';
 import { segmentsFor } from './stream/segment-aead.js';
 import { decryptTransform, encryptTransform } from './stream/web.js';
-import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownOptions } from './util/validate.js';
+import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from './util/validate.js';
 
 /** Options of {@link Keywarden}. */
 export interface KeywardenOptions {
@@ -331,7 +331,9 @@ export class Keywarden {
     try {
       if (this.#keys.closed) throw new ClosedError();
       if (!isBytes(plaintext)) assertBytes('plaintext', plaintext);
-      if (plaintext.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${plaintext.length}`);
+      // A plain view: no code of the caller's runs while the message is sealed (util/validate.ts).
+      const pt = ownBytes(plaintext);
+      if (pt.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${pt.length}`);
       const aad = options === undefined ? EMPTY : messageAad(options);
       const signal = options === undefined ? undefined : signalOf(options);
       if (signal?.aborted) throw new AbortedError(signal.reason);
@@ -339,9 +341,9 @@ export class Keywarden {
       // validated when it was inserted, so it is not re-validated here.
       const k = typeof conversationId === 'string' ? this.#part.active(conversationId) : undefined;
       const now = this.#clock();
-      if (k === undefined || k.slot < 0 || k.remaining === 0 || now >= k.rotateAt) return raceAbort(this.#encryptSlow(conversationId, plaintext, aad, k, now), signal);
+      if (k === undefined || k.slot < 0 || k.remaining === 0 || now >= k.rotateAt) return raceAbort(this.#encryptSlow(conversationId, pt, aad, k, now), signal);
       if (k.remaining > 0) k.remaining--;
-      return Promise.resolve(this.#seal(conversationId, k, plaintext, aad, now));
+      return Promise.resolve(this.#seal(conversationId, k, pt, aad, now));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -367,9 +369,11 @@ export class Keywarden {
     const n = k.suite.nonceLength;
     const v = SEAL_VIEWS[n === 12 ? 0 : 1]!;
     const sealedAt = sealingSeconds(now); // authenticated sealing time, docs/FORMAT.md §3.1
+    const ad = AD.buildV2(k.suite.id, k.version, sealedAt, conversationId, aad);
+    // The nonce last, just before the cipher takes it: nothing between here and there can
+    // re-enter a seal and draw into the same scratch (inputs are plain views, util/validate.ts).
     writeHeaderV2(PREFIX, k.suite.id, k.version, sealedAt);
     fillNonce(PREFIX, HEADER_LENGTH_V2, n); // fresh CSPRNG nonce, docs/FORMAT.md §3
-    const ad = AD.buildV2(k.suite.id, k.version, sealedAt, conversationId, aad);
     return this.#aead.seal(k.suite.id, this.#part.key(k), v.nonce, plaintext, ad, v.prefix);
   }
 
@@ -387,17 +391,18 @@ export class Keywarden {
     try {
       if (this.#keys.closed) throw new ClosedError();
       if (!isBytes(ciphertext)) assertBytes('ciphertext', ciphertext);
+      const ct = plainBytes(ciphertext);
       const aad = options === undefined ? EMPTY : messageAad(options);
       const signal = options === undefined ? undefined : signalOf(options);
       if (signal?.aborted) throw new AbortedError(signal.reason);
-      const version = headerVersion(ciphertext);
+      const version = headerVersion(ct);
       if (version === 0) {
         conversationIdBytes(conversationId); // a bad id is reported as such, before the ciphertext
         throw new DecryptionError();
       }
       const k = typeof conversationId === 'string' ? this.#part.version(conversationId, version) : undefined;
-      if (k === undefined || k.slot < 0) return raceAbort(this.#decryptSlow(conversationId, ciphertext, version, aad), signal);
-      return Promise.resolve(this.#open(conversationId, k, ciphertext, aad));
+      if (k === undefined || k.slot < 0) return raceAbort(this.#decryptSlow(conversationId, ct, version, aad), signal);
+      return Promise.resolve(this.#open(conversationId, k, ct, aad));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -483,6 +488,8 @@ export class Keywarden {
   /** {@link Keywarden.encrypt} for a string (sealed as UTF-8). */
   async encryptString(conversationId: string, text: string, options?: MessageOptions): Promise<Uint8Array> {
     if (typeof text !== 'string') throw new InvalidInputError('text', `expected string, got ${typeof text}`);
+    // A lone surrogate would be sealed as U+FFFD and not come back as given (as for ids and aads).
+    if (!text.isWellFormed()) throw new InvalidInputError('text', 'expected well-formed Unicode (lone surrogate)');
     return this.encrypt(conversationId, utf8(text), options);
   }
 
@@ -842,7 +849,7 @@ export class Keywarden {
   async createAttachmentDecryptor(conversationId: string, header: Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentDecryptor> {
     const c = checkCall(conversationId, options, false);
     if (!isBytes(header)) assertBytes('header', header);
-    return this.#attachments.decryptor(conversationId, header, c);
+    return this.#attachments.decryptor(conversationId, plainBytes(header), c);
   }
   // ==== end of attachments =====================================================================
 }

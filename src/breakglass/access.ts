@@ -21,7 +21,7 @@ import type { AeadImpl } from '../aead/types.js';
 import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
 import type { AuditLog, AuditPending } from '../audit/log.js';
 import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
-import { type DecryptItem, type DecryptResult, type ParsedItems, parseDecryptItems } from '../format/items.js';
+import { type DecryptItem, type DecryptResult, type ParsedItems, copyItems, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
 import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
@@ -151,7 +151,9 @@ export class BreakGlass {
    */
   async decrypt(token: string | BreakGlassToken, conversationId: string, items: readonly DecryptItem[], options?: { signal?: AbortSignal }): Promise<BreakGlassResult> {
     conversationIdBytes(conversationId);
-    const parsed = parseDecryptItems(items);
+    // Copies: the window is checked on a message before its key is awaited, and the outcome's
+    // digest computed after; the caller's buffers may change in between (docs/BREAK-GLASS.md §3).
+    const parsed = copyItems(parseDecryptItems(items));
     const o = ownOptions('options', options, ['signal']);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     const signal = o.signal;

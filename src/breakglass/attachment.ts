@@ -17,6 +17,7 @@ import { type AttachmentHeader, parseAttachmentHeader } from '../stream/format.j
 import { AttachmentReader, type AttachmentSource, checkSource, memorySource } from '../stream/reader.js';
 import { segmentsFor } from '../stream/segment-aead.js';
 import { clean, toHex } from '../util/bytes.js';
+import { isBytes, plainBytes } from '../util/validate.js';
 
 /** What `BreakGlass.openAttachment` returns, once the access and its outcome are on the record. */
 export interface BreakGlassAttachmentResult {
@@ -38,7 +39,7 @@ export interface BreakGlassAttachmentResult {
 
 /** The attachment's source and header, read before the token is consumed (no key is needed for that). */
 export async function attachmentHeader(source: unknown, signal: AbortSignal | undefined): Promise<{ src: AttachmentSource; header: Uint8Array; h: AttachmentHeader }> {
-  const src = source instanceof Uint8Array ? memorySource(source) : checkSource('source', source);
+  const src = isBytes(source) ? memorySource(plainBytes(source)) : checkSource('source', source);
   const header = await AttachmentReader.readHeader(src, signal);
   return { src, header, h: parseAttachmentHeader(header)! };
 }

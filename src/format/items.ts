@@ -5,7 +5,7 @@
  */
 import { InvalidInputError, type KeywardenError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
-import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes, own } from '../util/validate.js';
+import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes, own, ownBytes, plainBytes } from '../util/validate.js';
 
 /** The empty aad. */
 export const EMPTY = new Uint8Array(0);
@@ -30,8 +30,9 @@ export function validAad(param: string, aad: unknown): Uint8Array | string {
     return aad;
   }
   if (!isBytes(aad)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
-  if (aad.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${aad.length}`);
-  return aad;
+  const own = ownBytes(aad); // read through the engine, not the caller's object (util/validate.ts)
+  if (own.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${own.length}`);
+  return own;
 }
 
 /** A validated page: ciphertexts and aads, index for index. */
@@ -52,7 +53,7 @@ export function parseDecryptItems(items: unknown): ParsedItems {
   for (let i = 0; i < items.length; i++) {
     const item: unknown = items[i];
     if (isBytes(item)) {
-      cts[i] = item;
+      cts[i] = plainBytes(item);
       aads[i] = EMPTY;
       continue;
     }
@@ -62,8 +63,18 @@ export function parseDecryptItems(items: unknown): ParsedItems {
     const ciphertext = own(item, 'ciphertext');
     const aad = own(item, 'aad');
     if (!isBytes(ciphertext)) assertBytes(`items[${i}].ciphertext`, ciphertext);
-    cts[i] = ciphertext;
+    cts[i] = plainBytes(ciphertext);
     aads[i] = aad === undefined ? EMPTY : validAad(`items[${i}].aad`, aad);
   }
   return { cts, aads };
+}
+
+/**
+ * The page with every ciphertext and byte aad copied (strings are immutable). For a caller that
+ * checks a message, waits (key store, KMS) and then opens it: the caller keeps its buffers and
+ * may rewrite them meanwhile, so what was checked must be what is opened (break-glass).
+ * `new Uint8Array(view)` copies through the view's internal slots, whatever its class says.
+ */
+export function copyItems(page: ParsedItems): ParsedItems {
+  return { cts: page.cts.map((c) => new Uint8Array(c)), aads: page.aads.map((a) => (typeof a === 'string' || a.length === 0 ? a : new Uint8Array(a))) };
 }

@@ -13,6 +13,7 @@
 import { UnsupportedFormatError } from '../errors.js';
 import { type SuiteInfo, suiteById } from './suites.js';
 import { readU32, writeU32 } from '../util/bytes.js';
+import { isBytes, plainBytes } from '../util/validate.js';
 
 /** Format version byte of v1 (opened, no longer sealed). */
 export const FORMAT_V1 = 0x01;
@@ -219,7 +220,11 @@ export interface CiphertextInfo {
  * ```
  */
 export function inspectCiphertext(ciphertext: Uint8Array): CiphertextInfo {
-  if (!(ciphertext instanceof Uint8Array)) throw new UnsupportedFormatError('ciphertext: expected Uint8Array');
+  if (!isBytes(ciphertext)) throw new UnsupportedFormatError('ciphertext: expected Uint8Array');
+  return inspectBytes(plainBytes(ciphertext));
+}
+
+function inspectBytes(ciphertext: Uint8Array): CiphertextInfo {
   if (ciphertext.length > 0 && ciphertext[0] !== FORMAT_V1 && ciphertext[0] !== FORMAT_V2) {
     throw new UnsupportedFormatError(`ciphertext: unknown format version ${ciphertext[0]}`);
   }

@@ -11,7 +11,7 @@ import type { SuiteInfo } from '../format/suites.js';
 import { clean } from '../util/bytes.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import { randomBytes } from '../util/random.js';
-import { assertBytes, assertInt, conversationIdBytes, ownOptions } from '../util/validate.js';
+import { assertBytes, assertInt, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from '../util/validate.js';
 import { deriveAttachmentKey } from './derive.js';
 import { ATTACHMENT_HEADER_LENGTH, ATTACHMENT_SALT_LENGTH, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_TAG_LENGTH, encodeAttachmentHeader, parseAttachmentHeader } from './format.js';
 import { AttachmentReader, type AttachmentSource, checkSource, memorySource } from './reader.js';
@@ -131,16 +131,17 @@ export class Attachments {
   /** Seals a whole attachment held in memory; returns it as one buffer. */
   async encrypt(conversationId: string, plaintext: unknown, c: Checked): Promise<Uint8Array> {
     assertBytes('plaintext', plaintext);
+    const pt = ownBytes(plaintext); // no code of the caller's runs while it is sealed (util/validate.ts)
     const enc = await this.encryptor(conversationId, c);
-    const segments = Math.max(1, Math.ceil(plaintext.length / c.segmentSize));
-    const out = new Uint8Array(ATTACHMENT_HEADER_LENGTH + plaintext.length + segments * SEGMENT_TAG_LENGTH);
+    const segments = Math.max(1, Math.ceil(pt.length / c.segmentSize));
+    const out = new Uint8Array(ATTACHMENT_HEADER_LENGTH + pt.length + segments * SEGMENT_TAG_LENGTH);
     let at = 0;
     const emit = (chunk: Uint8Array) => {
       out.set(chunk, at);
       at += chunk.length;
     };
     try {
-      enc.update(plaintext, emit);
+      enc.update(pt, emit);
       enc.final(emit);
     } finally {
       enc.destroy();
@@ -151,8 +152,9 @@ export class Attachments {
   /** Opens a whole attachment held in memory: all of it authenticates, or ERR_DECRYPT_FAILED and nothing. */
   async decrypt(conversationId: string, ciphertext: unknown, c: Checked): Promise<Uint8Array> {
     assertBytes('ciphertext', ciphertext);
-    if (ciphertext.length < ATTACHMENT_HEADER_LENGTH + SEGMENT_TAG_LENGTH) throw new DecryptionError();
-    const dec = await this.decryptor(conversationId, ciphertext.subarray(0, ATTACHMENT_HEADER_LENGTH), c);
+    const ct = plainBytes(ciphertext);
+    if (ct.length < ATTACHMENT_HEADER_LENGTH + SEGMENT_TAG_LENGTH) throw new DecryptionError();
+    const dec = await this.decryptor(conversationId, ct.subarray(0, ATTACHMENT_HEADER_LENGTH), c);
     const parts: Uint8Array[] = [];
     let n = 0;
     const emit = (p: Uint8Array) => {
@@ -160,7 +162,7 @@ export class Attachments {
       n += p.length;
     };
     try {
-      dec.update(ciphertext.subarray(ATTACHMENT_HEADER_LENGTH), emit);
+      dec.update(ct.subarray(ATTACHMENT_HEADER_LENGTH), emit);
       dec.final(emit);
     } catch (err) {
       for (const p of parts) p.fill(0); // ours: the caller gets nothing of a failed attachment
@@ -182,7 +184,7 @@ export class Attachments {
 
   /** Opens an attachment for random access: reads and authenticates its header and last segment. */
   async open(conversationId: string, source: unknown, c: Checked): Promise<AttachmentReader> {
-    const src: AttachmentSource = source instanceof Uint8Array ? memorySource(source) : checkSource('source', source);
+    const src: AttachmentSource = isBytes(source) ? memorySource(plainBytes(source)) : checkSource('source', source);
     const header = await AttachmentReader.readHeader(src, c.signal);
     const version = parseAttachmentHeader(header)!.keyVersion;
     // Every range asks again whether the version is readable: a shred stops open readers too (§9.6).

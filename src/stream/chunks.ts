@@ -1,8 +1,19 @@
+/** Chunks shorter than this are copied into a shared buffer when coalescing. */
+const SMALL = 4096;
+/** Size of each buffer that small chunks are copied into. */
+const COALESCE = 64 * 1024;
+
 /**
- * A FIFO of byte chunks from which exact lengths are taken as views — never copied. The stream
- * machinery keeps the caller's chunks here until it knows where segment boundaries fall and
- * whether a segment is the last one (which needs one byte of lookahead, docs/FORMAT.md §9.3), so
- * it holds at most one segment plus the chunk that arrived last. Portable.
+ * A FIFO of byte chunks from which exact lengths are taken as views. The stream machinery keeps
+ * the caller's chunks here until it knows where segment boundaries fall and whether a segment is
+ * the last one (which needs one byte of lookahead, docs/FORMAT.md §9.3), so it holds at most one
+ * segment plus the chunk that arrived last. Portable.
+ *
+ * Chunks are kept by reference, except that a queue made with `coalesce` copies chunks under
+ * 4 KiB into 64 KiB buffers of its own: the decryptor's input is untrusted, and a segment
+ * trickled one byte per chunk would otherwise cost a view object (~110 bytes of heap) per byte
+ * received, with the segment's size, up to 16 MiB, declared by the unauthenticated header.
+ * Copied bytes are appended, never rewritten, so views already taken stay valid.
  */
 export class ChunkQueue {
   #chunks: Uint8Array[] = [];
@@ -11,12 +22,44 @@ export class ChunkQueue {
   #offset = 0;
   /** Bytes held. */
   length = 0;
+  readonly #coalesce: boolean;
+  /** The buffer small chunks are copied into, how much of it is used, and the index in #chunks of the view that ends there (-1: none). */
+  #tail: Uint8Array | undefined;
+  #tailUsed = 0;
+  #tailIndex = -1;
 
-  /** Appends a chunk (kept by reference: the caller must not change it afterwards). */
+  constructor(options?: { coalesce?: boolean }) {
+    this.#coalesce = options?.coalesce === true;
+  }
+
+  /** Appends a chunk (kept by reference unless copied: the caller must not change it afterwards). */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#chunks.push(chunk);
-    this.length += chunk.length;
+    const n = chunk.length;
+    if (n === 0) return;
+    this.length += n;
+    if (!this.#coalesce || n >= SMALL) {
+      this.#chunks.push(chunk);
+      this.#tailIndex = -1;
+      return;
+    }
+    let t = this.#tail;
+    if (t === undefined || this.#tailUsed + n > t.length) {
+      t = this.#tail = new Uint8Array(COALESCE);
+      this.#tailUsed = 0;
+      this.#tailIndex = -1;
+    }
+    t.set(chunk, this.#tailUsed);
+    const end = this.#tailUsed + n;
+    const last = this.#chunks.length - 1;
+    if (this.#tailIndex === last && last >= this.#head) {
+      // Grow the view that ends where this chunk was copied (its start, and so #offset, stay).
+      const v = this.#chunks[last]!;
+      this.#chunks[last] = t.subarray(v.byteOffset - t.byteOffset, end);
+    } else {
+      this.#chunks.push(t.subarray(this.#tailUsed, end));
+      this.#tailIndex = this.#chunks.length - 1;
+    }
+    this.#tailUsed = end;
   }
 
   /**
@@ -42,6 +85,7 @@ export class ChunkQueue {
     }
     if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
       this.#chunks = this.#chunks.slice(this.#head);
+      if (this.#tailIndex >= 0) this.#tailIndex = this.#tailIndex >= this.#head ? this.#tailIndex - this.#head : -1;
       this.#head = 0;
     }
     return out;
@@ -65,6 +109,9 @@ export class ChunkQueue {
     this.#head = 0;
     this.#offset = 0;
     this.length = 0;
+    this.#tail = undefined;
+    this.#tailUsed = 0;
+    this.#tailIndex = -1;
   }
 }
 

@@ -10,6 +10,7 @@
 import { UnsupportedFormatError } from '../errors.js';
 import { type SuiteInfo, suiteById } from '../format/suites.js';
 import { readU32, writeU32 } from '../util/bytes.js';
+import { assertInt, isBytes, plainBytes } from '../util/validate.js';
 
 /** First byte of an attachment (format 1). Messages use 0x01-0x0F (§8), so neither is taken for the other. */
 export const ATTACHMENT_V1 = 0xa1;
@@ -153,8 +154,9 @@ export interface AttachmentInfo {
  * ```
  */
 export function inspectAttachment(header: Uint8Array, totalSize?: number): AttachmentInfo {
-  if (!(header instanceof Uint8Array)) throw new UnsupportedFormatError('header: expected Uint8Array');
-  const h = parseAttachmentHeader(header);
+  if (!isBytes(header)) throw new UnsupportedFormatError('header: expected Uint8Array');
+  if (totalSize !== undefined) assertInt('totalSize', totalSize, 0, Number.MAX_SAFE_INTEGER);
+  const h = parseAttachmentHeader(plainBytes(header));
   if (!h) throw new UnsupportedFormatError('header: not a format-1 attachment header of a known suite');
   const g = totalSize === undefined ? undefined : geometry(totalSize, h.segmentSize);
   if (totalSize !== undefined && g === undefined) throw new UnsupportedFormatError('totalSize: not the size of any attachment with this header');

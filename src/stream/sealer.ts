@@ -8,9 +8,16 @@
 import { DecryptionError, InvalidInputError } from '../errors.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { clean } from '../util/bytes.js';
+import { isBytes, ownBytes, plainBytes } from '../util/validate.js';
 import { ChunkQueue } from './chunks.js';
 import { MAX_ATTACHMENT_BYTES, MAX_SEGMENTS, SEGMENT_TAG_LENGTH } from './format.js';
 import { SEGMENT_NONCE_LENGTH, type SegmentAead, writeSegmentNonce } from './segment-aead.js';
+
+/** A caller's chunk as a plain view; ERR_INVALID_INPUT (nothing taken) when it is not bytes. */
+function checkChunk(chunk: unknown, view: (b: Uint8Array) => Uint8Array): Uint8Array {
+  if (!isBytes(chunk)) throw new InvalidInputError('chunk', `expected Uint8Array chunks, got ${chunk === null ? 'null' : typeof chunk}`);
+  return view(chunk);
+}
 
 /** Receives output chunks; it may keep them (each is a new buffer or a view of one nobody reuses). */
 export type Emit = (chunk: Uint8Array) => void;
@@ -64,16 +71,17 @@ export class AttachmentEncryptor {
 
   /** Takes a plaintext chunk (kept by reference until its segment is sealed: do not change it). */
   update(chunk: Uint8Array, emit: Emit): void {
+    const pt = checkChunk(chunk, ownBytes); // sealed: read through the engine (util/validate.ts)
     const key = this.#live();
     if (!this.#started) this.#start(emit);
-    if (chunk.length === 0) return;
-    this.#bytes += chunk.length;
+    if (pt.length === 0) return;
+    this.#bytes += pt.length;
     if (this.#bytes > (this.#p.maxBytes ?? MAX_ATTACHMENT_BYTES)) {
       this.destroy();
       throw new InvalidInputError('plaintext', `an attachment holds at most ${MAX_ATTACHMENT_BYTES} bytes (docs/FORMAT.md §9.5)`);
     }
     const q = this.#queue;
-    q.push(chunk);
+    q.push(pt);
     const seg = this.#p.segmentSize;
     // Strictly more than a segment: only then is the next segment known not to be the last.
     while (q.length > seg) this.#seal(key, q.take(seg, this.#pieces), false, emit);
@@ -133,7 +141,7 @@ export class AttachmentEncryptor {
 export class AttachmentDecryptor {
   readonly #p: SegmentParams;
   #key: Uint8Array | undefined;
-  readonly #queue = new ChunkQueue();
+  readonly #queue = new ChunkQueue({ coalesce: true }) // untrusted input: see ChunkQueue;
   readonly #pieces: Uint8Array[] = [];
   readonly #nonce = new Uint8Array(SEGMENT_NONCE_LENGTH);
   readonly #tag = new Uint8Array(SEGMENT_TAG_LENGTH);
@@ -153,9 +161,10 @@ export class AttachmentDecryptor {
 
   /** Takes a ciphertext chunk (kept by reference until its segment is opened: do not change it). */
   update(chunk: Uint8Array, emit: Emit): void {
+    const ct = checkChunk(chunk, plainBytes);
     const key = this.#live();
     const q = this.#queue;
-    q.push(chunk);
+    q.push(ct);
     const full = this.#p.segmentSize + SEGMENT_TAG_LENGTH;
     // A full segment followed by at least one more byte is not the last one.
     while (q.length > full) this.#open(key, this.#p.segmentSize, false, emit);

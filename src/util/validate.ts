@@ -14,16 +14,55 @@ export const MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 
+// The engine's own accessors of typed arrays (%TypedArray%.prototype): they read a view's internal
+// slots, so neither a subclass's getters, an instance's own properties nor a Proxy can answer for
+// them. A Proxy, a DataView or a look-alike object has no such slots: the tag is undefined.
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- the getters are only ever called with .call(view)
+const accessor = (key: PropertyKey) => Object.getOwnPropertyDescriptor(TYPED_ARRAY, key)!.get! as (this: unknown) => unknown;
+const TAG = accessor(Symbol.toStringTag);
+const BUFFER = accessor('buffer') as (this: Uint8Array) => ArrayBufferLike;
+const OFFSET = accessor('byteOffset') as (this: Uint8Array) => number;
+const LENGTH = accessor('length') as (this: Uint8Array) => number;
+const PLAIN = [Uint8Array.prototype, ...(typeof Buffer === 'function' ? [Buffer.prototype] : [])];
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
-  if (value instanceof Uint8Array) return `Uint8Array of ${value.length} bytes`;
+  if (isBytes(value)) return `Uint8Array of ${LENGTH.call(value)} bytes`;
   return typeof value;
 }
 
-/** True for Uint8Array and its subclasses (Buffer). */
+/**
+ * True for what the engine says is a Uint8Array: a Buffer, a subclass, one of another realm
+ * (node:vm, a worker's structured clone). False for a Proxy, a DataView, a Uint8ClampedArray or
+ * any object that only claims the name.
+ */
 export function isBytes(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array || (ArrayBuffer.isView(value) && value.constructor?.name === 'Uint8Array');
+  return TAG.call(value) === 'Uint8Array';
+}
+
+/**
+ * The caller's bytes (checked with {@link isBytes}) as a plain Uint8Array over the same memory,
+ * its bounds read from the view's internal slots. From here on no code of the caller's runs when
+ * the library reads them: a subclass's `length` or `subarray` cannot lie about a limit, or run
+ * in the middle of a seal, after its nonce is drawn (the input-views test). Always a new view
+ * (~25 ns): for what is sealed.
+ */
+export function ownBytes(value: Uint8Array): Uint8Array {
+  const buffer = BUFFER.call(value);
+  const length = LENGTH.call(value);
+  // A detached buffer reads as length 0, and a view on it cannot be made.
+  return length === 0 ? new Uint8Array(0) : new Uint8Array(buffer, OFFSET.call(value), length);
+}
+
+/**
+ * {@link ownBytes} for what is opened or parsed: a Uint8Array or Buffer as given (the hot path
+ * pays nothing), anything else (a subclass, another realm's) as a plain view.
+ */
+export function plainBytes(value: Uint8Array): Uint8Array {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === PLAIN[0] || proto === PLAIN[1] ? value : ownBytes(value);
 }
 
 /** Asserts `value` is a Uint8Array (a Buffer is one), optionally of an exact length. */
