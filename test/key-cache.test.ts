@@ -588,7 +588,7 @@ describe('single-flight load', () => {
       await gate.promise;
       return part.insert('a', 1, GCM, keyBytes(1), -1, true);
     };
-    const ps = Array.from({ length: 100 }, () => part.load('a:a', loader));
+    const ps = Array.from({ length: 100 }, () => part.load('a', 'a', loader));
     expect(calls).toBe(1);
     gate.resolve();
     const results = await Promise.all(ps);
@@ -597,7 +597,7 @@ describe('single-flight load', () => {
     expect(calls).toBe(1);
     expect(cache.stats()).toEqual({ ...stats0, loads: 1, coalesced: 99, size: 1 });
     // Once settled, the same tag loads again (load is single-flight, not a cache).
-    await part.load('a:a', loader);
+    await part.load('a', 'a', loader);
     expect(calls).toBe(2);
     expect(cache.stats()).toEqual({ ...stats0, loads: 2, coalesced: 99, size: 1 });
   });
@@ -613,7 +613,7 @@ describe('single-flight load', () => {
       await gate.promise;
       return v;
     };
-    const ps = [p.load('t', loader('p-t')), p.load('u', loader('p-u')), q.load('t', loader('q-t'))];
+    const ps = [p.load('t', 'c', loader('p-t')), p.load('u', 'c', loader('p-u')), q.load('t', 'c', loader('q-t'))];
     expect(calls).toBe(3);
     gate.resolve();
     expect(await Promise.all(ps)).toEqual(['p-t', 'p-u', 'q-t']);
@@ -626,7 +626,7 @@ describe('single-flight load', () => {
     const d = deferred<CachedKey>();
     let calls = 0;
     const ps = Array.from({ length: 10 }, () =>
-      part.load('a:a', () => {
+      part.load('a', 'a', () => {
         calls++;
         return d.promise;
       }),
@@ -638,7 +638,7 @@ describe('single-flight load', () => {
     expect(calls).toBe(1);
     expect(part.peekActive('a')).toBeUndefined();
     expect(cache.stats()).toEqual({ ...stats0, loads: 1, coalesced: 9 });
-    const k = await part.load('a:a', async () => {
+    const k = await part.load('a', 'a', async () => {
       calls++;
       return part.insert('a', 1, GCM, keyBytes(2), -1, true);
     });
@@ -654,10 +654,10 @@ describe('single-flight load', () => {
     const throwing = (() => {
       throw boom;
     }) as () => Promise<CachedKey>;
-    const first = part.load('a:a', throwing);
+    const first = part.load('a', 'a', throwing);
     // Issued in the same tick, after the failure: must run its own loader, not join the failed one.
     let calls = 0;
-    const second = part.load('a:a', async () => {
+    const second = part.load('a', 'a', async () => {
       calls++;
       return part.insert('a', 1, GCM, keyBytes(3), -1, true);
     });
@@ -666,6 +666,47 @@ describe('single-flight load', () => {
     expect(calls).toBe(1);
     expect(part.peekActive('a')).toBe(k);
     expect(cache.stats()).toEqual({ ...stats0, loads: 2, coalesced: 0, size: 1 });
+  });
+});
+
+describe('loads overlapped by a forget (a shred)', () => {
+  it('runs the load again and drops what the overlapped run cached', async () => {
+    const { cache } = setup();
+    const part = cache.partition('p');
+    let calls = 0;
+    const k = await part.load('v1', 'a', async () => {
+      calls++;
+      const node = part.insert('a', 1, GCM, keyBytes(calls), -1, true);
+      if (calls === 1) part.forget('a'); // a shred lands while the first run is under way
+      return node;
+    });
+    expect(calls).toBe(2);
+    expect(k.slot).toBeGreaterThanOrEqual(0);
+    expect(part.peekActive('a')).toBe(k);
+    expect(Array.from(part.key(k))).toEqual(Array.from(keyBytes(2)));
+    // A forget of another conversation does not touch it.
+    let other = 0;
+    await part.load('v1', 'b', async () => {
+      other++;
+      part.forget('c');
+      return part.insert('b', 1, GCM, keyBytes(9), -1, true);
+    });
+    expect(other).toBe(1);
+  });
+
+  it('gives up with a retryable ERR_STORE_FAILED when every run is overlapped', async () => {
+    const { cache } = setup();
+    const part = cache.partition('p');
+    let calls = 0;
+    const err = await part.load('v1', 'a', async () => {
+      calls++;
+      const node = part.insert('a', 1, GCM, keyBytes(1), -1, true);
+      part.forget('a', 1);
+      return node;
+    }).then(() => undefined, (e: unknown) => e as { code: string; retryable: boolean });
+    expect(err).toMatchObject({ code: 'ERR_STORE_FAILED', retryable: true });
+    expect(calls).toBe(8);
+    expect(part.peekActive('a')).toBeUndefined();
   });
 });
 
@@ -686,8 +727,8 @@ describe('counters', () => {
     put(q, 'b', 1); // 4 > 3: q evicts its LRU conversation a (eviction 1)
     q.active('a'); // miss
     put(p, 'a', 2); // replaces p's v2: no eviction
-    await p.load('x', async () => 1); // load
-    await Promise.all([q.load('y', async () => 2), q.load('y', async () => 3)]); // load + coalesced
+    await p.load('x', 'c', async () => 1); // load
+    await Promise.all([q.load('y', 'c', async () => 2), q.load('y', 'c', async () => 3)]); // load + coalesced
     clock.t = epoch + 10_000;
     p.version('a', 1); // expired: miss, eviction 2
     p.active('a'); // head (v2) expired: miss, not dropped

@@ -9,9 +9,12 @@
  * No per-key typed arrays, strings or promises (measured by `npm run bench`, memory section).
  */
 import type { SuiteInfo } from '../format/suites.js';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, StoreError } from '../errors.js';
 import { assertInt, ownOptions } from '../util/validate.js';
 import { KeySlab } from './slab.js';
+
+/** Runs of one load that shreds of its conversation may overlap before it gives up (retryable). */
+const MAX_STALE_RUNS = 8;
 
 /** Options of {@link KeyCache}. */
 export interface KeyCacheOptions {
@@ -217,6 +220,8 @@ export class CachePartition {
   /** @internal */ _size = 0;
   /** Keywarden instances using this partition (see retain/release). */
   #users = 0;
+  /** Loads under way, by conversation: a forget marks them stale (see load). */
+  readonly #loading = new Map<string, Set<{ stale: boolean }>>();
 
   constructor(cache: KeyCache, id: string) {
     this.#cache = cache;
@@ -297,17 +302,22 @@ export class CachePartition {
    * pinned by a decryptMany in progress are wiped when it unpins them.
    */
   forget(conversationId: string, version?: number): void {
-    if (version === undefined) {
-      const head = this.#map.get(conversationId);
-      if (head === undefined) return;
-      this.#map.delete(conversationId);
-      if (this.#mru === conversationId) this.#mru = undefined;
-      for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
-      return;
-    }
+    // Loads of this conversation under way may have read the store before the shred: see load.
+    const loads = this.#loading.get(conversationId);
+    if (loads !== undefined) for (const t of loads) t.stale = true;
+    if (version === undefined) return this.#drop(conversationId);
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
       if (k.version === version) return this.#unlink(conversationId, k, false);
     }
+  }
+
+  /** Removes and wipes every cached version of a conversation. */
+  #drop(conversationId: string): void {
+    const head = this.#map.get(conversationId);
+    if (head === undefined) return;
+    this.#map.delete(conversationId);
+    if (this.#mru === conversationId) this.#mru = undefined;
+    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
   }
 
   /** Forgets which version is active for every conversation (change notifications were missed). */
@@ -320,9 +330,46 @@ export class CachePartition {
     return this.#cache._view(k);
   }
 
-  /** Runs `loader` once for concurrent callers with the same `tag` (single-flight). */
-  load<T>(tag: string, loader: () => Promise<T>): Promise<T> {
-    return this.#cache._load(`${this.id}\u0000${tag}`, loader);
+  /**
+   * Runs `loader` once for concurrent callers with the same `tag` of a conversation
+   * (single-flight). A load that a {@link CachePartition.forget} of its conversation overlaps is
+   * run again: it may have read the store before the shred committed, and must not put the
+   * shredded key back into the cache (what it inserted is dropped) nor hand it to its callers —
+   * the second run reads the shred (ERR_KEY_SHREDDED). Found by an outside review.
+   */
+  load<T>(tag: string, conversationId: string, loader: () => Promise<T>): Promise<T> {
+    const attempt = (run: number): Promise<T> => {
+      const ticket = { stale: false };
+      let loads = this.#loading.get(conversationId);
+      if (loads === undefined) this.#loading.set(conversationId, (loads = new Set()));
+      loads.add(ticket);
+      const done = () => {
+        loads.delete(ticket);
+        if (loads.size === 0 && this.#loading.get(conversationId) === loads) this.#loading.delete(conversationId);
+      };
+      let p: Promise<T>;
+      try {
+        p = loader(); // a synchronous throw stays synchronous: see KeyCache._load
+      } catch (err) {
+        done();
+        throw err;
+      }
+      return p.then(
+        (out) => {
+          done();
+          if (!ticket.stale) return out;
+          this.#drop(conversationId);
+          // Shreds are rare: a load overlapped by one after another is an outage, and retryable.
+          if (run >= MAX_STALE_RUNS) throw new StoreError('key load overlapped by shreds of its conversation; retry', undefined, true);
+          return attempt(run + 1);
+        },
+        (err: unknown) => {
+          done();
+          throw err;
+        },
+      );
+    };
+    return this.#cache._load(`${this.id}\u0000${tag}:${conversationId}`, () => attempt(1));
   }
 
   /** Keeps a key's bytes alive across awaits even if it is evicted meanwhile; pair with unpin. */

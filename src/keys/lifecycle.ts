@@ -88,7 +88,7 @@ export class KeyLifecycle {
     if (version < 1 || version > MAX_KEY_VERSION) throw new DecryptionError();
     const cached = this.#o.part.peekVersion(conversationId, version);
     if (cached !== undefined && cached.slot >= 0) return cached;
-    return this.#o.part.load(`v${version}:${conversationId}`, async () => {
+    return this.#o.part.load(`v${version}`, conversationId, async () => {
       const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.deadlines);
       if (checked === undefined) throw new DecryptionError();
       return this.#cache(checked, checked.record.state === 'active');
@@ -201,7 +201,7 @@ export class KeyLifecycle {
    * A conversation shredded as a whole refuses with ERR_KEY_SHREDDED until startGeneration.
    */
   #loadActive(conversationId: string): Promise<CachedKey> {
-    return this.#o.part.load(`a:${conversationId}`, async () => {
+    return this.#o.part.load('a', conversationId, async () => {
       let rec = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
       // Two rounds cover losing one race (another writer created the version we wanted).
       for (let round = 0; rec?.state !== 'active'; round++) {
@@ -250,7 +250,7 @@ export class KeyLifecycle {
 
   /** Rotates a version the policy says is due (single-flight per version); returns the active key. */
   #rotateDue(conversationId: string, k: CachedKey): Promise<CachedKey> {
-    return this.#o.part.load(`r${k.version}:${conversationId}`, async () => {
+    return this.#o.part.load(`r${k.version}`, conversationId, async () => {
       // One new version per conversation, whatever the number of instances: insertNext is a
       // compare-and-set on this version, and the losers adopt the winner's (docs/KEYS.md §4).
       await this.#rotateFrom(conversationId, k.version);

@@ -8,6 +8,8 @@ import { StoreError } from '../errors.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
 
 type Undo = () => void;
+/** Buffers a transaction zeroes when it commits (a shred's wrapped keys), by journal. */
+const WIPE_ON_COMMIT = new WeakMap<Undo[], Uint8Array[]>();
 
 /** A FIFO async mutex. */
 class Lock {
@@ -90,9 +92,13 @@ export class MemoryKeyStore implements KeyStore {
   transaction<T>(fn: (tx: KeyStore) => Promise<T>): Promise<T> {
     return this.#lock.run(async () => {
       const journal: Undo[] = [];
+      const wipes: Uint8Array[] = [];
+      WIPE_ON_COMMIT.set(journal, wipes);
       const tx = this.#txView(journal);
       try {
-        return await fn(tx);
+        const out = await fn(tx);
+        for (const b of wipes) b.fill(0);
+        return out;
       } catch (err) {
         for (const undo of journal.reverse()) undo();
         throw err;
@@ -190,7 +196,10 @@ export class MemoryKeyStore implements KeyStore {
         continue;
       }
       const before = { ...r };
-      r.wrappedKey.fill(0);
+      // Zeroed once the change commits: inside a transaction a rollback restores these bytes.
+      const wipes = WIPE_ON_COMMIT.get(journal);
+      if (wipes === undefined) r.wrappedKey.fill(0);
+      else wipes.push(r.wrappedKey);
       Object.assign(r, { state: 'shredded', wrappedKey: new Uint8Array(0), shreddedAt: new Date(at.getTime()), shredScope: 'version' });
       journal.push(() => Object.assign(r, before));
       out.shredded.push(v);
