@@ -112,7 +112,17 @@ function tiledDirectory(dir: string): AuditSource {
     async *checkpoints() {
       const history = join(dir, 'checkpoints');
       if (await stat(history).then(() => true, () => false)) {
-        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield dec.decode(r);
+        let last: string | undefined;
+        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield (last = dec.decode(r));
+        // The `checkpoint` file is what open, proofs and export use: it must be the history's
+        // newest. Anything else is checked as one more checkpoint after the history, so a fork
+        // or an older one (a rollback of what is published) is reported as such.
+        const file = await readIfExists(join(dir, 'checkpoint'));
+        if (file === undefined) {
+          if (last !== undefined) problems.push({ kind: 'storage', message: `${join(dir, 'checkpoint')} is missing; the history's newest checkpoint is not published` });
+        } else if (file.length === 0 || dec.decode(file) !== last) {
+          yield dec.decode(file);
+        }
         return;
       }
       const cp = await latest(); // an exported directory publishes only the newest
