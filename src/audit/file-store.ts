@@ -22,7 +22,7 @@
  */
 import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { randomBytes } from '../util/random.js';
 import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
@@ -69,9 +69,38 @@ function encodeHead(s: HeadState): Uint8Array {
 function decodeHead(data: Uint8Array, path: string): HeadState {
   const scan = scanFrames(data);
   if (scan.damage !== undefined || scan.records.length !== 2) throw new AuditUnavailableError(`audit store: ${path} is damaged`);
-  const j = JSON.parse(dec.decode(scan.records[1])) as { history: number; pending: string | null; cursors: Record<string, number>; receipts: [string, number, number][] };
-  const note = dec.decode(scan.records[0]);
-  return { note: note.length > 0 ? note : undefined, history: j.history, pending: j.pending ?? undefined, cursors: new Map(Object.entries(j.cursors)), receipts: j.receipts };
+  // Written only by this store, so anything off its exact shape is damage, refused as such (an
+  // outside review reached raw SyntaxErrors and TypeErrors from a hostile head).
+  const bad = (what: string) => new AuditCorruptError(`audit store: ${path} is damaged (${what})`);
+  let note: string;
+  let j: unknown;
+  try {
+    note = dec.decode(scan.records[0]);
+    j = JSON.parse(dec.decode(scan.records[1]));
+  } catch {
+    throw bad('not UTF-8 JSON');
+  }
+  if (j === null || typeof j !== 'object' || Array.isArray(j)) throw bad('not an object');
+  const { history, pending, cursors, receipts } = j as Record<string, unknown>;
+  if (!Number.isSafeInteger(history) || (history as number) < MAGIC.length) throw bad('history offset');
+  if (pending !== null && pending !== undefined && typeof pending !== 'string') throw bad('pending checkpoint');
+  if (cursors === null || typeof cursors !== 'object' || Array.isArray(cursors)) throw bad('cursors');
+  const cursorMap = new Map<string, number>();
+  for (const [k, v] of Object.entries(cursors)) {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw bad('cursors');
+    cursorMap.set(k, v as number);
+  }
+  const okReceipt = (r: unknown) => Array.isArray(r) && r.length === 3 && typeof r[0] === 'string' && Number.isSafeInteger(r[1]) && Number.isSafeInteger(r[2]);
+  if (!Array.isArray(receipts) || !receipts.every(okReceipt)) throw bad('receipts');
+  return { note: note.length > 0 ? note : undefined, history: history as number, pending: (pending as string | null) ?? undefined, cursors: cursorMap, receipts: receipts as [string, number, number][] };
+}
+
+/** A read of one of the store's own files: ENOENT is undefined, other failures the store's error. */
+function unreadable(path: string) {
+  return (err: unknown): undefined => {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw new AuditUnavailableError(`audit store: reading ${path} failed (${codeOf(err)})`, err);
+  };
 }
 
 /**
@@ -140,18 +169,14 @@ export class FileAuditStore implements AuditStore {
 
   async #readHead(): Promise<HeadState> {
     if (this.#head !== undefined) return this.#head;
-    const data = await readFile(join(this.dir, 'head')).catch((err: unknown) => {
-      if ((err as { code?: string }).code === 'ENOENT') return undefined;
-      throw err;
-    });
-    return data === undefined ? emptyHead() : decodeHead(data, join(this.dir, 'head'));
+    const path = join(this.dir, 'head');
+    const data = await readFile(path).catch(unreadable(path));
+    return data === undefined ? emptyHead() : decodeHead(data, path);
   }
 
   async #readCheckpoint(): Promise<string | undefined> {
-    return readFile(join(this.dir, 'checkpoint'), 'utf8').catch((err: unknown) => {
-      if ((err as { code?: string }).code === 'ENOENT') return undefined;
-      throw err;
-    });
+    const path = join(this.dir, 'checkpoint');
+    return readFile(path, 'utf8').catch(unreadable(path));
   }
 
   async state(): Promise<AuditStoreState> {
