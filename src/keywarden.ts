@@ -20,12 +20,11 @@ import { type RotationOptions, type RotationPolicy, rotationPolicy } from './key
 import { type RetentionOptions, type RetentionReport, applyRetention, retentionOptions } from './keys/retention.js';
 import { type RewrapOptions, type RewrapReport, rewrapKeys, rewrapOptions } from './keys/rewrap.js';
 import { BranchKeyProvider } from './keys/branch-keys.js';
+import { validKeyAudit } from './keys/audit-options.js';
 import { isAbortSignal, raceAbort } from './util/deadline.js';
 
 /** Allowance for clocks of different instances disagreeing, in retention's margins. */
 const CLOCK_SKEW_MS = 60_000;
-import { AuditLog } from './audit/log.js';
-import { AuditIdHasher } from './audit/entry.js';
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
 import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyChange, KeyStore } from './store/types.js';
@@ -174,15 +173,6 @@ function instanceId(o: object): number {
   return id;
 }
 
-function validAudit(a: unknown): KeyAuditOptions {
-  if (a === null || typeof a !== 'object') throw new InvalidInputError('options.audit', 'expected { log, ids, actor }');
-  const o = ownOptions('options.audit', a as KeyAuditOptions, ['log', 'ids', 'actor']);
-  if (!(o.log instanceof AuditLog)) throw new InvalidInputError('options.audit.log', 'expected an AuditLog');
-  if (!(o.ids instanceof AuditIdHasher)) throw new InvalidInputError('options.audit.ids', 'expected an AuditIdHasher');
-  if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024) throw new InvalidInputError('options.audit.actor', 'expected a non-empty string');
-  return { log: o.log, ids: o.ids, actor: o.actor };
-}
-
 function messageAad(options: unknown): Uint8Array | string {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, MESSAGE_OPTIONS);
   for (const key in options as object) if (key !== 'aad' && key !== 'signal') assertOptions('options', options, MESSAGE_OPTIONS);
@@ -263,7 +253,7 @@ export class Keywarden {
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
     if (o.watchKeyChanges !== undefined && typeof o.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
     if (o.watchKeyChanges && typeof keyStore.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
-    const audit = o.audit === undefined ? undefined : validAudit(o.audit);
+    const audit = o.audit === undefined ? undefined : validKeyAudit('options.audit', o.audit);
     const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
     const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache);

@@ -167,6 +167,11 @@ describe('keywarden audit', () => {
     const missing = await run('audit', 'verify', '--dir', join(dir, 'missing'), '--key', keys.verifierKey);
     expect(missing.code).toBe(3);
     expect(missing.err).toMatch(/^keywarden audit verify: could not complete: .*missing.*does not exist\n$/);
+    // A key file without an end is refused after 64 KiB, not read into memory whole (an outside
+    // review saw ~650 MB of RSS before the error).
+    const endless = await run('audit', 'verify', '--dir', dir, '--key', '@/dev/zero');
+    expect(endless.code).toBe(3);
+    expect(endless.err).toContain('larger than 65536 bytes');
   });
 
   it('keygen writes the signer key to a new 0600 file, prints the verifier key, and never prints the signer key', async () => {

@@ -196,6 +196,21 @@ describe('branch keys', () => {
     expect(() => new BranchKeyProvider({ masterKey: mk } as never)).toThrow('options.store');
     expect(() => new BranchKeyProvider({ masterKey: new BranchKeyProvider({ masterKey: mk, store }), store })).toThrow('options.masterKey');
     expect(() => new BranchKeyProvider({ masterKey: mk, store, cache: { maxAgeMs: -1 } })).toThrow('options.cache.maxAgeMs');
+    // The audit option is checked at construction, as Keywarden's (it used to be taken as given and
+    // fail on the first encrypt, after a KMS call, without naming itself: outside review 2026-11-30).
+    const ids = new AuditIdHasher(new Uint8Array(32).fill(1));
+    for (const [audit, param] of [[null, 'options.audit'], ['garbage', 'options.audit'], [{ log: 'not a log', ids, actor: 'a' }, 'options.audit.log'],
+      [{ log: await AuditLog.open({ store: new MemoryAuditStore(), signerKey: generateNoteKey('b.example/log').signerKey }), ids: {}, actor: 'a' }, 'options.audit.ids']] as const) {
+      const e = (() => {
+        try {
+          new BranchKeyProvider({ masterKey: mk, store, audit: audit as never });
+        } catch (err) {
+          return err as { code: string; param: string };
+        }
+        return undefined;
+      })();
+      expect(e, String(param)).toMatchObject({ code: 'ERR_INVALID_INPUT', param });
+    }
     const p = new BranchKeyProvider({ masterKey: mk, store });
     await expect(p.rotateBranch('#bad')).rejects.toThrow('branch');
     await expect(new Keywarden({ masterKey: mk, keyStore: store }).rewrap({ branch: 'x' })).rejects.toThrow('options.branch');

@@ -5,7 +5,7 @@
  */
 import { exportLog } from '../audit/export.js';
 import { newNoteVerifier } from '../audit/note.js';
-import { readText } from './files.js';
+import { MAX_KEY_FILE, readText } from './files.js';
 import { AUDIT_SOURCE_USAGE, auditSource, auditSourceOptions } from './audit-source.js';
 import { type CommandSpec, EXIT, UsageError } from './common.js';
 import { jsonOption } from './options.js';
@@ -30,7 +30,7 @@ export const exportCommand: CommandSpec = {
   async run(args, ctx) {
     const source = auditSource(args);
     const value = args.required('key');
-    const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file')).trim() : value;
+    const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file', MAX_KEY_FILE)).trim() : value;
     try {
       newNoteVerifier(key);
     } catch (e) {

@@ -14,7 +14,7 @@ import { exportCommand } from './audit-export.js';
 import { toBase64 } from '../util/bytes.js';
 import { AUDIT_SOURCE_USAGE, type AuditSource, auditSource, auditSourceOptions } from './audit-source.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, type OptionSpec, UsageError, integerArg } from './common.js';
-import { readText, writeNewFiles } from './files.js';
+import { MAX_KEY_FILE, readText, writeNewFiles } from './files.js';
 import { jsonOption } from './options.js';
 
 const keyOption: OptionSpec = { name: 'key', type: 'string', value: 'VKEY', required: true, description: "the log's verifier key, or @FILE to read it from FILE" };
@@ -26,7 +26,7 @@ const VKEY_NOTE = "VKEY is a signed-note verifier key ('<origin>+<key id>+<base6
  * newCosignatureVerifier for a witness's); `label` names the option in errors.
  */
 async function verifierKey(value: string, label: string, check: (key: string) => unknown = newNoteVerifier): Promise<string> {
-  const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file')).trim() : value;
+  const key = value.startsWith('@') ? (await readText(value.slice(1), 'key file', MAX_KEY_FILE)).trim() : value;
   try {
     check(key);
   } catch (e) {

@@ -3,15 +3,39 @@
  * and key files are only ever created, never overwritten.
  * @module
  */
-import { type FileHandle, open, readFile, unlink } from 'node:fs/promises';
+import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { IncompleteError } from './common.js';
 
-/** The text of `file`; `what` names it in the error ("token", "policy"). */
-export async function readText(file: string, what: string): Promise<string> {
+/** Longest text file a command reads unless told otherwise (tokens, policies, checkpoints). */
+const MAX_TEXT = 16 * 1024 * 1024;
+/** Longest key file (a verifier or signer key is one line of ~100 bytes). */
+export const MAX_KEY_FILE = 64 * 1024;
+
+/**
+ * The text of `file`; `what` names it in the error ("token", "policy"). At most `max` bytes are
+ * read: a larger file, or one without an end (`/dev/zero`, a FIFO), is refused (exit 3) instead
+ * of being read into memory whole.
+ */
+export async function readText(file: string, what: string, max = MAX_TEXT): Promise<string> {
+  let h: FileHandle | undefined;
   try {
-    return await readFile(file, 'utf8');
+    h = await open(file, 'r');
+    const buf = Buffer.alloc(Math.min(max + 1, 64 * 1024));
+    const parts: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const { bytesRead } = await h.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > max) throw new IncompleteError(`${what} ${file} is larger than ${max} bytes`);
+      parts.push(Buffer.from(buf.subarray(0, bytesRead)));
+    }
+    return Buffer.concat(parts).toString('utf8');
   } catch (e) {
+    if (e instanceof IncompleteError) throw e;
     throw new IncompleteError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    await h?.close();
   }
 }
 

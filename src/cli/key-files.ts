@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { newNoteSigner } from '../audit/note.js';
-import { readText } from './files.js';
+import { MAX_KEY_FILE, readText } from './files.js';
 import { UsageError } from './spec.js';
 
 /** A secret read from a file, with a warning when others may read the file too. */
@@ -17,7 +17,7 @@ export interface SecretFile<T> {
 }
 
 async function readSecret(file: string, label: string): Promise<SecretFile<string>> {
-  const text = await readText(file, label);
+  const text = await readText(file, label, MAX_KEY_FILE);
   let warning: string | undefined;
   try {
     const mode = (await stat(file)).mode & 0o777;

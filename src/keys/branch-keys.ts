@@ -29,6 +29,7 @@ import { branchUnwrap, branchWrap } from '../kms/branch-wrap.js';
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
 import { type Deadlines } from './key-path.js';
 import { type KeyAuditOptions, KeyLifecycle } from './lifecycle.js';
+import { validKeyAudit } from './audit-options.js';
 import { type KeyVersionInfo, toInfo } from './records.js';
 import { type RewrapOptions, type RewrapReport, type RewrapTarget, rewrapKeys, rewrapOptions } from './rewrap.js';
 import { rotationPolicy } from './rotation.js';
@@ -136,6 +137,7 @@ export class BranchKeyProvider implements MasterKeyProvider {
   constructor(options: BranchKeyOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected { masterKey, store }');
     const o = ownOptions('options', options, ['masterKey', 'store', 'branchFor', 'cache', 'rotation', 'audit', 'watchKeyChanges', 'timeouts', 'now', 'aead']);
+    const audit = o.audit === undefined ? undefined : validKeyAudit('options.audit', o.audit);
     const mk = o.masterKey;
     if (!mk || typeof mk.generateDataKey !== 'function' || typeof mk.unwrapDataKey !== 'function' || typeof mk.keyId !== 'string') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     if (mk instanceof BranchKeyProvider) throw new InvalidInputError('options.masterKey', 'branch keys are wrapped by a KMS key, not by other branch keys');
@@ -158,13 +160,13 @@ export class BranchKeyProvider implements MasterKeyProvider {
     this.#cache = new KeyCache({ maxAgeMs: c.maxAgeMs ?? DEFAULT_MAX_AGE_MS, maxEntries: c.maxEntries ?? 1000 });
     this.#part = this.#cache.partition('branches');
     this.#part.retain();
-    this.#audit = o.audit;
+    this.#audit = audit;
     this.#deadlines = deadlines;
     this.#aead = o.aead ?? nobleAead;
     this.#now = o.now ?? (() => new Date());
     this.#keys = new KeyLifecycle({
       masterKey: mk, keyStore: store, suite: suiteByName('AES-256-GCM')!, part: this.#part, maxMessages: Infinity, reservation: 1,
-      autoRotate: true, rotation, now: this.#now, deadlines, subject: 'branch', uncounted: true, ...(o.audit === undefined ? {} : { audit: o.audit }),
+      autoRotate: true, rotation, now: this.#now, deadlines, subject: 'branch', uncounted: true, ...(this.#audit === undefined ? {} : { audit: this.#audit }),
     });
     this.#watch = o.watchKeyChanges
       ? new KeyWatcher(store, (branch, change) => (change === 'shredded' ? this.#forget(branch) : this.#part.deactivate(branch)), () => this.#part.deactivateAll())
