@@ -489,18 +489,28 @@ export class PostgresKeyStore implements KeyStore {
       await run(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`, [id]);
       // READ COMMITTED: each statement sees rows committed before it started, so repeat until
       // a statement finds nothing left (a version inserted meanwhile is caught by the next one).
+      // The mark that closes the conversation goes on its highest row only once that row is
+      // shredded: a version committed after the last UPDATE's snapshot (the row locked above
+      // need not still be the highest when the lock is granted) is shredded by another round,
+      // not marked while active, which the table's CHECK refuses (SQLSTATE 23514, found by an
+      // outside review racing shreds with rotations from 3 processes).
       for (let round = 0; ; round++) {
         if (round === 10) throw new StoreError('postgres key store: shred kept finding new versions; retry', undefined, true);
         const res = await run<{ version: unknown }>(client, 'shred', `UPDATE ${this.#table} ${set} WHERE conversation_id = $1 AND state <> 'shredded' RETURNING version`, [id, at]);
-        if (res.rows.length === 0) break;
         for (const r of res.rows) shredded.push(toInt(r.version, 'version'));
+        if (res.rows.length > 0) continue;
+        const mark = await run<{ state: string; marked: boolean }>(client, 'shred', `WITH top AS (
+            SELECT version, state FROM ${this.#table} WHERE conversation_id = $1 ORDER BY version DESC LIMIT 1),
+          m AS (UPDATE ${this.#table} k SET shred_scope = 'conversation' FROM top
+            WHERE k.conversation_id = $1 AND k.version = top.version AND k.state = 'shredded'
+              AND k.shred_scope IS DISTINCT FROM 'conversation' RETURNING 1)
+          SELECT top.state, EXISTS (SELECT 1 FROM m) AS marked FROM top`, [id]);
+        const top = mark.rows[0];
+        if (top?.marked === true) closed = true;
+        if (top === undefined || top.state === 'shredded') break;
       }
       const all = await run<{ version: unknown }>(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1`, [id]);
       asked = all.rows.map((r) => toInt(r.version, 'version'));
-      const mark = await run(client, 'shred', `UPDATE ${this.#table} SET shred_scope = 'conversation'
-        WHERE conversation_id = $1 AND shred_scope IS DISTINCT FROM 'conversation'
-          AND version = (SELECT max(version) FROM ${this.#table} WHERE conversation_id = $1)`, [id]);
-      closed = (mark.rowCount ?? 0) > 0;
     } else {
       asked = [...new Set(target)].filter((v) => Number.isSafeInteger(v));
       const res = await run<{ version: unknown }>(client, 'shred', `UPDATE ${this.#table} ${set} WHERE conversation_id = $1 AND version = ANY($3::bigint[]) AND state <> 'shredded' RETURNING version`, [id, at, asked]);
