@@ -83,7 +83,10 @@ export class TileFiles {
   async readBundle(index: number, width: number): Promise<Uint8Array[] | undefined> {
     const b = await this.read('entries', index, width);
     const entries = b === undefined ? undefined : decodeBundle(b);
-    return entries === undefined || entries.length < width ? undefined : entries.slice(0, width);
+    // A full bundle holds exactly 256 entries (C2SP tlog-tiles); a partial one may be read from
+    // a wider file.
+    if (entries === undefined || entries.length < width || (width === TILE_WIDTH && entries.length !== width)) return undefined;
+    return entries.slice(0, width);
   }
 
   /**
