@@ -5,7 +5,9 @@
  *   only): one flipped byte in `tile/0/001.p/44` verified OK while open refused the log;
  * - a full tile with bytes after its 256 hashes, and a full entry bundle carrying a 257th entry,
  *   verified OK: the tlog-tiles spec makes a full tile exactly 8,192 bytes and a full bundle
- *   exactly 256 entries.
+ *   exactly 256 entries;
+ * - an incremental `audit export` carried an entry changed in its own earlier partial bundle
+ *   into the new export and reported success.
  */
 import { appendFile, cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,11 +22,12 @@ import { sampleEvent } from './support/audit-fixtures.js';
 const keys = generateNoteKey('keywarden.example/verify-tiles', new Uint8Array(32).fill(4));
 let dir: string;
 
-async function verify(d: string) {
+async function cli(...argv: string[]) {
   const out: string[] = [];
-  const code = await main(['audit', 'verify', '--dir', d, '--key', keys.verifierKey], { out: (s) => void out.push(String(s)), err: (s) => void out.push(s) });
+  const code = await main(argv, { out: (s) => void out.push(String(s)), err: (s) => void out.push(s) });
   return { code, out: out.join('') };
 }
+const verify = (d: string) => cli('audit', 'verify', '--dir', d, '--key', keys.verifierKey);
 
 async function copy(change: (d: string) => Promise<void>): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'kw-vts-'));
@@ -75,5 +78,24 @@ describe('audit verify checks the stored tiles strictly', () => {
   it('1 when a full entry bundle carries a 257th entry', async () => {
     const r = await verify(await copy((x) => appendFile(join(x, 'tile/entries/000'), new Uint8Array([0, 3, 1, 2, 3]))));
     expect(r.code, r.out).toBe(1);
+  });
+
+  it('an incremental export refuses a previous export whose partial bundle was changed', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'kw-vts-out-'));
+    const src = await copy(async () => {});
+    expect((await cli('audit', 'export', '--dir', src, '--key', keys.verifierKey, '--out', out)).code).toBe(0);
+    // Change one byte of an entry in the export's partial bundle (300 = 256 + 44).
+    const p = join(out, 'tile/entries/001.p/44');
+    const b = await readFile(p);
+    b[b.length - 1]! ^= 1;
+    await writeFile(p, b);
+    // The log grows under a new checkpoint; the next export must not build on the changed bundle.
+    const log = await AuditLog.open({ store: await FileAuditStore.open(src), signerKey: keys.signerKey });
+    await log.checkpoint();
+    await log.close();
+    const again = await cli('audit', 'export', '--dir', src, '--key', keys.verifierKey, '--out', out);
+    expect(again.code, again.out).not.toBe(0);
+    expect(again.out).toContain('previous export');
+    await rm(out, { recursive: true, force: true });
   });
 });

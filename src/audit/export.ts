@@ -18,7 +18,7 @@ import { equalBytes } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
 import { TileFiles } from './file-tiles.js';
 import { replaceFile, syncDir } from './framing.js';
-import { leafHash } from './merkle.js';
+import { HASH_SIZE, leafHash } from './merkle.js';
 import { newNoteVerifier } from './note.js';
 import { TileEdge, type TileWrite } from './tile-edge.js';
 import { TILE_WIDTH, edgeTiles } from './tiles.js';
@@ -74,6 +74,17 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
   for (const t of edgeTiles(prev.size)) partials[t.level as number] = (await out.readTile(t.level as number, t.index, t.width))!;
   const w = prev.size % TILE_WIDTH;
   const bundle = w === 0 ? [] : await out.readBundle(Math.floor(prev.size / TILE_WIDTH), w);
+  // The partial bundle is carried into the next one: its entries must be those the level-0 tile
+  // (checked against the checkpoint below) hashes, or an entry changed in the previous export
+  // would be published again under the new checkpoint (found by an outside review).
+  const level0 = partials[0];
+  if (bundle !== undefined && w > 0 && level0 !== undefined && level0.length >= w * HASH_SIZE) {
+    for (let i = 0; i < w; i++) {
+      if (bundle[i] === undefined || !equalBytes(leafHash(bundle[i]!), level0.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))) {
+        throw new AuditCorruptError(`${outDir}: entry ${prev.size - w + i} of the previous export's partial bundle does not match its tiles; export into a new directory`, prev.size - w + i);
+      }
+    }
+  }
   let edge: TileEdge;
   try {
     edge = TileEdge.fromPartials(prev.size, partials, bundle ?? []);
