@@ -85,6 +85,21 @@ describe('identifiers and text fields', () => {
     expect(await parseWith((r) => (r.detail = 'x'.repeat(1025)))).toBe('ERR_BG_MALFORMED');
   });
 
+  it('names (policy, audience, requester, approver ids) refuse invisible characters and unnormalized text', async () => {
+    // "t1\u200b" prints as "t1": as a requester it was not the approver t1, who could approve it
+    // (outside review, 2026-11-30). Names are NFC with no format, control or separator characters.
+    const invisible = ['\u200b', '\u200d', '\u202e', '\u2066', '\ufeff', '\u00ad', '\u2028', '\u2029'];
+    for (const k of ['policy', 'aud', 'requester']) {
+      for (const c of invisible) expect(await parseWith((r) => (r[k] = `t1${c}`)), `${k} ${JSON.stringify(c)}`).toBe('ERR_BG_MALFORMED');
+      expect(await parseWith((r) => (r[k] = 'rene\u0301')), `${k} decomposed`).toBe('ERR_BG_MALFORMED');
+      expect(await parseWith((r) => (r[k] = 'ren\u00e9 ts-7')), `${k} composed`).toBe('ok');
+    }
+    expect(() => createRequest({ ...fields(), requester: 't1\u200b' })).toThrow(/requester/);
+    await expect(generateApproverKey('t1\u200b')).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'id' });
+    // Free text (detail) keeps them: an emoji sequence joins with U+200D.
+    expect(await parseWith((r) => (r.detail = 'case 42 \u{1F468}\u200d\u{1F469}'))).toBe('ok');
+  });
+
   it('reason codes: A-Z first, then up to 63 of A-Z, 0-9, _', async () => {
     for (const ok of ['A', `A${'B'.repeat(63)}`, 'A_1', 'LEGAL_PROCESS']) expect(await parseWith((r) => (r.reason = ok)), ok).toBe('ok');
     for (const bad of ['', `A${'B'.repeat(64)}`, '1A', '_A', 'a', 'Ab', 'A-B', 'A B']) expect(await parseWith((r) => (r.reason = bad)), bad).toBe('ERR_BG_MALFORMED');

@@ -27,7 +27,7 @@ import {
   REASON_CODES,
   decodeToken,
   encodeToken,
-  isIdentifier,
+  isName,
   publicJwkProblem,
   requestDigest,
 } from './token.js';
@@ -132,7 +132,7 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 const MAX_SCOPE_CONVERSATIONS = 1000; // what a request can structurally hold
 
 function id(param: string, v: unknown): void {
-  if (!isIdentifier(v)) throw new InvalidInputError(param, 'expected an identifier (1-256 characters, no control characters)');
+  if (!isName(v)) throw new InvalidInputError(param, 'expected a name (1-256 characters, NFC, no control, format or separator characters)');
 }
 
 /**
@@ -244,7 +244,7 @@ async function checkApproval(
   } catch {
     return { code: 'ERR_BG_MALFORMED', message: 'protected header is not base64url JSON' };
   }
-  if (!isIdentifier(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
+  if (!isName(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
   const key = await keyFor(kid);
   if (key === undefined) return { approver: kid, code: 'ERR_BG_UNKNOWN_APPROVER', message: `${show(kid)} is not an approver in policy ${show(policy.id)}` };
   let payload: Record<string, unknown>;
