@@ -4,7 +4,7 @@
 // slot reuse, option validation, and a model-based test against a small reference model.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { type CachedKey, type CachePartition, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_ENTRIES, KeyCache, type KeyCacheStats } from '../src/cache/key-cache.js';
+import { type CachedKey, type CachePartition, DEFAULT_MAX_AGE_MS, DEFAULT_MAX_ENTRIES, KeyCache, type KeyCacheStats, StaleLoad } from '../src/cache/key-cache.js';
 import { InvalidInputError } from '../src/errors.js';
 import { SUITES, SuiteId } from '../src/format/suites.js';
 
@@ -670,26 +670,47 @@ describe('single-flight load', () => {
 });
 
 describe('loads overlapped by a forget (a shred)', () => {
-  it('runs the load again and drops what the overlapped run cached', async () => {
+  it('a stamp taken before a forget of its conversation (or a clear) is stale; the key is not cached', () => {
+    const { cache } = setup();
+    const part = cache.partition('p');
+    const before = part.begin();
+    part.forget('a');
+    const after = part.begin();
+    expect(part.stale('a', before)).toBe(true);
+    expect(part.stale('a', after)).toBe(false);
+    expect(part.stale('b', before)).toBe(false); // another conversation
+    expect(part.insertUnlessStale(before, 'a', 1, GCM, keyBytes(1), -1, true)).toBeUndefined();
+    expect(part.peekActive('a')).toBeUndefined();
+    expect(part.insertUnlessStale(after, 'a', 1, GCM, keyBytes(2), -1, true)).toBeDefined();
+    part.clear();
+    expect(part.stale('b', after)).toBe(true);
+    part.end(before);
+    part.end(after);
+    // With no reader in flight, a forget leaves nothing behind: a new stamp is fresh.
+    part.forget('a');
+    expect(part.stale('a', part.begin())).toBe(false);
+  });
+
+  it('runs a load again when its insert was refused, and caches what the second run read', async () => {
     const { cache } = setup();
     const part = cache.partition('p');
     let calls = 0;
-    const k = await part.load('v1', 'a', async () => {
+    const k = await part.load('v1', 'a', async (stamp) => {
       calls++;
-      const node = part.insert('a', 1, GCM, keyBytes(calls), -1, true);
       if (calls === 1) part.forget('a'); // a shred lands while the first run is under way
+      const node = part.insertUnlessStale(stamp, 'a', 1, GCM, keyBytes(calls), -1, true);
+      if (node === undefined) throw new StaleLoad();
       return node;
     });
     expect(calls).toBe(2);
-    expect(k.slot).toBeGreaterThanOrEqual(0);
     expect(part.peekActive('a')).toBe(k);
     expect(Array.from(part.key(k))).toEqual(Array.from(keyBytes(2)));
-    // A forget of another conversation does not touch it.
+    // A forget of another conversation does not touch a load.
     let other = 0;
-    await part.load('v1', 'b', async () => {
+    await part.load('v1', 'b', async (stamp) => {
       other++;
       part.forget('c');
-      return part.insert('b', 1, GCM, keyBytes(9), -1, true);
+      return part.insertUnlessStale(stamp, 'b', 1, GCM, keyBytes(9), -1, true)!;
     });
     expect(other).toBe(1);
   });
@@ -698,10 +719,11 @@ describe('loads overlapped by a forget (a shred)', () => {
     const { cache } = setup();
     const part = cache.partition('p');
     let calls = 0;
-    const err = await part.load('v1', 'a', async () => {
+    const err = await part.load('v1', 'a', async (stamp) => {
       calls++;
-      const node = part.insert('a', 1, GCM, keyBytes(1), -1, true);
       part.forget('a', 1);
+      const node = part.insertUnlessStale(stamp, 'a', 1, GCM, keyBytes(1), -1, true);
+      if (node === undefined) throw new StaleLoad();
       return node;
     }).then(() => undefined, (e: unknown) => e as { code: string; retryable: boolean });
     expect(err).toMatchObject({ code: 'ERR_STORE_FAILED', retryable: true });

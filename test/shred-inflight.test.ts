@@ -123,6 +123,40 @@ describe('a shred wins over key loads already under way', () => {
   });
 });
 
+describe('a shred wins over a rotation under way', () => {
+  for (const suite of ['AES-256-GCM', 'XChaCha20-Poly1305'] as const) {
+    it(`a version stored by rotate() just before a shred is not cached as active (${suite})`, async () => {
+      // The shred commits between the rotation's insert and its cache insert (a second read of the
+      // first fix: inserts outside a load were not fenced).
+      const inner = new MemoryKeyStore();
+      const ref: { kw?: Keywarden } = {};
+      let fired = false;
+      const keyStore = new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'insertNext') {
+            return async (...a: Parameters<MemoryKeyStore['insertNext']>) => {
+              const r = await target.insertNext(...a);
+              if (!fired) {
+                fired = true;
+                await ref.kw!.shred('conv');
+              }
+              return r;
+            };
+          }
+          const v = Reflect.get(target, prop, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const kw = (ref.kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, suite }));
+      await kw.encrypt('conv', enc('one'));
+      await kw.rotate('conv');
+      expect(fired).toBe(true);
+      expect((await kw.describeKeys('conv')).map((k) => k.state)).toEqual(['shredded', 'shredded']);
+      expect(await codeOf(kw.encrypt('conv', enc('after the shred')))).toBe('ERR_KEY_SHREDDED');
+    });
+  }
+});
+
 describe('memory key store: a shred that rolls back keeps the key', () => {
   it('a shred whose audit append fails leaves the version readable by another instance', async () => {
     const auditStore = new MemoryAuditStore();

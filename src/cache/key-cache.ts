@@ -16,6 +16,9 @@ import { KeySlab } from './slab.js';
 /** Runs of one load that shreds of its conversation may overlap before it gives up (retryable). */
 const MAX_STALE_RUNS = 8;
 
+/** @internal Thrown by a loader whose key a shred made stale: {@link CachePartition.load} runs it again. */
+export class StaleLoad extends Error {}
+
 /** Options of {@link KeyCache}. */
 export interface KeyCacheOptions {
   /** Most key versions held; whole conversations are evicted least recently used first. Default 10,000. */
@@ -220,8 +223,16 @@ export class CachePartition {
   /** @internal */ _size = 0;
   /** Keywarden instances using this partition (see retain/release). */
   #users = 0;
-  /** Loads under way, by conversation: a forget marks them stale (see load). */
-  readonly #loading = new Map<string, Set<{ stale: boolean }>>();
+  /**
+   * Shred fencing (see {@link CachePartition.begin}). `#gen` counts forgets and clears;
+   * `#forgotAt` holds, per conversation, the count at its last forget while a reader that began
+   * before it may still be in flight; `#readers` counts readers by the count they began at (in
+   * ascending order: the count never decreases).
+   */
+  #gen = 0;
+  #clearedAt = -1;
+  readonly #forgotAt = new Map<string, number>();
+  readonly #readers = new Map<number, number>();
 
   constructor(cache: KeyCache, id: string) {
     this.#cache = cache;
@@ -302,9 +313,10 @@ export class CachePartition {
    * pinned by a decryptMany in progress are wiped when it unpins them.
    */
   forget(conversationId: string, version?: number): void {
-    // Loads of this conversation under way may have read the store before the shred: see load.
-    const loads = this.#loading.get(conversationId);
-    if (loads !== undefined) for (const t of loads) t.stale = true;
+    // Readers of this conversation under way may have read the store before the shred: their
+    // keys must not be cached (see begin).
+    this.#gen++;
+    if (this.#readers.size > 0) this.#forgotAt.set(conversationId, this.#gen);
     if (version === undefined) return this.#drop(conversationId);
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
       if (k.version === version) return this.#unlink(conversationId, k, false);
@@ -331,41 +343,72 @@ export class CachePartition {
   }
 
   /**
-   * Runs `loader` once for concurrent callers with the same `tag` of a conversation
-   * (single-flight). A load that a {@link CachePartition.forget} of its conversation overlaps is
-   * run again: it may have read the store before the shred committed, and must not put the
-   * shredded key back into the cache (what it inserted is dropped) nor hand it to its callers —
-   * the second run reads the shred (ERR_KEY_SHREDDED). Found by an outside review.
+   * Starts a read of the key store whose key may be cached: returns a stamp for
+   * {@link CachePartition.insertUnlessStale}, and {@link CachePartition.end} must follow. A
+   * {@link CachePartition.forget} (a shred, here or heard from another instance) or `clear` after
+   * `begin` makes the stamp stale for that conversation: the key read before it is never cached
+   * (found by an outside review: a load that read the store before a shred committed put the
+   * shredded key back into the cache, even on the instance that shredded it).
    */
-  load<T>(tag: string, conversationId: string, loader: () => Promise<T>): Promise<T> {
+  begin(): number {
+    const g = this.#gen;
+    this.#readers.set(g, (this.#readers.get(g) ?? 0) + 1);
+    return g;
+  }
+
+  /** Ends a read started with {@link CachePartition.begin}. */
+  end(stamp: number): void {
+    const n = (this.#readers.get(stamp) ?? 1) - 1;
+    if (n > 0) this.#readers.set(stamp, n);
+    else this.#readers.delete(stamp);
+    if (this.#forgotAt.size === 0) return;
+    if (this.#readers.size === 0) return this.#forgotAt.clear();
+    const oldest = this.#readers.keys().next().value!;
+    for (const [c, g] of this.#forgotAt) if (g <= oldest) this.#forgotAt.delete(c);
+  }
+
+  /** Whether a forget of `conversationId`, or a clear, came after `stamp` was taken. */
+  stale(conversationId: string, stamp: number): boolean {
+    return this.#clearedAt > stamp || (this.#forgotAt.get(conversationId) ?? -1) > stamp;
+  }
+
+  /**
+   * {@link CachePartition.insert} unless `stamp` is {@link CachePartition.stale} for the
+   * conversation: then nothing is cached and undefined is returned (the caller wipes `key`, as
+   * after an insert).
+   */
+  insertUnlessStale(stamp: number, conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity): CachedKey | undefined {
+    if (this.stale(conversationId, stamp)) return undefined;
+    return this.insert(conversationId, version, suite, key, remaining, active, rotateAt);
+  }
+
+  /**
+   * Runs `loader` once for concurrent callers with the same `tag` of a conversation
+   * (single-flight), with a stamp from {@link CachePartition.begin}. A loader that finds its stamp
+   * stale throws {@link StaleLoad}: the load runs again, reading the shred (ERR_KEY_SHREDDED);
+   * after 8 such runs it gives up with a retryable ERR_STORE_FAILED.
+   */
+  load<T>(tag: string, conversationId: string, loader: (stamp: number) => Promise<T>): Promise<T> {
     const attempt = (run: number): Promise<T> => {
-      const ticket = { stale: false };
-      let loads = this.#loading.get(conversationId);
-      if (loads === undefined) this.#loading.set(conversationId, (loads = new Set()));
-      loads.add(ticket);
-      const done = () => {
-        loads.delete(ticket);
-        if (loads.size === 0 && this.#loading.get(conversationId) === loads) this.#loading.delete(conversationId);
-      };
+      const stamp = this.begin();
       let p: Promise<T>;
       try {
-        p = loader(); // a synchronous throw stays synchronous: see KeyCache._load
+        p = loader(stamp); // a synchronous throw stays synchronous: see KeyCache._load
       } catch (err) {
-        done();
+        this.end(stamp);
         throw err;
       }
       return p.then(
         (out) => {
-          done();
-          if (!ticket.stale) return out;
-          this.#drop(conversationId);
+          this.end(stamp);
+          return out;
+        },
+        (err: unknown) => {
+          this.end(stamp);
+          if (!(err instanceof StaleLoad)) throw err;
           // Shreds are rare: a load overlapped by one after another is an outage, and retryable.
           if (run >= MAX_STALE_RUNS) throw new StoreError('key load overlapped by shreds of its conversation; retry', undefined, true);
           return attempt(run + 1);
-        },
-        (err: unknown) => {
-          done();
-          throw err;
         },
       );
     };
@@ -397,6 +440,7 @@ export class CachePartition {
 
   /** Removes and wipes every key of this partition. */
   clear(): void {
+    this.#clearedAt = ++this.#gen;
     for (const [conv, head] of this.#map) {
       for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
       this.#map.delete(conv);

@@ -3,7 +3,7 @@
  * First use (race-free create), loading and unwrapping, message reservations (docs/FORMAT.md §5)
  * and rotation. Loads are single-flight per conversation and version through the cache.
  */
-import type { CachedKey, CachePartition } from '../cache/key-cache.js';
+import { type CachedKey, type CachePartition, StaleLoad } from '../cache/key-cache.js';
 import { ClosedError, DecryptionError, KeyLimitError, KeyNotFoundError, KeyShreddedError, StoreError } from '../errors.js';
 import { type CheckedRecord, type Deadlines, checkRecord, generateKey, readVersion, storeCall, unwrapRecord } from './key-path.js';
 import type { SuiteInfo } from '../format/suites.js';
@@ -88,10 +88,10 @@ export class KeyLifecycle {
     if (version < 1 || version > MAX_KEY_VERSION) throw new DecryptionError();
     const cached = this.#o.part.peekVersion(conversationId, version);
     if (cached !== undefined && cached.slot >= 0) return cached;
-    return this.#o.part.load(`v${version}`, conversationId, async () => {
+    return this.#o.part.load(`v${version}`, conversationId, async (stamp) => {
       const checked = await readVersion(this.#o.keyStore, conversationId, version, this.#o.deadlines);
       if (checked === undefined) throw new DecryptionError();
-      return this.#cache(checked, checked.record.state === 'active');
+      return this.#cache(checked, checked.record.state === 'active', stamp);
     });
   }
 
@@ -116,7 +116,13 @@ export class KeyLifecycle {
     conversationIdBytes(conversationId);
     const cur = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
     if (cur === undefined || !closesConversation(cur)) return this.#activeRecord(conversationId);
-    const res = await this.#create(conversationId, cur.version + 1, (tx, r) => tx.insertNext(r, cur.version, { reopen: true }));
+    const stamp = this.#o.part.begin();
+    let res: InsertResult;
+    try {
+      res = await this.#create(conversationId, cur.version + 1, (tx, r) => tx.insertNext(r, cur.version, { reopen: true }), stamp);
+    } finally {
+      this.#o.part.end(stamp);
+    }
     if (!res.inserted && res.record.state !== 'active') throw new KeyShreddedError('this conversation was shredded again while starting a new generation');
     return res.record;
   }
@@ -201,7 +207,7 @@ export class KeyLifecycle {
    * A conversation shredded as a whole refuses with ERR_KEY_SHREDDED until startGeneration.
    */
   #loadActive(conversationId: string): Promise<CachedKey> {
-    return this.#o.part.load('a', conversationId, async () => {
+    return this.#o.part.load('a', conversationId, async (stamp) => {
       let rec = await this.storeCall('read', () => this.#o.keyStore.getLatest(conversationId));
       // Two rounds cover losing one race (another writer created the version we wanted).
       for (let round = 0; rec?.state !== 'active'; round++) {
@@ -211,20 +217,24 @@ export class KeyLifecycle {
         if (round === 2) throw new StoreError('key store has no active version after creating one');
         const last = rec;
         const res = last === undefined
-          ? await this.#create(conversationId, 1, 'first')
-          : await this.#create(conversationId, last.version + 1, (tx, r) => tx.insertNext(r, last.version));
-        if (res.inserted) return res.key!;
+          ? await this.#create(conversationId, 1, 'first', stamp)
+          : await this.#create(conversationId, last.version + 1, (tx, r) => tx.insertNext(r, last.version), stamp);
+        if (res.inserted) {
+          if (res.key === undefined) throw new StaleLoad(); // a shred came meanwhile: read again
+          return res.key;
+        }
         rec = res.record;
       }
       const cached = this.#o.part.peekVersion(conversationId, rec.version);
       if (cached !== undefined && cached.slot >= 0) {
         // Known from a decrypt: re-insert as active (copy first: insert wipes the old slot).
         const copy = this.#o.part.key(cached).slice();
-        const k = this.#o.part.insert(conversationId, rec.version, cached.suite, copy, cached.remaining, true, this.#rotateAt(rec));
+        const k = this.#o.part.insertUnlessStale(stamp, conversationId, rec.version, cached.suite, copy, cached.remaining, true, this.#rotateAt(rec));
         clean(copy);
+        if (k === undefined) throw new StaleLoad();
         return k;
       }
-      return this.#cache(checkRecord(rec), true);
+      return this.#cache(checkRecord(rec), true, stamp);
     });
   }
 
@@ -234,8 +244,8 @@ export class KeyLifecycle {
    * winner's record and wipes our key.
    */
   async #create(
-    conversationId: string, version: number, insert: 'first' | ((tx: KeyStore, r: KeyRecord) => Promise<InsertResult>),
-  ): Promise<InsertResult & { key?: CachedKey }> {
+    conversationId: string, version: number, insert: 'first' | ((tx: KeyStore, r: KeyRecord) => Promise<InsertResult>), stamp: number,
+  ): Promise<InsertResult & { key?: CachedKey | undefined }> {
     if (version > MAX_KEY_VERSION) throw new KeyLimitError('conversation has used every key version');
     const gen = await this.#generate(conversationId, version);
     const grant = this.#initialGrant();
@@ -243,17 +253,17 @@ export class KeyLifecycle {
     const created = [{ type: 'key.created' as const, conversation: conversationId, version, masterKeyId: record.masterKeyId, suite: record.suite }];
     const res = await this.storeCall('insert', async () => (insert === 'first' ? await this.#insertFirstInOneStatement(record, created) : undefined)
       ?? this.#audited((tx) => (insert === 'first' ? tx.insertFirst(record) : insert(tx, record)), (r) => (r.inserted ? created : [])), gen.plaintextKey);
-    if (res.inserted) return { ...res, key: this.#adopt(res.record, gen.plaintextKey, grant) };
+    if (res.inserted) return { ...res, key: this.#adopt(res.record, gen.plaintextKey, grant, stamp) };
     clean(gen.plaintextKey); // lost the race: use the winner's key (docs/FORMAT.md §1)
     return res;
   }
 
   /** Rotates a version the policy says is due (single-flight per version); returns the active key. */
   #rotateDue(conversationId: string, k: CachedKey): Promise<CachedKey> {
-    return this.#o.part.load(`r${k.version}`, conversationId, async () => {
+    return this.#o.part.load(`r${k.version}`, conversationId, async (stamp) => {
       // One new version per conversation, whatever the number of instances: insertNext is a
       // compare-and-set on this version, and the losers adopt the winner's (docs/KEYS.md §4).
-      await this.#rotateFrom(conversationId, k.version);
+      await this.#rotateFrom(conversationId, k.version, stamp);
       const fresh = this.#o.part.peekActive(conversationId);
       return fresh !== undefined && fresh.slot >= 0 ? fresh : this.#loadActive(conversationId);
     });
@@ -265,20 +275,25 @@ export class KeyLifecycle {
   }
 
   /** Unwraps a stored version (the shared key path) and caches it. */
-  async #cache({ record, suite }: CheckedRecord, active: boolean): Promise<CachedKey> {
+  async #cache({ record, suite }: CheckedRecord, active: boolean, stamp: number): Promise<CachedKey> {
     this.kmsCalls.unwrapDataKey++;
     const plain = await unwrapRecord(this.#o.masterKey, record, this.#o.deadlines, this.#o.subject);
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
-    const k = this.#o.part.insert(record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record));
+    // Not cached when a shred came after the read began (CachePartition.begin): read again.
+    const k = this.#o.part.insertUnlessStale(stamp, record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record));
     clean(plain);
+    if (k === undefined) throw new StaleLoad();
     return k;
   }
 
-  /** Caches a version we just generated and stored; wipes the provider's plaintext buffer. */
-  #adopt(rec: KeyRecord, plaintextKey: Uint8Array, grant: number): CachedKey {
+  /**
+   * Caches a version we just generated and stored, unless a shred of its conversation came after
+   * `stamp` (then undefined: the caller reads again); wipes the provider's plaintext buffer.
+   */
+  #adopt(rec: KeyRecord, plaintextKey: Uint8Array, grant: number, stamp: number): CachedKey | undefined {
     this.#refuseIfClosed(plaintextKey);
-    const k = this.#o.part.insert(rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true, this.#rotateAt(rec));
+    const k = this.#o.part.insertUnlessStale(stamp, rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true, this.#rotateAt(rec));
     clean(plaintextKey);
     return k;
   }
@@ -312,7 +327,15 @@ export class KeyLifecycle {
     return p;
   }
 
-  async #rotateFrom(conversationId: string, fromVersion: number): Promise<KeyRecord> {
+  async #rotateFrom(conversationId: string, fromVersion: number, stamp?: number): Promise<KeyRecord> {
+    if (stamp === undefined) {
+      const own = this.#o.part.begin(); // outside a load: fence this rotation's cache insert itself
+      try {
+        return await this.#rotateFrom(conversationId, fromVersion, own);
+      } finally {
+        this.#o.part.end(own);
+      }
+    }
     if (fromVersion >= MAX_KEY_VERSION) throw new KeyLimitError('conversation has used every key version');
     const version = fromVersion + 1;
     const gen = await this.#generate(conversationId, version);
@@ -325,7 +348,7 @@ export class KeyLifecycle {
     // The old version stays cached for decryption, but this process stops sealing with it.
     const old = this.#o.part.peekVersion(conversationId, fromVersion);
     if (old !== undefined) old.remaining = 0;
-    if (res.inserted) this.#adopt(res.record, gen.plaintextKey, grant);
+    if (res.inserted) this.#adopt(res.record, gen.plaintextKey, grant, stamp);
     else {
       clean(gen.plaintextKey);
       this.#o.part.deactivate(conversationId);
