@@ -131,7 +131,7 @@ describe('keywarden token', () => {
     [['inspect', '--token'], "missing value for option '--token'"],
     [['inspect', 'positional', '--token', 'x', '--policy', 'y'], "unexpected argument 'positional'"],
     [['keygen', '--id', 'a', '--id', 'b', '--out-private', 'p', '--out-public', 'q'], "option '--id' given more than once"],
-    [['keygen', '--id', 'bad\u0007id', '--out-private', 'p', '--out-public', 'q'], '--id: expected a name'],
+    [['keygen', '--id', 'bad\u0007id', '--out-private', 'p', '--out-public', 'q'], '--id: expected an identifier'],
     [['request', ...REQUEST.map((a) => (a === 'USER_REPORT_REVIEW' ? 'CURIOSITY' : a))], '--reason: expected one of'],
     [['request', ...REQUEST.map((a) => (a === '50' ? 'fifty' : a))], '--max-messages: expected a positive integer'],
     [['request', ...REQUEST.map((a) => (a === '2026-05-01T00:00:00Z' ? 'yesterday' : a))], '--from: expected an RFC 3339 time'],

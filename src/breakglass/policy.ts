@@ -27,7 +27,8 @@ import {
   REASON_CODES,
   decodeToken,
   encodeToken,
-  isName,
+  isIdentifier,
+  nameSkeleton,
   publicJwkProblem,
   requestDigest,
 } from './token.js';
@@ -132,7 +133,7 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 const MAX_SCOPE_CONVERSATIONS = 1000; // what a request can structurally hold
 
 function id(param: string, v: unknown): void {
-  if (!isName(v)) throw new InvalidInputError(param, 'expected a name (1-256 characters, NFC, no control, format or separator characters)');
+  if (!isIdentifier(v)) throw new InvalidInputError(param, 'expected an identifier (1-256 characters, no control characters)');
 }
 
 /**
@@ -158,6 +159,7 @@ export function validatePolicy(policy: unknown): asserts policy is BreakGlassPol
   const factorNames = new Set<string>();
   const keyOfId = new Map<string, string>(); // approver id -> x
   const idOfKey = new Map<string, string>(); // x -> approver id
+  const idOfSkeleton = new Map<string, string>(); // nameSkeleton(id) -> approver id
   for (const [i, factor] of (p.factors as unknown[]).entries()) {
     const fp = `policy.factors[${i}]`;
     const f = fields(fp, factor, ['name', 'threshold', 'approvers']);
@@ -175,6 +177,10 @@ export function validatePolicy(policy: unknown): asserts policy is BreakGlassPol
       id(`${ap}.id`, a.id);
       const aid = a.id as string;
       if (inFactor.has(aid)) throw new InvalidInputError(`${ap}.id`, 'expected an approver not already in this factor');
+      // Two ids that print alike are one person to whoever reads them (nameSkeleton).
+      const other = idOfSkeleton.get(nameSkeleton(aid));
+      if (other !== undefined && other !== aid) throw new InvalidInputError(`${ap}.id`, `expected an id that does not read like ${show(other)}`);
+      idOfSkeleton.set(nameSkeleton(aid), aid);
       inFactor.add(aid);
       const problem = publicJwkProblem(a.publicJwk);
       if (problem) throw new InvalidInputError(`${ap}.publicJwk`, problem);
@@ -244,7 +250,7 @@ async function checkApproval(
   } catch {
     return { code: 'ERR_BG_MALFORMED', message: 'protected header is not base64url JSON' };
   }
-  if (!isName(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
+  if (!isIdentifier(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
   const key = await keyFor(kid);
   if (key === undefined) return { approver: kid, code: 'ERR_BG_UNKNOWN_APPROVER', message: `${show(kid)} is not an approver in policy ${show(policy.id)}` };
   let payload: Record<string, unknown>;
@@ -374,14 +380,16 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
     else valid.push(r.approver!);
   }
 
-  // 7. requester, duplicates.
-  if (valid.includes(req.requester)) add('ERR_BG_REQUESTER_APPROVED', `the requester ${show(req.requester)} approved their own request`);
+  // 7. requester (compared as names are read: nameSkeleton), duplicates.
+  const asRead = nameSkeleton(req.requester);
+  const self = valid.find((a) => nameSkeleton(a) === asRead);
+  if (self !== undefined) add('ERR_BG_REQUESTER_APPROVED', `the requester ${show(req.requester)} approved their own request${self === req.requester ? '' : ` (as ${show(self)})`}`);
   const dup = valid.find((a, i) => valid.indexOf(a) !== i);
   if (dup !== undefined) add('ERR_BG_DUPLICATE_APPROVER', `${show(dup)} approved more than once`);
 
   // 8. thresholds: distinct approvers, never the requester. An approver listed in several
   // factors counts once in each of them.
-  const counted = new Set(valid.filter((a) => a !== req.requester));
+  const counted = new Set(valid.filter((a) => nameSkeleton(a) !== asRead));
   ev.approvers = [...counted];
   finishFactors(counted);
   const unmet = ev.factors.filter((f) => f.have < f.need);

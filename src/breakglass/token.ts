@@ -203,25 +203,23 @@ export function isIdentifier(v: unknown, max = 256): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= max && v.isWellFormed() && !/[\u0000-\u001f\u007f-\u009f]/.test(v);
 }
 
-/** How a name is described in errors. */
-const NAME = 'a name (1-256 characters, NFC, no control, format or separator characters)';
-
 /**
- * True for a name (policy, audience, requester, approver id): an {@link isIdentifier} in Unicode
- * NFC with no invisible format characters (zero-width, bidi controls, soft hyphen, BOM) and no
- * line or paragraph separators. Names are compared as strings — the requester never counts as
- * an approver — so two that print alike must be the same string: `'t1\u200b'` prints as `'t1'`
- * and was not the approver t1 (found by an outside review). Free text (`detail`) keeps them.
+ * The form in which two names (requester, approver ids) are compared: NFKC, lower case, without
+ * default-ignorable characters (zero-width, bidi controls, soft hyphen, variation selectors,
+ * Hangul fillers) and whitespace. Names are compared as strings — the requester never counts as
+ * an approver, and a policy's approvers are distinct people — so names that print alike must
+ * compare equal: a requester `'t1\u200b'` prints as `'t1'` and was not the approver t1 (found by
+ * an outside review). Lookalikes from other scripts (Cyrillic 'а') are not folded: that needs
+ * Unicode's confusables table (UTS #39).
  *
  * @example
  * ```ts
- * isName('ts-alice');   // true
- * isName('t1\u200b');   // false
- * isName('rene\u0301'); // false (not NFC: write 'ren\u00e9')
+ * nameSkeleton('T1\u200b ') === nameSkeleton('t1'); // true
+ * nameSkeleton('\uff54\uff11') === nameSkeleton('t1'); // true (fullwidth)
  * ```
  */
-export function isName(v: unknown, max = 256): v is string {
-  return isIdentifier(v, max) && !/[\p{Cf}\p{Zl}\p{Zp}]/u.test(v) && v === v.normalize('NFC');
+export function nameSkeleton(name: string): string {
+  return name.normalize('NFKC').toLowerCase().replace(/[\p{Default_Ignorable_Code_Point}\s]/gu, '');
 }
 
 function epochProblem(path: string, v: unknown): Problem {
@@ -246,7 +244,7 @@ function requestProblem(v: unknown, path: string): Problem {
   if (kp) return kp;
   if (v.v !== 1) return { path: fieldPath(path, 'v'), expected: '1' };
   if (typeof v.jti !== 'string' || !JTI.test(v.jti)) return { path: fieldPath(path, 'jti'), expected: '128 bits in canonical base64url (22 characters)' };
-  for (const k of ['policy', 'aud', 'requester'] as const) if (!isName(v[k])) return { path: fieldPath(path, k), expected: NAME };
+  for (const k of ['policy', 'aud', 'requester'] as const) if (!isIdentifier(v[k])) return { path: fieldPath(path, k), expected: 'an identifier (1-256 characters, no control characters)' };
   if (typeof v.reason !== 'string' || !REASON_SHAPE.test(v.reason)) return { path: fieldPath(path, 'reason'), expected: 'a reason code such as USER_REPORT_REVIEW' };
   if (!isIdentifier(v.detail, 1024)) return { path: fieldPath(path, 'detail'), expected: 'text of 1-1024 characters without control characters' };
   for (const k of ['iat', 'nbf', 'exp'] as const) {
@@ -412,7 +410,7 @@ export async function approveRequest(
 ): Promise<string> {
   const digest = requestDigest(req); // validates req first: never sign something malformed
   if (!isPlainObject(approver)) throw new InvalidInputError('approver', 'expected { id, privateJwk }');
-  if (!isName(approver.id)) throw new InvalidInputError('approver.id', `expected ${NAME}`);
+  if (!isIdentifier(approver.id)) throw new InvalidInputError('approver.id', 'expected an identifier (1-256 characters, no control characters)');
   const kp = okpProblem(approver.privateJwk, true);
   if (kp) throw new InvalidInputError('approver.privateJwk', kp);
   if (options !== undefined && !isPlainObject(options)) throw new InvalidInputError('options', 'expected an object');
@@ -522,7 +520,7 @@ export function decodeToken(text: string): BreakGlassToken {
  * ```
  */
 export async function generateApproverKey(id: string): Promise<{ id: string; privateJwk: Jwk; publicJwk: Jwk }> {
-  if (!isName(id)) throw new InvalidInputError('id', `expected ${NAME}`);
+  if (!isIdentifier(id)) throw new InvalidInputError('id', 'expected an identifier (1-256 characters, no control characters)');
   const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   const privateJwk = { ...(await exportJWK(privateKey)), kid: id };
   const publicJwk = { ...(await exportJWK(publicKey)), kid: id };
