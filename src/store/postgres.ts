@@ -506,8 +506,12 @@ export class PostgresKeyStore implements KeyStore {
               AND k.shred_scope IS DISTINCT FROM 'conversation' RETURNING 1)
           SELECT top.state, EXISTS (SELECT 1 FROM m) AS marked FROM top`, [id]);
         const top = mark.rows[0];
-        if (top?.marked === true) closed = true;
-        if (top === undefined || top.state === 'shredded') break;
+        if (top === undefined) break;
+        if (top.state !== 'shredded') continue; // a version committed meanwhile: shred it first
+        if (!top.marked) break; // the highest row is shredded and already closes the conversation
+        // Marked now: go round once more. The mark may have waited on a rotation that held the
+        // row (a tombstone this shred never locked) and has since committed a version above it.
+        closed = true;
       }
       const all = await run<{ version: unknown }>(client, 'shred', `SELECT version FROM ${this.#table} WHERE conversation_id = $1`, [id]);
       asked = all.rows.map((r) => toInt(r.version, 'version'));
