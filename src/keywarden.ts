@@ -173,11 +173,11 @@ function instanceId(o: object): number {
   return id;
 }
 
-function messageAad(options: unknown): Uint8Array | string {
+function messageAad(options: unknown, view?: (b: Uint8Array) => Uint8Array): Uint8Array | string {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) assertOptions('options', options, MESSAGE_OPTIONS);
   for (const key in options as object) if (key !== 'aad' && key !== 'signal') assertOptions('options', options, MESSAGE_OPTIONS);
   // Own property only: a polluted Object.prototype.aad is not the caller's aad.
-  return validAad('options.aad', Object.hasOwn(options as object, 'aad') ? (options as MessageOptions).aad : undefined);
+  return validAad('options.aad', Object.hasOwn(options as object, 'aad') ? (options as MessageOptions).aad : undefined, view);
 }
 const MESSAGE_OPTIONS = ['aad', 'signal'];
 
@@ -324,7 +324,7 @@ export class Keywarden {
       // A plain view: no code of the caller's runs while the message is sealed (util/validate.ts).
       const pt = ownBytes(plaintext);
       if (pt.length > MAX_PLAINTEXT_BYTES) throw new InvalidInputError('plaintext', `expected at most ${MAX_PLAINTEXT_BYTES} bytes, got ${pt.length}`);
-      const aad = options === undefined ? EMPTY : messageAad(options);
+      const aad = options === undefined ? EMPTY : messageAad(options, ownBytes);
       const signal = options === undefined ? undefined : signalOf(options);
       if (signal?.aborted) throw new AbortedError(signal.reason);
       // Hot path: a cached, fresh active key with seals left. A cache hit implies the id was

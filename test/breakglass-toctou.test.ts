@@ -79,4 +79,15 @@ describe('break-glass works on copies of the caller\'s buffers', () => {
     expect(outcome.type).toBe('breakglass.outcome');
     expect(outcome.ciphertexts).toBe(ciphertextsDigest([m1!.ct, m4!.ct]));
   });
+
+  it('a ciphertext on a detached buffer is a failed item, not a raw TypeError', async () => {
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    const m = d.messages.c0![4]!;
+    const gone = Uint8Array.from(m.ct);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] }); // detaches it
+    expect(gone.length).toBe(0);
+    const r = await d.bg.decrypt((await token(d, [t1, t2, l1])).text, 'c0', [{ ciphertext: gone, aad: m.aad }, { ciphertext: m.ct, aad: m.aad }]);
+    expect(r.results.map(text)).toEqual(['ERR_DECRYPT_FAILED', m.text]);
+  });
 });

@@ -408,7 +408,7 @@ export class FileAuditStore implements AuditStore {
       }
       end += bytes.length;
       const current = await this.#readCheckpoint();
-      if (current === undefined || (checkpointSize(current) ?? 0) < noteSize(head.pending)) {
+      if (current === undefined || (checkpointSize(current) ?? 0) <= noteSize(head.pending)) {
         await replaceFile(join(this.dir, 'checkpoint'), enc.encode(head.pending));
         await syncDir(this.dir);
       }

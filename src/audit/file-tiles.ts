@@ -76,7 +76,9 @@ export class TileFiles {
   /** Hashes of tile (level, index) with at least `width` of them (see {@link read}). */
   async readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
     const t = await this.read(level, index, width);
-    return t === undefined || t.length % HASH_SIZE !== 0 || t.length < width * HASH_SIZE ? undefined : t;
+    // A full tile is exactly 256 hashes (C2SP tlog-tiles); a partial one may be read from a wider file.
+    if (t === undefined || t.length % HASH_SIZE !== 0 || t.length < width * HASH_SIZE || t.length > TILE_WIDTH * HASH_SIZE) return undefined;
+    return width === TILE_WIDTH && t.length !== TILE_WIDTH * HASH_SIZE ? undefined : t;
   }
 
   /** The first `width` entries of bundle `index`, or undefined when not stored (or not a bundle). */

@@ -39,9 +39,9 @@ export async function readText(file: string, what: string, max = MAX_TEXT): Prom
   }
 }
 
-/** The JSON value in `file`. */
-export async function readJson(file: string, what: string): Promise<unknown> {
-  const text = await readText(file, what);
+/** The JSON value in `file` (at most `max` bytes, as readText). */
+export async function readJson(file: string, what: string, max?: number): Promise<unknown> {
+  const text = await readText(file, what, max);
   try {
     return JSON.parse(text);
   } catch {

@@ -11,7 +11,7 @@ import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, enc
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { parseRfc3339 } from '../util/time.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, RefusedError, UsageError, integerArg } from './common.js';
-import { readJson, readText, writeNewFiles } from './files.js';
+import { MAX_KEY_FILE, readJson, readText, writeNewFiles } from './files.js';
 import { jsonOption } from './options.js';
 import { describeRequest, iso, renderInspection } from './token-render.js';
 
@@ -141,7 +141,7 @@ const approve: CommandSpec = {
       if (e instanceof BreakGlassError) throw new IncompleteError(`token ${file}: ${e.message}`);
       throw e;
     }
-    const jwk = await readJson(keyFile, 'key');
+    const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
     const kid = (jwk as { kid?: unknown }).kid;
     // Nothing read from a private key file is ever printed: the file may hold its secret under

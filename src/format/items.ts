@@ -5,7 +5,7 @@
  */
 import { InvalidInputError, type KeywardenError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
-import { MAX_AAD_BYTES, assertBytes, assertOptions, isBytes, own, ownBytes, plainBytes } from '../util/validate.js';
+import { MAX_AAD_BYTES, assertBytes, assertOptions, copyBytes, isBytes, own, plainBytes } from '../util/validate.js';
 
 /** The empty aad. */
 export const EMPTY = new Uint8Array(0);
@@ -22,7 +22,7 @@ export type DecryptItem = Uint8Array | { ciphertext: Uint8Array; aad?: Uint8Arra
  * A string must be well-formed Unicode: a lone surrogate encodes to U+FFFD, so `'id-\uD800'`,
  * `'id-\uDC00'` and `'id-\uFFFD'` would bind the same bytes and open each other's messages.
  */
-export function validAad(param: string, aad: unknown): Uint8Array | string {
+export function validAad(param: string, aad: unknown, view: (b: Uint8Array) => Uint8Array = plainBytes): Uint8Array | string {
   if (aad === undefined) return EMPTY;
   if (typeof aad === 'string') {
     if (!aad.isWellFormed()) throw new InvalidInputError(param, 'expected well-formed Unicode (lone surrogate)');
@@ -30,7 +30,9 @@ export function validAad(param: string, aad: unknown): Uint8Array | string {
     return aad;
   }
   if (!isBytes(aad)) throw new InvalidInputError(param, `expected Uint8Array or string, got ${aad === null ? 'null' : typeof aad}`);
-  const own = ownBytes(aad); // read through the engine, not the caller's object (util/validate.ts)
+  // Read through the engine, not the caller's object (util/validate.ts): ownBytes for what is
+  // sealed, plainBytes (no allocation for a Uint8Array or Buffer) for what is opened.
+  const own = view(aad);
   if (own.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${own.length}`);
   return own;
 }
@@ -73,8 +75,8 @@ export function parseDecryptItems(items: unknown): ParsedItems {
  * The page with every ciphertext and byte aad copied (strings are immutable). For a caller that
  * checks a message, waits (key store, KMS) and then opens it: the caller keeps its buffers and
  * may rewrite them meanwhile, so what was checked must be what is opened (break-glass).
- * `new Uint8Array(view)` copies through the view's internal slots, whatever its class says.
+ * `copyBytes` copies through the view's internal slots, whatever its class says.
  */
 export function copyItems(page: ParsedItems): ParsedItems {
-  return { cts: page.cts.map((c) => new Uint8Array(c)), aads: page.aads.map((a) => (typeof a === 'string' || a.length === 0 ? a : new Uint8Array(a))) };
+  return { cts: page.cts.map(copyBytes), aads: page.aads.map((a) => (typeof a === 'string' ? a : copyBytes(a))) };
 }

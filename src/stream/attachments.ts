@@ -80,7 +80,7 @@ interface Checked {
 export function checkCall(conversationId: unknown, options: unknown, sealing: boolean): Checked {
   const conv = conversationIdBytes(conversationId);
   const o = ownOptions('options', options as AttachmentEncryptOptions | undefined, sealing ? ['aad', 'segmentSize', 'signal'] : ['aad', 'signal']);
-  const aad = validAad('options.aad', o.aad);
+  const aad = validAad('options.aad', o.aad, ownBytes); // bound into the attachment key when sealing
   if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
   throwIfAborted(o.signal);
   const segmentSize = o.segmentSize === undefined ? DEFAULT_SEGMENT_SIZE : o.segmentSize;

@@ -57,6 +57,15 @@ export function ownBytes(value: Uint8Array): Uint8Array {
 }
 
 /**
+ * A copy of the caller's bytes (checked with {@link isBytes}) in a new buffer of the library's
+ * own, for what is checked now and used after a wait (break-glass). A detached view copies as
+ * empty; `new Uint8Array(view)` alone would throw a raw TypeError.
+ */
+export function copyBytes(value: Uint8Array): Uint8Array {
+  return LENGTH.call(value) === 0 ? new Uint8Array(0) : new Uint8Array(value);
+}
+
+/**
  * {@link ownBytes} for what is opened or parsed: a Uint8Array or Buffer as given (the hot path
  * pays nothing), anything else (a subclass, another realm's) as a plain view.
  */
