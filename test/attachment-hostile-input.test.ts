@@ -14,7 +14,8 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ChunkQueue } from '../src/stream/chunks.js';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectAttachment, isKeywardenError } from '../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectAttachment } from '../src/node.js';
+import { outcomeOf } from './support/fixtures.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -27,15 +28,6 @@ const held = () => {
   return m.heapUsed + m.arrayBuffers;
 };
 
-async function codeOf(p: () => unknown): Promise<string> {
-  try {
-    await p();
-    return 'ok';
-  } catch (err) {
-    if (!isKeywardenError(err)) return `not a KeywardenError: ${String(err)}`;
-    return `${err.code} ${(err as { param?: string }).param ?? ''}`.trim();
-  }
-}
 
 describe('attachment decryptor memory under a trickled stream', () => {
   it('holds about the bytes received, not a view object per chunk', async () => {
@@ -51,7 +43,7 @@ describe('attachment decryptor memory under a trickled stream', () => {
     // 1 MiB received: a copy of it is what must be held (before the fix: ~110 MiB).
     expect(grew, `held ${(grew / 2 ** 20).toFixed(1)} MiB for 1 MiB received`).toBeLessThan(8 * 2 ** 20);
     // The segment is then refused, as before.
-    expect(await codeOf(() => dec.update(body.subarray(0, 17), () => {}))).toBe('ERR_DECRYPT_FAILED');
+    expect(await outcomeOf(() => dec.update(body.subarray(0, 17), () => {}))).toBe('ERR_DECRYPT_FAILED');
   });
 
   it('still opens what it is fed in chunks of every size, split anywhere', async () => {
@@ -137,14 +129,14 @@ describe('push encryptor and decryptor chunks', () => {
     for (const bad of ['é'.repeat(200), 'é'.repeat(300), null, 12345, [1, 2, 3], new DataView(new ArrayBuffer(4))]) {
       const enc = await kw.createAttachmentEncryptor('c', { aad: 'a' });
       const parts: Uint8Array[] = [];
-      expect(await codeOf(() => enc.update(bad as unknown as Uint8Array, (p) => parts.push(p)))).toBe('ERR_INVALID_INPUT chunk');
+      expect(await outcomeOf(() => enc.update(bad as unknown as Uint8Array, (p) => parts.push(p)))).toBe('ERR_INVALID_INPUT chunk');
       enc.update(new TextEncoder().encode('after'), (p) => parts.push(p));
       enc.final((p) => parts.push(p));
       expect(new TextDecoder().decode(await kw.decryptAttachment('c', Buffer.concat(parts), { aad: 'a' }))).toBe('after');
 
       const dec = await kw.createAttachmentDecryptor('c', real.subarray(0, 46), { aad: 'a' });
       const out: Uint8Array[] = [];
-      expect(await codeOf(() => dec.update(bad as unknown as Uint8Array, (p) => out.push(p)))).toBe('ERR_INVALID_INPUT chunk');
+      expect(await outcomeOf(() => dec.update(bad as unknown as Uint8Array, (p) => out.push(p)))).toBe('ERR_INVALID_INPUT chunk');
       dec.update(real.subarray(46), (p) => out.push(p));
       dec.final((p) => out.push(p));
       expect(new TextDecoder().decode(Buffer.concat(out))).toBe('hello');
@@ -155,7 +147,7 @@ describe('push encryptor and decryptor chunks', () => {
 describe('text and sizes', () => {
   it('encryptString refuses a lone surrogate, like an id or an aad', async () => {
     for (const text of ['pay \uD800 now', '\uDC00', 'a\uDBFF']) {
-      expect(await codeOf(() => kw.encryptString('c', text))).toBe('ERR_INVALID_INPUT text');
+      expect(await outcomeOf(() => kw.encryptString('c', text))).toBe('ERR_INVALID_INPUT text');
     }
     const ct = await kw.encryptString('c', 'pay \uD83D\uDE00 now'); // a pair is fine
     expect(await kw.decryptString('c', ct)).toBe('pay \uD83D\uDE00 now');
@@ -165,7 +157,7 @@ describe('text and sizes', () => {
     const ct = await kw.encryptAttachment('c', new Uint8Array(1000));
     expect(inspectAttachment(ct.subarray(0, 46), ct.length).plaintextLength).toBe(1000);
     for (const bad of [String(ct.length), [ct.length], { valueOf: () => ct.length }, BigInt(ct.length), -1, 1.5, Number.NaN]) {
-      expect(await codeOf(() => inspectAttachment(ct.subarray(0, 46), bad as unknown as number))).toBe('ERR_INVALID_INPUT totalSize');
+      expect(await outcomeOf(() => inspectAttachment(ct.subarray(0, 46), bad as unknown as number))).toBe('ERR_INVALID_INPUT totalSize');
     }
   });
 });

@@ -13,8 +13,9 @@
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext, isKeywardenError } from '../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, inspectCiphertext } from '../src/node.js';
 import { Keywarden as PortableKeywarden } from '../src/index.js';
+import { outcomeOf } from './support/fixtures.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -24,15 +25,6 @@ const builds = [
   ['portable', () => new PortableKeywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() })],
 ] as const;
 
-async function codeOf(p: () => Promise<unknown>): Promise<string> {
-  try {
-    await p();
-    return 'ok';
-  } catch (err) {
-    if (!isKeywardenError(err)) return `not a KeywardenError: ${String(err)}`;
-    return `${err.code} ${(err as { param?: string }).param ?? ''}`.trim();
-  }
-}
 
 describe.each(builds)('caller objects cannot reach into a seal (%s)', (_, make) => {
   it('an aad whose getter calls encrypt does not make two messages share a nonce', async () => {
@@ -82,7 +74,7 @@ describe.each(builds)('caller objects cannot reach into a seal (%s)', (_, make) 
         return 0;
       }
     }
-    expect(await codeOf(() => kw.encrypt('c', new Short(64 * 2 ** 20 + 1)))).toBe('ERR_INVALID_INPUT plaintext');
+    expect(await outcomeOf(() => kw.encrypt('c', new Short(64 * 2 ** 20 + 1)))).toBe('ERR_INVALID_INPUT plaintext');
     // And one that reports a long length seals what it holds.
     class Long extends Uint8Array {
       override get length(): number {
@@ -124,7 +116,7 @@ describe('only the engine\'s Uint8Arrays are bytes', () => {
     ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...fakes), fc.constantFrom(...entries), async ([, fake], [param, call]) => {
-        const got = await codeOf(() => call(fake));
+        const got = await outcomeOf(() => call(fake));
         // A fake item is reported as the item, or its offending key (`items[0].0`).
         if (param.startsWith('items[0]')) expect(got).toMatch(/^ERR_INVALID_INPUT items\[0\]/);
         else expect(got).toBe(`ERR_INVALID_INPUT ${param}`);

@@ -1,6 +1,6 @@
 /** Shared test fixtures: instances on embedded defaults and arbitraries for ids and bytes. */
 import fc from 'fast-check';
-import { Keywarden, LocalMasterKey, MemoryKeyStore, nobleAead, type KeyStore, type KeywardenOptions } from '../../src/node.js';
+import { Keywarden, LocalMasterKey, MemoryKeyStore, isKeywardenError, nobleAead, type KeyStore, type KeywardenOptions } from '../../src/node.js';
 import { nodeAead } from '../../src/aead/node.js';
 
 /** Two instances over one store and master key: one native, one portable (noble). */
@@ -48,6 +48,20 @@ export function errorCode(p: Promise<unknown>): Promise<string> {
     () => 'resolved',
     (e: { code?: string }) => e.code ?? String(e),
   );
+}
+
+/**
+ * What a call does, as a string a test can compare: 'ok', `${code} ${param}` for a KeywardenError
+ * (the param when it names one), or 'not a KeywardenError: …' for anything else.
+ */
+export async function outcomeOf(call: () => unknown): Promise<string> {
+  try {
+    await call();
+    return 'ok';
+  } catch (err) {
+    if (!isKeywardenError(err)) return `not a KeywardenError: ${String(err)}`;
+    return `${err.code} ${(err as { param?: string }).param ?? ''}`.trim();
+  }
 }
 
 /** A KeyStore that forwards to `inner` except for the methods in `overrides`. */
