@@ -9,6 +9,7 @@ import { encodeEntry, newEvent } from '../src/audit/entry.js';
 import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { leafHash } from '../src/audit/merkle.js';
 import { recordKeys, signTreeHead } from '../src/audit/records.js';
+import { ReplayGuard } from '../src/audit/replay-guard.js';
 import type { AuditStore } from '../src/audit/store.js';
 import { TileEdge } from '../src/audit/tile-edge.js';
 
@@ -48,6 +49,7 @@ export async function buildLog(store: AuditStore, signerKey: string, size: numbe
     await store.integrate({
       start, entries, tiles: edge.take(), head: checkpoint ?? signTreeHead(keys.signer, edge.size, root), ...(checkpoint !== undefined && { checkpoint }),
       consumed: [], quarantined: [], receipts: [],
+      guard: ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, edge.size), // nothing came through an outbox
     });
     progress(edge.size);
   }

@@ -8,9 +8,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
-import { recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+
+/** Ids for the outbox records these tests seal (records.ts). */
+const producer = new OutboxProducer();
 
 const keys = generateNoteKey('keywarden.example/linger', new Uint8Array(32).fill(31));
 const mac = recordKeys(keys.signerKey).mac;
@@ -32,7 +35,7 @@ async function lingering(lingerMs: number) {
   const store = new MemoryAuditStore();
   const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs, checkpointIntervalMs: 3_600_000, appendTimeoutMs: 3000 });
   logs.push(log);
-  await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(0))], false));
+  await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(0))], false, producer.next()));
   for (let i = 0; i < 400 && log.size < 1; i++) await sleep(5);
   expect(log.size).toBe(1);
   return { store, log };
@@ -44,7 +47,7 @@ describe('sequencer linger', () => {
     const { store, log } = await lingering(lingerMs);
     const before = log.stats().batches;
     for (let i = 1; i <= 20; i++) {
-      await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false));
+      await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false, producer.next()));
       await sleep(5);
     }
     for (let i = 0; i < 600 && log.size < 21; i++) await sleep(5);
@@ -110,9 +113,9 @@ describe('sequencer linger', () => {
     const store = new OneAtATime();
     const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5, lingerMs: 60_000, checkpointIntervalMs: 3_600_000, appendTimeoutMs: 3000 });
     logs.push(log);
-    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(0))], false));
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(0))], false, producer.next()));
     for (let i = 0; i < 400 && log.size < 1; i++) await sleep(5);
-    for (let i = 1; i <= 5; i++) await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false));
+    for (let i = 1; i <= 5; i++) await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(i))], false, producer.next()));
     expect((await log.flush()).size).toBe(6);
   });
 
@@ -122,7 +125,7 @@ describe('sequencer linger', () => {
     logs.push(log);
     // Records of ~1.2 MB (4,000 entries each), one per claim: without the byte rule, every round
     // after the first would pause for a minute.
-    const big = (r: number) => sealOutboxRecord(mac, Array.from({ length: 4000 }, (_, i) => encodeEntry(sampleEvent(r * 4000 + i))), false);
+    const big = (r: number) => sealOutboxRecord(mac, Array.from({ length: 4000 }, (_, i) => encodeEntry(sampleEvent(r * 4000 + i))), false, producer.next());
     expect(big(0).bundle.length).toBeGreaterThan(1024 * 1024);
     for (let r = 0; r < 3; r++) await store.enqueue(big(r));
     for (let i = 0; i < 2000 && log.size < 12_000; i++) await sleep(5);
@@ -136,12 +139,12 @@ describe('sequencer linger', () => {
     const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 10_000, lingerMs: 500, checkpointIntervalMs: 3_600_000 });
     logs.push(log);
     await log.append(sampleEvent(0)); // wakes the sequencer; the next look waits for the poll
-    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(1))], false));
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(1))], false, producer.next()));
     await log.append(sampleEvent(2)); // a round that takes the record too: partial, so it pauses 500 ms
     expect(log.size).toBe(3);
     await sleep(560); // past the pause and its empty look
     const committed = Date.now();
-    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(3))], false));
+    await store.enqueue(sealOutboxRecord(mac, [encodeEntry(sampleEvent(3))], false, producer.next()));
     while (log.size < 4 && Date.now() - committed < 5000) await sleep(2);
     expect(log.size).toBe(4);
     expect(Date.now() - committed).toBeLessThan(400);

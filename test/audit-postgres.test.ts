@@ -14,7 +14,7 @@ import { MerkleTree, leafHash } from '../src/audit/merkle.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
 import { postgresMigration } from '../src/audit/postgres-migrate.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
-import { recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import { TileEdge } from '../src/audit/tile-edge.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { PostgresTokenLedger } from '../src/breakglass/postgres-ledger.js';
@@ -23,6 +23,9 @@ import { toHex } from '../src/util/bytes.js';
 import { batchOf } from './support/audit-store-contract.js';
 import { sampleEvent } from './support/audit-fixtures.js';
 import { type TestPool, testPool } from './support/pg.js';
+
+/** Ids for the outbox records these tests seal (records.ts). */
+const producer = new OutboxProducer();
 
 let db: TestPool;
 let counter = 0;
@@ -240,7 +243,7 @@ describe('forged rows are never adopted or signed over (issue #10, defect 1)', (
     const log = await open(schema);
     const intruder = recordKeys(generateNoteKey(origin, new Uint8Array(32).fill(13)).signerKey);
     const store = new PostgresAuditStore(db.pool, { schema });
-    await store.enqueue(sealOutboxRecord(intruder.mac, [entry(66)], true));
+    await store.enqueue(sealOutboxRecord(intruder.mac, [entry(66)], true, producer.next()));
     await log.append(sampleEvent(67));
     await log.flush();
     const q = await db.pool.query(`SELECT reason FROM "${schema}".audit_quarantine`);

@@ -18,12 +18,15 @@ import { FileAuditStore } from '../src/audit/file-store.js';
 import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
-import { recordKeys, sealOutboxRecord, signTreeHead } from '../src/audit/records.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord, signTreeHead } from '../src/audit/records.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { decodeBundle, encodeBundle, tilePath } from '../src/audit/tiles.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { main } from '../src/cli/index.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+
+/** Ids for the outbox records these tests seal (records.ts). */
+const producer = new OutboxProducer();
 
 const keys = generateNoteKey('keywarden.example/unsigned-tail', new Uint8Array(32).fill(9));
 const intruder = generateNoteKey('keywarden.example/unsigned-tail', new Uint8Array(32).fill(10));
@@ -123,9 +126,9 @@ describe('a forged record is never adopted', () => {
   it('an outbox record without a valid MAC is quarantined, never integrated', async () => {
     const store = new MemoryAuditStore();
     const log = await AuditLog.open({ store, signerKey: keys.signerKey, pollMs: 5 });
-    const forged = sealOutboxRecord(recordKeys(intruder.signerKey).mac, [encodeEntry(sampleEvent(66))], false);
+    const forged = sealOutboxRecord(recordKeys(intruder.signerKey).mac, [encodeEntry(sampleEvent(66))], false, producer.next());
     await store.enqueue(forged);
-    const genuine = sealOutboxRecord(recordKeys(keys.signerKey).mac, [encodeEntry(sampleEvent(67))], false);
+    const genuine = sealOutboxRecord(recordKeys(keys.signerKey).mac, [encodeEntry(sampleEvent(67))], false, producer.next());
     await store.enqueue(genuine);
     await log.append(sampleEvent(68));
     for (let i = 0; i < 200 && store.outboxLength > 0; i++) await new Promise((r) => setTimeout(r, 5));

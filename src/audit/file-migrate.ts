@@ -12,13 +12,14 @@
 import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditCorruptError } from '../errors.js';
-import { equalBytes } from '../util/bytes.js';
+import { equalBytes, toBase64 } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
 import { MAGIC, frame, noteTexts, replaceFile, scanFrames, syncDir } from './framing.js';
 import type { TileFiles } from './file-tiles.js';
 import { leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
 import type { RecordKeys } from './records.js';
+import { ReplayGuard } from './replay-guard.js';
 import { TileEdge } from './tile-edge.js';
 import { MAX_BUNDLE_ENTRY, TILE_WIDTH, edgeTiles } from './tiles.js';
 
@@ -130,7 +131,9 @@ export async function migrateFileLegacy(dir: string, tiles: TileFiles, keys: Rec
     await tiles.write(rest.take().filter((w) => w.level === 'entries'));
   }
   const note = history.note;
-  const head = { note, history: history.end, pending: null, cursors: {}, receipts: [] };
+  // A log with entries needs a replay guard (replay-guard.ts): 0.1 had no outbox, so it starts empty.
+  const guard = note === undefined ? null : toBase64(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, cp?.size ?? 0));
+  const head = { note, history: history.end, pending: null, cursors: {}, receipts: [], guard };
   if (note !== undefined) {
     await replaceFile(join(dir, 'checkpoint'), enc.encode(note));
   }

@@ -24,6 +24,7 @@ import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { randomBytes } from '../util/random.js';
+import { fromBase64, toBase64 } from '../util/bytes.js';
 import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
 import { OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
@@ -57,12 +58,14 @@ interface HeadState {
   pending: string | undefined;
   cursors: Map<string, number>;
   receipts: [string, number, number][];
+  /** The sequencer's outbox replay guard (replay-guard.ts), base64 in the file. */
+  guard: Uint8Array | undefined;
 }
 
-const emptyHead = (): HeadState => ({ note: undefined, history: MAGIC.length, pending: undefined, cursors: new Map(), receipts: [] });
+const emptyHead = (): HeadState => ({ note: undefined, history: MAGIC.length, pending: undefined, cursors: new Map(), receipts: [], guard: undefined });
 
 function encodeHead(s: HeadState): Uint8Array {
-  const json = JSON.stringify({ history: s.history, pending: s.pending ?? null, cursors: Object.fromEntries(s.cursors), receipts: s.receipts });
+  const json = JSON.stringify({ history: s.history, pending: s.pending ?? null, cursors: Object.fromEntries(s.cursors), receipts: s.receipts, guard: s.guard === undefined ? null : toBase64(s.guard) });
   return Buffer.concat([MAGIC, frame(enc.encode(s.note ?? '')), frame(enc.encode(json))]);
 }
 
@@ -81,7 +84,7 @@ function decodeHead(data: Uint8Array, path: string): HeadState {
     throw bad('not UTF-8 JSON');
   }
   if (j === null || typeof j !== 'object' || Array.isArray(j)) throw bad('not an object');
-  const { history, pending, cursors, receipts } = j as Record<string, unknown>;
+  const { history, pending, cursors, receipts, guard } = j as Record<string, unknown>;
   if (!Number.isSafeInteger(history) || (history as number) < MAGIC.length) throw bad('history offset');
   if (pending !== null && pending !== undefined && typeof pending !== 'string') throw bad('pending checkpoint');
   if (cursors === null || typeof cursors !== 'object' || Array.isArray(cursors)) throw bad('cursors');
@@ -92,7 +95,12 @@ function decodeHead(data: Uint8Array, path: string): HeadState {
   }
   const okReceipt = (r: unknown) => Array.isArray(r) && r.length === 3 && typeof r[0] === 'string' && Number.isSafeInteger(r[1]) && Number.isSafeInteger(r[2]);
   if (!Array.isArray(receipts) || !receipts.every(okReceipt)) throw bad('receipts');
-  return { note: note.length > 0 ? note : undefined, history: history as number, pending: (pending as string | null) ?? undefined, cursors: cursorMap, receipts: receipts as [string, number, number][] };
+  const guardBytes = typeof guard === 'string' ? fromBase64(guard) : undefined;
+  if (guard !== null && guard !== undefined && (guardBytes === undefined || guardBytes === null)) throw bad('replay guard');
+  return {
+    note: note.length > 0 ? note : undefined, history: history as number, pending: (pending as string | null) ?? undefined, cursors: cursorMap,
+    receipts: receipts as [string, number, number][], guard: guardBytes ?? undefined,
+  };
 }
 
 /** A read of one of the store's own files: ENOENT is undefined, other failures the store's error. */
@@ -186,7 +194,7 @@ export class FileAuditStore implements AuditStore {
     // (the `checkpoint` file is written last, so a crash may leave it one step behind).
     const headCp = head.note !== undefined && checkpointSize(head.note) !== undefined && !head.note.startsWith('keywarden.audit/') ? head.note : undefined;
     const checkpoint = headCp !== undefined && (file === undefined || (checkpointSize(file) ?? 0) < noteSize(headCp)) ? headCp : file;
-    return { head: head.note, checkpoint };
+    return { head: head.note, checkpoint, guard: head.guard };
   }
 
   async size(): Promise<number> {
@@ -229,7 +237,10 @@ export class FileAuditStore implements AuditStore {
         else await this.#undo(written, err);
         throw new AuditUnavailableError(`audit store ${this.dir}: writing the batch failed (${codeOf(err)}); nothing was integrated`, err);
       }
-      const next: HeadState = { ...head, cursors: new Map(head.cursors), receipts: [...head.receipts, ...batch.receipts.map((r): [string, number, number] => [r.ticket, r.index, r.count])].slice(-RECEIPTS), note: batch.head };
+      const next: HeadState = {
+        ...head, cursors: new Map(head.cursors), receipts: [...head.receipts, ...batch.receipts.map((r): [string, number, number] => [r.ticket, r.index, r.count])].slice(-RECEIPTS),
+        note: batch.head, guard: batch.guard ?? head.guard,
+      };
       for (const t of [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]) {
         const p = parseTicket(t);
         if (p !== undefined) next.cursors.set(p.file, Math.max(next.cursors.get(p.file) ?? 0, p.end));

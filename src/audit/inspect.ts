@@ -34,6 +34,8 @@ export interface VerifiedState {
   head: string | undefined;
   checkpoint: string | undefined;
   checkpointSize: number;
+  /** The outbox replay guard stored with the head (opened by the sequencer, replay-guard.ts). */
+  guard: Uint8Array | undefined;
   /** `checkpoint` and `head` as parsed once their signatures verified (reused by the log). */
   verified: { checkpoint: Checkpoint | undefined; head: TreeHead | undefined };
 }
@@ -158,7 +160,7 @@ async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: stri
       size, size, headNote, edge.root(),
     );
   }
-  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize, verified: { checkpoint: cp, head } };
+  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize, guard: state.guard, verified: { checkpoint: cp, head } };
 }
 
 /** True when `r` is a problem rather than a verified state. */

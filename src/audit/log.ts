@@ -24,7 +24,8 @@ import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
-import { type RecordKeys, TREE_HEAD_LINE, type TreeHead, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
+import { OutboxProducer, type RecordKeys, TREE_HEAD_LINE, type TreeHead, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
+import { ReplayGuard } from './replay-guard.js';
 import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
 import { type Landed, type SequencedView, Sequencer } from './sequencer.js';
 import { type AuditStore, headSize } from './store.js';
@@ -77,9 +78,17 @@ export interface AuditLogOptions {
   sequencer?: boolean;
   /** Tiles kept in memory for proofs. Default 128 (about 1 MiB). */
   tileCache?: number;
+  /**
+   * How long (ms) a sealed outbox record may wait to be integrated — its transaction open, or no
+   * sequencer running — before the sequencer refuses it as possibly replayed and quarantines it
+   * (docs/AUDIT.md §4.8). The sequencer's replay guard remembers the records of this window.
+   * Keep it well above your longest transaction and the clock skew between hosts (records carry
+   * their producer's time, the horizon is the sequencer's). 60,000 to 30 days; default 24 hours.
+   */
+  replayWindowMs?: number;
 }
 
-const OPTION_KEYS = ['store', 'signerKey', 'appendTimeoutMs', 'repair', 'checkpointIntervalMs', 'checkpointEveryBatch', 'maxBatch', 'pollMs', 'lingerMs', 'roleCheckMs', 'sequencer', 'tileCache'];
+const OPTION_KEYS = ['store', 'signerKey', 'appendTimeoutMs', 'repair', 'checkpointIntervalMs', 'checkpointEveryBatch', 'maxBatch', 'pollMs', 'lingerMs', 'roleCheckMs', 'sequencer', 'tileCache', 'replayWindowMs'];
 
 /** What {@link AuditLog.record} returns: the record is durable; `checkpointed()` waits for its checkpoint. */
 export interface AuditPending {
@@ -101,6 +110,8 @@ export interface AuditLogStats {
   quarantined: number;
   failures: number;
   cachedTiles: number;
+  /** Producers and runs of counters the sequencer's outbox replay guard remembers (0 when not the sequencer). */
+  replayGuard: { producers: number; runs: number };
   /** Why this instance could not take or keep the sequencer role, if it could not. */
   lastError: string | undefined;
 }
@@ -142,6 +153,8 @@ export class AuditLog {
   readonly #keys: RecordKeys;
   readonly #verifier: NoteVerifier;
   readonly #o: Resolved;
+  /** Ids of the outbox records this instance seals (records.ts). */
+  readonly #producer = new OutboxProducer();
   readonly #tree: TileTree;
   readonly #tickets: TicketWaiters;
   #view: SequencedView;
@@ -190,6 +203,7 @@ export class AuditLog {
     const resolved: Resolved = {
       appendTimeoutMs: o.appendTimeoutMs ?? 5000, checkpointIntervalMs: o.checkpointIntervalMs ?? 1000, checkpointEveryBatch: o.checkpointEveryBatch ?? false,
       maxBatch: o.maxBatch ?? 4096, pollMs: o.pollMs ?? 50, lingerMs: o.lingerMs ?? 25, roleCheckMs: o.roleCheckMs ?? 1000, sequencer: o.sequencer ?? true, tileCache: o.tileCache ?? 128,
+      replayWindowMs: o.replayWindowMs ?? 86_400_000,
     };
     assertInt('options.appendTimeoutMs', resolved.appendTimeoutMs, 1, 600_000);
     assertInt('options.checkpointIntervalMs', resolved.checkpointIntervalMs, 1, 86_400_000);
@@ -198,6 +212,7 @@ export class AuditLog {
     assertInt('options.lingerMs', resolved.lingerMs, 0, 60_000);
     assertInt('options.roleCheckMs', resolved.roleCheckMs, 10, 600_000);
     assertInt('options.tileCache', resolved.tileCache, 0, 1_000_000);
+    assertInt('options.replayWindowMs', resolved.replayWindowMs, 60_000, 30 * 86_400_000);
     if (typeof resolved.checkpointEveryBatch !== 'boolean') throw new InvalidInputError('options.checkpointEveryBatch', 'expected a boolean');
     if (typeof resolved.sequencer !== 'boolean') throw new InvalidInputError('options.sequencer', 'expected a boolean');
     let keys: RecordKeys;
@@ -250,7 +265,7 @@ export class AuditLog {
     const again = await inspectStore(this.#store, this.#verifier, this.origin);
     if (isProblem(again)) throw new AuditCorruptError(`the log is still damaged after the repair: ${again.message}`, again.at);
     this.#view = { size: again.size, root: again.root, head: again.head, checkpoint: again.checkpoint, checkpointSize: again.checkpointSize };
-    this.#startSequencer(again);
+    this.#startSequencer(again, this.#openGuard(again));
     await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped: dropped.length, digest: toHex(digest) }));
   }
 
@@ -267,14 +282,29 @@ export class AuditLog {
       }
       state = r;
     }
+    let guard: ReplayGuard;
+    try {
+      guard = this.#openGuard(state);
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+      await this.#store.releaseSequencer();
+      // At open the log refuses the store (fail closed); later, another instance may hold a good one.
+      if (known !== undefined) throw err;
+      return;
+    }
     this.#view = { size: state.size, root: state.root, head: state.head, checkpoint: state.checkpoint, checkpointSize: state.checkpointSize };
-    this.#startSequencer(state);
+    this.#startSequencer(state, guard);
   }
 
-  #startSequencer(state: VerifiedState): void {
+  /** The replay guard stored with the verified head (replay-guard.ts); AuditCorruptError when it is missing, forged or rolled back. */
+  #openGuard(state: VerifiedState): ReplayGuard {
+    return ReplayGuard.open(this.#keys.mac, state.guard, state.size, { windowMs: this.#o.replayWindowMs });
+  }
+
+  #startSequencer(state: VerifiedState, guard: ReplayGuard): void {
     this.#lastError = undefined;
     this.#seq = new Sequencer(
-      this.#store, this.#keys, state.edge, this.#view,
+      this.#store, this.#keys, state.edge, guard, this.#view,
       { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, lingerMs: this.#o.lingerMs, waiting: () => this.#tickets.waiting, now: Date.now },
       (view, receipts) => {
         this.#view = view;
@@ -356,7 +386,7 @@ export class AuditLog {
     return this.#withTimeout(async (signal) => {
       if (this.#closed) throw new AuditUnavailableError('the audit log is closed');
       if (tx === undefined && this.#seq !== undefined) return this.#landed(await this.#seq.submit(bytes, wait, signal), wait);
-      const record = sealOutboxRecord(this.#keys.mac, bytes, wait);
+      const record = sealOutboxRecord(this.#keys.mac, bytes, wait, this.#producer.next());
       const ticket = await this.#storeCall(() => this.#store.enqueue(record, tx === undefined ? undefined : { tx }));
       return this.#pendingTicket(ticket, wait);
     }, caller);
@@ -372,7 +402,7 @@ export class AuditLog {
   companionFor(events: readonly AuditEvent[]): CompanionInsert | undefined {
     if (this.#store.companionInsert === undefined) return undefined;
     if (this.#closed) throw new AuditUnavailableError('the audit log is closed');
-    return this.#store.companionInsert(sealOutboxRecord(this.#keys.mac, encodeEvents(events), false));
+    return this.#store.companionInsert(sealOutboxRecord(this.#keys.mac, encodeEvents(events), false, this.#producer.next()));
   }
 
   /**
@@ -449,7 +479,7 @@ export class AuditLog {
     return this.#withTimeout(async (signal) => {
       if (this.#seq !== undefined) return this.#seq.checkpoint();
       // Not the sequencer: ask it, with an empty record that waits.
-      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true)));
+      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next())));
       return (await this.#tickets.wait(ticket, signal)).checkpoint;
     });
   }
@@ -461,7 +491,7 @@ export class AuditLog {
    */
   flush(): Promise<AuditReceipt> {
     return this.#withTimeout(async (signal) => {
-      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true)));
+      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next())));
       return this.#tickets.wait(ticket, signal);
     });
   }
@@ -568,7 +598,7 @@ export class AuditLog {
     return {
       size: this.#view.size, checkpointSize: this.#view.checkpointSize, pending: this.#view.size - this.#view.checkpointSize, sequencer: this.#seq !== undefined,
       batches: c?.batches ?? 0, checkpoints: c?.checkpoints ?? 0, quarantined: c?.quarantined ?? 0, failures: c?.failures ?? 0,
-      cachedTiles: this.#tree.cachedTiles, lastError: this.#lastError,
+      cachedTiles: this.#tree.cachedTiles, replayGuard: this.#seq?.guardSize ?? { producers: 0, runs: 0 }, lastError: this.#lastError,
     };
   }
 

@@ -111,10 +111,11 @@ export class PostgresAuditStore implements AuditStore {
 
   /** The newest head and checkpoint from one snapshot (one statement). */
   async state(): Promise<AuditStoreState> {
-    const res = await run<{ head: string | null; cp: string | null }>(this.#pool, 'state',
-      `SELECT (SELECT note FROM ${this.#t.tree} ORDER BY start DESC LIMIT 1) AS head, (SELECT note FROM ${this.#t.checkpoints} ORDER BY seq DESC LIMIT 1) AS cp`);
+    const res = await run<{ head: string | null; guard: Uint8Array | null; cp: string | null }>(this.#pool, 'state',
+      `SELECT h.note AS head, h.guard, (SELECT note FROM ${this.#t.checkpoints} ORDER BY seq DESC LIMIT 1) AS cp
+         FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT note, guard FROM ${this.#t.tree} ORDER BY start DESC LIMIT 1) AS h ON true`);
     const row = res.rows[0]!;
-    return { head: row.head ?? undefined, checkpoint: row.cp ?? undefined };
+    return { head: row.head ?? undefined, checkpoint: row.cp ?? undefined, guard: row.guard === null ? undefined : new Uint8Array(row.guard) };
   }
 
   async size(): Promise<number> {
@@ -170,13 +171,13 @@ export class PostgresAuditStore implements AuditStore {
       ids, batch.quarantined.map((q) => Number(q.ticket)), batch.quarantined.map((q) => q.reason),
       batch.receipts.map((r) => Number(r.ticket)), batch.receipts.map((r) => r.index), batch.receipts.map((r) => r.count),
       batch.checkpoint === undefined ? null : noteSize(batch.checkpoint), batch.checkpoint ?? null,
-      lengths, packedTiles.offsets, packedTiles.lengths,
+      lengths, packedTiles.offsets, packedTiles.lengths, batch.guard === undefined ? null : asBuffer(batch.guard),
     ];
     const t = this.#t;
     // A tile's narrower versions go once a wider one is stored: readers ask for "at least this
     // wide" (an index range that starts at the width asked), so they never meet the deleted rows.
     const sql = `WITH
-      tr AS (INSERT INTO ${t.tree} (start, size, note) SELECT $1::bigint, $2::bigint, $3::text WHERE $2::bigint > $1::bigint),
+      tr AS (INSERT INTO ${t.tree} (start, size, note, guard) SELECT $1::bigint, $2::bigint, $3::text, $22::bytea WHERE $2::bigint > $1::bigint),
       en AS (INSERT INTO ${t.entries} (idx, entry, leaf_hash)
              SELECT $1::bigint + u.i - 1, substring($5::bytea FROM u.off + 1 FOR u.len), substring($6::bytea FROM (u.i - 1)::int * ${HASH_SIZE} + 1 FOR ${HASH_SIZE})
              FROM unnest($4::int[], $19::int[]) WITH ORDINALITY AS u(off, len, i)),
@@ -314,11 +315,14 @@ export class PostgresAuditStore implements AuditStore {
         }
         await run(client, 'repair', `DELETE FROM ${t.tiles} WHERE level = $1 AND (idx > $2 OR (idx = $2 AND width > $3))`, [level, n, w]);
       }
+      // The replay guard stays (replay-guard.ts): it remembers the records of the rows dropped too.
+      const kept = await run<{ guard: Uint8Array | null }>(client, 'repair', `SELECT guard FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
+      const guard = kept.rows[0]?.guard ?? null;
       await run(client, 'repair', `DELETE FROM ${t.tree} WHERE size > $1`, [size]);
       const newest = await run<{ start: unknown; size: unknown }>(client, 'repair', `SELECT start, size FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
       const row = newest.rows[0];
-      if (row !== undefined && toInt(row.size, 'audit_tree.size') === size) await run(client, 'repair', `UPDATE ${t.tree} SET note = $2 WHERE start = $1`, [row.start, head]);
-      else if (size > 0) await run(client, 'repair', `INSERT INTO ${t.tree} (start, size, note) VALUES ($1, $2, $3)`, [row === undefined ? 0 : toInt(row.size, 'audit_tree.size'), size, head]);
+      if (row !== undefined && toInt(row.size, 'audit_tree.size') === size) await run(client, 'repair', `UPDATE ${t.tree} SET note = $2, guard = $3 WHERE start = $1`, [row.start, head, guard]);
+      else if (size > 0) await run(client, 'repair', `INSERT INTO ${t.tree} (start, size, note, guard) VALUES ($1, $2, $3, $4)`, [row === undefined ? 0 : toInt(row.size, 'audit_tree.size'), size, head, guard]);
     });
   }
 

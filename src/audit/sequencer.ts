@@ -16,6 +16,7 @@ import { AbortedError, AuditCorruptError, AuditUnavailableError, KeywardenError 
 import { signCheckpoint } from './checkpoint.js';
 import { leafHash } from './merkle.js';
 import { FLAG_WAIT, type RecordKeys, openOutboxRecord, signTreeHead } from './records.js';
+import type { ReplayGuard } from './replay-guard.js';
 import type { AuditStore, IntegrateBatch } from './store.js';
 import type { TileEdge } from './tile-edge.js';
 
@@ -97,6 +98,8 @@ export class Sequencer {
   readonly #onAdvance: (view: SequencedView, receipts: IntegrateBatch['receipts']) => void;
   readonly #onFatal: (err: unknown) => void;
   #edge: TileEdge;
+  /** What the outbox has given so far (replay-guard.ts): adopted from a batch once it is durable. */
+  #guard: ReplayGuard;
   #view: SequencedView;
   #queue: LocalItem[] = [];
   #checkpointWaiters: { resolve: (note: string) => void; reject: (err: unknown) => void }[] = [];
@@ -117,12 +120,13 @@ export class Sequencer {
   readonly counters: SequencerCounters = { batches: 0, entries: 0, checkpoints: 0, quarantined: 0, failures: 0 };
 
   constructor(
-    store: AuditStore, keys: RecordKeys, edge: TileEdge, view: SequencedView, options: SequencerOptions,
+    store: AuditStore, keys: RecordKeys, edge: TileEdge, guard: ReplayGuard, view: SequencedView, options: SequencerOptions,
     onAdvance: (view: SequencedView, receipts: IntegrateBatch['receipts']) => void, onFatal: (err: unknown) => void,
   ) {
     this.#store = store;
     this.#keys = keys;
     this.#edge = edge;
+    this.#guard = guard;
     this.#view = view;
     this.#o = options;
     this.#onAdvance = onAdvance;
@@ -133,6 +137,11 @@ export class Sequencer {
 
   get view(): SequencedView {
     return this.#view;
+  }
+
+  /** Producers and runs the replay guard remembers. */
+  get guardSize(): { producers: number; runs: number } {
+    return this.#guard.size;
   }
 
   /** Queues entries for the next batch; resolves once they are durable in the log. */
@@ -244,6 +253,7 @@ export class Sequencer {
     const requested = this.#checkpointWaiters.splice(0);
     try {
       const want = Math.max(1, Math.min(1000, this.#o.maxBatch - count));
+      const claimedAt = this.#o.now();
       const claimed = count < this.#o.maxBatch ? await this.#store.claim(want) : [];
       // Full: the round took all it could. A store may also cap a claim by bytes (the file store
       // reads at most 8 MiB per outbox file): a round that claimed FULL_BYTES is no trickle either,
@@ -270,18 +280,30 @@ export class Sequencer {
       const consumed: string[] = [];
       const quarantined: { ticket: string; reason: string }[] = [];
       const receipts: { ticket: string; index: number; count: number }[] = [];
+      const guard = this.#guard.clone();
       for (const r of claimed) {
         const wait = (r.flags & FLAG_WAIT) !== 0;
         // An empty record that waits is another instance's request for a checkpoint.
-        const list = openOutboxRecord(this.#keys.mac, r.bundle, r.flags, r.mac);
-        if (list === undefined) {
+        const opened = openOutboxRecord(this.#keys.mac, r.bundle, r.flags, r.mac);
+        if (opened === undefined) {
           quarantined.push({ ticket: r.ticket, reason: 'outbox record MAC does not verify: written without the log key' });
           continue;
         }
-        const index = append(list);
+        // A genuine record integrated before (copied back into the outbox), or one sealed before
+        // the horizon: refused, never signed into the log twice (replay-guard.ts).
+        const verdict = guard.check(opened.id);
+        if (verdict !== undefined) {
+          quarantined.push({ ticket: r.ticket, reason: verdict === 'replayed' ? 'outbox record was integrated before: a replay' : 'outbox record was sealed before the replay window: too old to integrate' });
+          continue;
+        }
+        guard.consume(opened.id);
+        const index = append(opened.entries);
         consumed.push(r.ticket);
-        if (wait) receipts.push({ ticket: r.ticket, index, count: list.length });
+        if (wait) receipts.push({ ticket: r.ticket, index, count: opened.entries.length });
       }
+      // Whatever was committed before the claim started has now been seen (the claim was not cut
+      // short by the batch size nor by a store's byte cap): the horizon moves.
+      if (count < this.#o.maxBatch && claimed.length < want && claimedBytes < FULL_BYTES) guard.drained(claimedAt);
       const now = this.#o.now();
       const wantsCheckpoint = requested.length > 0 || receipts.length > 0 || local.some((i) => i.wait) || (entries.length > 0 && this.#o.checkpointEveryBatch) ||
         (edge.size > this.#view.checkpointSize && now - this.#lastCheckpointAt >= this.#o.checkpointIntervalMs);
@@ -302,6 +324,7 @@ export class Sequencer {
       batch.consumed = consumed;
       batch.quarantined = quarantined;
       batch.receipts = receipts;
+      batch.guard = guard.seal(this.#keys.mac, edge.size);
       let unpublished: KeywardenError | undefined;
       try {
         await this.#store.integrate(batch);
@@ -312,6 +335,7 @@ export class Sequencer {
         unpublished = asUnavailable(err);
       }
       this.#edge = edge;
+      this.#guard = guard;
       this.#view = { ...this.#view, size: edge.size, root, head: batch.head };
       this.counters.batches++;
       this.counters.entries += entries.length;

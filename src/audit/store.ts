@@ -32,6 +32,8 @@ export interface AuditStoreState {
   head: string | undefined;
   /** The newest checkpoint note, if any. */
   checkpoint: string | undefined;
+  /** The outbox replay guard stored with the head (replay-guard.ts), if any. */
+  guard?: Uint8Array | undefined;
 }
 
 /**
@@ -77,6 +79,12 @@ export interface IntegrateBatch {
   quarantined: readonly { ticket: string; reason: string }[];
   /** Where the entries of waiting outbox records landed, for their writers ({@link AuditStore.receipt}). */
   receipts: readonly { ticket: string; index: number; count: number }[];
+  /**
+   * The sequencer's outbox replay guard after this batch (replay-guard.ts), stored in the same
+   * step and returned by {@link AuditStore.state} with the head. A store may keep it only with
+   * batches that add entries: a batch without entries consumes at most checkpoint requests.
+   */
+  guard?: Uint8Array;
 }
 
 /**
@@ -200,10 +208,11 @@ export class MemoryAuditStore implements AuditStore {
   readonly #outbox: { id: number; record: OutboxRecord }[] = [];
   readonly #receipts = new Map<string, { index: number; count: number }>();
   #head: string | undefined;
+  #guard: Uint8Array | undefined;
   #nextTicket = 1;
 
-  async state(): Promise<{ head: string | undefined; checkpoint: string | undefined }> {
-    return { head: this.#head, checkpoint: this.#checkpoints[this.#checkpoints.length - 1] };
+  async state(): Promise<AuditStoreState> {
+    return { head: this.#head, checkpoint: this.#checkpoints[this.#checkpoints.length - 1], guard: this.#guard?.slice() };
   }
   async size(): Promise<number> {
     return headSize(this.#head);
@@ -222,6 +231,7 @@ export class MemoryAuditStore implements AuditStore {
     for (const e of batch.entries) this.#entries.push(Uint8Array.from(e));
     for (const t of batch.tiles) if (t.level !== 'entries') this.#tiles.set(`${t.level}/${t.index}`, t.data.slice());
     this.#head = batch.head;
+    if (batch.guard !== undefined) this.#guard = batch.guard.slice();
     if (batch.checkpoint !== undefined) this.#checkpoints.push(batch.checkpoint);
     const done = new Set([...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]);
     for (let i = this.#outbox.length - 1; i >= 0; i--) if (done.has(String(this.#outbox[i]!.id))) this.#outbox.splice(i, 1);
@@ -282,6 +292,11 @@ export class MemoryAuditStore implements AuditStore {
   forgeEntries(entries: readonly Uint8Array[]): void {
     this.#entries.length = Math.max(this.#entries.length, headSize(this.#head));
     for (const e of entries) this.#entries.push(Uint8Array.from(e));
+  }
+
+  /** Test hook: the stored replay guard, replaced as someone without the log key could. @internal */
+  set storedGuard(guard: Uint8Array | undefined) {
+    this.#guard = guard?.slice();
   }
 
   /** Test hook: the outbox as stored (for forging records). @internal */

@@ -233,6 +233,12 @@ const MIGRATIONS: readonly Migration[] = [
       `ALTER INDEX IF EXISTS ${s}.branch_keys_compact_pkey RENAME TO branch_keys_pkey`,
     ],
   },
+  {
+    // The outbox replay guard (docs/AUDIT.md §4.8, src/audit/replay-guard.ts), stored with each
+    // tree head it was written with. Adding a nullable column is a catalog change: no rewrite.
+    version: 8,
+    up: (s) => [`ALTER TABLE ${s}.audit_tree ADD COLUMN guard bytea`],
+  },
 ];
 
 /** Hash partitions of each key table when {@link migrate} is not told (`options.partitions`). */

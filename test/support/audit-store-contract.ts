@@ -11,11 +11,14 @@ import { encodeEntry } from '../../src/audit/entry.js';
 import { AuditLog } from '../../src/audit/log.js';
 import { leafHash } from '../../src/audit/merkle.js';
 import { generateNoteKey } from '../../src/audit/note.js';
-import { recordKeys, sealOutboxRecord, signTreeHead } from '../../src/audit/records.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord, signTreeHead } from '../../src/audit/records.js';
 import type { AuditStore } from '../../src/audit/store.js';
 import { TileEdge } from '../../src/audit/tile-edge.js';
 import { verifyAuditLog } from '../../src/audit/verify.js';
 import { sampleEvent } from './audit-fixtures.js';
+
+/** Ids for the outbox records these tests seal (records.ts). */
+const producer = new OutboxProducer();
 
 export const contractKeys = generateNoteKey('keywarden.example/store-contract', new Uint8Array(32).fill(12));
 const rk = recordKeys(contractKeys.signerKey);
@@ -93,7 +96,7 @@ export function auditStoreContract(name: string, makeStore: () => Promise<AuditS
       const s = await makeStore();
       try {
         await s.acquireSequencer();
-        const records = [0, 1, 2].map((i) => sealOutboxRecord(rk.mac, [entry(i)], i === 1));
+        const records = [0, 1, 2].map((i) => sealOutboxRecord(rk.mac, [entry(i)], i === 1, producer.next()));
         const tickets = [];
         for (const r of records) tickets.push(await s.enqueue(r));
         const claimed = await s.claim(10);

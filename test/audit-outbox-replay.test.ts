@@ -1,0 +1,279 @@
+/**
+ * Outbox replay (SECURITY.md, docs/AUDIT.md §4.3): someone who can write the audit store but
+ * holds no log key copies a genuine, already integrated outbox record back into the outbox. The
+ * sequencer must quarantine it, never sign its entries into the log a second time — on every
+ * store — and its replay guard must hold against being forged, rolled back or removed.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
+import { FileAuditStore } from '../src/audit/file-store.js';
+import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
+import { AuditLog } from '../src/audit/log.js';
+import { generateNoteKey } from '../src/audit/note.js';
+import { PostgresAuditStore } from '../src/audit/postgres-store.js';
+import { type OutboxId, type OutboxRecord, OutboxProducer, openOutboxRecord, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { ReplayGuard } from '../src/audit/replay-guard.js';
+import { type AuditStore, MemoryAuditStore } from '../src/audit/store.js';
+import { verifyAuditLog } from '../src/audit/verify.js';
+import { migrate } from '../src/store/migrations.js';
+import { sampleEvent } from './support/audit-fixtures.js';
+import { type TestPool, testPool } from './support/pg.js';
+
+const keys = generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(21));
+const rk = recordKeys(keys.signerKey);
+const WINDOW = 60_000;
+const entry = (n: number) => encodeEntry(sampleEvent(n));
+const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
+/** The ids of the entries in the log as of a flush's receipt (the log's own view may trail it by a moment). */
+const ids = async (store: AuditStore, flushed: Promise<{ size: number }>) => (await store.read(0, (await flushed).size)).map((e) => decodeEntry(e).id);
+
+describe('ReplayGuard', () => {
+  const producers = [new Uint8Array(16).fill(1), new Uint8Array(16).fill(2), new Uint8Array(16).fill(3)];
+  /** Sealing time of counter c of producer p: never decreasing in c, as OutboxProducer makes it. */
+  const timeOf = (p: number, c: number, step: number) => 1_000_000 + c * step + p;
+
+  it('for all arrival orders, duplicates and drains: refuses exactly the records integrated before or sealed before the horizon', () => {
+    const event = fc.oneof(
+      { arbitrary: fc.record({ kind: fc.constant('record' as const), p: fc.nat({ max: 2 }), c: fc.nat({ max: 40 }) }), weight: 8 },
+      { arbitrary: fc.record({ kind: fc.constant('drain' as const), at: fc.nat({ max: 200 }) }), weight: 1 },
+      { arbitrary: fc.constant({ kind: 'reseal' as const }), weight: 1 },
+    );
+    fc.assert(
+      fc.property(fc.array(event, { minLength: 1, maxLength: 300 }), fc.integer({ min: 1, max: 10 }), (events, step) => {
+        const window = 50 * step;
+        let guard = ReplayGuard.empty({ windowMs: window });
+        const consumed = new Set<string>();
+        let drainedAt = 0;
+        let size = 0;
+        for (const e of events) {
+          if (e.kind === 'drain') {
+            // The sequencer's clock, in the same units as the sealing times.
+            drainedAt = Math.max(drainedAt, 1_000_000 + e.at * step);
+            guard.drained(drainedAt);
+            continue;
+          }
+          if (e.kind === 'reseal') {
+            // Stored and opened again: the same answers afterwards.
+            guard = ReplayGuard.open(rk.mac, guard.seal(rk.mac, ++size), size, { windowMs: window });
+            continue;
+          }
+          const id: OutboxId = { producer: producers[e.p]!, counter: e.c, time: timeOf(e.p, e.c, step) };
+          const key = `${e.p}/${e.c}`;
+          const expected = id.time < drainedAt - window ? 'expired' : consumed.has(key) ? 'replayed' : undefined;
+          expect(guard.check(id)).toBe(expected);
+          if (expected === undefined) {
+            guard.consume(id);
+            consumed.add(key);
+          }
+        }
+        // Small: at most one run per gap, and nothing of a producer whose records are all behind the horizon.
+        const { producers: kept, runs } = guard.size;
+        expect(kept).toBeLessThanOrEqual(3);
+        expect(runs).toBeLessThanOrEqual(consumed.size);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('merges the gaps and forgets the producers that the horizon covers', () => {
+    const guard = ReplayGuard.empty({ windowMs: 100 });
+    const p = new Uint8Array(16).fill(7);
+    // Counters 0..99 with every third missing (rolled back): 34 runs.
+    for (let c = 0; c < 100; c++) if (c % 3 !== 1) guard.consume({ producer: p, counter: c, time: 1000 + c });
+    expect(guard.size).toEqual({ producers: 1, runs: 34 });
+    guard.drained(1000 + 50 + 100); // horizon at time 1050: the gaps below counter 50 go
+    expect(guard.size.runs).toBe(18); // the 17 runs starting below counter 50 are one now
+    expect(guard.check({ producer: p, counter: 1, time: 1001 })).toBe('expired');
+    expect(guard.check({ producer: p, counter: 97, time: 1097 })).toBeUndefined();
+    expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('replayed');
+    guard.drained(1000 + 200 + 100);
+    expect(guard.size).toEqual({ producers: 0, runs: 0 });
+    expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
+  });
+
+  it('a stored guard opens only with its key, at or after its tree size, whole', () => {
+    const guard = ReplayGuard.empty({ windowMs: WINDOW });
+    guard.consume({ producer: new Uint8Array(16).fill(4), counter: 5, time: 77 });
+    const sealed = guard.seal(rk.mac, 10);
+    const o = { windowMs: WINDOW };
+    expect(ReplayGuard.open(rk.mac, sealed, 10, o).check({ producer: new Uint8Array(16).fill(4), counter: 5, time: 77 })).toBe('replayed');
+    expect(ReplayGuard.open(rk.mac, sealed, 7, o).size.runs).toBe(1); // a repair cut the tree back: still good
+    expect(() => ReplayGuard.open(rk.mac, sealed, 11, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('rolled back') }));
+    expect(() => ReplayGuard.open(recordKeys(generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(22)).signerKey).mac, sealed, 10, o))
+      .toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+    expect(() => ReplayGuard.open(rk.mac, undefined, 1, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('missing') }));
+    expect(ReplayGuard.open(rk.mac, undefined, 0, o).size).toEqual({ producers: 0, runs: 0 });
+    fc.assert(
+      fc.property(fc.nat({ max: sealed.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, flip) => {
+        const bad = sealed.slice();
+        bad[at]! ^= flip;
+        expect(() => ReplayGuard.open(rk.mac, bad, 10, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+      }),
+    );
+    for (const len of [0, 1, 20, sealed.length - 1]) expect(() => ReplayGuard.open(rk.mac, sealed.subarray(0, len), 0, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+  });
+
+  it('an outbox record binds its id: changing any id byte fails the MAC', () => {
+    const rec = sealOutboxRecord(rk.mac, [entry(1)], false, new OutboxProducer().next());
+    expect(openOutboxRecord(rk.mac, rec.bundle, rec.flags, rec.mac)?.entries.length).toBe(1);
+    for (let i = 0; i < 32; i++) {
+      const bad = rec.bundle.slice();
+      bad[i]! ^= 1;
+      expect(openOutboxRecord(rk.mac, bad, rec.flags, rec.mac)).toBeUndefined();
+    }
+  });
+
+  it('a producer\'s sealing times never go back, whatever the clock does', () => {
+    const p = new OutboxProducer();
+    expect([p.next(5000), p.next(4000), p.next(6000)].map((id) => [id.counter, id.time])).toEqual([[0, 5000], [1, 5000], [2, 6000]]);
+  });
+});
+
+/** The attack on one store kind; `rollback` puts an older stored guard back as the attacker would. */
+function replaySuite(name: string, make: () => Promise<{ open: () => Promise<AuditStore>; cleanup: () => Promise<void>; setGuard: (g: Uint8Array | undefined) => Promise<void>; getGuard: () => Promise<Uint8Array | undefined> }>) {
+  describe(`outbox replay on ${name}`, () => {
+    it('a genuine record copied back into the outbox after it was integrated is quarantined, not signed in twice', async () => {
+      const env = await make();
+      try {
+        const store = await env.open();
+        const log = await AuditLog.open({ store, signerKey: keys.signerKey, replayWindowMs: WINDOW });
+        const producer = new OutboxProducer();
+        const first = sealOutboxRecord(rk.mac, [entry(1), entry(2)], false, producer.next());
+        const waiting = sealOutboxRecord(rk.mac, [entry(3)], true, producer.next());
+        await store.enqueue(copy(first));
+        await store.enqueue(copy(waiting));
+        expect(await ids(store, log.flush())).toEqual([1, 2, 3].map((n) => sampleEvent(n).id));
+        // The replays: both records again, byte for byte, and once more in one claim with a new one.
+        await store.enqueue(copy(first));
+        await store.enqueue(copy(waiting));
+        await log.flush();
+        await store.enqueue(copy(first));
+        await store.enqueue(sealOutboxRecord(rk.mac, [entry(4)], false, producer.next()));
+        await store.enqueue(copy(first));
+        expect(await ids(store, log.flush())).toEqual([1, 2, 3, 4].map((n) => sampleEvent(n).id));
+        await vi.waitFor(() => expect(log.stats().quarantined).toBe(4));
+        expect(log.stats().replayGuard).toEqual({ producers: 2, runs: 2 }); // this producer and the log's own (its flushes)
+        await log.close();
+        // A new sequencer (reopened from the store) remembers them.
+        const store2 = await env.open();
+        const again = await AuditLog.open({ store: store2, signerKey: keys.signerKey, replayWindowMs: WINDOW });
+        await again.flush(); // moves the horizon forward first
+        await store2.enqueue(copy(first));
+        expect(await ids(store2, again.flush())).toEqual([1, 2, 3, 4].map((n) => sampleEvent(n).id));
+        await vi.waitFor(() => expect(again.stats().quarantined).toBe(1));
+        const report = verifyAuditLog({ verifierKey: keys.verifierKey, entries: await store2.read(0, (await again.flush()).size), checkpoints: await store2.checkpoints(), head: (await store2.state()).head! });
+        expect(report.ok).toBe(true);
+        await again.close();
+      } finally {
+        await env.cleanup();
+      }
+    });
+
+    it('a record sealed before the replay window is quarantined: its counter may be one the guard forgot', async () => {
+      const env = await make();
+      try {
+        const store = await env.open();
+        const log = await AuditLog.open({ store, signerKey: keys.signerKey, replayWindowMs: WINDOW });
+        await log.flush(); // a drained claim: the horizon is now - WINDOW
+        const producer = new OutboxProducer();
+        await store.enqueue(sealOutboxRecord(rk.mac, [entry(5)], false, producer.next(Date.now() - 2 * WINDOW)));
+        await store.enqueue(sealOutboxRecord(rk.mac, [entry(6)], false, producer.next()));
+        expect(await ids(store, log.flush())).toEqual([sampleEvent(6).id]);
+        await vi.waitFor(() => expect(log.stats().quarantined).toBe(1));
+        await log.close();
+      } finally {
+        await env.cleanup();
+      }
+    });
+
+    it('an older guard put back (to re-admit a record), a forged one or none at all stops the sequencer: the log is refused', async () => {
+      const env = await make();
+      try {
+        const store = await env.open();
+        const log = await AuditLog.open({ store, signerKey: keys.signerKey, replayWindowMs: WINDOW });
+        const producer = new OutboxProducer();
+        const first = sealOutboxRecord(rk.mac, [entry(7)], false, producer.next());
+        await store.enqueue(copy(first));
+        await log.flush();
+        const old = await env.getGuard();
+        expect(old).toBeDefined();
+        await store.enqueue(sealOutboxRecord(rk.mac, [entry(8)], false, producer.next()));
+        await log.flush();
+        await log.close();
+        const forged = (await env.getGuard())!.slice();
+        forged[forged.length - 1]! ^= 1;
+        for (const [what, guard] of [['rolled back', old], ['forged', forged], ['removed', undefined]] as const) {
+          await env.setGuard(guard);
+          await expect(AuditLog.open({ store: await env.open(), signerKey: keys.signerKey, replayWindowMs: WINDOW }), what).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+        }
+      } finally {
+        await env.cleanup();
+      }
+    });
+  });
+}
+
+replaySuite('MemoryAuditStore', async () => {
+  const store = new MemoryAuditStore();
+  return {
+    open: async () => store,
+    cleanup: async () => {},
+    getGuard: async () => (await store.state()).guard,
+    setGuard: async (g) => {
+      store.storedGuard = g;
+    },
+  };
+});
+
+replaySuite('FileAuditStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kw-replay-'));
+  const headPath = join(dir, 'head');
+  const readHead = async () => {
+    const scan = scanFrames(new Uint8Array(await readFile(headPath)));
+    return { note: scan.records[0]!, json: JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown> };
+  };
+  return {
+    open: () => FileAuditStore.open(dir),
+    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }),
+    getGuard: async () => {
+      const { json } = await readHead();
+      return typeof json.guard === 'string' ? new Uint8Array(Buffer.from(json.guard, 'base64')) : undefined;
+    },
+    setGuard: async (g) => {
+      const { note, json } = await readHead();
+      json.guard = g === undefined ? null : Buffer.from(g).toString('base64');
+      await writeFile(headPath, Buffer.concat([MAGIC, frame(note), frame(new TextEncoder().encode(JSON.stringify(json)))]));
+    },
+  };
+});
+
+let db: TestPool;
+let schemas = 0;
+beforeAll(async () => {
+  db = await testPool();
+});
+afterAll(async () => {
+  for (let i = 0; i < schemas; i++) await db.pool.query(`DROP SCHEMA IF EXISTS "${db.schema}_r${i}" CASCADE`);
+  await db?.close();
+});
+
+replaySuite('PostgresAuditStore', async () => {
+  const schema = `${db.schema}_r${schemas++}`;
+  await migrate(db.pool, { schema });
+  const tree = `"${schema}".audit_tree`;
+  return {
+    open: async () => new PostgresAuditStore(db.pool, { schema }),
+    cleanup: async () => {},
+    getGuard: async () => {
+      const r = await db.pool.query(`SELECT guard FROM ${tree} ORDER BY start DESC LIMIT 1`);
+      return r.rows[0]?.guard === null || r.rows[0] === undefined ? undefined : new Uint8Array(r.rows[0].guard);
+    },
+    setGuard: async (g) => {
+      await db.pool.query(`UPDATE ${tree} SET guard = $1 WHERE start = (SELECT max(start) FROM ${tree})`, [g === undefined ? null : Buffer.from(g)]);
+    },
+  };
+});
