@@ -93,6 +93,13 @@ describe('ReplayGuard', () => {
     guard.drained(1000 + 200 + 100);
     expect(guard.size).toEqual({ producers: 0, runs: 0 });
     expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
+    // Stored and opened with a larger window (a restart with another replayWindowMs): the horizon
+    // stays where it was, so what the guard forgot is still refused.
+    const wider = ReplayGuard.open(rk.mac, guard.seal(rk.mac, 1), 1, { windowMs: 10_000 });
+    expect(wider.horizon).toBe(1200);
+    wider.drained(1000 + 300);
+    expect(wider.horizon).toBe(1200);
+    expect(wider.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
   });
 
   it('a stored guard opens only with its key, at or after its tree size, whole', () => {

@@ -6,7 +6,8 @@
  * Every outbox record carries a MAC-covered id: producer, counter, sealing time (records.ts).
  * The guard keeps, per producer, the runs of counters it has integrated, and a **horizon**: the
  * last time the sequencer found the outbox drained (a claim that returned less than it asked
- * for) minus the replay window. A record is refused when
+ * for) minus the replay window, stored, and never moved back (not even by a larger window after
+ * a restart, which must not re-admit what the guard has forgotten). A record is refused when
  *
  * - its counter lies in a run of its producer (a replay), or
  * - it was sealed before the horizon: its transaction stayed open longer than the window, or it
@@ -76,11 +77,15 @@ export interface ReplayGuardOptions {
 export class ReplayGuard {
   readonly #windowMs: number;
   readonly #producers: Map<string, Producer>;
-  #drainedAt: number;
+  /**
+   * Records sealed before this time are refused. Stored, and it never goes back: a larger
+   * window after a restart must not re-admit what a smaller one already let the guard forget.
+   */
+  #horizon: number;
 
-  private constructor(windowMs: number, drainedAt: number, producers: Map<string, Producer>) {
+  private constructor(windowMs: number, horizon: number, producers: Map<string, Producer>) {
     this.#windowMs = windowMs;
-    this.#drainedAt = drainedAt;
+    this.#horizon = horizon;
     this.#producers = producers;
   }
 
@@ -120,7 +125,7 @@ export class ReplayGuard {
     const sealedAt = u64();
     // Sealed at a smaller tree: an older guard put back, which would re-admit what it has forgotten.
     if (sealedAt < size) throw bad(`was written at tree size ${sealedAt}, before the tree head (${size}): it was rolled back`);
-    const drainedAt = u64();
+    const horizon = u64();
     const producers = new Map<string, Producer>();
     for (let n = u32(); n > 0; n--) {
       if (at + PRODUCER_ID_SIZE > body.length) throw bad('is truncated');
@@ -137,12 +142,12 @@ export class ReplayGuard {
       producers.set(toHex(id), { id, runs, last });
     }
     if (at !== body.length) throw bad('has trailing bytes');
-    return new ReplayGuard(options.windowMs, drainedAt, producers);
+    return new ReplayGuard(options.windowMs, horizon, producers);
   }
 
-  /** Records sealed before this time are refused. */
+  /** Records sealed before this time (ms since the epoch) are refused. */
   get horizon(): number {
-    return this.#drainedAt - this.#windowMs;
+    return this.#horizon;
   }
 
   /** Producers remembered, and runs over all of them (for stats). */
@@ -198,8 +203,8 @@ export class ReplayGuard {
    * moves the horizon and forgets what the horizon now covers.
    */
   drained(at: number): void {
-    this.#drainedAt = Math.max(this.#drainedAt, Math.floor(at));
-    const horizon = this.horizon;
+    this.#horizon = Math.max(this.#horizon, Math.floor(at) - this.#windowMs);
+    const horizon = this.#horizon;
     for (const [key, p] of this.#producers) {
       if (p.last < horizon) {
         this.#producers.delete(key);
@@ -220,7 +225,7 @@ export class ReplayGuard {
   clone(): ReplayGuard {
     const producers = new Map<string, Producer>();
     for (const [key, p] of this.#producers) producers.set(key, { id: p.id, runs: p.runs.map((r) => ({ ...r })), last: p.last });
-    return new ReplayGuard(this.#windowMs, this.#drainedAt, producers);
+    return new ReplayGuard(this.#windowMs, this.#horizon, producers);
   }
 
   /** The stored form, sealed with the outbox MAC key and bound to tree size `size`. */
@@ -237,7 +242,7 @@ export class ReplayGuard {
     };
     out[at++] = VERSION;
     u64(size);
-    u64(Math.max(0, this.#drainedAt));
+    u64(this.#horizon);
     v.setUint32(at, this.#producers.size);
     at += 4;
     for (const p of this.#producers.values()) {
