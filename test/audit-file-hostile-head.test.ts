@@ -43,6 +43,10 @@ describe('FileAuditStore refuses a damaged head with its own errors', () => {
     ['head cursors not an object', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, cursors: 7 })))],
     ['head receipts not an array', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, receipts: {} })))],
     ['head pending a number', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, pending: 3 })))],
+    ['head replay guard a number', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, guard: 3 })))],
+    ['head replay guard not base64', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, guard: '%%%' })))],
+    ['head replay guard truncated', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, guard: String(j.guard).slice(0, 20) })))],
+    ['head replay guard missing', (d) => writeFile(join(d, 'head'), withJson((j) => ({ ...j, guard: null })))],
     ['head note not UTF-8', (d) => writeFile(join(d, 'head'), head(new Uint8Array([0xff, 0xfe, 0x80]), json))],
     ['head is a directory', async (d) => {
       await rm(join(d, 'head'));
