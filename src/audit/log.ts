@@ -183,7 +183,12 @@ export class AuditLog {
       cacheTiles: o.tileCache,
       ...(store.readTiles !== undefined && { readMany: (wants: readonly TileWant[]) => store.readTiles!(wants) }),
     });
-    this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs, () => this.#seq?.nudge());
+    this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs, () => this.#seq?.nudge(), async (index, entries, size, root) => {
+      for (const [k, e] of entries.entries()) {
+        if (!verifyInclusion(leafHash(e), index + k, size, await this.#tree.inclusionProof(index + k, size), root)) return false;
+      }
+      return true;
+    });
   }
 
   /**
@@ -388,7 +393,7 @@ export class AuditLog {
       if (tx === undefined && this.#seq !== undefined) return this.#landed(await this.#seq.submit(bytes, wait, signal), wait);
       const record = sealOutboxRecord(this.#keys.mac, bytes, wait, this.#producer.next());
       const ticket = await this.#storeCall(() => this.#store.enqueue(record, tx === undefined ? undefined : { tx }));
-      return this.#pendingTicket(ticket, wait);
+      return this.#pendingTicket(ticket, wait, bytes);
     }, caller);
   }
 
@@ -427,13 +432,13 @@ export class AuditLog {
     };
   }
 
-  #pendingTicket(ticket: string, wait: boolean): AuditPending {
+  #pendingTicket(ticket: string, wait: boolean, entries: readonly Uint8Array[]): AuditPending {
     return {
       index: undefined,
       checkpointed: (opts) => {
         if (!wait) return Promise.reject(new InvalidInputError('options.checkpoint', 'recorded without checkpoint: true'));
         const signal = opts === undefined ? undefined : own(opts, 'signal');
-        return this.#withTimeout((s) => this.#tickets.wait(ticket, s), signal as AbortSignal | undefined);
+        return this.#withTimeout((s) => this.#tickets.wait(ticket, s, entries), signal as AbortSignal | undefined);
       },
     };
   }

@@ -23,9 +23,17 @@ export interface AuditReceipt {
 interface Waiter {
   resolve: (r: AuditReceipt) => void;
   reject: (err: unknown) => void;
+  /** The entries the writer recorded: a receipt read from the store must show exactly these under the checkpoint. */
+  entries: readonly Uint8Array[];
   /** Set once the receipt is known: the index and the count of its entries. */
   at?: { index: number; count: number };
 }
+
+/**
+ * Whether `entries` are the log's entries `index`, `index + 1`, … in the tree of `size` entries
+ * whose root is `root` (a signed checkpoint's): inclusion proofs from the store's tiles.
+ */
+export type IncludedCheck = (index: number, entries: readonly Uint8Array[], size: number, root: Uint8Array) => Promise<boolean>;
 
 /** The tickets this AuditLog waits for. */
 export class TicketWaiters {
@@ -35,11 +43,16 @@ export class TicketWaiters {
   readonly #pollMs: number;
   readonly #waiters = new Map<string, Waiter[]>();
   readonly #nudge: () => void;
+  readonly #included: IncludedCheck;
   #polling = false;
 
-  /** @param nudge called on every wait: this process's sequencer, if any, stops lingering. */
-  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number, nudge: () => void = () => undefined) {
+  /**
+   * @param nudge called on every wait: this process's sequencer, if any, stops lingering.
+   * @param included checks a receipt read from the store against a checkpoint (see {@link IncludedCheck}).
+   */
+  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number, nudge: () => void = () => undefined, included: IncludedCheck = async () => false) {
     this.#nudge = nudge;
+    this.#included = included;
     this.#store = store;
     this.#verifier = verifier;
     this.#origin = origin;
@@ -51,10 +64,13 @@ export class TicketWaiters {
     return this.#waiters.size > 0;
   }
 
-  /** Resolves once `ticket`'s entries are integrated and a checkpoint covers them. */
-  wait(ticket: string, signal?: AbortSignal): Promise<AuditReceipt> {
+  /**
+   * Resolves once `ticket`'s entries (`entries`, what the writer recorded; empty for a flush or a
+   * checkpoint request) are integrated and a checkpoint covers them.
+   */
+  wait(ticket: string, signal?: AbortSignal, entries: readonly Uint8Array[] = []): Promise<AuditReceipt> {
     return new Promise<AuditReceipt>((resolve, reject) => {
-      const w: Waiter = { resolve, reject };
+      const w: Waiter = { resolve, reject, entries };
       const list = this.#waiters.get(ticket) ?? [];
       list.push(w);
       this.#waiters.set(ticket, list);
@@ -101,7 +117,7 @@ export class TicketWaiters {
       while (this.#waiters.size > 0) {
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(this.#pollMs, delay * 2);
-        let checkpoint: { note: string; size: number } | undefined;
+        let checkpoint: { note: string; size: number; root: Uint8Array } | undefined;
         for (const [ticket, list] of [...this.#waiters]) {
           try {
             const at = list[0]?.at ?? (await this.#store.receipt(ticket));
@@ -109,6 +125,14 @@ export class TicketWaiters {
             for (const w of list) w.at = at;
             checkpoint ??= await this.#latest();
             if (checkpoint === undefined || checkpoint.size < at.index + at.count) continue;
+            // A receipt read from the store is only where the store says the entries landed:
+            // someone who can write the store could forge one for a record never integrated
+            // (and then delete the record), and break-glass would release on it. The entries
+            // must be there, under the signed checkpoint (inclusion proofs against its root).
+            const bad = list.find((w) => w.entries.length > 0);
+            if (bad !== undefined && (at.count !== bad.entries.length || !(await this.#included(at.index, bad.entries, checkpoint.size, checkpoint.root)))) {
+              throw new AuditCorruptError(`the stored receipt for outbox record ${ticket} does not match the log: its entries are not at index ${at.index} under the latest checkpoint`, at.index);
+            }
             this.#waiters.delete(ticket);
             for (const w of list) w.resolve({ index: at.index, size: checkpoint.size, checkpoint: checkpoint.note });
           } catch (err) {
@@ -125,11 +149,12 @@ export class TicketWaiters {
     }
   }
 
-  async #latest(): Promise<{ note: string; size: number } | undefined> {
+  async #latest(): Promise<{ note: string; size: number; root: Uint8Array } | undefined> {
     const { checkpoint } = await this.#store.state();
     if (checkpoint === undefined) return undefined;
     try {
-      return { note: checkpoint, size: openCheckpoint(checkpoint, this.#verifier, this.#origin).checkpoint.size };
+      const cp = openCheckpoint(checkpoint, this.#verifier, this.#origin).checkpoint;
+      return { note: checkpoint, size: cp.size, root: cp.rootHash };
     } catch (cause) {
       throw new AuditCorruptError(`latest stored checkpoint does not verify under this log's key: ${(cause as Error).message}`);
     }
