@@ -49,7 +49,7 @@ export async function buildLog(store: AuditStore, signerKey: string, size: numbe
     await store.integrate({
       start, entries, tiles: edge.take(), head: checkpoint ?? signTreeHead(keys.signer, edge.size, root), ...(checkpoint !== undefined && { checkpoint }),
       consumed: [], quarantined: [], receipts: [],
-      guard: ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, edge.size), // nothing came through an outbox
+      guard: ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, { size: edge.size, root }), // nothing came through an outbox
     });
     progress(edge.size);
   }

@@ -16,7 +16,7 @@ import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { type OutboxId, type OutboxRecord, OutboxProducer, openOutboxRecord, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
-import { ReplayGuard } from '../src/audit/replay-guard.js';
+import { MAX_RUNS_PER_PRODUCER, ReplayGuard } from '../src/audit/replay-guard.js';
 import { type AuditStore, MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { migrate } from '../src/store/migrations.js';
@@ -26,6 +26,8 @@ import { type TestPool, testPool } from './support/pg.js';
 const keys = generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(21));
 const rk = recordKeys(keys.signerKey);
 const WINDOW = 60_000;
+/** A tree head for a guard to be bound to. */
+const head = (size: number) => ({ size, root: new Uint8Array(32).fill(size % 256) });
 const entry = (n: number) => encodeEntry(sampleEvent(n));
 const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
 /** The ids of the entries in the log as of a flush's receipt (the log's own view may trail it by a moment). */
@@ -58,7 +60,8 @@ describe('ReplayGuard', () => {
           }
           if (e.kind === 'reseal') {
             // Stored and opened again: the same answers afterwards.
-            guard = ReplayGuard.open(rk.mac, guard.seal(rk.mac, ++size), size, { windowMs: window });
+            const head = { size: ++size, root: new Uint8Array(32).fill(size % 256) };
+            guard = ReplayGuard.open(rk.mac, guard.seal(rk.mac, head), head, { windowMs: window });
             continue;
           }
           const id: OutboxId = { producer: producers[e.p]!, counter: e.c, time: timeOf(e.p, e.c, step) };
@@ -95,33 +98,57 @@ describe('ReplayGuard', () => {
     expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
     // Stored and opened with a larger window (a restart with another replayWindowMs): the horizon
     // stays where it was, so what the guard forgot is still refused.
-    const wider = ReplayGuard.open(rk.mac, guard.seal(rk.mac, 1), 1, { windowMs: 10_000 });
+    const wider = ReplayGuard.open(rk.mac, guard.seal(rk.mac, head(1)), head(1), { windowMs: 10_000 });
     expect(wider.horizon).toBe(1200);
     wider.drained(1000 + 300);
     expect(wider.horizon).toBe(1200);
     expect(wider.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
   });
 
-  it('a stored guard opens only with its key, at or after its tree size, whole', () => {
+  it('keeps at most MAX_RUNS_PER_PRODUCER runs a producer: the oldest gap is closed first', () => {
     const guard = ReplayGuard.empty({ windowMs: WINDOW });
-    guard.consume({ producer: new Uint8Array(16).fill(4), counter: 5, time: 77 });
-    const sealed = guard.seal(rk.mac, 10);
+    const p = new Uint8Array(16).fill(8);
+    // Every other counter (a rolled-back transaction between each two): one run each.
+    for (let c = 0; c < 2 * (MAX_RUNS_PER_PRODUCER + 10); c += 2) guard.consume({ producer: p, counter: c, time: 1000 + c });
+    expect(guard.size.runs).toBe(MAX_RUNS_PER_PRODUCER);
+    expect(guard.check({ producer: p, counter: 1, time: 1001 })).toBe('replayed'); // the oldest gaps are closed
+    expect(guard.check({ producer: p, counter: 2 * (MAX_RUNS_PER_PRODUCER + 10) - 3, time: 1000 })).toBeUndefined(); // the newest are open
+    expect(guard.seal(rk.mac, head(1)).length).toBeLessThan(MAX_RUNS_PER_PRODUCER * 24 + 200);
+  });
+
+  it('a stored guard opens only with its key and exactly its tree head, whole', () => {
+    const guard = ReplayGuard.empty({ windowMs: WINDOW });
+    const id = { producer: new Uint8Array(16).fill(4), counter: 5, time: 77 };
+    guard.consume(id);
+    const sealed = guard.seal(rk.mac, head(10));
     const o = { windowMs: WINDOW };
-    expect(ReplayGuard.open(rk.mac, sealed, 10, o).check({ producer: new Uint8Array(16).fill(4), counter: 5, time: 77 })).toBe('replayed');
-    expect(ReplayGuard.open(rk.mac, sealed, 7, o).size.runs).toBe(1); // a repair cut the tree back: still good
-    expect(() => ReplayGuard.open(rk.mac, sealed, 11, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('rolled back') }));
-    expect(() => ReplayGuard.open(recordKeys(generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(22)).signerKey).mac, sealed, 10, o))
+    expect(ReplayGuard.open(rk.mac, sealed, head(10), o).check(id)).toBe('replayed');
+    // Another head — smaller (a repair cut the log back and the old guard was put back), larger
+    // (an older guard), or the same size with another root — is a rolled-back or replaced guard.
+    for (const other of [head(7), head(11), { size: 10, root: new Uint8Array(32).fill(99) }]) {
+      expect(() => ReplayGuard.open(rk.mac, sealed, other, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('another tree head') }));
+    }
+    expect(() => ReplayGuard.open(recordKeys(generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(22)).signerKey).mac, sealed, head(10), o))
       .toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
-    expect(() => ReplayGuard.open(rk.mac, undefined, 1, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('missing') }));
-    expect(ReplayGuard.open(rk.mac, undefined, 0, o).size).toEqual({ producers: 0, runs: 0 });
+    expect(() => ReplayGuard.open(rk.mac, undefined, head(1), o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('missing') }));
+    expect(ReplayGuard.open(rk.mac, undefined, head(0), o).size).toEqual({ producers: 0, runs: 0 });
     fc.assert(
       fc.property(fc.nat({ max: sealed.length - 1 }), fc.integer({ min: 1, max: 255 }), (at, flip) => {
         const bad = sealed.slice();
         bad[at]! ^= flip;
-        expect(() => ReplayGuard.open(rk.mac, bad, 10, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+        expect(() => ReplayGuard.open(rk.mac, bad, head(10), o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
       }),
     );
-    for (const len of [0, 1, 20, sealed.length - 1]) expect(() => ReplayGuard.open(rk.mac, sealed.subarray(0, len), 0, o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+    for (const len of [0, 1, 20, sealed.length - 1]) expect(() => ReplayGuard.open(rk.mac, sealed.subarray(0, len), head(0), o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
+    // A repair to size 7 keeps what the guard remembers; one to a size it has not seen, or a
+    // guard that is lost or not the log's own, is reset: everything sealed before the repair is refused.
+    expect(ReplayGuard.afterRepair(rk.mac, sealed, head(7), 5000, o).check(id)).toBe('replayed');
+    for (const [stored, at] of [[sealed, head(12)], [undefined, head(7)], [sealed.map((b) => b ^ 1), head(7)]] as const) {
+      const reset = ReplayGuard.afterRepair(rk.mac, stored, at, 5000, o);
+      expect(reset.horizon).toBe(5000);
+      expect(reset.check({ ...id, counter: 6, time: 4999 })).toBe('expired');
+      expect(reset.check({ ...id, counter: 6, time: 5000 })).toBeUndefined();
+    }
   });
 
   it('an outbox record binds its id: changing any id byte fails the MAC', () => {

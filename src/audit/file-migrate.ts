@@ -132,7 +132,7 @@ export async function migrateFileLegacy(dir: string, tiles: TileFiles, keys: Rec
   }
   const note = history.note;
   // A log with entries needs a replay guard (replay-guard.ts): 0.1 had no outbox, so it starts empty.
-  const guard = note === undefined ? null : toBase64(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, cp?.size ?? 0));
+  const guard = note === undefined ? null : toBase64(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, { size: cp?.size ?? 0, root: cp?.rootHash ?? edge.root() }));
   const head = { note, history: history.end, pending: null, cursors: {}, receipts: [], guard };
   if (note !== undefined) {
     await replaceFile(join(dir, 'checkpoint'), enc.encode(note));

@@ -18,10 +18,16 @@ import type { OutboxRecord } from './records.js';
 import type { ClaimedRecord } from './store.js';
 import { GroupCommit } from './group-commit.js';
 
+/**
+ * The largest outbox frame the sequencer can read (one read of READ_BYTES per file and claim):
+ * a larger record is refused before anything is written, or it would never be integrated.
+ */
+export const MAX_FRAME = 8 * 1024 * 1024;
+
 /** Start a new outbox file past this size. */
 const ROTATE_BYTES = 64 * 1024 * 1024;
 /** Bytes read per outbox file per claim at most. */
-const READ_BYTES = 8 * 1024 * 1024;
+const READ_BYTES = MAX_FRAME;
 const NAME = /^([0-9]+)-([0-9a-f]{12})\.([0-9]{6})$/;
 
 /** Payload of an outbox frame. */
@@ -128,7 +134,7 @@ export function parseTicket(ticket: string): { file: string; start: number; end:
  * writing it); a damaged frame with data after it cannot be re-synchronised and is returned as
  * one record with an empty MAC, which the sequencer quarantines.
  */
-export async function readOutbox(dir: string, cursors: ReadonlyMap<string, number>, limit: number): Promise<ReadRecord[]> {
+export async function readOutbox(dir: string, cursors: ReadonlyMap<string, number>, limit: number): Promise<ReadRecord[] & { more?: boolean }> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => NAME.test(n)).sort();
@@ -136,7 +142,7 @@ export async function readOutbox(dir: string, cursors: ReadonlyMap<string, numbe
     if ((err as { code?: string }).code === 'ENOENT') return [];
     throw err;
   }
-  const out: ReadRecord[] = [];
+  const out: ReadRecord[] & { more?: boolean } = [];
   for (const name of names) {
     if (out.length >= limit) break;
     const from = cursors.get(name) ?? MAGIC.length;
@@ -151,6 +157,8 @@ export async function readOutbox(dir: string, cursors: ReadonlyMap<string, numbe
       const buf = Buffer.alloc(READ_BYTES);
       const { bytesRead } = await h.read(buf, 0, READ_BYTES, from);
       const scan = scanFrames(new Uint8Array(buf.buffer, buf.byteOffset, bytesRead), 0);
+      // The read stopped at its cap inside a frame: that file has more than this claim saw.
+      if (bytesRead === READ_BYTES && scan.damage?.torn === true) out.more = true;
       let off = from;
       let all = true;
       for (const payload of scan.records) {

@@ -27,7 +27,7 @@ import { randomBytes } from '../util/random.js';
 import { fromBase64, toBase64 } from '../util/bytes.js';
 import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
-import { OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
+import { MAX_FRAME, OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
 import { migrateFileLegacy } from './file-migrate.js';
 import type { NoteVerifier } from './note.js';
 import type { OutboxRecord, RecordKeys } from './records.js';
@@ -357,10 +357,14 @@ export class FileAuditStore implements AuditStore {
   enqueue(record: OutboxRecord, options?: { tx?: unknown }): Promise<string> {
     if (options?.tx !== undefined) return Promise.reject(new InvalidInputError('options.tx', 'the file audit store has no transactions to join'));
     if (this.#closed) return Promise.reject(new AuditUnavailableError('audit store is closed'));
+    // 4-byte length, 1-byte flags, 32-byte MAC, the record, 8-byte checksum (framing.ts, file-outbox.ts).
+    if (4 + 1 + 32 + record.bundle.length + 8 > MAX_FRAME) {
+      return Promise.reject(new InvalidInputError('events', `expected at most ${MAX_FRAME - 45 - 32} bytes of entries in one outbox record of the file store, got ${record.bundle.length - 32}`));
+    }
     return this.#outbox.append(record);
   }
 
-  async claim(limit: number): Promise<ClaimedRecord[]> {
+  async claim(limit: number): Promise<ClaimedRecord[] & { more?: boolean }> {
     const head = this.#requireSequencer();
     const records = await readOutbox(join(this.dir, 'outbox'), head.cursors, limit);
     for (const r of records) this.#claimed.set(r.ticket, r);
@@ -440,13 +444,13 @@ export class FileAuditStore implements AuditStore {
     return this.#tiles.entriesBeyond(size);
   }
 
-  repair(size: number, headNote: string): Promise<void> {
+  repair(size: number, headNote: string, guard?: Uint8Array): Promise<void> {
     return this.#serial(async () => {
       const head = this.#requireSequencer();
       const cp = (await this.state()).checkpoint;
       if (cp !== undefined && (checkpointSize(cp) ?? 0) > size) throw new InvalidInputError('size', 'refusing to drop checkpointed entries');
       await this.#tiles.cutTo(size);
-      const next = { ...head, note: headNote };
+      const next = { ...head, note: headNote, guard: guard ?? head.guard };
       await replaceFile(join(this.dir, 'head'), encodeHead(next));
       await syncDir(this.dir);
       this.#head = next;

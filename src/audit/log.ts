@@ -251,7 +251,11 @@ export class AuditLog {
       if (inspected.head !== undefined && head !== undefined) log.#verifiedHead = { note: inspected.head, head };
     }
     if (isProblem(inspected)) await log.#repair(inspected, repair!.actor);
-    else if (resolved.sequencer) await log.#takeRole(inspected);
+    else if (repair !== undefined && resolved.sequencer && log.#guardProblem(inspected)) {
+      // A healthy tree whose replay guard is lost or not the log's own: the explicit repair resets
+      // it (nothing is dropped) and records that it did.
+      await log.#repair({ message: 'replay guard', at: inspected.size, dropTo: inspected.size, keepHead: inspected.head, rootAtDrop: inspected.root }, repair.actor);
+    } else if (resolved.sequencer) await log.#takeRole(inspected);
     log.#roleTimer = setInterval(() => void log.#roleTick(), resolved.roleCheckMs);
     log.#roleTimer.unref?.();
     return log;
@@ -261,17 +265,35 @@ export class AuditLog {
   async #repair(problem: InspectProblem, actor: string): Promise<void> {
     if (!(await this.#store.acquireSequencer())) throw new AuditUnavailableError('another instance holds the audit sequencer role: repair the log from it');
     const from = problem.dropTo!;
-    const stored = headSize((await this.#store.state()).head);
-    const dropped = [...(from < stored ? await this.#store.read(from, stored) : []), ...(await this.#store.uncovered(Math.max(from, stored)))];
-    const hashes = new Uint8Array(dropped.length * HASH_SIZE); // SHA-256 over the leaf hashes, in order
-    dropped.forEach((e, i) => hashes.set(leafHash(e), i * HASH_SIZE));
-    const digest = sha256(hashes);
-    await this.#storeCall(() => this.#store.repair(from, problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!)));
-    const again = await inspectStore(this.#store, this.#verifier, this.origin);
-    if (isProblem(again)) throw new AuditCorruptError(`the log is still damaged after the repair: ${again.message}`, again.at);
+    let again: VerifiedState;
+    let dropped: number;
+    let digest: Uint8Array;
+    try {
+      const state = await this.#store.state();
+      const stored = headSize(state.head);
+      const gone = [...(from < stored ? await this.#store.read(from, stored) : []), ...(await this.#store.uncovered(Math.max(from, stored)))];
+      const hashes = new Uint8Array(gone.length * HASH_SIZE); // SHA-256 over the leaf hashes, in order
+      gone.forEach((e, i) => hashes.set(leafHash(e), i * HASH_SIZE));
+      digest = sha256(hashes);
+      dropped = gone.length;
+      const head = problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!);
+      // The replay guard is re-bound to the head the repair cuts back to, or reset (horizon now)
+      // when it is lost or not the log's own (replay-guard.ts, docs/AUDIT.md §4.8).
+      const at = { size: from, root: problem.rootAtDrop ?? openTreeHead(head, this.#verifier).root };
+      const guard = ReplayGuard.afterRepair(this.#keys.mac, state.guard, at, Date.now(), { windowMs: this.#o.replayWindowMs });
+      await this.#storeCall(() => this.#store.repair(from, head, guard.seal(this.#keys.mac, at)));
+      const r = await inspectStore(this.#store, this.#verifier, this.origin);
+      if (isProblem(r)) throw new AuditCorruptError(`the log is still damaged after the repair: ${r.message}`, r.at);
+      this.#openGuard(r);
+      again = r;
+    } catch (err) {
+      // Nothing runs on the role yet: give it up, so that the next open can take it.
+      await this.#store.releaseSequencer().catch(() => undefined);
+      throw err;
+    }
     this.#view = { size: again.size, root: again.root, head: again.head, checkpoint: again.checkpoint, checkpointSize: again.checkpointSize };
     this.#startSequencer(again, this.#openGuard(again));
-    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped: dropped.length, digest: toHex(digest) }));
+    await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped, digest: toHex(digest) }));
   }
 
   /** Takes the sequencer role when free; verifies the store again if it moved since `known`. */
@@ -301,9 +323,20 @@ export class AuditLog {
     this.#startSequencer(state, guard);
   }
 
+  /** Whether the verified state's replay guard does not open (missing, forged, rolled back). */
+  #guardProblem(state: VerifiedState): boolean {
+    try {
+      this.#openGuard(state);
+      return false;
+    } catch (err) {
+      if (err instanceof AuditCorruptError) return true;
+      throw err;
+    }
+  }
+
   /** The replay guard stored with the verified head (replay-guard.ts); AuditCorruptError when it is missing, forged or rolled back. */
   #openGuard(state: VerifiedState): ReplayGuard {
-    return ReplayGuard.open(this.#keys.mac, state.guard, state.size, { windowMs: this.#o.replayWindowMs });
+    return ReplayGuard.open(this.#keys.mac, state.guard, { size: state.size, root: state.root }, { windowMs: this.#o.replayWindowMs });
   }
 
   #startSequencer(state: VerifiedState, guard: ReplayGuard): void {

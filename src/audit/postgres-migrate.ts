@@ -91,7 +91,7 @@ async function migrateHoldingLease(
     // Full tiles make their partial rows redundant (tlog-tiles §"Partial Tiles").
     await run(client, 'migrate', `DELETE FROM ${t.tiles} p USING ${t.tiles} f WHERE f.level = p.level AND f.idx = p.idx AND f.width = 256 AND p.width < 256`);
     // A log with entries needs a replay guard (replay-guard.ts): 0.1 had no outbox, so it starts empty.
-    const guard = asBuffer(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, target));
+    const guard = asBuffer(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, { size: target, root: cp?.rootHash ?? edge.root() }));
     if (note !== undefined && target > 0) await run(client, 'migrate', `INSERT INTO ${t.tree} (start, size, note, guard) VALUES (0, $1, $2, $3) ON CONFLICT DO NOTHING`, [target, note, guard]);
     await run(client, 'migrate', `UPDATE ${t.migration} SET done = true WHERE id = 1`);
   });

@@ -297,7 +297,7 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   /** The operator's repair: everything past `size` goes, and `head` becomes the newest head. */
-  async repair(size: number, head: string): Promise<void> {
+  async repair(size: number, head: string, guardGiven?: Uint8Array): Promise<void> {
     const t = this.#t;
     await this.#transaction('repair', async (client) => {
       const cp = await run<{ size: unknown }>(client, 'repair', `SELECT size FROM ${t.checkpoints} ORDER BY seq DESC LIMIT 1`);
@@ -317,7 +317,7 @@ export class PostgresAuditStore implements AuditStore {
       }
       // The replay guard stays (replay-guard.ts): it remembers the records of the rows dropped too.
       const kept = await run<{ guard: Uint8Array | null }>(client, 'repair', `SELECT guard FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
-      const guard = kept.rows[0]?.guard ?? null;
+      const guard = guardGiven !== undefined ? asBuffer(guardGiven) : kept.rows[0]?.guard ?? null;
       await run(client, 'repair', `DELETE FROM ${t.tree} WHERE size > $1`, [size]);
       const newest = await run<{ start: unknown; size: unknown }>(client, 'repair', `SELECT start, size FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
       const row = newest.rows[0];

@@ -21,27 +21,42 @@
  * than the window.
  *
  * The guard is stored with each integration step (the same durable step as the entries it
- * admits), sealed with the outbox MAC key and bound to the tree size it was written at: a guard
- * made without the key, or one older than the tree head (rolled back to re-admit records), or a
- * missing one on a non-empty log, stops the sequencer (ERR_AUDIT_CORRUPT).
+ * admits), sealed with the outbox MAC key and bound to the tree head it was written with (size
+ * and root): a guard made without the key, one written with another head (an older one put back
+ * to re-admit records), or a missing one on a non-empty log, stops the sequencer
+ * (ERR_AUDIT_CORRUPT). An operator repair re-binds the guard to the head it cuts back to, or
+ * resets it when it is lost ({@link ReplayGuard.afterRepair}).
  *
  * @example
  * ```ts
- * const guard = ReplayGuard.open(keys.mac, state.guard, treeSize, { windowMs: 86_400_000 });
+ * const guard = ReplayGuard.open(keys.mac, state.guard, { size, root }, { windowMs: 86_400_000 });
  * const why = guard.check(id); // undefined, or why the record is refused
  * if (why === undefined) guard.consume(id);
- * const stored = guard.seal(keys.mac, newTreeSize);
+ * const stored = guard.seal(keys.mac, { size: newSize, root: newRoot });
  * ```
  * @module
  */
 import { AuditCorruptError } from '../errors.js';
 import { equalBytes, toHex, utf8 } from '../util/bytes.js';
 import { hmacSha256 } from '../util/digest.js';
+import { HASH_SIZE } from './merkle.js';
 import { type OutboxId, PRODUCER_ID_SIZE } from './records.js';
 
+/** The tree head a stored guard belongs to. */
+export interface GuardHead {
+  size: number;
+  root: Uint8Array;
+}
+
 const GUARD_DOMAIN = utf8('keywarden-audit-outbox-guard/v1\u0000');
-const VERSION = 1;
+const VERSION = 2;
 const MAC_SIZE = 32;
+/**
+ * Runs kept per producer at most. Past it the oldest gap is closed: a record of that gap still
+ * pending (a transaction open since, or a rolled-back one) is then refused as a replay. It bounds
+ * the guard — written with every step — at ~100 KB per producer whatever the rollback rate.
+ */
+export const MAX_RUNS_PER_PRODUCER = 4096;
 
 /** Counters `start..end` (inclusive) integrated; `time` is the sealing time of `start`. */
 interface Run {
@@ -95,16 +110,46 @@ export class ReplayGuard {
   }
 
   /**
-   * The guard stored with a tree of `size` entries. A log that has no entries yet may have none;
+   * The guard stored with the tree head `head`. A log that has no entries yet may have none;
    * any other missing, forged, damaged or rolled-back guard is AuditCorruptError.
    */
-  static open(key: Uint8Array, stored: Uint8Array | undefined, size: number, options: ReplayGuardOptions): ReplayGuard {
+  static open(key: Uint8Array, stored: Uint8Array | undefined, head: GuardHead, options: ReplayGuardOptions): ReplayGuard {
+    const size = head.size;
     if (stored === undefined) {
       if (size > 0) throw new AuditCorruptError(`the outbox replay guard is missing from a log of ${size} entries: refusing to integrate outbox records without it`, size);
       return ReplayGuard.empty(options);
     }
+    const { guard, sealedAt } = ReplayGuard.#decode(key, stored, size, options);
+    // Written with another head: an older guard put back would re-admit what it has not seen.
+    if (sealedAt.size !== size || !equalBytes(sealedAt.root, head.root)) {
+      throw new AuditCorruptError(`the stored outbox replay guard was written with another tree head (size ${sealedAt.size}, not ${size}): it was rolled back or replaced`, size);
+    }
+    return guard;
+  }
+
+  /**
+   * The guard to keep when an operator repair cuts the log back to `head` (AuditLog's repair):
+   * the stored one when it is the log's own and has seen at least that far (what it remembers of
+   * records whose entries the repair drops errs on the safe side), else a new one whose horizon
+   * is `now` — it refuses every record sealed before the repair, since it cannot know which of
+   * them were integrated.
+   */
+  static afterRepair(key: Uint8Array, stored: Uint8Array | undefined, head: GuardHead, now: number, options: ReplayGuardOptions): ReplayGuard {
+    if (stored !== undefined) {
+      try {
+        const { guard, sealedAt } = ReplayGuard.#decode(key, stored, head.size, options);
+        if (sealedAt.size >= head.size) return guard;
+      } catch {
+        // not the log's own, or damaged: reset below
+      }
+    }
+    if (stored === undefined && head.size === 0) return ReplayGuard.empty(options);
+    return new ReplayGuard(options.windowMs, Math.max(0, Math.floor(now)), new Map());
+  }
+
+  static #decode(key: Uint8Array, stored: Uint8Array, size: number, options: ReplayGuardOptions): { guard: ReplayGuard; sealedAt: GuardHead } {
     const bad = (what: string): AuditCorruptError => new AuditCorruptError(`the stored outbox replay guard ${what}`, size);
-    if (stored.length < 1 + 8 + 8 + 4 + MAC_SIZE) throw bad('is truncated');
+    if (stored.length < 1 + 8 + HASH_SIZE + 8 + 4 + MAC_SIZE) throw bad('is truncated');
     const body = stored.subarray(0, stored.length - MAC_SIZE);
     if (!equalBytes(hmacSha256(key, GUARD_DOMAIN, body), stored.subarray(stored.length - MAC_SIZE))) throw bad('is not sealed by this log\'s key');
     const v = new DataView(body.buffer, body.byteOffset, body.length);
@@ -122,9 +167,9 @@ export class ReplayGuard {
       return v.getUint32(at - 4);
     };
     if (body[at++] !== VERSION) throw bad('has an unknown version');
-    const sealedAt = u64();
-    // Sealed at a smaller tree: an older guard put back, which would re-admit what it has forgotten.
-    if (sealedAt < size) throw bad(`was written at tree size ${sealedAt}, before the tree head (${size}): it was rolled back`);
+    const sealedSize = u64();
+    const sealedRoot = body.slice(at, at + HASH_SIZE);
+    at += HASH_SIZE;
     const horizon = u64();
     const producers = new Map<string, Producer>();
     for (let n = u32(); n > 0; n--) {
@@ -142,7 +187,12 @@ export class ReplayGuard {
       producers.set(toHex(id), { id, runs, last });
     }
     if (at !== body.length) throw bad('has trailing bytes');
-    return new ReplayGuard(options.windowMs, horizon, producers);
+    return { guard: new ReplayGuard(options.windowMs, horizon, producers), sealedAt: { size: sealedSize, root: sealedRoot } };
+  }
+
+  /** The replay window this guard was opened with (ms). */
+  get windowMs(): number {
+    return this.#windowMs;
   }
 
   /** Records sealed before this time (ms since the epoch) are refused. */
@@ -196,6 +246,10 @@ export class ReplayGuard {
       after.start = id.counter;
       after.time = id.time;
     } else runs.splice(i, 0, { start: id.counter, end: id.counter, time: id.time });
+    if (runs.length > MAX_RUNS_PER_PRODUCER) {
+      runs[0]!.end = runs[1]!.end;
+      runs.splice(1, 1);
+    }
   }
 
   /**
@@ -210,14 +264,20 @@ export class ReplayGuard {
         this.#producers.delete(key);
         continue;
       }
-      // A run that starts before the horizon: its gap below holds only counters sealed earlier still.
-      const kept: Run[] = [];
-      for (const run of p.runs) {
-        const prev = kept[kept.length - 1];
-        if (prev !== undefined && run.time < horizon) prev.end = run.end;
-        else kept.push(run);
+      // A run that starts before the horizon: its gap below holds only counters sealed earlier
+      // still. Runs' times rise with their counters, so those runs are a prefix: one run now.
+      const runs = p.runs;
+      let k = 0;
+      let hi = runs.length;
+      while (k < hi) {
+        const mid = (k + hi) >>> 1;
+        if (runs[mid]!.time < horizon) k = mid + 1;
+        else hi = mid;
       }
-      p.runs = kept;
+      if (k >= 2) {
+        runs[0]!.end = runs[k - 1]!.end;
+        runs.splice(1, k - 1);
+      }
     }
   }
 
@@ -228,9 +288,9 @@ export class ReplayGuard {
     return new ReplayGuard(this.#windowMs, this.#horizon, producers);
   }
 
-  /** The stored form, sealed with the outbox MAC key and bound to tree size `size`. */
-  seal(key: Uint8Array, size: number): Uint8Array {
-    let len = 1 + 8 + 8 + 4;
+  /** The stored form, sealed with the outbox MAC key and bound to the tree head `head`. */
+  seal(key: Uint8Array, head: GuardHead): Uint8Array {
+    let len = 1 + 8 + HASH_SIZE + 8 + 4;
     for (const p of this.#producers.values()) len += PRODUCER_ID_SIZE + 8 + 4 + p.runs.length * 24;
     const out = new Uint8Array(len + MAC_SIZE);
     const v = new DataView(out.buffer);
@@ -241,7 +301,9 @@ export class ReplayGuard {
       at += 8;
     };
     out[at++] = VERSION;
-    u64(size);
+    u64(head.size);
+    out.set(head.root.subarray(0, HASH_SIZE), at);
+    at += HASH_SIZE;
     u64(this.#horizon);
     v.setUint32(at, this.#producers.size);
     at += 4;

@@ -100,6 +100,8 @@ export class Sequencer {
   #edge: TileEdge;
   /** What the outbox has given so far (replay-guard.ts): adopted from a batch once it is durable. */
   #guard: ReplayGuard;
+  /** The time a drained claim moves the replay horizon to (see the constructor). */
+  readonly #drainClock: () => number;
   #view: SequencedView;
   #queue: LocalItem[] = [];
   #checkpointWaiters: { resolve: (note: string) => void; reject: (err: unknown) => void }[] = [];
@@ -129,6 +131,13 @@ export class Sequencer {
     this.#guard = guard;
     this.#view = view;
     this.#o = options;
+    // The horizon follows the wall clock, but never faster than twice the monotonic clock from
+    // where the stored guard left it: one reading of a clock that jumped ahead (a bad RTC, an NTP
+    // step, a restored VM) must not push it past records sealed with correct clocks, which would
+    // then all be refused (docs/AUDIT.md §4.8). From a new guard it starts at the wall clock.
+    const mono0 = performance.now();
+    const wall0 = guard.horizon > 0 ? guard.horizon + guard.windowMs : options.now();
+    this.#drainClock = () => Math.min(options.now(), wall0 + 2 * (performance.now() - mono0));
     this.#onAdvance = onAdvance;
     this.#onFatal = onFatal;
     this.#lastCheckpointAt = options.now();
@@ -253,7 +262,7 @@ export class Sequencer {
     const requested = this.#checkpointWaiters.splice(0);
     try {
       const want = Math.max(1, Math.min(1000, this.#o.maxBatch - count));
-      const claimedAt = this.#o.now();
+      const claimedAt = this.#drainClock();
       const claimed = count < this.#o.maxBatch ? await this.#store.claim(want) : [];
       // Full: the round took all it could. A store may also cap a claim by bytes (the file store
       // reads at most 8 MiB per outbox file): a round that claimed FULL_BYTES is no trickle either,
@@ -280,7 +289,8 @@ export class Sequencer {
       const consumed: string[] = [];
       const quarantined: { ticket: string; reason: string }[] = [];
       const receipts: { ticket: string; index: number; count: number }[] = [];
-      const guard = this.#guard.clone();
+      // A copy only when records came: an idle round must not pay for a large guard.
+      const guard = claimed.length > 0 ? this.#guard.clone() : this.#guard;
       for (const r of claimed) {
         const wait = (r.flags & FLAG_WAIT) !== 0;
         // An empty record that waits is another instance's request for a checkpoint.
@@ -303,7 +313,7 @@ export class Sequencer {
       }
       // Whatever was committed before the claim started has now been seen (the claim was not cut
       // short by the batch size nor by a store's byte cap): the horizon moves.
-      if (count < this.#o.maxBatch && claimed.length < want && claimedBytes < FULL_BYTES) guard.drained(claimedAt);
+      if (claimed.length > 0 && claimed.length < want && claimedBytes < FULL_BYTES && claimed.more !== true) guard.drained(claimedAt);
       const now = this.#o.now();
       const wantsCheckpoint = requested.length > 0 || receipts.length > 0 || local.some((i) => i.wait) || (entries.length > 0 && this.#o.checkpointEveryBatch) ||
         (edge.size > this.#view.checkpointSize && now - this.#lastCheckpointAt >= this.#o.checkpointIntervalMs);
@@ -324,7 +334,7 @@ export class Sequencer {
       batch.consumed = consumed;
       batch.quarantined = quarantined;
       batch.receipts = receipts;
-      batch.guard = guard.seal(this.#keys.mac, edge.size);
+      batch.guard = guard.seal(this.#keys.mac, { size: edge.size, root });
       let unpublished: KeywardenError | undefined;
       try {
         await this.#store.integrate(batch);

@@ -141,8 +141,12 @@ export interface AuditStore {
    * @internal
    */
   companionInsert?(record: OutboxRecord): CompanionInsert | undefined;
-  /** Up to `limit` outbox records in commit order, for the sequencer. */
-  claim(limit: number): Promise<ClaimedRecord[]>;
+  /**
+   * Up to `limit` outbox records in commit order, for the sequencer. A store that stopped short
+   * of `limit` for another reason (a byte cap) sets `more` on the array: the outbox is then not
+   * drained, whatever the count says (the replay guard's horizon waits, replay-guard.ts).
+   */
+  claim(limit: number): Promise<ClaimedRecord[] & { more?: boolean }>;
   /** Where a waiting record's entries landed, once integrated. */
   receipt(ticket: string): Promise<{ index: number; count: number } | undefined>;
   /** Takes (or renews) the sequencer role for this store instance; true while it holds it. */
@@ -154,9 +158,10 @@ export interface AuditStore {
   /**
    * The operator's repair (AuditLog.open's `repair`): removes every entry and tile beyond
    * `size`, and makes `head` (a tree head for exactly `size`) the newest. Never below the newest
-   * checkpoint.
+   * checkpoint. `guard`, when given, is the replay guard to store with that head (the repair
+   * re-binds it to the head it cuts back to, replay-guard.ts); otherwise the stored one stays.
    */
-  repair(size: number, head: string): Promise<void>;
+  repair(size: number, head: string, guard?: Uint8Array): Promise<void>;
   /** Releases files or connections. */
   close(): Promise<void>;
 }
@@ -270,7 +275,7 @@ export class MemoryAuditStore implements AuditStore {
   async uncovered(size: number): Promise<UncoveredEntries> {
     return this.#entries.slice(size).map((e) => e.slice());
   }
-  async repair(size: number, head: string): Promise<void> {
+  async repair(size: number, head: string, guard?: Uint8Array): Promise<void> {
     const cp = this.#checkpoints[this.#checkpoints.length - 1];
     if (cp !== undefined && (checkpointSize(cp) ?? 0) > size) throw new InvalidInputError('size', 'refusing to drop checkpointed entries');
     this.#entries.length = Math.min(this.#entries.length, size);
@@ -281,6 +286,7 @@ export class MemoryAuditStore implements AuditStore {
       else if ((index + 1) * TILE_WIDTH > nodes) this.#tiles.set(key, this.#tiles.get(key)!.slice(0, (nodes - index * TILE_WIDTH) * HASH_SIZE));
     }
     this.#head = head;
+    if (guard !== undefined) this.#guard = guard.slice();
   }
   async close(): Promise<void> {}
 

@@ -1,0 +1,165 @@
+/**
+ * Replay after an operator repair (outside-style attack on the replay guard, 2026-11-30): a
+ * repair cuts the tree back, and a guard bound only to a size at least the tree's let an older
+ * guard (from before the repair) be put back after new records were integrated, which were then
+ * replayed. The guard is bound to its exact tree head and re-bound by the repair.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
+import { FileAuditStore } from '../src/audit/file-store.js';
+import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
+import { AuditLog } from '../src/audit/log.js';
+import { generateNoteKey } from '../src/audit/note.js';
+import { PostgresAuditStore } from '../src/audit/postgres-store.js';
+import { type OutboxRecord, OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import type { AuditStore } from '../src/audit/store.js';
+import { migrate } from '../src/store/migrations.js';
+import { sampleEvent } from './support/audit-fixtures.js';
+import { type TestPool, testPool } from './support/pg.js';
+
+const keys = generateNoteKey('keywarden.example/replay-repair', new Uint8Array(32).fill(33));
+const rk = recordKeys(keys.signerKey);
+const entry = (n: number) => encodeEntry(sampleEvent(n));
+const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitSize(store: AuditStore, n: number) {
+  for (let i = 0; i < 400; i++) {
+    if ((await store.size()) >= n) return;
+    await sleep(25);
+  }
+  throw new Error(`size never reached ${n}`);
+}
+
+interface Env {
+  open: () => Promise<AuditStore>;
+  cleanup: () => Promise<void>;
+  getGuard: () => Promise<Uint8Array | undefined>;
+  setGuard: (g: Uint8Array | undefined) => Promise<void>;
+  forgeHead: () => Promise<void>;
+}
+
+function suite(name: string, make: () => Promise<Env>) {
+  describe(`guard rollback after a repair on ${name}`, () => {
+    it('an older guard sealed at a size >= the repaired tree must not re-admit records integrated after the repair', async () => {
+      const env = await make();
+      try {
+        const O = { signerKey: keys.signerKey, replayWindowMs: 60_000, checkpointIntervalMs: 3_600_000, lingerMs: 0 };
+        let store = await env.open();
+        let log = await AuditLog.open({ store, ...O });
+        const P = new OutboxProducer();
+        // Checkpointed prefix: 2 entries.
+        await store.enqueue(sealOutboxRecord(rk.mac, [entry(1), entry(2)], false, P.next()));
+        const C = (await log.flush()).size;
+        // A pending tail (no checkpoint): 3 more entries, three batches.
+        for (const n of [3, 4, 5]) {
+          await store.enqueue(sealOutboxRecord(rk.mac, [entry(n)], false, P.next()));
+          await waitSize(store, C + n - 2);
+        }
+        const N = await store.size();
+        const gN = await env.getGuard(); // the attacker reads the guard sealed at N
+        await log.close();
+
+        // The attacker damages the head: the operator repairs (drops back to the checkpoint C).
+        await env.forgeHead();
+        store = await env.open();
+        await expect(AuditLog.open({ store, ...O })).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+        log = await AuditLog.open({ store, ...O, repair: { unsignedTail: 'drop', actor: 'ops' } });
+        expect(log.size).toBe(C + 1); // C, plus the audit.repaired entry
+
+        // Fresh records after the repair (the attacker copies them while they sit in the outbox).
+        const Q = new OutboxProducer();
+        const r1 = sealOutboxRecord(rk.mac, [entry(11)], false, Q.next());
+        const r2 = sealOutboxRecord(rk.mac, [entry(12)], false, Q.next());
+        await store.enqueue(copy(r1));
+        await store.enqueue(copy(r2));
+        await waitSize(store, C + 3);
+        const S = await store.size();
+        expect(S).toBeLessThanOrEqual(N);
+        await log.close();
+
+        // The attacker puts the pre-repair guard (sealed at N >= S) back and replays r1, r2.
+        await env.setGuard(gN);
+        store = await env.open();
+        let reopened: AuditLog | undefined;
+        try {
+          reopened = await AuditLog.open({ store, ...O });
+        } catch (err) {
+          expect(err).toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
+          return; // the claim held
+        }
+        await store.enqueue(copy(r1));
+        await store.enqueue(copy(r2));
+        const size = (await reopened.flush()).size;
+        const idsInLog = (await store.read(0, size)).map((e) => decodeEntry(e).id);
+        await reopened.close();
+        const dup = idsInLog.filter((id, i) => idsInLog.indexOf(id) !== i);
+        expect(dup, 'events in the log twice').toEqual([]);
+      } finally {
+        await env.cleanup();
+      }
+    });
+  });
+}
+
+suite('FileAuditStore', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kw-attack-'));
+  const headPath = join(dir, 'head');
+  const readHead = async () => {
+    const scan = scanFrames(new Uint8Array(await readFile(headPath)));
+    return { note: scan.records[0]!, json: JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown> };
+  };
+  const writeHead = (note: Uint8Array, json: unknown) => writeFile(headPath, Buffer.concat([MAGIC, frame(note), frame(new TextEncoder().encode(JSON.stringify(json)))]));
+  return {
+    open: () => FileAuditStore.open(dir),
+    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }),
+    getGuard: async () => {
+      const { json } = await readHead();
+      return typeof json.guard === 'string' ? new Uint8Array(Buffer.from(json.guard, 'base64')) : undefined;
+    },
+    setGuard: async (g) => {
+      const { note, json } = await readHead();
+      json.guard = g === undefined ? null : Buffer.from(g).toString('base64');
+      await writeHead(note, json);
+    },
+    forgeHead: async () => {
+      // The genuine head with its root changed: the size still parses, the signature fails.
+      const { note, json } = await readHead();
+      const lines = new TextDecoder().decode(note).split('\n');
+      lines[3] = Buffer.alloc(32, 9).toString('base64');
+      await writeHead(new TextEncoder().encode(lines.join('\n')), json);
+    },
+  };
+});
+
+let db: TestPool;
+let schemas = 0;
+beforeAll(async () => {
+  db = await testPool();
+});
+afterAll(async () => {
+  for (let i = 0; i < schemas; i++) await db.pool.query(`DROP SCHEMA IF EXISTS "${db.schema}_a${i}" CASCADE`);
+  await db?.close();
+});
+
+suite('PostgresAuditStore', async () => {
+  const schema = `${db.schema}_a${schemas++}`;
+  await migrate(db.pool, { schema });
+  const tree = `"${schema}".audit_tree`;
+  return {
+    open: async () => new PostgresAuditStore(db.pool, { schema }),
+    cleanup: async () => {},
+    getGuard: async () => {
+      const r = await db.pool.query(`SELECT guard FROM ${tree} ORDER BY start DESC LIMIT 1`);
+      return r.rows[0]?.guard == null ? undefined : new Uint8Array(r.rows[0].guard);
+    },
+    setGuard: async (g) => {
+      await db.pool.query(`UPDATE ${tree} SET guard = $1 WHERE start = (SELECT max(start) FROM ${tree})`, [g === undefined ? null : Buffer.from(g)]);
+    },
+    forgeHead: async () => {
+      await db.pool.query(`UPDATE ${tree} SET note = 'forged head' WHERE start = (SELECT max(start) FROM ${tree})`);
+    },
+  };
+});
