@@ -20,7 +20,7 @@
  * refuses those until an operator repairs (docs/AUDIT.md §4).
  * @module
  */
-import { type FileHandle, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { randomBytes } from '../util/random.js';
@@ -158,14 +158,30 @@ export class FileAuditStore implements AuditStore {
     if (typeof dir !== 'string' || dir.length === 0) throw new InvalidInputError('dir', 'expected a directory path');
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      let layout = await readFile(join(dir, 'layout'), 'utf8').catch(() => undefined);
+      const layoutPath = join(dir, 'layout');
+      const readLayout = () => readFile(layoutPath, 'utf8').catch(() => undefined);
+      let layout = await readLayout();
+      // Empty: another opener created it and has not written it yet (0.x builds wrote it in two
+      // steps), or one crashed in between. Wait a moment, then write it whole ourselves.
+      for (let i = 0; layout === '' && i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        layout = await readLayout();
+      }
+      if (layout === '') {
+        await replaceFile(layoutPath, enc.encode(LAYOUT));
+        layout = LAYOUT;
+      }
       const legacy = layout === undefined && (await readFile(join(dir, 'entries')).then(() => true, () => false));
       if (layout === undefined && !legacy) {
-        await writeFile(join(dir, 'layout'), LAYOUT, { mode: 0o600, flag: 'wx' }).catch((err: unknown) => {
+        // Written whole under another name, then linked into place: a concurrent opener sees no
+        // file or the whole file, never an empty one (link fails if it exists: first one wins).
+        const tmp = `${layoutPath}.tmp-${Buffer.from(randomBytes(6)).toString('hex')}`;
+        await writeFile(tmp, LAYOUT, { mode: 0o600 });
+        await link(tmp, layoutPath).catch((err: unknown) => {
           if ((err as { code?: string }).code !== 'EEXIST') throw err;
-        });
+        }).finally(() => rm(tmp, { force: true }));
         await syncDir(dir);
-        layout = LAYOUT;
+        layout = await readLayout();
       }
       if (layout !== undefined && layout !== LAYOUT) throw new AuditUnavailableError(`audit store ${dir}: unknown layout ${JSON.stringify(layout.slice(0, 40))}`);
       return new FileAuditStore(dir, options, legacy);
