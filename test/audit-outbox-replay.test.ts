@@ -49,13 +49,16 @@ describe('ReplayGuard', () => {
         const window = 50 * step;
         let guard = ReplayGuard.empty({ windowMs: window });
         const consumed = new Set<string>();
-        let drainedAt = 0;
+        let horizon = 0;
+        let newest = 0;
         let size = 0;
         for (const e of events) {
           if (e.kind === 'drain') {
-            // The sequencer's clock, in the same units as the sealing times.
-            drainedAt = Math.max(drainedAt, 1_000_000 + e.at * step);
-            guard.drained(drainedAt);
+            // The sequencer's clock, in the same units as the sealing times; the horizon never
+            // passes the newest record integrated minus the window, and never moves back.
+            const at = 1_000_000 + e.at * step;
+            horizon = Math.max(horizon, Math.min(at, newest) - window);
+            guard.drained(at);
             continue;
           }
           if (e.kind === 'reseal') {
@@ -66,11 +69,16 @@ describe('ReplayGuard', () => {
           }
           const id: OutboxId = { producer: producers[e.p]!, counter: e.c, time: timeOf(e.p, e.c, step) };
           const key = `${e.p}/${e.c}`;
-          const expected = id.time < drainedAt - window ? 'expired' : consumed.has(key) ? 'replayed' : undefined;
-          expect(guard.check(id)).toBe(expected);
-          if (expected === undefined) {
+          // Safety: every record integrated before is refused. Liveness: one that was not, sealed
+          // at or after the horizon, is taken. (One sealed before it may be either: the guard
+          // still knows its producer, or has merged its gap, or has forgotten the producer.)
+          const verdict = guard.check(id);
+          if (consumed.has(key)) expect(verdict).toBeDefined();
+          else if (id.time >= horizon) expect(verdict).toBeUndefined();
+          if (verdict === undefined) {
             guard.consume(id);
             consumed.add(key);
+            newest = Math.max(newest, id.time);
           }
         }
         // Small: at most one run per gap, and nothing of a producer whose records are all behind the horizon.
@@ -85,16 +93,18 @@ describe('ReplayGuard', () => {
   it('merges the gaps and forgets the producers that the horizon covers', () => {
     const guard = ReplayGuard.empty({ windowMs: 100 });
     const p = new Uint8Array(16).fill(7);
+    // Another producer's record sealed later: the horizon may then follow the drains.
+    guard.consume({ producer: new Uint8Array(16).fill(9), counter: 0, time: 5000 });
     // Counters 0..99 with every third missing (rolled back): 34 runs.
     for (let c = 0; c < 100; c++) if (c % 3 !== 1) guard.consume({ producer: p, counter: c, time: 1000 + c });
-    expect(guard.size).toEqual({ producers: 1, runs: 34 });
+    expect(guard.size).toEqual({ producers: 2, runs: 35 });
     guard.drained(1000 + 50 + 100); // horizon at time 1050: the gaps below counter 50 go
-    expect(guard.size.runs).toBe(18); // the 17 runs starting below counter 50 are one now
-    expect(guard.check({ producer: p, counter: 1, time: 1001 })).toBe('expired');
+    expect(guard.size.runs).toBe(19); // the 17 runs starting below counter 50 are one now
+    expect(guard.check({ producer: p, counter: 1, time: 1001 })).toBe('replayed'); // a merged gap counts as integrated
     expect(guard.check({ producer: p, counter: 97, time: 1097 })).toBeUndefined();
     expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('replayed');
     guard.drained(1000 + 200 + 100);
-    expect(guard.size).toEqual({ producers: 0, runs: 0 });
+    expect(guard.size).toEqual({ producers: 1, runs: 1 }); // p is forgotten
     expect(guard.check({ producer: p, counter: 96, time: 1096 })).toBe('expired');
     // Stored and opened with a larger window (a restart with another replayWindowMs): the horizon
     // stays where it was, so what the guard forgot is still refused.
@@ -140,15 +150,19 @@ describe('ReplayGuard', () => {
       }),
     );
     for (const len of [0, 1, 20, sealed.length - 1]) expect(() => ReplayGuard.open(rk.mac, sealed.subarray(0, len), head(0), o)).toThrow(expect.objectContaining({ code: 'ERR_AUDIT_CORRUPT' }));
-    // A repair to size 7 keeps what the guard remembers; one to a size it has not seen, or a
-    // guard that is lost or not the log's own, is reset: everything sealed before the repair is refused.
-    expect(ReplayGuard.afterRepair(rk.mac, sealed, head(7), 5000, o).check(id)).toBe('replayed');
-    for (const [stored, at] of [[sealed, head(12)], [undefined, head(7)], [sealed.map((b) => b ^ 1), head(7)]] as const) {
-      const reset = ReplayGuard.afterRepair(rk.mac, stored, at, 5000, o);
+    // A repair back to the guard's own head keeps it; to any other head (a guard of a later
+    // head cannot be told from one of an earlier history), or with a guard lost or not the log's
+    // own, it is reset: everything sealed before the repair is refused.
+    expect(ReplayGuard.afterRepair(rk.mac, sealed, head(10), 5000, 0, o).check(id)).toBe('replayed');
+    for (const [stored, at] of [[sealed, head(7)], [sealed, head(12)], [undefined, head(7)], [sealed.map((b) => b ^ 1), head(7)]] as const) {
+      const reset = ReplayGuard.afterRepair(rk.mac, stored, at, 5000, 0, o);
       expect(reset.horizon).toBe(5000);
       expect(reset.check({ ...id, counter: 6, time: 4999 })).toBe('expired');
       expect(reset.check({ ...id, counter: 6, time: 5000 })).toBeUndefined();
     }
+    // Whatever this host's clock says, the reset horizon passes what the guard knew was sealed, and the caller's floor.
+    expect(ReplayGuard.afterRepair(rk.mac, sealed, head(7), 10, 0, o).horizon).toBe(78);
+    expect(ReplayGuard.afterRepair(rk.mac, undefined, head(7), 10, 9000, o).horizon).toBe(9000);
   });
 
   it('an outbox record binds its id: changing any id byte fails the MAC', () => {

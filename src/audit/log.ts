@@ -20,7 +20,7 @@ import { sha256 } from '../util/digest.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, verifyCosignatures } from './checkpoint.js';
-import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
+import { type AuditEvent, decodeEntry, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
@@ -129,6 +129,11 @@ function encodeEvents(events: AuditEvent | readonly AuditEvent[]): Uint8Array[] 
   if (list.length === 0) throw new InvalidInputError('events', 'expected at least one event');
   return list.map(encodeEntry);
 }
+
+/** A reset replay guard refuses records sealed up to this long after the newest kept entry's event time. */
+const REPAIR_MARGIN_MS = 5000;
+/** How many of the newest kept entries a resetting repair reads for their times. */
+const REPAIR_TAIL = 256;
 
 const asUnavailable = (err: unknown): KeywardenError => (err instanceof KeywardenError ? err : new AuditUnavailableError('audit store failed', err));
 
@@ -280,7 +285,17 @@ export class AuditLog {
       // The replay guard is re-bound to the head the repair cuts back to, or reset (horizon now)
       // when it is lost or not the log's own (replay-guard.ts, docs/AUDIT.md §4.8).
       const at = { size: from, root: problem.rootAtDrop ?? openTreeHead(head, this.#verifier).root };
-      const guard = ReplayGuard.afterRepair(this.#keys.mac, state.guard, at, Date.now(), { windowMs: this.#o.replayWindowMs });
+      // A reset guard's horizon must pass every record integrated so far, whatever this host's
+      // clock says: the newest kept entry's time (plus a margin for sealing after the event was made).
+      let floor = 0;
+      for (const e of await this.#store.read(Math.max(0, from - REPAIR_TAIL), from)) {
+        const t = Date.parse(decodeEntry(e).time);
+        if (Number.isFinite(t)) floor = Math.max(floor, t + REPAIR_MARGIN_MS);
+      }
+      const guard = ReplayGuard.afterRepair(this.#keys.mac, state.guard, at, Date.now(), floor, { windowMs: this.#o.replayWindowMs });
+      // This process's own records: those sealed before the repair are refused by counter, the
+      // ones after it are taken whatever this host's clock says against the horizon.
+      guard.closeBelow(this.#producer.id, this.#producer.nextCounter, Date.now());
       await this.#storeCall(() => this.#store.repair(from, head, guard.seal(this.#keys.mac, at)));
       const r = await inspectStore(this.#store, this.#verifier, this.origin);
       if (isProblem(r)) throw new AuditCorruptError(`the log is still damaged after the repair: ${r.message}`, r.at);
@@ -343,7 +358,7 @@ export class AuditLog {
     this.#lastError = undefined;
     this.#seq = new Sequencer(
       this.#store, this.#keys, state.edge, guard, this.#view,
-      { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, lingerMs: this.#o.lingerMs, waiting: () => this.#tickets.waiting, now: Date.now },
+      { maxBatch: this.#o.maxBatch, checkpointIntervalMs: this.#o.checkpointIntervalMs, checkpointEveryBatch: this.#o.checkpointEveryBatch, pollMs: this.#o.pollMs, lingerMs: this.#o.lingerMs, waiting: () => this.#tickets.waiting, now: Date.now, ownProducer: this.#producer.id },
       (view, receipts) => {
         this.#view = view;
         this.#tickets.settle(receipts, view.checkpoint, view.checkpointSize);

@@ -193,6 +193,13 @@ export class PostgresAuditStore implements AuditStore {
       ob AS (DELETE FROM ${t.outbox} WHERE id = ANY($11::bigint[]) RETURNING id)
       SELECT count(*)::int AS n FROM ob`;
     await this.#transaction('integrate', async (client) => {
+      // The fence: the newest tree head must still be at `start`, locked until this step commits.
+      // The primary key on `start` alone is not enough: a repair deletes the rows past the size it
+      // cuts back to, and a sequencer that has not noticed it lost its lease would then extend its
+      // old tree over the repaired one (an outside attack left the log unopenable that way).
+      const newest = await run<{ size: unknown }>(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
+      const at = newest.rows[0] === undefined ? 0 : toInt(newest.rows[0].size, 'audit_tree.size');
+      if (at !== batch.start) throw new AuditUnavailableError(`the log head moved (at ${at}, batch for ${batch.start}): another sequencer or a repair`);
       const res = await run<{ n: number }>(client, 'integrate', sql, p);
       // Every record integrated must still have been in the outbox (no second integration).
       if (res.rows[0]!.n !== ids.length) throw new AuditUnavailableError(`postgres audit store: integrate found ${res.rows[0]!.n} of its ${ids.length} outbox rows: another sequencer took them`);

@@ -169,6 +169,11 @@ export class OutboxProducer {
   #counter = 0;
   #time = 0;
 
+  /** The counter the next record will get. */
+  get nextCounter(): number {
+    return this.#counter;
+  }
+
   /** The next record id, sealed at `now` (or the last time, if the clock went back). */
   next(now: number = Date.now()): OutboxId {
     this.#time = Math.max(this.#time, Math.floor(now));

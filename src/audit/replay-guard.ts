@@ -9,9 +9,10 @@
  * for) minus the replay window, stored, and never moved back (not even by a larger window after
  * a restart, which must not re-admit what the guard has forgotten). A record is refused when
  *
- * - its counter lies in a run of its producer (a replay), or
- * - it was sealed before the horizon: its transaction stayed open longer than the window, or it
- *   is a replay of a record the guard has forgotten.
+ * - its producer is remembered and its counter lies in a run (a replay), or
+ * - its producer is not remembered (forgotten, or never seen) and it was sealed before the
+ *   horizon: its transaction stayed open longer than the window, or it is a replay of a record
+ *   the guard has forgotten.
  *
  * The second rule is what keeps the guard small. A producer's sealing times never decrease with
  * its counter, so once a run starts before the horizon, every counter in the gap below it was
@@ -49,7 +50,7 @@ export interface GuardHead {
 }
 
 const GUARD_DOMAIN = utf8('keywarden-audit-outbox-guard/v1\u0000');
-const VERSION = 2;
+const VERSION = 3;
 const MAC_SIZE = 32;
 /**
  * Runs kept per producer at most. Past it the oldest gap is closed: a record of that gap still
@@ -97,11 +98,23 @@ export class ReplayGuard {
    * window after a restart must not re-admit what a smaller one already let the guard forget.
    */
   #horizon: number;
+  /**
+   * The newest sealing time integrated from producers other than the sequencer's own process
+   * (their clocks, not its own): the horizon never passes it minus the window. When only the
+   * sequencer's own process has produced, `#ownNewest` stands in.
+   */
+  #newest: number;
+  #ownNewest: number;
+  /** The last time a drained claim moved the horizon, on the sequencer's capped clock (sequencer.ts). */
+  #anchor: number;
 
-  private constructor(windowMs: number, horizon: number, producers: Map<string, Producer>) {
+  private constructor(windowMs: number, horizon: number, producers: Map<string, Producer>, newest = 0, anchor = 0, ownNewest = 0) {
     this.#windowMs = windowMs;
     this.#horizon = horizon;
     this.#producers = producers;
+    this.#newest = newest;
+    this.#anchor = anchor;
+    this.#ownNewest = ownNewest;
   }
 
   /** A guard that has seen nothing (a new log, or one migrated from a layout without an outbox). */
@@ -129,27 +142,32 @@ export class ReplayGuard {
 
   /**
    * The guard to keep when an operator repair cuts the log back to `head` (AuditLog's repair):
-   * the stored one when it is the log's own and has seen at least that far (what it remembers of
-   * records whose entries the repair drops errs on the safe side), else a new one whose horizon
-   * is `now` — it refuses every record sealed before the repair, since it cannot know which of
-   * them were integrated.
+   * the stored one only when it was written with exactly that head; any other — lost, forged,
+   * or written with a later head (it cannot be told apart from one of an earlier history the
+   * log was repaired away from, which has not seen what came since) — is replaced by a new guard
+   * whose horizon is after every record it could have seen: `now`, the newest sealing time the
+   * stored guard (if the log's own) knew, and `floor` (the caller's: the newest kept entry's time
+   * plus a margin). It refuses every record sealed before the repair.
    */
-  static afterRepair(key: Uint8Array, stored: Uint8Array | undefined, head: GuardHead, now: number, options: ReplayGuardOptions): ReplayGuard {
+  static afterRepair(key: Uint8Array, stored: Uint8Array | undefined, head: GuardHead, now: number, floor: number, options: ReplayGuardOptions): ReplayGuard {
+    let newest = 0;
     if (stored !== undefined) {
       try {
         const { guard, sealedAt } = ReplayGuard.#decode(key, stored, head.size, options);
-        if (sealedAt.size >= head.size) return guard;
+        if (sealedAt.size === head.size && equalBytes(sealedAt.root, head.root)) return guard;
+        newest = Math.max(guard.#newest, guard.#ownNewest) + 1;
       } catch {
         // not the log's own, or damaged: reset below
       }
     }
     if (stored === undefined && head.size === 0) return ReplayGuard.empty(options);
-    return new ReplayGuard(options.windowMs, Math.max(0, Math.floor(now)), new Map());
+    const horizon = Math.max(0, Math.floor(now), newest, Math.floor(floor));
+    return new ReplayGuard(options.windowMs, horizon, new Map(), horizon, Math.floor(now));
   }
 
   static #decode(key: Uint8Array, stored: Uint8Array, size: number, options: ReplayGuardOptions): { guard: ReplayGuard; sealedAt: GuardHead } {
     const bad = (what: string): AuditCorruptError => new AuditCorruptError(`the stored outbox replay guard ${what}`, size);
-    if (stored.length < 1 + 8 + HASH_SIZE + 8 + 4 + MAC_SIZE) throw bad('is truncated');
+    if (stored.length < 1 + 8 + HASH_SIZE + 32 + 4 + MAC_SIZE) throw bad('is truncated');
     const body = stored.subarray(0, stored.length - MAC_SIZE);
     if (!equalBytes(hmacSha256(key, GUARD_DOMAIN, body), stored.subarray(stored.length - MAC_SIZE))) throw bad('is not sealed by this log\'s key');
     const v = new DataView(body.buffer, body.byteOffset, body.length);
@@ -171,6 +189,9 @@ export class ReplayGuard {
     const sealedRoot = body.slice(at, at + HASH_SIZE);
     at += HASH_SIZE;
     const horizon = u64();
+    const newest = u64();
+    const ownNewest = u64();
+    const anchor = u64();
     const producers = new Map<string, Producer>();
     for (let n = u32(); n > 0; n--) {
       if (at + PRODUCER_ID_SIZE > body.length) throw bad('is truncated');
@@ -187,12 +208,17 @@ export class ReplayGuard {
       producers.set(toHex(id), { id, runs, last });
     }
     if (at !== body.length) throw bad('has trailing bytes');
-    return { guard: new ReplayGuard(options.windowMs, horizon, producers), sealedAt: { size: sealedSize, root: sealedRoot } };
+    return { guard: new ReplayGuard(options.windowMs, horizon, producers, newest, anchor, ownNewest), sealedAt: { size: sealedSize, root: sealedRoot } };
   }
 
   /** The replay window this guard was opened with (ms). */
   get windowMs(): number {
     return this.#windowMs;
+  }
+
+  /** Where the sequencer's capped drain clock starts from (0: never drained). */
+  get anchor(): number {
+    return this.#anchor;
   }
 
   /** Records sealed before this time (ms since the epoch) are refused. */
@@ -209,14 +235,30 @@ export class ReplayGuard {
 
   /** Why `id` must not be integrated, or undefined when it may be. */
   check(id: OutboxId): ReplayVerdict {
-    if (id.time < this.horizon) return 'expired';
     const p = this.#producers.get(toHex(id.producer));
-    if (p === undefined) return undefined;
-    return findRun(p.runs, id.counter) >= 0 ? 'replayed' : undefined;
+    // A producer the guard remembers: its runs say exactly what was integrated (a merged gap
+    // counts as integrated), so a counter outside them never was, however old. Only what the
+    // guard has forgotten (or never saw) needs the horizon.
+    if (p !== undefined) return findRun(p.runs, id.counter) >= 0 ? 'replayed' : undefined;
+    return id.time < this.horizon ? 'expired' : undefined;
   }
 
-  /** Remembers `id` as integrated (call after {@link check} said yes). */
-  consume(id: OutboxId): void {
+  /**
+   * Remembers `producer` with counters 0 to `counter - 1` as integrated (sealed by `time`):
+   * after a reset, the sequencer's own process knows which of its records it sealed before, and
+   * its later ones need not wait for the horizon (whatever this host's clock says).
+   */
+  closeBelow(producer: Uint8Array, counter: number, time: number): void {
+    // Remembered (even with no run yet) until the horizon passes what it seals from now on.
+    const runs = counter > 0 ? [{ start: 0, end: counter - 1, time: 0 }] : [];
+    this.#producers.set(toHex(producer), { id: producer.slice(0, PRODUCER_ID_SIZE), runs, last: Math.max(Math.floor(time), this.#horizon) });
+  }
+
+  /**
+   * Remembers `id` as integrated (call after {@link check} said yes). `own`: the record comes
+   * from the sequencer's own process (sealed with its clock).
+   */
+  consume(id: OutboxId, own = false): void {
     const key = toHex(id.producer);
     let p = this.#producers.get(key);
     if (p === undefined) {
@@ -224,6 +266,8 @@ export class ReplayGuard {
       this.#producers.set(key, p);
     }
     p.last = Math.max(p.last, id.time);
+    if (own) this.#ownNewest = Math.max(this.#ownNewest, id.time);
+    else this.#newest = Math.max(this.#newest, id.time);
     const runs = p.runs;
     // The first run starting after the counter; the counter joins the one before, that one, or neither.
     let i = 0;
@@ -257,7 +301,11 @@ export class ReplayGuard {
    * moves the horizon and forgets what the horizon now covers.
    */
   drained(at: number): void {
-    this.#horizon = Math.max(this.#horizon, Math.floor(at) - this.#windowMs);
+    // Never past the newest record integrated minus the window either: the sequencer's clock
+    // alone (ahead, on a new log) must not refuse records sealed with correct clocks.
+    this.#anchor = Math.max(this.#anchor, Math.floor(at));
+    const newest = this.#newest > 0 ? this.#newest : this.#ownNewest;
+    this.#horizon = Math.max(this.#horizon, Math.min(Math.floor(at), newest) - this.#windowMs);
     const horizon = this.#horizon;
     for (const [key, p] of this.#producers) {
       if (p.last < horizon) {
@@ -285,12 +333,12 @@ export class ReplayGuard {
   clone(): ReplayGuard {
     const producers = new Map<string, Producer>();
     for (const [key, p] of this.#producers) producers.set(key, { id: p.id, runs: p.runs.map((r) => ({ ...r })), last: p.last });
-    return new ReplayGuard(this.#windowMs, this.#horizon, producers);
+    return new ReplayGuard(this.#windowMs, this.#horizon, producers, this.#newest, this.#anchor, this.#ownNewest);
   }
 
   /** The stored form, sealed with the outbox MAC key and bound to the tree head `head`. */
   seal(key: Uint8Array, head: GuardHead): Uint8Array {
-    let len = 1 + 8 + HASH_SIZE + 8 + 4;
+    let len = 1 + 8 + HASH_SIZE + 32 + 4;
     for (const p of this.#producers.values()) len += PRODUCER_ID_SIZE + 8 + 4 + p.runs.length * 24;
     const out = new Uint8Array(len + MAC_SIZE);
     const v = new DataView(out.buffer);
@@ -305,6 +353,9 @@ export class ReplayGuard {
     out.set(head.root.subarray(0, HASH_SIZE), at);
     at += HASH_SIZE;
     u64(this.#horizon);
+    u64(this.#newest);
+    u64(this.#ownNewest);
+    u64(this.#anchor);
     v.setUint32(at, this.#producers.size);
     at += 4;
     for (const p of this.#producers.values()) {

@@ -13,6 +13,7 @@
  * @module
  */
 import { AbortedError, AuditCorruptError, AuditUnavailableError, KeywardenError } from '../errors.js';
+import { equalBytes } from '../util/bytes.js';
 import { signCheckpoint } from './checkpoint.js';
 import { leafHash } from './merkle.js';
 import { FLAG_WAIT, type RecordKeys, openOutboxRecord, signTreeHead } from './records.js';
@@ -40,6 +41,8 @@ export interface SequencerOptions {
   /** Whether a writer of this process waits for an outbox record: then the sequencer does not linger. */
   waiting: () => boolean;
   now: () => number;
+  /** The producer id of this process's own outbox records (its clock is the sequencer's). */
+  ownProducer: Uint8Array;
 }
 
 /** The integrated tree as the sequencer last committed it. */
@@ -134,9 +137,10 @@ export class Sequencer {
     // The horizon follows the wall clock, but never faster than twice the monotonic clock from
     // where the stored guard left it: one reading of a clock that jumped ahead (a bad RTC, an NTP
     // step, a restored VM) must not push it past records sealed with correct clocks, which would
-    // then all be refused (docs/AUDIT.md §4.8). From a new guard it starts at the wall clock.
+    // then all be refused (docs/AUDIT.md §4.8). A guard that never drained starts at the wall
+    // clock; the newest sealing time integrated bounds it then (ReplayGuard.drained).
     const mono0 = performance.now();
-    const wall0 = guard.horizon > 0 ? guard.horizon + guard.windowMs : options.now();
+    const wall0 = guard.anchor > 0 ? guard.anchor : options.now();
     this.#drainClock = () => Math.min(options.now(), wall0 + 2 * (performance.now() - mono0));
     this.#onAdvance = onAdvance;
     this.#onFatal = onFatal;
@@ -306,7 +310,7 @@ export class Sequencer {
           quarantined.push({ ticket: r.ticket, reason: verdict === 'replayed' ? 'outbox record was integrated before: a replay' : 'outbox record was sealed before the replay window: too old to integrate' });
           continue;
         }
-        guard.consume(opened.id);
+        guard.consume(opened.id, equalBytes(opened.id.producer, this.#o.ownProducer));
         const index = append(opened.entries);
         consumed.push(r.ticket);
         if (wait) receipts.push({ ticket: r.ticket, index, count: opened.entries.length });
