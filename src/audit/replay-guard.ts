@@ -68,6 +68,12 @@ interface Run {
 
 interface Producer {
   id: Uint8Array;
+  /**
+   * Counters from here on are judged by the runs alone; below it, by the horizon. It is the
+   * lowest counter integrated since the guard (re)learnt the producer: one it forgot may come
+   * back, and its records from before were integrated and forgotten (all sealed before the horizon).
+   */
+  from: number;
   runs: Run[];
   /** Sealing time of the newest record integrated. */
   last: number;
@@ -198,6 +204,7 @@ export class ReplayGuard {
       const id = body.slice(at, at + PRODUCER_ID_SIZE);
       at += PRODUCER_ID_SIZE;
       const last = u64();
+      const from = u64();
       const runs: Run[] = [];
       for (let r = u32(); r > 0; r--) {
         const run = { start: u64(), end: u64(), time: u64() };
@@ -205,7 +212,8 @@ export class ReplayGuard {
         if (run.end < run.start || (prev !== undefined && run.start <= prev.end + 1)) throw bad('holds overlapping runs');
         runs.push(run);
       }
-      producers.set(toHex(id), { id, runs, last });
+      if (runs[0] !== undefined && runs[0].start < from) throw bad('holds a run below its producer\'s floor');
+      producers.set(toHex(id), { id, from, runs, last });
     }
     if (at !== body.length) throw bad('has trailing bytes');
     return { guard: new ReplayGuard(options.windowMs, horizon, producers, newest, anchor, ownNewest), sealedAt: { size: sealedSize, root: sealedRoot } };
@@ -239,7 +247,7 @@ export class ReplayGuard {
     // A producer the guard remembers: its runs say exactly what was integrated (a merged gap
     // counts as integrated), so a counter outside them never was, however old. Only what the
     // guard has forgotten (or never saw) needs the horizon.
-    if (p !== undefined) return findRun(p.runs, id.counter) >= 0 ? 'replayed' : undefined;
+    if (p !== undefined && id.counter >= p.from) return findRun(p.runs, id.counter) >= 0 ? 'replayed' : undefined;
     return id.time < this.horizon ? 'expired' : undefined;
   }
 
@@ -251,7 +259,7 @@ export class ReplayGuard {
   closeBelow(producer: Uint8Array, counter: number, time: number): void {
     // Remembered (even with no run yet) until the horizon passes what it seals from now on.
     const runs = counter > 0 ? [{ start: 0, end: counter - 1, time: 0 }] : [];
-    this.#producers.set(toHex(producer), { id: producer.slice(0, PRODUCER_ID_SIZE), runs, last: Math.max(Math.floor(time), this.#horizon) });
+    this.#producers.set(toHex(producer), { id: producer.slice(0, PRODUCER_ID_SIZE), from: 0, runs, last: Math.max(Math.floor(time), this.#horizon) });
   }
 
   /**
@@ -262,9 +270,12 @@ export class ReplayGuard {
     const key = toHex(id.producer);
     let p = this.#producers.get(key);
     if (p === undefined) {
-      p = { id: id.producer.slice(0, PRODUCER_ID_SIZE), runs: [], last: id.time };
+      p = { id: id.producer.slice(0, PRODUCER_ID_SIZE), from: id.counter, runs: [], last: id.time };
       this.#producers.set(key, p);
     }
+    // Lower than any since it was (re)learnt: it passed the horizon, so whatever of this
+    // producer the guard forgot was sealed before it, with lower counters.
+    p.from = Math.min(p.from, id.counter);
     p.last = Math.max(p.last, id.time);
     if (own) this.#ownNewest = Math.max(this.#ownNewest, id.time);
     else this.#newest = Math.max(this.#newest, id.time);
@@ -332,14 +343,14 @@ export class ReplayGuard {
   /** An independent copy (a batch works on one; the sequencer adopts it once the batch is durable). */
   clone(): ReplayGuard {
     const producers = new Map<string, Producer>();
-    for (const [key, p] of this.#producers) producers.set(key, { id: p.id, runs: p.runs.map((r) => ({ ...r })), last: p.last });
+    for (const [key, p] of this.#producers) producers.set(key, { id: p.id, from: p.from, runs: p.runs.map((r) => ({ ...r })), last: p.last });
     return new ReplayGuard(this.#windowMs, this.#horizon, producers, this.#newest, this.#anchor, this.#ownNewest);
   }
 
   /** The stored form, sealed with the outbox MAC key and bound to the tree head `head`. */
   seal(key: Uint8Array, head: GuardHead): Uint8Array {
     let len = 1 + 8 + HASH_SIZE + 32 + 4;
-    for (const p of this.#producers.values()) len += PRODUCER_ID_SIZE + 8 + 4 + p.runs.length * 24;
+    for (const p of this.#producers.values()) len += PRODUCER_ID_SIZE + 8 + 8 + 4 + p.runs.length * 24;
     const out = new Uint8Array(len + MAC_SIZE);
     const v = new DataView(out.buffer);
     let at = 0;
@@ -362,6 +373,7 @@ export class ReplayGuard {
       out.set(p.id, at);
       at += PRODUCER_ID_SIZE;
       u64(p.last);
+      u64(p.from);
       v.setUint32(at, p.runs.length);
       at += 4;
       for (const r of p.runs) {
