@@ -4,23 +4,23 @@
  * sequencer must quarantine it, never sign its entries into the log a second time — on every
  * store — and its replay guard must hold against being forged, rolled back or removed.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore } from '../src/audit/file-store.js';
-import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
-import { type OutboxId, type OutboxRecord, OutboxProducer, openOutboxRecord, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { type OutboxId, OutboxProducer, openOutboxRecord, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import { MAX_RUNS_PER_PRODUCER, ReplayGuard } from '../src/audit/replay-guard.js';
 import { type AuditStore, MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { type GuardAccess, copyRecord, fileGuard, pgGuard } from './support/audit-replay.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(21));
@@ -29,7 +29,7 @@ const WINDOW = 60_000;
 /** A tree head for a guard to be bound to. */
 const head = (size: number) => ({ size, root: new Uint8Array(32).fill(size % 256) });
 const entry = (n: number) => encodeEntry(sampleEvent(n));
-const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
+const copy = copyRecord;
 /** The ids of the entries in the log as of a flush's receipt (the log's own view may trail it by a moment). */
 const ids = async (store: AuditStore, flushed: Promise<{ size: number }>) => (await store.read(0, (await flushed).size)).map((e) => decodeEntry(e).id);
 
@@ -200,7 +200,7 @@ describe('ReplayGuard', () => {
 });
 
 /** The attack on one store kind; `rollback` puts an older stored guard back as the attacker would. */
-function replaySuite(name: string, make: () => Promise<{ open: () => Promise<AuditStore>; cleanup: () => Promise<void>; setGuard: (g: Uint8Array | undefined) => Promise<void>; getGuard: () => Promise<Uint8Array | undefined> }>) {
+function replaySuite(name: string, make: () => Promise<{ open: () => Promise<AuditStore>; cleanup: () => Promise<void> } & Pick<GuardAccess, 'getGuard' | 'setGuard'>>) {
   describe(`outbox replay on ${name}`, () => {
     it('a genuine record copied back into the outbox after it was integrated is quarantined, not signed in twice', async () => {
       const env = await make();
@@ -297,24 +297,7 @@ replaySuite('MemoryAuditStore', async () => {
 
 replaySuite('FileAuditStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kw-replay-'));
-  const headPath = join(dir, 'head');
-  const readHead = async () => {
-    const scan = scanFrames(new Uint8Array(await readFile(headPath)));
-    return { note: scan.records[0]!, json: JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown> };
-  };
-  return {
-    open: () => FileAuditStore.open(dir),
-    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }),
-    getGuard: async () => {
-      const { json } = await readHead();
-      return typeof json.guard === 'string' ? new Uint8Array(Buffer.from(json.guard, 'base64')) : undefined;
-    },
-    setGuard: async (g) => {
-      const { note, json } = await readHead();
-      json.guard = g === undefined ? null : Buffer.from(g).toString('base64');
-      await writeFile(headPath, Buffer.concat([MAGIC, frame(note), frame(new TextEncoder().encode(JSON.stringify(json)))]));
-    },
-  };
+  return { open: () => FileAuditStore.open(dir), cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }), ...fileGuard(dir) };
 });
 
 let db: TestPool;
@@ -330,16 +313,5 @@ afterAll(async () => {
 replaySuite('PostgresAuditStore', async () => {
   const schema = `${db.schema}_r${schemas++}`;
   await migrate(db.pool, { schema });
-  const tree = `"${schema}".audit_tree`;
-  return {
-    open: async () => new PostgresAuditStore(db.pool, { schema }),
-    cleanup: async () => {},
-    getGuard: async () => {
-      const r = await db.pool.query(`SELECT guard FROM ${tree} ORDER BY start DESC LIMIT 1`);
-      return r.rows[0]?.guard === null || r.rows[0] === undefined ? undefined : new Uint8Array(r.rows[0].guard);
-    },
-    setGuard: async (g) => {
-      await db.pool.query(`UPDATE ${tree} SET guard = $1 WHERE start = (SELECT max(start) FROM ${tree})`, [g === undefined ? null : Buffer.from(g)]);
-    },
-  };
+  return { open: async () => new PostgresAuditStore(db.pool, { schema }), cleanup: async () => {}, ...pgGuard(db.pool, schema) };
 });

@@ -6,17 +6,18 @@
  * would release plaintext for an intent that was never integrated (and whose outbox row the
  * attacker then deletes).
  */
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileAuditStore } from '../src/audit/file-store.js';
-import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
+import { MAGIC } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { fileHead } from './support/audit-replay.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/receipts', new Uint8Array(32).fill(66));
@@ -62,11 +63,10 @@ describe('a forged receipt does not resolve checkpointed()', () => {
         // Its ticket names its outbox file and offsets: the attacker reads them off the file system.
         const [file] = await readdir(join(dir, 'outbox'));
         const ticket = `${file!}:${MAGIC.length}:${(await readFile(join(dir, 'outbox', file!))).length}`;
-        const headPath = join(dir, 'head');
-        const scan = scanFrames(new Uint8Array(await readFile(headPath)));
-        const json = JSON.parse(new TextDecoder().decode(scan.records[1]!)) as { receipts: [string, number, number][] };
-        json.receipts.push([ticket, 0, 1]);
-        await writeFile(headPath, Buffer.concat([MAGIC, frame(scan.records[0]!), frame(new TextEncoder().encode(JSON.stringify(json)))]));
+        const head = fileHead(dir);
+        const { note, json } = await head.read();
+        (json.receipts as [string, number, number][]).push([ticket, 0, 1]);
+        await head.write(note, json);
         await expect(pending.checkpointed()).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
       } finally {
         await producer.close();

@@ -4,41 +4,30 @@
  * guard (from before the repair) be put back after new records were integrated, which were then
  * replayed. The guard is bound to its exact tree head and re-bound by the repair.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore } from '../src/audit/file-store.js';
-import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
-import { type OutboxRecord, OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import type { AuditStore } from '../src/audit/store.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { type GuardAccess, copyRecord, fileGuard, pgGuard, waitSize } from './support/audit-replay.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/replay-repair', new Uint8Array(32).fill(33));
 const rk = recordKeys(keys.signerKey);
 const entry = (n: number) => encodeEntry(sampleEvent(n));
-const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitSize(store: AuditStore, n: number) {
-  for (let i = 0; i < 400; i++) {
-    if ((await store.size()) >= n) return;
-    await sleep(25);
-  }
-  throw new Error(`size never reached ${n}`);
-}
+const copy = copyRecord;
 
-interface Env {
+interface Env extends GuardAccess {
   open: () => Promise<AuditStore>;
   cleanup: () => Promise<void>;
-  getGuard: () => Promise<Uint8Array | undefined>;
-  setGuard: (g: Uint8Array | undefined) => Promise<void>;
-  forgeHead: () => Promise<void>;
 }
 
 function suite(name: string, make: () => Promise<Env>) {
@@ -105,33 +94,8 @@ function suite(name: string, make: () => Promise<Env>) {
 }
 
 suite('FileAuditStore', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'kw-attack-'));
-  const headPath = join(dir, 'head');
-  const readHead = async () => {
-    const scan = scanFrames(new Uint8Array(await readFile(headPath)));
-    return { note: scan.records[0]!, json: JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown> };
-  };
-  const writeHead = (note: Uint8Array, json: unknown) => writeFile(headPath, Buffer.concat([MAGIC, frame(note), frame(new TextEncoder().encode(JSON.stringify(json)))]));
-  return {
-    open: () => FileAuditStore.open(dir),
-    cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }),
-    getGuard: async () => {
-      const { json } = await readHead();
-      return typeof json.guard === 'string' ? new Uint8Array(Buffer.from(json.guard, 'base64')) : undefined;
-    },
-    setGuard: async (g) => {
-      const { note, json } = await readHead();
-      json.guard = g === undefined ? null : Buffer.from(g).toString('base64');
-      await writeHead(note, json);
-    },
-    forgeHead: async () => {
-      // The genuine head with its root changed: the size still parses, the signature fails.
-      const { note, json } = await readHead();
-      const lines = new TextDecoder().decode(note).split('\n');
-      lines[3] = Buffer.alloc(32, 9).toString('base64');
-      await writeHead(new TextEncoder().encode(lines.join('\n')), json);
-    },
-  };
+  const dir = await mkdtemp(join(tmpdir(), 'kw-replay-repair-'));
+  return { open: () => FileAuditStore.open(dir), cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }), ...fileGuard(dir) };
 });
 
 let db: TestPool;
@@ -147,19 +111,5 @@ afterAll(async () => {
 suite('PostgresAuditStore', async () => {
   const schema = `${db.schema}_a${schemas++}`;
   await migrate(db.pool, { schema });
-  const tree = `"${schema}".audit_tree`;
-  return {
-    open: async () => new PostgresAuditStore(db.pool, { schema }),
-    cleanup: async () => {},
-    getGuard: async () => {
-      const r = await db.pool.query(`SELECT guard FROM ${tree} ORDER BY start DESC LIMIT 1`);
-      return r.rows[0]?.guard == null ? undefined : new Uint8Array(r.rows[0].guard);
-    },
-    setGuard: async (g) => {
-      await db.pool.query(`UPDATE ${tree} SET guard = $1 WHERE start = (SELECT max(start) FROM ${tree})`, [g === undefined ? null : Buffer.from(g)]);
-    },
-    forgeHead: async () => {
-      await db.pool.query(`UPDATE ${tree} SET note = 'forged head' WHERE start = (SELECT max(start) FROM ${tree})`);
-    },
-  };
+  return { open: async () => new PostgresAuditStore(db.pool, { schema }), cleanup: async () => {}, ...pgGuard(db.pool, schema) };
 });

@@ -5,55 +5,27 @@
  * second repair is adopted, and it does not know the records integrated after the first repair:
  * they can be replayed into the log a second time.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
 import { FileAuditStore } from '../src/audit/file-store.js';
-import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
-import { type OutboxRecord, OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
-import type { AuditStore } from '../src/audit/store.js';
+import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { copyRecord, fileGuard, waitSize } from './support/audit-replay.js';
 
 const keys = generateNoteKey('keywarden.example/attack2-repair', new Uint8Array(32).fill(71));
 const rk = recordKeys(keys.signerKey);
 const entry = (n: number) => encodeEntry(sampleEvent(n));
-const copy = (r: OutboxRecord): OutboxRecord => ({ bundle: r.bundle.slice(), flags: r.flags, mac: r.mac.slice() });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitSize(store: AuditStore, n: number) {
-  for (let i = 0; i < 400; i++) {
-    if ((await store.size()) >= n) return;
-    await sleep(25);
-  }
-  throw new Error(`size never reached ${n}`);
-}
+const copy = copyRecord;
 
 describe('a guard from before an earlier repair, put back before a second repair', () => {
   it('must not re-admit records integrated between the two repairs', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kw-attack2-'));
-    const headPath = join(dir, 'head');
-    const readHead = async () => {
-      const scan = scanFrames(new Uint8Array(await readFile(headPath)));
-      return { note: scan.records[0]!, json: JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown> };
-    };
-    const writeHead = (note: Uint8Array, json: unknown) => writeFile(headPath, Buffer.concat([MAGIC, frame(note), frame(new TextEncoder().encode(JSON.stringify(json)))]));
-    const getGuard = async () => (await readHead()).json.guard as string;
-    const setGuard = async (g: string) => {
-      const { note, json } = await readHead();
-      json.guard = g;
-      await writeHead(note, json);
-    };
-    const forgeHead = async () => {
-      const { note, json } = await readHead();
-      const lines = new TextDecoder().decode(note).split('\n');
-      // a tree head: line 3 is the root; a checkpoint: line 2
-      const i = lines[0]!.startsWith('keywarden.audit/tree-head') ? 3 : 2;
-      lines[i] = Buffer.alloc(32, 9).toString('base64');
-      await writeHead(new TextEncoder().encode(lines.join('\n')), json);
-    };
+    const { getGuard, setGuard, forgeHead } = fileGuard(dir);
     const O = { signerKey: keys.signerKey, replayWindowMs: 60_000, checkpointIntervalMs: 3_600_000, lingerMs: 0 };
     try {
       // Lineage A: a checkpoint at 2, then a pending tail up to 8 (no checkpoint).

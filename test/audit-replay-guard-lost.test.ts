@@ -5,13 +5,12 @@
  * sealed before the repair is refused (it cannot know which were integrated) and the repair is
  * on the record. And the file store refuses an outbox record its sequencer could never read.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEntry, encodeEntry, newEvent } from '../src/audit/entry.js';
 import { FileAuditStore } from '../src/audit/file-store.js';
-import { MAGIC, frame, scanFrames } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
@@ -19,6 +18,7 @@ import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/recor
 import type { AuditStore } from '../src/audit/store.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { fileGuard } from './support/audit-replay.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/guard-lost', new Uint8Array(32).fill(66));
@@ -76,11 +76,7 @@ describe('a lost head or replay guard', () => {
       await log.append([sampleEvent(1), sampleEvent(2)]);
       await log.close();
       const before = Date.now();
-      const headPath = join(dir, 'head');
-      const scan = scanFrames(new Uint8Array(await readFile(headPath)));
-      const json = JSON.parse(new TextDecoder().decode(scan.records[1]!)) as Record<string, unknown>;
-      json.guard = null;
-      await writeFile(headPath, Buffer.concat([MAGIC, frame(scan.records[0]!), frame(new TextEncoder().encode(JSON.stringify(json)))]));
+      await fileGuard(dir).setGuard(undefined);
       await expect(AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey })).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT', message: expect.stringContaining('replay guard') });
       const store = await FileAuditStore.open(dir);
       const repaired = await AuditLog.open({ store, signerKey: keys.signerKey, repair });

@@ -93,7 +93,7 @@ export interface ReplayGuardOptions {
  *
  * @example
  * ```ts
- * const guard = ReplayGuard.open(keys.mac, undefined, 0, { windowMs: 86_400_000 }); // a new log
+ * const guard = ReplayGuard.open(keys.mac, undefined, { size: 0, root: emptyRoot() }, { windowMs: 86_400_000 }); // a new log
  * ```
  */
 export class ReplayGuard {
