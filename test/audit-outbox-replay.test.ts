@@ -4,24 +4,17 @@
  * sequencer must quarantine it, never sign its entries into the log a second time — on every
  * store — and its replay guard must hold against being forged, rolled back or removed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
-import { FileAuditStore } from '../src/audit/file-store.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
-import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { type OutboxId, OutboxProducer, openOutboxRecord, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
 import { MAX_RUNS_PER_PRODUCER, ReplayGuard } from '../src/audit/replay-guard.js';
 import { type AuditStore, MemoryAuditStore } from '../src/audit/store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
-import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
-import { type GuardAccess, copyRecord, fileGuard, pgGuard } from './support/audit-replay.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { type StoreEnv, copyRecord, storeEnvs } from './support/audit-replay.js';
 
 const keys = generateNoteKey('keywarden.example/replay', new Uint8Array(32).fill(21));
 const rk = recordKeys(keys.signerKey);
@@ -200,7 +193,7 @@ describe('ReplayGuard', () => {
 });
 
 /** The attack on one store kind; `rollback` puts an older stored guard back as the attacker would. */
-function replaySuite(name: string, make: () => Promise<{ open: () => Promise<AuditStore>; cleanup: () => Promise<void> } & Pick<GuardAccess, 'getGuard' | 'setGuard'>>) {
+function replaySuite(name: string, make: () => Promise<Omit<StoreEnv, 'forgeHead'>>) {
   describe(`outbox replay on ${name}`, () => {
     it('a genuine record copied back into the outbox after it was integrated is quarantined, not signed in twice', async () => {
       const env = await make();
@@ -295,23 +288,6 @@ replaySuite('MemoryAuditStore', async () => {
   };
 });
 
-replaySuite('FileAuditStore', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'kw-replay-'));
-  return { open: () => FileAuditStore.open(dir), cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }), ...fileGuard(dir) };
-});
-
-let db: TestPool;
-let schemas = 0;
-beforeAll(async () => {
-  db = await testPool();
-});
-afterAll(async () => {
-  for (let i = 0; i < schemas; i++) await db.pool.query(`DROP SCHEMA IF EXISTS "${db.schema}_r${i}" CASCADE`);
-  await db?.close();
-});
-
-replaySuite('PostgresAuditStore', async () => {
-  const schema = `${db.schema}_r${schemas++}`;
-  await migrate(db.pool, { schema });
-  return { open: async () => new PostgresAuditStore(db.pool, { schema }), cleanup: async () => {}, ...pgGuard(db.pool, schema) };
-});
+const envs = storeEnvs('replay');
+replaySuite('FileAuditStore', envs.file);
+replaySuite('PostgresAuditStore', envs.pg);

@@ -4,33 +4,21 @@
  * guard (from before the repair) be put back after new records were integrated, which were then
  * replayed. The guard is bound to its exact tree head and re-bound by the repair.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeEntry, encodeEntry } from '../src/audit/entry.js';
-import { FileAuditStore } from '../src/audit/file-store.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
-import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { OutboxProducer, recordKeys, sealOutboxRecord } from '../src/audit/records.js';
-import type { AuditStore } from '../src/audit/store.js';
-import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
-import { type GuardAccess, copyRecord, fileGuard, pgGuard, waitSize } from './support/audit-replay.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { type StoreEnv, copyRecord, storeEnvs, waitSize } from './support/audit-replay.js';
 
 const keys = generateNoteKey('keywarden.example/replay-repair', new Uint8Array(32).fill(33));
 const rk = recordKeys(keys.signerKey);
 const entry = (n: number) => encodeEntry(sampleEvent(n));
 const copy = copyRecord;
 
-interface Env extends GuardAccess {
-  open: () => Promise<AuditStore>;
-  cleanup: () => Promise<void>;
-}
 
-function suite(name: string, make: () => Promise<Env>) {
+function suite(name: string, make: () => Promise<StoreEnv>) {
   describe(`guard rollback after a repair on ${name}`, () => {
     it('an older guard sealed at a size >= the repaired tree must not re-admit records integrated after the repair', async () => {
       const env = await make();
@@ -93,23 +81,6 @@ function suite(name: string, make: () => Promise<Env>) {
   });
 }
 
-suite('FileAuditStore', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'kw-replay-repair-'));
-  return { open: () => FileAuditStore.open(dir), cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }), ...fileGuard(dir) };
-});
-
-let db: TestPool;
-let schemas = 0;
-beforeAll(async () => {
-  db = await testPool();
-});
-afterAll(async () => {
-  for (let i = 0; i < schemas; i++) await db.pool.query(`DROP SCHEMA IF EXISTS "${db.schema}_a${i}" CASCADE`);
-  await db?.close();
-});
-
-suite('PostgresAuditStore', async () => {
-  const schema = `${db.schema}_a${schemas++}`;
-  await migrate(db.pool, { schema });
-  return { open: async () => new PostgresAuditStore(db.pool, { schema }), cleanup: async () => {}, ...pgGuard(db.pool, schema) };
-});
+const envs = storeEnvs('repair');
+suite('FileAuditStore', envs.file);
+suite('PostgresAuditStore', envs.pg);

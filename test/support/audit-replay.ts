@@ -4,10 +4,16 @@
  * copy an outbox record, read or put back the stored guard, damage the head — on the file store
  * and on PostgreSQL.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
+import { afterAll, beforeAll } from 'vitest';
+import { FileAuditStore } from '../../src/audit/file-store.js';
 import { MAGIC, frame, scanFrames } from '../../src/audit/framing.js';
+import { PostgresAuditStore } from '../../src/audit/postgres-store.js';
+import { migrate } from '../../src/store/migrations.js';
+import { type TestPool, testPool } from './pg.js';
 import type { OutboxRecord } from '../../src/audit/records.js';
 import type { AuditStore } from '../../src/audit/store.js';
 
@@ -78,6 +84,39 @@ export function pgGuard(pool: Pool, schema: string): GuardAccess {
     },
     forgeHead: async () => {
       await pool.query(`UPDATE ${tree} SET note = 'forged head' WHERE start = (SELECT max(start) FROM ${tree})`);
+    },
+  };
+}
+
+/** A store under attack: opened afresh as often as asked, with the attacker's access to its guard. */
+export interface StoreEnv extends GuardAccess {
+  open: () => Promise<AuditStore>;
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * Makers of a fresh file store and a fresh PostgreSQL schema (PGlite, or the server at
+ * DATABASE_URL) per test; registers the pool's set-up and tear-down with the calling file.
+ */
+export function storeEnvs(tag: string): { file: () => Promise<StoreEnv>; pg: () => Promise<StoreEnv> } {
+  let db: TestPool;
+  let schemas = 0;
+  beforeAll(async () => {
+    db = await testPool();
+  });
+  afterAll(async () => {
+    for (let i = 0; i < schemas; i++) await db.pool.query(`DROP SCHEMA IF EXISTS "${db.schema}_${tag}${i}" CASCADE`);
+    await db?.close();
+  });
+  return {
+    file: async () => {
+      const dir = await mkdtemp(join(tmpdir(), `kw-${tag}-`));
+      return { open: () => FileAuditStore.open(dir), cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5 }), ...fileGuard(dir) };
+    },
+    pg: async () => {
+      const schema = `${db.schema}_${tag}${schemas++}`;
+      await migrate(db.pool, { schema });
+      return { open: async () => new PostgresAuditStore(db.pool, { schema }), cleanup: async () => {}, ...pgGuard(db.pool, schema) };
     },
   };
 }
