@@ -271,6 +271,7 @@ export class AuditLog {
     if (!(await this.#store.acquireSequencer())) throw new AuditUnavailableError('another instance holds the audit sequencer role: repair the log from it');
     const from = problem.dropTo!;
     let again: VerifiedState;
+    let kept: ReplayGuard;
     let dropped: number;
     let digest: Uint8Array;
     try {
@@ -282,8 +283,8 @@ export class AuditLog {
       digest = sha256(hashes);
       dropped = gone.length;
       const head = problem.keepHead ?? signTreeHead(this.#keys.signer, from, problem.rootAtDrop!);
-      // The replay guard is re-bound to the head the repair cuts back to, or reset (horizon now)
-      // when it is lost or not the log's own (replay-guard.ts, docs/AUDIT.md §4.8).
+      // The replay guard stays only if it was written with exactly the head the repair cuts back
+      // to; otherwise it is reset (replay-guard.ts afterRepair, docs/AUDIT.md §4.8).
       const at = { size: from, root: problem.rootAtDrop ?? openTreeHead(head, this.#verifier).root };
       // A reset guard's horizon must pass every record integrated so far, whatever this host's
       // clock says: the newest kept entry's time (plus a margin for sealing after the event was made).
@@ -299,7 +300,7 @@ export class AuditLog {
       await this.#storeCall(() => this.#store.repair(from, head, guard.seal(this.#keys.mac, at)));
       const r = await inspectStore(this.#store, this.#verifier, this.origin);
       if (isProblem(r)) throw new AuditCorruptError(`the log is still damaged after the repair: ${r.message}`, r.at);
-      this.#openGuard(r);
+      kept = this.#openGuard(r);
       again = r;
     } catch (err) {
       // Nothing runs on the role yet: give it up, so that the next open can take it.
@@ -307,7 +308,7 @@ export class AuditLog {
       throw err;
     }
     this.#view = { size: again.size, root: again.root, head: again.head, checkpoint: again.checkpoint, checkpointSize: again.checkpointSize };
-    this.#startSequencer(again, this.#openGuard(again));
+    this.#startSequencer(again, kept);
     await this.append(newEvent('audit.repaired', { actor, now: () => new Date() }, { from, dropped, digest: toHex(digest) }));
   }
 
