@@ -36,10 +36,10 @@ export function median(xs: number[]): number {
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
-async function runBatch(c: Contender, n: number): Promise<number> {
+async function runBatch(c: Contender, n: number, collect = true): Promise<number> {
   // Start every batch from a collected heap, so that one contender's garbage is not collected
-  // on another's clock (run with --expose-gc; `npm run bench` does).
-  gc?.();
+  // on another's clock (run with --expose-gc; `npm run bench` does). measurePair does not: see there.
+  if (collect) gc?.();
   const t0 = performance.now();
   if (c.async) for (let i = 0; i < n; i++) await c.op();
   else for (let i = 0; i < n; i++) c.op();
@@ -47,10 +47,10 @@ async function runBatch(c: Contender, n: number): Promise<number> {
 }
 
 /** Operations per batch so one batch takes about `batchMs` (after a warm-up of the JIT). */
-async function calibrate(c: Contender, batchMs: number): Promise<number> {
+async function calibrate(c: Contender, batchMs: number, collect = true): Promise<number> {
   let n = 1;
   for (;;) {
-    const ms = await runBatch(c, n);
+    const ms = await runBatch(c, n, collect);
     if (ms >= batchMs / 4 || n >= 1 << 22) return Math.max(1, Math.round((n * batchMs) / Math.max(ms, 0.001)));
     n *= 2;
   }
@@ -88,16 +88,27 @@ export async function measure(contenders: Contender[], rounds: number, batchMs: 
  * (a b, b a, a b, …): for the ratio of a pair ({@link pairedRatio}). With more contenders in a
  * shuffled round, the two of a pair can sit a third batch apart, and the drift of the machine
  * between them does not cancel; with a fixed order, drift within each round favours the same
- * side every time. It narrows the spread less than hoped on this VM: the decryptMany page as a
- * pair gave 0.86-1.04 over 15 measurements (median 0.945), against 0.77-1.03 over 6 runs of the
- * shuffled three (README, "Performance").
+ * side every time.
+ *
+ * Unlike {@link measure}, no batch starts with a forced collection (`collect: false`, the
+ * default here), and batches are short (the caller's `batchMs`, 10 ms for the decryptMany page).
+ * Measured on this VM (2026-12-01, the decryptMany page against its stored baseline, 8 pair
+ * measurements per process): with a `gc()` before each ~100 ms batch the pair's ratio moved
+ * between processes and within one process from 0.67 to 1.43, the baseline alone from 2,600 to
+ * 6,000 pages/s (a full collection resets the young generation's sizing, and the next batches
+ * run in whichever state it left); with 10 ms batches and `gc()` before each, 0.88-0.93,
+ * because every batch paid the first pages after a full collection; with 10 ms batches, no
+ * forced collection and 200 rounds, 0.93-0.96 in 24 measurements over 3 processes. Garbage is
+ * then collected on whichever side's clock the young generation fills, in proportion to what
+ * each side allocates: the steady state of a service, which never forces a collection.
  */
-export async function measurePair(a: Contender, b: Contender, rounds: number, batchMs: number): Promise<[Measured, Measured]> {
-  const na = await calibrate(a, batchMs);
-  const nb = await calibrate(b, batchMs);
+export async function measurePair(a: Contender, b: Contender, rounds: number, batchMs: number, opts: { collect?: boolean } = {}): Promise<[Measured, Measured]> {
+  const collect = opts.collect ?? false;
+  const na = await calibrate(a, batchMs, collect);
+  const nb = await calibrate(b, batchMs, collect);
   const sa: number[] = [];
   const sb: number[] = [];
-  const one = async (c: Contender, n: number, into: number[]) => into.push((n * 1000) / (await runBatch(c, n)));
+  const one = async (c: Contender, n: number, into: number[]) => into.push((n * 1000) / (await runBatch(c, n, collect)));
   for (let r = 0; r < rounds; r++) {
     if (r % 2 === 0) {
       await one(a, na, sa);
