@@ -13,12 +13,12 @@
  * @module
  */
 import { AbortedError, AuditCorruptError, AuditUnavailableError, KeywardenError } from '../errors.js';
-import { equalBytes } from '../util/bytes.js';
+import { equalBytes, toBase64 } from '../util/bytes.js';
 import { signCheckpoint } from './checkpoint.js';
 import { leafHash } from './merkle.js';
 import { FLAG_WAIT, type RecordKeys, openOutboxRecord, signTreeHead } from './records.js';
 import type { ReplayGuard } from './replay-guard.js';
-import type { AuditStore, IntegrateBatch } from './store.js';
+import { type AuditStore, type IntegrateBatch, headRootLine, headSize } from './store.js';
 import type { TileEdge } from './tile-edge.js';
 
 /** How the sequencer batches and checkpoints. */
@@ -382,7 +382,11 @@ export class Sequencer {
   async #diagnose(): Promise<KeywardenError | undefined> {
     try {
       const { head } = await this.#store.state();
-      if (head !== this.#view.head) return new AuditUnavailableError('the log head moved: another instance is the sequencer');
+      // Moved means another tree, not another text: a round that integrated records but no
+      // entries signs a new head for the same tree, which the PostgreSQL store does not keep
+      // (its head rows are written only when the tree grows). Comparing the text made such a
+      // sequencer give up its role at its next transient failure.
+      if (head !== this.#view.head && !this.#sameTree(head)) return new AuditUnavailableError('the log head moved: another instance is the sequencer');
       if ((await this.#store.uncovered(this.#view.size)).length > 0) {
         return new AuditCorruptError(`entries from index ${this.#view.size} are covered by no signature: refusing to integrate over them`, this.#view.size);
       }
@@ -390,6 +394,12 @@ export class Sequencer {
       // the store is unreachable: an ordinary failure, retried
     }
     return undefined;
+  }
+
+  /** Whether a stored head (unverified) states this sequencer's tree: its size and root. */
+  #sameTree(head: string | undefined): boolean {
+    if (headSize(head) !== this.#view.size) return false;
+    return this.#view.size === 0 || headRootLine(head) === toBase64(this.#view.root);
   }
 
   #published(note: string, size: number, now: number): void {

@@ -177,6 +177,16 @@ export function headSize(head: string | undefined): number {
   return line !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(line) ? Number(line) : 0;
 }
 
+/**
+ * The root hash line (base64) a stored head note states — a tree head's fourth line, or a
+ * checkpoint's third — unverified, like {@link headSize}; undefined when there is no head.
+ */
+export function headRootLine(head: string | undefined): string | undefined {
+  if (head === undefined) return undefined;
+  const lines = head.split('\n');
+  return lines[0] === TREE_HEAD_LINE ? lines[3] : lines[2];
+}
+
 /** Tree size on a checkpoint note's second line (C2SP tlog-checkpoint), or undefined. */
 export function checkpointSize(note: string): number | undefined {
   const line = note.split('\n')[1];
