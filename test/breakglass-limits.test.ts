@@ -93,6 +93,9 @@ describe('identifiers and text fields', () => {
       expect(nameSkeleton(alike), JSON.stringify(alike)).toBe(nameSkeleton('t1'));
     }
     expect(nameSkeleton('rene\u0301')).toBe(nameSkeleton('ren\u00e9'));
+    // Case is folded to lower case: the capital sharp s is the sharp s in another case (folded
+    // to upper case, the sharp s would become "SS" and the two would differ).
+    expect(nameSkeleton('Stra\u1e9ee')).toBe(nameSkeleton('stra\u00dfe'));
     for (const other of ['t2', 't11', 'tl', '\u0442' + '1']) expect(nameSkeleton(other), other).not.toBe(nameSkeleton('t1'));
     // Such names still parse: they are compared, not refused.
     expect(isIdentifier('t1\u200b')).toBe(true);
