@@ -28,17 +28,32 @@ afterAll(async () => {
   await db?.close();
 });
 
+/** A schema of its own, A (the sequencer) and B (a producer) on it. */
+async function twoInstances(suffix: string) {
+  const schema = `${db.schema}_${suffix}`;
+  await migrate(db.pool, { schema });
+  const O = { signerKey: keys.signerKey, checkpointIntervalMs: 3_600_000, lingerMs: 0, roleCheckMs: 600_000 };
+  const storeA = new PostgresAuditStore(db.pool, { schema });
+  const a = await AuditLog.open({ store: storeA, ...O });
+  const b = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), ...O });
+  return { schema, O, storeA, a, b };
+}
+
+/** One transient failure of the store's next integrate step. */
+function failNextIntegrate(store: PostgresAuditStore): void {
+  const integrate = store.integrate.bind(store);
+  store.integrate = async () => {
+    store.integrate = integrate;
+    throw new AuditUnavailableError('injected: connection reset');
+  };
+}
+
 const storedHead = async (schema: string) =>
   (await db.pool.query<{ note: string; size: string }>(`SELECT note, size FROM "${schema}".audit_tree ORDER BY start DESC LIMIT 1`)).rows[0];
 
 describe('PostgreSQL: a round with records but no entries', () => {
   it('after such a round the sequencer keeps its role through a transient failure', async () => {
-    const schema = `${db.schema}_el1`;
-    await migrate(db.pool, { schema });
-    const O = { signerKey: keys.signerKey, checkpointIntervalMs: 3_600_000, lingerMs: 0, roleCheckMs: 600_000 };
-    const storeA = new PostgresAuditStore(db.pool, { schema });
-    const a = await AuditLog.open({ store: storeA, ...O });
-    const b = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), ...O });
+    const { schema, O, storeA, a, b } = await twoInstances('el1');
     expect(a.stats().sequencer).toBe(true);
     expect(b.stats().sequencer).toBe(false);
     await a.record([sampleEvent(1), sampleEvent(2)]); // integrated under a tree head, no checkpoint
@@ -51,11 +66,7 @@ describe('PostgreSQL: a round with records but no entries', () => {
     expect(await storedHead(schema)).toEqual(before); // PostgreSQL kept the previous head
 
     // One transient failure of A's next step.
-    const integrate = storeA.integrate.bind(storeA);
-    storeA.integrate = async () => {
-      storeA.integrate = integrate;
-      throw new AuditUnavailableError('injected: connection reset');
-    };
+    failNextIntegrate(storeA);
     const failed = await a.record(sampleEvent(3)).then(() => 'acknowledged', (e: { code?: string }) => e.code);
     expect(failed).toBe('ERR_AUDIT_UNAVAILABLE');
     // A is still the sequencer and integrates the next record itself.
@@ -72,18 +83,9 @@ describe('PostgreSQL: a round with records but no entries', () => {
   });
 
   it('rounds without entries on an empty log and between batches: one head per size, the log opens', async () => {
-    const schema = `${db.schema}_el2`;
-    await migrate(db.pool, { schema });
-    const O = { signerKey: keys.signerKey, checkpointIntervalMs: 3_600_000, lingerMs: 0, roleCheckMs: 600_000 };
-    const storeA = new PostgresAuditStore(db.pool, { schema });
-    const a = await AuditLog.open({ store: storeA, ...O });
-    const b = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), ...O });
+    const { schema, O, storeA, a, b } = await twoInstances('el2');
     await b.flush(); // on an empty log: PostgreSQL stores no head for size 0
-    const integrate = storeA.integrate.bind(storeA);
-    storeA.integrate = async () => {
-      storeA.integrate = integrate;
-      throw new AuditUnavailableError('injected: connection reset');
-    };
+    failNextIntegrate(storeA);
     await expect(a.record(sampleEvent(0))).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' });
     expect(a.stats().sequencer, `lastError: ${a.stats().lastError}`).toBe(true);
     await a.record(sampleEvent(1));
