@@ -31,7 +31,7 @@ import { MAX_FRAME, OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseT
 import { migrateFileLegacy } from './file-migrate.js';
 import type { NoteVerifier } from './note.js';
 import type { OutboxRecord, RecordKeys } from './records.js';
-import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, checkpointSize, headSize, noteSize } from './store.js';
+import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, type ReceiptRow, checkReadRange, checkpointSize, headSize, noteSize } from './store.js';
 import { TILE_WIDTH, tileWidth } from './tiles.js';
 
 const LAYOUT = 'keywarden-audit-tiles/v1\n';
@@ -57,10 +57,13 @@ interface HeadState {
   /** A checkpoint being appended to the history at `history` (completed on takeover if a crash cut it). */
   pending: string | undefined;
   cursors: Map<string, number>;
-  receipts: [string, number, number][];
+  /** ticket, index, count and the sequencer's MAC (base64; absent in heads written without one). */
+  receipts: FileReceipt[];
   /** The sequencer's outbox replay guard (replay-guard.ts), base64 in the file. */
   guard: Uint8Array | undefined;
 }
+
+type FileReceipt = [string, number, number] | [string, number, number, string];
 
 const emptyHead = (): HeadState => ({ note: undefined, history: MAGIC.length, pending: undefined, cursors: new Map(), receipts: [], guard: undefined });
 
@@ -93,13 +96,14 @@ function decodeHead(data: Uint8Array, path: string): HeadState {
     if (!Number.isSafeInteger(v) || (v as number) < 0) throw bad('cursors');
     cursorMap.set(k, v as number);
   }
-  const okReceipt = (r: unknown) => Array.isArray(r) && r.length === 3 && typeof r[0] === 'string' && Number.isSafeInteger(r[1]) && Number.isSafeInteger(r[2]);
+  const okReceipt = (r: unknown) => Array.isArray(r) && (r.length === 3 || (r.length === 4 && typeof r[3] === 'string')) &&
+    typeof r[0] === 'string' && Number.isSafeInteger(r[1]) && Number.isSafeInteger(r[2]);
   if (!Array.isArray(receipts) || !receipts.every(okReceipt)) throw bad('receipts');
   const guardBytes = typeof guard === 'string' ? fromBase64(guard) : undefined;
   if (guard !== null && guard !== undefined && (guardBytes === undefined || guardBytes === null)) throw bad('replay guard');
   return {
     note: note.length > 0 ? note : undefined, history: history as number, pending: (pending as string | null) ?? undefined, cursors: cursorMap,
-    receipts: receipts as [string, number, number][], guard: guardBytes ?? undefined,
+    receipts: receipts as FileReceipt[], guard: guardBytes ?? undefined,
   };
 }
 
@@ -254,7 +258,7 @@ export class FileAuditStore implements AuditStore {
         throw new AuditUnavailableError(`audit store ${this.dir}: writing the batch failed (${codeOf(err)}); nothing was integrated`, err);
       }
       const next: HeadState = {
-        ...head, cursors: new Map(head.cursors), receipts: [...head.receipts, ...batch.receipts.map((r): [string, number, number] => [r.ticket, r.index, r.count])].slice(-RECEIPTS),
+        ...head, cursors: new Map(head.cursors), receipts: [...head.receipts, ...batch.receipts.map((r): FileReceipt => [r.ticket, r.index, r.count, toBase64(r.mac)])].slice(-RECEIPTS),
         note: batch.head, guard: batch.guard ?? head.guard,
       };
       for (const t of [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]) {
@@ -387,9 +391,12 @@ export class FileAuditStore implements AuditStore {
     return records;
   }
 
-  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
+  async receipt(ticket: string): Promise<ReceiptRow | undefined> {
     const r = (await this.#readHead()).receipts.find((x) => x[0] === ticket);
-    return r === undefined ? undefined : { index: r[1], count: r[2] };
+    if (r === undefined) return undefined;
+    // A MAC that is not base64 is returned as no MAC: the writer refuses the receipt either way.
+    const mac = r[3] === undefined ? null : fromBase64(r[3]);
+    return mac === null ? { index: r[1], count: r[2] } : { index: r[1], count: r[2], mac };
   }
 
   async acquireSequencer(): Promise<boolean> {

@@ -188,11 +188,15 @@ export class AuditLog {
       cacheTiles: o.tileCache,
       ...(store.readTiles !== undefined && { readMany: (wants: readonly TileWant[]) => store.readTiles!(wants) }),
     });
-    this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs, () => this.#seq?.nudge(), async (index, entries, size, root) => {
-      for (const [k, e] of entries.entries()) {
-        if (!verifyInclusion(leafHash(e), index + k, size, await this.#tree.inclusionProof(index + k, size), root)) return false;
-      }
-      return true;
+    this.#tickets = new TicketWaiters(store, this.#verifier, this.origin, o.pollMs, {
+      receiptKey: keys.mac,
+      nudge: () => this.#seq?.nudge(),
+      included: async (index, entries, size, root) => {
+        for (const [k, e] of entries.entries()) {
+          if (!verifyInclusion(leafHash(e), index + k, size, await this.#tree.inclusionProof(index + k, size), root)) return false;
+        }
+        return true;
+      },
     });
   }
 
@@ -442,7 +446,7 @@ export class AuditLog {
       if (tx === undefined && this.#seq !== undefined) return this.#landed(await this.#seq.submit(bytes, wait, signal), wait);
       const record = sealOutboxRecord(this.#keys.mac, bytes, wait, this.#producer.next());
       const ticket = await this.#storeCall(() => this.#store.enqueue(record, tx === undefined ? undefined : { tx }));
-      return this.#pendingTicket(ticket, wait, bytes);
+      return this.#pendingTicket(ticket, record.mac, wait, bytes);
     }, caller);
   }
 
@@ -481,13 +485,13 @@ export class AuditLog {
     };
   }
 
-  #pendingTicket(ticket: string, wait: boolean, entries: readonly Uint8Array[]): AuditPending {
+  #pendingTicket(ticket: string, recordMac: Uint8Array, wait: boolean, entries: readonly Uint8Array[]): AuditPending {
     return {
       index: undefined,
       checkpointed: (opts) => {
         if (!wait) return Promise.reject(new InvalidInputError('options.checkpoint', 'recorded without checkpoint: true'));
         const signal = opts === undefined ? undefined : own(opts, 'signal');
-        return this.#withTimeout((s) => this.#tickets.wait(ticket, s, entries), signal as AbortSignal | undefined);
+        return this.#withTimeout((s) => this.#tickets.wait(ticket, recordMac, s, entries), signal as AbortSignal | undefined);
       },
     };
   }
@@ -533,8 +537,7 @@ export class AuditLog {
     return this.#withTimeout(async (signal) => {
       if (this.#seq !== undefined) return this.#seq.checkpoint();
       // Not the sequencer: ask it, with an empty record that waits.
-      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next())));
-      return (await this.#tickets.wait(ticket, signal)).checkpoint;
+      return (await this.#request(signal)).checkpoint;
     });
   }
 
@@ -544,10 +547,14 @@ export class AuditLog {
    * under a checkpoint: an empty record that waits goes through the outbox behind them.
    */
   flush(): Promise<AuditReceipt> {
-    return this.#withTimeout(async (signal) => {
-      const ticket = await this.#storeCall(() => this.#store.enqueue(sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next())));
-      return this.#tickets.wait(ticket, signal);
-    });
+    return this.#withTimeout((signal) => this.#request(signal));
+  }
+
+  /** An empty record that waits, through the outbox: a checkpoint over everything before it. */
+  async #request(signal: AbortSignal): Promise<AuditReceipt> {
+    const record = sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next());
+    const ticket = await this.#storeCall(() => this.#store.enqueue(record));
+    return this.#tickets.wait(ticket, record.mac, signal);
   }
 
   /** The exact bytes of entry `index`. */

@@ -22,6 +22,7 @@ import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../
 import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { preparedStatementsOption } from '../store/pg-statements.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
+import { concatBytes } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
@@ -29,7 +30,7 @@ import type { NoteVerifier } from './note.js';
 import type { OutboxRecord, RecordKeys } from './records.js';
 import type { CompanionInsert } from '../store/types.js';
 import { migratePostgresLegacy } from './postgres-migrate.js';
-import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, checkReadRange, headSize, noteSize } from './store.js';
+import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, type ReceiptRow, checkReadRange, headSize, noteSize } from './store.js';
 import { TILE_WIDTH, levelSpan } from './tiles.js';
 import type { TileWant } from './tile-tree.js';
 
@@ -155,6 +156,7 @@ export class PostgresAuditStore implements AuditStore {
    */
   async integrate(batch: IntegrateBatch): Promise<void> {
     const tiles = batch.tiles.filter((t) => t.level !== 'entries');
+    if (batch.receipts.some((r) => r.mac.length !== HASH_SIZE)) throw new InvalidInputError('batch.receipts', `expected MACs of ${HASH_SIZE} bytes`);
     const ids = [...batch.consumed, ...batch.quarantined.map((q) => q.ticket)].map(Number);
     // Entries, leaf hashes and tiles travel as binary parameters (each kind back to back, then an
     // offset and a length per item): an array of bytea is sent as text, two hex digits a byte,
@@ -172,6 +174,7 @@ export class PostgresAuditStore implements AuditStore {
       batch.receipts.map((r) => Number(r.ticket)), batch.receipts.map((r) => r.index), batch.receipts.map((r) => r.count),
       batch.checkpoint === undefined ? null : noteSize(batch.checkpoint), batch.checkpoint ?? null,
       lengths, packedTiles.offsets, packedTiles.lengths, batch.guard === undefined ? null : asBuffer(batch.guard),
+      asBuffer(concatBytes(...batch.receipts.map((r) => r.mac))), // 32 bytes each, in the receipts' order
     ];
     const t = this.#t;
     // A tile's narrower versions go once a wider one is stored: readers ask for "at least this
@@ -188,7 +191,9 @@ export class PostgresAuditStore implements AuditStore {
       dp AS (DELETE FROM ${t.tiles} d USING unnest($7::smallint[], $8::bigint[], $9::smallint[]) AS c(level, idx, width) WHERE d.level = c.level AND d.idx = c.idx AND d.width < c.width),
       qu AS (INSERT INTO ${t.quarantine} (outbox_id, bundle, flags, mac, reason)
              SELECT o.id, o.bundle, o.flags, o.mac, q.reason FROM ${t.outbox} o JOIN unnest($12::bigint[], $13::text[]) AS q(id, reason) ON o.id = q.id),
-      rc AS (INSERT INTO ${t.receipts} (outbox_id, idx, count) SELECT * FROM unnest($14::bigint[], $15::bigint[], $16::bigint[])),
+      rc AS (INSERT INTO ${t.receipts} (outbox_id, idx, count, mac)
+             SELECT r.id, r.idx, r.count, substring($23::bytea FROM (r.i - 1)::int * 32 + 1 FOR 32)
+             FROM unnest($14::bigint[], $15::bigint[], $16::bigint[]) WITH ORDINALITY AS r(id, idx, count, i)),
       cp AS (INSERT INTO ${t.checkpoints} (size, note) SELECT $17::bigint, $18::text WHERE $18::text IS NOT NULL),
       ob AS (DELETE FROM ${t.outbox} WHERE id = ANY($11::bigint[]) RETURNING id)
       SELECT count(*)::int AS n FROM ob`;
@@ -280,10 +285,12 @@ export class PostgresAuditStore implements AuditStore {
     return res.rows.map((r) => ({ ticket: String(toInt(r.id, 'audit_outbox.id')), bundle: new Uint8Array(r.bundle), flags: r.flags, mac: new Uint8Array(r.mac) }));
   }
 
-  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
-    const res = await run<{ idx: unknown; count: unknown }>(this.#pool, 'receipt', `SELECT idx, count FROM ${this.#t.receipts} WHERE outbox_id = $1`, [Number(ticket)]);
+  async receipt(ticket: string): Promise<ReceiptRow | undefined> {
+    const res = await run<{ idx: unknown; count: unknown; mac: Uint8Array | null }>(this.#pool, 'receipt', `SELECT idx, count, mac FROM ${this.#t.receipts} WHERE outbox_id = $1`, [Number(ticket)]);
     const r = res.rows[0];
-    return r === undefined ? undefined : { index: toInt(r.idx, 'audit_receipts.idx'), count: toInt(r.count, 'audit_receipts.count') };
+    if (r === undefined) return undefined;
+    const at = { index: toInt(r.idx, 'audit_receipts.idx'), count: toInt(r.count, 'audit_receipts.count') };
+    return r.mac === null ? at : { ...at, mac: new Uint8Array(r.mac) };
   }
 
   /** Takes or renews the lease (database time, so no clock skew between hosts matters). */

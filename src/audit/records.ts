@@ -249,3 +249,26 @@ export function openOutboxRecord(key: Uint8Array, body: Uint8Array, flags: numbe
   if (id === undefined || entries === undefined) return undefined;
   return entries.length > 0 || (flags & FLAG_WAIT) !== 0 ? { entries, id } : undefined;
 }
+
+const RECEIPT_DOMAIN = utf8('keywarden-audit-receipt/v1\u0000');
+
+/**
+ * The sequencer's MAC over a receipt (docs/AUDIT.md §4.2): where a waiting record's entries
+ * landed (`index`, `count`), bound to that record's own MAC, under the outbox MAC key. A record
+ * without entries (a `flush()` or `checkpoint()` request) has nothing an inclusion proof could
+ * check, so its writer trusts a receipt read from the store only with this MAC: someone who can
+ * write the store but holds no log key cannot make one, nor move a genuine one to another record.
+ *
+ * @example
+ * ```ts
+ * const mac = receiptMac(keys.mac, index, 0, record.mac); // stored beside the receipt
+ * equalBytes(receiptMac(keys.mac, at.index, at.count, record.mac), at.mac); // the writer's check
+ * ```
+ */
+export function receiptMac(key: Uint8Array, index: number, count: number, recordMac: Uint8Array): Uint8Array {
+  const at = new Uint8Array(16);
+  const view = new DataView(at.buffer);
+  view.setBigUint64(0, BigInt(index));
+  view.setBigUint64(8, BigInt(count));
+  return hmacSha256(key, RECEIPT_DOMAIN, at, recordMac);
+}

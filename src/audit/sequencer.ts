@@ -16,9 +16,9 @@ import { AbortedError, AuditCorruptError, AuditUnavailableError, KeywardenError 
 import { equalBytes, toBase64 } from '../util/bytes.js';
 import { signCheckpoint } from './checkpoint.js';
 import { leafHash } from './merkle.js';
-import { FLAG_WAIT, type RecordKeys, openOutboxRecord, signTreeHead } from './records.js';
+import { FLAG_WAIT, type RecordKeys, openOutboxRecord, receiptMac, signTreeHead } from './records.js';
 import type { ReplayGuard } from './replay-guard.js';
-import { type AuditStore, type IntegrateBatch, headRootLine, headSize } from './store.js';
+import { type AuditStore, type IntegrateBatch, type StoredReceipt, headRootLine, headSize } from './store.js';
 import type { TileEdge } from './tile-edge.js';
 
 /** How the sequencer batches and checkpoints. */
@@ -292,7 +292,7 @@ export class Sequencer {
       const batch: IntegrateBatch = { start, entries, leafHashes, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
       const consumed: string[] = [];
       const quarantined: { ticket: string; reason: string }[] = [];
-      const receipts: { ticket: string; index: number; count: number }[] = [];
+      const receipts: StoredReceipt[] = [];
       // A copy only when records came: an idle round must not pay for a large guard.
       const guard = claimed.length > 0 ? this.#guard.clone() : this.#guard;
       for (const r of claimed) {
@@ -313,7 +313,7 @@ export class Sequencer {
         guard.consume(opened.id, equalBytes(opened.id.producer, this.#o.ownProducer));
         const index = append(opened.entries);
         consumed.push(r.ticket);
-        if (wait) receipts.push({ ticket: r.ticket, index, count: opened.entries.length });
+        if (wait) receipts.push({ ticket: r.ticket, index, count: opened.entries.length, mac: receiptMac(this.#keys.mac, index, opened.entries.length, r.mac) });
       }
       // Whatever was committed before the claim started has now been seen (the claim was not cut
       // short by the batch size nor by a store's byte cap): the horizon moves.

@@ -48,6 +48,24 @@ export interface ClaimedRecord extends OutboxRecord {
   ticket: string;
 }
 
+/** A receipt as a store returns it: where the record's entries landed and the MAC stored with it. */
+export interface ReceiptRow {
+  /** Index of the record's first entry (the tree size when it was integrated). */
+  index: number;
+  /** How many entries the record had (0 for a `flush()` or `checkpoint()` request). */
+  count: number;
+  /** The sequencer's MAC over the receipt (records.ts `receiptMac`); absent in rows written without one. */
+  mac?: Uint8Array;
+}
+
+/** A receipt the sequencer hands to {@link AuditStore.integrate}. */
+export interface StoredReceipt {
+  ticket: string;
+  index: number;
+  count: number;
+  mac: Uint8Array;
+}
+
 /**
  * One integration step (see {@link AuditStore.integrate}).
  *
@@ -77,8 +95,11 @@ export interface IntegrateBatch {
   consumed: readonly string[];
   /** Outbox records refused (MAC failed): moved out of the outbox, with the reason. */
   quarantined: readonly { ticket: string; reason: string }[];
-  /** Where the entries of waiting outbox records landed, for their writers ({@link AuditStore.receipt}). */
-  receipts: readonly { ticket: string; index: number; count: number }[];
+  /**
+   * Where the entries of waiting outbox records landed, for their writers ({@link AuditStore.receipt}),
+   * each with the sequencer's MAC over it (records.ts `receiptMac`), which the store keeps as given.
+   */
+  receipts: readonly StoredReceipt[];
   /**
    * The sequencer's outbox replay guard after this batch (replay-guard.ts), stored in the same
    * step and returned by {@link AuditStore.state} with the head. A store may keep it only with
@@ -147,8 +168,8 @@ export interface AuditStore {
    * drained, whatever the count says (the replay guard's horizon waits, replay-guard.ts).
    */
   claim(limit: number): Promise<ClaimedRecord[] & { more?: boolean }>;
-  /** Where a waiting record's entries landed, once integrated. */
-  receipt(ticket: string): Promise<{ index: number; count: number } | undefined>;
+  /** Where a waiting record's entries landed, once integrated, with the MAC it was stored with. */
+  receipt(ticket: string): Promise<ReceiptRow | undefined>;
   /** Takes (or renews) the sequencer role for this store instance; true while it holds it. */
   acquireSequencer(): Promise<boolean>;
   /** Gives the role up. */
@@ -221,7 +242,7 @@ export class MemoryAuditStore implements AuditStore {
   readonly #tiles = new Map<string, Uint8Array>();
   readonly #checkpoints: string[] = [];
   readonly #outbox: { id: number; record: OutboxRecord }[] = [];
-  readonly #receipts = new Map<string, { index: number; count: number }>();
+  readonly #receipts = new Map<string, Required<ReceiptRow>>();
   #head: string | undefined;
   #guard: Uint8Array | undefined;
   #nextTicket = 1;
@@ -250,7 +271,7 @@ export class MemoryAuditStore implements AuditStore {
     if (batch.checkpoint !== undefined) this.#checkpoints.push(batch.checkpoint);
     const done = new Set([...batch.consumed, ...batch.quarantined.map((q) => q.ticket)]);
     for (let i = this.#outbox.length - 1; i >= 0; i--) if (done.has(String(this.#outbox[i]!.id))) this.#outbox.splice(i, 1);
-    for (const r of batch.receipts) this.#receipts.set(r.ticket, { index: r.index, count: r.count });
+    for (const r of batch.receipts) this.#receipts.set(r.ticket, { index: r.index, count: r.count, mac: r.mac.slice() });
   }
   async appendCheckpoint(note: string): Promise<void> {
     const size = noteSize(note);
@@ -274,8 +295,9 @@ export class MemoryAuditStore implements AuditStore {
   async claim(limit: number): Promise<ClaimedRecord[]> {
     return this.#outbox.slice(0, limit).map(({ id, record }) => ({ ticket: String(id), ...record }));
   }
-  async receipt(ticket: string): Promise<{ index: number; count: number } | undefined> {
-    return this.#receipts.get(ticket);
+  async receipt(ticket: string): Promise<ReceiptRow | undefined> {
+    const r = this.#receipts.get(ticket);
+    return r === undefined ? undefined : { ...r, mac: r.mac.slice() };
   }
   /** One object is one holder: share a MemoryAuditStore between AuditLogs only one after another. */
   async acquireSequencer(): Promise<boolean> {

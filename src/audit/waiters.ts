@@ -6,9 +6,11 @@
  * @module
  */
 import { AbortedError, AuditCorruptError, KeywardenError } from '../errors.js';
+import { equalBytes } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
 import type { NoteVerifier } from './note.js';
-import type { AuditStore } from './store.js';
+import { receiptMac } from './records.js';
+import type { AuditStore, ReceiptRow } from './store.js';
 
 /** Where a record landed, and a checkpoint that covers it. */
 export interface AuditReceipt {
@@ -25,6 +27,8 @@ interface Waiter {
   reject: (err: unknown) => void;
   /** The entries the writer recorded: a receipt read from the store must show exactly these under the checkpoint. */
   entries: readonly Uint8Array[];
+  /** The MAC of the writer's outbox record: a receipt read from the store must carry the sequencer's MAC over it. */
+  recordMac: Uint8Array;
   /** Set once the receipt is known: the index and the count of its entries. */
   at?: { index: number; count: number };
 }
@@ -38,6 +42,7 @@ export type IncludedCheck = (index: number, entries: readonly Uint8Array[], size
 /** The tickets this AuditLog waits for. */
 export class TicketWaiters {
   readonly #store: AuditStore;
+  readonly #receiptKey: Uint8Array;
   readonly #verifier: NoteVerifier;
   readonly #origin: string;
   readonly #pollMs: number;
@@ -47,12 +52,14 @@ export class TicketWaiters {
   #polling = false;
 
   /**
-   * @param nudge called on every wait: this process's sequencer, if any, stops lingering.
-   * @param included checks a receipt read from the store against a checkpoint (see {@link IncludedCheck}).
+   * @param hooks.receiptKey the outbox MAC key, which the sequencer's receipt MACs are made with (records.ts `receiptMac`).
+   * @param hooks.nudge called on every wait: this process's sequencer, if any, stops lingering.
+   * @param hooks.included checks a receipt read from the store against a checkpoint (see {@link IncludedCheck}).
    */
-  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number, nudge: () => void = () => undefined, included: IncludedCheck = async () => false) {
-    this.#nudge = nudge;
-    this.#included = included;
+  constructor(store: AuditStore, verifier: NoteVerifier, origin: string, pollMs: number, hooks: { receiptKey: Uint8Array; nudge?: () => void; included?: IncludedCheck }) {
+    this.#receiptKey = hooks.receiptKey;
+    this.#nudge = hooks.nudge ?? (() => undefined);
+    this.#included = hooks.included ?? (async () => false);
     this.#store = store;
     this.#verifier = verifier;
     this.#origin = origin;
@@ -66,11 +73,12 @@ export class TicketWaiters {
 
   /**
    * Resolves once `ticket`'s entries (`entries`, what the writer recorded; empty for a flush or a
-   * checkpoint request) are integrated and a checkpoint covers them.
+   * checkpoint request) are integrated and a checkpoint covers them. `recordMac` is the MAC of
+   * the outbox record the writer enqueued under `ticket`.
    */
-  wait(ticket: string, signal?: AbortSignal, entries: readonly Uint8Array[] = []): Promise<AuditReceipt> {
+  wait(ticket: string, recordMac: Uint8Array, signal?: AbortSignal, entries: readonly Uint8Array[] = []): Promise<AuditReceipt> {
     return new Promise<AuditReceipt>((resolve, reject) => {
-      const w: Waiter = { resolve, reject, entries };
+      const w: Waiter = { resolve, reject, entries, recordMac };
       const list = this.#waiters.get(ticket) ?? [];
       list.push(w);
       this.#waiters.set(ticket, list);
@@ -120,9 +128,18 @@ export class TicketWaiters {
         let checkpoint: { note: string; size: number; root: Uint8Array } | undefined;
         for (const [ticket, list] of [...this.#waiters]) {
           try {
-            const at = list[0]?.at ?? (await this.#store.receipt(ticket));
-            if (at === undefined) continue;
-            for (const w of list) w.at = at;
+            let at = list[0]?.at;
+            if (at === undefined) {
+              const row = await this.#store.receipt(ticket);
+              if (row === undefined) continue;
+              // Only the sequencer can MAC a receipt (records.ts receiptMac); a record without
+              // entries has nothing else to check, and one with entries is checked again below.
+              if (!this.#authentic(row, list[0]!.recordMac)) {
+                throw new AuditCorruptError(`the stored receipt for outbox record ${ticket} does not carry the sequencer's MAC: it was not written by the log's sequencer`, row.index);
+              }
+              at = { index: row.index, count: row.count };
+              for (const w of list) w.at = at;
+            }
             checkpoint ??= await this.#latest();
             if (checkpoint === undefined || checkpoint.size < at.index + at.count) continue;
             // A receipt read from the store is only where the store says the entries landed:
@@ -147,6 +164,10 @@ export class TicketWaiters {
     } finally {
       this.#polling = false;
     }
+  }
+
+  #authentic(row: ReceiptRow, recordMac: Uint8Array): boolean {
+    return row.mac !== undefined && equalBytes(receiptMac(this.#receiptKey, row.index, row.count, recordMac), row.mac);
   }
 
   async #latest(): Promise<{ note: string; size: number; root: Uint8Array } | undefined> {

@@ -239,6 +239,12 @@ const MIGRATIONS: readonly Migration[] = [
     version: 8,
     up: (s) => [`ALTER TABLE ${s}.audit_tree ADD COLUMN guard bytea`],
   },
+  {
+    // The sequencer's MAC over each receipt (docs/AUDIT.md §4.2, records.ts receiptMac): a
+    // record without entries has nothing else its writer can check. Nullable: a catalog change.
+    version: 9,
+    up: (s) => [`ALTER TABLE ${s}.audit_receipts ADD COLUMN mac bytea`],
+  },
 ];
 
 /** Hash partitions of each key table when {@link migrate} is not told (`options.partitions`). */

@@ -104,9 +104,10 @@ export function auditStoreContract(name: string, makeStore: () => Promise<AuditS
         expect(claimed.map((c) => [c.flags, text(c.bundle)])).toEqual(records.map((r) => [r.flags, text(r.bundle)]));
         expect((await s.claim(2)).map((c) => c.ticket)).toEqual(tickets.slice(0, 2));
         const edge = TileEdge.empty(s.keepsBundles);
-        await s.integrate({ ...batchOf(edge, [entry(0), entry(1)], { consumed: tickets.slice(0, 2) }), receipts: [{ ticket: tickets[1]!, index: 1, count: 1 }] });
+        await s.integrate({ ...batchOf(edge, [entry(0), entry(1)], { consumed: tickets.slice(0, 2) }), receipts: [{ ticket: tickets[1]!, index: 1, count: 1, mac: new Uint8Array(32).fill(0xa5) }] });
         expect((await s.claim(10)).map((c) => c.ticket)).toEqual([tickets[2]]);
-        expect(await s.receipt(tickets[1]!)).toEqual({ index: 1, count: 1 });
+        // The sequencer's MAC comes back byte for byte (the writer checks it: waiters.ts).
+        expect(await s.receipt(tickets[1]!)).toEqual({ index: 1, count: 1, mac: new Uint8Array(32).fill(0xa5) });
         expect(await s.receipt(tickets[0]!)).toBeUndefined();
         await s.integrate({ ...batchOf(edge, []), start: 2, quarantined: [{ ticket: tickets[2]!, reason: 'test' }] });
         expect(await s.claim(10)).toEqual([]);
