@@ -158,8 +158,9 @@ describe('rewrap with AWS KMS (real client, KMS-compatible endpoint on 127.0.0.1
     const keyStore = new MemoryKeyStore();
     const before = new Keywarden({ masterKey: new AwsKmsMasterKey({ client, keyId: 'alias/dm-2025' }), keyStore });
     const msgs = await seal(before, 90);
-    // One client reaches both keys: the new key (by alias) unwraps old records by their ARN.
-    const newKey = new AwsKmsMasterKey({ client, keyId: 'alias/dm-2026' });
+    // The new key (by alias) unwraps old records by their ARN, which it is told of (strict mode:
+    // test/aws-kms-pinned.test.ts); rewrap re-encrypts from a source the key accepts.
+    const newKey = new AwsKmsMasterKey({ client, keyId: 'alias/dm-2026', previousKeyIds: [oldMeta.arn] });
     const kw = new Keywarden({ masterKey: newKey, keyStore });
     await allOpen(kw, msgs.slice(0, 5));
     expect(await newKey.resolveKeyId()).toBe(newMeta.arn); // DescribeKey, once

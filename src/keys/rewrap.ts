@@ -131,6 +131,8 @@ export interface RewrapTarget {
 /** The target of a re-wrap to a master key: every key not under its id. */
 export async function masterKeyTarget(ctx: RewrapContext, options: ReturnType<typeof rewrapOptions>): Promise<RewrapTarget> {
   const to = await withRetry(options, () => kmsCall('describe', (signal) => options.to.resolveKeyId?.({ signal }) ?? Promise.resolve(options.to.keyId), ctx.deadlines));
+  // Members configured by alias learn their ARNs, so the sources the provider accepts are known.
+  if (ctx.source !== options.to) await kmsCall('describe', (signal) => ctx.source.resolveKeyId?.({ signal }) ?? Promise.resolve(''), ctx.deadlines).catch(() => undefined);
   return { to, job: `rewrap:${to}`, query: { notMasterKeyId: to }, accepts: (id) => id === to };
 }
 
@@ -238,12 +240,20 @@ function commitPage(ctx: RewrapContext, updates: WrappingUpdate[]): Promise<bool
   });
 }
 
+/** Whether `provider` unwraps keys recorded under `masterKeyId` (as a MasterKeyRing routes). */
+function accepts(provider: MasterKeyProvider, masterKeyId: string): boolean {
+  return provider.keyId === masterKeyId || provider.handlesKeyId?.(masterKeyId) === true;
+}
+
 /** Re-wraps one key, retrying throttling with backoff; a KMS refusal of this key is returned, not thrown. */
 async function rewrapOne(ctx: RewrapContext, o: ReturnType<typeof rewrapOptions>, r: KeyRecord, calls: { n: number }): Promise<WrappedDataKey | KmsError> {
   const context = wrappingContext(ctx.subject, r.conversationId, r.version);
   try {
     return await withRetry(o, async () => {
-      if (o.to.reEncryptDataKey !== undefined && o.to.canReEncryptFrom?.(r.masterKeyId) === true) {
+      // ReEncrypt only from a master key this instance's own provider accepts: the recorded id
+      // comes from the key store, and KMS would re-encrypt a key a store writer wrapped under a
+      // KMS key of their own. Any other key goes through the provider's unwrap, which refuses it.
+      if (o.to.reEncryptDataKey !== undefined && o.to.canReEncryptFrom?.(r.masterKeyId) === true && accepts(ctx.source, r.masterKeyId)) {
         calls.n++;
         return kmsCall('re-encrypt', (signal) => o.to.reEncryptDataKey!(r.wrappedKey, context, r.masterKeyId, { signal }), ctx.deadlines);
       }

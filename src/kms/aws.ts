@@ -6,7 +6,10 @@
  * - generateDataKey → GenerateDataKey (KeySpec AES_256) with the key's EncryptionContext;
  * - unwrapDataKey   → Decrypt with the same EncryptionContext and KeyId pinned to the key ARN
  *   recorded at wrapping, so KMS refuses a wrapped key moved to another conversation or version
- *   (InvalidCiphertextException) and CloudTrail logs which conversation was unwrapped;
+ *   (InvalidCiphertextException) and CloudTrail logs which conversation was unwrapped. Only this
+ *   key's ARN and `previousKeyIds` are accepted (strict mode, as the AWS Encryption SDK's): the
+ *   recorded ARN comes from the key store, and a store writer who named a KMS key of their own
+ *   would otherwise hand the service a data key they chose (SECURITY.md, threat model);
  * - reEncryptDataKey → ReEncrypt (master-key re-wrap): the data key never leaves KMS; the
  *   SourceEncryptionContext is checked against the old wrapping and the same context is bound
  *   to the new one, SourceKeyId pinned to the recorded ARN;
@@ -28,6 +31,12 @@ export interface AwsKmsMasterKeyOptions {
   keyId: string;
   /** Grant tokens passed on every call, for keys used through grants. */
   grantTokens?: string[];
+  /**
+   * Key ARNs of earlier master keys whose wrapped keys this key may still unwrap (and re-wrap
+   * from), e.g. the key an alias pointed to before: until `rewrap` has moved every key. Keys
+   * recorded under any other ARN are refused with ERR_KMS_KEY_UNAVAILABLE before any KMS call.
+   */
+  previousKeyIds?: string[];
 }
 
 // Error names as the SDK reports them (unmodelled errors arrive as KMSServiceException with `name` set).
@@ -78,10 +87,12 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
   readonly #grantTokens: string[] | undefined;
   /** The key ARN, once known (from keyId if it is one, else from DescribeKey). */
   #arn: string | undefined;
+  /** ARNs of earlier master keys this one may unwrap from (options.previousKeyIds). */
+  readonly #previous: ReadonlySet<string>;
 
   constructor(options: AwsKmsMasterKeyOptions) {
     if (options === undefined) throw new InvalidInputError('options', 'expected { client, keyId }');
-    const o = ownOptions('options', options, ['client', 'keyId', 'grantTokens']);
+    const o = ownOptions('options', options, ['client', 'keyId', 'grantTokens', 'previousKeyIds']);
     if (!o.client || typeof (o.client as { send?: unknown }).send !== 'function') {
       throw new InvalidInputError('options.client', 'expected a KMSClient from @aws-sdk/client-kms');
     }
@@ -93,6 +104,26 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     this.keyId = o.keyId;
     this.#grantTokens = o.grantTokens === undefined ? undefined : [...o.grantTokens];
     if (KEY_ARN.test(o.keyId)) this.#arn = o.keyId;
+    if (o.previousKeyIds !== undefined && !Array.isArray(o.previousKeyIds)) throw new InvalidInputError('options.previousKeyIds', 'expected an array of KMS key ARNs');
+    const previous = [...(o.previousKeyIds ?? [])];
+    previous.forEach((id, i) => {
+      if (typeof id !== 'string' || !KEY_ARN.test(id)) throw new InvalidInputError(`options.previousKeyIds[${i}]`, 'expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): wrapped keys record ARNs, not aliases');
+    });
+    this.#previous = new Set(previous);
+  }
+
+  /** Whether keys recorded under `masterKeyId` are this key's or a listed previous key's. */
+  #accepts(masterKeyId: string): boolean {
+    return masterKeyId === this.#arn || this.#previous.has(masterKeyId);
+  }
+
+  /** {@link AwsKmsMasterKey.#accepts}, after learning this key's ARN when configured by alias. */
+  async #check(masterKeyId: string, options: KmsCallOptions | undefined): Promise<void> {
+    if (this.#accepts(masterKeyId)) return;
+    if (this.#arn === undefined && KEY_ARN.test(masterKeyId)) await this.resolveKeyId(options);
+    if (!this.#accepts(masterKeyId)) {
+      throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `keys recorded under ${KEY_ARN.test(masterKeyId) ? masterKeyId : 'that master key id'} are not this master key's: list an earlier key's ARN in previousKeyIds`);
+    }
   }
 
   #opts(options: KmsCallOptions | undefined): { abortSignal?: AbortSignal } {
@@ -113,9 +144,13 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     return (this.#arn = arn);
   }
 
-  /** Keys recorded under any KMS key ARN: Decrypt names the recorded ARN, so one client reaches them all. */
+  /**
+   * Keys recorded under this key's ARN or one of `previousKeyIds`. Configured by alias, the key
+   * claims its own ARN only once it knows it ({@link AwsKmsMasterKey.resolveKeyId}; a
+   * {@link MasterKeyRing} resolves its members before routing).
+   */
   handlesKeyId(masterKeyId: string): boolean {
-    return KEY_ARN.test(masterKeyId);
+    return this.#accepts(masterKeyId);
   }
 
   /** ReEncrypt works within one region and partition: the source ARN must share them with this key. */
@@ -125,6 +160,11 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     return src !== null && dst !== null && src[1] === dst[1] && src[2] === dst[2];
   }
 
+  /**
+   * ReEncrypt from `sourceMasterKeyId` into this key. The caller vouches for the source: `rewrap`
+   * re-encrypts only keys recorded under a master key its own provider accepts (its
+   * `handlesKeyId`), and unwraps the rest through that provider, which refuses foreign keys.
+   */
   async reEncryptDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, sourceMasterKeyId: string, options?: KmsCallOptions): Promise<WrappedDataKey> {
     let out;
     try {
@@ -163,21 +203,24 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     let out;
     try {
       out = await this.#client.send(
-        new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context }, GrantTokens: this.#grantTokens }),
+        new GenerateDataKeyCommand({ KeyId: this.#arn ?? this.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context }, GrantTokens: this.#grantTokens }),
         options?.signal === undefined ? {} : { abortSignal: options.signal },
       );
     } catch (err) {
       throw mapKmsError(err, 'GenerateDataKey');
     }
     const { Plaintext, CiphertextBlob, KeyId } = out;
-    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32 || !(CiphertextBlob instanceof Uint8Array) || !KeyId) {
+    // The key KMS used must be this one: keys it records are the keys it will unwrap.
+    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32 || !(CiphertextBlob instanceof Uint8Array) || typeof KeyId !== 'string' || !KEY_ARN.test(KeyId) || (this.#arn !== undefined && KeyId !== this.#arn)) {
       if (Plaintext instanceof Uint8Array) clean(Plaintext);
       throw new KmsError('ERR_KMS_FAILED', 'KMS GenerateDataKey returned an unexpected response');
     }
+    this.#arn ??= KeyId; // configured by alias: the ARN behind it, as KMS just named it
     return { plaintextKey: Plaintext, wrappedKey: CiphertextBlob, masterKeyId: KeyId };
   }
 
   async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
+    await this.#check(masterKeyId, options);
     let out;
     try {
       out = await this.#client.send(
@@ -187,8 +230,9 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     } catch (err) {
       throw mapKmsError(err, 'Decrypt');
     }
-    const { Plaintext } = out;
-    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32) {
+    const { Plaintext, KeyId } = out;
+    // KMS names the key it decrypted with: it must be the one asked for (strict mode).
+    if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32 || KeyId !== masterKeyId) {
       if (Plaintext instanceof Uint8Array) clean(Plaintext);
       throw new KmsError('ERR_KMS_FAILED', 'KMS Decrypt returned an unexpected response');
     }

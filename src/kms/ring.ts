@@ -50,10 +50,19 @@ export class MasterKeyRing implements MasterKeyProvider {
     return this.primary.generateDataKey(context, options);
   }
 
-  unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
-    const m = this.memberFor(masterKeyId);
-    if (m === undefined) return Promise.reject(new KmsError('ERR_KMS_KEY_UNAVAILABLE', `no master key in the ring unwraps keys of ${masterKeyId}`));
+  async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
+    const m = this.memberFor(masterKeyId) ?? (await this.#resolveMembers(options), this.memberFor(masterKeyId));
+    if (m === undefined) throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `no master key in the ring unwraps keys of ${masterKeyId}`);
     return m.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+  }
+
+  /**
+   * Lets members configured by alias learn the key ARN behind it (KMS DescribeKey, once each):
+   * a member claims only the ARNs it knows are its own (AwsKmsMasterKey, strict mode). A member
+   * that cannot tell claims nothing more.
+   */
+  async #resolveMembers(options: KmsCallOptions | undefined): Promise<void> {
+    await Promise.all(this.members.map(async (m) => m.resolveKeyId?.(options).catch(() => undefined)));
   }
 
   handlesKeyId(masterKeyId: string): boolean {
@@ -74,7 +83,10 @@ export class MasterKeyRing implements MasterKeyProvider {
     return this.primary.reEncryptDataKey(wrappedKey, context, sourceMasterKeyId, options);
   }
 
-  resolveKeyId(options?: KmsCallOptions): Promise<string> {
-    return this.primary.resolveKeyId?.(options) ?? Promise.resolve(this.primary.keyId);
+  /** The primary's key id; the other members learn theirs too (best effort), so routing by ARN works. */
+  async resolveKeyId(options?: KmsCallOptions): Promise<string> {
+    const id = await (this.primary.resolveKeyId?.(options) ?? Promise.resolve(this.primary.keyId));
+    await this.#resolveMembers(options);
+    return id;
   }
 }
