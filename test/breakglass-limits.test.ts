@@ -97,6 +97,16 @@ describe('identifiers and text fields', () => {
     // to upper case, the sharp s would become "SS" and the two would differ).
     expect(nameSkeleton('Stra\u1e9ee')).toBe(nameSkeleton('stra\u00dfe'));
     for (const other of ['t2', 't11', 'tl', '\u0442' + '1']) expect(nameSkeleton(other), other).not.toBe(nameSkeleton('t1'));
+    // An invisible character between a letter and its combining mark blocks composition and was
+    // removed only after NFKC, so "jose" + CGJ/ZWJ/ZWSP/soft hyphen + U+0301 stayed decomposed
+    // while "josé" composed; a braille blank prints as a space but is neither whitespace nor
+    // ignorable (outside review, 2026-12-01).
+    for (const disguise of ['jose\u034f\u0301', 'jose\u200d\u0301', 'jose\u200b\u0301', 'jose\u00ad\u0301', 'jose\u0301\u2800', '\u2800jos\u00e9']) {
+      expect(nameSkeleton(disguise), JSON.stringify(disguise)).toBe(nameSkeleton('jos\u00e9'));
+    }
+    // Hangul jamo split by an invisible joiner read as the syllable.
+    expect(nameSkeleton('\u1100\u200d\u1161')).toBe(nameSkeleton('\uac00'));
+    expect(nameSkeleton('jose')).not.toBe(nameSkeleton('jos\u00e9'));
     // Such names still parse: they are compared, not refused.
     expect(isIdentifier('t1\u200b')).toBe(true);
   });

@@ -206,7 +206,7 @@ export function isIdentifier(v: unknown, max = 256): v is string {
 /**
  * The form in which two names (requester, approver ids) are compared: NFKC, lower case, without
  * default-ignorable characters (zero-width, bidi controls, soft hyphen, variation selectors,
- * Hangul fillers) and whitespace. Names are compared as strings — the requester never counts as
+ * Hangul fillers), whitespace and the braille blank (U+2800). Names are compared as strings — the requester never counts as
  * an approver, and a policy's approvers are distinct people — so names that print alike must
  * compare equal: a requester `'t1\u200b'` prints as `'t1'` and was not the approver t1 (found by
  * an outside review). Lookalikes from other scripts (Cyrillic 'а') are not folded: that needs
@@ -219,8 +219,21 @@ export function isIdentifier(v: unknown, max = 256): v is string {
  * ```
  */
 export function nameSkeleton(name: string): string {
-  return name.normalize('NFKC').toLowerCase().replace(/[\p{Default_Ignorable_Code_Point}\s]/gu, '');
+  // Invisible characters go before normalising as well as after: one between a letter and its
+  // combining mark ("jose" + CGJ + U+0301) blocks composition, and removed only afterwards it
+  // left "jose\u0301" where "josé" composed (outside review, 2026-12-01). Lower-casing can
+  // decompose again (U+0130), so the steps repeat until nothing changes (twice in practice).
+  let s = name;
+  for (let i = 0; i < 4; i++) {
+    const next = s.replace(INVISIBLE, '').normalize('NFKC').toLowerCase().normalize('NFKC').replace(INVISIBLE, '');
+    if (next === s) break;
+    s = next;
+  }
+  return s;
 }
+
+/** Characters that print as nothing or as a blank: default-ignorables, white space, the braille blank. */
+const INVISIBLE = /[\p{Default_Ignorable_Code_Point}\s\u2800]/gu;
 
 function epochProblem(path: string, v: unknown): Problem {
   return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_EPOCH ? undefined : { path, expected: `an integer number of seconds in [0, ${MAX_EPOCH}]` };
