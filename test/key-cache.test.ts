@@ -185,15 +185,50 @@ describe('insert and lookups', () => {
     expect(again.k.next).toBe(v2.k); // one copy per version in the chain
     expect(v2.k.next).toBeUndefined();
     expect(cache.stats()).toEqual({ ...stats0, size: 2 });
-    // Replacing the head itself works too.
+    // Replacing the head itself works too. Asked to be active, the older version is cached
+    // inactive: it never takes the mark from version 2 (a load that read it before a rotation).
     const again2 = put(part, 'a', 1, true);
     expect(again.k.slot).toBe(-1);
     expect(again.view).toEqual(again2.bytes);
     expect(again.view).not.toEqual(again.bytes);
     expect(again2.k.next).toBe(v2.k);
-    expect(v2.k.active).toBe(false);
-    expect(part.peekActive('a')).toBe(again2.k);
+    expect(again2.k.active).toBe(false);
+    expect(v2.k.active).toBe(true);
+    expect(part.peekActive('a')).toBe(v2.k);
     expect(cache.stats()).toEqual({ ...stats0, size: 2 });
+  });
+
+  it('a reader that began before the active version changed caches its key inactive, unless that change made its own version active', () => {
+    const { cache } = setup();
+    const part = cache.partition('p');
+    put(part, 'a', 1);
+    // A load reads version 1 as active; meanwhile the instance hears of a rotation.
+    let stamp = part.begin();
+    part.deactivate('a');
+    let k = part.insertUnlessStale(stamp, 'a', 1, GCM, keyBytes(++serial), -1, true)!;
+    part.end(stamp);
+    expect(k.active).toBe(false);
+    expect(part.peekActive('a')).toBeUndefined();
+    // deactivateAll fences every conversation the same way.
+    stamp = part.begin();
+    part.deactivateAll();
+    k = part.insertUnlessStale(stamp, 'b', 1, GCM, keyBytes(++serial), -1, true)!;
+    part.end(stamp);
+    expect(k.active).toBe(false);
+    // Two first uses racing: the other made version 1 active after this read began; this one
+    // read the same version as active and keeps the mark (no reload, no second KMS call).
+    stamp = part.begin();
+    put(part, 'c', 1);
+    k = part.insertUnlessStale(stamp, 'c', 1, GCM, keyBytes(++serial), -1, true)!;
+    part.end(stamp);
+    expect(k.active).toBe(true);
+    expect(part.peekActive('c')).toBe(k);
+    // A reader that began after the change is not affected.
+    part.deactivate('a');
+    stamp = part.begin();
+    k = part.insertUnlessStale(stamp, 'a', 1, GCM, keyBytes(++serial), -1, true)!;
+    part.end(stamp);
+    expect(k.active).toBe(true);
   });
 
   it('deactivate: active() misses, the versions stay cached for version()', () => {
@@ -896,6 +931,8 @@ class Model {
     if (same) this.#removeKey(p, conv, same.id, false);
     let entry = this.#find(p, conv).c;
     if (entry === undefined) this.parts.get(p)!.push((entry = { conv, keys: [] }));
+    // An older version never takes the active mark from a newer one (rotation race, 2026-12-01).
+    if (active && entry.keys.some((k) => k.version > version)) active = false;
     if (active) for (const k of entry.keys) k.active = false;
     entry.keys.unshift({ id, version, active, loadedAt: Math.floor(this.t / 1000) });
     this.#touch(p, conv);

@@ -233,6 +233,15 @@ export class CachePartition {
   #clearedAt = -1;
   readonly #forgotAt = new Map<string, number>();
   readonly #readers = new Map<number, number>();
+  /**
+   * The same fence for the active mark: per conversation, the count at its last change of active
+   * version here (an active insert, a deactivate) while a reader that began before it may still
+   * be in flight; `#deactivatedAllAt` for deactivateAll. A reader whose stamp is older caches its
+   * key as inactive: it read which version was active before that changed (outside review,
+   * 2026-12-01: a load of version 1 that finished after a rotation made version 1 active again).
+   */
+  readonly #activeChangedAt = new Map<string, number>();
+  #deactivatedAllAt = -1;
 
   constructor(cache: KeyCache, id: string) {
     this.#cache = cache;
@@ -293,7 +302,14 @@ export class CachePartition {
         break;
       }
     }
-    if (active) for (let k = head; k !== undefined; k = k.next) k.active = false;
+    if (active) {
+      // The active version is the newest: an older one never takes the mark from a newer one.
+      for (let k = head; k !== undefined; k = k.next) if (k.version > version) active = false;
+    }
+    if (active) {
+      for (let k = head; k !== undefined; k = k.next) k.active = false;
+      this.#activeChanged(conversationId);
+    }
     const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._nowSec(), remaining, active, head, rotateAt);
     this.#map.delete(conversationId);
     this.#map.set(conversationId, node);
@@ -306,6 +322,13 @@ export class CachePartition {
   /** Forgets which version is active (its keys stay cached for decryption). */
   deactivate(conversationId: string): void {
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) k.active = false;
+    this.#activeChanged(conversationId);
+  }
+
+  /** Marks a change of `conversationId`'s active version for the readers in flight (see #activeChangedAt). */
+  #activeChanged(conversationId: string): void {
+    this.#gen++;
+    if (this.#readers.size > 0) this.#activeChangedAt.set(conversationId, this.#gen);
   }
 
   /**
@@ -335,6 +358,7 @@ export class CachePartition {
   /** Forgets which version is active for every conversation (change notifications were missed). */
   deactivateAll(): void {
     for (const head of this.#map.values()) for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) k.active = false;
+    this.#deactivatedAllAt = ++this.#gen;
   }
 
   /** The key bytes of a live entry (a view into the slab: use it synchronously). */
@@ -361,10 +385,15 @@ export class CachePartition {
     const n = (this.#readers.get(stamp) ?? 1) - 1;
     if (n > 0) this.#readers.set(stamp, n);
     else this.#readers.delete(stamp);
-    if (this.#forgotAt.size === 0) return;
-    if (this.#readers.size === 0) return this.#forgotAt.clear();
+    if (this.#forgotAt.size === 0 && this.#activeChangedAt.size === 0) return;
+    if (this.#readers.size === 0) {
+      this.#forgotAt.clear();
+      this.#activeChangedAt.clear();
+      return;
+    }
     const oldest = this.#readers.keys().next().value!;
     for (const [c, g] of this.#forgotAt) if (g <= oldest) this.#forgotAt.delete(c);
+    for (const [c, g] of this.#activeChangedAt) if (g <= oldest) this.#activeChangedAt.delete(c);
   }
 
   /** Whether a forget of `conversationId`, or a clear, came after `stamp` was taken. */
@@ -379,7 +408,11 @@ export class CachePartition {
    */
   insertUnlessStale(stamp: number, conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity): CachedKey | undefined {
     if (this.stale(conversationId, stamp)) return undefined;
-    return this.insert(conversationId, version, suite, key, remaining, active, rotateAt);
+    // Read as active before the active version changed here: cached for decryption only —
+    // unless that change made this very version active (a first use racing another: no reload).
+    let demoted = active && (this.#deactivatedAllAt > stamp || (this.#activeChangedAt.get(conversationId) ?? -1) > stamp);
+    if (demoted) for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) if (k.version === version && k.active) demoted = false;
+    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt);
   }
 
   /**
