@@ -694,19 +694,22 @@ export class Keywarden {
       forSealing: async (conversationId, signal) => {
         // As encrypt: the cached active key unless it is missing, spent or due for rotation by the
         // rotation policy; then the lifecycle's (reserving, rotating, refusing a shredded one).
-        const now = this.#clock();
+        // The deadline is checked again with the time after each wait, and that time is the
+        // sealing time, as in #encryptSlow (test/rotation-deadline-wait.test.ts).
+        let t = this.#clock();
         const cached = part.active(conversationId);
         let k = cached;
-        if (k === undefined || k.slot < 0 || k.remaining === 0 || now >= k.rotateAt) {
+        if (k === undefined || k.slot < 0 || k.remaining === 0 || t >= k.rotateAt) {
           k = undefined;
           do {
-            k = await raceAbort(keys.activeForSeal(conversationId, k ?? cached, now), signal);
+            k = await raceAbort(keys.activeForSeal(conversationId, k ?? cached, t), signal);
             if (keys.closed) throw new ClosedError();
-          } while (k.slot < 0 || k.remaining === 0);
+            t = this.#clock();
+          } while (k.slot < 0 || k.remaining === 0 || t >= k.rotateAt);
         }
         // One message of the version's budget per attachment, not per segment (docs/FORMAT.md §9.5).
         if (k.remaining > 0) k.remaining--;
-        return { key: part.key(k).slice(), version: k.version, suite: k.suite, sealedAt: sealingSeconds(this.#clock()) };
+        return { key: part.key(k).slice(), version: k.version, suite: k.suite, sealedAt: sealingSeconds(t) };
       },
       forOpening: async (conversationId, version, signal) => {
         let k = part.version(conversationId, version);
