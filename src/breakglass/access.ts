@@ -34,7 +34,7 @@ import { clean } from '../util/bytes.js';
 import { MAX_AAD_BYTES, conversationIdBytes, ownOptions } from '../util/validate.js';
 import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
-import { type BreakGlassRequest, type BreakGlassToken, decodeToken } from './token.js';
+import { type BreakGlassRequest, type BreakGlassToken, decodeToken, isReasonShape, isTokenId } from './token.js';
 // Attachments (issue #16): the block at the end of the class.
 import { type BreakGlassAttachmentResult, attachmentHeader, openAndVerify, sealedInside } from './attachment.js';
 import { checkCall } from '../stream/attachments.js';
@@ -53,11 +53,6 @@ interface WindowKey {
 }
 
 const outOfScope = (message: string): DecryptResult => ({ ok: false, error: new BreakGlassError('ERR_BG_OUT_OF_SCOPE', message) });
-
-/** Whether an untrusted request field can go into an audit entry's string field as it is. */
-function recordable(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= 1024 && v.isWellFormed();
-}
 
 /** keywarden's own error as is; anything else (a bug) as ERR_INTERNAL with the cause kept. */
 function asKeywardenError(err: unknown): KeywardenError {
@@ -350,10 +345,13 @@ export class BreakGlass {
   }
 
   async #record(req: BreakGlassRequest | undefined, err: KeywardenError): Promise<void> {
-    // A token passed as an object was not validated: copy only what the entry schema accepts,
-    // or its validation (ERR_AUDIT_ENTRY) would replace the refusal and lose its record.
-    const token = recordable(req?.jti) ? req.jti : 'unparseable';
-    const reason = recordable(req?.reason) ? req.reason : 'unknown';
+    // A token passed as an object was not validated: copy only what has the shape of a token id
+    // and of a reason code. Any other text could be anything its author chose — a conversation
+    // id, a case number — written for good into a log that holds those only as keyed HMACs
+    // (outside review, 2026-12-01); and anything the entry schema refuses (ERR_AUDIT_ENTRY)
+    // would replace the refusal and lose its record.
+    const token = isTokenId(req?.jti) ? req.jti : 'unparseable';
+    const reason = isReasonShape(req?.reason) ? req.reason : 'unknown';
     const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
     // A refusal is refused either way; if even its record cannot be written, the caller still
     // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.

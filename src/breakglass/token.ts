@@ -182,6 +182,11 @@ const MAX_EPOCH = 253402300799;
 // so the last character is one of A, Q, g, w. One jti has one spelling.
 const JTI = /^[A-Za-z0-9_-]{21}[AQgw]$/;
 const REASON_SHAPE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/** Whether `v` has the shape of a token id (128 bits in canonical base64url) — and so holds no free text. @internal */
+export const isTokenId = (v: unknown): v is string => typeof v === 'string' && JTI.test(v);
+/** Whether `v` has the shape of a reason code (A-Z, then A-Z, 0-9 and _) — and so holds no free text. @internal */
+export const isReasonShape = (v: unknown): v is string => typeof v === 'string' && REASON_SHAPE.test(v);
 const OPERATION_SHAPE = /^[a-z][a-z0-9-]{0,31}$/;
 const REQUEST_KEYS = ['v', 'jti', 'policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'iat', 'nbf', 'exp'];
 const SCOPE_KEYS = ['conversations', 'from', 'to', 'maxMessages', 'operation'];
