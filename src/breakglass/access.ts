@@ -219,36 +219,43 @@ export class BreakGlass {
   ): Promise<{ results: DecryptResult[]; opened: Uint8Array[] }> {
     const results: DecryptResult[] = [];
     const opened: Uint8Array[] = [];
-    for (let i = 0; i < parsed.cts.length; i++) {
-      const ct = parsed.cts[i]!;
-      const h = parseHeader(ct);
-      if (h !== undefined && h.sealedAt !== undefined && !(h.sealedAt * 1000 >= from && h.sealedAt * 1000 + 1000 <= to)) {
-        results.push(outOfScope('message was sealed outside the token time window'));
-        continue;
+    try {
+      for (let i = 0; i < parsed.cts.length; i++) {
+        const ct = parsed.cts[i]!;
+        const h = parseHeader(ct);
+        if (h !== undefined && h.sealedAt !== undefined && !(h.sealedAt * 1000 >= from && h.sealedAt * 1000 + 1000 <= to)) {
+          results.push(outOfScope('message was sealed outside the token time window'));
+          continue;
+        }
+        let k = h === undefined ? undefined : keys.get(h.keyVersion);
+        if (h !== undefined && k === undefined) {
+          throwIfAborted(signal);
+          k = await this.#keyFor(conversationId, h.keyVersion, from, to);
+          keys.set(h.keyVersion, k);
+        }
+        if (k?.shredded) {
+          results.push({ ok: false, error: shreddedError(h!.keyVersion) });
+          continue;
+        }
+        // Only v1 messages are windowed by key version: a v2 message carries its own time.
+        if (k?.outside && h?.sealedAt === undefined) {
+          results.push(outOfScope('message key version is outside the token time window'));
+          continue;
+        }
+        const key = k?.key ?? (k?.outside ? await this.#unwrapOutside(h!.keyVersion, keys) : undefined);
+        const pt = h === undefined || key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k!.suite!, h.keyVersion, key, ct, parsed.aads[i]!);
+        if (pt === null) {
+          results.push({ ok: false, error: new DecryptionError() });
+          continue;
+        }
+        results.push({ ok: true, plaintext: pt });
+        opened.push(ct);
       }
-      let k = h === undefined ? undefined : keys.get(h.keyVersion);
-      if (h !== undefined && k === undefined) {
-        throwIfAborted(signal);
-        k = await this.#keyFor(conversationId, h.keyVersion, from, to);
-        keys.set(h.keyVersion, k);
-      }
-      if (k?.shredded) {
-        results.push({ ok: false, error: shreddedError(h!.keyVersion) });
-        continue;
-      }
-      // Only v1 messages are windowed by key version: a v2 message carries its own time.
-      if (k?.outside && h?.sealedAt === undefined) {
-        results.push(outOfScope('message key version is outside the token time window'));
-        continue;
-      }
-      const key = k?.key ?? (k?.outside ? await this.#unwrapOutside(h!.keyVersion, keys) : undefined);
-      const pt = h === undefined || key === undefined ? null : openMessage(this.#o.aead, this.#ad, conversationId, k!.suite!, h.keyVersion, key, ct, parsed.aads[i]!);
-      if (pt === null) {
-        results.push({ ok: false, error: new DecryptionError() });
-        continue;
-      }
-      results.push({ ok: true, plaintext: pt });
-      opened.push(ct);
+    } catch (err) {
+      // Nothing is released after a failure: what was opened before it is wiped (outside review,
+      // 2026-12-01: a later version's failed unwrap left the earlier plaintexts readable).
+      for (const r of results) if (r.ok) clean(r.plaintext);
+      throw err;
     }
     return { results, opened };
   }
