@@ -51,6 +51,23 @@ describe('break-glass attachments', () => {
     expect(verifyAuditLog({ verifierKey: d.logVerifierKey, entries: all, checkpoints: await d.auditStore.checkpoints() }).ok).toBe(true);
   });
 
+  it('a reader opened before the conversation is shredded stops at its next range, as a Keywarden reader does', async () => {
+    // Outside review, 2026-12-01: the break-glass reader kept decrypting after the shred.
+    const d = await deployment();
+    const { t1, t2, l1 } = d.approvers;
+    d.setTime(T0 + 5 * DAY);
+    const pt = bytesOf(4000, 3);
+    const a = await d.kw.encryptAttachment('c0', pt, { aad: 'att-3', segmentSize: 512 });
+    d.setTime(T0 + 20 * DAY);
+    const { attachment } = await d.bg.openAttachment((await token(d, [t1, t2, l1])).text, 'c0', a, { aad: 'att-3' });
+    expect(await attachment.decryptRange(0, 10)).toEqual(pt.subarray(0, 10));
+    await d.kw.shred('c0');
+    await expect(d.kw.decryptAttachment('c0', a, { aad: 'att-3' })).rejects.toMatchObject({ code: 'ERR_KEY_SHREDDED' });
+    await expect(attachment.decryptRange(600, 100)).rejects.toMatchObject({ code: 'ERR_KEY_SHREDDED' });
+    // Its key is gone: it stays failed.
+    await expect(attachment.decryptRange(0, 10)).rejects.toMatchObject({ code: 'ERR_CLOSED' });
+  });
+
   it('reads a source by ranges, as Keywarden.openAttachment does', async () => {
     const d = await deployment();
     const { t1, t2, l1 } = d.approvers;

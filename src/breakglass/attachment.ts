@@ -68,7 +68,13 @@ export async function openAndVerify(
   } finally {
     clean(dataKey);
   }
-  const reader = new AttachmentReader(at.src, at.header, { aead: segmentsFor(o.aead), suite: checked.suite, key, segmentSize: at.h.segmentSize }, () => false);
+  // Every range asks the key store again, as a Keywarden reader asks its key path: a shred after
+  // the reader was opened stops it at its next range (docs/FORMAT.md §9.6; outside review,
+  // 2026-12-01 — the break-glass reader had no such check and kept decrypting).
+  const recheck = async (): Promise<void> => {
+    if ((await readVersion(o.keyStore, conversationId, at.h.keyVersion, o.timeouts)) === undefined) throw new DecryptionError();
+  };
+  const reader = new AttachmentReader(at.src, at.header, { aead: segmentsFor(o.aead), suite: checked.suite, key, segmentSize: at.h.segmentSize }, () => false, recheck);
   try {
     const h = sha256.create();
     await reader.authenticateAll((bytes) => h.update(bytes), signal);
