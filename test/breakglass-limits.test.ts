@@ -345,8 +345,8 @@ describe('validatePolicy ranges', () => {
     expect(param({ ...policy, clockToleranceSeconds: 0 })).toBe('ok');
     expect(param({ ...policy, clockToleranceSeconds: 300 })).toBe('ok');
     expect(param({ ...policy, clockToleranceSeconds: -1 })).toBe('policy.clockToleranceSeconds');
-    expect(param({ ...policy, maxScope: { ...policy.maxScope, conversations: 1000 } })).toBe('ok');
-    expect(param({ ...policy, maxScope: { ...policy.maxScope, conversations: 1001 } })).toBe('policy.maxScope.conversations');
+    expect(param({ ...policy, maxScope: { ...policy.maxScope, conversations: 900 } })).toBe('ok');
+    expect(param({ ...policy, maxScope: { ...policy.maxScope, conversations: 901 } })).toBe('policy.maxScope.conversations');
     expect(param({ ...policy, maxScope: { ...policy.maxScope, conversations: 0 } })).toBe('policy.maxScope.conversations');
     expect(param({ ...policy, maxScope: { ...policy.maxScope, windowSeconds: 0 } })).toBe('policy.maxScope.windowSeconds');
     expect(param({ ...policy, maxScope: { ...policy.maxScope, messages: 1, windowSeconds: 1, conversations: 1 } })).toBe('ok');

@@ -18,9 +18,9 @@
  */
 import { nobleAead } from '../aead/noble.js';
 import type { AeadImpl } from '../aead/types.js';
-import { type AuditEvent, type AuditIdHasher, ciphertextsDigest, newEvent } from '../audit/entry.js';
+import { type AuditEvent, type AuditIdHasher, MAX_ENTRY_BYTES, ciphertextsDigest, encodeEntry, newEvent } from '../audit/entry.js';
 import type { AuditLog, AuditPending } from '../audit/log.js';
-import { AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
+import { AuditEntryError, AuditUnavailableError, BreakGlassError, type BreakGlassErrorCode, DecryptionError, InternalError, InvalidInputError, KeyShreddedError, KeywardenError } from '../errors.js';
 import { type DecryptItem, type DecryptResult, type ParsedItems, copyItems, parseDecryptItems } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
@@ -305,6 +305,14 @@ export class BreakGlass {
    * is released (docs/BREAK-GLASS.md §3). A token already used is refused as a replay.
    */
   async #consumeWithIntent(req: BreakGlassRequest, intent: AuditEvent): Promise<void> {
+    // A token the log cannot record is refused before it is used, with its refusal on the
+    // record: many long approver ids beside a large scope can outgrow one entry (policy.ts).
+    try {
+      encodeEntry(intent);
+    } catch (err) {
+      if (err instanceof AuditEntryError) await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', `the access record of this token would exceed the largest audit entry (${MAX_ENTRY_BYTES} bytes): ask for fewer conversations`);
+      throw err;
+    }
     let consumed: boolean;
     let pending: AuditPending | undefined;
     try {

@@ -130,7 +130,10 @@ const MAX_FACTORS = 16;
 const MAX_APPROVERS_PER_FACTOR = 64;
 const MAX_LIFETIME_SECONDS = 366 * 86400;
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
-const MAX_SCOPE_CONVERSATIONS = 1000; // what a request can structurally hold
+// The access intent lists one HMAC per conversation (64 hex digits, 67 bytes in the entry's
+// JSON): 900 take 60,300 of an entry's 65,535 bytes, leaving room for the rest of the intent
+// (at 1,000 the intent of a valid token could not be recorded: outside review, 2026-12-01).
+const MAX_SCOPE_CONVERSATIONS = 900;
 
 function id(param: string, v: unknown): void {
   if (!isIdentifier(v)) throw new InvalidInputError(param, 'expected an identifier (1-256 characters, no control characters)');
