@@ -315,15 +315,24 @@ export class BreakGlass {
     }
     let consumed: boolean;
     let pending: AuditPending | undefined;
+    let recorded = false;
     try {
       consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
         if (tx === undefined) await this.#o.audit.log.append(intent);
         else pending = await this.#o.audit.log.record(intent, { tx, checkpoint: true });
+        recorded = true;
       });
     } catch (err) {
       throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
     }
     if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
+    // A ledger's `true` counts only with the intent recorded (`ledger` is a public option: one
+    // that did not run `record` to completion let plaintext out with nothing on the log —
+    // outside review, 2026-12-01). Nothing is released; if its write lands later, so does this.
+    if (!recorded) {
+      await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
+      throw new AuditUnavailableError('the token ledger consumed the token without recording the break-glass intent (TokenLedger.consume must await record)');
+    }
     if (pending === undefined) return;
     try {
       await pending.checkpointed();
