@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const masterKey = new AwsKmsMasterKey({
     client: new KMSClient({}),                 // region, credentials, retries: the SDK's own configuration
     keyId: process.env.KEYWARDEN_KMS_KEY_ID!,  // key id, key ARN, alias name or alias ARN
-  });
+    // previousKeyIds: ['arn:aws:kms:…:key/…'], // earlier keys' ARNs, until `keys rewrap` has moved their keys
+  });                                          // keys recorded under any other KMS key are refused (SECURITY.md)
   const kw = new Keywarden({ masterKey, keyStore, cache: { maxEntries: 100_000, maxAgeMs: 300_000 } });
   // #endregion readme
 
