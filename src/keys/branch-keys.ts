@@ -302,7 +302,27 @@ export class BranchKeyProvider implements MasterKeyProvider {
         return this.#wrapUnder(branch, conversationId, keyVersion, pt, opts, latest.version);
       },
     };
-    return { to, job: `rewrap:${to}`, query: { notMasterKeyId: to, masterKeyIdPrefix: `${PREFIX}${branch}#` }, accepts: (id) => id === to, provider };
+    return { to, job: `rewrap:${to}`, query: { notMasterKeyId: to, masterKeyIdPrefix: `${PREFIX}${branch}#` }, accepts: (id) => id === to, provider, live: (ids) => this.#liveVersions(ids) };
+  }
+
+  /**
+   * The branch key ids among `ids` whose version the branch store still holds unshredded, read
+   * afresh (not from the cache: a process may hold a version for `cache.maxAgeMs` after another
+   * shredded it); a shredded one also leaves this cache. Ids of master keys are live.
+   */
+  async #liveVersions(ids: readonly string[]): Promise<ReadonlySet<string>> {
+    const live = new Set<string>();
+    for (const id of ids) {
+      const ref = parseBranchKeyId(id);
+      if (ref === undefined) {
+        live.add(id);
+        continue;
+      }
+      const rec = await this.#keys.storeCall('read', () => this.store.getVersion(ref.branch, ref.version));
+      if (rec !== undefined && rec.state !== 'shredded') live.add(id);
+      else this.#part.forget(ref.branch, ref.version);
+    }
+    return live;
   }
 
   /** Counters: KMS calls for branch keys, local wraps and unwraps, the branch key cache. */

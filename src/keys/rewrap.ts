@@ -126,6 +126,14 @@ export interface RewrapTarget {
   query: Omit<WrappedQuery, 'after' | 'limit'>;
   /** Whether a new wrapping is under the destination (anything else is a provider fault). */
   accepts(masterKeyId: string): boolean;
+  /**
+   * Of the wrapping keys named, those still usable, read afresh from their store (branch keys:
+   * not shredded). Asked before a page is unwrapped and again just before its write, so a key
+   * under a wrapping key shredded meanwhile — or still cached by this process after its shred —
+   * is not moved under a live one. Absent: every source is usable (a master key is not shredded
+   * through keywarden).
+   */
+  live?: (masterKeyIds: readonly string[]) => Promise<ReadonlySet<string>>;
 }
 
 /** The target of a re-wrap to a master key: every key not under its id. */
@@ -167,10 +175,14 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
       complete = true;
       break;
     }
-    const results = await mapLimit(page, options.concurrency, (r) => rewrapOne(ctx, options, r, calls));
+    // Keys under a source that is gone are left as they are (skipped): not even unwrapped.
+    const live = t.live === undefined ? undefined : await t.live([...new Set(page.map((r) => r.masterKeyId))]);
+    const usable = live === undefined ? page : page.filter((r) => live.has(r.masterKeyId));
+    job.skipped += page.length - usable.length;
+    const results = await mapLimit(usable, options.concurrency, (r) => rewrapOne(ctx, options, r, calls));
     const updates: WrappingUpdate[] = [];
     for (const [i, res] of results.entries()) {
-      const r = page[i]!;
+      const r = usable[i]!;
       if (res instanceof KmsError) {
         job.failed++;
         if (failures.length < 1000) failures.push({ conversationId: r.conversationId, version: r.version, code: res.code });
@@ -179,7 +191,12 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
       if (!t.accepts(res.masterKeyId)) throw new KmsError('ERR_KMS_FAILED', `re-wrap produced a key under ${res.masterKeyId}, not ${to}`);
       updates.push({ conversationId: r.conversationId, version: r.version, expected: { masterKeyId: r.masterKeyId, wrappedKey: r.wrappedKey }, next: res });
     }
-    const done = await storeCall('update', () => commitPage(ctx, updates), undefined, ctx.deadlines);
+    // Again just before the write: a shred that committed while the page was unwrapped. (Not
+    // inside the write's transaction: the source's store may share its connection pool, and a
+    // second connection taken inside a transaction can wait for ever on a small pool.)
+    const still = t.live === undefined ? undefined : await t.live([...new Set(updates.map((u) => u.expected.masterKeyId))]);
+    const kept = still === undefined ? updates : updates.filter((u) => still.has(u.expected.masterKeyId));
+    const done = await storeCall('update', () => commitPage(ctx, kept), undefined, ctx.deadlines);
     const n = done.filter(Boolean).length;
     job.rewrapped += n;
     job.skipped += updates.length - n;
