@@ -19,7 +19,7 @@ import type { TileFiles } from './file-tiles.js';
 import { leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
 import type { RecordKeys } from './records.js';
-import { ReplayGuard } from './replay-guard.js';
+import { ReplayGuard, resetFloor } from './replay-guard.js';
 import { TileEdge } from './tile-edge.js';
 import { MAX_BUNDLE_ENTRY, TILE_WIDTH, edgeTiles } from './tiles.js';
 
@@ -131,8 +131,15 @@ export async function migrateFileLegacy(dir: string, tiles: TileFiles, keys: Rec
     await tiles.write(rest.take().filter((w) => w.level === 'entries'));
   }
   const note = history.note;
-  // A log with entries needs a replay guard (replay-guard.ts): 0.1 had no outbox, so it starts empty.
-  const guard = note === undefined ? null : toBase64(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, { size: cp?.size ?? 0, root: cp?.rootHash ?? edge.root() }));
+  // A log with entries needs a replay guard (replay-guard.ts). 0.1 had no outbox, but a store
+  // writer can make a tiled log look like 0.1 again: the guard refuses what was sealed before now.
+  let guard: string | null = null;
+  if (note !== undefined) {
+    const size = cp?.size ?? 0;
+    const lastBundle = size === 0 ? [] : ((await tiles.readBundle(Math.floor((size - 1) / TILE_WIDTH), ((size - 1) % TILE_WIDTH) + 1)) ?? []);
+    const at = { size, root: cp?.rootHash ?? edge.root() };
+    guard = toBase64(ReplayGuard.afterMigration(at, Date.now(), resetFloor(lastBundle, 0)).seal(keys.mac, at));
+  }
   const head = { note, history: history.end, pending: null, cursors: {}, receipts: [], guard };
   if (note !== undefined) {
     await replaceFile(join(dir, 'checkpoint'), enc.encode(note));

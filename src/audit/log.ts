@@ -20,12 +20,12 @@ import { sha256 } from '../util/digest.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { assertInt, assertString, own, ownOptions } from '../util/validate.js';
 import { type Checkpoint, type VerifiedCosignature, openCheckpoint, verifyCosignatures } from './checkpoint.js';
-import { type AuditEvent, decodeEntry, encodeEntry, newEvent } from './entry.js';
+import { type AuditEvent, encodeEntry, newEvent } from './entry.js';
 import { formatConsistencyRequest, formatTlogProof } from './formats.js';
 import { HASH_SIZE, leafHash, verifyConsistency, verifyInclusion } from './merkle.js';
 import { type NoteVerifier, newNoteVerifier, verifierKeyFromSigner } from './note.js';
 import { OutboxProducer, type RecordKeys, TREE_HEAD_LINE, type TreeHead, openTreeHead, recordKeys, sealOutboxRecord, signTreeHead } from './records.js';
-import { ReplayGuard } from './replay-guard.js';
+import { RESET_TAIL, ReplayGuard, resetFloor } from './replay-guard.js';
 import { type InspectProblem, type VerifiedState, inspectStore, isProblem } from './inspect.js';
 import { type Landed, type SequencedView, Sequencer } from './sequencer.js';
 import { type AuditStore, headSize } from './store.js';
@@ -129,11 +129,6 @@ function encodeEvents(events: AuditEvent | readonly AuditEvent[]): Uint8Array[] 
   if (list.length === 0) throw new InvalidInputError('events', 'expected at least one event');
   return list.map(encodeEntry);
 }
-
-/** A reset replay guard refuses records sealed up to this long after the newest kept entry's event time. */
-const REPAIR_MARGIN_MS = 5000;
-/** How many of the newest kept entries a resetting repair reads for their times. */
-const REPAIR_TAIL = 256;
 
 const asUnavailable = (err: unknown): KeywardenError => (err instanceof KeywardenError ? err : new AuditUnavailableError('audit store failed', err));
 
@@ -292,11 +287,7 @@ export class AuditLog {
       const at = { size: from, root: problem.rootAtDrop ?? openTreeHead(head, this.#verifier).root };
       // A reset guard's horizon must pass every record integrated so far, whatever this host's
       // clock says: the newest kept entry's time (plus a margin for sealing after the event was made).
-      let floor = 0;
-      for (const e of await this.#store.read(Math.max(0, from - REPAIR_TAIL), from)) {
-        const t = Date.parse(decodeEntry(e).time);
-        if (Number.isFinite(t)) floor = Math.max(floor, t + REPAIR_MARGIN_MS);
-      }
+      const floor = resetFloor(await this.#store.read(Math.max(0, from - RESET_TAIL), from));
       const guard = ReplayGuard.afterRepair(this.#keys.mac, state.guard, at, Date.now(), floor, { windowMs: this.#o.replayWindowMs });
       // This process's own records: those sealed before the repair are refused by counter, the
       // ones after it are taken whatever this host's clock says against the horizon.

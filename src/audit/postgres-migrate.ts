@@ -18,7 +18,7 @@ import { leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
 import { type AuditTables, asBuffer, run, toInt } from './postgres-sql.js';
 import type { RecordKeys } from './records.js';
-import { ReplayGuard } from './replay-guard.js';
+import { RESET_TAIL, ReplayGuard, resetFloor } from './replay-guard.js';
 import { TileEdge } from './tile-edge.js';
 import { edgeTiles } from './tiles.js';
 
@@ -90,8 +90,11 @@ async function migrateHoldingLease(
   await transaction('migrate', async (client) => {
     // Full tiles make their partial rows redundant (tlog-tiles §"Partial Tiles").
     await run(client, 'migrate', `DELETE FROM ${t.tiles} p USING ${t.tiles} f WHERE f.level = p.level AND f.idx = p.idx AND f.width = 256 AND p.width < 256`);
-    // A log with entries needs a replay guard (replay-guard.ts): 0.1 had no outbox, so it starts empty.
-    const guard = asBuffer(ReplayGuard.empty({ windowMs: 0 }).seal(keys.mac, { size: target, root: cp?.rootHash ?? edge.root() }));
+    // A log with entries needs a replay guard (replay-guard.ts). 0.1 had no outbox, but a store
+    // writer can make a migrated log look unmigrated again: the guard refuses what was sealed before now.
+    const tail = await run<{ entry: Uint8Array }>(client, 'migrate', `SELECT entry FROM ${t.entries} WHERE idx >= $1 AND idx < $2`, [Math.max(0, target - RESET_TAIL), target]);
+    const at = { size: target, root: cp?.rootHash ?? edge.root() };
+    const guard = asBuffer(ReplayGuard.afterMigration(at, Date.now(), resetFloor(tail.rows.map((r) => new Uint8Array(r.entry)), 0)).seal(keys.mac, at));
     if (note !== undefined && target > 0) await run(client, 'migrate', `INSERT INTO ${t.tree} (start, size, note, guard) VALUES (0, $1, $2, $3) ON CONFLICT DO NOTHING`, [target, note, guard]);
     await run(client, 'migrate', `UPDATE ${t.migration} SET done = true WHERE id = 1`);
   });

@@ -40,8 +40,33 @@
 import { AuditCorruptError } from '../errors.js';
 import { equalBytes, toHex, utf8 } from '../util/bytes.js';
 import { hmacSha256 } from '../util/digest.js';
+import { decodeEntry } from './entry.js';
 import { HASH_SIZE } from './merkle.js';
 import { type OutboxId, PRODUCER_ID_SIZE } from './records.js';
+
+/** A reset guard refuses records sealed up to this long after the newest kept entry's event time. */
+export const RESET_MARGIN_MS = 5000;
+/** How many of the newest kept entries a reset reads for their times. */
+export const RESET_TAIL = 256;
+
+/**
+ * The horizon floor of a reset guard: the newest event time among `entries` (the newest kept
+ * ones) plus `marginMs`, whatever this host's clock says — every record integrated so far was
+ * sealed before it. Entries that do not decode are skipped.
+ */
+export function resetFloor(entries: readonly Uint8Array[], marginMs = RESET_MARGIN_MS): number {
+  let floor = 0;
+  for (const e of entries) {
+    let t = NaN;
+    try {
+      t = Date.parse(decodeEntry(e).time);
+    } catch {
+      // not an entry of this format: it has no time to go by
+    }
+    if (Number.isFinite(t)) floor = Math.max(floor, t + marginMs);
+  }
+  return floor;
+}
 
 /** The tree head a stored guard belongs to. */
 export interface GuardHead {
@@ -169,6 +194,18 @@ export class ReplayGuard {
     if (stored === undefined && head.size === 0) return ReplayGuard.empty(options);
     const horizon = Math.max(0, Math.floor(now), newest, Math.floor(floor));
     return new ReplayGuard(options.windowMs, horizon, new Map(), horizon, Math.floor(now));
+  }
+
+  /**
+   * The guard of a log just migrated from a layout without an outbox (0.1). A genuine migration
+   * has no outbox record to refuse, but a store writer can make a tiled log look like 0.1 again
+   * and have it migrated anew (outside review, 2026-12-01): so, as after a repair, the guard
+   * refuses every record sealed before the migration (`now`, and `floor`: {@link resetFloor}
+   * over the newest entries, without a margin — a genuine migration's producers start after it,
+   * and a margin would refuse their first records) instead of starting with horizon 0.
+   */
+  static afterMigration(head: GuardHead, now: number, floor: number): ReplayGuard {
+    return ReplayGuard.afterRepair(new Uint8Array(32), undefined, head, now, floor, { windowMs: 0 });
   }
 
   static #decode(key: Uint8Array, stored: Uint8Array, size: number, options: ReplayGuardOptions): { guard: ReplayGuard; sealedAt: GuardHead } {
