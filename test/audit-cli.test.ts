@@ -120,6 +120,42 @@ describe('keywarden audit', () => {
     }
   });
 
+  it('verify --witness --quorum fails when there is no checkpoint to check; --quorum needs as many --witness; --witness-max-age bounds the cosignature', async () => {
+    // Outside review, 2026-12-01: a store writer who removed the checkpoint history turned the
+    // witness requirement off (exit 0), `--quorum 2` alone enforced nothing, and a store rolled
+    // back to an older cosigned checkpoint passed (cosignature times were never judged).
+    const w1 = generateCosignerKey('witness1.example', new Uint8Array(32).fill(7));
+    const w2 = generateCosignerKey('witness2.example', new Uint8Array(32).fill(8));
+    const d = await mkdtemp(join(tmpdir(), 'kw-cli-witness-'));
+    try {
+      const cosignedAt = Math.floor(Date.now() / 1000) - 3 * 86_400; // three days ago
+      const log = await AuditLog.open({ store: await FileAuditStore.open(d), signerKey: keys.signerKey, checkpointIntervalMs: 86_400_000 });
+      for (let i = 0; i < 3; i++) await log.append(sampleEvent(i));
+      await log.acceptCosignatures(cosignCheckpoint(log.latestCheckpoint!, newCosigner(w1.signerKey, () => cosignedAt)), [w1.verifierKey]);
+      for (let i = 3; i < 6; i++) await log.record(sampleEvent(i)); // past the checkpoint, under tree heads
+      await log.close();
+      const verify = (...more: string[]) => run('audit', 'verify', '--dir', d, '--key', keys.verifierKey, ...more);
+      expect((await verify('--witness', w1.verifierKey, '--quorum', '1')).code).toBe(0);
+      const fresh = await verify('--witness', w1.verifierKey, '--witness-max-age', '1d', '--json');
+      expect(fresh.code).toBe(1);
+      expect(JSON.parse(fresh.out).problems).toEqual([expect.objectContaining({ kind: 'witness', message: expect.stringContaining('older than') })]);
+      expect((await verify('--witness', w1.verifierKey, '--witness-max-age', '4d')).code).toBe(0);
+      const alone = await verify('--quorum', '2');
+      expect([alone.code, alone.err]).toEqual([2, expect.stringContaining('--quorum')]);
+      const more = await verify('--witness', w1.verifierKey, '--witness', w2.verifierKey, '--quorum', '3');
+      expect([more.code, more.err]).toEqual([2, expect.stringContaining('--quorum')]);
+      expect((await verify('--witness-max-age', '1d')).code).toBe(2);
+      // The writer removes the checkpoint history: every entry is still under a signed tree head.
+      await rm(join(d, 'checkpoints'));
+      await rm(join(d, 'checkpoint'));
+      const gone = await verify('--witness', w1.verifierKey, '--quorum', '1', '--json');
+      expect(gone.code).toBe(1);
+      expect(JSON.parse(gone.out).problems).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'witness', message: expect.stringContaining('no checkpoint') })]));
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
   it('prove: a tlog-proof@v1 file that verifies offline', async () => {
     const r = await run('audit', 'prove', '7', '--dir', dir, '--key', keys.verifierKey);
     expect(r.code).toBe(0);

@@ -310,6 +310,17 @@ describe('witness cosignatures', () => {
     expect(after.cosignatures).toEqual([{ name: 'witness1.example', time: 1_790_000_000 }]);
     const twoNeeded = verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: await store.checkpoints(), witnesses: [w1.verifierKey, w2.verifierKey], witnessQuorum: 2 });
     expect(twoNeeded.problems.map((p) => p.kind)).toEqual(['witness']);
+    // Freshness: the cosignature (1_790_000_000 s) is judged against the auditor's clock.
+    const cps = await store.checkpoints();
+    const at = (nowS: number) => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnesses: [w1.verifierKey], witnessMaxAgeMs: 3_600_000, now: () => nowS * 1000 });
+    expect(at(1_790_000_000 + 3000).problems).toEqual([]);
+    expect(at(1_790_000_000 + 3601).problems).toEqual([expect.objectContaining({ kind: 'witness', message: expect.stringContaining('older than') })]);
+    // No checkpoint at all (a store writer removed them): the witness demand fails, never passes.
+    expect(verifyAuditLog({ verifierKey: keys.verifierKey, entries: [], checkpoints: [], witnesses: [w1.verifierKey] }).problems)
+      .toEqual([expect.objectContaining({ kind: 'witness', message: expect.stringContaining('no checkpoint') })]);
+    // A quorum with nobody to count, or more than the witnesses named, is the caller's mistake.
+    expect(() => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnessQuorum: 1 })).toThrow(expect.objectContaining({ param: 'witnessQuorum' }));
+    expect(() => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnesses: [w1.verifierKey], witnessQuorum: 2 })).toThrow(expect.objectContaining({ param: 'witnessQuorum' }));
     // Refused: no cosignature by a configured witness, or a checkpoint that is not this log's tree.
     expect((await log.acceptCosignatures(plain, [w1.verifierKey]).catch((e) => e)).code).toBe('ERR_INVALID_INPUT');
     const other = await buildLog(5, 1, new MemoryAuditStore());

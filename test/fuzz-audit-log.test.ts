@@ -210,12 +210,15 @@ describe('fuzz: verifyAuditLog', () => {
           ...(witnesses === undefined ? {} : { witnesses }),
           ...(quorum === undefined ? {} : { witnessQuorum: quorum }),
         };
-        // A bad witness key is the caller's input, not log data: it may throw, as a KeywardenError.
+        // A bad witness key, or a quorum the witnesses given cannot meet (or with none to count),
+        // is the caller's input, not log data: it may throw, as a KeywardenError.
         const r = attempt(() => verifyAuditLog(input));
+        const badQuorum = quorum !== undefined && (quorum < 1 || quorum > (witnesses?.length ?? 0));
         if (!r.ok) {
-          expect(witnesses === undefined || r.error.code === 'ERR_NOTE_KEY').toBe(true);
+          expect((witnesses !== undefined && r.error.code === 'ERR_NOTE_KEY') || (badQuorum && r.error.code === 'ERR_INVALID_INPUT')).toBe(true);
           return;
         }
+        expect(badQuorum).toBe(false);
         expectSaneReport(r.value, input);
         expectNoForgery(r.value, input);
       }),

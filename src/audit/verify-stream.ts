@@ -8,7 +8,7 @@
  * @module
  */
 import { equalBytes, toHex } from '../util/bytes.js';
-import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoint.js';
+import { type Checkpoint, openCheckpoint } from './checkpoint.js';
 import { decodeEntry } from './entry.js';
 import { CompactRange, HASH_SIZE, emptyRoot, leafHash } from './merkle.js';
 import { newNoteVerifier } from './note.js';
@@ -16,7 +16,7 @@ import { type TreeHead, openTreeHead } from './records.js';
 import { TileEdge } from './tile-edge.js';
 import type { TileReader } from './tile-tree.js';
 import { TILE_WIDTH, levelSpan, tilePath } from './tiles.js';
-import type { AuditProblem, AuditVerifyReport } from './verify.js';
+import { type AuditProblem, type AuditVerifyReport, checkWitnesses } from './verify.js';
 
 /** What the streaming verifier reads. */
 export interface AuditStreamInput {
@@ -36,6 +36,9 @@ export interface AuditStreamInput {
   trusted?: string;
   witnesses?: readonly string[];
   witnessQuorum?: number;
+  /** See {@link AuditVerifyInput.witnessMaxAgeMs}. */
+  witnessMaxAgeMs?: number;
+  now?: () => number;
 }
 
 /** Tile mismatches reported at most (each names its tile; one suffices to fail the log). */
@@ -184,16 +187,9 @@ export async function verifyAuditStream(input: AuditStreamInput): Promise<AuditV
     else if (latest !== undefined && latest.cp.size < trusted.size) problems.push({ kind: 'rollback', message: `the latest checkpoint (size ${latest.cp.size}) is older than the trusted one (size ${trusted.size})`, evidence: [input.trusted!, latest.note] });
   }
 
-  let cosignatures: { name: string; time: number }[] = [];
-  if (input.witnesses !== undefined && input.witnesses.length > 0 && latest !== undefined) {
-    try {
-      cosignatures = verifyCosignatures(latest.note, [...input.witnesses]).map((c) => ({ name: c.name, time: c.time }));
-    } catch (err) {
-      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `a witness cosignature on the latest checkpoint is invalid: ${(err as Error).message}`, evidence: [latest.note] });
-    }
-    const quorum = input.witnessQuorum ?? 1;
-    if (cosignatures.length < quorum) problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
-  }
+  const witnessed = checkWitnesses(input, latest);
+  const cosignatures = witnessed.cosignatures;
+  problems.push(...witnessed.problems);
 
   return {
     ok: problems.length === 0,

@@ -12,6 +12,7 @@ import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
 import { newNoteVerifier } from './note.js';
 import { openTreeHead } from './records.js';
 import { equalBytes, toHex } from '../util/bytes.js';
+import { InvalidInputError } from '../errors.js';
 
 /** What the verifier needs. */
 export interface AuditVerifyInput {
@@ -33,7 +34,53 @@ export interface AuditVerifyInput {
   head?: string;
   /** Witness cosigner verifier keys; with `witnessQuorum`, the latest checkpoint must carry that many valid cosignatures. */
   witnesses?: readonly string[];
+  /** Valid cosignatures required (default 1 when `witnesses` are given; at most their number). */
   witnessQuorum?: number;
+  /**
+   * The quorum's cosignatures must be at most this old (ms): a store rolled back to an older,
+   * cosigned checkpoint is found only so (or against a trusted checkpoint).
+   */
+  witnessMaxAgeMs?: number;
+  /** The auditor's clock for `witnessMaxAgeMs` (ms since 1970; default `Date.now`). */
+  now?: () => number;
+}
+
+/** The witness part of a verification (both verifiers): the cosignatures and the problems. @internal */
+export function checkWitnesses(
+  input: Pick<AuditVerifyInput, 'witnesses' | 'witnessQuorum' | 'witnessMaxAgeMs' | 'now'>, latest: { note: string; pos: number } | undefined,
+): { cosignatures: { name: string; time: number }[]; problems: AuditProblem[] } {
+  const witnesses = input.witnesses ?? [];
+  const { witnessQuorum, witnessMaxAgeMs } = input;
+  if (witnesses.length === 0) {
+    // A demand with nobody to meet it would enforce nothing (outside review, 2026-12-01).
+    if (witnessQuorum !== undefined) throw new InvalidInputError('witnessQuorum', 'expected witnesses to count: give their keys in witnesses');
+    if (witnessMaxAgeMs !== undefined) throw new InvalidInputError('witnessMaxAgeMs', 'expected witnesses: give their keys in witnesses');
+    return { cosignatures: [], problems: [] };
+  }
+  const quorum = witnessQuorum ?? 1;
+  if (!Number.isSafeInteger(quorum) || quorum < 1 || quorum > witnesses.length) throw new InvalidInputError('witnessQuorum', `expected a whole number from 1 to the number of witnesses (${witnesses.length})`);
+  if (witnessMaxAgeMs !== undefined && !(Number.isFinite(witnessMaxAgeMs) && witnessMaxAgeMs > 0)) throw new InvalidInputError('witnessMaxAgeMs', 'expected a positive number of milliseconds');
+  // No checkpoint (none published, or the history removed from the store): nothing carries the
+  // cosignatures the auditor requires — a failure, never a pass.
+  if (latest === undefined) return { cosignatures: [], problems: [{ kind: 'witness', message: `the log has no checkpoint: no witness cosignature to check (${quorum} required)` }] };
+  const problems: AuditProblem[] = [];
+  let cosignatures: { name: string; time: number }[] = [];
+  try {
+    cosignatures = verifyCosignatures(latest.note, [...witnesses]).map((c) => ({ name: c.name, time: c.time }));
+  } catch (err) {
+    problems.push({ kind: 'witness', checkpoint: latest.pos, message: `a witness cosignature on the latest checkpoint is invalid: ${(err as Error).message}`, evidence: [latest.note] });
+  }
+  if (cosignatures.length < quorum) {
+    problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
+  } else if (witnessMaxAgeMs !== undefined) {
+    const since = (input.now ?? Date.now)() - witnessMaxAgeMs;
+    const fresh = cosignatures.filter((c) => c.time * 1000 >= since).length;
+    if (fresh < quorum) {
+      const newest = Math.max(...cosignatures.map((c) => c.time));
+      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `${quorum - fresh} of the ${quorum} required witness cosignatures are older than ${witnessMaxAgeMs} ms (newest ${new Date(newest * 1000).toISOString()}): the store may have been rolled back to an older checkpoint`, evidence: [latest.note] });
+    }
+  }
+  return { cosignatures, problems };
 }
 
 /** One finding. `index` is the entry index, `checkpoint` the checkpoint's position. */
@@ -161,18 +208,9 @@ export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
     }
   }
 
-  let cosignatures: { name: string; time: number }[] = [];
-  if (input.witnesses && input.witnesses.length > 0 && latest) {
-    try {
-      cosignatures = verifyCosignatures(latest.note, [...input.witnesses]).map((c) => ({ name: c.name, time: c.time }));
-    } catch (err) {
-      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `a witness cosignature on the latest checkpoint is invalid: ${(err as Error).message}`, evidence: [latest.note] });
-    }
-    const quorum = input.witnessQuorum ?? 1;
-    if (cosignatures.length < quorum) {
-      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
-    }
-  }
+  const witnessed = checkWitnesses(input, latest);
+  const cosignatures = witnessed.cosignatures;
+  problems.push(...witnessed.problems);
 
   const covered = latest ? Math.min(tree.size, latest.cp.size) : 0;
   let signed = covered;

@@ -14,6 +14,7 @@ import { exportCommand } from './audit-export.js';
 import { toBase64 } from '../util/bytes.js';
 import { AUDIT_SOURCE_USAGE, type AuditSource, auditSource, auditSourceOptions } from './audit-source.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, type OptionSpec, UsageError, integerArg } from './common.js';
+import { DURATION_SYNTAX, parseDuration } from './durations.js';
 import { MAX_KEY_FILE, readText, writeNewFiles } from './files.js';
 import { jsonOption } from './options.js';
 
@@ -97,7 +98,8 @@ const verify: CommandSpec = {
     keyOption,
     { name: 'trusted', type: 'string', value: 'FILE', description: 'a checkpoint seen earlier: the log must still contain its tree' },
     { name: 'witness', type: 'string', value: 'VKEY', multiple: true, description: "a witness's cosigner (cosignature/v1) verifier key, or @FILE" },
-    { name: 'quorum', type: 'string', value: 'N', description: 'valid witness cosignatures the latest checkpoint must carry' },
+    { name: 'quorum', type: 'string', value: 'N', description: 'valid witness cosignatures the latest checkpoint must carry (default 1 with --witness; at most the number of --witness)' },
+    { name: 'witness-max-age', type: 'string', value: 'DURATION', description: `the quorum's cosignatures must be at most this old (${DURATION_SYNTAX}): catches a store rolled back to an older cosigned checkpoint` },
     jsonOption,
   ],
   async run(args, ctx) {
@@ -108,11 +110,18 @@ const verify: CommandSpec = {
     const witnesses = await Promise.all(args.list('witness').map((w) => verifierKey(w, '--witness', newCosignatureVerifier)));
     const quorumText = args.string('quorum');
     const quorum = quorumText === undefined ? undefined : integerArg(quorumText, '--quorum');
+    // A demand nobody can meet, or that nobody is named to meet, would enforce nothing.
+    if (quorum !== undefined && (quorum < 1 || quorum > witnesses.length)) {
+      throw new UsageError(witnesses.length === 0 ? '--quorum: give the witnesses to count with --witness VKEY' : `--quorum: expected 1 to ${witnesses.length} (the number of --witness keys)`);
+    }
+    const maxAgeText = args.string('witness-max-age');
+    const witnessMaxAgeMs = maxAgeText === undefined ? undefined : parseDuration(maxAgeText, '--witness-max-age');
+    if (witnessMaxAgeMs !== undefined && witnesses.length === 0) throw new UsageError('--witness-max-age: give the witnesses with --witness VKEY');
     const report = await source.use(async (s) => {
       const head = await s.head();
       const r = await verifyAuditStream({
         verifierKey: key, entries: s.entries(), checkpoints: s.checkpoints(), witnesses, ...(head !== undefined && { head }), ...(s.readTile !== undefined && { readTile: s.readTile }),
-        ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }),
+        ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }), ...(witnessMaxAgeMs !== undefined && { witnessMaxAgeMs }),
       });
       r.problems.unshift(...s.problems);
       r.ok = r.problems.length === 0;
