@@ -24,6 +24,32 @@ async function readOrUndefined(path: string): Promise<Uint8Array | undefined> {
   }
 }
 
+async function names(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (missing(err)) return [];
+    throw err;
+  }
+}
+
+/**
+ * The highest index stored under `dir` (a `tile/<L>` or `tile/entries` directory), full or
+ * partial, or undefined: an index written with more path groups is larger, so the walk goes down
+ * the largest `xNNN` group that holds anything — one directory listing per level, whatever the
+ * log's size.
+ */
+async function highestIndex(dir: string, above = 0): Promise<number | undefined> {
+  const list = await names(dir);
+  const groups = list.filter((n) => /^x[0-9]{3}$/.test(n)).sort().reverse();
+  for (const g of groups) {
+    const found = await highestIndex(join(dir, g), above * 1000 + Number(g.slice(1)));
+    if (found !== undefined) return found;
+  }
+  const leaves = list.map((n) => /^([0-9]{3})(?:\.p)?$/.exec(n)?.[1]).filter((n) => n !== undefined).map(Number);
+  return leaves.length === 0 ? undefined : above * 1000 + Math.max(...leaves);
+}
+
 async function widths(pDir: string): Promise<number[]> {
   try {
     return (await readdir(pDir)).filter((n) => /^[1-9][0-9]{0,2}$/.test(n)).map(Number).filter((w) => w < TILE_WIDTH).sort((a, b) => a - b);
@@ -145,6 +171,10 @@ export class TileFiles {
     };
     out.push(...((await widest(n, w))?.slice(w) ?? []));
     out.push(...((await widest(n + 1, 0)) ?? []));
+    // Anything further on was planted (outside review, 2026-12-01: a forged bundle two bundles
+    // on passed verify and open, then blocked every open once the log grew up to it).
+    const top = await highestIndex(join(this.root, 'tile', 'entries'));
+    if (top !== undefined && top > n + 1) out.push(...((await widest(top, 0)) ?? [new Uint8Array(0)]));
     return out;
   }
 
@@ -172,6 +202,11 @@ export class TileFiles {
       await rm(full, { force: true });
       await rm(this.path(kind, n + 1, TILE_WIDTH), { force: true });
       await rm(`${this.path(kind, n + 1, TILE_WIDTH)}.p`, { recursive: true, force: true });
+      // And whatever was planted further on, highest first.
+      for (let top = await highestIndex(join(this.root, 'tile', String(kind))); top !== undefined && top > n; top = await highestIndex(join(this.root, 'tile', String(kind)))) {
+        await rm(this.path(kind, top, TILE_WIDTH), { force: true });
+        await rm(`${this.path(kind, top, TILE_WIDTH)}.p`, { recursive: true, force: true });
+      }
       await syncDir(dirname(full)).catch(() => undefined);
     }
   }
