@@ -54,6 +54,11 @@ async function* chunks(file: FileHandle, offset: number, repairTornTail: boolean
     }
     pos += consumed;
     carry = data.slice(consumed);
+    // No entry is longer than a bundle holds: a longer length is damage here, not a reason to
+    // grow the carry read after read (quadratic on a hostile length: outside review, 2026-12-01).
+    if (carry.length >= 4 && new DataView(carry.buffer, carry.byteOffset, 4).getUint32(0) > MAX_BUNDLE_ENTRY && bytesRead > 0) {
+      throw new AuditCorruptError(`${path}: a record longer than an entry can be at byte ${pos}`, pos);
+    }
     if (bytesRead === 0) {
       if (carry.length > 0) {
         const damage = scan.damage ?? { offset: 0, torn: true, message: 'truncated record' };

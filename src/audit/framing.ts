@@ -20,6 +20,8 @@ import { randomBytes } from '../util/random.js';
 /** The magic line of every framed file (unchanged since keywarden 0.1). */
 export const MAGIC = new TextEncoder().encode('keywarden-audit-v1\n');
 const SUM = 8;
+/** Bytes read at a time by {@link framedRecords} (more when one record is longer). */
+const READ_CHUNK = 4 * 1024 * 1024;
 
 /** Framed records read from a file, and where they stop being valid. */
 export interface FrameScan {
@@ -183,10 +185,12 @@ export async function* framedRecords(path: string, onDamage: (damage: NonNullabl
       onDamage({ offset: 0, torn: bytesRead < MAGIC.length && equalBytes(head.subarray(0, bytesRead), MAGIC.subarray(0, bytesRead)), message: 'bad file header' });
       return;
     }
+    let size = (await h.stat()).size;
     let pos = MAGIC.length;
     let carry: Uint8Array = new Uint8Array(0);
+    let want = READ_CHUNK;
     for (;;) {
-      const buf = Buffer.alloc(4 * 1024 * 1024);
+      const buf = Buffer.alloc(want);
       const got = (await h.read(buf, 0, buf.length, pos + carry.length)).bytesRead;
       const data = carry.length === 0 ? new Uint8Array(buf.buffer, buf.byteOffset, got) : Buffer.concat([carry, buf.subarray(0, got)]);
       const scan = scanFrames(data, 0);
@@ -202,6 +206,19 @@ export async function* framedRecords(path: string, onDamage: (damage: NonNullabl
       if (got === 0) return;
       pos += used;
       carry = data.slice(used);
+      // A record longer than what is in hand is read whole with the next read — not by a carry
+      // grown 4 MiB a pass and copied each time (quadratic on a hostile length: outside review,
+      // 2026-12-01) — and one the rest of the file cannot hold is a torn record now.
+      want = READ_CHUNK;
+      if (carry.length >= 4) {
+        const len = new DataView(carry.buffer, carry.byteOffset, 4).getUint32(0);
+        if (pos + 4 + len + SUM > size) size = (await h.stat()).size; // the file may have grown since
+        if (pos + 4 + len + SUM > size) {
+          onDamage({ offset: pos, torn: true, message: `record of ${len} bytes truncated` });
+          return;
+        }
+        want = Math.max(READ_CHUNK, 4 + len + SUM - carry.length);
+      }
     }
   } finally {
     await h.close();
