@@ -1,5 +1,5 @@
 /** `keywarden token …`: keygen → request → approve ×3 → inspect, exit codes 0/1/2/3. */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,22 @@ describe('keywarden token', () => {
     const twice = await run('approve', '--token', f('t-refuse.json'), '--key', f('t3.private.jwk'), '--id', 't3');
     expect(twice.code).toBe(1);
     expect(twice.err).toContain('ERR_BG_DUPLICATE_APPROVER');
+  });
+
+  it('approve warns when the private key file can be read by others, as the keys commands do', async () => {
+    // Outside review, 2026-12-01: token approve read an approver's private JWK without the
+    // warning the keys commands give for their key files.
+    expect((await run('request', ...REQUEST, '--out', f('t-mode.json'))).code).toBe(0);
+    const quiet = await run('approve', '--token', f('t-mode.json'), '--key', f('t2.private.jwk'), '--id', 't2');
+    expect([quiet.code, quiet.err]).toEqual([0, expect.not.stringContaining('can be read by others')]);
+    await chmod(f('t2.private.jwk'), 0o644);
+    try {
+      const loud = await run('approve', '--token', f('t-mode.json'), '--key', f('t2.private.jwk'), '--id', 't2');
+      expect(loud.code).toBe(0);
+      expect(loud.err).toContain(`--key ${f('t2.private.jwk')} can be read by others (mode 0644; chmod 600 it)`);
+    } finally {
+      await chmod(f('t2.private.jwk'), 0o600);
+    }
   });
 
   it('inspect exits 1 for a tampered or unreadable token, listing the problem', async () => {

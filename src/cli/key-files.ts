@@ -16,16 +16,20 @@ export interface SecretFile<T> {
   warning: string | undefined;
 }
 
-async function readSecret(file: string, label: string): Promise<SecretFile<string>> {
-  const text = await readText(file, label, MAX_KEY_FILE);
-  let warning: string | undefined;
+/** The warning for a secret file whose mode lets group or others read it (undefined otherwise). */
+export async function exposedFileWarning(file: string, label: string): Promise<string | undefined> {
   try {
     const mode = (await stat(file)).mode & 0o777;
-    if ((mode & 0o077) !== 0) warning = `warning: ${label} ${file} can be read by others (mode ${mode.toString(8).padStart(4, '0')}; chmod 600 it)\n`;
+    if ((mode & 0o077) !== 0) return `warning: ${label} ${file} can be read by others (mode ${mode.toString(8).padStart(4, '0')}; chmod 600 it)\n`;
   } catch {
     // Read just now, so it exists; a stat failure only costs the warning.
   }
-  return { value: text.trim(), warning };
+  return undefined;
+}
+
+async function readSecret(file: string, label: string): Promise<SecretFile<string>> {
+  const text = await readText(file, label, MAX_KEY_FILE);
+  return { value: text.trim(), warning: await exposedFileWarning(file, label) };
 }
 
 /**

@@ -7,11 +7,12 @@
 import { writeFile } from 'node:fs/promises';
 import { decodeProtectedHeader } from 'jose';
 import { inspectToken, validatePolicy } from '../breakglass/policy.js';
-import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, requestDigest } from '../breakglass/token.js';
+import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, nameSkeleton, requestDigest } from '../breakglass/token.js';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { parseRfc3339 } from '../util/time.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, RefusedError, UsageError, integerArg } from './common.js';
 import { MAX_KEY_FILE, readJson, readText, writeNewFiles } from './files.js';
+import { exposedFileWarning } from './key-files.js';
 import { jsonOption } from './options.js';
 import { describeRequest, iso, renderInspection } from './token-render.js';
 
@@ -142,6 +143,8 @@ const approve: CommandSpec = {
       throw e;
     }
     const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
+    const exposed = await exposedFileWarning(keyFile, '--key');
+    if (exposed !== undefined) ctx.io.err(exposed);
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
     const kid = (jwk as { kid?: unknown }).kid;
     // Nothing read from a private key file is ever printed: the file may hold its secret under
@@ -149,7 +152,7 @@ const approve: CommandSpec = {
     if (kid !== undefined && kid !== id) throw new UsageError(`--id ${JSON.stringify(id)} does not match the kid in the key file ${keyFile}`);
     const req = token.request;
     // Refuse here what verification would refuse anyway, so the approver learns it now.
-    if (id === req.requester) throw new RefusedError('ERR_BG_REQUESTER_APPROVED', `${JSON.stringify(id)} is the requester and cannot approve their own request`);
+    if (nameSkeleton(id) === nameSkeleton(req.requester)) throw new RefusedError('ERR_BG_REQUESTER_APPROVED', `${JSON.stringify(id)} is the requester and cannot approve their own request`);
     const already = token.approvals.some((a) => {
       try {
         return decodeProtectedHeader(a).kid === id;
