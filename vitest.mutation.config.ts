@@ -54,6 +54,14 @@ export default defineConfig({
       'test/breakglass-cli-token.test.ts',
       // break-glass opens its own copies of the caller's page (src/format/items.ts copyItems)
       'test/breakglass-toctou.test.ts',
+      // the outside review of 2026-12-01: refusal fields, the intent's size, a ledger's word,
+      // wiping after a failure; a load racing a rotation (the cache's active mark)
+      'test/breakglass-refusal-fields.test.ts',
+      'test/breakglass-intent-size.test.ts',
+      'test/breakglass-ledger-contract.test.ts',
+      'test/breakglass-failed-wipe.test.ts',
+      'test/rotation-load-race.test.ts',
+      'test/aws-kms-pinned.test.ts',
       // Merkle tree
       'test/audit-merkle.test.ts',
       'test/audit-interop.test.ts',
