@@ -143,8 +143,6 @@ const approve: CommandSpec = {
       throw e;
     }
     const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
-    const exposed = await exposedFileWarning(keyFile, '--key');
-    if (exposed !== undefined) ctx.io.err(exposed);
     if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
     const kid = (jwk as { kid?: unknown }).kid;
     // Nothing read from a private key file is ever printed: the file may hold its secret under
@@ -170,6 +168,9 @@ const approve: CommandSpec = {
       if (e instanceof InvalidInputError && e.param.startsWith('approver.privateJwk')) throw new IncompleteError(`key ${keyFile}: ${e.message.slice(e.param.length + 2)}`);
       throw e;
     }
+    // Once the key was used, as the keys commands do (an error exit says only its one line).
+    const exposed = await exposedFileWarning(keyFile, '--key');
+    if (exposed !== undefined) ctx.io.err(exposed);
     const digest = requestDigest(req);
     // Say what is being approved: the approver signs the digest of exactly this.
     ctx.note(`approved as ${JSON.stringify(id)}: ${describeRequest(req)} (digest ${digest})\n`);
