@@ -86,6 +86,28 @@ describe.each(builds)('caller objects cannot reach into a seal (%s)', (_, make) 
   });
 });
 
+describe('a length that lies is not believed at the byte checks (outside review, 2026-12-01)', () => {
+  // assertBytes read the object's own `length`: a 16-byte key reporting 32 was taken, and
+  // LocalMasterKey then wrapped every data key with AES-128 (a 1-byte audit HMAC key likewise).
+  class Claims32 extends Uint8Array {
+    override get length(): number {
+      return 32;
+    }
+  }
+  it('LocalMasterKey and AuditIdHasher refuse a short key that says it has 32 bytes', async () => {
+    const { AuditIdHasher } = await import('../src/audit/entry.js');
+    expect(() => new LocalMasterKey(new Claims32(16))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'key', message: expect.stringContaining('got 16') }));
+    expect(() => new AuditIdHasher(new Claims32(1))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'auditKey' }));
+    // A genuine 32-byte key in a subclass is fine, and copied by the engine, not the subclass.
+    const key = LocalMasterKey.generateKey();
+    const sub = new Claims32(key.length);
+    sub.set(key);
+    const a = new LocalMasterKey(sub);
+    const b = new LocalMasterKey(key);
+    expect(a.keyId).toBe(b.keyId);
+  });
+});
+
 describe('only the engine\'s Uint8Arrays are bytes', () => {
   const kw = builds[0][1]();
   const labelled = <T extends object>(v: T): T => Object.defineProperty(v, 'constructor', { value: { name: 'Uint8Array' } });

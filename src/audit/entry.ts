@@ -13,7 +13,7 @@ import { canonicalJson } from '../util/json.js';
 import { VERSION } from '../version.js';
 import { isCanonicalTime } from '../util/time.js';
 import { fillNonce, randomBytes } from '../util/random.js';
-import { assertBytes } from '../util/validate.js';
+import { assertBytes, copyBytes } from '../util/validate.js';
 
 /** Entry format version byte. */
 export const ENTRY_V1 = 0x01;
@@ -247,7 +247,7 @@ export class AuditIdHasher {
   /** @param auditKey 32 secret bytes (see {@link AuditIdHasher.generateKey}); copied. */
   constructor(auditKey: Uint8Array) {
     assertBytes('auditKey', auditKey, 32);
-    this.#key = Uint8Array.from(auditKey);
+    this.#key = copyBytes(auditKey); // the engine's copy, not the caller's iterator
   }
 
   /**

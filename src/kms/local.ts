@@ -9,7 +9,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { KmsError } from '../errors.js';
 import { clean, concatBytes, toHex } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
-import { assertBytes, assertString, ownOptions } from '../util/validate.js';
+import { assertBytes, assertString, copyBytes, ownOptions } from '../util/validate.js';
 import { type GeneratedDataKey, type KmsCallOptions, type MasterKeyProvider, type WrappedDataKey, encodeContext } from './provider.js';
 
 /** Wrapped-key envelope version byte. */
@@ -50,7 +50,7 @@ export class LocalMasterKey implements MasterKeyProvider {
     assertBytes('key', key, 32);
     const o = ownOptions('options', options, ['keyId']);
     if (o.keyId !== undefined) assertString('options.keyId', o.keyId, 256);
-    this.#key = Uint8Array.from(key);
+    this.#key = copyBytes(key); // the engine's copy, not the caller's iterator
     this.keyId = o.keyId ?? `local:${toHex(hmac(sha256, this.#key, new TextEncoder().encode('keywarden local master key id')).subarray(0, 8))}`;
   }
 

@@ -80,15 +80,17 @@ export function plainBytes(value: Uint8Array): Uint8Array {
 /** Asserts `value` is a Uint8Array (a Buffer is one), optionally of an exact length. */
 export function assertBytes(param: string, value: unknown, length?: number): asserts value is Uint8Array {
   if (!isBytes(value)) throw new InvalidInputError(param, `expected Uint8Array, got ${describe(value)}`);
-  if (length !== undefined && value.length !== length) {
-    throw new InvalidInputError(param, `expected Uint8Array of ${length} bytes, got ${value.length}`);
-  }
+  // The engine's length, not the object's: a subclass's getter can say anything (a 16-byte key
+  // that said 32 became an AES-128 master key: outside review, 2026-12-01).
+  const n = LENGTH.call(value);
+  if (length !== undefined && n !== length) throw new InvalidInputError(param, `expected Uint8Array of ${length} bytes, got ${n}`);
 }
 
 /** Asserts `value` is a Uint8Array of at most `max` bytes. */
 export function assertBytesMax(param: string, value: unknown, max: number): asserts value is Uint8Array {
   assertBytes(param, value);
-  if (value.length > max) throw new InvalidInputError(param, `expected at most ${max} bytes, got ${value.length}`);
+  const n = LENGTH.call(value);
+  if (n > max) throw new InvalidInputError(param, `expected at most ${max} bytes, got ${n}`);
 }
 
 /**
