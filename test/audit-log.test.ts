@@ -318,6 +318,15 @@ describe('witness cosignatures', () => {
     // No checkpoint at all (a store writer removed them): the witness demand fails, never passes.
     expect(verifyAuditLog({ verifierKey: keys.verifierKey, entries: [], checkpoints: [], witnesses: [w1.verifierKey] }).problems)
       .toEqual([expect.objectContaining({ kind: 'witness', message: expect.stringContaining('no checkpoint') })]);
+    // A misspelt field would drop the check it names: unknown and inherited fields are refused
+    // (outside review, 2026-12-01: `witneses` returned ok: true where `witnesses` failed).
+    expect(() => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witneses: [w1.verifierKey] } as never)).toThrow(expect.objectContaining({ param: 'input.witneses' }));
+    const { verifyAuditStream } = await import('../src/audit/verify-stream.js');
+    await expect(verifyAuditStream({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnessMaxAge: 1 } as never)).rejects.toMatchObject({ param: 'input.witnessMaxAge' });
+    // An inherited field is not the caller's: not taken (here a trusted checkpoint that would fail).
+    const inherited = Object.assign(Object.create({ trusted: 'not a checkpoint' }) as object, { verifierKey: keys.verifierKey, entries, checkpoints: cps });
+    expect(verifyAuditLog(inherited as never).problems).toEqual([]);
+    expect(verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, trusted: 'not a checkpoint' }).problems.map((p) => p.kind)).toEqual(['trusted']);
     // A quorum with nobody to count, or more than the witnesses named, is the caller's mistake.
     expect(() => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnessQuorum: 1 })).toThrow(expect.objectContaining({ param: 'witnessQuorum' }));
     expect(() => verifyAuditLog({ verifierKey: keys.verifierKey, entries, checkpoints: cps, witnesses: [w1.verifierKey], witnessQuorum: 2 })).toThrow(expect.objectContaining({ param: 'witnessQuorum' }));

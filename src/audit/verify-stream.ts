@@ -16,7 +16,7 @@ import { type TreeHead, openTreeHead } from './records.js';
 import { TileEdge } from './tile-edge.js';
 import type { TileReader } from './tile-tree.js';
 import { TILE_WIDTH, levelSpan, tilePath } from './tiles.js';
-import { type AuditProblem, type AuditVerifyReport, checkWitnesses } from './verify.js';
+import { type AuditProblem, type AuditVerifyReport, checkWitnesses, verifyInput } from './verify.js';
 
 /** What the streaming verifier reads. */
 export interface AuditStreamInput {
@@ -53,7 +53,8 @@ const MAX_TILE_PROBLEMS = 20;
  * const report = await verifyAuditStream({ verifierKey, entries: source.entries(), checkpoints: source.checkpoints(), head, readTile });
  * ```
  */
-export async function verifyAuditStream(input: AuditStreamInput): Promise<AuditVerifyReport & { tiles: number }> {
+export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditVerifyReport & { tiles: number }> {
+  const input = verifyInput(given, ['readTile']);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
   const problems: AuditProblem[] = [];

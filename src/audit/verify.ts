@@ -13,6 +13,7 @@ import { newNoteVerifier } from './note.js';
 import { openTreeHead } from './records.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { InvalidInputError } from '../errors.js';
+import { fields } from '../util/validate.js';
 
 /** What the verifier needs. */
 export interface AuditVerifyInput {
@@ -43,6 +44,15 @@ export interface AuditVerifyInput {
   witnessMaxAgeMs?: number;
   /** The auditor's clock for `witnessMaxAgeMs` (ms since 1970; default `Date.now`). */
   now?: () => number;
+}
+
+/**
+ * The verifier's input, own fields only: a misspelt optional field (`witneses`) would silently drop
+ * the check it names, and an inherited one set a check nobody asked for (outside review,
+ * 2026-12-01). @internal
+ */
+export function verifyInput<T extends object>(input: T, more: readonly string[] = []): T {
+  return fields('input', input, ['verifierKey', 'entries', 'checkpoints'], ['origin', 'trusted', 'head', 'witnesses', 'witnessQuorum', 'witnessMaxAgeMs', 'now', ...more]) as T;
 }
 
 /** The witness part of a verification (both verifiers): the cosignatures and the problems. @internal */
@@ -125,7 +135,8 @@ export interface AuditVerifyReport {
  * if (!report.ok) for (const p of report.problems) console.log(p.kind, p.index, p.message);
  * ```
  */
-export function verifyAuditLog(input: AuditVerifyInput): AuditVerifyReport {
+export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
+  const input = verifyInput(given);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
   const problems: AuditProblem[] = [];
