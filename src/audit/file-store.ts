@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError, KeywardenError } from '../errors.js';
 import { randomBytes } from '../util/random.js';
 import { fromBase64, toBase64 } from '../util/bytes.js';
+import { ownOptions } from '../util/validate.js';
 import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
 import { MAX_FRAME, OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
@@ -158,8 +159,13 @@ export class FileAuditStore implements AuditStore {
    * `ERR_AUDIT_UNAVAILABLE` naming the path. Opening never waits for another process: only
    * the sequencer role is exclusive ({@link FileAuditStore.acquireSequencer}).
    */
-  static async open(dir: string, options: FileAuditStoreOptions = {}): Promise<FileAuditStore> {
+  static async open(dir: string, options?: FileAuditStoreOptions): Promise<FileAuditStore> {
     if (typeof dir !== 'string' || dir.length === 0) throw new InvalidInputError('dir', 'expected a directory path');
+    // Own, known options, checked before anything is created; kept as a copy (outside review,
+    // 2026-12-01: a misspelt option opened the store, an inherited one would have repaired it).
+    const o = ownOptions('options', options, ['repairTornTail']);
+    if (o.repairTornTail !== undefined && typeof o.repairTornTail !== 'boolean') throw new InvalidInputError('options.repairTornTail', 'expected a boolean');
+    options = { repairTornTail: o.repairTornTail === true };
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const layoutPath = join(dir, 'layout');

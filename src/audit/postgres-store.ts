@@ -23,6 +23,7 @@ import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } fr
 import { preparedStatementsOption } from '../store/pg-statements.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
 import { concatBytes } from '../util/bytes.js';
+import { ownOptions } from '../util/validate.js';
 import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
@@ -95,11 +96,14 @@ export class PostgresAuditStore implements AuditStore {
 
   constructor(pool: Pool, options?: PostgresAuditStoreOptions) {
     assertPool(pool);
-    guardPool(pool);
-    preparedStatementsOption(pool, options?.preparedStatements);
-    const leaseMs = options?.leaseMs ?? 5000;
+    // Own, known options only, every one checked before the shared pool is touched (outside
+    // review, 2026-12-01: an inherited `schema` chose the schema; a misspelt option was ignored).
+    const o = ownOptions('options', options, ['schema', 'leaseMs', 'preparedStatements']);
+    const leaseMs = o.leaseMs ?? 5000;
     if (!Number.isSafeInteger(leaseMs) || leaseMs < 100) throw new InvalidInputError('options.leaseMs', 'expected an integer of at least 100');
-    const schema = schemaOption(options === undefined ? undefined : { ...(options.schema !== undefined && { schema: options.schema }) });
+    const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
+    preparedStatementsOption(pool, o.preparedStatements); // checks its value before it marks the pool
+    guardPool(pool);
     const s = quoteIdent(schema);
     this.#pool = pool;
     this.#leaseMs = leaseMs;

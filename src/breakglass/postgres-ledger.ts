@@ -53,11 +53,12 @@ export class PostgresTokenLedger implements TokenLedger {
   /** `options.preparedStatements` as for `PostgresKeyStore` (default true). */
   constructor(pool: Pool, options?: { schema?: string; preparedStatements?: boolean }) {
     assertPool(pool);
-    guardPool(pool);
     this.#pool = pool;
     const o = ownOptions('options', options, ['schema', 'preparedStatements']);
-    preparedStatementsOption(pool, o.preparedStatements);
     this.#table = `${quoteIdent(schemaOption(o.schema === undefined ? undefined : { schema: o.schema }))}.breakglass_tokens`;
+    // Every option checked: only now the shared pool is touched (a refused constructor changes nothing).
+    preparedStatementsOption(pool, o.preparedStatements); // checks its value before it marks the pool
+    guardPool(pool);
   }
 
   async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {

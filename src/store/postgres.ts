@@ -185,10 +185,8 @@ export class PostgresKeyStore implements KeyStore {
    */
   constructor(pool: Pool, options?: { schema?: string; keys?: 'conversations' | 'branches'; changes?: 'auto' | 'listen' | 'poll'; pollIntervalMs?: number; preparedStatements?: boolean }) {
     assertPool(pool);
-    guardPool(pool);
     this.#pool = pool;
     const o = ownOptions('options', options, ['schema', 'keys', 'changes', 'pollIntervalMs', 'preparedStatements']);
-    preparedStatementsOption(pool, o.preparedStatements);
     const schema = schemaOption(o.schema === undefined ? undefined : { schema: o.schema });
     const keys = o.keys ?? 'conversations';
     if (keys !== 'conversations' && keys !== 'branches') throw new InvalidInputError('options.keys', "expected 'conversations' or 'branches'");
@@ -208,6 +206,9 @@ export class PostgresKeyStore implements KeyStore {
       throw new InvalidInputError('options.pollIntervalMs', 'expected an integer from 10 to 60000');
     }
     this.#pollIntervalMs = interval;
+    // Every option checked: only now the shared pool is touched (a refused constructor changes nothing).
+    preparedStatementsOption(pool, o.preparedStatements); // checks its value before it marks the pool
+    guardPool(pool);
   }
 
   /**
