@@ -5,7 +5,7 @@
  * lifetime, validity window, scope caps and thresholds, each exactly at the bound (accepted)
  * and one unit past it (refused with its code); validatePolicy's ranges.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BreakGlassError, InvalidInputError } from '../src/errors.js';
 import { type BreakGlassPolicy, inspectToken, validatePolicy, verifyToken } from '../src/breakglass/policy.js';
 import {
@@ -388,5 +388,42 @@ describe('validatePolicy ranges', () => {
     expect(param(withJwk({ foo: 1 }))).toMatch(/^policy\.factors\[0\]\.approvers\[0\]\.publicJwk/);
     expect(param({ ...policy, maxScope: 'all' })).toBe('policy.maxScope');
     expect(param({ ...policy, audience: 'a\nb' })).toBe('policy.audience');
+  });
+});
+
+describe('request and approval inputs are the caller\'s own (outside review, 2026-12-01)', () => {
+  const P = Object.prototype as Record<string, unknown>;
+  const T = Math.floor(Date.now() / 1000);
+  const fieldsNow = () => ({ ...fields(), iat: undefined, nbf: undefined, exp: T + 3600 });
+  afterEach(() => {
+    for (const k of ['jti', 'iat', 'nbf', 'expiresInSeconds', 'now', 'conversations']) delete P[k];
+  });
+
+  it('createRequest takes no inherited jti, iat, nbf or scope field', () => {
+    P.jti = 'AAAAAAAAAAAAAAAAAAAAAA'; // an id of the attacker's choosing
+    P.iat = T - 10 * 86_400;
+    P.nbf = T - 10 * 86_400;
+    const { iat: _i, nbf: _n, ...own } = fieldsNow();
+    const req = createRequest(own);
+    for (const k of ['jti', 'iat', 'nbf']) delete P[k];
+    expect(req.jti).not.toBe('AAAAAAAAAAAAAAAAAAAAAA');
+    expect(req.iat).toBeGreaterThanOrEqual(T - 5);
+    expect(req.nbf).toBe(req.iat);
+    const { conversations: _c, ...scope } = own.scope;
+    P.conversations = ['dm:mallory'];
+    expect(() => createRequest({ ...own, scope } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'scope.conversations' }));
+    expect(() => createRequest(own, null as never)).toThrow(expect.objectContaining({ param: 'now' }));
+  });
+
+  it('approveRequest takes no inherited option', async () => {
+    const k = await generateApproverKey('ts-alice');
+    const { iat: _i, nbf: _n, ...own } = fieldsNow();
+    const req = createRequest(own);
+    P.expiresInSeconds = 10 * 365 * 86_400; // an approval valid for ten years
+    const jwt = await approveRequest(req, { id: k.id, privateJwk: k.privateJwk }, {});
+    delete P.expiresInSeconds;
+    const payload = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { exp: number };
+    expect(payload.exp).toBe(req.exp);
+    await expect(approveRequest(req, { id: k.id, privateJwk: k.privateJwk }, { now: 'soon' } as never)).rejects.toMatchObject({ param: 'options.now' });
   });
 });

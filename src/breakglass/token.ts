@@ -31,7 +31,7 @@ import { randomBytes } from '../util/random.js';
 import { canonicalJson, duplicateKey } from '../util/json.js';
 import { isCanonicalTime, normalizeTime } from '../util/time.js';
 import { isCanonicalBase64url } from '../util/bytes.js';
-import { type FieldProblem, conversationIdBytes, fieldPath, fieldsProblem, isPlainObject } from '../util/validate.js';
+import { type FieldProblem, conversationIdBytes, fieldPath, fieldsProblem, isPlainObject, own, ownOptions } from '../util/validate.js';
 
 export { isCanonicalBase64url } from '../util/bytes.js';
 
@@ -317,17 +317,21 @@ function malformed(p: NonNullable<Problem>): BreakGlassError {
  *   exp: Math.floor(Date.now() / 1000) + 4 * 3600 });
  * ```
  */
-export function createRequest(fields: RequestFields, now: () => Date = () => new Date()): BreakGlassRequest {
-  if (!isPlainObject(fields)) throw new InvalidInputError('request', 'expected an object');
+export function createRequest(given: RequestFields, now: () => Date = () => new Date()): BreakGlassRequest {
+  if (!isPlainObject(given)) throw new InvalidInputError('request', 'expected an object');
+  if (typeof now !== 'function') throw new InvalidInputError('now', 'expected a function returning a Date');
   const allowed = ['policy', 'aud', 'requester', 'reason', 'detail', 'scope', 'exp', 'nbf', 'iat', 'jti'];
-  for (const k of Object.keys(fields)) if (!allowed.includes(k)) throw new InvalidInputError(k, 'unknown field');
+  for (const k of Object.keys(given)) if (!allowed.includes(k)) throw new InvalidInputError(k, 'unknown field');
+  // The caller's own fields only: an inherited `jti` or `iat` (a polluted Object.prototype) is
+  // not theirs (outside review, 2026-12-01).
+  const fields = ownOptions('request', given, allowed) as RequestFields; // checked below (requestProblem)
   const iat = fields.iat ?? Math.floor(now().getTime() / 1000);
   let scope: unknown = fields.scope;
   if (isPlainObject(fields.scope)) {
-    const s = fields.scope;
+    const s = ownOptions('scope', fields.scope, Object.keys(fields.scope)) as Record<string, unknown>;
     scope = {
       ...s,
-      conversations: Array.isArray(s.conversations) ? [...s.conversations] : s.conversations,
+      conversations: Array.isArray(s.conversations) ? [...(s.conversations as unknown[])] : s.conversations,
       from: normalizeTime('scope.from', s.from),
       to: normalizeTime('scope.to', s.to),
     };
@@ -428,19 +432,24 @@ export async function approveRequest(
 ): Promise<string> {
   const digest = requestDigest(req); // validates req first: never sign something malformed
   if (!isPlainObject(approver)) throw new InvalidInputError('approver', 'expected { id, privateJwk }');
-  if (!isIdentifier(approver.id)) throw new InvalidInputError('approver.id', 'expected an identifier (1-256 characters, no control characters)');
-  const kp = okpProblem(approver.privateJwk, true);
+  const id = own(approver, 'id');
+  const privateJwk = own(approver, 'privateJwk') as Jwk;
+  if (!isIdentifier(id)) throw new InvalidInputError('approver.id', 'expected an identifier (1-256 characters, no control characters)');
+  const kp = okpProblem(privateJwk, true);
   if (kp) throw new InvalidInputError('approver.privateJwk', kp);
   if (options !== undefined && !isPlainObject(options)) throw new InvalidInputError('options', 'expected an object');
   for (const k of Object.keys(options ?? {})) if (k !== 'expiresInSeconds' && k !== 'now') throw new InvalidInputError(`options.${k}`, 'unknown option');
-  const iat = Math.floor((options?.now ?? (() => new Date()))().getTime() / 1000);
+  // Own options only: an inherited `expiresInSeconds` signed ten-year approvals (outside review, 2026-12-01).
+  const o = ownOptions('options', options, ['expiresInSeconds', 'now']);
+  if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
+  const iat = Math.floor((o.now ?? (() => new Date()))().getTime() / 1000);
   let exp = req.exp;
-  if (options?.expiresInSeconds !== undefined) {
-    const s = options.expiresInSeconds;
+  if (o.expiresInSeconds !== undefined) {
+    const s = o.expiresInSeconds;
     if (!Number.isSafeInteger(s) || s < 1) throw new InvalidInputError('options.expiresInSeconds', 'expected a positive integer');
     exp = iat + s;
   }
-  const { kty, crv, x, d } = approver.privateJwk;
+  const { kty, crv, x, d } = privateJwk;
   // Import only the key members, so stray JWK fields (key_ops, alg) cannot change behaviour.
   let key: CryptoKey | Uint8Array;
   try {
@@ -452,8 +461,8 @@ export async function approveRequest(
     throw new InvalidInputError('approver.privateJwk', 'expected "x" to be the public key of "d"');
   }
   return new SignJWT({ jti: req.jti, digest })
-    .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: approver.id })
-    .setIssuer(approver.id)
+    .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: id })
+    .setIssuer(id)
     .setAudience(req.aud)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
