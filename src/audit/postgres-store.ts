@@ -28,7 +28,7 @@ import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
 import type { NoteVerifier } from './note.js';
-import type { OutboxRecord, RecordKeys } from './records.js';
+import { FLAG_WAIT, type OutboxRecord, type RecordKeys } from './records.js';
 import type { CompanionInsert } from '../store/types.js';
 import { migratePostgresLegacy } from './postgres-migrate.js';
 import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, type ReceiptRow, checkReadRange, headSize, noteSize } from './store.js';
@@ -198,15 +198,24 @@ export class PostgresAuditStore implements AuditStore {
       rc AS (INSERT INTO ${t.receipts} (outbox_id, idx, count, mac)
              SELECT r.id, r.idx, r.count, substring($23::bytea FROM (r.i - 1)::int * 32 + 1 FOR 32)
              FROM unnest($14::bigint[], $15::bigint[], $16::bigint[]) WITH ORDINALITY AS r(id, idx, count, i)),
-      cp AS (INSERT INTO ${t.checkpoints} (size, note) SELECT $17::bigint, $18::text WHERE $18::text IS NOT NULL),
+      cp AS (INSERT INTO ${t.checkpoints} (size, note) SELECT $17::bigint, $18::text WHERE $18::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${t.checkpoints} WHERE size > $17::bigint)),
       ob AS (DELETE FROM ${t.outbox} WHERE id = ANY($11::bigint[]) RETURNING id)
       SELECT count(*)::int AS n FROM ob`;
     await this.#transaction('integrate', async (client) => {
+      // The lease, held now and locked until this step commits: a takeover (acquireSequencer's
+      // UPDATE) waits for this step, and a sequencer whose lease ran out writes nothing (outside
+      // review, 2026-12-01: a stale sequencer's round without entries wrote a smaller checkpoint
+      // after the new sequencer's larger one).
+      const lease = await run(client, 'integrate', `SELECT 1 FROM ${t.sequencer} WHERE id = 1 AND holder = $1 AND expires_at > now() FOR UPDATE`, [this.#holder]);
+      if ((lease.rowCount ?? 0) === 0) throw new AuditUnavailableError('the sequencer lease was lost: another instance is the sequencer');
       // The fence: the newest tree head must still be at `start`, locked until this step commits.
       // The primary key on `start` alone is not enough: a repair deletes the rows past the size it
       // cuts back to, and a sequencer that has not noticed it lost its lease would then extend its
       // old tree over the repaired one (an outside attack left the log unopenable that way).
-      const newest = await run<{ size: unknown }>(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
+      await run(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
+      // Read again in a statement of its own: under read committed a lock that waited for another
+      // step returns the row it waited for, not the head that step added.
+      const newest = await run<{ size: unknown }>(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
       const at = newest.rows[0] === undefined ? 0 : toInt(newest.rows[0].size, 'audit_tree.size');
       if (at !== batch.start) throw new AuditUnavailableError(`the log head moved (at ${at}, batch for ${batch.start}): another sequencer or a repair`);
       const res = await run<{ n: number }>(client, 'integrate', sql, p);
@@ -225,9 +234,17 @@ export class PostgresAuditStore implements AuditStore {
 
   async appendCheckpoint(note: string): Promise<void> {
     const size = noteSize(note);
-    // Never after a larger one: the history's sizes only grow (a verifier reports a rollback otherwise).
-    await run(this.#pool, 'appendCheckpoint',
-      `INSERT INTO ${this.#t.checkpoints} (size, note) SELECT $1::bigint, $2::text WHERE NOT EXISTS (SELECT 1 FROM ${this.#t.checkpoints} WHERE size > $1::bigint)`, [size, note]);
+    const t = this.#t;
+    await this.#transaction('appendCheckpoint', async (client) => {
+      // Never after a larger one: the history's sizes only grow (a verifier reports a rollback
+      // otherwise). The newest head's lock orders this after a step in flight (which takes it
+      // too), and the check runs in a statement of its own, after the lock, so it sees that step's
+      // checkpoint (outside review, 2026-12-01: acceptCosignatures racing a batch stored size 1
+      // after size 2).
+      await run(client, 'appendCheckpoint', `SELECT 1 FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
+      await run(client, 'appendCheckpoint',
+        `INSERT INTO ${t.checkpoints} (size, note) SELECT $1::bigint, $2::text WHERE NOT EXISTS (SELECT 1 FROM ${t.checkpoints} WHERE size > $1::bigint)`, [size, note]);
+    });
   }
 
   async checkpoints(): Promise<string[]> {
@@ -284,9 +301,21 @@ export class PostgresAuditStore implements AuditStore {
   async claim(limit: number): Promise<ClaimedRecord[]> {
     const full = Date.now() - this.#lastFullScan > 1000;
     if (full) this.#lastFullScan = Date.now();
-    const res = await run<{ id: unknown; bundle: Uint8Array; flags: number; mac: Uint8Array }>(this.#pool, 'claim',
-      `SELECT id, bundle, flags, mac FROM ${this.#t.outbox} WHERE id > $1 ORDER BY id LIMIT $2`, [full ? 0 : this.#lastSeen, limit]);
+    let res = await this.#claimAfter(full ? 0 : this.#lastSeen, limit);
+    // A record that waits (a flush or checkpoint request, a break-glass record) is answered with
+    // a checkpoint over everything committed before it: a row whose id was drawn earlier but
+    // committed later sits below the last id seen, so such a claim looks from the start (outside
+    // review, 2026-12-01: flush() resolved with such a record still in the outbox).
+    if (!full && res.rows.some((r) => (r.flags & FLAG_WAIT) !== 0)) {
+      this.#lastFullScan = Date.now();
+      res = await this.#claimAfter(0, limit);
+    }
     return res.rows.map((r) => ({ ticket: String(toInt(r.id, 'audit_outbox.id')), bundle: new Uint8Array(r.bundle), flags: r.flags, mac: new Uint8Array(r.mac) }));
+  }
+
+  #claimAfter(after: number, limit: number) {
+    return run<{ id: unknown; bundle: Uint8Array; flags: number; mac: Uint8Array }>(this.#pool, 'claim',
+      `SELECT id, bundle, flags, mac FROM ${this.#t.outbox} WHERE id > $1 ORDER BY id LIMIT $2`, [after, limit]);
   }
 
   async receipt(ticket: string): Promise<ReceiptRow | undefined> {

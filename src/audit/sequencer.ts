@@ -387,6 +387,8 @@ export class Sequencer {
       // (its head rows are written only when the tree grows). Comparing the text made such a
       // sequencer give up its role at its next transient failure.
       if (head !== this.#view.head && !this.#sameTree(head)) return new AuditUnavailableError('the log head moved: another instance is the sequencer');
+      // The lease went to another instance (its step may not have moved the head yet).
+      if (!(await this.#store.acquireSequencer())) return new AuditUnavailableError('the sequencer lease is held by another instance');
       if ((await this.#store.uncovered(this.#view.size)).length > 0) {
         return new AuditCorruptError(`entries from index ${this.#view.size} are covered by no signature: refusing to integrate over them`, this.#view.size);
       }
