@@ -36,7 +36,7 @@ import type { AttachmentReader, AttachmentSource } from './stream/reader.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './stream/sealer.js';
 import { segmentsFor } from './stream/segment-aead.js';
 import { decryptTransform, encryptTransform } from './stream/web.js';
-import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from './util/validate.js';
+import { MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES, assertBytes, assertInt, assertOptions, changedWhileWaiting, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from './util/validate.js';
 
 /** Options of {@link Keywarden}. */
 export interface KeywardenOptions {
@@ -346,11 +346,17 @@ export class Keywarden {
     // (docs/KEYS.md §4; found by npm run soak, test/rotation-deadline-wait.test.ts).
     let k: CachedKey | undefined;
     let t = now;
+    const size = plaintext.length;
+    const aadSize = typeof aad === 'string' ? -1 : aad.length;
     do {
       k = await this.#keys.activeForSeal(conversationId, k ?? last, t);
       if (this.#keys.closed) throw new ClosedError(); // closed while we waited: seal nothing
       t = this.#clock();
     } while (k.slot < 0 || k.remaining === 0 || t >= k.rotateAt);
+    // The caller's bytes are a view (util/validate.ts): a buffer transferred away or shrunk while
+    // the key loaded would be sealed short, without a word (outside review, 2026-12-01).
+    if (plaintext.length !== size) throw changedWhileWaiting('plaintext');
+    if (typeof aad !== 'string' && aad.length !== aadSize) throw changedWhileWaiting('options.aad');
     if (k.remaining > 0) k.remaining--;
     return this.#seal(conversationId, k, plaintext, aad, t);
   }

@@ -86,6 +86,33 @@ describe.each(builds)('caller objects cannot reach into a seal (%s)', (_, make) 
   });
 });
 
+describe('a plaintext whose buffer is detached or shrunk while its key loads is not sealed short (outside review, 2026-12-01)', () => {
+  // encrypt kept a view of the caller's bytes across the key load; a buffer transferred away
+  // meanwhile (postMessage with a transfer list) was sealed as an empty message, without an error.
+  const make = () => new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore: new MemoryKeyStore() });
+  it('encrypt and encryptAttachment refuse it (ERR_INVALID_INPUT, nothing sealed); with a cached key the seal is synchronous', async () => {
+    const kw = make();
+    const pt = enc('a secret message of 32 bytes....');
+    const sealing = kw.encrypt('c', pt); // the first seal: the key is being made
+    structuredClone(pt.buffer, { transfer: [pt.buffer] });
+    await expect(sealing).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'plaintext' });
+    const att = new Uint8Array(100_000).fill(1);
+    const other = make();
+    const sealingAtt = other.encryptAttachment('c', att);
+    structuredClone(att.buffer, { transfer: [att.buffer] });
+    await expect(sealingAtt).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'plaintext' });
+    const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(32, { maxByteLength: 64 });
+    const shrinking = new Uint8Array(ab).fill(65);
+    const third = make();
+    const sealingShrunk = third.encrypt('c', shrinking);
+    ab.resize(8);
+    await expect(sealingShrunk).rejects.toMatchObject({ code: 'ERR_INVALID_INPUT', param: 'plaintext' });
+    // Unchanged bytes are sealed as they are (the control).
+    const fine = enc('still here');
+    expect(dec(await third.decrypt('c', await third.encrypt('c', fine)))).toBe('still here');
+  });
+});
+
 describe('a length that lies is not believed at the byte checks (outside review, 2026-12-01)', () => {
   // assertBytes read the object's own `length`: a 16-byte key reporting 32 was taken, and
   // LocalMasterKey then wrapped every data key with AES-128 (a 1-byte audit HMAC key likewise).

@@ -11,7 +11,7 @@ import type { SuiteInfo } from '../format/suites.js';
 import { clean } from '../util/bytes.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import { randomBytes } from '../util/random.js';
-import { assertBytes, assertInt, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from '../util/validate.js';
+import { assertBytes, assertInt, changedWhileWaiting, conversationIdBytes, isBytes, ownBytes, ownOptions, plainBytes } from '../util/validate.js';
 import { deriveAttachmentKey } from './derive.js';
 import { ATTACHMENT_HEADER_LENGTH, ATTACHMENT_SALT_LENGTH, DEFAULT_SEGMENT_SIZE, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, SEGMENT_TAG_LENGTH, encodeAttachmentHeader, parseAttachmentHeader } from './format.js';
 import { AttachmentReader, type AttachmentSource, checkSource, memorySource } from './reader.js';
@@ -132,7 +132,12 @@ export class Attachments {
   async encrypt(conversationId: string, plaintext: unknown, c: Checked): Promise<Uint8Array> {
     assertBytes('plaintext', plaintext);
     const pt = ownBytes(plaintext); // no code of the caller's runs while it is sealed (util/validate.ts)
+    const size = pt.length;
     const enc = await this.encryptor(conversationId, c);
+    if (pt.length !== size) {
+      enc.destroy();
+      throw changedWhileWaiting('plaintext'); // a view of the caller's bytes: see Keywarden#encryptSlow
+    }
     const segments = Math.max(1, Math.ceil(pt.length / c.segmentSize));
     const out = new Uint8Array(ATTACHMENT_HEADER_LENGTH + pt.length + segments * SEGMENT_TAG_LENGTH);
     let at = 0;

@@ -77,6 +77,11 @@ export function plainBytes(value: Uint8Array): Uint8Array {
   return proto === PLAIN[0] || proto === PLAIN[1] ? value : ownBytes(value);
 }
 
+/** A caller's buffer that changed size (transferred away, resized) while the library waited for its key. */
+export function changedWhileWaiting(param: string): InvalidInputError {
+  return new InvalidInputError(param, 'changed size while its key was loading (a buffer transferred away or resized): nothing was sealed');
+}
+
 /** Asserts `value` is a Uint8Array (a Buffer is one), optionally of an exact length. */
 export function assertBytes(param: string, value: unknown, length?: number): asserts value is Uint8Array {
   if (!isBytes(value)) throw new InvalidInputError(param, `expected Uint8Array, got ${describe(value)}`);
