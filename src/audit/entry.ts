@@ -6,7 +6,7 @@
  * and case ids) appear only as keyed HMACs ({@link AuditIdHasher}).
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { AuditEntryError } from '../errors.js';
+import { AuditEntryError, InvalidInputError } from '../errors.js';
 import { toHex, utf8 } from '../util/bytes.js';
 import { hmacSha256 } from '../util/digest.js';
 import { canonicalJson } from '../util/json.js';
@@ -282,6 +282,8 @@ export class AuditIdHasher {
  * concatenation of SHA-256(ciphertext) for each, in the order they were opened.
  */
 export function ciphertextsDigest(ciphertexts: readonly Uint8Array[]): string {
+  if (!Array.isArray(ciphertexts)) throw new InvalidInputError('ciphertexts', 'expected an array of Uint8Array');
+  ciphertexts.forEach((ct, i) => assertBytes(`ciphertexts[${i}]`, ct));
   const h = sha256.create();
   for (const ct of ciphertexts) h.update(sha256(ct));
   return toHex(h.digest());

@@ -146,6 +146,8 @@ export class FileAuditStore implements AuditStore {
   legacy: boolean;
 
   private constructor(dir: string, options: FileAuditStoreOptions, legacy: boolean) {
+    // FileAuditStore.open is the way in; a JavaScript caller reaching the constructor gets a named error.
+    if (typeof dir !== 'string' || dir.length === 0) throw new InvalidInputError('dir', 'expected a directory path (open stores with FileAuditStore.open)');
     this.dir = dir;
     this.#options = options;
     this.#tiles = new TileFiles(dir);

@@ -8,7 +8,8 @@
 import { openCheckpoint } from './checkpoint.js';
 import { leafHash, verifyInclusion } from './merkle.js';
 import { newNoteVerifier } from './note.js';
-import { NoteError } from '../errors.js';
+import { InvalidInputError, NoteError } from '../errors.js';
+import { assertBytes, assertInt } from '../util/validate.js';
 import { fromBase64, toBase64 } from '../util/bytes.js';
 
 const PROOF_HEADER = 'c2sp.org/tlog-proof@v1';
@@ -21,6 +22,10 @@ function unb64(s: string): Uint8Array | undefined {
 
 /** Formats a tlog-proof@v1 file. */
 export function formatTlogProof(index: number, proof: readonly Uint8Array[], checkpointNote: string): string {
+  assertInt('index', index, 0, Number.MAX_SAFE_INTEGER);
+  if (!Array.isArray(proof)) throw new InvalidInputError('proof', 'expected an array of 32-byte hashes');
+  proof.forEach((h, i) => assertBytes(`proof[${i}]`, h, 32));
+  if (typeof checkpointNote !== 'string') throw new InvalidInputError('checkpointNote', 'expected a signed checkpoint note');
   return `${PROOF_HEADER}\nindex ${index}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`;
 }
 

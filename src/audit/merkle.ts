@@ -16,7 +16,7 @@
 import { sha256 } from '../util/digest.js';
 import { InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
-import { assertBytes } from '../util/validate.js';
+import { assertBytes, isBytes } from '../util/validate.js';
 
 /**
  * Size in bytes of every hash in the tree (SHA-256).
@@ -43,6 +43,7 @@ const NODE = Uint8Array.of(NODE_PREFIX);
  * ```
  */
 export function leafHash(entry: Uint8Array): Uint8Array {
+  if (!isBytes(entry)) assertBytes('entry', entry);
   return sha256(LEAF, entry);
 }
 
@@ -55,6 +56,8 @@ export function leafHash(entry: Uint8Array): Uint8Array {
  * ```
  */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  if (!isBytes(left)) assertBytes('left', left);
+  if (!isBytes(right)) assertBytes('right', right);
   return sha256(NODE, left, right);
 }
 
@@ -149,7 +152,7 @@ export class MerkleTree {
    * Appends a leaf hash (see {@link leafHash}) and returns its index. O(1) amortised: only the
    * subtrees this leaf completes are hashed.
    *
-   * @throws TypeError if `leafHash` is not a Uint8Array; RangeError if it is not 32 bytes.
+   * @throws InvalidInputError (ERR_INVALID_INPUT) if `leafHash` is not a Uint8Array of 32 bytes.
    */
   append(leafHash: Uint8Array): number {
     assertBytes('leafHash', leafHash, HASH_SIZE);

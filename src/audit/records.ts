@@ -33,7 +33,8 @@
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hmacSha256 } from '../util/digest.js';
-import { AuditCorruptError } from '../errors.js';
+import { AuditCorruptError, InvalidInputError } from '../errors.js';
+import { assertBytes, assertInt } from '../util/validate.js';
 import { equalBytes, fromBase64, toBase64, utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
 import { HASH_SIZE } from './merkle.js';
@@ -93,6 +94,9 @@ export interface TreeHead {
  * ```
  */
 export function signTreeHead(signer: NoteSigner, size: number, root: Uint8Array): string {
+  if (signer === null || typeof signer !== 'object' || typeof (signer as { name?: unknown }).name !== 'string') throw new InvalidInputError('signer', 'expected a NoteSigner (newNoteSigner)');
+  assertInt('size', size, 0, Number.MAX_SAFE_INTEGER);
+  assertBytes('root', root, HASH_SIZE);
   return signNote(`${TREE_HEAD_LINE}\n${signer.name}\n${size}\n${toBase64(root)}\n`, signer);
 }
 

@@ -23,6 +23,7 @@
  */
 import { sha256 } from '../util/digest.js';
 import { InvalidInputError } from '../errors.js';
+import { assertBytes, isBytes } from '../util/validate.js';
 import { HASH_SIZE } from './merkle.js';
 
 /**
@@ -210,8 +211,10 @@ export function tileHash(tile: Uint8Array): Uint8Array {
  * ```
  */
 export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
+  if (!Array.isArray(entries)) throw new InvalidInputError('entries', 'expected an array of Uint8Array');
   let total = 0;
   for (const e of entries) {
+    if (!isBytes(e)) assertBytes('entries[]', e);
     if (e.length > MAX_BUNDLE_ENTRY) throw new InvalidInputError('entries', `an entry of ${e.length} bytes does not fit a bundle (at most ${MAX_BUNDLE_ENTRY})`);
     total += 2 + e.length;
   }
@@ -236,6 +239,7 @@ export function encodeBundle(entries: readonly Uint8Array[]): Uint8Array {
  * ```
  */
 export function decodeBundle(bundle: Uint8Array): Uint8Array[] | undefined {
+  if (!isBytes(bundle)) assertBytes('bundle', bundle);
   const out: Uint8Array[] = [];
   let off = 0;
   while (off < bundle.length) {

@@ -224,6 +224,7 @@ export function isIdentifier(v: unknown, max = 256): v is string {
  * ```
  */
 export function nameSkeleton(name: string): string {
+  if (typeof name !== 'string') throw new InvalidInputError('name', `expected a string, got ${name === null ? 'null' : typeof name}`);
   // Invisible characters go before normalising as well as after: one between a letter and its
   // combining mark ("jose" + CGJ + U+0301) blocks composition, and removed only afterwards it
   // left "jose\u0301" where "josé" composed (outside review, 2026-12-01). Lower-casing can

@@ -91,6 +91,7 @@ export function branchKeyId(branch: string, version: number): string {
 
 /** Parses a branch master key id; undefined for anything else. */
 export function parseBranchKeyId(id: string): { branch: string; version: number } | undefined {
+  if (typeof id !== 'string') throw new InvalidInputError('id', `expected a string, got ${id === null ? 'null' : typeof id}`);
   if (!id.startsWith(PREFIX)) return undefined;
   const hash = id.lastIndexOf('#');
   const branch = id.slice(PREFIX.length, hash);

@@ -93,6 +93,8 @@ export interface KmsCallOptions {
  * prefixed (u16, big-endian). Distinct contexts always encode differently.
  */
 export function encodeContext(context: Readonly<Record<string, string>>): Uint8Array {
+  if (context === null || typeof context !== 'object' || Array.isArray(context)) throw new InvalidInputError('context', 'expected an object of strings');
+  for (const k of Object.keys(context)) if (typeof context[k] !== 'string') throw new InvalidInputError(`context.${k}`, 'expected a string');
   const enc = new TextEncoder();
   const parts: Uint8Array[] = [];
   const keys = Object.keys(context).sort();

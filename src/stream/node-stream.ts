@@ -5,7 +5,7 @@
  * one input chunk whatever the attachment's length. Node only.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { DecryptionError } from '../errors.js';
+import { DecryptionError, InvalidInputError } from '../errors.js';
 import type { Keywarden } from '../keywarden.js';
 import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH } from './format.js';
@@ -101,6 +101,13 @@ class DecryptTransform extends AttachmentTransform<AttachmentDecryptor> {
   }
 }
 
+/** The Keywarden a stream function was given (a wrong argument is named, not a TypeError later). */
+function checkKeywarden(kw: unknown): asserts kw is Keywarden {
+  if (kw === null || typeof kw !== 'object' || typeof (kw as { createAttachmentEncryptor?: unknown }).createAttachmentEncryptor !== 'function') {
+    throw new InvalidInputError('kw', 'expected a Keywarden instance');
+  }
+}
+
 /**
  * A Node `Transform` that seals a plaintext byte stream into an attachment under the
  * conversation's active key (docs/FORMAT.md §9), for `stream.pipeline`. Bad arguments throw
@@ -116,6 +123,7 @@ class DecryptTransform extends AttachmentTransform<AttachmentDecryptor> {
  * ```
  */
 export function createEncryptStream(kw: Keywarden, conversationId: string, options?: AttachmentEncryptOptions): Transform {
+  checkKeywarden(kw);
   checkCall(conversationId, options, true); // throws ERR_INVALID_INPUT now, not later in the pipeline
   return new EncryptTransform(kw.createAttachmentEncryptor(conversationId, options));
 }
@@ -132,6 +140,7 @@ export function createEncryptStream(kw: Keywarden, conversationId: string, optio
  * ```
  */
 export function createDecryptStream(kw: Keywarden, conversationId: string, options?: AttachmentDecryptOptions): Transform {
+  checkKeywarden(kw);
   checkCall(conversationId, options, false);
   return new DecryptTransform((header) => kw.createAttachmentDecryptor(conversationId, header, options));
 }
