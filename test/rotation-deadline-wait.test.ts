@@ -13,10 +13,13 @@ import type { KmsCallOptions } from '../src/kms/provider.js';
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const AGE = 60_000;
 
-it('a version that comes due while its key is loading is rotated, not sealed past its age', async () => {
+/**
+ * Version 1 made at T0 by one instance; then a second instance (a cold cache) at 80 % of the age
+ * whose KMS takes 30 % of it to unwrap (of the test's clock). Returns the second instance.
+ */
+async function coldInstanceNearDeadline(): Promise<{ second: Keywarden; keyStore: MemoryKeyStore }> {
   let t = T0;
   let slowUnwrapMs = 0;
-  /** A KMS that takes `slowUnwrapMs` (of the test's clock) to unwrap. */
   class SlowUnwrap extends LocalMasterKey {
     override async unwrapDataKey(w: Uint8Array, c: Readonly<Record<string, string>>, id: string, o?: KmsCallOptions): Promise<Uint8Array> {
       t += slowUnwrapMs;
@@ -29,39 +32,29 @@ it('a version that comes due while its key is loading is rotated, not sealed pas
   const first = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
   expect(inspectCiphertext(await first.encrypt('c', new Uint8Array(8))).keyVersion).toBe(1);
   first.close();
-  // Another instance (a cold cache) seals at 80% of the age; the unwrap takes 30% of it.
   t = T0 + 0.8 * AGE;
   slowUnwrapMs = 0.3 * AGE;
-  const second = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
-  const ct = await second.encrypt('c', new Uint8Array(8));
-  const info = inspectCiphertext(ct);
-  const named = (await keyStore.listVersions('c')).find((r) => r.version === info.keyVersion)!;
-  expect({ version: info.keyVersion, sealedPastAge: Date.parse(info.sealedAt!) >= named.activatedAt.getTime() + AGE }).toEqual({ version: 2, sealedPastAge: false });
+  return { second: new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } }), keyStore };
+}
+
+/** Whether `sealedAt` is at or past the age deadline of `version`. */
+async function pastAge(keyStore: MemoryKeyStore, version: number, sealedAt: string): Promise<boolean> {
+  const named = (await keyStore.listVersions('c')).find((r) => r.version === version)!;
+  return Date.parse(sealedAt) >= named.activatedAt.getTime() + AGE;
+}
+
+it('a version that comes due while its key is loading is rotated, not sealed past its age', async () => {
+  const { second, keyStore } = await coldInstanceNearDeadline();
+  const info = inspectCiphertext(await second.encrypt('c', new Uint8Array(8)));
+  expect({ version: info.keyVersion, sealedPastAge: await pastAge(keyStore, info.keyVersion, info.sealedAt!) }).toEqual({ version: 2, sealedPastAge: false });
   second.close();
 });
 
 it('an attachment sealed while its key loads is not sealed past its version\'s age either', async () => {
-  let t = T0;
-  let slowUnwrapMs = 0;
-  class SlowUnwrap extends LocalMasterKey {
-    override async unwrapDataKey(w: Uint8Array, c: Readonly<Record<string, string>>, id: string, o?: KmsCallOptions): Promise<Uint8Array> {
-      t += slowUnwrapMs;
-      return super.unwrapDataKey(w, c, id, o);
-    }
-  }
-  const masterKey = new SlowUnwrap(LocalMasterKey.generateKey());
-  const keyStore = new MemoryKeyStore();
-  const now = () => new Date(t);
-  const first = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
-  await first.encrypt('c', new Uint8Array(8));
-  first.close();
-  t = T0 + 0.8 * AGE;
-  slowUnwrapMs = 0.3 * AGE;
-  const second = new Keywarden({ masterKey, keyStore, now, rotation: { maxAgeMs: AGE } });
+  const { second, keyStore } = await coldInstanceNearDeadline();
   const sealed = await second.encryptAttachment('c', new Uint8Array(300), { segmentSize: 256 });
   const info = inspectAttachment(sealed);
-  const named = (await keyStore.listVersions('c')).find((r) => r.version === info.keyVersion)!;
-  expect({ version: info.keyVersion, sealedPastAge: Date.parse(info.sealedAt) >= named.activatedAt.getTime() + AGE }).toEqual({ version: 2, sealedPastAge: false });
+  expect({ version: info.keyVersion, sealedPastAge: await pastAge(keyStore, info.keyVersion, info.sealedAt) }).toEqual({ version: 2, sealedPastAge: false });
   // It opens, under the version it names.
   expect(await second.decryptAttachment('c', sealed)).toEqual(new Uint8Array(300));
   second.close();
