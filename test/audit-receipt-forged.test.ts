@@ -20,6 +20,7 @@ import { MAGIC } from '../src/audit/framing.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
+import type { AuditStore } from '../src/audit/store.js';
 import { receiptMac, recordKeys } from '../src/audit/records.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
@@ -27,6 +28,14 @@ import { fileHead } from './support/audit-replay.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/receipts', new Uint8Array(32).fill(66));
+
+/** A log of one checkpointed entry on `open()`'s store, then an instance there that is not the sequencer. */
+async function producerAfterOne(open: () => AuditStore | Promise<AuditStore>): Promise<AuditLog> {
+  const first = await AuditLog.open({ store: await open(), signerKey: keys.signerKey });
+  await first.append(sampleEvent(1));
+  await first.close();
+  return AuditLog.open({ store: await open(), signerKey: keys.signerKey, sequencer: false });
+}
 
 let db: TestPool;
 beforeAll(async () => {
@@ -41,11 +50,8 @@ describe('a forged receipt does not resolve checkpointed()', () => {
   it('PostgreSQL: a receipt row for a record no sequencer integrated fails closed (ERR_AUDIT_CORRUPT)', async () => {
     const schema = `${db.schema}_rf`;
     await migrate(db.pool, { schema });
-    const first = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey });
-    await first.append(sampleEvent(1)); // a checkpoint of size 1
-    await first.close();
-    // No sequencer from now on: nothing can be integrated.
-    const producer = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey, sequencer: false });
+    // A checkpoint of size 1; then no sequencer: nothing can be integrated.
+    const producer = await producerAfterOne(() => new PostgresAuditStore(db.pool, { schema }));
     try {
       const pending = await producer.record(sampleEvent(4), { checkpoint: true }); // a break-glass intent
       const { rows } = await db.pool.query(`SELECT id FROM "${schema}".audit_outbox`);
@@ -62,10 +68,8 @@ describe('a forged receipt does not resolve checkpointed()', () => {
     const schema = `${db.schema}_rf`;
     await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await migrate(db.pool, { schema });
-    const first = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey });
-    await first.append(sampleEvent(1));
-    await first.close();
-    const producer = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey, sequencer: false });
+    // A checkpoint of size 1; then no sequencer: nothing can be integrated.
+    const producer = await producerAfterOne(() => new PostgresAuditStore(db.pool, { schema }));
     try {
       const pending = await producer.record(sampleEvent(4), { checkpoint: true });
       const { rows } = await db.pool.query(`SELECT id, mac FROM "${schema}".audit_outbox`);
@@ -81,10 +85,7 @@ describe('a forged receipt does not resolve checkpointed()', () => {
   it('files: a receipt written into the head for a record no sequencer integrated fails closed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kw-receipt-'));
     try {
-      const first = await AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey });
-      await first.append(sampleEvent(1));
-      await first.close();
-      const producer = await AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey, sequencer: false });
+      const producer = await producerAfterOne(() => FileAuditStore.open(dir));
       try {
         const pending = await producer.record(sampleEvent(4), { checkpoint: true }); // a break-glass intent
         // Its ticket names its outbox file and offsets: the attacker reads them off the file system.
@@ -109,10 +110,8 @@ describe('a forged receipt for an empty record does not resolve flush() or check
     const schema = `${db.schema}_rf`;
     await db.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await migrate(db.pool, { schema });
-    const first = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey });
-    await first.append(sampleEvent(1)); // a checkpoint of size 1
-    await first.close();
-    const producer = await AuditLog.open({ store: new PostgresAuditStore(db.pool, { schema }), signerKey: keys.signerKey, sequencer: false });
+    // A checkpoint of size 1; then no sequencer: nothing can be integrated.
+    const producer = await producerAfterOne(() => new PostgresAuditStore(db.pool, { schema }));
     try {
       for (const call of [() => producer.flush(), () => producer.checkpoint()]) {
         const waiting = call();
@@ -145,10 +144,7 @@ describe('a forged receipt for an empty record does not resolve flush() or check
   it('files: a receipt written into the head without the sequencer\'s MAC fails closed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kw-receipt-'));
     try {
-      const first = await AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey });
-      await first.append(sampleEvent(1));
-      await first.close();
-      const producer = await AuditLog.open({ store: await FileAuditStore.open(dir), signerKey: keys.signerKey, sequencer: false });
+      const producer = await producerAfterOne(() => FileAuditStore.open(dir));
       try {
         // Without a MAC (the receipt as it was before), then with one the attacker made up.
         let from = MAGIC.length; // the records follow each other in this instance's outbox file

@@ -10,6 +10,15 @@ import { describe, expect, it } from 'vitest';
 import { BranchKeyProvider, Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
 import { errorCode } from './support/fixtures.js';
 
+/** A branch provider over a local master key, and a Keywarden on it, with their stores. */
+function branchMode() {
+  const kms = new LocalMasterKey(LocalMasterKey.generateKey());
+  const branchStore = new MemoryKeyStore();
+  const keyStore = new MemoryKeyStore();
+  const p = new BranchKeyProvider({ masterKey: kms, store: branchStore });
+  return { kms, branchStore, keyStore, p, kw: new Keywarden({ masterKey: p, keyStore }) };
+}
+
 describe('branch re-wrap and a shredded branch version', () => {
   it('a process with the shredded version still cached does not move its keys', async () => {
     const kms = new LocalMasterKey(LocalMasterKey.generateKey());
@@ -32,11 +41,7 @@ describe('branch re-wrap and a shredded branch version', () => {
   });
 
   it('a shred that commits while a page is under way: the page does not move that version\'s keys', async () => {
-    const kms = new LocalMasterKey(LocalMasterKey.generateKey());
-    const branchStore = new MemoryKeyStore();
-    const keyStore = new MemoryKeyStore();
-    const p = new BranchKeyProvider({ masterKey: kms, store: branchStore });
-    const kw = new Keywarden({ masterKey: p, keyStore });
+    const { kms, branchStore, keyStore, p, kw } = branchMode();
     const ct = await kw.encryptString('conv-1', 'secret');
     const other = await kw.encryptString('conv-2', 'kept');
     await p.rotateBranch('default');
@@ -62,11 +67,7 @@ describe('branch re-wrap and a shredded branch version', () => {
   });
 
   it('keys under a live version still move (the control)', async () => {
-    const kms = new LocalMasterKey(LocalMasterKey.generateKey());
-    const branchStore = new MemoryKeyStore();
-    const keyStore = new MemoryKeyStore();
-    const p = new BranchKeyProvider({ masterKey: kms, store: branchStore });
-    const kw = new Keywarden({ masterKey: p, keyStore });
+    const { kms, branchStore, keyStore, p, kw } = branchMode();
     const ct = await kw.encryptString('conv-1', 'secret');
     await p.rotateBranch('default');
     expect(await kw.rewrap({ branch: 'default' })).toMatchObject({ rewrapped: 1, complete: true });
