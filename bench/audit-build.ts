@@ -34,9 +34,11 @@ export function entryMaker(): (i: number) => Uint8Array {
 export async function buildLog(store: AuditStore, signerKey: string, size: number, progress: (done: number) => void = () => {}): Promise<void> {
   const keys = recordKeys(signerKey);
   const make = entryMaker();
-  if (!(await store.acquireSequencer())) throw new Error('the store has another sequencer');
   const edge = TileEdge.empty(store.keepsBundles);
   for (let start = 0; start < size; start += BATCH) {
+    // Takes or renews the lease before every batch, as the sequencer does: a batch can outlast
+    // a lease on a busy machine, and the store refuses a step whose lease ran out.
+    if (!(await store.acquireSequencer())) throw new Error('the store has another sequencer');
     const entries: Uint8Array[] = [];
     for (let i = start; i < Math.min(size, start + BATCH); i++) {
       const e = make(i);
