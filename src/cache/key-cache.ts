@@ -234,6 +234,13 @@ export class CachePartition {
   readonly #forgotAt = new Map<string, number>();
   readonly #readers = new Map<number, number>();
   /**
+   * When each reader began (whole seconds since the cache's epoch): its key is cached as loaded
+   * then, not when its unwrap finished, so `maxAgeMs` bounds how long this instance may use
+   * what that read saw (outside review, 2026-12-01: a two-minute unwrap kept a key shredded
+   * elsewhere usable for maxAgeMs plus two minutes, past retention's margin).
+   */
+  readonly #beganAt = new Map<number, number>();
+  /**
    * The same fence for the active mark: per conversation, the count at its last change of active
    * version here (an active insert, a deactivate) while a reader that began before it may still
    * be in flight; `#deactivatedAllAt` for deactivateAll. A reader whose stamp is older caches its
@@ -293,7 +300,7 @@ export class CachePartition {
    * version new messages use and older versions lose that mark. `rotateAt` (ms since 1970) is
    * when sealing should rotate away from it (the rotation policy; default never).
    */
-  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity): CachedKey {
+  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity, loadedAt?: number): CachedKey {
     let head = this.#map.get(conversationId);
     for (let k = head; k !== undefined; k = k.next) {
       if (k.version === version) {
@@ -310,7 +317,7 @@ export class CachePartition {
       for (let k = head; k !== undefined; k = k.next) k.active = false;
       this.#activeChanged(conversationId);
     }
-    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._nowSec(), remaining, active, head, rotateAt);
+    const node = new CachedKey(version, suite, this.#cache._alloc(key), Math.min(loadedAt ?? Infinity, this.#cache._nowSec()), remaining, active, head, rotateAt);
     this.#map.delete(conversationId);
     this.#map.set(conversationId, node);
     this.#mru = conversationId;
@@ -375,8 +382,10 @@ export class CachePartition {
    * shredded key back into the cache, even on the instance that shredded it).
    */
   begin(): number {
-    const g = this.#gen;
+    // A stamp of its own per reader (the count moves on): it also keys the reader's start time.
+    const g = ++this.#gen;
     this.#readers.set(g, (this.#readers.get(g) ?? 0) + 1);
+    this.#beganAt.set(g, this.#cache._nowSec());
     return g;
   }
 
@@ -384,7 +393,10 @@ export class CachePartition {
   end(stamp: number): void {
     const n = (this.#readers.get(stamp) ?? 1) - 1;
     if (n > 0) this.#readers.set(stamp, n);
-    else this.#readers.delete(stamp);
+    else {
+      this.#readers.delete(stamp);
+      this.#beganAt.delete(stamp);
+    }
     if (this.#forgotAt.size === 0 && this.#activeChangedAt.size === 0) return;
     if (this.#readers.size === 0) {
       this.#forgotAt.clear();
@@ -412,7 +424,7 @@ export class CachePartition {
     // unless that change made this very version active (a first use racing another: no reload).
     let demoted = active && (this.#deactivatedAllAt > stamp || (this.#activeChangedAt.get(conversationId) ?? -1) > stamp);
     if (demoted) for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) if (k.version === version && k.active) demoted = false;
-    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt);
+    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt, this.#beganAt.get(stamp));
   }
 
   /**
