@@ -247,7 +247,7 @@ export class Keywarden {
     if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead.open !== 'function')) {
       throw new InvalidInputError('options.aead', 'expected an AeadImpl');
     }
-    if (o.maxMessagesPerKey !== undefined) assertInt('options.maxMessagesPerKey', o.maxMessagesPerKey, 1, 2 ** 53);
+    if (o.maxMessagesPerKey !== undefined) assertInt('options.maxMessagesPerKey', o.maxMessagesPerKey, 1, Number.MAX_SAFE_INTEGER);
     if (o.reservationSize !== undefined) assertInt('options.reservationSize', o.reservationSize, 1, 2 ** 30);
     if (o.autoRotate !== undefined && typeof o.autoRotate !== 'boolean') throw new InvalidInputError('options.autoRotate', 'expected boolean');
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');

@@ -305,6 +305,14 @@ export class KeyLifecycle {
     const p = (async () => {
       try {
         const limit = this.#limit(k.suite);
+        if (limit === Infinity) {
+          // An uncounted key whose seals this process stopped (#rotateFrom): no grant to ask for;
+          // the store says which version is active now.
+          this.#o.part.deactivate(conversationId);
+          const fresh = await this.#loadActive(conversationId);
+          if (fresh.remaining === 0 && fresh.slot >= 0) fresh.remaining = -1; // still the active one: no count
+          return fresh;
+        }
         const granted = await this.storeCall('reserve', () => this.#o.keyStore.reserveMessages(conversationId, k.version, this.#block(limit), limit));
         if (granted > 0) {
           // If k was evicted meanwhile the grant is simply unused: counts stay conservative.
@@ -348,8 +356,12 @@ export class KeyLifecycle {
     // The old version stays cached for decryption, but this process stops sealing with it.
     const old = this.#o.part.peekVersion(conversationId, fromVersion);
     if (old !== undefined) old.remaining = 0;
-    if (res.inserted) this.#adopt(res.record, gen.plaintextKey, grant, stamp);
-    else {
+    // Not cached (a shred of this conversation came meanwhile, CachePartition.begin): the old
+    // version must lose the active mark too, or seals keep finding it (outside review,
+    // 2026-12-01: with an uncounted suite every encrypt then asked the store for an infinite grant).
+    if (res.inserted) {
+      if (this.#adopt(res.record, gen.plaintextKey, grant, stamp) === undefined) this.#o.part.deactivate(conversationId);
+    } else {
       clean(gen.plaintextKey);
       this.#o.part.deactivate(conversationId);
     }

@@ -114,6 +114,11 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
   // last message, or still be active.
   if (o.includeIdle) passes.push({ by: 'activated', before: supersededBefore - lastSealBy(ctx.rotation, 0) });
   for (const pass of passes) {
+    // Keywarden's clock reads 1970..2106 (options.now), so no version was superseded or activated
+    // before 1970: an earlier bound (a far cut-off, less the margin and maxAgeMs) matches nothing,
+    // and is not handed to a store that cannot represent it (outside review, 2026-12-01: PostgreSQL
+    // failed the run with SQLSTATE 22008 where the memory store answered an empty page).
+    if (!(pass.before > 0)) continue;
     let after: ScanRow | undefined;
     for (;;) {
       if (o.signal?.aborted) return report;

@@ -35,7 +35,7 @@ export function rotationPolicy(options: unknown, maxMessagesPerKey: number | und
   // ownOptions refuses null, arrays and unknown keys, naming the parameter.
   const o = ownOptions('options.rotation', options as RotationOptions | undefined, ['maxAgeMs', 'maxMessages']);
   if (o.maxAgeMs !== undefined) assertInt('options.rotation.maxAgeMs', o.maxAgeMs, 60_000, 2 ** 47);
-  if (o.maxMessages !== undefined) assertInt('options.rotation.maxMessages', o.maxMessages, 1, 2 ** 53);
+  if (o.maxMessages !== undefined) assertInt('options.rotation.maxMessages', o.maxMessages, 1, Number.MAX_SAFE_INTEGER);
   return { maxAgeMs: o.maxAgeMs ?? Infinity, maxMessages: Math.min(o.maxMessages ?? Infinity, maxMessagesPerKey ?? Infinity) };
 }
 
