@@ -141,8 +141,10 @@ export class KeyLifecycle {
       },
       (rs) => rs.flatMap((r, i) => (r.shredded.length > 0 ? [{ type: 'key.shredded' as const, conversation: items[i]!.conversationId, versions: r.shredded, scope: 'version', reason }] : [])),
     ));
+    // Versions found shredded already go too: the store has just said so, and this instance may
+    // not have heard of that shred (no watcher, a lost notification, a transaction that left it stored).
     res.forEach((r, i) => {
-      for (const v of r.shredded) this.#o.part.forget(items[i]!.conversationId, v);
+      for (const v of [...r.shredded, ...r.alreadyShredded]) this.#o.part.forget(items[i]!.conversationId, v);
     });
     return res;
   }
@@ -162,7 +164,7 @@ export class KeyLifecycle {
       (r) => target === 'conversation' && r.shredded.length === 0 && r.alreadyShredded.length === 0,
     ));
     if (target === 'conversation') this.#o.part.forget(conversationId);
-    else for (const v of res.shredded) this.#o.part.forget(conversationId, v);
+    else for (const v of [...res.shredded, ...res.alreadyShredded]) this.#o.part.forget(conversationId, v); // see shredBatch
     return res;
   }
 

@@ -36,11 +36,16 @@ export async function recordChange(client: DynamoDBClient, table: string, kind: 
   }));
 }
 
-/** Polls the change sequence every `intervalMs`; a failed poll ends it through `onLost`. */
-export function pollChanges(
+/**
+ * Polls the change sequence every `intervalMs`; a failed poll ends it through `onLost`. Resolves
+ * after a first poll succeeded, and rejects when it fails: a subscriber that cannot read the
+ * sequence is not listening (outside review, 2026-12-01: resolving before any poll let the key
+ * watcher count every dead poller as a reconnect, so it never backed off a throttled table).
+ */
+export async function pollChanges(
   client: DynamoDBClient, table: string, kind: KeyKind, intervalMs: number,
   onChange: (id: string, change: KeyChange) => void, onLost: ((err: unknown) => void) | undefined,
-): () => Promise<void> {
+): Promise<() => Promise<void>> {
   let cursor = Date.now();
   /** Sort keys delivered within the look-back window, with their time. */
   const seen = new Map<string, number>();
@@ -85,6 +90,7 @@ export function pollChanges(
     }, intervalMs);
     timer.unref?.();
   };
+  await pollOnce();
   schedule();
   return async () => {
     done = true;

@@ -97,6 +97,38 @@ export function updateWrapping(c: Conversation, u: WrappingUpdate): Step<boolean
   return { out: true, changed: true };
 }
 
+/**
+ * Takes back what one write did (`from` became `to`) on the item as it is `now`, in place: each
+ * version the write changed goes back to its state in `from` if nobody changed it since, and a
+ * version it added goes if it is still the last. False (and `now` untouched) when another writer
+ * built on the write's changes: then it stays.
+ */
+export function revert(now: Conversation, from: Conversation, to: Conversation): boolean {
+  // A version added since was built on what the write left (a rotation after its shred, say).
+  if (now.versions.length !== to.versions.length) return false;
+  const next = now.versions.map(copyRecord);
+  for (let i = to.versions.length - 1; i >= 0; i--) {
+    const was = from.versions[i];
+    const ours = to.versions[i]!;
+    if (was !== undefined && sameRecord(was, ours)) continue;
+    const cur = next[i];
+    if (cur === undefined || !sameRecord(cur, ours)) return false;
+    if (was !== undefined) next[i] = copyRecord(was);
+    else if (i === next.length - 1) next.pop();
+    else return false;
+  }
+  now.versions = next;
+  return true;
+}
+
+function sameRecord(a: KeyRecord, b: KeyRecord): boolean {
+  const t = (d: Date | null | undefined) => (d == null ? null : d.getTime());
+  return a.conversationId === b.conversationId && a.version === b.version && a.masterKeyId === b.masterKeyId && a.suite === b.suite &&
+    a.state === b.state && a.sealedReserved === b.sealedReserved && (a.shredScope ?? null) === (b.shredScope ?? null) &&
+    t(a.createdAt) === t(b.createdAt) && t(a.activatedAt) === t(b.activatedAt) && t(a.supersededAt) === t(b.supersededAt) &&
+    t(a.shreddedAt) === t(b.shreddedAt) && sameBytes(a.wrappedKey, b.wrappedKey);
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

@@ -19,12 +19,22 @@ import type { KeyRecord } from '../../keys/records.js';
 import { InvalidInputError, StoreError } from '../../errors.js';
 import { ownOptions } from '../../util/validate.js';
 import type { InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from '../types.js';
-import { type Conversation, type Step, cloneConversation, insertFirst, insertNext, reserve, shred, updateWrapping } from './conversation.js';
+import { type Conversation, type Step, cloneConversation, insertFirst, insertNext, reserve, revert, shred, updateWrapping } from './conversation.js';
 import { type Item, type KeyKind, KEYS_SK, conversationKey, decodeConversation, encodeConversation, idOf } from './codec.js';
 import { pollChanges, recordChange } from './changes.js';
 
 /** Attempts of one optimistic write before giving up (retryable) under heavy contention. */
 const MAX_ATTEMPTS = 100;
+/** Runs of a transaction's callback that lost a race before giving up (retryable). */
+const MAX_TRANSACTION_RUNS = 10;
+
+/** A conversation a transaction read (`base`) and its buffered state (`cur`). */
+interface Touched {
+  base: Conversation;
+  cur: Conversation;
+  dirty: boolean;
+  changes: KeyChange[];
+}
 
 /** Options of {@link DynamoDbKeyStore}. */
 export interface DynamoDbKeyStoreOptions {
@@ -190,10 +200,13 @@ export class DynamoDbKeyStore implements KeyStore {
   /**
    * Runs `fn` with a store whose writes are kept in memory and stored when `fn` resolves — each
    * touched conversation with one conditional write on the revision it was first read at — or
-   * dropped when it rejects. Others see none of them before that. A transaction on one
-   * conversation (what keywarden's own use needs) is atomic; across several, a conflict found
-   * while storing undoes the conversations already stored and fails with a retryable StoreError
-   * (DynamoDB-compatible servers without TransactWriteItems cannot do better).
+   * dropped when it rejects. Others see none of them before that. A write that loses a race (another
+   * writer changed a conversation since `fn` read it) takes back those already stored and runs
+   * `fn` again on fresh reads, up to 10 times, as the single writes do: a lost insert race then
+   * returns the winner (`inserted: false`). Side effects of `fn` itself (an audit record on
+   * another store) are not taken back. When another writer built on a conversation already stored
+   * before the conflict showed (a crash in between, too), that conversation stays stored: its
+   * change is announced and the transaction fails with a retryable StoreError.
    *
    * @example
    * ```ts
@@ -204,7 +217,17 @@ export class DynamoDbKeyStore implements KeyStore {
    * ```
    */
   async transaction<T>(fn: (tx: KeyStore) => Promise<T>): Promise<T> {
-    const touched = new Map<string, { base: Conversation; cur: Conversation; dirty: boolean; changes: KeyChange[] }>();
+    for (let run = 1; ; run++) {
+      const out = await this.#transactionRun(fn);
+      if (out.stored) return out.result;
+      // Outside review, 2026-12-01: one reservation by another instance between the read and the
+      // write failed a shred, a first use or a rotation with audit on; the single writes retry.
+      if (run >= MAX_TRANSACTION_RUNS) throw new StoreError('dynamodb key store: transaction: too much contention on its conversations; retry', undefined, true);
+    }
+  }
+
+  async #transactionRun<T>(fn: (tx: KeyStore) => Promise<T>): Promise<{ stored: true; result: T } | { stored: false }> {
+    const touched = new Map<string, Touched>();
     const get = async (id: string, op: string) => {
       let t = touched.get(id);
       if (!t) {
@@ -242,7 +265,7 @@ export class DynamoDbKeyStore implements KeyStore {
       transaction: (inner) => inner(view),
     };
     const result = await fn(view);
-    const stored: { base: Conversation; cur: Conversation }[] = [];
+    const stored: Touched[] = [];
     for (const t of touched.values()) {
       if (!t.dirty) continue;
       const next = { ...t.cur, rev: t.base.rev };
@@ -250,27 +273,45 @@ export class DynamoDbKeyStore implements KeyStore {
         stored.push(t);
         continue;
       }
-      await this.#undo(stored);
-      throw new StoreError('dynamodb key store: transaction: a conversation changed meanwhile; retry', undefined, true);
+      const kept: Touched[] = [];
+      for (const s of stored) if (!(await this.#takeBack(s))) kept.push(s);
+      if (kept.length === 0) return { stored: false };
+      // Stored for good (another writer built on them): subscribers must hear of it, as after a commit.
+      for (const k of kept) for (const change of k.changes) await this.#announce(k.cur.id, change);
+      throw new StoreError(`dynamodb key store: transaction: a conversation changed meanwhile, and ${kept.length} conversation(s) it had stored stay stored; retry`, undefined, true);
     }
     for (const t of touched.values()) for (const change of t.changes) await this.#announce(t.cur.id, change);
-    return result;
+    return { stored: true, result };
   }
 
-  /** Puts conversations stored by a failing transaction back as they were (each only if untouched since). */
-  async #undo(stored: { base: Conversation; cur: Conversation }[]): Promise<void> {
-    for (const { base } of stored) {
-      const rev = base.rev + 1;
+  /**
+   * Takes back a conversation a failing transaction stored (conversation.ts `revert`): the
+   * versions it changed go back as they were unless another writer changed those very versions
+   * since (a reservation on another version does not stand in the way). False when it stays.
+   */
+  async #takeBack(t: Touched): Promise<boolean> {
+    // As the server holds it (the codec's round trip), to compare with what is read back.
+    const ours = decodeConversation(t.cur.id, encodeConversation(this.#kind, t.cur, t.base.rev + 1));
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      let now: Conversation;
       try {
-        if (base.rev === 0) {
-          await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: conversationKey(this.#kind, base.id), ConditionExpression: 'rev = :rev', ExpressionAttributeValues: { ':rev': { N: String(rev) } } }));
-        } else {
-          await this.#client.send(new PutItemCommand({ TableName: this.#table, Item: encodeConversation(this.#kind, base, rev + 1), ConditionExpression: 'rev = :rev', ExpressionAttributeValues: { ':rev': { N: String(rev) } } }));
-        }
+        now = await this.#load(t.cur.id, 'transaction');
       } catch {
-        // Changed again since: that writer read our stored state and built on it; leave it.
+        return false;
+      }
+      if (!revert(now, t.base, ours)) return false;
+      try {
+        if (now.versions.length > 0) {
+          if (await this.#put(now, 'transaction')) return true;
+          continue;
+        }
+        await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: conversationKey(this.#kind, now.id), ConditionExpression: 'rev = :rev', ExpressionAttributeValues: { ':rev': { N: String(now.rev) } } }));
+        return true;
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) return false;
       }
     }
+    return false;
   }
 
   /**
@@ -284,7 +325,11 @@ export class DynamoDbKeyStore implements KeyStore {
    * ```
    */
   async subscribe(onChange: (conversationId: string, change: KeyChange) => void, onLost?: (err: unknown) => void): Promise<() => Promise<void>> {
-    return pollChanges(this.#client, this.#table, this.#kind, this.#pollIntervalMs, onChange, onLost && ((err) => onLost(toStoreError('subscribe', err))));
+    try {
+      return await pollChanges(this.#client, this.#table, this.#kind, this.#pollIntervalMs, onChange, onLost && ((err) => onLost(toStoreError('subscribe', err))));
+    } catch (err) {
+      throw toStoreError('subscribe', err);
+    }
   }
 
   // ---- maintenance: whole-table Scan (batch jobs only) ----

@@ -1,0 +1,155 @@
+/**
+ * Outside review, 2026-12-01. DynamoDbKeyStore.transaction across several conversations (retention's shred pages): when the
+ * second conversation's conditional put loses to a concurrent writer, #undo puts the first one
+ * back only if nothing touched it since. If another instance merely reserved messages on it
+ * meanwhile, the undo is skipped: the first conversation's shred stays stored for good while the
+ * transaction reports failure. Nothing announces that shred (announcements run only after a
+ * fully successful commit), and a re-run finds those versions `alreadyShredded`, so it neither
+ * announces them nor drops them from its own cache: the instance keeps decrypting with a key
+ * that is shredded in the store.
+ *
+ * Now: the conversations already stored are taken back version by version (a reservation on
+ * another version does not stand in the way) and the transaction runs again; a conversation
+ * another writer built on stays stored, is announced, and the transaction fails retryably.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbKeyStore } from '../src/store/dynamodb/store.js';
+import { Keywarden } from '../src/node.js';
+import { LocalMasterKey } from '../src/kms/local.js';
+import { makeRecord, freshConversationId } from './support/store-contract.js';
+import { type TestDynamo, testDynamo } from './support/dynamodb.js';
+import { AuditLog } from '../src/audit/log.js';
+import { MemoryAuditStore } from '../src/audit/store.js';
+import { AuditIdHasher } from '../src/audit/entry.js';
+import { generateNoteKey } from '../src/audit/note.js';
+
+let dyn: TestDynamo;
+beforeAll(async () => {
+  dyn = await testDynamo();
+});
+afterAll(async () => {
+  await dyn?.close();
+});
+
+/**
+ * A client that, while `armed`, lets the first conversation PutItem through and runs `hook`
+ * before the second one.
+ */
+function raceClient(real: DynamoDBClient, hook: () => Promise<void>) {
+  const state = { armed: false, puts: 0 };
+  const client = {
+    send: async (cmd: unknown) => {
+      if (state.armed && cmd instanceof PutItemCommand && cmd.input.Item?.pk?.S?.startsWith('c#')) {
+        state.puts++;
+        if (state.puts === 2) {
+          state.armed = false;
+          await hook();
+        }
+      }
+      return real.send(cmd as never);
+    },
+  } as unknown as DynamoDBClient;
+  return { client, state };
+}
+
+describe('DynamoDB multi-conversation transaction, conflict on the second conversation', () => {
+  it('store level: a conflict on the second conversation takes the first back and runs again: both stored, both announced', async () => {
+    const other = new DynamoDbKeyStore(dyn.newClient(), { table: dyn.table, pollIntervalMs: 20 });
+    const a = freshConversationId('a');
+    const b = freshConversationId('b');
+    for (const c of [a, b]) {
+      await other.insertFirst(makeRecord(c));
+      await other.insertNext(makeRecord(c, { version: 2 }), 1);
+    }
+    const { client, state } = raceClient(dyn.client, async () => {
+      // Another instance seals on both conversations meanwhile (one reservation each).
+      await other.reserveMessages(a, 2, 1, 1000);
+      await other.reserveMessages(b, 2, 1, 1000);
+    });
+    const store = new DynamoDbKeyStore(client, { table: dyn.table, pollIntervalMs: 20 });
+    const heard: string[] = [];
+    const stop = await other.subscribe((id, change) => heard.push(`${change}:${id}`));
+    state.armed = true;
+    let runs = 0;
+    await store.transaction(async (tx) => {
+      runs++;
+      await tx.shred(a, [1], new Date());
+      await tx.shred(b, [1], new Date());
+    });
+    expect(runs).toBe(2); // the first run lost the race on b
+    await new Promise((r) => setTimeout(r, 300)); // several polls
+    await stop();
+    for (const c of [a, b]) {
+      expect((await other.getVersion(c, 1))?.state).toBe('shredded');
+      expect((await other.getVersion(c, 2))?.sealedReserved).toBe(1); // the other instance's reservation kept
+      expect(heard).toContain(`shredded:${c}`);
+    }
+  });
+
+  it('store level: a conversation another writer built on stays stored, is announced, and the transaction fails retryably', async () => {
+    const other = new DynamoDbKeyStore(dyn.newClient(), { table: dyn.table, pollIntervalMs: 20 });
+    const a = freshConversationId('a');
+    const b = freshConversationId('b');
+    for (const c of [a, b]) await other.insertFirst(makeRecord(c));
+    const { client, state } = raceClient(dyn.client, async () => {
+      // After a's shred closed it: a new key generation on a (built on the shred), and a write on b.
+      await other.insertNext(makeRecord(a, { version: 2 }), 1, { reopen: true });
+      await other.reserveMessages(b, 1, 1, 1000);
+    });
+    const store = new DynamoDbKeyStore(client, { table: dyn.table, pollIntervalMs: 20 });
+    const heard: string[] = [];
+    const stop = await other.subscribe((id, change) => heard.push(`${change}:${id}`));
+    state.armed = true;
+    const err = await store.transaction(async (tx) => {
+      await tx.shred(a, 'conversation', new Date());
+      await tx.shred(b, [1], new Date());
+    }).then(() => undefined, (e: unknown) => e);
+    expect((err as { code?: string })?.code).toBe('ERR_STORE_FAILED');
+    expect((err as { retryable?: boolean }).retryable).toBe(true);
+    await new Promise((r) => setTimeout(r, 300));
+    await stop();
+    expect((await other.getVersion(a, 1))?.state).toBe('shredded'); // stays: version 2 was built on it
+    expect((await other.getVersion(a, 2))?.state).toBe('active');
+    expect(heard).toContain(`shredded:${a}`);
+    expect((await other.getVersion(b, 1))?.state).toBe('active'); // never stored
+  });
+
+  it('Keywarden.retain (audit on): after a page that failed this way and a successful re-run, the instance no longer decrypts shredded versions', async () => {
+    const own = await testDynamo(); // a table of its own: retention scans the whole table
+    const dyn = own;
+    const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
+    const other = new DynamoDbKeyStore(dyn.newClient(), { table: dyn.table });
+    const keys = generateNoteKey('keywarden.example/keys', new Uint8Array(32).fill(4));
+    const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey: keys.signerKey, appendTimeoutMs: 2000 });
+    const audit = { log, ids: new AuditIdHasher(new Uint8Array(32).fill(5)), actor: 'svc' };
+    const a = freshConversationId('ra');
+    const b = freshConversationId('rb');
+    const { client, state } = raceClient(dyn.client, async () => {
+      await other.reserveMessages(a, 2, 1, 1_000_000);
+      await other.reserveMessages(b, 2, 1, 1_000_000);
+    });
+    let offset = 0;
+    const kw = new Keywarden({ masterKey, keyStore: new DynamoDbKeyStore(client, { table: dyn.table }), audit, now: () => new Date(Date.now() + offset) });
+    const text = new TextEncoder().encode('old secret');
+    const cts = new Map<string, Uint8Array>();
+    for (const c of [a, b]) {
+      cts.set(c, await kw.encrypt(c, text));
+      await kw.rotate(c);
+      expect(new TextDecoder().decode(await kw.decrypt(c, cts.get(c)!))).toBe('old secret'); // v1 cached here
+    }
+    offset = 3 * 86_400_000; // three days later
+    state.armed = true;
+    // The page loses the race once, takes back what it stored and runs again.
+    const first = await kw.retain({ olderThanMs: 86_400_000 });
+    expect(first.versions).toBe(2);
+    await kw.retain({ olderThanMs: 86_400_000 }); // a re-run finds nothing more
+    for (const c of [a, b]) {
+      expect((await other.getVersion(c, 1))?.state).toBe('shredded');
+      const res = await kw.decrypt(c, cts.get(c)!).then(() => 'DECRYPTED', (e: { code?: string }) => e.code);
+      expect(res, `${c} v1 is shredded in the store`).toBe('ERR_KEY_SHREDDED');
+    }
+    kw.close();
+    await own.close();
+  });
+});
