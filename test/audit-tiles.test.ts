@@ -229,6 +229,36 @@ describe('TileEdge and TileTree against MerkleTree', () => {
     await expect(short.inclusionProof(300, 70_000)).rejects.toMatchObject({ code: 'ERR_AUDIT_CORRUPT' });
   });
 
+  it('with a small cache: the same proofs for any tree size, and upper tiles outlive level-0 tiles', async () => {
+    const { tree, stored } = build(80_000, [50_000, 30_000]); // 312 full level-0 tiles, 2 at level 1
+    for (const cacheTiles of [1, 2, 3, 8]) {
+      const reads: string[] = [];
+      const cached = new TileTree(async (level, index) => {
+        reads.push(`${level}/${index}`);
+        return stored.get(`${level}/${index}`);
+      }, { cacheTiles });
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 1, max: 80_000 }), fc.nat(), async (n, seed) => {
+          const i = seed % n;
+          expect((await cached.inclusionProof(i, n)).map(toHex)).toEqual(tree.inclusionProof(i, n).map(toHex));
+          const m = seed % (n + 1);
+          expect((await cached.consistencyProof(m, n)).map(toHex)).toEqual(tree.consistencyProof(m, n).map(toHex));
+          expect(toHex(await cached.root(n))).toBe(toHex(tree.root(n)));
+          expect(cached.cachedTiles).toBeLessThanOrEqual(cacheTiles);
+        }),
+        { numRuns: 40 },
+      );
+      // Proofs against the full tree at random level-0 tiles: while the cache has room for the
+      // level-1 tile, it is read once however many level-0 tiles pass through.
+      if (cacheTiles < 2) continue;
+      reads.length = 0;
+      cached.clear();
+      for (let k = 0; k < 50; k++) await cached.inclusionProof((k * 7919) % 65_536, 80_000); // all under level-1 tile 0
+      expect(reads.filter((r) => r === '1/0')).toHaveLength(1);
+      expect(reads.filter((r) => r.startsWith('0/')).length).toBeGreaterThan(cacheTiles);
+    }
+  });
+
   it('a missing tile is ERR_AUDIT_CORRUPT naming its path', async () => {
     const { tiles, stored } = build(600);
     stored.delete('0/1');
