@@ -28,7 +28,8 @@ import { fromBase64, toBase64 } from '../util/bytes.js';
 import { ownOptions } from '../util/validate.js';
 import { MAGIC, codeOf, frame, noteTexts, replaceFile, scanFrames, syncDir, writeAll } from './framing.js';
 import { TileFiles } from './file-tiles.js';
-import { MAX_FRAME, OutboxWriter, type ReadRecord, encodeOutbox, isAlive, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
+import { MAX_FRAME, OutboxWriter, type ReadRecord, encodeOutbox, parseTicket, readOutbox, removeConsumed } from './file-outbox.js';
+import { closedHere, holderAlive, lockText, openedHere, takeLock } from './file-lock.js';
 import { migrateFileLegacy } from './file-migrate.js';
 import type { NoteVerifier } from './note.js';
 import type { OutboxRecord, RecordKeys } from './records.js';
@@ -137,7 +138,7 @@ export class FileAuditStore implements AuditStore {
   #head: HeadState | undefined;
   #history: FileHandle | undefined;
   #claimed = new Map<string, ReadRecord>();
-  #bundle: { key: string; entries: Uint8Array[] } | undefined;
+  #bundle: { index: number; entries: Uint8Array[] } | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #broken: unknown;
   #closed = false;
@@ -153,6 +154,7 @@ export class FileAuditStore implements AuditStore {
     this.#tiles = new TileFiles(dir);
     this.#outbox = new OutboxWriter(join(dir, 'outbox'));
     this.legacy = legacy;
+    openedHere(this.#instance); // its LOCK is live while it is open (file-lock.ts)
   }
 
   /**
@@ -236,11 +238,14 @@ export class FileAuditStore implements AuditStore {
     for (let i = start; i < Math.min(end, size); ) {
       const n = Math.floor(i / TILE_WIDTH);
       const width = tileWidth(size, 0, n);
-      const key = `${n}/${width}`;
-      if (this.#bundle?.key !== key) {
-        const entries = await this.#tiles.readBundle(n, width);
+      // What the range needs of this bundle: a narrower bundle serves it when the head's is
+      // missing (outside review, 2026-12-01: the checkpoint's own entries were reported missing,
+      // and could not be repaired, because the bundle of the head past it was gone).
+      const need = Math.min(width, Math.min(end, size) - n * TILE_WIDTH);
+      if (this.#bundle === undefined || this.#bundle.index !== n || this.#bundle.entries.length < need) {
+        const entries = (await this.#tiles.readBundle(n, width)) ?? (need < width ? await this.#tiles.readBundle(n, need) : undefined);
         if (entries === undefined) break; // missing: the caller sees fewer entries than asked
-        this.#bundle = { key, entries };
+        this.#bundle = { index: n, entries };
       }
       const upto = Math.min(end, size, (n + 1) * TILE_WIDTH);
       for (; i < upto; i++) out.push(this.#bundle.entries[i - n * TILE_WIDTH]!.slice());
@@ -256,6 +261,12 @@ export class FileAuditStore implements AuditStore {
     return this.#serial(async () => {
       const head = this.#requireSequencer();
       if (batch.start !== headSize(head.note)) throw new AuditUnavailableError(`audit store ${this.dir}: the head is at ${headSize(head.note)}, the batch extends ${batch.start}`);
+      // The fence: the lock must still be this instance's before it writes a file (a takeover
+      // by another process, however it came about, stops this one here).
+      if ((await this.#lockHolder()) !== lockText(this.#instance)) {
+        await this.releaseSequencer();
+        throw new AuditUnavailableError(`audit store ${this.dir}: this instance no longer holds LOCK; nothing was integrated`);
+      }
       let written: string[] = [];
       try {
         written = await this.#tiles.write(batch.tiles);
@@ -285,10 +296,19 @@ export class FileAuditStore implements AuditStore {
     if (checkpoint !== undefined) next.pending = checkpoint;
     try {
       await replaceFile(join(this.dir, 'head'), encodeHead(next));
-      await syncDir(this.dir);
     } catch (err) {
       await this.#undo(written, err);
       throw new AuditUnavailableError(`audit store ${this.dir}: writing the tree head failed (${codeOf(err)}); nothing was integrated`, err);
+    }
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      // The new head is in place (the rename succeeded) and names this batch's files: they stay
+      // (outside review, 2026-12-01: undoing them here left a head whose entries were gone, and
+      // the outbox records it had consumed lost). Whether the rename is durable is unknown, so
+      // the store stops until reopened; a reopen reads whichever head the disk kept.
+      this.#broken = err;
+      throw new AuditUnavailableError(`audit store ${this.dir}: the tree head is written but syncing its directory failed (${codeOf(err)}); reopen the store`, err);
     }
     this.#head = next;
     if (checkpoint !== undefined) await this.#publish(checkpoint);
@@ -409,7 +429,7 @@ export class FileAuditStore implements AuditStore {
 
   async acquireSequencer(): Promise<boolean> {
     if (this.legacy) return false; // AuditLog.open migrates first
-    if (this.#head !== undefined) return !this.#closed && (await this.#lockHolder()) === `${process.pid} ${this.#instance}`;
+    if (this.#head !== undefined) return !this.#closed && (await this.#lockHolder()) === lockText(this.#instance);
     if (this.#closed || !(await this.#takeLock())) return false;
     try {
       const data = await readFile(join(this.dir, 'head')).catch(() => undefined);
@@ -468,7 +488,12 @@ export class FileAuditStore implements AuditStore {
     this.#claimed.clear();
     await this.#history?.close().catch(() => undefined);
     this.#history = undefined;
-    if ((await this.#lockHolder()) === `${process.pid} ${this.#instance}`) await rm(join(this.dir, 'LOCK'), { force: true });
+    if ((await this.#lockHolder()) === lockText(this.#instance)) await rm(join(this.dir, 'LOCK'), { force: true });
+  }
+
+  async sequencerElsewhere(): Promise<boolean> {
+    const holder = await this.#lockHolder();
+    return holder !== undefined && holder !== lockText(this.#instance) && holderAlive(holder);
   }
 
   async uncovered(size: number): Promise<Uint8Array[]> {
@@ -495,6 +520,7 @@ export class FileAuditStore implements AuditStore {
     await this.#tail.catch(() => undefined);
     await this.#outbox.close();
     await this.releaseSequencer();
+    closedHere(this.#instance);
   }
 
   /**
@@ -509,7 +535,7 @@ export class FileAuditStore implements AuditStore {
       await migrateFileLegacy(this.dir, this.#tiles, keys, verifier, this.#options.repairTornTail === true);
       this.legacy = false;
     } finally {
-      await rm(join(this.dir, 'LOCK'), { force: true });
+      if ((await this.#lockHolder()) === lockText(this.#instance)) await rm(join(this.dir, 'LOCK'), { force: true });
     }
   }
 
@@ -534,24 +560,9 @@ export class FileAuditStore implements AuditStore {
     return (await readFile(join(this.dir, 'LOCK'), 'utf8').catch(() => undefined))?.trim();
   }
 
-  /** Takes LOCK (pid and instance); a lock left by a dead process is taken over. */
-  async #takeLock(): Promise<boolean> {
-    const path = join(this.dir, 'LOCK');
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const h = await open(path, 'wx', 0o600);
-        await h.writeFile(`${process.pid} ${this.#instance}`);
-        await h.close();
-        return true;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST') throw err;
-        const [pid] = ((await this.#lockHolder()) ?? '').split(' ');
-        const n = Number(pid);
-        if (Number.isInteger(n) && n > 0 && (n === process.pid || isAlive(n))) return false;
-        await rm(path, { force: true });
-      }
-    }
-    return false;
+  /** Takes LOCK (pid and instance); a lock left by a dead holder is taken over (file-lock.ts). */
+  #takeLock(): Promise<boolean> {
+    return takeLock(join(this.dir, 'LOCK'), lockText(this.#instance));
   }
 
   #serial<T>(fn: () => Promise<T>): Promise<T> {

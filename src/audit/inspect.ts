@@ -154,7 +154,11 @@ async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: stri
     return problem(`entries from index ${cpSize} do not match the tree head (size ${size})`, cpSize, cpSize, undefined, cpRoot);
   }
   const extra = await store.uncovered(size);
-  if (extra.length > 0) {
+  // A store whose step writes its files before its head (files) shows a step in flight as
+  // entries past the head: while another live instance holds the sequencer role, the tail is
+  // its own and judged when the role changes hands (outside review, 2026-12-01: 33 of 60 opens
+  // of a busy, healthy file log were refused as an unsigned tail needing repair).
+  if (extra.length > 0 && (await store.sequencerElsewhere?.()) !== true) {
     return problem(
       `entries from index ${size} (${extra.length} of them) are covered by no signed tree head or checkpoint: records written without the log key, or a batch that never completed`,
       size, size, headNote, edge.root(),

@@ -174,6 +174,12 @@ export interface AuditStore {
   acquireSequencer(): Promise<boolean>;
   /** Gives the role up. */
   releaseSequencer(): Promise<void>;
+  /**
+   * Whether another live instance holds the sequencer role now, for a store whose step writes
+   * its files before its head (a reader may then see them mid-step). Optional: a store whose step
+   * is one transaction has no such moment.
+   */
+  sequencerElsewhere?(): Promise<boolean>;
   /** Entries the store holds at or beyond index `size` that no tree head covers (empty when none). */
   uncovered(size: number): Promise<UncoveredEntries>;
   /**
