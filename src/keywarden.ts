@@ -632,7 +632,18 @@ export class Keywarden {
     if (mk instanceof BranchKeyProvider) {
       // Branch mode (docs/KEYS.md §9): a new master key moves the branch keys only; otherwise the
       // conversation keys move into branch keys (or, with `branch`, to its newest version).
-      if (o.to !== mk) return mk.rewrapBranchKeys(rest);
+      if (o.to !== mk) {
+        // A new master key moves branch keys, whichever branch (outside review, 2026-12-01:
+        // a `branch` given with it was ignored, unchecked, and every branch moved).
+        if (branch !== undefined) throw new InvalidInputError('options.branch', 'not with options.to: a new master key re-wraps every branch key');
+        const report = await mk.rewrapBranchKeys(rest);
+        // Complete means no key is left under another master key: conversation keys still in
+        // direct mode stay under the old one (outside review, 2026-12-01: reported complete, and
+        // retiring the old key as §6 says lost them). kw.rewrap() moves them into branch keys.
+        if (!report.complete || this.#store.scanWrapped === undefined) return report;
+        const direct = await this.#keys.storeCall('scan', () => this.#store.scanWrapped!({ notMasterKeyId: report.to, excludeMasterKeyIdPrefix: 'branch:', limit: 1 }));
+        return direct.length === 0 ? report : { ...report, complete: false };
+      }
       const target = await mk.rewrapTarget(branch);
       return rewrapKeys(ctx, { ...o, to: target.provider }, target);
     }

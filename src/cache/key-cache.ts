@@ -140,6 +140,10 @@ export class KeyCache {
   /** @internal */ _nowSec(): number {
     return Math.floor((this.#now() - this.#epoch) / 1000);
   }
+  /** How long ago `k` was loaded (ms; its load time is kept in whole seconds, rounded down). @internal */
+  ageMs(k: CachedKey): number {
+    return Math.max(0, this.#now() - this.#epoch - k.loadedAt * 1000);
+  }
   /** @internal */ _fresh(k: CachedKey): boolean {
     return this.#now() - this.#epoch - k.loadedAt * 1000 < this.maxAgeMs;
   }
@@ -368,6 +372,11 @@ export class CachePartition {
     this.#deactivatedAllAt = ++this.#gen;
   }
 
+  /** How long ago `k` was loaded (ms). */
+  ageMs(k: CachedKey): number {
+    return this.#cache.ageMs(k);
+  }
+
   /** The key bytes of a live entry (a view into the slab: use it synchronously). */
   key(k: CachedKey): Uint8Array {
     return this.#cache._view(k);
@@ -418,13 +427,15 @@ export class CachePartition {
    * conversation: then nothing is cached and undefined is returned (the caller wipes `key`, as
    * after an insert).
    */
-  insertUnlessStale(stamp: number, conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity): CachedKey | undefined {
+  insertUnlessStale(stamp: number, conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity, olderByMs = 0): CachedKey | undefined {
     if (this.stale(conversationId, stamp)) return undefined;
     // Read as active before the active version changed here: cached for decryption only —
     // unless that change made this very version active (a first use racing another: no reload).
     let demoted = active && (this.#deactivatedAllAt > stamp || (this.#activeChangedAt.get(conversationId) ?? -1) > stamp);
     if (demoted) for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) if (k.version === version && k.active) demoted = false;
-    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt, this.#beganAt.get(stamp));
+    // Loaded no later than its read began, nor than the key that wrapped it (olderByMs ago).
+    const wrapped = olderByMs > 0 ? this.#cache._nowSec() - Math.ceil(olderByMs / 1000) : Infinity;
+    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt, Math.min(this.#beganAt.get(stamp) ?? Infinity, wrapped));
   }
 
   /**

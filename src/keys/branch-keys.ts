@@ -24,7 +24,8 @@ import type { KeyStore } from '../store/types.js';
 import { clean } from '../util/bytes.js';
 import { raceAbort } from '../util/deadline.js';
 import { randomBytes } from '../util/random.js';
-import { assertInt, ownOptions } from '../util/validate.js';
+import { assertBytes, assertInt, ownOptions } from '../util/validate.js';
+import { MAX_KEY_VERSION } from '../format/wire.js';
 import { branchUnwrap, branchWrap } from '../kms/branch-wrap.js';
 import type { CachedKey, CachePartition } from '../cache/key-cache.js';
 import { type Deadlines } from './key-path.js';
@@ -158,7 +159,9 @@ export class BranchKeyProvider implements MasterKeyProvider {
     this.masterKey = mk;
     this.store = store;
     this.#branchFor = o.branchFor ?? (() => 'default');
-    this.#cache = new KeyCache({ maxAgeMs: c.maxAgeMs ?? DEFAULT_MAX_AGE_MS, maxEntries: c.maxEntries ?? 1000 });
+    // On the provider's clock (`now`), which also ages the keys it hands out (wrappingKeyAgeMs).
+    const clock = o.now;
+    this.#cache = new KeyCache({ maxAgeMs: c.maxAgeMs ?? DEFAULT_MAX_AGE_MS, maxEntries: c.maxEntries ?? 1000 }, clock === undefined ? Date.now : () => clock().getTime());
     this.#part = this.#cache.partition('branches');
     this.#part.retain();
     this.#audit = audit;
@@ -216,9 +219,24 @@ export class BranchKeyProvider implements MasterKeyProvider {
   }
 
   /** Wraps an existing data key under the conversation's branch (re-wrap into branch mode). */
-  wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
+  async wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
+    // Before any branch key is made or read: as LocalMasterKey, only a 32-byte data key.
+    assertBytes('plaintextKey', plaintextKey, 32);
     const { conversationId, keyVersion } = conversationOf(context);
     return this.#wrapUnder(this.branchOf(conversationId), conversationId, keyVersion, plaintextKey, options);
+  }
+
+  /**
+   * How long ago the branch key that wraps keys recorded with `masterKeyId` was read from the
+   * branch store (its cache entry): Keywarden counts a conversation key's cache age from then,
+   * so a branch shred elsewhere reaches the conversation keys unwrapped under it within the
+   * larger of the two caches' max ages, not their sum (outside review, 2026-12-01). Undefined
+   * for direct-mode keys and branch keys not cached here.
+   */
+  wrappingKeyAgeMs(masterKeyId: string): number | undefined {
+    const ref = parseBranchKeyId(masterKeyId);
+    const k = ref === undefined ? undefined : this.#part.peekVersion(ref.branch, ref.version);
+    return k === undefined ? undefined : this.#cache.ageMs(k);
   }
 
   handlesKeyId(masterKeyId: string): boolean {
@@ -381,9 +399,12 @@ export class BranchKeyProvider implements MasterKeyProvider {
 
 /** The conversation and key version a wrapping context names (Keywarden always sets both). */
 function conversationOf(context: Readonly<Record<string, string>>): { conversationId: string; keyVersion: number } {
+  if (typeof context !== 'object' || context === null) throw new InvalidInputError('context', 'expected the wrapping context (an object)');
   const conversationId = context['keywarden:conversation'];
   const keyVersion = Number(context['keywarden:key-version']);
-  if (typeof conversationId !== 'string' || !Number.isSafeInteger(keyVersion) || keyVersion < 1) {
+  // The binding holds the version in 32 bits (docs/FORMAT.md §6.3): a larger one would be bound
+  // as another version (outside review, 2026-12-01: 2^32 + 1 unwrapped as version 1).
+  if (typeof conversationId !== 'string' || !Number.isSafeInteger(keyVersion) || keyVersion < 1 || keyVersion > MAX_KEY_VERSION) {
     throw new InvalidInputError('context', 'branch keys wrap conversation keys: expected keywarden:conversation and keywarden:key-version');
   }
   return { conversationId, keyVersion };

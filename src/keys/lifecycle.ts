@@ -231,7 +231,8 @@ export class KeyLifecycle {
       if (cached !== undefined && cached.slot >= 0) {
         // Known from a decrypt: re-insert as active (copy first: insert wipes the old slot).
         const copy = this.#o.part.key(cached).slice();
-        const k = this.#o.part.insertUnlessStale(stamp, conversationId, rec.version, cached.suite, copy, cached.remaining, true, this.#rotateAt(rec));
+        // As old as the copy it was made from (its wrapping key's age included).
+        const k = this.#o.part.insertUnlessStale(stamp, conversationId, rec.version, cached.suite, copy, cached.remaining, true, this.#rotateAt(rec), this.#o.part.ageMs(cached));
         clean(copy);
         if (k === undefined) throw new StaleLoad();
         return k;
@@ -283,7 +284,7 @@ export class KeyLifecycle {
     this.#refuseIfClosed(plain);
     const remaining = this.#limit(suite) === Infinity ? -1 : 0; // counted suites reserve on first seal
     // Not cached when a shred came after the read began (CachePartition.begin): read again.
-    const k = this.#o.part.insertUnlessStale(stamp, record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record));
+    const k = this.#o.part.insertUnlessStale(stamp, record.conversationId, record.version, suite, plain, remaining, active, this.#rotateAt(record), this.#wrapAge(record.masterKeyId));
     clean(plain);
     if (k === undefined) throw new StaleLoad();
     return k;
@@ -295,7 +296,7 @@ export class KeyLifecycle {
    */
   #adopt(rec: KeyRecord, plaintextKey: Uint8Array, grant: number, stamp: number): CachedKey | undefined {
     this.#refuseIfClosed(plaintextKey);
-    const k = this.#o.part.insertUnlessStale(stamp, rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true, this.#rotateAt(rec));
+    const k = this.#o.part.insertUnlessStale(stamp, rec.conversationId, rec.version, this.#o.suite, plaintextKey, grant, true, this.#rotateAt(rec), this.#wrapAge(rec.masterKeyId));
     clean(plaintextKey);
     return k;
   }
@@ -434,6 +435,12 @@ export class KeyLifecycle {
    * were about to cache and stop. (Another open instance may have joined this load, so this
    * instance's own `closed` flag is not the test; callers check that themselves.)
    */
+  /** How long ago the key wrapping `masterKeyId`'s data keys was read (a branch key): see insertUnlessStale. */
+  #wrapAge(masterKeyId: string): number {
+    const age = this.#o.masterKey.wrappingKeyAgeMs?.(masterKeyId);
+    return typeof age === 'number' && Number.isFinite(age) && age > 0 ? age : 0;
+  }
+
   #refuseIfClosed(plaintextKey: Uint8Array): void {
     if (this.#o.part.closed) {
       clean(plaintextKey);

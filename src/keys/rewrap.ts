@@ -171,7 +171,14 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
   // A resumed job started before what is behind its cursor now: keys moved elsewhere since, or
   // created there under an old key. Past its end it looks again from the start, once (outside
   // review, 2026-12-01: a resumed job said complete with keys left under other master keys).
-  let lookAgain = resumed && job.cursor !== null;
+  // A fresh job too: keys created behind its cursor while it ran (another process sealing a new
+  // conversation under a cached old version) are found by one more look (outside review,
+  // 2026-12-01: a branch re-wrap said complete with such a key left under the old version).
+  let lookAgain = true;
+  // On that second look the keys the first one skipped or could not move are met again: they are
+  // not counted twice (a failure still blocks `complete`).
+  let recheck = false;
+  let recheckFailed = 0;
   for (;;) {
     if (options.signal?.aborted) break;
     const page = await storeCall('scan', () => store.scanWrapped!({ ...t.query, after: job.cursor ?? undefined, limit: options.batchSize }), undefined, ctx.deadlines);
@@ -181,6 +188,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
         const behind = await storeCall('scan', () => store.scanWrapped!({ ...t.query, limit: 1 }), undefined, ctx.deadlines);
         if (behind.length > 0) {
           job.cursor = null;
+          recheck = true;
           continue;
         }
       }
@@ -190,14 +198,16 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
     // Keys under a source that is gone are left as they are (skipped): not even unwrapped.
     const live = t.live === undefined ? undefined : await t.live([...new Set(page.map((r) => r.masterKeyId))]);
     const usable = live === undefined ? page : page.filter((r) => live.has(r.masterKeyId));
-    job.skipped += page.length - usable.length;
+    if (!recheck) job.skipped += page.length - usable.length;
     const results = await mapLimit(usable, options.concurrency, (r) => rewrapOne(ctx, options, r, calls));
     const updates: WrappingUpdate[] = [];
     for (const [i, res] of results.entries()) {
       const r = usable[i]!;
       if (res instanceof KmsError) {
-        job.failed++;
-        if (failures.length < 1000) failures.push({ conversationId: r.conversationId, version: r.version, code: res.code });
+        const known = recheck && failures.some((f) => f.conversationId === r.conversationId && f.version === r.version);
+        if (recheck) recheckFailed++;
+        else job.failed++;
+        if (!known && failures.length < 1000) failures.push({ conversationId: r.conversationId, version: r.version, code: res.code });
         continue;
       }
       if (!t.accepts(res.masterKeyId)) throw new KmsError('ERR_KMS_FAILED', `re-wrap produced a key under ${res.masterKeyId}, not ${to}`);
@@ -211,7 +221,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
     const done = await storeCall('update', () => commitPage(ctx, kept), undefined, ctx.deadlines);
     const n = done.filter(Boolean).length;
     job.rewrapped += n;
-    job.skipped += updates.length - n;
+    if (!recheck) job.skipped += updates.length - n;
     const last = page[page.length - 1]!;
     job.cursor = { conversationId: last.conversationId, version: last.version };
     await storeCall('save', () => store.putJob!(jobName, { ...job }), undefined, ctx.deadlines);
@@ -222,7 +232,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
     await storeCall('save', () => store.putJob!(jobName, { ...job }), undefined, ctx.deadlines);
   }
   const p = progress();
-  return { ...p, to, complete: complete && job.failed === 0, resumed, keysPerSecond: p.elapsedMs > 0 ? ((p.rewrapped - rewrappedBefore) * 1000) / p.elapsedMs : 0, failures };
+  return { ...p, to, complete: complete && job.failed === 0 && recheckFailed === 0, resumed, keysPerSecond: p.elapsedMs > 0 ? ((p.rewrapped - rewrappedBefore) * 1000) / p.elapsedMs : 0, failures };
 }
 
 /** Keys under other master keys, from the store summary when it has one. */

@@ -71,6 +71,12 @@ export interface MasterKeyProvider {
    * function that unregisters it.
    */
   onKeysInvalidated?(listener: () => void): () => void;
+  /**
+   * Optional: how long ago (ms) the key that wraps data keys recorded with `masterKeyId` was read
+   * from its store (a branch key's cache entry), or undefined. Keywarden's key cache counts the
+   * age of a data key it unwraps or creates from then.
+   */
+  wrappingKeyAgeMs?(masterKeyId: string): number | undefined;
 }
 
 /** A data key wrapped by a master key (what {@link MasterKeyProvider.wrapDataKey} returns). */

@@ -69,6 +69,10 @@ export class MasterKeyRing implements MasterKeyProvider {
     return this.memberFor(masterKeyId) !== undefined;
   }
 
+  wrappingKeyAgeMs(masterKeyId: string): number | undefined {
+    return this.memberFor(masterKeyId)?.wrappingKeyAgeMs?.(masterKeyId);
+  }
+
   wrapDataKey(plaintextKey: Uint8Array, context: Readonly<Record<string, string>>, options?: KmsCallOptions): Promise<WrappedDataKey> {
     if (this.primary.wrapDataKey === undefined) return Promise.reject(new KmsError('ERR_KMS_FAILED', 'the primary master key cannot wrap existing data keys (no wrapDataKey)'));
     return this.primary.wrapDataKey(plaintextKey, context, options);
