@@ -53,6 +53,9 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Default maximum age. */
 export const DEFAULT_MAX_AGE_MS = 5 * 60_000;
 
+/** How long a key whose load outlasted the max age stays usable after it arrives (see KeyCache._loadedAt). */
+const LOAD_GRACE_MS = 1000;
+
 /** One cached key version of one conversation. Eight fields and no buffers, by design. */
 export class CachedKey {
   constructor(
@@ -139,6 +142,19 @@ export class KeyCache {
 
   /** @internal */ _nowSec(): number {
     return Math.floor((this.#now() - this.#epoch) / 1000);
+  }
+  /**
+   * The load time to record for a key inserted now that was loaded `loadedAt` (whole seconds
+   * since the epoch; default now): no later than now, and no earlier than keeps it fresh for a
+   * moment (LOAD_GRACE_MS) — a load that outlasted `maxAgeMs` (a throttled KMS) would otherwise
+   * arrive expired, be dropped by the next lookup before its caller used it, and an encrypt
+   * racing decrypts could load for ever (outside review, 2026-12-01). @internal
+   */
+  _loadedAt(loadedAt: number | undefined): number {
+    const now = this.#now() - this.#epoch;
+    const grace = Math.min(LOAD_GRACE_MS, this.maxAgeMs);
+    const earliest = Math.floor((now + grace - this.maxAgeMs) / 1000) + 1;
+    return Math.min(Math.floor(now / 1000), Math.max(loadedAt ?? Infinity, earliest));
   }
   /** How long ago `k` was loaded (ms; its load time is kept in whole seconds, rounded down). @internal */
   ageMs(k: CachedKey): number {
@@ -321,7 +337,7 @@ export class CachePartition {
       for (let k = head; k !== undefined; k = k.next) k.active = false;
       this.#activeChanged(conversationId);
     }
-    const node = new CachedKey(version, suite, this.#cache._alloc(key), Math.min(loadedAt ?? Infinity, this.#cache._nowSec()), remaining, active, head, rotateAt);
+    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._loadedAt(loadedAt), remaining, active, head, rotateAt);
     this.#map.delete(conversationId);
     this.#map.set(conversationId, node);
     this.#mru = conversationId;

@@ -408,15 +408,21 @@ export class KeyLifecycle {
     const audit = this.#o.audit;
     const notFound = () => new KeyNotFoundError('conversation has no key');
     if (audit === undefined && abort === undefined) return op(this.#o.keyStore);
+    // A store without a transaction to join (DynamoDB, memory) may run the callback again after a
+    // lost race; an event a run already recorded (durable on its own) is not recorded twice
+    // (outside review, 2026-12-01: one shred racing one reservation recorded key.shredded twice).
+    const recorded = new Set<string>();
     return this.#o.keyStore.transaction(async (tx) => {
       const res = await op(tx);
       if (abort?.(res)) throw notFound();
-      const list = audit === undefined ? [] : events(res);
+      const join = audit !== undefined && audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
+      const all = audit === undefined ? [] : events(res);
+      const list = join !== undefined ? all : all.filter((e) => !recorded.has(JSON.stringify(e)));
       if (audit !== undefined && list.length > 0) {
         // Same database: the entries join the key's transaction (both commit or neither).
-        const join = audit.log.joinsTransactions && tx.txHandle !== undefined ? { tx: tx.txHandle } : undefined;
         // Acknowledged once durable (the outbox row commits with the key): docs/AUDIT.md §4.2.
         await audit.log.record(this.#auditEvents(audit, list), join);
+        if (join === undefined) for (const e of list) recorded.add(JSON.stringify(e));
       }
       return res;
     });

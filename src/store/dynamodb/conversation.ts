@@ -101,7 +101,8 @@ export function updateWrapping(c: Conversation, u: WrappingUpdate): Step<boolean
  * Takes back what one write did (`from` became `to`) on the item as it is `now`, in place: each
  * version the write changed goes back to its state in `from` if nobody changed it since, and a
  * version it added goes if it is still the last. False (and `now` untouched) when another writer
- * built on the write's changes: then it stays.
+ * built on the write's changes, or when the write shredded or closed something: a shred may have
+ * been seen already (another shred told `alreadyShredded`, a reader refused) and is never undone.
  */
 export function revert(now: Conversation, from: Conversation, to: Conversation): boolean {
   // A version added since was built on what the write left (a rotation after its shred, say).
@@ -111,6 +112,7 @@ export function revert(now: Conversation, from: Conversation, to: Conversation):
     const was = from.versions[i];
     const ours = to.versions[i]!;
     if (was !== undefined && sameRecord(was, ours)) continue;
+    if (ours.state === 'shredded' || (ours.shredScope ?? null) !== (was?.shredScope ?? null)) return false;
     const cur = next[i];
     if (cur === undefined || !sameRecord(cur, ours)) return false;
     if (was !== undefined) next[i] = copyRecord(was);

@@ -13,7 +13,7 @@
  * @module
  */
 import {
-  ConditionalCheckFailedException, CreateTableCommand, DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand,
+  ConditionalCheckFailedException, CreateTableCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { KeyRecord } from '../../keys/records.js';
 import { InvalidInputError, StoreError } from '../../errors.js';
@@ -203,10 +203,10 @@ export class DynamoDbKeyStore implements KeyStore {
    * dropped when it rejects. Others see none of them before that. A write that loses a race (another
    * writer changed a conversation since `fn` read it) takes back those already stored and runs
    * `fn` again on fresh reads, up to 10 times, as the single writes do: a lost insert race then
-   * returns the winner (`inserted: false`). Side effects of `fn` itself (an audit record on
-   * another store) are not taken back. When another writer built on a conversation already stored
-   * before the conflict showed (a crash in between, too), that conversation stays stored: its
-   * change is announced and the transaction fails with a retryable StoreError.
+   * returns the winner (`inserted: false`). A shred, or a change another writer built on, is not
+   * taken back: it stays stored and announced, and the next run of `fn` finds it done (a shred
+   * reports it `alreadyShredded`). Side effects of `fn` itself (an audit record on another store)
+   * are not taken back. A crash between two conversations' writes can leave some stored.
    *
    * @example
    * ```ts
@@ -273,12 +273,14 @@ export class DynamoDbKeyStore implements KeyStore {
         stored.push(t);
         continue;
       }
-      const kept: Touched[] = [];
-      for (const s of stored) if (!(await this.#takeBack(s))) kept.push(s);
-      if (kept.length === 0) return { stored: false };
-      // Stored for good (another writer built on them): subscribers must hear of it, as after a commit.
-      for (const k of kept) for (const change of k.changes) await this.#announce(k.cur.id, change);
-      throw new StoreError(`dynamodb key store: transaction: a conversation changed meanwhile, and ${kept.length} conversation(s) it had stored stay stored; retry`, undefined, true);
+      // Conversations stored before the conflict are taken back where nothing can have seen the
+      // change; the rest (a shred, or what another writer built on) stay stored, and subscribers
+      // must hear of them as after a commit. Then `fn` runs again, on what is stored now.
+      for (const s of stored) {
+        if (await this.#takeBack(s)) continue;
+        for (const change of s.changes) await this.#announce(s.cur.id, change);
+      }
+      return { stored: false };
     }
     for (const t of touched.values()) for (const change of t.changes) await this.#announce(t.cur.id, change);
     return { stored: true, result };
@@ -300,15 +302,13 @@ export class DynamoDbKeyStore implements KeyStore {
         return false;
       }
       if (!revert(now, t.base, ours)) return false;
+      // A conversation the transaction created stays as an item without versions (read as no key),
+      // never deleted: its revision only grows, so a write computed on the taken-back version
+      // cannot land on another first use at the same revision (outside review, 2026-12-01).
       try {
-        if (now.versions.length > 0) {
-          if (await this.#put(now, 'transaction')) return true;
-          continue;
-        }
-        await this.#client.send(new DeleteItemCommand({ TableName: this.#table, Key: conversationKey(this.#kind, now.id), ConditionExpression: 'rev = :rev', ExpressionAttributeValues: { ':rev': { N: String(now.rev) } } }));
-        return true;
-      } catch (err) {
-        if (!(err instanceof ConditionalCheckFailedException)) return false;
+        if (await this.#put(now, 'transaction')) return true;
+      } catch {
+        return false;
       }
     }
     return false;
@@ -408,7 +408,8 @@ export class DynamoDbKeyStore implements KeyStore {
 
   async summary(): Promise<KeyStoreSummary> {
     const all = await this.#all('summary');
-    const out: KeyStoreSummary = { conversations: all.length, versions: { active: 0, superseded: 0, shredded: 0 }, byMasterKey: {} };
+    // An item without versions (a first use a transaction took back) is no conversation.
+    const out: KeyStoreSummary = { conversations: all.filter((c) => c.versions.length > 0).length, versions: { active: 0, superseded: 0, shredded: 0 }, byMasterKey: {} };
     for (const c of all) {
       for (const r of c.versions) {
         out.versions[r.state]++;
