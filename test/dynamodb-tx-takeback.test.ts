@@ -155,7 +155,7 @@ describe('attack-review: DynamoDB transaction retry and audit', () => {
     };
     const masterKey = new LocalMasterKey(LocalMasterKey.generateKey());
     const other = new DynamoDbKeyStore(dyn.newClient(), { table: dyn.table });
-    let target: string | undefined;
+    let target: string | undefined = undefined; // set once version 1 exists
     let fired = false;
     const client = {
       send: async (cmd: unknown) => {
