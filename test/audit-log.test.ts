@@ -111,6 +111,22 @@ describe('AuditLog', () => {
     expect((await AuditLog.open({ store, signerKey: otherKeys.signerKey }).catch((e) => e)).code).toBe('ERR_AUDIT_CORRUPT');
   });
 
+  it('a non-sequencer instance proves against the newest checkpoint, also when it moved since its last look', async () => {
+    const store = new MemoryAuditStore();
+    const seq = await AuditLog.open({ store, signerKey: keys.signerKey });
+    const reader = await AuditLog.open({ store, signerKey: keys.signerKey, sequencer: false });
+    for (let i = 0; i < 2; i++) await seq.append(sampleEvent(i));
+    expect(verifyTlogProof(await reader.proof(1), await reader.entry(1), keys.verifierKey)).toMatchObject({ ok: true, size: 2 });
+    // The sequencer moves on: the reader's next proofs (an index it knew, one it did not) are against size 5.
+    for (let i = 2; i < 5; i++) await seq.append(sampleEvent(i));
+    for (const i of [1, 4]) {
+      const text = await reader.proof(i);
+      expect(verifyTlogProof(text, await reader.entry(i), keys.verifierKey)).toMatchObject({ ok: true, index: i, size: 5 });
+    }
+    await reader.close();
+    await seq.close();
+  });
+
   it('tlog-proof files verify offline, and not for another entry or key', async () => {
     const { log } = await buildLog(9, 3);
     for (const i of [0, 4, 8]) {

@@ -142,9 +142,19 @@ export class PostgresAuditStore implements AuditStore {
     return h === undefined ? undefined : new Uint8Array(h);
   }
 
-  /** Several tiles in one query (each like {@link readTile}): a proof's uncached tiles. */
+  /**
+   * Several tiles (each like {@link readTile}): a proof's uncached tiles. Side by side, one query
+   * each, when the pool has a connection idle for each (and one more): on a cold page cache a tile is several
+   * random reads (index, heap, TOAST chunks), which one statement would make one after another;
+   * otherwise in one query, so that a proof never opens connections of its own.
+   */
   async readTiles(wants: readonly TileWant[]): Promise<(Uint8Array | undefined)[]> {
     if (wants.length === 0) return [];
+    const pool = this.#pool as { idleCount?: unknown };
+    // (One more than the tiles: a proof reads its entry beside them.)
+    if (wants.length > 1 && typeof pool.idleCount === 'number' && pool.idleCount > wants.length) {
+      return Promise.all(wants.map((w) => this.readTile(w.level, w.index, w.width)));
+    }
     const res = await run<{ hashes: Uint8Array | null }>(this.#pool, 'readTiles',
       `SELECT (SELECT t.hashes FROM ${this.#t.tiles} t WHERE t.level = w.level AND t.idx = w.idx AND t.width >= w.width ORDER BY t.width LIMIT 1) AS hashes
          FROM unnest($1::smallint[], $2::bigint[], $3::smallint[]) WITH ORDINALITY AS w(level, idx, width, i) ORDER BY w.i`,
