@@ -18,8 +18,12 @@ import { link, open, readFile, rm } from 'node:fs/promises';
 import { isAlive } from './file-outbox.js';
 import { randomBytes } from '../util/random.js';
 
-/** Instances of the file audit store open in this process. */
-const openHere = new Set<string>();
+/**
+ * Instances of the file audit store open in this process — across every copy of this module
+ * loaded in it (the ESM and CJS builds, two installed versions): one registry on `globalThis`
+ * (outside review, 2026-12-01: a second copy saw the first one's live lock as dead).
+ */
+const openHere: Set<string> = ((globalThis as Record<symbol, unknown>)[Symbol.for('keywarden.audit.file-lock.open')] ??= new Set<string>()) as Set<string>;
 
 /** Registers an instance id as open in this process (until {@link closedHere}). */
 export function openedHere(instance: string): void {

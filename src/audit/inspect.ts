@@ -38,6 +38,8 @@ export interface VerifiedState {
   guard: Uint8Array | undefined;
   /** `checkpoint` and `head` as parsed once their signatures verified (reused by the log). */
   verified: { checkpoint: Checkpoint | undefined; head: TreeHead | undefined };
+  /** Entries past the head were left to the live sequencer stepping elsewhere (see inspectStore): the next holder judges them. */
+  tailUnjudged?: boolean;
 }
 
 /**
@@ -52,6 +54,8 @@ export interface InspectProblem {
   keepHead: string | undefined;
   /** The root at `dropTo`. */
   rootAtDrop: Uint8Array | undefined;
+  /** The problem is entries past the head while another live instance holds the sequencer role. */
+  tailElsewhere?: boolean;
 }
 
 const READ_CHUNK = 4096;
@@ -73,7 +77,18 @@ export async function edgeAt(store: AuditStore, size: number): Promise<TileEdge>
 export async function inspectStore(store: AuditStore, verifier: NoteVerifier, origin: string): Promise<VerifiedState | InspectProblem> {
   let state = await store.state();
   for (let attempt = 1; ; attempt++) {
-    const r = await inspectAt(store, verifier, origin, state);
+    let r = await inspectAt(store, verifier, origin, state);
+    // Entries past the head while another instance holds the role: a store whose step writes its
+    // files before its head (files) shows its step in flight that way. Only a head that moves —
+    // a new tree head signed with the log's key — shows a live sequencer at work; then the tail is
+    // its own, judged by the next holder (outside review, 2026-12-01: 33 of 60 opens of a busy,
+    // healthy file log were refused; a lock naming any live pid must not make a forged tail pass).
+    if (isProblem(r) && r.tailElsewhere === true) {
+      const moved = await headMoves(store, state.head);
+      if (moved === undefined) return r;
+      state = moved;
+      r = await inspectAt(store, verifier, origin, state, true);
+    }
     if (!isProblem(r) || attempt === MAX_INSPECTIONS) return r;
     // The state and the tail are separate reads: another process's sequencer may have committed
     // a batch (its entries and tree head in one transaction) or a checkpoint in between, and its
@@ -89,7 +104,20 @@ export async function inspectStore(store: AuditStore, verifier: NoteVerifier, or
 /** Inspections of a store whose state keeps moving under a busy sequencer before giving up. */
 const MAX_INSPECTIONS = 8;
 
-async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: string, state: AuditStoreState): Promise<VerifiedState | InspectProblem> {
+/** How long a tail past the head may wait for the head to move (see inspectStore). */
+const TAIL_WAIT_MS = 2000;
+
+/** The store's state once its head is other than `head`, or undefined if it stays for TAIL_WAIT_MS. */
+async function headMoves(store: AuditStore, head: string | undefined): Promise<AuditStoreState | undefined> {
+  for (let waited = 0; waited < TAIL_WAIT_MS; waited += 10) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const now = await store.state();
+    if (now.head !== head) return now;
+  }
+  return undefined;
+}
+
+async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: string, state: AuditStoreState, tailElsewhere = false): Promise<VerifiedState | InspectProblem> {
   const { head: headNote, checkpoint } = state;
   const problem = (message: string, at: number | undefined, dropTo?: number, keepHead?: string, rootAtDrop?: Uint8Array): InspectProblem => ({ message, at, dropTo, keepHead, rootAtDrop });
 
@@ -154,17 +182,16 @@ async function inspectAt(store: AuditStore, verifier: NoteVerifier, origin: stri
     return problem(`entries from index ${cpSize} do not match the tree head (size ${size})`, cpSize, cpSize, undefined, cpRoot);
   }
   const extra = await store.uncovered(size);
-  // A store whose step writes its files before its head (files) shows a step in flight as
-  // entries past the head: while another live instance holds the sequencer role, the tail is
-  // its own and judged when the role changes hands (outside review, 2026-12-01: 33 of 60 opens
-  // of a busy, healthy file log were refused as an unsigned tail needing repair).
-  if (extra.length > 0 && (await store.sequencerElsewhere?.()) !== true) {
-    return problem(
-      `entries from index ${size} (${extra.length} of them) are covered by no signed tree head or checkpoint: records written without the log key, or a batch that never completed`,
-      size, size, headNote, edge.root(),
-    );
+  if (extra.length > 0 && !tailElsewhere) {
+    return {
+      ...problem(
+        `entries from index ${size} (${extra.length} of them) are covered by no signed tree head or checkpoint: records written without the log key, or a batch that never completed`,
+        size, size, headNote, edge.root(),
+      ),
+      ...((await store.sequencerElsewhere?.()) === true && { tailElsewhere: true }),
+    };
   }
-  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize, guard: state.guard, verified: { checkpoint: cp, head } };
+  return { edge, size, root: edge.root(), head: headNote, checkpoint, checkpointSize: cpSize, guard: state.guard, verified: { checkpoint: cp, head }, ...(extra.length > 0 && { tailUnjudged: true }) };
 }
 
 /** True when `r` is a problem rather than a verified state. */

@@ -311,7 +311,9 @@ export class AuditLog {
   async #takeRole(known?: VerifiedState): Promise<void> {
     if (this.#closed || this.#seq !== undefined || !(await this.#store.acquireSequencer())) return;
     let state = known;
-    if (state === undefined || (await this.#store.state()).head !== state.head) {
+    // Judged afresh once the role is held when the store moved, or when a tail past the head was
+    // left to the sequencer that held the role then (inspect.ts).
+    if (state === undefined || state.tailUnjudged === true || (await this.#store.state()).head !== state.head) {
       const r = await inspectStore(this.#store, this.#verifier, this.origin);
       if (isProblem(r)) {
         this.#lastError = r.message;

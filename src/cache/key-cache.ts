@@ -150,11 +150,20 @@ export class KeyCache {
    * arrive expired, be dropped by the next lookup before its caller used it, and an encrypt
    * racing decrypts could load for ever (outside review, 2026-12-01). @internal
    */
-  _loadedAt(loadedAt: number | undefined): number {
+  _loadedAt(loadedMs: number | undefined, capMs = Infinity): number {
     const now = this.#now() - this.#epoch;
-    const grace = Math.min(LOAD_GRACE_MS, this.maxAgeMs);
-    const earliest = Math.floor((now + grace - this.maxAgeMs) / 1000) + 1;
-    return Math.min(Math.floor(now / 1000), Math.max(loadedAt ?? Infinity, earliest));
+    let at = Math.min(now, loadedMs ?? now);
+    // Only a load that itself outlasted the max age, and never past what `capMs` (the wrapping
+    // key's age) allows (outside review, 2026-12-01: the grace applied to any load that ended
+    // near the bound, and outlived the branch key).
+    if (loadedMs !== undefined && now - loadedMs >= this.maxAgeMs) {
+      const grace = Math.min(LOAD_GRACE_MS, this.maxAgeMs);
+      at = Math.max(at, (Math.floor((now + grace - this.maxAgeMs) / 1000) + 1) * 1000);
+    }
+    return Math.floor(Math.min(at, now, capMs) / 1000);
+  }
+  /** @internal Milliseconds since the cache's epoch. */ _nowMs(): number {
+    return this.#now() - this.#epoch;
   }
   /** How long ago `k` was loaded (ms; its load time is kept in whole seconds, rounded down). @internal */
   ageMs(k: CachedKey): number {
@@ -254,7 +263,7 @@ export class CachePartition {
   readonly #forgotAt = new Map<string, number>();
   readonly #readers = new Map<number, number>();
   /**
-   * When each reader began (whole seconds since the cache's epoch): its key is cached as loaded
+   * When each reader began (milliseconds since the cache's epoch): its key is cached as loaded
    * then, not when its unwrap finished, so `maxAgeMs` bounds how long this instance may use
    * what that read saw (outside review, 2026-12-01: a two-minute unwrap kept a key shredded
    * elsewhere usable for maxAgeMs plus two minutes, past retention's margin).
@@ -320,7 +329,7 @@ export class CachePartition {
    * version new messages use and older versions lose that mark. `rotateAt` (ms since 1970) is
    * when sealing should rotate away from it (the rotation policy; default never).
    */
-  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity, loadedAt?: number): CachedKey {
+  insert(conversationId: string, version: number, suite: SuiteInfo, key: Uint8Array, remaining: number, active: boolean, rotateAt = Infinity, loadedAtMs?: number, loadedCapMs?: number): CachedKey {
     let head = this.#map.get(conversationId);
     for (let k = head; k !== undefined; k = k.next) {
       if (k.version === version) {
@@ -337,7 +346,7 @@ export class CachePartition {
       for (let k = head; k !== undefined; k = k.next) k.active = false;
       this.#activeChanged(conversationId);
     }
-    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._loadedAt(loadedAt), remaining, active, head, rotateAt);
+    const node = new CachedKey(version, suite, this.#cache._alloc(key), this.#cache._loadedAt(loadedAtMs, loadedCapMs), remaining, active, head, rotateAt);
     this.#map.delete(conversationId);
     this.#map.set(conversationId, node);
     this.#mru = conversationId;
@@ -410,7 +419,7 @@ export class CachePartition {
     // A stamp of its own per reader (the count moves on): it also keys the reader's start time.
     const g = ++this.#gen;
     this.#readers.set(g, (this.#readers.get(g) ?? 0) + 1);
-    this.#beganAt.set(g, this.#cache._nowSec());
+    this.#beganAt.set(g, this.#cache._nowMs());
     return g;
   }
 
@@ -450,8 +459,8 @@ export class CachePartition {
     let demoted = active && (this.#deactivatedAllAt > stamp || (this.#activeChangedAt.get(conversationId) ?? -1) > stamp);
     if (demoted) for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) if (k.version === version && k.active) demoted = false;
     // Loaded no later than its read began, nor than the key that wrapped it (olderByMs ago).
-    const wrapped = olderByMs > 0 ? this.#cache._nowSec() - Math.ceil(olderByMs / 1000) : Infinity;
-    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt, Math.min(this.#beganAt.get(stamp) ?? Infinity, wrapped));
+    const wrapped = olderByMs > 0 ? this.#cache._nowMs() - olderByMs : Infinity;
+    return this.insert(conversationId, version, suite, key, remaining, active && !demoted, rotateAt, this.#beganAt.get(stamp), wrapped);
   }
 
   /**
