@@ -13,7 +13,7 @@
  * destination, a lost cursor costs a rescan, never a key.
  */
 import { type AuditEvent, newEvent } from '../audit/entry.js';
-import { InvalidInputError, KeywardenError, KmsError } from '../errors.js';
+import { InvalidInputError, KeywardenError, KmsError, StoreError } from '../errors.js';
 import type { MasterKeyProvider, WrappedDataKey } from '../kms/provider.js';
 import type { KeyStore, WrappedQuery, WrappingUpdate } from '../store/types.js';
 import { clean } from '../util/bytes.js';
@@ -78,6 +78,25 @@ interface JobState {
   total: number | null;
   startedAt: string;
   finishedAt: string | null;
+}
+
+/**
+ * A job state read back from the store, checked field by field: the store is not trusted to
+ * hand back what was put (outside review, 2026-12-01: a state of JSON `null` crashed the re-wrap
+ * with a TypeError). Undefined when there is none.
+ */
+function readJobState(name: string, saved: unknown): JobState | undefined {
+  if (saved === undefined) return undefined;
+  const bad = () => new StoreError(`key store: the state of job ${JSON.stringify(name)} is not a re-wrap job state`);
+  if (typeof saved !== 'object' || saved === null || Array.isArray(saved)) throw bad();
+  const s = saved as Record<string, unknown>;
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const c = s.cursor as Record<string, unknown> | null | undefined;
+  const cursorOk = c === null || (typeof c === 'object' && c !== undefined && typeof c.conversationId === 'string' && Number.isSafeInteger(c.version) && (c.version as number) >= 1);
+  if (typeof s.to !== 'string' || !cursorOk || !count(s.rewrapped) || !count(s.skipped) || !count(s.failed) || !(s.total === null || count(s.total)) ||
+    typeof s.startedAt !== 'string' || !(s.finishedAt === null || typeof s.finishedAt === 'string')) throw bad();
+  return { to: s.to, cursor: c === null ? null : { conversationId: c.conversationId as string, version: c.version as number }, rewrapped: s.rewrapped as number, skipped: s.skipped as number,
+    failed: s.failed as number, total: s.total as number | null, startedAt: s.startedAt, finishedAt: s.finishedAt };
 }
 
 export interface RewrapContext {
@@ -154,7 +173,7 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
   const t = target ?? (await masterKeyTarget(ctx, options));
   const { to } = t;
   const jobName = t.job;
-  const saved = (await storeCall('read', () => store.getJob!(jobName), undefined, ctx.deadlines)) as JobState | undefined;
+  const saved = readJobState(jobName, await storeCall('read', () => store.getJob!(jobName), undefined, ctx.deadlines));
   const resumed = saved !== undefined && saved.finishedAt === null;
   const total = resumed ? saved.total : target === undefined ? await countPending(store, to, ctx.deadlines) : undefined;
   const job: JobState = resumed
