@@ -4,21 +4,13 @@
  * Exactly one branch key and one key per conversation are created, and every acknowledged
  * ciphertext opens in another process. Needs a real server (DATABASE_URL).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BranchKeyProvider, Keywarden, LocalMasterKey } from '../src/node.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { startKeyWorker } from './support/key-worker-client.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 describe('branch keys across processes (real PostgreSQL)', () => {
   it('4 processes, first use of one branch and 200 conversations at once: one branch key, one key each, everything opens', async (ctx) => {

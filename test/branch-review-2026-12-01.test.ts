@@ -8,36 +8,15 @@
  * with another destination is refused.
  */
 import { describe, expect, it } from 'vitest';
-import { BranchKeyProvider, KeyCache, Keywarden, LocalMasterKey, MasterKeyRing, MemoryKeyStore } from '../src/node.js';
+import { BranchKeyProvider, Keywarden, LocalMasterKey, MasterKeyRing, MemoryKeyStore } from '../src/node.js';
 import { errorCode } from './support/fixtures.js';
+import { expectBranchShredReachesCachedKeys } from './support/branch.js';
 
 const ctxOf = (conversation: string, version: string) => ({ 'keywarden:purpose': 'conversation-data-key', 'keywarden:conversation': conversation, 'keywarden:key-version': version });
 
 describe('branch keys and re-wrap (outside review, 2026-12-01)', () => {
   it('B-1: a conversation key unwrapped under a branch key expires with it: a shred elsewhere reaches it within the larger max age', async () => {
-    let t = Date.UTC(2026, 0, 1);
-    const clock = () => t;
-    const kms = new LocalMasterKey(LocalMasterKey.generateKey());
-    const branchStore = new MemoryKeyStore();
-    const keyStore = new MemoryKeyStore();
-    const a = new BranchKeyProvider({ masterKey: kms, store: branchStore });
-    const kwA = new Keywarden({ masterKey: a, keyStore });
-    const ct1 = await kwA.encryptString('acme:1', 'one');
-    const ct2 = await kwA.encryptString('acme:2', 'two');
-    // Process B: provider and Keywarden caches of 60 s each, on one clock, no notifications.
-    const b = new BranchKeyProvider({ masterKey: kms, store: branchStore, cache: { maxAgeMs: 60_000 }, now: () => new Date(t) });
-    const cache = new KeyCache({ maxAgeMs: 60_000 }, clock);
-    const kwB = new Keywarden({ masterKey: b, keyStore, cache, now: () => new Date(t) });
-    expect(await kwB.decryptString('acme:1', ct1)).toBe('one'); // branch key cached in B at t0
-    const shredAt = t;
-    await a.shredBranch('default');
-    t += 50_000; // within the branch key's max age: B may still open another conversation
-    expect(await kwB.decryptString('acme:2', ct2)).toBe('two');
-    t = shredAt + 61_000; // past both max ages since the shred
-    expect(b.wrappingKeyAgeMs('branch:default#1')).toBeUndefined(); // the branch key expired
-    expect(await errorCode(kwB.decrypt('acme:2', ct2))).toBe('ERR_KEY_SHREDDED');
-    kwA.close();
-    kwB.close();
+    await expectBranchShredReachesCachedKeys(50_000, 61_000);
   });
 
   it('B-2: a new master key in branch mode is not complete while a direct-mode key stays under the old one', async () => {

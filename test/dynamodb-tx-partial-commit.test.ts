@@ -13,13 +13,12 @@
  * another writer built on stays stored, is announced, and the transaction fails retryably.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbKeyStore } from '../src/store/dynamodb/store.js';
 import type { ShredResult } from '../src/store/types.js';
 import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
 import { makeRecord, freshConversationId } from './support/store-contract.js';
-import { type TestDynamo, testDynamo } from './support/dynamodb.js';
+import { type TestDynamo, raceClient, testDynamo } from './support/dynamodb.js';
 import { AuditLog } from '../src/audit/log.js';
 import { MemoryAuditStore } from '../src/audit/store.js';
 import { AuditIdHasher } from '../src/audit/entry.js';
@@ -32,27 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dyn?.close();
 });
-
-/**
- * A client that, while `armed`, lets the first conversation PutItem through and runs `hook`
- * before the second one.
- */
-function raceClient(real: DynamoDBClient, hook: () => Promise<void>) {
-  const state = { armed: false, puts: 0 };
-  const client = {
-    send: async (cmd: unknown) => {
-      if (state.armed && cmd instanceof PutItemCommand && cmd.input.Item?.pk?.S?.startsWith('c#')) {
-        state.puts++;
-        if (state.puts === 2) {
-          state.armed = false;
-          await hook();
-        }
-      }
-      return real.send(cmd as never);
-    },
-  } as unknown as DynamoDBClient;
-  return { client, state };
-}
 
 describe('DynamoDB multi-conversation transaction, conflict on the second conversation', () => {
   it('store level: a conflict on the second conversation runs the transaction again: both stored, both announced', async () => {

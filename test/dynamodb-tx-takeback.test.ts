@@ -6,7 +6,7 @@
  * recorded again by the next run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DeleteItemCommand, GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDbKeyStore } from '../src/store/dynamodb/store.js';
 import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
@@ -15,7 +15,7 @@ import { MemoryAuditStore } from '../src/audit/store.js';
 import { AuditIdHasher } from '../src/audit/entry.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { makeRecord, freshConversationId } from './support/store-contract.js';
-import { type TestDynamo, testDynamo } from './support/dynamodb.js';
+import { type TestDynamo, raceClient, testDynamo } from './support/dynamodb.js';
 import type { ShredResult } from '../src/store/types.js';
 
 let dyn: TestDynamo;
@@ -25,36 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await dyn?.close();
 });
-
-/**
- * While armed: lets the first conversation PutItem through and runs `beforeSecondPut` before the
- * second; `afterTakeBack` after the first write that leaves an item without versions (the take-back
- * of a first use; before, a DeleteItem).
- */
-function raceClient(real: DynamoDBClient, beforeSecondPut: () => Promise<void>, afterTakeBack?: () => Promise<void>) {
-  const state = { armed: false, puts: 0 };
-  const client = {
-    send: async (cmd: unknown) => {
-      if (state.armed && cmd instanceof PutItemCommand && cmd.input.Item?.pk?.S?.startsWith('c#')) {
-        state.puts++;
-        if (state.puts === 2) {
-          state.armed = false;
-          await beforeSecondPut();
-        }
-      }
-      const emptied = (cmd instanceof PutItemCommand && cmd.input.Item?.v?.L?.length === 0) || cmd instanceof DeleteItemCommand;
-      if (emptied && afterTakeBack !== undefined) {
-        const out = await real.send(cmd as never);
-        const h = afterTakeBack;
-        afterTakeBack = undefined;
-        await h();
-        return out;
-      }
-      return real.send(cmd as never);
-    },
-  } as unknown as DynamoDBClient;
-  return { client, state };
-}
 
 describe('attack-review: DynamoDB transaction take-back', () => {
   it('a version another writer was told is shredded (alreadyShredded) is not resurrected by a take-back (run 2 rejects)', async () => {

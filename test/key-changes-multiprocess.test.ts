@@ -5,28 +5,19 @@
  * instance not listening), within the cache's max age. The audit log verifies. Needs a real
  * server (DATABASE_URL): PGlite serves one connection, and LISTEN needs its own.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditIdHasher, decodeEntry } from '../src/audit/entry.js';
 import { AuditLog } from '../src/audit/log.js';
 import { generateNoteKey } from '../src/audit/note.js';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { Keywarden, LocalMasterKey } from '../src/node.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 import { startKeyWorker } from './support/key-worker-client.js';
 
 const CUT_MAX_AGE_MS = 3000;
-let db: TestPool;
-
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 /** Polls `probe` until it returns true; the milliseconds it took, or Infinity after `limitMs`. */
 async function until(limitMs: number, probe: () => Promise<boolean>): Promise<number> {

@@ -6,22 +6,14 @@
  * reservation fails with ERR_STORE_FAILED, so a cold instance cannot seal at all (outside review,
  * 2026-12-01). The bound is now Number.MAX_SAFE_INTEGER.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, isKeywardenError } from '../src/node.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 async function outcome(p: Promise<unknown>): Promise<string> {
   try {

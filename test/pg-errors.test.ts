@@ -3,19 +3,11 @@
  * lost connection. Runs on PGlite (the pool is node-postgres either way) or a real server.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { migrate } from '../src/store/migrations.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 describe('PostgreSQL error reports', () => {
   it('a pool that hands out no connection in time is reported as such, retryable, not as a lost connection', async () => {

@@ -5,23 +5,15 @@
  * `preparedStatements: false` names nothing. Runs on PGlite or a real server (one connection).
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { PostgresTokenLedger } from '../src/breakglass/postgres-ledger.js';
 import { InvalidInputError } from '../src/errors.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { migrate } from '../src/store/migrations.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 import { makeRecord } from './support/store-contract.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 /** A one-connection pool, so that every statement and every check runs on the same session. */
 async function onePool(): Promise<pg.Pool> {

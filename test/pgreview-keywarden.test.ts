@@ -1,18 +1,13 @@
 /**
  * Outside review, 2026-12-01 (PostgreSQL key store): reproduced defects, each a case.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, MasterKeyRing } from '../src/node.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { migrate } from '../src/store/migrations.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => { await db?.close(); });
+const db = migratedTestPool();
 
 describe('attack: hostile keywarden_jobs row', () => {
   it('a job state that is JSON null is refused as a store error (ERR_STORE_FAILED), not a TypeError', async () => {

@@ -1,19 +1,14 @@
 /**
  * Outside review, 2026-12-01 (PostgreSQL key store): reproduced defects, each a case.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { migrate } from '../src/store/migrations.js';
 import { StoreError } from '../src/errors.js';
 import { freshConversationId, makeRecord } from './support/store-contract.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => { await db?.close(); });
+const db = migratedTestPool();
 const store = () => new PostgresKeyStore(db.pool, { schema: db.schema });
 
 describe('attack: master key reference cache', () => {

@@ -5,20 +5,12 @@
  * run with ERR_STORE_FAILED (SQLSTATE 22008 timestamp out of range / 22007 invalid Date).
  * (Outside review, 2026-12-01.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, MemoryKeyStore, isKeywardenError, type KeyStore } from '../src/node.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 async function outcome(p: Promise<{ versions: number; complete: boolean }>): Promise<string> {
   try {

@@ -9,33 +9,13 @@
  * itself outlasted the max age".
  */
 import { describe, expect, it } from 'vitest';
-import { BranchKeyProvider, KeyCache, Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
+import { KeyCache, Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
 import { errorCode } from './support/fixtures.js';
+import { expectBranchShredReachesCachedKeys } from './support/branch.js';
 
 describe('load grace vs branch-key aging', () => {
   it('a conversation key unwrapped (fast) under an almost-expired branch key expires with the branch key', async () => {
-    let t = Date.UTC(2026, 0, 1);
-    const clock = () => t;
-    const kms = new LocalMasterKey(LocalMasterKey.generateKey());
-    const branchStore = new MemoryKeyStore();
-    const keyStore = new MemoryKeyStore();
-    const a = new BranchKeyProvider({ masterKey: kms, store: branchStore });
-    const kwA = new Keywarden({ masterKey: a, keyStore });
-    const ct1 = await kwA.encryptString('acme:1', 'one');
-    const ct2 = await kwA.encryptString('acme:2', 'two');
-    const b = new BranchKeyProvider({ masterKey: kms, store: branchStore, cache: { maxAgeMs: 60_000 }, now: () => new Date(t) });
-    const cache = new KeyCache({ maxAgeMs: 60_000 }, clock);
-    const kwB = new Keywarden({ masterKey: b, keyStore, cache, now: () => new Date(t) });
-    expect(await kwB.decryptString('acme:1', ct1)).toBe('one'); // branch key read by B at t0
-    const shredAt = t;
-    await a.shredBranch('default'); // elsewhere, no notifications
-    t += 59_500; // the branch key is still fresh in B: B opens another conversation (instant unwrap)
-    expect(await kwB.decryptString('acme:2', ct2)).toBe('two');
-    t = shredAt + 60_500; // past both max ages since the branch key was read (and since the shred)
-    expect(b.wrappingKeyAgeMs('branch:default#1')).toBeUndefined(); // the branch key expired
-    expect(await errorCode(kwB.decrypt('acme:2', ct2))).toBe('ERR_KEY_SHREDDED');
-    kwA.close();
-    kwB.close();
+    await expectBranchShredReachesCachedKeys(59_500, 60_500);
   });
 
   it('a direct-mode load that took less than the max age gets no grace (counted from its read start)', async () => {

@@ -7,12 +7,11 @@
  * PostgresKeyStore refuses a non-safe-integer limit: every encrypt of the conversation fails with
  * ERR_STORE_FAILED until the cache entry ages out (cache.maxAgeMs, 5 min by default).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey, MemoryKeyStore, isKeywardenError, type KeyStore } from '../src/node.js';
 import type { MasterKeyProvider } from '../src/kms/provider.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const versionOf = (ct: Uint8Array) => new DataView(ct.buffer, ct.byteOffset).getUint32(2);
@@ -55,14 +54,7 @@ async function outcome(p: Promise<Uint8Array>): Promise<string> {
   }
 }
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 async function scenario(keyStore: KeyStore) {
   const g = gatedGenerate(new LocalMasterKey(LocalMasterKey.generateKey()));

@@ -3,27 +3,18 @@
  * automatic choice between it and LISTEN/NOTIFY, and what each guarantees.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { migrate } from '../src/store/migrations.js';
 import { InvalidInputError } from '../src/errors.js';
 import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
 import type { KeyChange } from '../src/store/types.js';
 import { freshConversationId, makeRecord } from './support/store-contract.js';
 import { keyStoreLifecycleContract } from './support/store-lifecycle-contract.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 import { startPgProxy } from './support/pg-proxy.js';
 
-let db: TestPool;
-
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms = 3000): Promise<void> {

@@ -10,18 +10,12 @@
  * connection while the shred's transaction is open, which PGlite's single connection cannot do.
  */
 import type { Pool, PoolClient } from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Keywarden, LocalMasterKey } from '../src/node.js';
-import { migrate } from '../src/store/migrations.js';
 import { PostgresKeyStore } from '../src/store/postgres.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => db?.close());
+const db = migratedTestPool();
 
 /** A pool whose clients run `before` (once) ahead of the first statement that `matches`. */
 function hooked(pool: Pool, matches: (sql: string) => boolean, before: () => Promise<void>): Pool {

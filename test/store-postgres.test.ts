@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresKeyStore } from '../src/store/postgres.js';
 import { LATEST_MIGRATION, migrate } from '../src/store/migrations.js';
 import { channelName, isRetryable, toStoreError } from '../src/store/pg.js';
@@ -10,17 +10,9 @@ import { Keywarden } from '../src/node.js';
 import { LocalMasterKey } from '../src/kms/local.js';
 import { freshConversationId, keyStoreContract, makeRecord } from './support/store-contract.js';
 import { keyStoreLifecycleContract } from './support/store-lifecycle-contract.js';
-import { type TestPool, testPool } from './support/pg.js';
+import { migratedTestPool } from './support/pg-suite.js';
 
-let db: TestPool;
-
-beforeAll(async () => {
-  db = await testPool();
-  await migrate(db.pool, { schema: db.schema });
-});
-afterAll(async () => {
-  await db?.close();
-});
+const db = migratedTestPool();
 
 /** Waits until the pool answers again (after a test deliberately broke a connection). */
 async function untilHealthy(): Promise<void> {

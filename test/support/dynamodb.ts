@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Server } from 'node:net';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbKeyStore } from '../../src/store/dynamodb/store.js';
 
 // dynalite ships no type declarations: its one export makes an http.Server.
@@ -56,4 +56,34 @@ export async function testDynamo(): Promise<TestDynamo> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * While armed: lets the first conversation PutItem through and runs `beforeSecondPut` before the
+ * second; `afterTakeBack` after the first write that leaves an item without versions (the take-back
+ * of a first use; before, a DeleteItem).
+ */
+export function raceClient(real: DynamoDBClient, beforeSecondPut: () => Promise<void>, afterTakeBack?: () => Promise<void>) {
+  const state = { armed: false, puts: 0 };
+  const client = {
+    send: async (cmd: unknown) => {
+      if (state.armed && cmd instanceof PutItemCommand && cmd.input.Item?.pk?.S?.startsWith('c#')) {
+        state.puts++;
+        if (state.puts === 2) {
+          state.armed = false;
+          await beforeSecondPut();
+        }
+      }
+      const emptied = (cmd instanceof PutItemCommand && cmd.input.Item?.v?.L?.length === 0) || cmd instanceof DeleteItemCommand;
+      if (emptied && afterTakeBack !== undefined) {
+        const out = await real.send(cmd as never);
+        const h = afterTakeBack;
+        afterTakeBack = undefined;
+        await h();
+        return out;
+      }
+      return real.send(cmd as never);
+    },
+  } as unknown as DynamoDBClient;
+  return { client, state };
 }
