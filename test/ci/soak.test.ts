@@ -69,7 +69,7 @@ describe('npm run soak -- --quick --json', () => {
   });
 
   it('the rotation policy rotated by message count and by age, alongside manual rotations', () => {
-    expect(report.config).toMatchObject({ rotateMaxMessages: 100, reservation: 5, rotateMaxAgeMs: 60_000, clockSpeed: 2 });
+    expect(report.config).toMatchObject({ rotateMaxMessages: 100, reservation: 5, rotateMaxAgeMs: 60_000, clockSpeed: 10 });
     const v = report.key_check.new_versions;
     expect(v.unexplained).toBe(0);
     expect(v.by_count).toBeGreaterThan(0);
