@@ -11,13 +11,15 @@
  * its tiles do not prove.
  * @module
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditCorruptError, InvalidInputError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
+import { closedHere, lockText, openedHere, takeLock } from './file-lock.js';
 import { TileFiles } from './file-tiles.js';
-import { replaceFile, syncDir } from './framing.js';
+import { PUBLIC_FILE_MODE, replaceFile, syncDir } from './framing.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
 import { newNoteVerifier } from './note.js';
 import { TileEdge, type TileWrite } from './tile-edge.js';
@@ -45,8 +47,13 @@ const GROUP = 256;
 /**
  * Exports the log read from `source` into `outDir` (see the module comment).
  *
+ * Reads the new entries twice: once to check that they hash to the checkpoint, before any file
+ * is written, and once to write them. One export at a time per directory (a lock file there).
+ *
  * @throws AuditCorruptError when the newest checkpoint does not verify, when the directory's own
- * checkpoint or tiles are damaged, or when the entries do not hash to the checkpoint.
+ * checkpoint or tiles are damaged, or when the entries do not hash to the checkpoint (then
+ * nothing is written).
+ * @throws AuditUnavailableError while another export into the same directory runs.
  * @example
  * ```ts
  * const { from, size, files } = await exportLog(source, './public/log', verifierKey);
@@ -65,9 +72,38 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
   };
   const cp = open(note, 'the newest checkpoint');
   await mkdir(outDir, { recursive: true });
-  const out = new TileFiles(outDir);
+  // One export at a time per directory: the "never go back" check below and the final
+  // `checkpoint` write must see no other export in between, or an export of an older checkpoint
+  // that finishes last rolls the published one back (outside review, 2026-12-01).
+  const instance = Buffer.from(randomBytes(16)).toString('hex');
+  const lockPath = join(outDir, LOCK_NAME);
+  openedHere(instance);
+  try {
+    if (!(await takeLock(lockPath, lockText(instance)))) {
+      throw new AuditUnavailableError(`${outDir}: another export into this directory is running (${LOCK_NAME}); try again when it is done`);
+    }
+    try {
+      return await exportLocked(source, outDir, note, cp, open);
+    } finally {
+      await rm(lockPath, { force: true });
+    }
+  } finally {
+    closedHere(instance);
+  }
+}
+
+/** The lock file of an export in progress (a dot file: not part of the tlog-tiles layout). */
+const LOCK_NAME = '.keywarden-export.lock';
+
+async function exportLocked(
+  source: ExportSource, outDir: string, note: string, cp: { size: number; rootHash: Uint8Array },
+  open: (n: string, what: string) => { size: number; rootHash: Uint8Array },
+): Promise<ExportResult> {
+  // Published files are public: readable by the web server's user, as the umask allows (the
+  // store's own files are owner-only; outside review, 2026-12-01).
+  const out = new TileFiles(outDir, { public: true });
   const previous = await readFile(join(outDir, 'checkpoint'), 'utf8').catch(() => undefined);
-  const prev = previous === undefined ? { size: 0 } : open(previous, `${join(outDir, 'checkpoint')}`);
+  const prev: { size: number; rootHash?: Uint8Array } = previous === undefined ? { size: 0 } : open(previous, `${join(outDir, 'checkpoint')}`);
   if (prev.size > cp.size) throw new AuditCorruptError(`${outDir} already holds a checkpoint of size ${prev.size}, newer than the log's (${cp.size})`, cp.size);
 
   const partials: Uint8Array[] = [];
@@ -91,8 +127,23 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
   } catch (err) {
     throw new AuditCorruptError(`${outDir}: the files of the previous export are incomplete (${(err as Error).message}); export into a new directory`);
   }
-  if ('rootHash' in prev && !equalBytes(edge.root(), prev.rootHash)) throw new AuditCorruptError(`${outDir}: the tiles of the previous export do not match its checkpoint; export into a new directory`);
+  if (prev.rootHash !== undefined && !equalBytes(edge.root(), prev.rootHash)) throw new AuditCorruptError(`${outDir}: the tiles of the previous export do not match its checkpoint; export into a new directory`);
 
+  // First pass, nothing written: the entries must hash to the checkpoint. Published tiles and
+  // bundles are immutable (clients and caches keep them for good), so none may be written from
+  // entries that turn out not to be the log's (outside review, 2026-12-01: full tiles of
+  // tampered entries stayed published although the export reported "nothing published").
+  if (cp.size > prev.size) {
+    const check = edge.clone();
+    await appendAll(source, check, cp.size, () => void check.takeCompleted());
+    if (!equalBytes(check.root(), cp.rootHash)) throw new AuditCorruptError(`the entries do not hash to the checkpoint (size ${cp.size}): nothing published`, prev.size);
+  } else if (!equalBytes(edge.root(), cp.rootHash)) {
+    throw new AuditCorruptError(`the entries do not hash to the checkpoint (size ${cp.size}): nothing published`, prev.size);
+  }
+
+  // Second pass: the same entries again, written. A source that changed between the passes is
+  // caught before the checkpoint is replaced (the files written then are past the published
+  // checkpoint, never served as part of it, and rewritten by the next export).
   let files = 0;
   let pending: TileWrite[] = [];
   const flush = async () => {
@@ -101,18 +152,26 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
     pending = [];
   };
   if (cp.size > prev.size) {
-    for await (const e of source.entries(prev.size)) {
-      edge.append(leafHash(e), e);
-      if (edge.size % TILE_WIDTH === 0) pending.push(...edge.takeCompleted());
+    await appendAll(source, edge, cp.size, async () => {
+      pending.push(...edge.takeCompleted());
       if (pending.length >= GROUP) await flush();
-      if (edge.size === cp.size) break;
-    }
-    if (edge.size < cp.size) throw new AuditCorruptError(`the checkpoint commits to ${cp.size} entries, the store holds ${edge.size}`, edge.size);
+    });
     pending.push(...edge.take());
     await flush();
   }
-  if (!equalBytes(edge.root(), cp.rootHash)) throw new AuditCorruptError(`the entries do not hash to the checkpoint (size ${cp.size}): nothing published`, prev.size);
-  await replaceFile(join(outDir, 'checkpoint'), new TextEncoder().encode(note));
+  if (!equalBytes(edge.root(), cp.rootHash)) throw new AuditCorruptError(`the entries changed during the export (size ${cp.size}): the checkpoint was not replaced`, prev.size);
+  await replaceFile(join(outDir, 'checkpoint'), new TextEncoder().encode(note), PUBLIC_FILE_MODE);
   await syncDir(outDir);
   return { from: prev.size, size: cp.size, files };
+}
+
+/** Appends the source's entries from `edge.size` up to `size`; `onTile` after every full level-0 tile. */
+async function appendAll(source: ExportSource, edge: TileEdge, size: number, onTile: () => void | Promise<void>): Promise<void> {
+  if (edge.size >= size) return;
+  for await (const e of source.entries(edge.size)) {
+    edge.append(leafHash(e), e);
+    if (edge.size % TILE_WIDTH === 0) await onTile();
+    if (edge.size === size) break;
+  }
+  if (edge.size < size) throw new AuditCorruptError(`the checkpoint commits to ${size} entries, the store holds ${edge.size}`, edge.size);
 }

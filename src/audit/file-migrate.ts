@@ -11,7 +11,7 @@
  */
 import { type FileHandle, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AuditCorruptError } from '../errors.js';
+import { AuditCorruptError, AuditUnavailableError } from '../errors.js';
 import { equalBytes, toBase64 } from '../util/bytes.js';
 import { openCheckpoint } from './checkpoint.js';
 import { MAGIC, frame, noteTexts, replaceFile, scanFrames, syncDir } from './framing.js';
@@ -73,9 +73,20 @@ async function* chunks(file: FileHandle, offset: number, repairTornTail: boolean
   }
 }
 
+/** A read's fallback when the file does not exist; any other failure is the store's error. */
+function missingAs<T>(fallback: T, path: string): (err: unknown) => T {
+  return (err) => {
+    if ((err as { code?: string }).code === 'ENOENT') return fallback;
+    throw new AuditUnavailableError(`audit store: reading ${path} failed (${(err as { code?: string }).code ?? 'error'})`, err);
+  };
+}
+
 /** The newest valid checkpoint of a framed history file, and the file's valid end. */
 async function latestCheckpoint(path: string, repairTornTail: boolean): Promise<{ note: string | undefined; end: number }> {
-  const data = await readFile(path).catch(() => new Uint8Array(0));
+  // Only a missing history means "no checkpoint yet": any other read failure stops the migration
+  // before its irreversible steps (outside review, 2026-12-01: EISDIR/EIO/EACCES were taken as
+  // an empty history and every signed entry became an unsigned tail).
+  const data = await readFile(path).catch(missingAs(new Uint8Array(0), path));
   const scan = scanFrames(data);
   if (scan.damage !== undefined && !(scan.damage.torn && repairTornTail)) {
     throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}${scan.damage.torn ? ' (torn last record: reopen with repairTornTail to cut it)' : ''}`, scan.damage.offset);
@@ -88,7 +99,16 @@ async function latestCheckpoint(path: string, repairTornTail: boolean): Promise<
 /** Migrates `dir` (see the module comment). The caller holds the sequencer lock. */
 export async function migrateFileLegacy(dir: string, tiles: TileFiles, keys: RecordKeys, verifier: NoteVerifier, repairTornTail: boolean): Promise<void> {
   const progressPath = join(dir, 'migration');
-  const progress: Progress = JSON.parse(await readFile(progressPath, 'utf8').catch(() => JSON.stringify({ size: 0, offset: MAGIC.length }))) as Progress;
+  const progressText = await readFile(progressPath, 'utf8').catch(missingAs(JSON.stringify({ size: 0, offset: MAGIC.length }), progressPath));
+  let progress: Progress;
+  try {
+    progress = JSON.parse(progressText) as Progress;
+  } catch {
+    progress = { size: -1, offset: -1 };
+  }
+  if (!Number.isSafeInteger(progress?.size) || progress.size < 0 || !Number.isSafeInteger(progress.offset) || progress.offset < MAGIC.length) {
+    throw new AuditCorruptError(`${progressPath}: not the migration's progress record`);
+  }
   const history = await latestCheckpoint(join(dir, 'checkpoints'), repairTornTail);
   let cp: { size: number; rootHash: Uint8Array } | undefined;
   if (history.note !== undefined) {

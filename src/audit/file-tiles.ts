@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import type { TileWrite } from './tile-edge.js';
 import { TILE_WIDTH, decodeBundle, encodeBundle, levelSpan, tilePath } from './tiles.js';
 import { HASH_SIZE } from './merkle.js';
-import { replaceFile, syncDir, syncDirsOf } from './framing.js';
+import { PUBLIC_DIR_MODE, PUBLIC_FILE_MODE, replaceFile, syncDir, syncDirsOf } from './framing.js';
 
 const missing = (err: unknown): boolean => ['ENOENT', 'ENOTDIR'].includes((err as { code?: string }).code ?? '');
 
@@ -73,9 +73,14 @@ async function exists(path: string): Promise<boolean> {
 export class TileFiles {
   readonly root: string;
   readonly #dirs = new Set<string>();
+  readonly #fileMode: number;
+  readonly #dirMode: number;
 
-  constructor(root: string) {
+  /** `public`: files and directories readable by others (an export), else owner-only (a store). */
+  constructor(root: string, options?: { public?: boolean }) {
     this.root = root;
+    this.#fileMode = options?.public === true ? PUBLIC_FILE_MODE : 0o600;
+    this.#dirMode = options?.public === true ? PUBLIC_DIR_MODE : 0o700;
   }
 
   /** Absolute path of a tile or bundle. */
@@ -126,7 +131,7 @@ export class TileFiles {
     const created = new Set<string>();
     try {
       for (const p of paths) await this.#mkdirs(dirname(p), created);
-      const results = await Promise.allSettled(writes.map((w, i) => replaceFile(paths[i]!, w.data)));
+      const results = await Promise.allSettled(writes.map((w, i) => replaceFile(paths[i]!, w.data, this.#fileMode)));
       const failed = results.find((r) => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
       await Promise.all([...created].map(syncDir));
@@ -213,7 +218,7 @@ export class TileFiles {
 
   async #mkdirs(dir: string, created: Set<string>): Promise<void> {
     if (this.#dirs.has(dir)) return;
-    const first = await mkdir(dir, { recursive: true, mode: 0o700 });
+    const first = await mkdir(dir, { recursive: true, mode: this.#dirMode });
     if (first !== undefined) {
       // Every directory from the first one created down to `dir` gained a name in its parent.
       for (let d = dir; d.length >= first.length; d = dirname(d)) created.add(dirname(d));

@@ -128,10 +128,10 @@ export async function writeAll(file: FileHandle, data: Uint8Array): Promise<void
  * fdatasync'ed, then renamed over `path`. The caller syncs the directory (several files of one
  * step share that). A failure removes the temporary file.
  */
-export async function replaceFile(path: string, data: Uint8Array): Promise<void> {
+export async function replaceFile(path: string, data: Uint8Array, mode = 0o600): Promise<void> {
   const tmp = `${path}.tmp-${Buffer.from(randomBytes(6)).toString('hex')}`;
   try {
-    const h = await open(tmp, 'w', 0o600);
+    const h = await open(tmp, 'w', mode);
     try {
       await writeAll(h, data);
       await h.datasync();
@@ -149,6 +149,11 @@ export async function replaceFile(path: string, data: Uint8Array): Promise<void>
     throw err;
   }
 }
+
+/** Mode of files published for anyone to read (an export), before the umask. */
+export const PUBLIC_FILE_MODE = 0o644;
+/** Mode of directories published for anyone to read, before the umask. */
+export const PUBLIC_DIR_MODE = 0o755;
 
 /** Makes the directory entries in `dir` durable (new names, renames, removals). */
 export async function syncDir(dir: string): Promise<void> {
