@@ -16,7 +16,7 @@ import { type TreeHead, openTreeHead } from './records.js';
 import { TileEdge } from './tile-edge.js';
 import type { TileReader } from './tile-tree.js';
 import { TILE_WIDTH, levelSpan, tilePath } from './tiles.js';
-import { type AuditProblem, type AuditVerifyReport, checkWitnesses, verifyInput } from './verify.js';
+import { type AuditProblem, type AuditVerifyReport, MAX_PROBLEMS_PER_KIND, ProblemList, checkWitnesses, headStateProblem, verifyInput } from './verify.js';
 
 /** What the streaming verifier reads. */
 export interface AuditStreamInput {
@@ -30,6 +30,8 @@ export interface AuditStreamInput {
   checkpoints: AsyncIterable<string> | Iterable<string>;
   /** The store's newest tree head (entries it covers past the latest checkpoint are pending). */
   head?: string;
+  /** See {@link AuditVerifyInput.requireHead}. */
+  requireHead?: boolean;
   /** The stored tiles: each is checked against the tiles recomputed from the entries. */
   readTile?: TileReader;
   /** The last checkpoint the auditor trusted. */
@@ -40,9 +42,6 @@ export interface AuditStreamInput {
   witnessMaxAgeMs?: number;
   now?: () => number;
 }
-
-/** Tile mismatches reported at most (each names its tile; one suffices to fail the log). */
-const MAX_TILE_PROBLEMS = 20;
 
 /**
  * Verifies a log streamed from its store. Never throws for bad log data (reading the streams may
@@ -57,7 +56,7 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
   const input = verifyInput(given, ['readTile']);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
-  const problems: AuditProblem[] = [];
+  const problems = new ProblemList();
   let trusted: Checkpoint | undefined;
   if (input.trusted !== undefined) {
     try {
@@ -79,7 +78,10 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
   const range = CompactRange.empty();
   const edge = input.readTile === undefined ? undefined : TileEdge.empty(false);
   let tiles = 0;
+  // Tile mismatches are judged once the signed size is known (past it a store need not have
+  // tiles): the first few are kept, the rest only counted, so memory stays bounded.
   const tileProblems: AuditProblem[] = [];
+  let tilesNotListed = 0;
   const it = (Symbol.asyncIterator in input.entries ? input.entries[Symbol.asyncIterator]() : (input.entries)[Symbol.iterator]());
   let pos = 0;
   let exhausted = false;
@@ -93,7 +95,8 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
       // exactly 256 hashes (C2SP tlog-tiles).
       const size = w.width * HASH_SIZE;
       if (stored === undefined || stored.length < size || (w.width === TILE_WIDTH && stored.length !== size) || !equalBytes(stored.subarray(0, size), w.data)) {
-        tileProblems.push({ kind: 'tile', index: w.index * levelSpan(w.level + 1), message: `tile ${tilePath(w.level, w.index, w.width)} ${stored === undefined ? 'is missing' : 'does not match the entries'}` });
+        if (tileProblems.length === MAX_PROBLEMS_PER_KIND) tilesNotListed++;
+        else tileProblems.push({ kind: 'tile', index: w.index * levelSpan(w.level + 1), message: `tile ${tilePath(w.level, w.index, w.width)} ${stored === undefined ? 'is missing' : 'does not match the entries'}` });
       }
     }
   };
@@ -170,6 +173,8 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
     else if (root === undefined || !equalBytes(root, head.root)) problems.push({ kind: 'head', index: lastGood, message: `entries in [${lastGood}, ${head.size}) differ from what the tree head committed to`, evidence: [input.head!] });
     else headOk = true;
   }
+  const headState = input.head === undefined || head !== undefined ? headStateProblem(head?.size, latest, input.requireHead === true) : undefined;
+  if (headState !== undefined) problems.push(headState);
   await advance(Number.MAX_SAFE_INTEGER);
   const total = pos;
   const covered = latest === undefined ? 0 : Math.min(total, latest.cp.size);
@@ -179,7 +184,8 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
   }
   // Tiles are checked up to what a signature covers (past it the store need not have any).
   if (edge !== undefined && total === signed) await checkTiles(edge.take());
-  problems.push(...tileProblems.filter((p) => p.index! < signed).slice(0, MAX_TILE_PROBLEMS));
+  problems.push(...tileProblems.filter((p) => p.index! < signed));
+  problems.leftOut('tile', tilesNotListed, total !== signed);
 
   if (trusted !== undefined) {
     const root = roots.get(trusted.size);
@@ -193,14 +199,14 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
   problems.push(...witnessed.problems);
 
   return {
-    ok: problems.length === 0,
+    ok: problems.found === 0,
     entries: total,
     checkpoints: count,
     ...(latest && { latest: { size: latest.cp.size, root: toHex(latest.cp.rootHash) } }),
     pending: signed - covered,
     unsignedTail: total - signed,
     cosignatures,
-    problems,
+    problems: problems.list(),
     tiles,
   };
 }

@@ -33,6 +33,13 @@ export interface AuditVerifyInput {
    * not a problem.
    */
   head?: string;
+  /**
+   * The entries and checkpoints come from a store that keeps a signed tree head (a
+   * FileAuditStore's or PostgresAuditStore's, not an exported directory): checkpoints without a
+   * `head` then mean the head was removed — a problem, as `AuditLog.open` refuses such a store
+   * (docs/AUDIT.md §4.5). A head behind the latest checkpoint is a problem either way.
+   */
+  requireHead?: boolean;
   /** Witness cosigner verifier keys; with `witnessQuorum`, the latest checkpoint must carry that many valid cosignatures. */
   witnesses?: readonly string[];
   /** Valid cosignatures required (default 1 when `witnesses` are given; at most their number). */
@@ -52,7 +59,7 @@ export interface AuditVerifyInput {
  * 2026-12-01). @internal
  */
 export function verifyInput<T extends object>(input: T, more: readonly string[] = []): T {
-  return fields('input', input, ['verifierKey', 'entries', 'checkpoints'], ['origin', 'trusted', 'head', 'witnesses', 'witnessQuorum', 'witnessMaxAgeMs', 'now', ...more]) as T;
+  return fields('input', input, ['verifierKey', 'entries', 'checkpoints'], ['origin', 'trusted', 'head', 'requireHead', 'witnesses', 'witnessQuorum', 'witnessMaxAgeMs', 'now', ...more]) as T;
 }
 
 /** The witness part of a verification (both verifiers): the cosignatures and the problems. @internal */
@@ -87,7 +94,7 @@ export function checkWitnesses(
     const fresh = cosignatures.filter((c) => c.time * 1000 >= since).length;
     if (fresh < quorum) {
       const newest = Math.max(...cosignatures.map((c) => c.time));
-      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `${quorum - fresh} of the ${quorum} required witness cosignatures are older than ${witnessMaxAgeMs} ms (newest ${new Date(newest * 1000).toISOString()}): the store may have been rolled back to an older checkpoint`, evidence: [latest.note] });
+      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `${quorum - fresh} of the ${quorum} required witness cosignatures are older than ${witnessMaxAgeMs} ms (newest ${unixSecondsText(newest)}): the store may have been rolled back to an older checkpoint`, evidence: [latest.note] });
     }
   }
   return { cosignatures, problems };
@@ -101,6 +108,68 @@ export interface AuditProblem {
   checkpoint?: number;
   /** Material an auditor can show someone else (e.g. two signed checkpoints that disagree). */
   evidence?: string[];
+}
+
+/**
+ * Problems of one kind listed at most: one changed entry invalidates every later checkpoint, and
+ * a log checkpointed each second has ~3*10^7 a year — the report would not fit in memory (outside
+ * review, 2026-12-02). The first ones name the damage; the rest are counted.
+ */
+export const MAX_PROBLEMS_PER_KIND = 20;
+
+/** Collects problems, keeping {@link MAX_PROBLEMS_PER_KIND} of each kind and counting the rest. @internal */
+export class ProblemList {
+  private readonly listed: AuditProblem[] = [];
+  private readonly shown = new Map<AuditProblem['kind'], number>();
+  private readonly counts = new Map<AuditProblem['kind'], number>();
+  private readonly atMost = new Set<AuditProblem['kind']>();
+
+  push(...found: AuditProblem[]): void {
+    for (const p of found) {
+      this.counts.set(p.kind, (this.counts.get(p.kind) ?? 0) + 1);
+      const n = this.shown.get(p.kind) ?? 0;
+      if (n < MAX_PROBLEMS_PER_KIND) {
+        this.shown.set(p.kind, n + 1);
+        this.listed.push(p);
+      }
+    }
+  }
+
+  /** Counts `n` more of `kind` that a caller already left out (`atMost`: some may not be problems after all). */
+  leftOut(kind: AuditProblem['kind'], n: number, atMost = false): void {
+    if (n <= 0) return;
+    this.counts.set(kind, (this.counts.get(kind) ?? 0) + n);
+    if (atMost) this.atMost.add(kind);
+  }
+
+  /** How many were found, listed or not. */
+  get found(): number {
+    let n = 0;
+    for (const c of this.counts.values()) n += c;
+    return n;
+  }
+
+  /** The listed problems, then one per kind that had more, saying how many were left out. */
+  list(): AuditProblem[] {
+    const out = [...this.listed];
+    for (const [kind, n] of this.counts) {
+      const more = n - (this.shown.get(kind) ?? 0);
+      if (more > 0) out.push({ kind, message: `${this.atMost.has(kind) ? 'up to ' : ''}${more} more ${kind} problems were found and not listed (the first ${MAX_PROBLEMS_PER_KIND} are)` });
+    }
+    return out;
+  }
+}
+
+/** A head behind the latest checkpoint, or missing where the store keeps one (docs/AUDIT.md §4.5). @internal */
+export function headStateProblem(headSize: number | undefined, latest: { cp: Checkpoint; pos: number; note: string } | undefined, requireHead: boolean): AuditProblem | undefined {
+  if (latest === undefined || latest.cp.size === 0) return undefined;
+  if (headSize === undefined) {
+    return requireHead ? { kind: 'head', index: latest.cp.size, message: `the store has a checkpoint of size ${latest.cp.size} but no tree head: the head was removed, and the log cannot be opened`, evidence: [latest.note] } : undefined;
+  }
+  if (headSize < latest.cp.size) {
+    return { kind: 'head', index: headSize, message: `the tree head (size ${headSize}) is behind the latest checkpoint (size ${latest.cp.size}): an older head was put back, and the log cannot be opened`, evidence: [latest.note] };
+  }
+  return undefined;
 }
 
 /** The verifier's verdict. */
@@ -139,7 +208,7 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
   const input = verifyInput(given);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
-  const problems: AuditProblem[] = [];
+  const problems = new ProblemList();
 
   input.entries.forEach((e, index) => {
     try {
@@ -225,9 +294,11 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
 
   const covered = latest ? Math.min(tree.size, latest.cp.size) : 0;
   let signed = covered;
+  let headSize: number | undefined;
   if (input.head !== undefined) {
     try {
       const h = openTreeHead(input.head, verifier);
+      headSize = h.size;
       if (h.size > tree.size) problems.push({ kind: 'head', index: tree.size, message: `the tree head commits to ${h.size} entries but the log has ${tree.size}: entries at or after index ${tree.size} were removed`, evidence: [input.head] });
       else if (!equalBytes(tree.root(h.size), h.root)) problems.push({ kind: 'head', index: covered, message: `entries in [${covered}, ${h.size}) differ from what the tree head committed to`, evidence: [input.head] });
       else signed = Math.max(covered, h.size);
@@ -235,6 +306,8 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
       problems.push({ kind: 'head', message: `the tree head does not verify: ${(err as Error).message}`, evidence: [input.head] });
     }
   }
+  const headState = input.head === undefined || headSize !== undefined ? headStateProblem(headSize, latest, input.requireHead === true) : undefined;
+  if (headState !== undefined) problems.push(headState);
   if (tree.size > signed) {
     problems.push({
       kind: 'unsigned-tail', index: signed,
@@ -243,13 +316,27 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
   }
 
   return {
-    ok: problems.length === 0,
+    ok: problems.found === 0,
     entries: tree.size,
     checkpoints: input.checkpoints.length,
     ...(latest && { latest: { size: latest.cp.size, root: toHex(latest.cp.rootHash) } }),
     pending: signed - covered,
     unsignedTail: tree.size - signed,
     cosignatures,
-    problems,
+    problems: problems.list(),
   };
+}
+
+/**
+ * A cosignature time (Unix seconds) as ISO 8601, or as the number when a `Date` cannot hold it
+ * (a witness may sign any uint64; `toISOString` throws past year 275760: outside review, 2026-12-01).
+ *
+ * @example
+ * ```ts
+ * unixSecondsText(0); // '1970-01-01T00:00:00.000Z'
+ * ```
+ */
+export function unixSecondsText(seconds: number): string {
+  const ms = seconds * 1000;
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${seconds} (Unix seconds, beyond what a date can show)`;
 }

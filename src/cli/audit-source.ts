@@ -23,6 +23,8 @@ import { DATABASE_URL_ENV, databaseConfig, databaseOptions, withPool } from './o
 export interface AuditSource {
   /** The newest tree head, when the layout has one. */
   head(): Promise<string | undefined>;
+  /** The layout keeps a signed tree head (a store's, not an exported directory): one must exist once a checkpoint does. */
+  keepsHead: boolean;
   /** The newest checkpoint. */
   latest(): Promise<string | undefined>;
   /** Every checkpoint published, oldest first. */
@@ -64,6 +66,7 @@ function legacyDirectory(dir: string): AuditSource {
     problems.push({ kind: 'storage', message: `${name}: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}; records after it were not read` });
   return {
     head: async () => undefined,
+    keepsHead: false,
     async latest() {
       let last: string | undefined;
       for await (const r of framedRecords(join(dir, 'checkpoints'), () => undefined)) last = dec.decode(r);
@@ -87,7 +90,7 @@ function legacyDirectory(dir: string): AuditSource {
 }
 
 /** A tiled directory: a FileAuditStore's, or one written by `audit export`. */
-function tiledDirectory(dir: string): AuditSource {
+function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
   const tiles = new TileFiles(dir);
   const problems: AuditProblem[] = [];
   const head = async (): Promise<string | undefined> => {
@@ -108,6 +111,7 @@ function tiledDirectory(dir: string): AuditSource {
   const size = async () => Math.max(headSize(await head()), checkpointSize((await latest()) ?? '') ?? 0);
   return {
     head,
+    keepsHead,
     latest,
     async *checkpoints() {
       const history = join(dir, 'checkpoints');
@@ -156,9 +160,9 @@ function tiledDirectory(dir: string): AuditSource {
 export async function directorySource(dir: string): Promise<AuditSource> {
   const has = async (name: string) => stat(join(dir, name)).then(() => true, () => false);
   if (!(await has('.'))) throw new IncompleteError(`${dir} does not exist`);
-  if (await has('layout')) return tiledDirectory(dir);
+  if (await has('layout')) return tiledDirectory(dir, true);
   if (await has('entries')) return legacyDirectory(dir);
-  if (await has('checkpoint')) return tiledDirectory(dir);
+  if (await has('checkpoint')) return tiledDirectory(dir, false);
   throw new IncompleteError(`${join(dir, 'entries')} does not exist (neither an audit store nor an exported log)`);
 }
 
@@ -169,6 +173,7 @@ export function postgresSource(pool: Pool, schema: string): AuditSource {
   const problems: AuditProblem[] = [];
   return {
     head: async () => (await store.state()).head,
+    keepsHead: true,
     latest: async () => (await store.state()).checkpoint,
     async *checkpoints() {
       for (let after = 0; ;) {

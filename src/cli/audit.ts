@@ -8,7 +8,7 @@ import { formatConsistencyRequest, formatTlogProof } from '../audit/formats.js';
 import { MerkleTree, leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle.js';
 import { generateNoteKey, isValidKeyName, newNoteVerifier } from '../audit/note.js';
 import { TileTree } from '../audit/tile-tree.js';
-import type { AuditVerifyReport } from '../audit/verify.js';
+import { type AuditVerifyReport, unixSecondsText } from '../audit/verify.js';
 import { verifyAuditStream } from '../audit/verify-stream.js';
 import { exportCommand } from './audit-export.js';
 import { toBase64 } from '../util/bytes.js';
@@ -70,19 +70,26 @@ async function latest(source: AuditSource, key: string): Promise<{ note: string;
  * A cosignature's time for people. Witnesses may sign any uint64 (times are returned, not
  * judged), so one past what a Date holds is shown as the number it is, not a RangeError.
  */
-function cosignedAt(seconds: number): string {
-  const ms = seconds * 1000;
-  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : `${seconds} (Unix seconds, beyond what a date can show)`;
-}
+const cosignedAt = unixSecondsText;
+
+// Store-controlled text (an entry's field names, a note's lines) reaches the report: control
+// characters are escaped so that nobody who can write the store can rewrite what the auditor's
+// terminal shows (outside review, 2026-12-01). A one-line field escapes its newlines too.
+ 
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
+ 
+const CONTROLS_AND_NEWLINES = /[\u0000-\u001f\u007f-\u009f]/g;
+const escapeControl = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const oneLine = (s: string) => s.replace(CONTROLS_AND_NEWLINES, escapeControl);
 
 function renderReport(report: AuditVerifyReport): string {
   const lines = [
     `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, pending: ${report.pending}, unsigned tail: ${report.unsignedTail}`,
   ];
-  for (const c of report.cosignatures) lines.push(`cosigned by ${c.name} at ${cosignedAt(c.time)}`);
+  for (const c of report.cosignatures) lines.push(`cosigned by ${oneLine(c.name)} at ${cosignedAt(c.time)}`);
   for (const p of report.problems) {
-    lines.push(`PROBLEM ${p.kind}${p.index !== undefined ? ` index=${p.index}` : ''}${p.checkpoint !== undefined ? ` checkpoint=${p.checkpoint}` : ''}: ${p.message}`);
-    for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${ev.replace(/^/gm, '    ')}`);
+    lines.push(`PROBLEM ${p.kind}${p.index !== undefined ? ` index=${p.index}` : ''}${p.checkpoint !== undefined ? ` checkpoint=${p.checkpoint}` : ''}: ${oneLine(p.message)}`);
+    for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${ev.replace(CONTROLS, escapeControl).replace(/^/gm, '    ')}`);
   }
   lines.push(report.ok ? 'OK' : `FAILED: ${report.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;
@@ -120,7 +127,7 @@ const verify: CommandSpec = {
     const report = await source.use(async (s) => {
       const head = await s.head();
       const r = await verifyAuditStream({
-        verifierKey: key, entries: s.entries(), checkpoints: s.checkpoints(), witnesses, ...(head !== undefined && { head }), ...(s.readTile !== undefined && { readTile: s.readTile }),
+        verifierKey: key, entries: s.entries(), checkpoints: s.checkpoints(), witnesses, requireHead: s.keepsHead, ...(head !== undefined && { head }), ...(s.readTile !== undefined && { readTile: s.readTile }),
         ...(trusted !== undefined && { trusted }), ...(quorum !== undefined && { witnessQuorum: quorum }), ...(witnessMaxAgeMs !== undefined && { witnessMaxAgeMs }),
       });
       r.problems.unshift(...s.problems);

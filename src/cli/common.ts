@@ -149,6 +149,10 @@ function parse(cmd: CommandSpec, options: readonly OptionSpec[], path: string, a
   for (const o of cmd.options) {
     const v = parsed.values[o.name];
     if (v !== undefined) {
+      // An empty value is never meant: `--dir ''` would read the current directory and
+      // `--database-url ''` connect wherever libpq's defaults lead, where an empty environment
+      // variable counts as unset (outside review, 2026-12-01).
+      if (o.type === 'string' && (Array.isArray(v) ? v : [v]).some((x) => x === '')) throw new UsageError(`option '--${o.name}' needs a value, got an empty string`);
       values[o.name] = v as string | string[] | boolean;
       sources[o.name] = `--${o.name}`;
       continue;
