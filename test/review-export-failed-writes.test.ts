@@ -11,20 +11,11 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { signCheckpoint } from '../src/audit/checkpoint.js';
 import { encodeEntry } from '../src/audit/entry.js';
 import { exportLog, type ExportSource } from '../src/audit/export.js';
-import { MerkleTree, leafHash } from '../src/audit/merkle.js';
-import { generateNoteKey, newNoteSigner } from '../src/audit/note.js';
-import { sampleEvent } from './support/audit-fixtures.js';
+import { sampleEvent, signedSampleLog } from './support/audit-fixtures.js';
 
-const ORIGIN = 'keywarden.example/review-export';
-const keys = generateNoteKey(ORIGIN, new Uint8Array(32).fill(41));
-const signer = newNoteSigner(keys.signerKey);
-const entries = Array.from({ length: 600 }, (_, i) => encodeEntry(sampleEvent(i)));
-const tree = new MerkleTree();
-for (const e of entries) tree.append(leafHash(e));
-const note = (size: number) => signCheckpoint({ origin: ORIGIN, size, rootHash: tree.root(size), extensions: [] }, signer);
+const { keys, entries, note } = signedSampleLog('keywarden.example/review-export', 41, 600);
 
 async function files(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -1,6 +1,9 @@
 /** Audit test fixtures: valid events of every type, built from seeds. */
 import fc from 'fast-check';
-import { AuditIdHasher, type AuditEvent } from '../../src/audit/entry.js';
+import { signCheckpoint } from '../../src/audit/checkpoint.js';
+import { AuditIdHasher, type AuditEvent, encodeEntry } from '../../src/audit/entry.js';
+import { MerkleTree, leafHash } from '../../src/audit/merkle.js';
+import { generateNoteKey, newNoteSigner } from '../../src/audit/note.js';
 
 export const ids = new AuditIdHasher(new Uint8Array(32).fill(9));
 const t0 = Date.parse('2026-11-27T10:00:00.000Z');
@@ -22,3 +25,17 @@ export function sampleEvent(n: number): AuditEvent {
 }
 
 export const eventArb = fc.nat({ max: 1_000_000 }).map(sampleEvent);
+
+/**
+ * A log of `n` sample entries built in memory, with its keys and a checkpoint signer for any
+ * size (for export and verify tests that need no store).
+ */
+export function signedSampleLog(origin: string, seed: number, n: number) {
+  const keys = generateNoteKey(origin, new Uint8Array(32).fill(seed));
+  const signer = newNoteSigner(keys.signerKey);
+  const entries = Array.from({ length: n }, (_, i) => encodeEntry(sampleEvent(i)));
+  const tree = new MerkleTree();
+  for (const e of entries) tree.append(leafHash(e));
+  const note = (size: number) => signCheckpoint({ origin, size, rootHash: tree.root(size), extensions: [] }, signer);
+  return { keys, entries, tree, note };
+}
