@@ -26,6 +26,7 @@ import type { SuiteInfo } from '../format/suites.js';
 import { AadBuilder, parseHeader } from '../format/wire.js';
 import { type Deadlines, openMessage, readVersion, shreddedError, unwrapRecord } from '../keys/key-path.js';
 import type { KeyRecord } from '../keys/records.js';
+import { validKeyAudit } from '../keys/audit-options.js';
 import { validTimeouts } from '../keys/timeouts.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import type { MasterKeyProvider } from '../kms/provider.js';
@@ -119,11 +120,7 @@ export class BreakGlass {
     validatePolicy(o.policy);
     if (!o.masterKey || typeof o.masterKey.unwrapDataKey !== 'function') throw new InvalidInputError('options.masterKey', 'expected a MasterKeyProvider');
     if (!o.keyStore || typeof o.keyStore.getVersion !== 'function') throw new InvalidInputError('options.keyStore', 'expected a KeyStore');
-    if (o.audit === null || typeof o.audit !== 'object') throw new InvalidInputError('options.audit', 'expected { log: AuditLog, ids: AuditIdHasher, actor: string }');
-    const audit = ownOptions('options.audit', o.audit, ['log', 'ids', 'actor']);
-    if (!audit.log || !audit.ids || typeof audit.actor !== 'string' || audit.actor.length === 0) {
-      throw new InvalidInputError('options.audit', 'expected { log: AuditLog, ids: AuditIdHasher, actor: string }');
-    }
+    const audit = validKeyAudit('options.audit', o.audit);
     if (o.ledger !== undefined && typeof o.ledger?.consume !== 'function') throw new InvalidInputError('options.ledger', 'expected a TokenLedger');
     if (o.aead !== undefined && (typeof o.aead?.seal !== 'function' || typeof o.aead.open !== 'function')) throw new InvalidInputError('options.aead', 'expected an AeadImpl');
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
@@ -376,10 +373,15 @@ export class BreakGlass {
     // would replace the refusal and lose its record.
     const token = isTokenId(req?.jti) ? req.jti : 'unparseable';
     const reason = isReasonShape(req?.reason) ? req.reason : 'unknown';
-    const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
-    // A refusal is refused either way; if even its record cannot be written, the caller still
-    // gets the refusal (not a hang), and the audit log's own unavailability shows elsewhere.
-    await this.#o.audit.log.append(event).catch(() => undefined);
+    // A refusal is refused either way; if even its record cannot be written (or built: a clock
+    // that fails), the caller still gets the refusal (not a hang, not another error), and the
+    // audit log's own unavailability shows elsewhere.
+    try {
+      const event = newEvent('breakglass.refused', { actor: this.#o.audit.actor, now: this.#o.now }, { token, reason, refusal: err.code });
+      await this.#o.audit.log.append(event);
+    } catch {
+      // the refusal below is what the caller needs
+    }
   }
 
   // ==== Attachments (issue #16) ==============================================================

@@ -5,6 +5,7 @@
  * intent and the caller refuses with ERR_BG_REPLAYED. Across processes, PostgresTokenLedger
  * (./postgres-ledger.ts) keeps the same contract inside one database transaction.
  */
+import { InvalidInputError } from '../errors.js';
 
 export interface TokenLedger {
   /**
@@ -14,6 +15,20 @@ export interface TokenLedger {
    * ledger passes its open transaction to `record` as `tx`, so that the audit append joins it.
    */
   consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean>;
+}
+
+/**
+ * The arguments of {@link TokenLedger.consume}, checked before anything is recorded: a bad one
+ * found after `record` ran would leave an intent entry for a token still unused (outside review,
+ * 2026-12-02). A token id is non-empty, well-formed and without U+0000 (a database text column
+ * holds neither a NUL nor a lone surrogate). @internal
+ */
+export function checkConsumeArgs(jti: unknown, expiresAt: unknown, record: unknown): void {
+  if (typeof jti !== 'string' || jti.length === 0 || jti.includes('\u0000') || !jti.isWellFormed()) {
+    throw new InvalidInputError('jti', 'expected a non-empty well-formed string without U+0000');
+  }
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new InvalidInputError('expiresAt', 'expected a valid Date');
+  if (typeof record !== 'function') throw new InvalidInputError('record', 'expected a function');
 }
 
 // Registered symbol: every copy of keywarden in the process (ESM and CommonJS builds) finds the
@@ -49,10 +64,12 @@ export class MemoryTokenLedger implements TokenLedger {
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
+    if (typeof now !== 'function') throw new InvalidInputError('now', 'expected a function returning ms since 1970');
     this.#now = now;
   }
 
   async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {
+    checkConsumeArgs(jti, expiresAt, record);
     for (;;) {
       if (this.#used.has(jti)) return false;
       const pending = this.#pending.get(jti);

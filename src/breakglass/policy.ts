@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import { decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
+import { base64url, decodeProtectedHeader, errors, importJWK, jwtVerify } from 'jose';
 import { BreakGlassError, type BreakGlassErrorCode, InvalidInputError } from '../errors.js';
 import {
   APPROVAL_TYP,
@@ -32,6 +32,7 @@ import {
   publicJwkProblem,
   requestDigest,
 } from './token.js';
+import { duplicateKey } from '../util/json.js';
 import { assertInt, fields } from '../util/validate.js';
 
 /**
@@ -238,6 +239,24 @@ function joseCode(e: unknown): BreakGlassErrorCode {
   return 'ERR_BG_BAD_SIGNATURE';
 }
 
+/** The first member named twice in a compact JWS's header or claims, described; else undefined. */
+function duplicateMember(jwt: string): string | undefined {
+  const parts = jwt.split('.');
+  const text = new TextDecoder('utf-8', { fatal: false });
+  for (const [i, what] of [[0, 'protected header'], [1, 'claims']] as const) {
+    let json: string;
+    try {
+      json = text.decode(base64url.decode(parts[i] ?? ''));
+      JSON.parse(json); // duplicateKey reads valid JSON only
+    } catch {
+      return `${what} is not base64url JSON`;
+    }
+    const dup = duplicateKey(json);
+    if (dup !== undefined) return `${what} name ${JSON.stringify(dup.slice(0, 64))} twice`;
+  }
+  return undefined;
+}
+
 /** Checks one approval on its own: it is a valid signature by a policy approver over this request. */
 async function checkApproval(
   jwt: string,
@@ -253,6 +272,11 @@ async function checkApproval(
   } catch {
     return { code: 'ERR_BG_MALFORMED', message: 'protected header is not base64url JSON' };
   }
+  // A member given twice is read as its last copy here and as its first by other parsers: the
+  // approval would count for one approver here and another in an auditor's script. The token
+  // refuses duplicates (decodeToken); its approvals do too (outside review, 2026-12-02).
+  const twice = duplicateMember(jwt);
+  if (twice !== undefined) return { code: 'ERR_BG_MALFORMED', message: `the approval's ${twice}` };
   if (!isIdentifier(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
   const key = await keyFor(kid);
   if (key === undefined) return { approver: kid, code: 'ERR_BG_UNKNOWN_APPROVER', message: `${show(kid)} is not an approver in policy ${show(policy.id)}` };
@@ -313,7 +337,10 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
   const finishFactors = (counted: Set<string>) => {
     ev.factors = policy.factors.map((f) => {
       const have = f.approvers.filter((a) => counted.has(a.id)).length;
-      const missing = have >= f.threshold ? [] : f.approvers.map((a) => a.id).filter((a) => !counted.has(a) && a !== requester());
+      // The requester is never one who could still approve, however their name is written
+      // (nameSkeleton, as counting compares it: outside review, 2026-12-02).
+      const self = requester() === undefined ? undefined : nameSkeleton(requester()!);
+      const missing = have >= f.threshold ? [] : f.approvers.map((a) => a.id).filter((a) => !counted.has(a) && nameSkeleton(a) !== self);
       return { name: f.name, have, need: f.threshold, missing };
     });
   };

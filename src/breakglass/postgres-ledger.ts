@@ -11,11 +11,11 @@
  * @module
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
-import { InvalidInputError, StoreError } from '../errors.js';
+import { StoreError } from '../errors.js';
 import { assertPool, guardPool, driverErrorSummary, isRetryable, queryOn, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { preparedStatementsOption } from '../store/pg-statements.js';
 import { ownOptions } from '../util/validate.js';
-import type { TokenLedger } from './ledger.js';
+import { type TokenLedger, checkConsumeArgs } from './ledger.js';
 
 
 function ledgerError(op: string, err: unknown): StoreError {
@@ -63,11 +63,7 @@ export class PostgresTokenLedger implements TokenLedger {
 
   async consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean> {
     // text cannot hold U+0000, and a lone surrogate would be stored as U+FFFD (two ids, one row).
-    if (typeof jti !== 'string' || jti.length === 0 || jti.includes('\u0000') || !jti.isWellFormed()) {
-      throw new InvalidInputError('jti', 'expected a non-empty well-formed string without U+0000');
-    }
-    if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) throw new InvalidInputError('expiresAt', 'expected a valid Date');
-    if (typeof record !== 'function') throw new InvalidInputError('record', 'expected a function');
+    checkConsumeArgs(jti, expiresAt, record);
 
     // One transaction: the token row and whatever `record` writes through `client` (the intent
     // entry) commit together. A concurrent consumer of the same jti waits on the primary key

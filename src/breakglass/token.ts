@@ -302,6 +302,13 @@ function malformed(p: NonNullable<Problem>): BreakGlassError {
   return new BreakGlassError('ERR_BG_MALFORMED', `${p.path}: expected ${p.expected}`);
 }
 
+/** The clock's time in whole seconds; a clock that gives no valid Date is the caller's `param` (outside review, 2026-12-02). */
+function clockSeconds(now: () => Date, param: string): number {
+  const t: unknown = now();
+  if (!(t instanceof Date) || Number.isNaN(t.getTime())) throw new InvalidInputError(param, 'expected a function returning a valid Date');
+  return Math.floor(t.getTime() / 1000);
+}
+
 /**
  * Builds a request, filling in `v`, a fresh random `jti`, `iat` (now) and `nbf` (= iat). Scope
  * times may be any RFC 3339 time or a `Date` (`'2026-01-01T00:00:00Z'`, `'…+02:00'`); they are
@@ -326,7 +333,7 @@ export function createRequest(given: RequestFields, now: () => Date = () => new 
   // The caller's own fields only: an inherited `jti` or `iat` (a polluted Object.prototype) is
   // not theirs (outside review, 2026-12-01).
   const fields = ownOptions('request', given, allowed) as RequestFields; // checked below (requestProblem)
-  const iat = fields.iat ?? Math.floor(now().getTime() / 1000);
+  const iat = fields.iat ?? clockSeconds(now, 'now');
   let scope: unknown = fields.scope;
   if (isPlainObject(fields.scope)) {
     const s = ownOptions('scope', fields.scope, Object.keys(fields.scope)) as Record<string, unknown>;
@@ -443,7 +450,7 @@ export async function approveRequest(
   // Own options only: an inherited `expiresInSeconds` signed ten-year approvals (outside review, 2026-12-01).
   const o = ownOptions('options', options, ['expiresInSeconds', 'now']);
   if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
-  const iat = Math.floor((o.now ?? (() => new Date()))().getTime() / 1000);
+  const iat = clockSeconds(o.now ?? (() => new Date()), 'options.now');
   let exp = req.exp;
   if (o.expiresInSeconds !== undefined) {
     const s = o.expiresInSeconds;

@@ -9,12 +9,27 @@ import type { BreakGlassRequest } from '../breakglass/token.js';
 /** Seconds since the epoch as an RFC 3339 UTC time. */
 export const iso = (s: number): string => new Date(s * 1000).toISOString();
 
-/** One line saying what a request allows, as an approver signs it. */
+// Format characters (Unicode Cf: bidi overrides and isolates, zero-width ones) in a requester's
+// text could reorder or hide what an approver reads before signing (outside review, 2026-12-02):
+// they are shown escaped, as JSON.stringify already shows control characters.
+const FORMAT_CHARS = /\p{Cf}/gu;
+
+const escapeFormat = (s: string): string => s.replace(FORMAT_CHARS, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+
+/** A string as a JSON literal with format characters escaped: safe to print for a person to read. */
+export const quoted = (s: string): string => escapeFormat(JSON.stringify(s));
+
+/**
+ * What a request allows, as an approver signs it: everything the signed digest covers that
+ * decides what can be read — who, which conversations, when, how many, why, for which
+ * deployment under which policy, and the request's validity.
+ */
 export function describeRequest(req: BreakGlassRequest): string {
   return (
-    `${JSON.stringify(req.requester)} may ${req.scope.operation} at most ${req.scope.maxMessages} message(s) ` +
-    `of ${req.scope.conversations.length} conversation(s) sent ${req.scope.from} .. ${req.scope.to}, reason ${req.reason} ${JSON.stringify(req.detail)}, ` +
-    `until ${iso(req.exp)}`
+    `${quoted(req.requester)} may ${req.scope.operation} at most ${req.scope.maxMessages} message(s) ` +
+    `of ${req.scope.conversations.length} conversation(s) [${req.scope.conversations.map(quoted).join(', ')}] sent ${req.scope.from} .. ${req.scope.to}, ` +
+    `reason ${req.reason} ${quoted(req.detail)}, audience ${quoted(req.aud)}, policy ${quoted(req.policy)}, ` +
+    `valid ${iso(req.nbf)} .. ${iso(req.exp)}`
   );
 }
 
@@ -24,20 +39,20 @@ export function renderInspection(r: TokenInspection): string {
   const q = r.request;
   if (q) {
     lines.push(`token ${q.jti} (digest ${r.digest})`);
-    lines.push(`requester ${JSON.stringify(q.requester)} asks to ${q.scope.operation} at most ${q.scope.maxMessages} message(s)`);
-    lines.push(`  sent ${q.scope.from} .. ${q.scope.to} in ${q.scope.conversations.length} conversation(s): ${q.scope.conversations.map((c) => JSON.stringify(c)).join(', ')}`);
-    lines.push(`reason ${q.reason}: ${JSON.stringify(q.detail)}`);
-    lines.push(`policy ${JSON.stringify(q.policy)}, audience ${JSON.stringify(q.aud)}, valid ${iso(q.nbf)} .. ${iso(q.exp)} (issued ${iso(q.iat)})`);
+    lines.push(`requester ${quoted(q.requester)} asks to ${q.scope.operation} at most ${q.scope.maxMessages} message(s)`);
+    lines.push(`  sent ${q.scope.from} .. ${q.scope.to} in ${q.scope.conversations.length} conversation(s): ${q.scope.conversations.map((c) => quoted(c)).join(', ')}`);
+    lines.push(`reason ${q.reason}: ${quoted(q.detail)}`);
+    lines.push(`policy ${quoted(q.policy)}, audience ${quoted(q.aud)}, valid ${iso(q.nbf)} .. ${iso(q.exp)} (issued ${iso(q.iat)})`);
   } else {
     lines.push('token: unreadable');
   }
   lines.push(`approvals: ${r.approvals.length}`);
-  for (const a of r.approvals) lines.push(`  #${a.index} ${a.approver !== undefined ? JSON.stringify(a.approver) : '(no approver id)'}: ${a.valid ? 'valid' : `INVALID ${a.code}`}`);
+  for (const a of r.approvals) lines.push(`  #${a.index} ${a.approver !== undefined ? quoted(a.approver) : '(no approver id)'}: ${a.valid ? 'valid' : `INVALID ${a.code}`}`);
   lines.push('factors:');
   for (const f of r.factors) {
     lines.push(`  ${f.name}: ${f.have} of ${f.need}${f.have >= f.need ? ' (met)' : ` — missing ${f.need - f.have} more of: ${f.missing.join(', ') || 'nobody left'}`}`);
   }
-  for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${p.message}`);
+  for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${escapeFormat(p.message)}`);
   lines.push(r.ok ? 'ACCEPTABLE now' : `NOT ACCEPTABLE: ${r.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;
 }

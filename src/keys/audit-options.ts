@@ -16,6 +16,10 @@ export function validKeyAudit(param: string, a: unknown): KeyAuditOptions {
   const o = ownOptions(param, a as KeyAuditOptions, ['log', 'ids', 'actor']);
   if (!(o.log instanceof AuditLog)) throw new InvalidInputError(`${param}.log`, 'expected an AuditLog');
   if (!(o.ids instanceof AuditIdHasher)) throw new InvalidInputError(`${param}.ids`, 'expected an AuditIdHasher');
-  if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024) throw new InvalidInputError(`${param}.actor`, 'expected a non-empty string');
+  // What every audit entry's `actor` must be (src/audit/entry.ts): refused here, not at the
+  // first record, where it would replace the error being recorded (outside review, 2026-12-02).
+  if (typeof o.actor !== 'string' || o.actor.length === 0 || o.actor.length > 1024 || !o.actor.isWellFormed()) {
+    throw new InvalidInputError(`${param}.actor`, 'expected a non-empty well-formed string of at most 1024 characters');
+  }
   return { log: o.log, ids: o.ids, actor: o.actor };
 }
