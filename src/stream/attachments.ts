@@ -8,6 +8,7 @@
 import { DecryptionError, InvalidInputError } from '../errors.js';
 import { validAad } from '../format/items.js';
 import type { SuiteInfo } from '../format/suites.js';
+import type { Keywarden } from '../keywarden.js';
 import { clean } from '../util/bytes.js';
 import { isAbortSignal, throwIfAborted } from '../util/deadline.js';
 import { randomBytes } from '../util/random.js';
@@ -74,6 +75,16 @@ interface Checked {
   aad: Uint8Array | string;
   signal: AbortSignal | undefined;
   segmentSize: number;
+}
+
+/**
+ * The Keywarden a stream or file function was given (a wrong argument is named, not a TypeError
+ * later). @internal
+ */
+export function checkKeywarden(kw: unknown): asserts kw is Keywarden {
+  if (kw === null || typeof kw !== 'object' || typeof (kw as { createAttachmentEncryptor?: unknown }).createAttachmentEncryptor !== 'function') {
+    throw new InvalidInputError('kw', 'expected a Keywarden instance');
+  }
 }
 
 /** Validates a call's conversation id and options (own properties only); throws ERR_INVALID_INPUT naming the culprit, or ERR_ABORTED if the signal already fired. */

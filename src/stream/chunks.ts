@@ -27,6 +27,8 @@ export class ChunkQueue {
   #tail: Uint8Array | undefined;
   #tailUsed = 0;
   #tailIndex = -1;
+  /** Chunks below this index are buffers of the queue's own (see own()). */
+  #ownedTo = 0;
 
   constructor(options?: { coalesce?: boolean }) {
     this.#coalesce = options?.coalesce === true;
@@ -86,6 +88,7 @@ export class ChunkQueue {
     if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
       this.#chunks = this.#chunks.slice(this.#head);
       if (this.#tailIndex >= 0) this.#tailIndex = this.#tailIndex >= this.#head ? this.#tailIndex - this.#head : -1;
+      this.#ownedTo = Math.max(0, this.#ownedTo - this.#head);
       this.#head = 0;
     }
     return out;
@@ -103,6 +106,35 @@ export class ChunkQueue {
     return n === scratch.length ? scratch : scratch.subarray(0, n);
   }
 
+  /**
+   * Copies the bytes pushed since the last call (still the caller's buffers) into one buffer of
+   * the queue's own, so that the caller may reuse its buffers at once — what a stream's writer
+   * expects once its write is done (outside review, 2026-12-02). Each byte is copied at most
+   * once, and only bytes still held (at most about one segment) are.
+   */
+  own(): void {
+    const chunks = this.#chunks;
+    const from = Math.max(this.#head, this.#ownedTo);
+    if (from >= chunks.length) return;
+    let n = 0;
+    for (let i = from; i < chunks.length; i++) n += chunks[i]!.length - (i === this.#head ? this.#offset : 0);
+    const copy = new Uint8Array(n);
+    let at = 0;
+    for (let i = from; i < chunks.length; i++) {
+      const c = i === this.#head && this.#offset > 0 ? chunks[i]!.subarray(this.#offset) : chunks[i]!;
+      copy.set(c, at);
+      at += c.length;
+    }
+    chunks.length = from;
+    chunks.push(copy);
+    if (from === this.#head) this.#offset = 0;
+    this.#ownedTo = chunks.length;
+    // Small chunks go to a new coalescing buffer from now on (the copy is not appended to).
+    this.#tail = undefined;
+    this.#tailUsed = 0;
+    this.#tailIndex = -1;
+  }
+
   /** Drops everything held. */
   clear(): void {
     this.#chunks = [];
@@ -112,6 +144,7 @@ export class ChunkQueue {
     this.#tail = undefined;
     this.#tailUsed = 0;
     this.#tailIndex = -1;
+    this.#ownedTo = 0;
   }
 }
 

@@ -14,10 +14,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Keywarden } from '../keywarden.js';
 import { assertString } from '../util/validate.js';
-import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall } from './attachments.js';
+import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH, SEGMENT_TAG_LENGTH, parseAttachmentHeader } from './format.js';
 import type { AttachmentSource } from './reader.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './sealer.js';
@@ -89,7 +89,9 @@ async function writeAll(fh: FileHandle, chunks: Uint8Array[]): Promise<number> {
  * then renames it over `destination`. `first` bytes were already consumed from the source.
  */
 async function pump(core: AttachmentEncryptor | AttachmentDecryptor, src: FileHandle, first: number, unit: number, destination: string): Promise<FileResult> {
-  const tmp = join(dirname(destination), `.${basename(destination)}.${randomBytes(6).toString('hex')}.partial`);
+  // A name of bounded length (a destination's own may be up to NAME_MAX, 255 bytes, with no room
+  // for more: outside review, 2026-12-02), in the same directory so that the rename is atomic.
+  const tmp = join(dirname(destination), `.kw-${randomBytes(12).toString('hex')}.partial`);
   let out: FileHandle | undefined;
   try {
     out = await open(tmp, 'wx', 0o600);
@@ -133,6 +135,7 @@ async function pump(core: AttachmentEncryptor | AttachmentDecryptor, src: FileHa
  * ```
  */
 export async function encryptFile(kw: Keywarden, conversationId: string, source: string, destination: string, options?: AttachmentEncryptOptions): Promise<FileResult> {
+  checkKeywarden(kw);
   const c = checkCall(conversationId, options, true);
   assertString('source', source, 4096);
   assertString('destination', destination, 4096);
@@ -156,6 +159,7 @@ export async function encryptFile(kw: Keywarden, conversationId: string, source:
  * ```
  */
 export async function decryptFile(kw: Keywarden, conversationId: string, source: string, destination: string, options?: AttachmentDecryptOptions): Promise<FileResult> {
+  checkKeywarden(kw);
   checkCall(conversationId, options, false);
   assertString('source', source, 4096);
   assertString('destination', destination, 4096);

@@ -120,8 +120,9 @@ export function geometry(totalSize: number, segmentSize: number): Geometry | und
 
 /** Total ciphertext size of an attachment of `plaintextLength` bytes (§9.4). */
 export function attachmentSize(plaintextLength: number, segmentSize: number): number {
-  assertInt('plaintextLength', plaintextLength, 0, Number.MAX_SAFE_INTEGER);
-  assertInt('segmentSize', segmentSize, 1, Number.MAX_SAFE_INTEGER);
+  // Only sizes an attachment can have (§9.1, §9.5): no answer for one that cannot exist.
+  assertInt('plaintextLength', plaintextLength, 0, MAX_ATTACHMENT_BYTES);
+  assertInt('segmentSize', segmentSize, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
   const segments = Math.max(1, Math.ceil(plaintextLength / segmentSize));
   return ATTACHMENT_HEADER_LENGTH + plaintextLength + segments * SEGMENT_TAG_LENGTH;
 }

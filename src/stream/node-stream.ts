@@ -5,9 +5,9 @@
  * one input chunk whatever the attachment's length. Node only.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { DecryptionError, InvalidInputError } from '../errors.js';
+import { DecryptionError } from '../errors.js';
 import type { Keywarden } from '../keywarden.js';
-import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall } from './attachments.js';
+import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH } from './format.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './sealer.js';
 
@@ -25,6 +25,7 @@ abstract class AttachmentTransform<T extends AttachmentEncryptor | AttachmentDec
       this.core = core;
       try {
         step(core);
+        core.ownHeld(); // the writer may reuse its chunk once the callback ran
       } catch (err) {
         core.destroy();
         return cb(err as Error);
@@ -47,8 +48,13 @@ class EncryptTransform extends AttachmentTransform<AttachmentEncryptor> {
   constructor(pending: Promise<AttachmentEncryptor>) {
     super();
     this.#pending = pending;
-    // A key that arrives after the stream was destroyed is wiped; a failure is reported on first use.
-    pending.then((e) => (this.destroyed ? e.destroy() : undefined), () => undefined);
+    // A key that arrives after the stream was destroyed is wiped; one that arrives before is the
+    // core at once, so that a destroy before the first chunk wipes it too (outside review,
+    // 2026-12-02). A failure is reported on first use.
+    pending.then((e) => {
+      if (this.destroyed) e.destroy();
+      else this.core ??= e;
+    }, () => undefined);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, cb: TransformCallback): void {
@@ -56,6 +62,7 @@ class EncryptTransform extends AttachmentTransform<AttachmentEncryptor> {
     if (e === undefined) return this.withCore(this.#pending, cb, (core) => core.update(chunk, this.out));
     try {
       e.update(chunk, this.out);
+      e.ownHeld();
     } catch (err) {
       return cb(err as Error);
     }
@@ -82,6 +89,7 @@ class DecryptTransform extends AttachmentTransform<AttachmentDecryptor> {
     if (d !== undefined) {
       try {
         d.update(chunk, this.out);
+        d.ownHeld();
       } catch (err) {
         return cb(err as Error);
       }
@@ -98,13 +106,6 @@ class DecryptTransform extends AttachmentTransform<AttachmentDecryptor> {
   override _flush(cb: TransformCallback): void {
     if (this.core === undefined) return cb(new DecryptionError()); // the input ended inside the header
     this.withCore(Promise.resolve(this.core), cb, (core) => core.final(this.out));
-  }
-}
-
-/** The Keywarden a stream function was given (a wrong argument is named, not a TypeError later). */
-function checkKeywarden(kw: unknown): asserts kw is Keywarden {
-  if (kw === null || typeof kw !== 'object' || typeof (kw as { createAttachmentEncryptor?: unknown }).createAttachmentEncryptor !== 'function') {
-    throw new InvalidInputError('kw', 'expected a Keywarden instance');
   }
 }
 

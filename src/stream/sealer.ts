@@ -22,6 +22,10 @@ function checkChunk(chunk: unknown, view: (b: Uint8Array) => Uint8Array): Uint8A
 /** Receives output chunks; it may keep them (each is a new buffer or a view of one nobody reuses). */
 export type Emit = (chunk: Uint8Array) => void;
 
+function checkEmit(emit: unknown): void {
+  if (typeof emit !== 'function') throw new InvalidInputError('emit', `expected a function, got ${emit === null ? 'null' : typeof emit}`);
+}
+
 /** What an encryptor or decryptor is made from: the attachment key (owned: wiped by it) and the header. */
 export interface SegmentParams {
   aead: SegmentAead;
@@ -72,26 +76,39 @@ export class AttachmentEncryptor {
   /** Takes a plaintext chunk (kept by reference until its segment is sealed: do not change it). */
   update(chunk: Uint8Array, emit: Emit): void {
     const pt = checkChunk(chunk, ownBytes); // sealed: read through the engine (util/validate.ts)
+    checkEmit(emit);
     const key = this.#live();
-    if (!this.#started) this.#start(emit);
-    if (pt.length === 0) return;
-    this.#bytes += pt.length;
-    if (this.#bytes > (this.#p.maxBytes ?? MAX_ATTACHMENT_BYTES)) {
+    // Past this point a failure — the size limit, the cipher, or `emit` itself throwing — ends
+    // the encryptor: carrying on could leave out the header or a segment (outside review, 2026-12-02).
+    try {
+      if (!this.#started) this.#start(emit);
+      if (pt.length === 0) return;
+      this.#bytes += pt.length;
+      if (this.#bytes > (this.#p.maxBytes ?? MAX_ATTACHMENT_BYTES)) {
+        throw new InvalidInputError('plaintext', `an attachment holds at most ${MAX_ATTACHMENT_BYTES} bytes (docs/FORMAT.md §9.5)`);
+      }
+      const q = this.#queue;
+      q.push(pt);
+      const seg = this.#p.segmentSize;
+      // Strictly more than a segment: only then is the next segment known not to be the last.
+      while (q.length > seg) this.#seal(key, q.take(seg, this.#pieces), false, emit);
+    } catch (err) {
       this.destroy();
-      throw new InvalidInputError('plaintext', `an attachment holds at most ${MAX_ATTACHMENT_BYTES} bytes (docs/FORMAT.md §9.5)`);
+      throw err;
     }
-    const q = this.#queue;
-    q.push(pt);
-    const seg = this.#p.segmentSize;
-    // Strictly more than a segment: only then is the next segment known not to be the last.
-    while (q.length > seg) this.#seal(key, q.take(seg, this.#pieces), false, emit);
+  }
+
+  /** @internal Copies the plaintext still held into memory of its own: a stream's writer may reuse its buffer once the write is done. */
+  ownHeld(): void {
+    this.#queue.own();
   }
 
   /** Seals what is left as the last segment (possibly empty, for an empty attachment) and wipes the key. */
   final(emit: Emit): void {
+    checkEmit(emit);
     const key = this.#live();
-    if (!this.#started) this.#start(emit);
     try {
+      if (!this.#started) this.#start(emit);
       this.#seal(key, this.#queue.take(this.#queue.length, this.#pieces), true, emit);
     } finally {
       this.destroy();
@@ -162,16 +179,29 @@ export class AttachmentDecryptor {
   /** Takes a ciphertext chunk (kept by reference until its segment is opened: do not change it). */
   update(chunk: Uint8Array, emit: Emit): void {
     const ct = checkChunk(chunk, plainBytes);
+    checkEmit(emit);
     const key = this.#live();
     const q = this.#queue;
     q.push(ct);
     const full = this.#p.segmentSize + SEGMENT_TAG_LENGTH;
-    // A full segment followed by at least one more byte is not the last one.
-    while (q.length > full) this.#open(key, this.#p.segmentSize, false, emit);
+    // A full segment followed by at least one more byte is not the last one. Any failure ends
+    // the decryptor, `emit` throwing too: going on would skip the segment it was given.
+    try {
+      while (q.length > full) this.#open(key, this.#p.segmentSize, false, emit);
+    } catch (err) {
+      this.destroy();
+      throw err;
+    }
+  }
+
+  /** @internal Copies the ciphertext still held into memory of its own (see {@link AttachmentEncryptor.ownHeld}). */
+  ownHeld(): void {
+    this.#queue.own();
   }
 
   /** Opens the last segment; throws `ERR_DECRYPT_FAILED` if the input ended anywhere but after it. Wipes the key. */
   final(emit: Emit): void {
+    checkEmit(emit);
     const key = this.#live();
     try {
       const n = this.#queue.length - SEGMENT_TAG_LENGTH;

@@ -23,14 +23,20 @@ function checkChunk(chunk: unknown): Uint8Array {
 export function encryptTransform(pending: Promise<AttachmentEncryptor>): TransformStream<Uint8Array, Uint8Array> {
   let enc: AttachmentEncryptor | undefined;
   let emit: (c: Uint8Array) => void = () => undefined;
+  // Set by cancel(): a key that arrives afterwards is wiped, not kept (outside review, 2026-12-02).
+  let cancelled = false;
   return new TransformStream<Uint8Array, Uint8Array>({
     async start(controller) {
       emit = (c) => controller.enqueue(c);
-      enc = await pending;
+      const e = await pending;
+      if (cancelled) e.destroy();
+      else enc = e;
     },
     transform(chunk) {
       try {
         enc!.update(checkChunk(chunk), emit);
+        // The writer may reuse its chunk once this write is done: keep a copy of what is held.
+        enc!.ownHeld();
       } catch (err) {
         enc!.destroy();
         throw err;
@@ -39,8 +45,9 @@ export function encryptTransform(pending: Promise<AttachmentEncryptor>): Transfo
     flush() {
       enc!.final(emit);
     },
-    // Called on abort or cancel where the runtime implements it (Node ≥ 22): wipe the key now.
+    // Called on abort or cancel: wipe the key now (or when it arrives).
     cancel() {
+      cancelled = true;
       enc?.destroy();
     },
   } as Transformer<Uint8Array, Uint8Array>);
@@ -57,6 +64,7 @@ export function decryptTransform(open: (header: Uint8Array) => Promise<Attachmen
   let emit: (c: Uint8Array) => void = () => undefined;
   const header = new Uint8Array(ATTACHMENT_HEADER_LENGTH);
   let have = 0;
+  let cancelled = false;
   const fail = (err: unknown): never => {
     dec?.destroy();
     throw err;
@@ -66,10 +74,16 @@ export function decryptTransform(open: (header: Uint8Array) => Promise<Attachmen
       emit = (c) => controller.enqueue(c);
     },
     transform(chunk): void | Promise<void> {
-      const bytes = checkChunk(chunk);
+      let bytes: Uint8Array;
+      try {
+        bytes = checkChunk(chunk); // a bad chunk ends the stream: the key goes too
+      } catch (err) {
+        return fail(err);
+      }
       if (dec !== undefined) {
         try {
           dec.update(bytes, emit);
+          dec.ownHeld(); // the writer may reuse its chunk once this write is done
         } catch (err) {
           fail(err);
         }
@@ -81,8 +95,10 @@ export function decryptTransform(open: (header: Uint8Array) => Promise<Attachmen
       have += n;
       if (have < ATTACHMENT_HEADER_LENGTH) return undefined;
       return open(header).then((d) => {
+        if (cancelled) return void d.destroy(); // cancelled during the key lookup
         dec = d;
         d.update(bytes.subarray(n), emit);
+        d.ownHeld();
       }).catch(fail);
     },
     flush() {
@@ -95,6 +111,7 @@ export function decryptTransform(open: (header: Uint8Array) => Promise<Attachmen
       return undefined;
     },
     cancel() {
+      cancelled = true;
       dec?.destroy();
     },
   } as Transformer<Uint8Array, Uint8Array>);
