@@ -12,7 +12,7 @@ import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFo
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, headerVersion, writeHeaderV2 } from './format/wire.js';
-import { type KeyAuditOptions, KeyLifecycle, type ShredReason } from './keys/lifecycle.js';
+import { type KeyAuditOptions, KeyLifecycle } from './keys/lifecycle.js';
 import { type Deadlines, openMessage, shreddedError } from './keys/key-path.js';
 import { validTimeouts } from './keys/timeouts.js';
 import { KeyWatcher, type WatchStats } from './keys/watch.js';
@@ -261,7 +261,11 @@ export class Keywarden {
     // Validated: now the side effects.
     this.#store = keyStore;
     this.#cache = cache;
-    this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}`);
+    // A cached key carries its loader's budget (the reservation it holds, the message limit) and
+    // its rotation time: instances whose policies differ must not share them, or each would seal
+    // under the other's limits (outside review, 2026-12-02).
+    const policy = `${rotation.maxMessages}/${rotation.maxAgeMs}/${o.reservationSize ?? 1024}/${o.autoRotate ?? true}`;
+    this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}:${policy}`);
     this.#part.retain();
     this.#aead = o.aead ?? nobleAead;
     this.#keys = new KeyLifecycle({
@@ -472,7 +476,9 @@ export class Keywarden {
           lastV = v;
           lastK = v === 0 ? null : keys.get(v);
         }
-        const pt = lastK ? this.#openOrNull(conversationId, lastK, cts[i]!, aads[i]!) : null;
+        // A shred that completed while this page loaded its other keys revoked the pinned key.
+        if (lastK?.revoked === true) shredded.add(v);
+        const pt = lastK && !lastK.revoked ? this.#openOrNull(conversationId, lastK, cts[i]!, aads[i]!) : null;
         results[i] = pt !== null ? { ok: true, plaintext: pt } : { ok: false, error: shredded.has(v) ? shreddedError(v) : new DecryptionError() };
       }
       return results;
@@ -545,7 +551,6 @@ export class Keywarden {
     const o = ownOptions('options', options, ['versions', 'below', 'signal']);
     const signal = callSignal(o.signal === undefined ? undefined : { signal: o.signal });
     let target: 'conversation' | number[] = 'conversation';
-    let reason: ShredReason = 'request';
     if (o.versions !== undefined && o.below !== undefined) throw new InvalidInputError('options', 'pass versions or below, not both');
     if (o.versions !== undefined) {
       if (!Array.isArray(o.versions) || o.versions.length === 0 || o.versions.length > 10_000) throw new InvalidInputError('options.versions', 'expected a non-empty array of key versions');
@@ -553,15 +558,33 @@ export class Keywarden {
       target = [...o.versions];
     } else if (o.below !== undefined) {
       assertInt('options.below', o.below, 2, MAX_KEY_VERSION);
-      const below = o.below;
+      return this.#shredBelow(conversationId, o.below, signal);
+    }
+    const res = await raceAbort(this.#keys.shred(conversationId, target, 'request'), signal);
+    return { conversationId, shredded: res.shredded, alreadyShredded: res.alreadyShredded };
+  }
+
+  /**
+   * `shred({ below })`: the versions under `below` are read, shredded, and read again until none
+   * is left. A rotation that committed between a read and its shred added a version under
+   * `below` that the shred did not name (outside review, 2026-12-02); the last read, which finds
+   * none, is the moment the call takes effect: every version under `below` that existed then is
+   * shredded. Versions only grow, so this ends after at most `below - 1` shreds.
+   */
+  async #shredBelow(conversationId: string, below: number, signal: AbortSignal | undefined): Promise<ShredReport> {
+    const shredded = new Set<number>();
+    const already = new Set<number>();
+    for (let first = true; ; first = false) {
       const rows = await raceAbort(this.#keys.storeCall('read', () => this.#store.listVersions(conversationId)), signal);
       if (rows.length === 0) throw new KeyNotFoundError('conversation has no key');
-      target = rows.filter((r) => r.version < below).map((r) => r.version);
-      reason = 'minimum-version';
-      if (target.length === 0) return { conversationId, shredded: [], alreadyShredded: [] };
+      const target = rows.filter((r) => r.version < below && (first || r.state !== 'shredded') && !shredded.has(r.version)).map((r) => r.version);
+      if (target.length === 0) break;
+      const res = await raceAbort(this.#keys.shred(conversationId, target, 'minimum-version'), signal);
+      for (const v of res.shredded) shredded.add(v);
+      for (const v of res.alreadyShredded) if (!shredded.has(v)) already.add(v);
     }
-    const res = await raceAbort(this.#keys.shred(conversationId, target, reason), signal);
-    return { conversationId, shredded: res.shredded, alreadyShredded: res.alreadyShredded };
+    const asc = (set: Set<number>) => [...set].sort((a, b) => a - b);
+    return { conversationId, shredded: asc(shredded), alreadyShredded: asc(already) };
   }
 
   /**
@@ -626,7 +649,6 @@ export class Keywarden {
     if (this.#keys.closed) throw new ClosedError();
     const { branch, ...rest } = ownOptions('options', options, ['to', 'batchSize', 'concurrency', 'maxAttempts', 'signal', 'onProgress', 'branch']);
     const o = rewrapOptions(rest, this.#masterKey);
-    if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     const mk = this.#masterKey;
     const ctx = { keyStore: this.#store, source: mk, audit: this.#audit, now: this.#now, deadlines: this.#deadlines };
     if (mk instanceof BranchKeyProvider) {

@@ -76,6 +76,13 @@ export class CachedKey {
     /** When the rotation policy wants it replaced (ms since 1970; Infinity for never): checked on seal. */
     public rotateAt: number,
   ) {}
+
+  /**
+   * Set when a shred removed it (forget): a holder that pinned it across awaits (decryptMany)
+   * must not open anything with it afterwards, though its bytes live until unpinned (outside
+   * review, 2026-12-02: a page returned plaintext of a version whose shred had completed).
+   */
+  revoked = false;
 }
 
 /**
@@ -378,7 +385,11 @@ export class CachePartition {
     if (this.#readers.size > 0) this.#forgotAt.set(conversationId, this.#gen);
     if (version === undefined) return this.#drop(conversationId);
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
-      if (k.version === version) return this.#unlink(conversationId, k, false);
+      if (k.version === version) {
+        k.revoked = true;
+        k.remaining = 0;
+        return this.#unlink(conversationId, k, false);
+      }
     }
   }
 
@@ -388,7 +399,11 @@ export class CachePartition {
     if (head === undefined) return;
     this.#map.delete(conversationId);
     if (this.#mru === conversationId) this.#mru = undefined;
-    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
+    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) {
+      k.revoked = true;
+      k.remaining = 0;
+      this.#dropNode(k, false);
+    }
   }
 
   /** Forgets which version is active for every conversation (change notifications were missed). */

@@ -231,12 +231,15 @@ export class BranchKeyProvider implements MasterKeyProvider {
    * branch store (its cache entry): Keywarden counts a conversation key's cache age from then,
    * so a branch shred elsewhere reaches the conversation keys unwrapped under it within the
    * larger of the two caches' max ages, not their sum (outside review, 2026-12-01). Undefined
-   * for direct-mode keys and branch keys not cached here.
+   * for direct-mode keys. A branch key no longer cached here (expired or evicted between the
+   * unwrap and this question) counts as the oldest a cached one can be, the branch cache's max
+   * age — never as new (outside review, 2026-12-02).
    */
   wrappingKeyAgeMs(masterKeyId: string): number | undefined {
     const ref = parseBranchKeyId(masterKeyId);
-    const k = ref === undefined ? undefined : this.#part.peekVersion(ref.branch, ref.version);
-    return k === undefined ? undefined : this.#cache.ageMs(k);
+    if (ref === undefined) return undefined;
+    const k = this.#part.peekVersion(ref.branch, ref.version);
+    return k === undefined ? this.#cache.maxAgeMs : this.#cache.ageMs(k);
   }
 
   handlesKeyId(masterKeyId: string): boolean {
@@ -293,8 +296,8 @@ export class BranchKeyProvider implements MasterKeyProvider {
    * versions) KMS calls, whatever the number of conversations, which are not touched.
    * Resumable and audited (`branch.rewrapped`), as `Keywarden.rewrap`.
    */
-  rewrapBranchKeys(options?: RewrapOptions): Promise<RewrapReport> {
-    const o = rewrapOptions(options, this.masterKey);
+  async rewrapBranchKeys(options?: RewrapOptions): Promise<RewrapReport> {
+    const o = rewrapOptions(options, this.masterKey); // a bad option rejects, as every async call's errors do
     return rewrapKeys({ keyStore: this.store, source: this.masterKey, audit: this.#audit, now: this.#now, deadlines: this.#deadlines, subject: 'branch' }, o);
   }
 

@@ -17,7 +17,7 @@ import { InvalidInputError, KeywardenError, KmsError, StoreError } from '../erro
 import type { MasterKeyProvider, WrappedDataKey } from '../kms/provider.js';
 import type { KeyStore, WrappedQuery, WrappingUpdate } from '../store/types.js';
 import { clean } from '../util/bytes.js';
-import { sleep, throwIfAborted } from '../util/deadline.js';
+import { isAbortSignal, sleep, throwIfAborted } from '../util/deadline.js';
 import { assertInt, ownOptions } from '../util/validate.js';
 import { type Deadlines, kmsCall, storeCall } from './key-path.js';
 import type { KeyAuditOptions } from './lifecycle.js';
@@ -128,6 +128,8 @@ export function rewrapOptions(options: RewrapOptions | undefined, fallback: Mast
   assertInt('options.concurrency', concurrency, 1, 1024);
   assertInt('options.maxAttempts', maxAttempts, 1, 100);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new InvalidInputError('options.onProgress', 'expected a function');
+  // Here, for every caller (Keywarden.rewrap and BranchKeyProvider.rewrapBranchKeys): outside review, 2026-12-02.
+  if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
   return { to, batchSize, concurrency, maxAttempts, signal: o.signal, onProgress: o.onProgress };
 }
 
