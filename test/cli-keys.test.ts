@@ -249,7 +249,7 @@ describe('keys rewrap (local master keys)', () => {
     const live = Object.values((await store().summary()).byMasterKey).reduce((a, b) => a + b, 0);
     const missing = await run(['keys', 'rewrap', '--to-local-key-file', files.otherFile, ...files.audit]);
     expect(missing.code).toBe(3);
-    expect(missing.err).toBe(`re-wrapping every stored key to ${files.other.keyId}\nkeywarden keys rewrap: could not complete: no master key in the ring unwraps keys of ${files.master.keyId}: give the old master key (--from-local-key-file FILE for a local key, --kms-key-id KEY for a KMS key); progress is saved, run again to continue\n`);
+    expect(missing.err).toBe(`re-wrapping every stored key to ${files.other.keyId}\nkeywarden keys rewrap: could not complete: no master key in the ring unwraps keys of ${files.master.keyId}: give the old master key (--from-local-key-file FILE for a local key, --from-kms-key-id KEY for a KMS key); progress is saved, run again to continue\n`);
     expect((await run(['keys', 'rewrap', ...files.audit])).err).toContain('give the destination: --to KEY (a KMS key) or --to-local-key-file FILE');
     expect((await run(['keys', 'rewrap', '--to-local-key-file', files.otherFile, '--batch-size', '20000', ...files.audit])).err).toContain('--batch-size: expected at most 10000');
 

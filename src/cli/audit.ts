@@ -17,6 +17,7 @@ import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, type OptionSpe
 import { DURATION_SYNTAX, parseDuration } from './durations.js';
 import { MAX_KEY_FILE, readText, writeNewFiles } from './files.js';
 import { jsonOption } from './options.js';
+import { oneLine, safeLines } from './text.js';
 
 const keyOption: OptionSpec = { name: 'key', type: 'string', value: 'VKEY', required: true, description: "the log's verifier key, or @FILE to read it from FILE" };
 
@@ -72,16 +73,6 @@ async function latest(source: AuditSource, key: string): Promise<{ note: string;
  */
 const cosignedAt = unixSecondsText;
 
-// Store-controlled text (an entry's field names, a note's lines) reaches the report: control
-// characters are escaped so that nobody who can write the store can rewrite what the auditor's
-// terminal shows (outside review, 2026-12-01). A one-line field escapes its newlines too.
- 
-const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g;
- 
-const CONTROLS_AND_NEWLINES = /[\u0000-\u001f\u007f-\u009f]/g;
-const escapeControl = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-const oneLine = (s: string) => s.replace(CONTROLS_AND_NEWLINES, escapeControl);
-
 function renderReport(report: AuditVerifyReport): string {
   const lines = [
     `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, pending: ${report.pending}, unsigned tail: ${report.unsignedTail}`,
@@ -89,7 +80,7 @@ function renderReport(report: AuditVerifyReport): string {
   for (const c of report.cosignatures) lines.push(`cosigned by ${oneLine(c.name)} at ${cosignedAt(c.time)}`);
   for (const p of report.problems) {
     lines.push(`PROBLEM ${p.kind}${p.index !== undefined ? ` index=${p.index}` : ''}${p.checkpoint !== undefined ? ` checkpoint=${p.checkpoint}` : ''}: ${oneLine(p.message)}`);
-    for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${ev.replace(CONTROLS, escapeControl).replace(/^/gm, '    ')}`);
+    for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${safeLines(ev).replace(/^/gm, '    ')}`);
   }
   lines.push(report.ok ? 'OK' : `FAILED: ${report.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;

@@ -5,12 +5,15 @@
  * @module
  */
 import type { RetentionReport } from '../keys/retention.js';
-import { type CommandSpec, EXIT, IncompleteError, type OptionSpec, UsageError, integerArg } from './common.js';
+import { type CommandSpec, EXIT, IncompleteError, type OptionSpec, UsageError, boundedArg } from './common.js';
 import { DURATION_SYNTAX, parseDuration } from './durations.js';
 import { interruptible } from './interrupt.js';
 import { type AuditConfig, auditConfig, auditOptions, keysDatabaseOptions, keysParams, withKeys } from './keys-config.js';
 import { databaseConfig, jsonOption } from './options.js';
 import { progressBar } from './progress.js';
+
+/** KeyCache's bound on maxAgeMs (2^40 ms, about 1,818 weeks). */
+const MAX_CACHE_AGE_MS = 2 ** 40;
 
 const options: OptionSpec[] = [
   { name: 'older-than', type: 'string', value: 'DURATION', required: true, description: 'make messages sealed longer ago than this unreadable (e.g. 90d; at least 1m)' },
@@ -56,13 +59,17 @@ export const retainCommand: CommandSpec = {
     if (!includeIdle && rotationMaxAge !== undefined) throw new UsageError('--rotation-max-age applies to --include-idle only');
     const cacheText = args.string('cache-max-age');
     const cacheMaxAgeMs = cacheText === undefined ? undefined : parseDuration(cacheText, args.label('cache-max-age'));
-    const batchText = args.string('batch-size');
-    const listText = args.string('list-limit');
+    // The library's own bounds, checked before anything connects (exit 2, the flag named):
+    // outside review, 2026-12-02.
+    if (cacheMaxAgeMs !== undefined && cacheMaxAgeMs > MAX_CACHE_AGE_MS) throw new UsageError(`${args.label('cache-max-age')}: at most ${Math.floor(MAX_CACHE_AGE_MS / 604_800_000)}w`);
+    const batchSize = boundedArg(args.string('batch-size'), '--batch-size', 1, 10_000);
+    const listLimit = boundedArg(args.string('list-limit'), '--list-limit', 0, 1_000_000);
     const paging = {
-      ...(batchText !== undefined && { batchSize: integerArg(batchText, '--batch-size', 1) }),
-      ...(listText !== undefined && { listLimit: integerArg(listText, '--list-limit') }),
+      ...(batchSize !== undefined && { batchSize }),
+      ...(listLimit !== undefined && { listLimit }),
     };
     const dryRun = args.flag('dry-run');
+    if (listLimit !== undefined && !dryRun) throw new UsageError('--list-limit applies to --dry-run only');
     // A dry run changes nothing, so it needs no audit record.
     const audit: AuditConfig = dryRun ? undefined : await auditConfig(args, ctx);
     const keywarden = {

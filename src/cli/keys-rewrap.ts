@@ -4,9 +4,10 @@
  * no message touched. Resumable: progress is saved after every page, so a rerun (after Ctrl-C,
  * a kill or a crash) continues where the last committed page ended.
  *
- * The old keys: keys recorded under any KMS key ARN are reached through the same KMS client as
- * the destination; local master keys are given with `--from-local-key-file`; the configured
- * master key (`--kms-key-id` / `--local-key-file`), if any, is a source too.
+ * The old keys are named, never taken from the store (a store writer could name any key): KMS
+ * keys with `--from-kms-key-id` (reached through the destination's KMS client: ReEncrypt), local
+ * master keys with `--from-local-key-file`; the configured master key (`--kms-key-id` /
+ * `--local-key-file`), if any, is a source too.
  * @module
  */
 import { KmsError, StoreError } from '../errors.js';
@@ -27,6 +28,7 @@ import { progressBar } from './progress.js';
 const options: OptionSpec[] = [
   { name: 'to', type: 'string', value: 'KEY', description: 'destination KMS key: key id, key ARN, alias/NAME or alias ARN' },
   { name: 'to-local-key-file', type: 'string', value: 'FILE', description: 'or a local destination master key (32 bytes, base64 or hex)' },
+  { name: 'from-kms-key-id', type: 'string', value: 'KEY', multiple: true, description: 'a KMS key (ARN) that wrapped some of the stored keys, besides --kms-key-id' },
   { name: 'from-local-key-file', type: 'string', value: 'FILE', multiple: true, description: 'a local master key that wrapped some of the stored keys' },
   { name: 'batch-size', type: 'string', value: 'N', description: 'keys per page, transaction and progress save (default 500, at most 10000)' },
   { name: 'concurrency', type: 'string', value: 'N', description: 'KMS calls in flight at once (default 16, at most 1024)' },
@@ -56,7 +58,7 @@ function render(r: RewrapReport, interrupted: string | undefined): string {
 /** Adds what to do next to errors that stop a run half-way. */
 function explainRunError(err: unknown): unknown {
   if (err instanceof KmsError && err.message.startsWith('no master key in the ring')) {
-    return new IncompleteError(`${err.message}: give the old master key (--from-local-key-file FILE for a local key, --kms-key-id KEY for a KMS key); progress is saved, run again to continue`);
+    return new IncompleteError(`${err.message}: give the old master key (--from-local-key-file FILE for a local key, --from-kms-key-id KEY for a KMS key); progress is saved, run again to continue`);
   }
   if (err instanceof KmsError || err instanceof StoreError) return new IncompleteError(`${err.message} (progress is saved: run the same command again to continue)`);
   return err;
@@ -66,11 +68,13 @@ function explainRunError(err: unknown): unknown {
 export const rewrapCommand: CommandSpec = {
   name: 'rewrap',
   summary: 'move every stored key to another master key (KMS ReEncrypt), touching no message; resumable',
-  usage: '(--to KEY | --to-local-key-file FILE | --branch ID | --into-branch ID) [--branches] [--from-local-key-file FILE]... [options]',
+  usage: '(--to KEY | --to-local-key-file FILE | --branch ID | --into-branch ID) [--branches] [--from-kms-key-id KEY]... [--from-local-key-file FILE]... [options]',
   description:
-    'Keys under KMS keys are reached by their ARN through the same KMS client as --to (ReEncrypt: the\n' +
-    'data key never leaves KMS); keys under local master keys need --from-local-key-file; to move\n' +
-    'keys out of KMS to a local key, name the old KMS key with --kms-key-id. Old and new keys both\n' +
+    'Name every master key the stored keys are under now (the store is not trusted to name them):\n' +
+    'the configured one (--kms-key-id or --local-key-file), and others with --from-kms-key-id KEY\n' +
+    '(reached through the same KMS client as --to; ReEncrypt: the data key never leaves KMS) or\n' +
+    '--from-local-key-file FILE. A key under a master key not named stops the run (exit 3, progress\n' +
+    'saved: name it and run again). Old and new keys both\n' +
     'work throughout. Every page of keys commits with its key.rewrapped audit entries, and the\n' +
     "progress is saved in the database ('keys status' shows it): a rerun says \"resuming\" and goes on.\n" +
     'Ctrl-C or SIGTERM stops after the page in progress (exit 3). Exit status 1 when KMS refused\n' +
@@ -93,6 +97,8 @@ export const rewrapCommand: CommandSpec = {
     if (toKms !== undefined && !validKmsKeyId(toKms)) throw new UsageError('--to: expected a KMS key id, key ARN, alias/NAME or alias ARN');
     const current = masterKeyChoice(args);
     const fromLocal = args.list('from-local-key-file');
+    const fromKms = args.list('from-kms-key-id');
+    for (const k of fromKms) if (!validKmsKeyId(k)) throw new UsageError('--from-kms-key-id: expected a KMS key id, key ARN, alias/NAME or alias ARN');
     const batchSize = boundedArg(args.string('batch-size'), '--batch-size', 1, 10_000);
     const concurrency = boundedArg(args.string('concurrency'), '--concurrency', 1, 1024);
     const maxAttempts = boundedArg(args.string('max-attempts'), '--max-attempts', 1, 100);
@@ -103,6 +109,7 @@ export const rewrapCommand: CommandSpec = {
       const dest: MasterKeyProvider = toKms !== undefined ? await kms.key(toKms) : await localMasterKey(toLocal!, '--to-local-key-file', ctx);
       const sources: MasterKeyProvider[] = [];
       if (current !== undefined) sources.push(await openMasterKey(current, kms, ctx));
+      for (const k of fromKms) sources.push(await kms.key(k));
       for (const f of fromLocal) sources.push(await localMasterKey(f, '--from-local-key-file', ctx));
       outcome = await withKeys(db, { audit, masterKey: new MasterKeyRing(dest, sources), ...(branches && { branches: { branch: 'default' } }) }, async (s) => {
         let to: string;
@@ -156,7 +163,7 @@ function finish(outcome: { report: RewrapReport; interrupted: string | undefined
   if (interrupted !== undefined && !report.complete) {
     throw new IncompleteError(`interrupted (${interrupted}) after the page in progress: ${report.rewrapped} key(s) re-wrapped so far; run the same command again to continue`);
   }
-  return report.failed > 0 ? EXIT.FOUND : EXIT.OK;
+  return report.failed > 0 || report.failures.length > 0 ? EXIT.FOUND : EXIT.OK;
 }
 
 /** `--branch ID` / `--into-branch ID`: conversation keys to a branch's newest version (docs/KEYS.md §9). */

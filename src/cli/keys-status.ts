@@ -12,6 +12,7 @@ import type { KeyStoreSummary } from '../store/types.js';
 import { type CommandSpec, EXIT, RefusedError } from './common.js';
 import { explain, keysDatabaseOptions, keysParams } from './keys-config.js';
 import { databaseConfig, jsonOption, withPool } from './options.js';
+import { oneLine, quoted } from './text.js';
 
 /** A re-wrap job as `keys status` reports it (from `getJob('rewrap:<destination>')`). */
 export interface RewrapJobStatus {
@@ -79,12 +80,12 @@ function renderSummary(schema: string, s: KeyStoreSummary, jobs: RewrapJobStatus
   ];
   const keys = Object.entries(s.byMasterKey).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (keys.length === 0) lines.push('  (none)');
-  for (const [id, n] of keys) lines.push(`  ${id}  ${n}`);
+  for (const [id, n] of keys) lines.push(`  ${oneLine(id)}  ${n}`);
   if (jobs.length > 0) lines.push('re-wrap jobs:');
   for (const j of jobs) {
     const of = j.total === null ? '' : ` of ${j.total}`;
-    lines.push(`  to ${j.to}: ${j.state}, ${j.rewrapped}${of} re-wrapped, ${j.skipped} skipped, ${j.failed} failed; ${j.pending} key(s) under other master keys now`);
-    lines.push(`    started ${j.startedAt ?? '?'}, ${j.finishedAt !== null ? `finished ${j.finishedAt}` : `last progress ${j.updatedAt ?? '?'} (run 'keywarden keys rewrap' again to continue)`}`);
+    lines.push(`  to ${oneLine(j.to)}: ${j.state}, ${j.rewrapped}${of} re-wrapped, ${j.skipped} skipped, ${j.failed} failed; ${j.pending} key(s) under other master keys now`);
+    lines.push(`    started ${oneLine(j.startedAt ?? '?')}, ${j.finishedAt !== null ? `finished ${oneLine(j.finishedAt)}` : `last progress ${oneLine(j.updatedAt ?? '?')} (run 'keywarden keys rewrap' again to continue)`}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -107,11 +108,11 @@ function versionJson(r: KeyRecord) {
 
 function renderConversation(c: ReturnType<typeof conversationJson>): string {
   const lines = [
-    `conversation ${JSON.stringify(c.conversationId)}: ${c.versions.length} key version(s), ${c.state === 'open' ? `open${c.activeVersion !== null ? ` (active version ${c.activeVersion})` : ' (next seal creates a version)'}` : "shredded (keys start-generation opens it again)"}`,
+    `conversation ${quoted(c.conversationId)}: ${c.versions.length} key version(s), ${c.state === 'open' ? `open${c.activeVersion !== null ? ` (active version ${c.activeVersion})` : ' (next seal creates a version)'}` : "shredded (keys start-generation opens it again)"}`,
   ];
   for (const v of c.versions) {
     const times = [`activated ${v.activatedAt}`, v.supersededAt && `superseded ${v.supersededAt}`, v.shreddedAt && `shredded ${v.shreddedAt}${v.shredScope ? ` (${v.shredScope})` : ''}`];
-    const rest = v.state === 'shredded' ? [] : [`master key ${v.masterKeyId}`, v.suite, `${v.sealedReserved} message(s) reserved`];
+    const rest = v.state === 'shredded' ? [] : [`master key ${oneLine(String(v.masterKeyId))}`, oneLine(v.suite), `${v.sealedReserved} message(s) reserved`];
     lines.push(`  v${v.version}  ${v.state.padEnd(10)}  ${[...times, ...rest].filter(Boolean).join(', ')}`);
   }
   return `${lines.join('\n')}\n`;

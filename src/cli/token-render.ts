@@ -5,19 +5,10 @@
  */
 import type { TokenInspection } from '../breakglass/policy.js';
 import type { BreakGlassRequest } from '../breakglass/token.js';
+import { oneLine, quoted } from './text.js';
 
 /** Seconds since the epoch as an RFC 3339 UTC time. */
 export const iso = (s: number): string => new Date(s * 1000).toISOString();
-
-// Format characters (Unicode Cf: bidi overrides and isolates, zero-width ones) in a requester's
-// text could reorder or hide what an approver reads before signing (outside review, 2026-12-02):
-// they are shown escaped, as JSON.stringify already shows control characters.
-const FORMAT_CHARS = /\p{Cf}/gu;
-
-const escapeFormat = (s: string): string => s.replace(FORMAT_CHARS, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`);
-
-/** A string as a JSON literal with format characters escaped: safe to print for a person to read. */
-export const quoted = (s: string): string => escapeFormat(JSON.stringify(s));
 
 /**
  * What a request allows, as an approver signs it: everything the signed digest covers that
@@ -52,7 +43,7 @@ export function renderInspection(r: TokenInspection): string {
   for (const f of r.factors) {
     lines.push(`  ${f.name}: ${f.have} of ${f.need}${f.have >= f.need ? ' (met)' : ` — missing ${f.need - f.have} more of: ${f.missing.join(', ') || 'nobody left'}`}`);
   }
-  for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${escapeFormat(p.message)}`);
+  for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${oneLine(p.message)}`);
   lines.push(r.ok ? 'ACCEPTABLE now' : `NOT ACCEPTABLE: ${r.problems.length} problem(s)`);
   return `${lines.join('\n')}\n`;
 }

@@ -41,12 +41,15 @@ export interface AwsKmsMasterKeyOptions {
 
 // Error names as the SDK reports them (unmodelled errors arrive as KMSServiceException with `name` set).
 const ACCESS_DENIED = new Set(['AccessDeniedException', 'UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'InvalidGrantTokenException']);
-const KEY_UNAVAILABLE = new Set(['NotFoundException', 'DisabledException', 'KMSInvalidStateException', 'KeyUnavailableException', 'InvalidKeyUsageException']);
+const KEY_UNAVAILABLE = new Set(['NotFoundException', 'DisabledException', 'KMSInvalidStateException', 'InvalidKeyUsageException']);
 const INVALID_CIPHERTEXT = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
 const UNAVAILABLE = new Set([
   'ThrottlingException', 'LimitExceededException', 'KMSInternalException', 'DependencyTimeoutException', 'InternalFailure',
   'ServiceUnavailable', 'ServiceUnavailableException', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError',
   'NetworkingError', 'AbortError',
+  // A server fault AWS says to retry ("the key is temporarily unavailable"): not a dead key
+  // (outside review, 2026-12-02).
+  'KeyUnavailableException',
 ]);
 /** A KMS key ARN: partition (1), region (2), account, key id. */
 const KEY_ARN = /^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):key\/[A-Za-z0-9-]+$/;
