@@ -29,7 +29,7 @@
 import { describe, expect, it } from 'vitest';
 import { nobleAead } from '../src/aead/noble.js';
 import type { AeadImpl } from '../src/aead/types.js';
-import { BranchKeyProvider, KeyCache, Keywarden, LocalMasterKey, MemoryKeyStore } from '../src/node.js';
+import { twoBranchInstances } from './support/branch.js';
 import { errorCode } from './support/fixtures.js';
 
 describe('branch key aging when the branch key leaves the cache during the unwrap', () => {
@@ -45,15 +45,7 @@ describe('branch key aging when the branch key leaves the cache during the unwra
         return nobleAead.open(suite, key, nonce, data, ad, start);
       },
     };
-    const kms = new LocalMasterKey(LocalMasterKey.generateKey());
-    const branchStore = new MemoryKeyStore();
-    const keyStore = new MemoryKeyStore();
-    const a = new BranchKeyProvider({ masterKey: kms, store: branchStore });
-    const kwA = new Keywarden({ masterKey: a, keyStore });
-    const ct1 = await kwA.encryptString('acme:1', 'one');
-    const ct2 = await kwA.encryptString('acme:2', 'two');
-    const b = new BranchKeyProvider({ masterKey: kms, store: branchStore, cache: { maxAgeMs: 60_000 }, now: () => new Date(t), aead });
-    const kwB = new Keywarden({ masterKey: b, keyStore, cache: new KeyCache({ maxAgeMs: 60_000 }, () => t), now: () => new Date(t) });
+    const { a, kwA, kwB, ct1, ct2 } = await twoBranchInstances(() => t, aead);
     try {
       expect(await kwB.decryptString('acme:1', ct1)).toBe('one'); // branch key cached in B at t0
       const t0 = t;
