@@ -272,11 +272,6 @@ async function checkApproval(
   } catch {
     return { code: 'ERR_BG_MALFORMED', message: 'protected header is not base64url JSON' };
   }
-  // A member given twice is read as its last copy here and as its first by other parsers: the
-  // approval would count for one approver here and another in an auditor's script. The token
-  // refuses duplicates (decodeToken); its approvals do too (outside review, 2026-12-02).
-  const twice = duplicateMember(jwt);
-  if (twice !== undefined) return { code: 'ERR_BG_MALFORMED', message: `the approval's ${twice}` };
   if (!isIdentifier(kid)) return { code: 'ERR_BG_MALFORMED', message: 'protected header has no usable "kid"' };
   const key = await keyFor(kid);
   if (key === undefined) return { approver: kid, code: 'ERR_BG_UNKNOWN_APPROVER', message: `${show(kid)} is not an approver in policy ${show(policy.id)}` };
@@ -296,6 +291,12 @@ async function checkApproval(
     const why = code === 'ERR_BG_EXPIRED' ? 'has expired' : code === 'ERR_BG_NOT_YET_VALID' ? 'is not valid yet' : code === 'ERR_BG_MALFORMED' ? 'is not a well-formed JWS' : `does not verify (${(e as { code?: string }).code ?? 'error'})`;
     return { approver: kid, code, message: `approval by ${show(kid)} ${why}` };
   }
+  // A member given twice is read as its last copy here and as its first by other parsers: the
+  // approval would count for one approver here and another in an auditor's script. The token
+  // refuses duplicates (decodeToken); its approvals do too (outside review, 2026-12-02) — checked
+  // once the signature verified, so that a changed byte is a bad signature, as before.
+  const twice = duplicateMember(jwt);
+  if (twice !== undefined) return { approver: kid, code: 'ERR_BG_MALFORMED', message: `the approval's ${twice}` };
   // A valid signature over another request (or another copy of it) approves something else.
   if (payload.jti !== req.jti || payload.digest !== digest) return { approver: kid, code: 'ERR_BG_BAD_SIGNATURE', message: `approval by ${show(kid)} is for a different request` };
   return { approver: kid };
