@@ -102,6 +102,43 @@ describe('ChunkQueue with coalescing', () => {
   });
 });
 
+describe('ChunkQueue.own: the caller may reuse its buffers once own() ran', () => {
+  for (const coalesce of [false, true]) {
+    it(`every byte taken is the byte pushed, though each chunk is overwritten after own() (coalesce ${coalesce})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(
+            fc.record({ push: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 3000, max: 9000 })) }),
+            fc.record({ take: fc.integer({ min: 0, max: 20_000 }) }),
+          ), { maxLength: 200, size: 'max' }),
+          (ops) => {
+            const q = new ChunkQueue({ coalesce });
+            const pushed: number[] = [];
+            let next = 0;
+            let read = 0;
+            for (const op of ops) {
+              if ('push' in op) {
+                const chunk = Uint8Array.from({ length: op.push }, () => next++ & 0xff);
+                pushed.push(...chunk);
+                q.push(chunk);
+                q.own();
+                chunk.fill(0xee); // the writer reuses its buffer (the stream wrappers call own() first)
+              } else {
+                const n = Math.min(op.take, q.length);
+                const got = q.take(n, []).flatMap((v) => Array.from(v));
+                expect(got).toEqual(pushed.slice(read, read + n));
+                read += n;
+              }
+              expect(q.length).toBe(pushed.length - read);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
+  }
+});
+
 describe('ChunkQueue with coalescing, long runs', () => {
   it('keeps its views right across compaction and buffer rollover', () => {
     // Kept chunks (>= 4 KiB) and copied ones (1 byte) alternate: the queue compacts its list
