@@ -574,11 +574,13 @@ export class Keywarden {
   async #shredBelow(conversationId: string, below: number, signal: AbortSignal | undefined): Promise<ShredReport> {
     const shredded = new Set<number>();
     const already = new Set<number>();
+    const asked = new Set<number>(); // each version is asked for once: the loop always ends
     for (let first = true; ; first = false) {
       const rows = await raceAbort(this.#keys.storeCall('read', () => this.#store.listVersions(conversationId)), signal);
       if (rows.length === 0) throw new KeyNotFoundError('conversation has no key');
-      const target = rows.filter((r) => r.version < below && (first || r.state !== 'shredded') && !shredded.has(r.version)).map((r) => r.version);
+      const target = rows.filter((r) => r.version < below && (first || r.state !== 'shredded') && !asked.has(r.version)).map((r) => r.version);
       if (target.length === 0) break;
+      for (const v of target) asked.add(v);
       const res = await raceAbort(this.#keys.shred(conversationId, target, 'minimum-version'), signal);
       for (const v of res.shredded) shredded.add(v);
       for (const v of res.alreadyShredded) if (!shredded.has(v)) already.add(v);
