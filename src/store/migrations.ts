@@ -424,8 +424,13 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
       let progress: Awaited<ReturnType<typeof copyBatch>>;
       try {
         progress = await transaction(async (client) => {
-          // Another migrator may have finished the copy, and swapped, meanwhile.
-          if ((await copyState(client, s)) !== 'copying') return undefined;
+          // Another migrator may have finished the copy, and swapped, meanwhile — also between
+          // copyState's two reads, which then finds its copy table gone (42P01; CI, 2026-12-02).
+          const state = await copyState(client, s).catch((err: unknown) => {
+            if ((err as { code?: unknown }).code === '42P01') return 'copied' as const;
+            throw err;
+          });
+          if (state !== 'copying') return undefined;
           return copyBatch(client, s, batchRows);
         });
       } catch (err) {
