@@ -475,10 +475,14 @@ export class Keywarden {
         if (v !== lastV) {
           lastV = v;
           lastK = v === 0 ? null : keys.get(v);
+          // A shred that completed while this page loaded its other keys revoked the pinned key
+          // (nothing can revoke it during this synchronous loop: checked once per version).
+          if (lastK?.revoked === true) {
+            shredded.add(v);
+            lastK = null;
+          }
         }
-        // A shred that completed while this page loaded its other keys revoked the pinned key.
-        if (lastK?.revoked === true) shredded.add(v);
-        const pt = lastK && !lastK.revoked ? this.#openOrNull(conversationId, lastK, cts[i]!, aads[i]!) : null;
+        const pt = lastK ? this.#openOrNull(conversationId, lastK, cts[i]!, aads[i]!) : null;
         results[i] = pt !== null ? { ok: true, plaintext: pt } : { ok: false, error: shredded.has(v) ? shreddedError(v) : new DecryptionError() };
       }
       return results;

@@ -64,14 +64,17 @@ describe('attachment decryptor memory under a trickled stream', () => {
   });
 });
 
+/** Pushes of small (copied) and large (kept) chunks, and takes; 'max': the default size stops at ~10 operations. */
+const queueOps = fc.array(fc.oneof(
+  fc.record({ push: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 3000, max: 9000 })) }),
+  fc.record({ take: fc.integer({ min: 0, max: 20_000 }) }),
+), { maxLength: 200, size: 'max' });
+
 describe('ChunkQueue with coalescing', () => {
   it('gives the bytes pushed, in order, and views taken earlier never change', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(
-          fc.record({ push: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 3000, max: 9000 })) }),
-          fc.record({ take: fc.integer({ min: 0, max: 20_000 }) }),
-        ), { maxLength: 200, size: 'max' }), // 'max': the default size stops at ~10 operations
+        queueOps,
         (ops) => {
           const q = new ChunkQueue({ coalesce: true });
           const pushed: number[] = [];
@@ -107,10 +110,7 @@ describe('ChunkQueue.own: the caller may reuse its buffers once own() ran', () =
     it(`every byte taken is the byte pushed, though each chunk is overwritten after own() (coalesce ${coalesce})`, () => {
       fc.assert(
         fc.property(
-          fc.array(fc.oneof(
-            fc.record({ push: fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 3000, max: 9000 })) }),
-            fc.record({ take: fc.integer({ min: 0, max: 20_000 }) }),
-          ), { maxLength: 200, size: 'max' }),
+          queueOps,
           (ops) => {
             const q = new ChunkQueue({ coalesce });
             const pushed: number[] = [];

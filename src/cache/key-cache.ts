@@ -85,6 +85,13 @@ export class CachedKey {
   revoked = false;
 }
 
+/** Marks a key a shred removed: nothing opens or seals with it any more (see CachedKey.revoked). */
+function revoke(k: CachedKey): CachedKey {
+  k.revoked = true;
+  k.remaining = 0;
+  return k;
+}
+
 /**
  * The cache. Create one per process (or let each Keywarden make its own) and pass it as the
  * `cache` option to share it.
@@ -385,11 +392,7 @@ export class CachePartition {
     if (this.#readers.size > 0) this.#forgotAt.set(conversationId, this.#gen);
     if (version === undefined) return this.#drop(conversationId);
     for (let k = this.#map.get(conversationId); k !== undefined; k = k.next) {
-      if (k.version === version) {
-        k.revoked = true;
-        k.remaining = 0;
-        return this.#unlink(conversationId, k, false);
-      }
+      if (k.version === version) return this.#unlink(conversationId, revoke(k), false);
     }
   }
 
@@ -399,11 +402,7 @@ export class CachePartition {
     if (head === undefined) return;
     this.#map.delete(conversationId);
     if (this.#mru === conversationId) this.#mru = undefined;
-    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) {
-      k.revoked = true;
-      k.remaining = 0;
-      this.#dropNode(k, false);
-    }
+    for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(revoke(k), false);
   }
 
   /** Forgets which version is active for every conversation (change notifications were missed). */
