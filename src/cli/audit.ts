@@ -67,17 +67,11 @@ async function latest(source: AuditSource, key: string): Promise<{ note: string;
   return { note, size: cp.size, root: cp.rootHash, tree };
 }
 
-/**
- * A cosignature's time for people. Witnesses may sign any uint64 (times are returned, not
- * judged), so one past what a Date holds is shown as the number it is, not a RangeError.
- */
-const cosignedAt = unixSecondsText;
-
 function renderReport(report: AuditVerifyReport): string {
   const lines = [
     `entries: ${report.entries}, checkpoints: ${report.checkpoints}, latest: ${report.latest ? `size ${report.latest.size} root ${report.latest.root}` : 'none'}, pending: ${report.pending}, unsigned tail: ${report.unsignedTail}`,
   ];
-  for (const c of report.cosignatures) lines.push(`cosigned by ${oneLine(c.name)} at ${cosignedAt(c.time)}`);
+  for (const c of report.cosignatures) lines.push(`cosigned by ${oneLine(c.name)} at ${unixSecondsText(c.time)}`);
   for (const p of report.problems) {
     lines.push(`PROBLEM ${p.kind}${p.index !== undefined ? ` index=${p.index}` : ''}${p.checkpoint !== undefined ? ` checkpoint=${p.checkpoint}` : ''}: ${oneLine(p.message)}`);
     for (const ev of p.evidence ?? []) lines.push(`  evidence:\n${safeLines(ev).replace(/^/gm, '    ')}`);
