@@ -101,9 +101,15 @@ export function guardPool(pool: Pool): void {
 }
 
 // SQLSTATEs after which the same call may succeed on a new attempt: connection exceptions
-// (class 08), serialization failure, deadlock, and the server shutting down or killing the
-// session (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now).
-const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03']);
+// (class 08), serialization failure, deadlock, the server shutting down or killing the session
+// (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 57P05
+// idle_session_timeout), a server short of resources that frees them as other work ends
+// (53000, 53200 out_of_memory, 53300 too_many_connections — also a role's or database's
+// CONNECTION LIMIT —, 53400 configuration_limit_exceeded), and a lock wait cut by the operator's
+// lock_timeout (55P03). Deliberately final: 53100 disk_full (a retry does not free disk) and
+// 57014 query_canceled (statement_timeout or a cancel request: the same statement would most
+// likely be cut again, and a cancel is a decision, not a fault).
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01', '53000', '53200', '53300', '53400', '55P03', '57P01', '57P02', '57P03', '57P05']);
 const RETRYABLE_NODE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT']);
 // node-postgres reports a lost connection with plain Errors that carry no code.
 const RETRYABLE_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect/i;
