@@ -632,7 +632,7 @@ export class Keywarden {
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     return applyRetention({
       keyStore: this.#store, rotation: this.#rotation, marginMs: this.#cache.maxAgeMs + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
-      shredPage: async (items) => void (await this.#keys.shredBatch(items, 'retention')),
+      shredPage: (items) => this.#keys.shredBatch(items, 'retention'),
     }, o);
   }
 

@@ -27,7 +27,7 @@ const options: OptionSpec[] = [
 
 function render(r: RetentionReport): string {
   const what = `${r.versions} key version(s) of ${r.conversationsExact ? '' : 'at least '}${r.conversations} conversation(s)${r.idleVersions > 0 ? ` (${r.idleVersions} by their rotation deadline)` : ''}`;
-  const lines = [r.dryRun ? `dry run, cut-off ${r.cutoff}: would shred ${what}` : `cut-off ${r.cutoff}: shredded ${what}`];
+  const lines = [r.dryRun ? `dry run, cut-off ${r.cutoff}: would shred ${what}` : `cut-off ${r.cutoff}: shredded ${what}${r.alreadyShredded > 0 ? `; ${r.alreadyShredded} more found shredded already (a concurrent shred)` : ''}`];
   for (const it of r.items) {
     const times = [it.activatedAt !== undefined && `activated ${it.activatedAt}`, it.supersededAt !== undefined && `superseded ${it.supersededAt}`].filter(Boolean).join(', ');
     lines.push(`  ${JSON.stringify(it.conversationId)} v${it.version} ${it.state}${times ? ` (${times})` : ''}`);

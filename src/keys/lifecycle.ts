@@ -133,14 +133,27 @@ export class KeyLifecycle {
    */
   async shredBatch(items: readonly { conversationId: string; versions: readonly number[] }[], reason: ShredReason): Promise<ShredResult[]> {
     const at = this.#o.now();
+    // A store without a transaction to join (DynamoDB) may run the callback again after a lost
+    // race, keeping what an earlier run stored: a shred is never taken back, and the run again
+    // finds it `alreadyShredded`. Those versions are this call's (its key.shredded entry is
+    // recorded by the earlier run), so they are reported as shredded, as the audit log has them.
+    const earlier = items.map(() => new Set<number>());
     const res = await this.storeCall('shred', () => this.#audited(
       async (tx) => {
         const out: ShredResult[] = [];
-        for (const it of items) out.push(await tx.shred(it.conversationId, it.versions, at));
+        for (const [i, it] of items.entries()) {
+          const r = await tx.shred(it.conversationId, it.versions, at);
+          for (const v of r.shredded) earlier[i]!.add(v);
+          out.push(r);
+        }
         return out;
       },
       (rs) => rs.flatMap((r, i) => (r.shredded.length > 0 ? [{ type: 'key.shredded' as const, conversation: items[i]!.conversationId, versions: r.shredded, scope: 'version', reason }] : [])),
-    ));
+    )).then((rs) => rs.map((r, i) => {
+      const mine = r.alreadyShredded.filter((v) => earlier[i]!.has(v));
+      if (mine.length === 0) return r;
+      return { ...r, shredded: [...r.shredded, ...mine].sort((x, y) => x - y), alreadyShredded: r.alreadyShredded.filter((v) => !earlier[i]!.has(v)) };
+    }));
     // Versions found shredded already go too: the store has just said so, and this instance may
     // not have heard of that shred (no watcher, a lost notification, a transaction that left it stored).
     res.forEach((r, i) => {

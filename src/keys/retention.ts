@@ -11,7 +11,7 @@
  * cut-off (the policy rotates it on any later seal, so it sealed nothing after that).
  */
 import { InvalidInputError } from '../errors.js';
-import type { KeyStore, ScanRow } from '../store/types.js';
+import type { KeyStore, ScanRow, ShredResult } from '../store/types.js';
 import { normalizeTime } from '../util/time.js';
 import { assertInt, ownOptions } from '../util/validate.js';
 import { type Deadlines, storeCall } from './key-path.js';
@@ -47,11 +47,17 @@ export interface RetentionReport {
   /** The cut-off: messages sealed before it are the target. */
   cutoff: string;
   dryRun: boolean;
-  /** Key versions shredded (or that would be). */
+  /**
+   * Key versions this run shredded (or, in a dry run, would). Versions a concurrent shred (another
+   * retention job, a `shred` call) took between this run's scan and its transaction are not
+   * counted here but in `alreadyShredded`: two jobs at once never both report the same version.
+   */
   versions: number;
+  /** Versions the scan found that a concurrent shred had taken by the time this run shredded its page (0 in a dry run). */
+  alreadyShredded: number;
   /** Of which taken by their rotation deadline (`includeIdle`): versions of conversations that went quiet. */
   idleVersions: number;
-  /** Distinct conversations touched (counted exactly up to 100,000; see `conversationsExact`). */
+  /** Distinct conversations this run shredded versions of (counted exactly up to 100,000; see `conversationsExact`). */
   conversations: number;
   /** False when there were more conversations than counted exactly (then `conversations` is a lower bound). */
   conversationsExact: boolean;
@@ -70,8 +76,8 @@ export interface RetentionContext {
   marginMs: number;
   now: () => Date;
   deadlines: Deadlines;
-  /** Shreds one page: versions per conversation, as one store transaction with its audit entries. */
-  shredPage(items: { conversationId: string; versions: number[] }[]): Promise<void>;
+  /** Shreds one page: versions per conversation, as one store transaction with its audit entries; the store's answer per item. */
+  shredPage(items: { conversationId: string; versions: number[] }[]): Promise<readonly ShredResult[]>;
 }
 
 const MAX_COUNTED = 100_000;
@@ -104,7 +110,7 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
   const store = ctx.keyStore;
   if (store.scanKeys === undefined) throw new InvalidInputError('options.keyStore', 'this key store cannot scan for retention (no scanKeys)');
   const report: RetentionReport = {
-    cutoff: new Date(o.cutoff).toISOString(), dryRun: o.dryRun, versions: 0, idleVersions: 0, conversations: 0, conversationsExact: true, items: [], truncated: false, complete: false,
+    cutoff: new Date(o.cutoff).toISOString(), dryRun: o.dryRun, versions: 0, alreadyShredded: 0, idleVersions: 0, conversations: 0, conversationsExact: true, items: [], truncated: false, complete: false,
   };
   const seen = new Set<string>();
   const supersededBefore = o.cutoff - ctx.marginMs;
@@ -133,7 +139,12 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
         if (versions === undefined) groups.set(r.conversationId, [r.version]);
         else versions.push(r.version);
       }
+      // What this page shredded, per conversation: in a dry run, every row; otherwise what the
+      // store says this transaction shredded (outside review, 2026-12-02: rows a concurrent shred
+      // took after the scan were counted as this run's, so two jobs reported them twice).
+      let done: [string, number][];
       if (o.dryRun) {
+        done = [...groups].map(([c, vs]) => [c, vs.length]);
         for (const r of rows) {
           if (report.items.length >= o.listLimit) {
             report.truncated = true;
@@ -145,13 +156,18 @@ export async function applyRetention(ctx: RetentionContext, o: ReturnType<typeof
             ...(r.supersededAt === null ? {} : { supersededAt: r.supersededAt.toISOString() }),
           });
         }
-      } else if (rows.length > 0) {
-        await ctx.shredPage([...groups].map(([conversationId, versions]) => ({ conversationId, versions })));
+      } else {
+        const items = [...groups].map(([conversationId, versions]) => ({ conversationId, versions }));
+        const results = items.length > 0 ? await ctx.shredPage(items) : [];
+        done = items.map((it, i) => [it.conversationId, results[i]?.shredded.length ?? 0]);
+        report.alreadyShredded += results.reduce((n, r) => n + r.alreadyShredded.length, 0);
       }
-      report.versions += rows.length;
-      if (pass.by === 'activated') report.idleVersions += rows.length;
+      const count = done.reduce((n, [, k]) => n + k, 0);
+      report.versions += count;
+      if (pass.by === 'activated') report.idleVersions += count;
       // Exact distinct count in bounded memory: past the cap, a lower bound.
-      for (const c of groups.keys()) {
+      for (const [c, k] of done) {
+        if (k === 0) continue;
         if (seen.size < MAX_COUNTED) seen.add(c);
         else if (!seen.has(c)) report.conversationsExact = false;
       }
