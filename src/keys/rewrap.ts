@@ -45,7 +45,11 @@ export interface RewrapProgress {
   rewrapped: number;
   /** Keys left alone because they changed meanwhile (rotated, shredded, re-wrapped by another run). */
   skipped: number;
-  /** Keys KMS refused as invalid (reported with their ids; the rest goes on). */
+  /**
+   * Keys KMS refused as invalid (reported with their ids; the rest goes on), each counted once.
+   * Past 100,000 refusals in one run, a key first refused on the run's second look (created behind
+   * its cursor meanwhile) may go uncounted; `complete` is false either way.
+   */
   failed: number;
   /** Keys still under other master keys when the job started (from the store summary), if known. */
   total: number | undefined;
@@ -68,6 +72,8 @@ export interface RewrapReport extends RewrapProgress {
   /** The keys KMS refused (first 1000): conversation ids stay in the process, never in the log. */
   failures: { conversationId: string; version: number; code: string }[];
 }
+
+const MAX_REFUSED_REMEMBERED = 100_000;
 
 interface JobState {
   to: string;
@@ -184,6 +190,13 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
   // A resumed job's counts include earlier runs; the rate is this run's own keys over its time.
   const rewrappedBefore = job.rewrapped;
   const failures: RewrapReport['failures'] = [];
+  // Every key this run refused, to count it once when the second look meets it again: an exact
+  // set, not the capped `failures` list (outside review, 2026-12-02: with 1,005 refused keys the
+  // 5 past the list counted twice). Bounded: past the cap a refusal on the second look is taken
+  // as already counted (the under-count is documented on RewrapProgress.failed).
+  const refused = new Set<string>();
+  const refusedKey = (r: { conversationId: string; version: number }) => `${r.version}:${r.conversationId}`;
+  let refusedOverflow = false;
   const calls = { n: 0 };
   const progress = (): RewrapProgress => ({
     rewrapped: job.rewrapped, skipped: job.skipped, failed: job.failed, total: job.total ?? undefined, kmsCalls: calls.n, elapsedMs: performance.now() - started,
@@ -228,9 +241,13 @@ export async function rewrapKeys(ctx: RewrapContext, options: ReturnType<typeof 
         // On the second look a key the first look already failed is not counted twice; one it
         // never met (behind a resumed run's cursor) is a failure of this run like any other
         // (outside review, 2026-12-02: the CLI exited 0 with such a key left behind).
-        const known = recheck && failures.some((f) => f.conversationId === r.conversationId && f.version === r.version);
+        const known = recheck && (refused.has(refusedKey(r)) || refusedOverflow);
         if (recheck) recheckFailed++;
-        if (!known) job.failed++;
+        if (!known) {
+          job.failed++;
+          if (refused.size < MAX_REFUSED_REMEMBERED) refused.add(refusedKey(r));
+          else refusedOverflow = true;
+        }
         if (!known && failures.length < 1000) failures.push({ conversationId: r.conversationId, version: r.version, code: res.code });
         continue;
       }
