@@ -174,7 +174,7 @@ export class BreakGlass {
       scope: { ...req.scope, conversations: req.scope.conversations.map((c) => this.#o.audit.ids.conversation(c)) },
     });
     throwIfAborted(signal); // last moment a caller can give up with nothing on the record
-    await this.#consumeWithIntent(req, intent);
+    await this.#consumeWithIntent(req, intent, verified.expiresAt);
 
     // 4-5. Only key versions valid during the window are unwrapped (through the same key path as
     // Keywarden's); every unwrapped key is wiped at the end, whatever happens.
@@ -301,7 +301,7 @@ export class BreakGlass {
    * does not happen in time the token is spent (its intent will still be integrated) and nothing
    * is released (docs/BREAK-GLASS.md §3). A token already used is refused as a replay.
    */
-  async #consumeWithIntent(req: BreakGlassRequest, intent: AuditEvent): Promise<void> {
+  async #consumeWithIntent(req: BreakGlassRequest, intent: AuditEvent, expiresAt: number): Promise<void> {
     // A token the log cannot record is refused before it is used, with its refusal on the
     // record: many long approver ids beside a large scope can outgrow one entry (policy.ts).
     try {
@@ -313,13 +313,23 @@ export class BreakGlass {
     let consumed: boolean;
     let pending: AuditPending | undefined;
     let recorded = false;
+    let expired = false;
     try {
       consumed = await this.#o.ledger.consume(req.jti, new Date(req.exp * 1000), async (tx) => {
+        // The point of use: the token's times again, just before it is marked used. The
+        // redemption may have waited here (behind a concurrent redemption of the same token, a
+        // ledger row lock) past `exp` (outside review, 2026-12-02: it then consumed the token
+        // and released plaintext after it expired). Throwing leaves the token unused.
+        if (Math.floor(this.#o.now().getTime() / 1000) >= expiresAt) {
+          expired = true;
+          throw new BreakGlassError('ERR_BG_EXPIRED', 'token expired while its redemption waited');
+        }
         if (tx === undefined) await this.#o.audit.log.append(intent);
         else pending = await this.#o.audit.log.record(intent, { tx, checkpoint: true });
         recorded = true;
       });
     } catch (err) {
+      if (expired) await this.#refuse(req, 'ERR_BG_EXPIRED', `token (with its approvals) was valid until ${new Date(expiresAt * 1000).toISOString()}: it expired while its redemption waited`);
       throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
     }
     if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
@@ -429,7 +439,7 @@ export class BreakGlass {
       scope: { ...req.scope, conversations: req.scope.conversations.map((x) => this.#o.audit.ids.conversation(x)) },
     });
     throwIfAborted(c.signal);
-    await this.#consumeWithIntent(req, intent);
+    await this.#consumeWithIntent(req, intent, verified.expiresAt);
     let opened: Awaited<ReturnType<typeof openAndVerify>>;
     try {
       opened = await openAndVerify(this.#o, conversationId, c.conv, c.aad, at, c.signal);

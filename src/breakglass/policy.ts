@@ -104,6 +104,12 @@ export interface VerifiedToken {
   digest: string;
   approvers: string[];
   factors: { name: string; have: number; need: number }[];
+  /**
+   * The second (since 1970) from which the token is refused as expired: the earliest `exp` of
+   * the request and its approvals, plus the policy's clock tolerance. A redemption checks it
+   * again at the point of use (BreakGlass: inside the ledger's step).
+   */
+  expiresAt: number;
 }
 
 /**
@@ -214,7 +220,7 @@ export function validatePolicy(policy: unknown): asserts policy is BreakGlassPol
 }
 
 type Problem = { code: BreakGlassErrorCode; message: string };
-type ApprovalResult = { approver?: string; code?: BreakGlassErrorCode; message?: string };
+type ApprovalResult = { approver?: string; code?: BreakGlassErrorCode; message?: string; exp?: number };
 
 interface Evaluation {
   request?: BreakGlassRequest;
@@ -223,6 +229,8 @@ interface Evaluation {
   approvers: string[];
   factors: TokenInspection['factors'];
   problems: Problem[];
+  /** The earliest `exp` of the request and its valid approvals (seconds), when read. */
+  exp?: number;
 }
 
 const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
@@ -299,7 +307,7 @@ async function checkApproval(
   if (twice !== undefined) return { approver: kid, code: 'ERR_BG_MALFORMED', message: `the approval's ${twice}` };
   // A valid signature over another request (or another copy of it) approves something else.
   if (payload.jti !== req.jti || payload.digest !== digest) return { approver: kid, code: 'ERR_BG_BAD_SIGNATURE', message: `approval by ${show(kid)} is for a different request` };
-  return { approver: kid };
+  return { approver: kid, exp: payload.exp as number };
 }
 
 /**
@@ -408,7 +416,10 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
     const r = await checkApproval(jwt, keyFor, req, digest, policy, now);
     ev.approvals.push({ index, ...(r.approver !== undefined ? { approver: r.approver } : {}), valid: r.code === undefined, ...(r.code ? { code: r.code } : {}) });
     if (r.code) add(r.code, `approval ${index}: ${r.message}`);
-    else valid.push(r.approver!);
+    else {
+      valid.push(r.approver!);
+      ev.exp = Math.min(ev.exp ?? req.exp, r.exp ?? req.exp);
+    }
   }
 
   // 7. requester (compared as names are read: nameSkeleton), duplicates.
@@ -455,7 +466,10 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
  */
 export async function verifyToken(token: BreakGlassToken | string, policy: BreakGlassPolicy, now: Date = new Date()): Promise<VerifiedToken> {
   const ev = await evaluate(token, policy, now, false);
-  return { request: ev.request!, digest: ev.digest!, approvers: ev.approvers, factors: ev.factors.map(({ name, have, need }) => ({ name, have, need })) };
+  return {
+    request: ev.request!, digest: ev.digest!, approvers: ev.approvers, factors: ev.factors.map(({ name, have, need }) => ({ name, have, need })),
+    expiresAt: Math.min(ev.exp ?? ev.request!.exp, ev.request!.exp) + (policy.clockToleranceSeconds ?? 0),
+  };
 }
 
 /**
