@@ -32,14 +32,17 @@ export function concatBytes(...arrays: Uint8Array[]): Uint8Array {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: true keeps a leading U+FEFF as text: the default consumes it, so decryptString
+// returned '\uFEFFhi' sealed by encryptString as 'hi' (outside review 4, 2026-12-02;
+// test/review4-core-decryptstring-bom.test.ts). Strict means every byte decoded, none dropped.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** UTF-8 encode. */
 export function utf8(s: string): Uint8Array {
   return encoder.encode(s);
 }
 
-/** Strict UTF-8 decode (throws TypeError on malformed input). */
+/** Strict UTF-8 decode (throws TypeError on malformed input); a leading BOM is kept, as U+FEFF. */
 export function fromUtf8(b: Uint8Array): string {
   return decoder.decode(b);
 }
