@@ -161,6 +161,32 @@ function sealingSeconds(ms: number): number {
 }
 const AD = new AadBuilder(MAX_AAD_BYTES);
 
+/** Reads a Date's time from its internal slot: anything that is not a Date (a look-alike too) throws. */
+// eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with .call(value)
+const DATE_TIME: (this: unknown) => number = Date.prototype.getTime;
+
+/**
+ * `options.now`, checked at every reading: a Date in 1970..2106 (what format v2's sealing time
+ * carries, docs/FORMAT.md §3.1), else ERR_INVALID_INPUT naming `options.now`. Every call that can
+ * create or use a key reads it first, so a bad clock is refused before any master key or key
+ * store call (outside review 4, 2026-12-02: a clock returning a number escaped as a raw TypeError,
+ * and one returning an invalid Date stored version 1 with `createdAt: Invalid Date` and spent a
+ * seal reservation before the seal refused it; test/review4-core-now-clock.test.ts).
+ */
+function checkedClock(now: () => Date): () => number {
+  return () => {
+    const d: unknown = now();
+    let ms = Number.NaN;
+    try {
+      ms = DATE_TIME.call(d);
+    } catch {
+      // not a Date: refused below
+    }
+    if (!(ms >= 0 && ms < (MAX_SEALED_AT + 1) * 1000)) throw new InvalidInputError('options.now', 'expected a function returning a valid Date in 1970..2106');
+    return ms;
+  };
+}
+
 // Cache partitions are per (master key provider instance, key store instance): the same
 // conversation id under another store is another key, and a key one provider unwrapped is never
 // handed to another provider that merely claims the same key id (it might not be able to unwrap
@@ -268,23 +294,26 @@ export class Keywarden {
     this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}:${policy}`);
     this.#part.retain();
     this.#aead = o.aead ?? nobleAead;
+    // Every reading of options.now is checked (see checkedClock); the lifecycle dates its records
+    // with the same checked clock.
+    const clock = o.now === undefined ? Date.now : checkedClock(o.now);
+    const nowDate = o.now === undefined ? () => new Date() : () => new Date(clock());
     this.#keys = new KeyLifecycle({
       masterKey, keyStore, suite, part: this.#part,
       maxMessages: rotation.maxMessages,
       rotation,
       reservation: o.reservationSize ?? 1024,
       autoRotate: o.autoRotate ?? true,
-      now: o.now ?? (() => new Date()),
+      now: nowDate,
       deadlines,
       ...(audit === undefined ? {} : { audit }),
     });
     this.#deadlines = deadlines;
-    const now = o.now;
-    this.#clock = now === undefined ? Date.now : () => now().getTime();
+    this.#clock = clock;
     this.#rotation = rotation;
     this.#masterKey = masterKey;
     this.#audit = audit;
-    this.#now = o.now ?? (() => new Date());
+    this.#now = nowDate;
     // A rotation elsewhere: stop sealing with the cached active version. A shred: drop every
     // cached version of the conversation at once (docs/KEYS.md §5).
     const onChange = (conversationId: string, change: KeyChange) => (change === 'shredded' ? this.#part.forget(conversationId) : this.#part.deactivate(conversationId));
@@ -429,7 +458,8 @@ export class Keywarden {
   }
 
   /**
-   * Opens a page of one conversation's messages, loading each key version once. Returns one
+   * Opens a page of one conversation's messages, loading each key version once (a key that
+   * outlived `cache.maxAgeMs` while the page waited for others is read again). Returns one
    * result per item, in order: a tampered message does not hide the rest of the page. Input
    * errors and KMS/store outages reject the whole call.
    *
@@ -448,22 +478,57 @@ export class Keywarden {
     const versions = new Array<number>(cts.length);
     const keys = new Map<number, CachedKey | null>();
     const shredded = new Set<number>();
+    /** Versions whose key was held while the page waited for another load. */
+    const waited = new Set<number>();
+    // Loads one version's key and pins it (later awaits may evict it; it must stay usable for
+    // this page); null when shredded or absent (the items say which).
+    const take = async (v: number): Promise<CachedKey | null> => {
+      let k: CachedKey | null = null;
+      try {
+        while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, v), signal);
+        this.#part.pin(k);
+        return k;
+      } catch (err) {
+        if (err instanceof KeyShreddedError) shredded.add(v);
+        else if (!(err instanceof DecryptionError)) throw err;
+        return null;
+      }
+    };
     try {
       for (let i = 0; i < cts.length; i++) {
         const v = (versions[i] = headerVersion(cts[i]!)); // 0: malformed
         if (v === 0 || keys.has(v)) continue;
-        let k = this.#part.version(conversationId, v) ?? null;
-        try {
-          while (k === null || k.slot < 0) k = await raceAbort(this.#keys.version(conversationId, v), signal);
-          this.#part.pin(k); // later awaits may evict it; it must stay usable for this page
-        } catch (err) {
-          if (err instanceof KeyShreddedError) {
-            shredded.add(v);
-            k = null;
-          } else if (err instanceof DecryptionError) k = null;
-          else throw err;
+        const cached = this.#part.version(conversationId, v);
+        if (cached !== undefined && cached.slot >= 0) {
+          this.#part.pin(cached); // synchronous: a page of cached keys never yields
+          keys.set(v, cached);
+          continue;
         }
-        keys.set(v, k);
+        for (const held of keys.keys()) waited.add(held);
+        keys.set(v, await take(v));
+      }
+      // No key is used more than cache.maxAgeMs after its load (KeyCacheOptions.maxAgeMs), as
+      // decrypt guarantees: one held while the page waited on other loads (a KMS call each, one
+      // after the other) may have aged out meanwhile, and a shred on another instance reaches this
+      // one only through that bound. Each such key is read again, once, all together, and used as
+      // decrypt uses one it just loaded (outside review 4, 2026-12-02: a page returned plaintext of
+      // a version that this instance's own decrypt already reported shredded;
+      // test/review4-core-decryptmany-max-age.test.ts).
+      const aged = waited.size === 0 ? [] : [...waited].filter((v) => {
+        const k = keys.get(v);
+        return k !== undefined && k !== null && !k.revoked && !this.#part.fresh(k);
+      });
+      if (aged.length > 0) {
+        // allSettled: every re-read has pinned or failed before an error leaves (the finally unpins).
+        const again = await Promise.allSettled(aged.map(take));
+        let failure: { reason: unknown } | undefined;
+        aged.forEach((v, j) => {
+          const r = again[j]!;
+          if (r.status === 'rejected') return void (failure ??= r);
+          this.#part.unpin(keys.get(v)!);
+          keys.set(v, r.value);
+        });
+        if (failure !== undefined) throw failure.reason;
       }
       if (this.#keys.closed) throw new ClosedError();
       const results = new Array<DecryptResult>(cts.length);
@@ -525,6 +590,7 @@ export class Keywarden {
   async rotate(conversationId: string, options?: CallOptions): Promise<KeyVersionInfo> {
     if (this.#keys.closed) throw new ClosedError();
     const signal = callSignal(options);
+    this.#clock(); // a bad options.now is refused before a key is generated (checkedClock)
     return toInfo(await raceAbort(this.#keys.rotate(conversationId), signal));
   }
 
@@ -608,6 +674,7 @@ export class Keywarden {
   async startGeneration(conversationId: string, options?: CallOptions): Promise<KeyVersionInfo> {
     if (this.#keys.closed) throw new ClosedError();
     const signal = callSignal(options);
+    this.#clock(); // as rotate
     return toInfo(await raceAbort(this.#keys.startGeneration(conversationId), signal));
   }
 
@@ -653,6 +720,7 @@ export class Keywarden {
    */
   async rewrap(options?: RewrapOptions & { branch?: string }): Promise<RewrapReport> {
     if (this.#keys.closed) throw new ClosedError();
+    this.#clock(); // as rotate: a bad options.now is refused before any key moves
     const { branch, ...rest } = ownOptions('options', options, ['to', 'batchSize', 'concurrency', 'maxAttempts', 'signal', 'onProgress', 'branch']);
     const o = rewrapOptions(rest, this.#masterKey);
     const mk = this.#masterKey;

@@ -411,6 +411,11 @@ export class CachePartition {
     this.#deactivatedAllAt = ++this.#gen;
   }
 
+  /** Whether `k` is still within `maxAgeMs` of its load (what a lookup checks; for a key held across awaits). */
+  fresh(k: CachedKey): boolean {
+    return this.#cache._fresh(k);
+  }
+
   /** How long ago `k` was loaded (ms). */
   ageMs(k: CachedKey): number {
     return this.#cache.ageMs(k);
