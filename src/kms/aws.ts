@@ -34,7 +34,9 @@ export interface AwsKmsMasterKeyOptions {
   /**
    * Key ARNs of earlier master keys whose wrapped keys this key may still unwrap (and re-wrap
    * from), e.g. the key an alias pointed to before: until `rewrap` has moved every key. Keys
-   * recorded under any other ARN are refused with ERR_KMS_KEY_UNAVAILABLE before any KMS call.
+   * recorded under any other ARN are refused with ERR_KMS_KEY_UNAVAILABLE, never sent to Decrypt
+   * under the key they name (configured by alias without kms:DescribeKey, a cold instance asks KMS to
+   * Decrypt under the alias itself, which refuses any other key's blob).
    */
   previousKeyIds?: string[];
 }
@@ -68,6 +70,11 @@ export function mapKmsError(err: unknown, op: string): KmsError {
   else if (INVALID_CIPHERTEXT.has(name)) code = 'ERR_KMS_INVALID_CIPHERTEXT';
   else if (UNAVAILABLE.has(name) || e?.$fault === 'server' || (typeof e?.code === 'string' && NETWORK_CODES.has(e.code))) code = 'ERR_KMS_UNAVAILABLE';
   return new KmsError(code, `KMS ${op} failed${name ? ` (${name})` : ''}`, err);
+}
+
+/** The refusal of a key recorded under a KMS key this one was not configured for. */
+function notOurs(masterKeyId: string, cause?: unknown): KmsError {
+  return new KmsError('ERR_KMS_KEY_UNAVAILABLE', `keys recorded under ${KEY_ARN.test(masterKeyId) ? masterKeyId : 'that master key id'} are not this master key's: list an earlier key's ARN in previousKeyIds`, cause);
 }
 
 /**
@@ -120,13 +127,27 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     return masterKeyId === this.#arn || this.#previous.has(masterKeyId);
   }
 
-  /** {@link AwsKmsMasterKey.#accepts}, after learning this key's ARN when configured by alias. */
-  async #check(masterKeyId: string, options: KmsCallOptions | undefined): Promise<void> {
-    if (this.#accepts(masterKeyId)) return;
-    if (this.#arn === undefined && KEY_ARN.test(masterKeyId)) await this.resolveKeyId(options);
-    if (!this.#accepts(masterKeyId)) {
-      throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `keys recorded under ${KEY_ARN.test(masterKeyId) ? masterKeyId : 'that master key id'} are not this master key's: list an earlier key's ARN in previousKeyIds`);
+  /**
+   * {@link AwsKmsMasterKey.#accepts}, after learning this key's ARN when configured by alias.
+   * Returns the KeyId the Decrypt must name: the recorded ARN once it is known to be accepted; or,
+   * when this key is configured by alias (or key id) and may not `DescribeKey` — the documented
+   * key policy grants `GenerateDataKey` and `Decrypt` only — the configured id itself, so that KMS
+   * resolves it and refuses a blob under any other key (IncorrectKeyException), and the ARN it
+   * answers with is checked against the record (outside review, 2026-12-02: a cold instance
+   * configured by alias could unwrap nothing until it had generated a key).
+   */
+  async #check(masterKeyId: string, options: KmsCallOptions | undefined): Promise<string> {
+    if (this.#accepts(masterKeyId)) return masterKeyId;
+    if (this.#arn === undefined && KEY_ARN.test(masterKeyId)) {
+      try {
+        await this.resolveKeyId(options);
+      } catch (err) {
+        if (!(err instanceof KmsError) || err.code !== 'ERR_KMS_ACCESS_DENIED') throw err;
+        return this.keyId;
+      }
     }
+    if (!this.#accepts(masterKeyId)) throw notOurs(masterKeyId);
+    return masterKeyId;
   }
 
   #opts(options: KmsCallOptions | undefined): { abortSignal?: AbortSignal } {
@@ -223,22 +244,32 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
   }
 
   async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
-    await this.#check(masterKeyId, options);
+    const pinned = await this.#check(masterKeyId, options);
+    /** Pinned to the configured alias rather than the recorded ARN (see #check). */
+    const byAlias = pinned !== masterKeyId;
     let out;
     try {
       out = await this.#client.send(
-        new DecryptCommand({ CiphertextBlob: wrappedKey, EncryptionContext: { ...context }, KeyId: masterKeyId, GrantTokens: this.#grantTokens }),
+        new DecryptCommand({ CiphertextBlob: wrappedKey, EncryptionContext: { ...context }, KeyId: pinned, GrantTokens: this.#grantTokens }),
         options?.signal === undefined ? {} : { abortSignal: options.signal },
       );
     } catch (err) {
+      // The blob is not under the key the alias names: not this master key's.
+      if (byAlias && (err as { name?: unknown } | null)?.name === 'IncorrectKeyException') throw notOurs(masterKeyId, err);
       throw mapKmsError(err, 'Decrypt');
     }
     const { Plaintext, KeyId } = out;
+    if (byAlias && Plaintext instanceof Uint8Array && typeof KeyId === 'string' && KEY_ARN.test(KeyId) && KeyId !== masterKeyId) {
+      // This key's blob, recorded under another ARN: the record is not this master key's.
+      clean(Plaintext);
+      throw notOurs(masterKeyId);
+    }
     // KMS names the key it decrypted with: it must be the one asked for (strict mode).
     if (!(Plaintext instanceof Uint8Array) || Plaintext.length !== 32 || KeyId !== masterKeyId) {
       if (Plaintext instanceof Uint8Array) clean(Plaintext);
       throw new KmsError('ERR_KMS_FAILED', 'KMS Decrypt returned an unexpected response');
     }
+    if (byAlias) this.#arn ??= KeyId; // the ARN behind the alias, as KMS just named it (as GenerateDataKey does)
     return Plaintext;
   }
 }

@@ -51,18 +51,43 @@ export class MasterKeyRing implements MasterKeyProvider {
   }
 
   async unwrapDataKey(wrappedKey: Uint8Array, context: Readonly<Record<string, string>>, masterKeyId: string, options?: KmsCallOptions): Promise<Uint8Array> {
-    const m = this.memberFor(masterKeyId) ?? (await this.#resolveMembers(options), this.memberFor(masterKeyId));
-    if (m === undefined) throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `no master key in the ring unwraps keys of ${masterKeyId}`);
-    return m.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+    const found = this.memberFor(masterKeyId);
+    if (found !== undefined) return found.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+    const undescribed = await this.#resolveMembers(options);
+    const m = this.memberFor(masterKeyId);
+    if (m !== undefined) return m.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+    // Members that may not learn their ARN (no kms:DescribeKey: the documented key policy grants
+    // GenerateDataKey and Decrypt only) may still own the key: each is asked in turn and refuses a
+    // key that is not its own (AwsKmsMasterKey pins its Decrypt to the configured alias and checks
+    // the ARN KMS answers with). Outside review, 2026-12-02: a cold ring of alias-configured members
+    // refused every key.
+    for (const u of undescribed) {
+      try {
+        return await u.unwrapDataKey(wrappedKey, context, masterKeyId, options);
+      } catch (err) {
+        if (!(err instanceof KmsError) || err.code !== 'ERR_KMS_KEY_UNAVAILABLE') throw err;
+      }
+    }
+    throw new KmsError('ERR_KMS_KEY_UNAVAILABLE', `no master key in the ring unwraps keys of ${masterKeyId}`);
   }
 
   /**
    * Lets members configured by alias learn the key ARN behind it (KMS DescribeKey, once each):
    * a member claims only the ARNs it knows are its own (AwsKmsMasterKey, strict mode). A member
-   * that cannot tell claims nothing more.
+   * that cannot tell claims nothing more. Returns the members refused DescribeKey
+   * (ERR_KMS_ACCESS_DENIED), in ring order.
    */
-  async #resolveMembers(options: KmsCallOptions | undefined): Promise<void> {
-    await Promise.all(this.members.map(async (m) => m.resolveKeyId?.(options).catch(() => undefined)));
+  async #resolveMembers(options: KmsCallOptions | undefined): Promise<MasterKeyProvider[]> {
+    const denied = await Promise.all(this.members.map(async (m) => {
+      if (m.resolveKeyId === undefined) return false;
+      try {
+        await m.resolveKeyId(options);
+        return false;
+      } catch (err) {
+        return err instanceof KmsError && err.code === 'ERR_KMS_ACCESS_DENIED';
+      }
+    }));
+    return this.members.filter((_, i) => denied[i]);
   }
 
   handlesKeyId(masterKeyId: string): boolean {
