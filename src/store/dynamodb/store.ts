@@ -52,7 +52,9 @@ function toStoreError(op: string, err: unknown): StoreError {
   const e = err as { name?: unknown; $retryable?: unknown; $fault?: unknown; code?: unknown } | null;
   const name = typeof e?.name === 'string' ? e.name : 'driver error';
   const retryable = e?.$retryable !== undefined || e?.$fault === 'server' || /Throttl|ProvisionedThroughput|RequestLimit|InternalServer|ServiceUnavailable|TransactionConflict/.test(name)
-    || (typeof e?.code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT)$/.test(e.code));
+    // The network codes the KMS side (mapKmsError) treats as transient too: a DNS hiccup
+    // (EAI_AGAIN, ENOTFOUND) or a lost route is a blip the SDK itself retries (outside review, 2026-12-02).
+    || (typeof e?.code === 'string' && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH)$/.test(e.code));
   return new StoreError(`dynamodb key store: ${op} failed (${name})`, err, retryable);
 }
 
