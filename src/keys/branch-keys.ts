@@ -149,6 +149,10 @@ export class BranchKeyProvider implements MasterKeyProvider {
     const c = ownOptions('options.cache', o.cache, ['maxAgeMs', 'maxEntries']);
     if (c.maxAgeMs !== undefined) assertInt('options.cache.maxAgeMs', c.maxAgeMs, 0, 2 ** 40);
     if (c.maxEntries !== undefined) assertInt('options.cache.maxEntries', c.maxEntries, 1, 2 ** 24);
+    // Branch keys rotate by age only: they are uncounted (one version wraps any number of
+    // conversation keys), so a count limit would be accepted and never act (outside review, 2026-12-02).
+    const r = ownOptions('options.rotation', o.rotation as { maxAgeMs?: number; maxMessages?: number } | undefined, ['maxAgeMs', 'maxMessages']);
+    if (r.maxMessages !== undefined) throw new InvalidInputError('options.rotation.maxMessages', 'branch keys rotate by age only (rotation.maxAgeMs)');
     const rotation = rotationPolicy(o.rotation, undefined);
     if (o.watchKeyChanges !== undefined && typeof o.watchKeyChanges !== 'boolean') throw new InvalidInputError('options.watchKeyChanges', 'expected boolean');
     if (o.watchKeyChanges && typeof store.subscribe !== 'function') throw new InvalidInputError('options.watchKeyChanges', 'this key store has no change notifications');
