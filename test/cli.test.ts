@@ -69,7 +69,7 @@ describe('help', () => {
 
   it('the usage lines say what the commands take', async () => {
     const usage = async (...path: string[]) => (await cli([...path, '--help'])).out.split('\n')[0];
-    expect(await usage('audit', 'verify')).toBe('usage: keywarden audit verify (--dir DIR | --database-url URL [--schema NAME]) --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]');
+    expect(await usage('audit', 'verify')).toBe('usage: keywarden audit verify (--dir DIR | --database-url URL [--schema NAME]) --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--witness-max-age DURATION] [--json]');
     expect(await usage('audit', 'keygen')).toBe('usage: keywarden audit keygen ORIGIN --out-private FILE [--out-public FILE] [--json]');
     expect(await usage('token', 'request')).toContain('--conversation ID [--conversation ID]...');
     expect(await usage('migrate')).toBe('usage: keywarden migrate --database-url URL [--schema NAME] [--partitions N] [--batch-rows N] [--copy-only] [--json]');

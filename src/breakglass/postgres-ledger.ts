@@ -39,11 +39,13 @@ async function run<R extends QueryResultRow>(client: PoolClient, op: string, sql
  *
  * @example
  * ```ts
+ * const log = await AuditLog.open({ store: new PostgresAuditStore(pool, { schema: 'keywarden' }), signerKey });
  * const ledger = new PostgresTokenLedger(pool, { schema: 'keywarden' });
- * const auditStore = new PostgresAuditStore(pool, { schema: 'keywarden' });
+ * let pending: AuditPending | undefined;
  * const won = await ledger.consume(jti, expiresAt, async (tx) => {
- *   await auditStore.appendSequenced([intentEntry], sign, { tx });
+ *   pending = await log.record(intentEvent, { tx, checkpoint: true }); // commits with the token's row, or neither does
  * });
+ * if (won) await pending?.checkpointed(); // the intent is under a signed checkpoint
  * ```
  */
 export class PostgresTokenLedger implements TokenLedger {

@@ -83,7 +83,7 @@ function renderReport(report: AuditVerifyReport): string {
 const verify: CommandSpec = {
   name: 'verify',
   summary: 'check every entry and checkpoint of the log; report tampering with evidence',
-  usage: `${AUDIT_SOURCE_USAGE} --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--json]`,
+  usage: `${AUDIT_SOURCE_USAGE} --key VKEY [--trusted FILE] [--witness VKEY]... [--quorum N] [--witness-max-age DURATION] [--json]`,
   description: `${VKEY_NOTE}\nReads every entry once, in order, in bounded memory, and checks the stored tiles too.\nEntries past the latest checkpoint that the signed tree head covers are pending (not a problem).\nExit status 1 when a problem is found: each is printed with its index and evidence.`,
   options: [
     ...auditSourceOptions,

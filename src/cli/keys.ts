@@ -28,6 +28,7 @@ export const keysGroup: GroupSpec = {
   AWS_REGION, AWS_DEFAULT_REGION         --region
   KEYWARDEN_KMS_ENDPOINT                 --kms-endpoint
   KEYWARDEN_LOCAL_KEY_FILE               --local-key-file
+  KEYWARDEN_SUITE                        --suite
   KEYWARDEN_AUDIT_SIGNER_KEY_FILE        --audit-signer-key
   KEYWARDEN_AUDIT_IDS_KEY_FILE           --audit-ids-key
   KEYWARDEN_ACTOR                        --actor
