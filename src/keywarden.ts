@@ -282,7 +282,7 @@ export class Keywarden {
     const audit = o.audit === undefined ? undefined : validKeyAudit('options.audit', o.audit);
     const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
-    const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache);
+    const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache, Date.now, 'options.cache');
 
     // Validated: now the side effects.
     this.#store = keyStore;

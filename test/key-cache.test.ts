@@ -83,21 +83,21 @@ describe('KeyCache options', () => {
   });
 
   const bad: [string, unknown, string][] = [
-    ['maxEntries', 0, 'cache.maxEntries'],
-    ['maxEntries', -1, 'cache.maxEntries'],
-    ['maxEntries', 1.5, 'cache.maxEntries'],
-    ['maxEntries', NaN, 'cache.maxEntries'],
-    ['maxEntries', Infinity, 'cache.maxEntries'],
-    ['maxEntries', 2 ** 30 + 1, 'cache.maxEntries'],
-    ['maxEntries', '10', 'cache.maxEntries'],
-    ['maxEntries', null, 'cache.maxEntries'],
-    ['maxAgeMs', -1, 'cache.maxAgeMs'],
-    ['maxAgeMs', 0.5, 'cache.maxAgeMs'],
-    ['maxAgeMs', 2 ** 40 + 1, 'cache.maxAgeMs'],
-    ['maxAgeMs', '1000', 'cache.maxAgeMs'],
-    ['maxAgeMs', null, 'cache.maxAgeMs'],
-    ['foo', 1, 'cache.foo'],
-    ['maxentries', 10, 'cache.maxentries'],
+    ['maxEntries', 0, 'options.maxEntries'],
+    ['maxEntries', -1, 'options.maxEntries'],
+    ['maxEntries', 1.5, 'options.maxEntries'],
+    ['maxEntries', NaN, 'options.maxEntries'],
+    ['maxEntries', Infinity, 'options.maxEntries'],
+    ['maxEntries', 2 ** 30 + 1, 'options.maxEntries'],
+    ['maxEntries', '10', 'options.maxEntries'],
+    ['maxEntries', null, 'options.maxEntries'],
+    ['maxAgeMs', -1, 'options.maxAgeMs'],
+    ['maxAgeMs', 0.5, 'options.maxAgeMs'],
+    ['maxAgeMs', 2 ** 40 + 1, 'options.maxAgeMs'],
+    ['maxAgeMs', '1000', 'options.maxAgeMs'],
+    ['maxAgeMs', null, 'options.maxAgeMs'],
+    ['foo', 1, 'options.foo'],
+    ['maxentries', 10, 'options.maxentries'],
   ];
   it.each(bad)('rejects %s = %s with ERR_INVALID_INPUT and param %s', (key, value, param) => {
     let err: unknown;
@@ -110,8 +110,8 @@ describe('KeyCache options', () => {
     expect(err).toMatchObject({ code: 'ERR_INVALID_INPUT', param });
   });
 
-  it.each([null, 5, 'big', [1]])('rejects options that are not an object (%s) with param cache', (options) => {
-    expect(() => new KeyCache(options as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'cache' }));
+  it.each([null, 5, 'big', [1]])('rejects options that are not an object (%s) with param options', (options) => {
+    expect(() => new KeyCache(options as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_INPUT', param: 'options' }));
   });
 
   it('rejects a clock that is not a function', () => {

@@ -117,14 +117,17 @@ export class KeyCache {
   #size = 0;
   readonly #stats = { hits: 0, misses: 0, loads: 0, coalesced: 0, evictions: 0 };
 
-  /** @param now clock in milliseconds (tests inject one) */
-  constructor(options?: KeyCacheOptions, now: () => number = Date.now) {
-    const o = ownOptions('cache', options, ['maxEntries', 'maxAgeMs']);
+  /**
+   * @param now clock in milliseconds (tests inject one)
+   * @param label @internal how the caller passed `options`, for error messages (Keywarden: `options.cache`)
+   */
+  constructor(options?: KeyCacheOptions, now: () => number = Date.now, label = 'options') {
+    const o = ownOptions(label, options, ['maxEntries', 'maxAgeMs']);
     // `=== undefined`, not `??`: an explicit null is an error, not a request for the default.
     const maxEntries = o.maxEntries === undefined ? DEFAULT_MAX_ENTRIES : o.maxEntries;
     const maxAgeMs = o.maxAgeMs === undefined ? DEFAULT_MAX_AGE_MS : o.maxAgeMs;
-    assertInt('cache.maxEntries', maxEntries, 1, 2 ** 30);
-    assertInt('cache.maxAgeMs', maxAgeMs, 0, 2 ** 40);
+    assertInt(`${label}.maxEntries`, maxEntries, 1, 2 ** 30);
+    assertInt(`${label}.maxAgeMs`, maxAgeMs, 0, 2 ** 40);
     if (typeof now !== 'function') throw new InvalidInputError('now', 'expected a function returning milliseconds');
     this.maxEntries = maxEntries;
     this.maxAgeMs = maxAgeMs;
