@@ -259,14 +259,15 @@ export class FileAuditStore implements AuditStore {
 
   integrate(batch: IntegrateBatch): Promise<void> {
     return this.#serial(async () => {
-      const head = this.#requireSequencer();
-      if (batch.start !== headSize(head.note)) throw new AuditUnavailableError(`audit store ${this.dir}: the head is at ${headSize(head.note)}, the batch extends ${batch.start}`);
+      const before = this.#requireSequencer();
+      if (batch.start !== headSize(before.note)) throw new AuditUnavailableError(`audit store ${this.dir}: the head is at ${headSize(before.note)}, the batch extends ${batch.start}`);
       // The fence: the lock must still be this instance's before it writes a file (a takeover
       // by another process, however it came about, stops this one here).
       if ((await this.#lockHolder()) !== lockText(this.#instance)) {
-        await this.releaseSequencer();
+        await this.#release();
         throw new AuditUnavailableError(`audit store ${this.dir}: this instance no longer holds LOCK; nothing was integrated`);
       }
+      const head = await this.#publishPending();
       let written: string[] = [];
       try {
         written = await this.#tiles.write(batch.tiles);
@@ -312,6 +313,25 @@ export class FileAuditStore implements AuditStore {
     }
     this.#head = next;
     if (checkpoint !== undefined) await this.#publish(checkpoint);
+  }
+
+  /**
+   * The head as it is once the checkpoint a failed publication left pending is in the history.
+   * That checkpoint is the head's own note, which `state()` already serves as the latest
+   * checkpoint to every reader; the next publication writes at the same history offset, so
+   * without this a step carrying a new checkpoint truncated it away and it never reached the
+   * history (review 4, test/review4-audit-unpublished-checkpoint.test.ts). Called before a step
+   * writes anything: if it fails again, nothing of the step is written.
+   */
+  async #publishPending(): Promise<HeadState> {
+    const head = this.#requireSequencer();
+    if (head.pending === undefined) return head;
+    try {
+      await this.#publish(head.pending);
+    } catch (err) {
+      throw new AuditUnavailableError(`audit store ${this.dir}: publishing the pending checkpoint failed (${codeOf(err)}); nothing of this step was written`, err);
+    }
+    return this.#requireSequencer();
   }
 
   /** Appends `note` to the history at the recorded end and replaces the `checkpoint` file. */
@@ -366,7 +386,9 @@ export class FileAuditStore implements AuditStore {
   appendCheckpoint(note: string): Promise<void> {
     const size = noteSize(note);
     return this.#serial(async () => {
-      const head = this.#requireSequencer();
+      const pending = this.#head?.pending;
+      const head = await this.#publishPending();
+      if (note === pending) return; // just published: once in the history
       const latest = (await this.state()).checkpoint;
       if (latest !== undefined && (checkpointSize(latest) ?? 0) > size) return;
       // The newest checkpoint for the head's own size becomes the head (it is the newest signed statement).
@@ -385,15 +407,26 @@ export class FileAuditStore implements AuditStore {
 
   pruneCheckpoints(keep: number): Promise<number> {
     return this.#serial(async () => {
-      const head = this.#requireSequencer();
+      const head = await this.#publishPending();
       const all = await this.checkpoints();
       const drop = Math.max(0, all.length - Math.max(1, keep));
       if (drop === 0) return 0;
       const data = Buffer.concat([MAGIC, ...all.slice(drop).map((n) => frame(enc.encode(n)))]);
       await this.#history?.close();
-      await replaceFile(join(this.dir, 'checkpoints'), data);
-      await syncDir(this.dir);
-      this.#history = await open(join(this.dir, 'checkpoints'), 'r+');
+      let replaced = false;
+      try {
+        await replaceFile(join(this.dir, 'checkpoints'), data);
+        replaced = true;
+        await syncDir(this.dir);
+      } finally {
+        // Open again whether or not the history was replaced: a failed replacement left the
+        // store holding the closed handle, and every later checkpoint failed to publish (EBADF)
+        // until a reopen (review 4, test/review4-audit-prune-failure-history.test.ts). A history
+        // that was replaced ends at its new length, whatever failed after (a takeover finds that
+        // end by scanning while the head file names the old one).
+        this.#history = await open(join(this.dir, 'checkpoints'), 'r+');
+        if (replaced) this.#head = { ...head, history: data.length, pending: undefined };
+      }
       const next = { ...head, history: data.length, pending: undefined };
       await replaceFile(join(this.dir, 'head'), encodeHead(next));
       await syncDir(this.dir);
@@ -445,7 +478,7 @@ export class FileAuditStore implements AuditStore {
       this.#head = await this.#reconcileHistory(head);
       return true;
     } catch (err) {
-      await this.releaseSequencer();
+      await this.#release();
       throw err instanceof KeywardenError ? err : new AuditUnavailableError(`audit store ${this.dir}: could not take over as sequencer (${codeOf(err)})`, err);
     }
   }
@@ -483,7 +516,24 @@ export class FileAuditStore implements AuditStore {
     return { ...head, history: end, pending: undefined };
   }
 
+  /**
+   * Gives the role up — once this instance's step in flight (and any queued behind it) has
+   * finished. The sequencer stops waiting for a slow step after `appendTimeoutMs`, but the step
+   * is past its LOCK fence and still writes its tiles and head: removing LOCK under it let
+   * another process take the role and integrate at the same size, and this step then overwrote
+   * that batch (review 4, test/review4-audit-close-step-in-flight.test.ts). The PostgreSQL store
+   * behaves the same way: its release waits for the step's lock on the lease row.
+   */
   async releaseSequencer(): Promise<void> {
+    for (let tail = this.#tail; ; tail = this.#tail) {
+      await tail;
+      if (tail === this.#tail) break;
+    }
+    await this.#release();
+  }
+
+  /** Gives the role up now (from inside a step, or when no step can be in flight). */
+  async #release(): Promise<void> {
     this.#head = undefined;
     this.#claimed.clear();
     await this.#history?.close().catch(() => undefined);
