@@ -545,6 +545,9 @@ export class AuditLog {
 
   /** An empty record that waits, through the outbox: a checkpoint over everything before it. */
   async #request(signal: AbortSignal): Promise<AuditReceipt> {
+    // Like record(): a closed log writes nothing (its store is closed, and no waiter of it would
+    // ever be settled — the request only ran into appendTimeoutMs).
+    if (this.#closed) throw new AuditUnavailableError('the audit log is closed');
     const record = sealOutboxRecord(this.#keys.mac, [], true, this.#producer.next());
     const ticket = await this.#storeCall(() => this.#store.enqueue(record));
     return this.#tickets.wait(ticket, record.mac, signal);
@@ -647,6 +650,8 @@ export class AuditLog {
     if (cosignatures.length === 0) throw new InvalidInputError('note', 'no valid cosignature by the given witnesses');
     await this.#withTimeout(() => this.#storeCall(() => this.#store.appendCheckpoint(note)));
     if (cp.size >= this.#view.checkpointSize) this.#view = { ...this.#view, checkpoint: note, checkpointSize: cp.size };
+    // The sequencer's own view too: its next batch hands that view back to the log.
+    this.#seq?.adoptCheckpoint(note, cp.size);
     return cosignatures;
   }
 

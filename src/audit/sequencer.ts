@@ -177,6 +177,16 @@ export class Sequencer {
     this.#wake?.();
   }
 
+  /**
+   * A checkpoint of this log stored by someone else — `acceptCosignatures`, the same tree with
+   * witness cosignatures — becomes the view's latest when it is not older than the view's own.
+   * Without this, the next batch without a checkpoint handed the plain note back to the log and
+   * later proofs lost the cosignatures (review 4, test/review4-audit-cosigned-view-reverts.test.ts).
+   */
+  adoptCheckpoint(note: string, size: number): void {
+    if (size >= this.#view.checkpointSize && size <= this.#view.size) this.#view = { ...this.#view, checkpoint: note, checkpointSize: size };
+  }
+
   /** Publishes a checkpoint of the tree as of the next round (on demand). */
   checkpoint(): Promise<string> {
     if (this.#stopped) return Promise.reject(new AuditUnavailableError('this instance is no longer the audit sequencer'));
