@@ -77,6 +77,9 @@ export class TicketWaiters {
    * the outbox record the writer enqueued under `ticket`.
    */
   wait(ticket: string, recordMac: Uint8Array, signal?: AbortSignal, entries: readonly Uint8Array[] = []): Promise<AuditReceipt> {
+    // Already aborted (the deadline passed while the record was enqueued): 'abort' will not fire
+    // again, so a waiter registered now would never settle and keep the poller going.
+    if (signal?.aborted === true) return Promise.reject(signal.reason instanceof KeywardenError ? signal.reason : new AbortedError(signal.reason));
     return new Promise<AuditReceipt>((resolve, reject) => {
       const w: Waiter = { resolve, reject, entries, recordMac };
       const list = this.#waiters.get(ticket) ?? [];
