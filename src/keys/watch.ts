@@ -51,14 +51,24 @@ export class KeyWatcher {
   async #subscribe(): Promise<void> {
     if (this.#closed) return;
     let stop: () => Promise<void>;
+    // A loss reported before `subscribe` resolved (the connection dropped right after LISTEN):
+    // that subscription is dead on arrival. It is stopped once it resolves and never counted as
+    // listening; #onLost has already scheduled the retry (outside review, 2026-12-02: it was
+    // kept as live, and the retry's subscription replaced it without stopping it).
+    let ready = false;
+    let lostEarly = false;
     try {
-      stop = await this.#store.subscribe!(this.#onChange, (err) => this.#onLost(err));
+      stop = await this.#store.subscribe!(this.#onChange, (err) => {
+        if (!ready) lostEarly = true;
+        this.#onLost(err);
+      });
     } catch (err) {
       this.#stats.failures++;
       this.#fail(err);
       return;
     }
-    if (this.#closed) return void stop().catch(() => undefined);
+    ready = true;
+    if (this.#closed || lostEarly) return void stop().catch(() => undefined);
     this.#stop = stop;
     this.#attempt = 0;
     if (this.#lost) this.#stats.reconnects++;
