@@ -171,7 +171,8 @@ export interface PgTransactionErrors {
 
 /**
  * Runs `fn` in a transaction. `run` executes BEGIN/COMMIT with the caller's error mapping;
- * `isOpen()` tells fn's deferred work whether the transaction is still open; an aborted
+ * `isOpen()` tells fn's deferred work whether the transaction is still open (false from the
+ * moment fn settles, before COMMIT or ROLLBACK is sent); an aborted
  * `signal` (checked just before COMMIT) rolls the transaction back instead.
  */
 export async function withPgTransaction<T>(
@@ -193,7 +194,15 @@ export async function withPgTransaction<T>(
   let broken = false;
   try {
     await run(client, 'BEGIN');
-    const out = await fn(client, () => open);
+    let out: T;
+    try {
+      out = await fn(client, () => open);
+    } finally {
+      // Closed as soon as fn settles, not once COMMIT or ROLLBACK has come back: a call made in
+      // between would be queued behind them on this connection and run there in autocommit — a
+      // write of a rolled-back transaction committing on its own (outside review, 2026-12-02).
+      open = false;
+    }
     // The caller's deadline passed while we worked: it has reported failure, so roll back
     // rather than commit something it told its own caller did not happen.
     if (signal?.aborted) throw signal.reason;
@@ -241,8 +250,30 @@ export async function poolQuery<R extends QueryResultRow>(pool: Pool, sql: strin
   }
 }
 
+/** Guarded stand-ins for a transaction's client (see {@link guardedClient}). */
+const guards = new WeakMap<object, { client: PoolClient; isOpen: () => boolean }>();
+
+/**
+ * A stand-in for a transaction's `client` whose statements (through {@link queryOn}) are refused
+ * once `isOpen()` is false: a call still running when its transaction's fn settled would
+ * otherwise send its next statements after the COMMIT or ROLLBACK, on the same connection, in
+ * autocommit — or, once the connection is back in the pool, inside someone else's transaction
+ * (outside review, 2026-12-02: a rotation of a rolled-back transaction committed so).
+ * @internal
+ */
+export function guardedClient(client: PoolClient, isOpen: () => boolean): PoolClient {
+  const stand = { query: () => Promise.reject(new StoreError('postgres key store: query a guarded client through queryOn')) };
+  guards.set(stand, { client, isOpen });
+  return stand as unknown as PoolClient;
+}
+
 /** A Pool or a checked-out client: `poolQuery` for the first, the client's own query for the second. */
 export function queryOn<R extends QueryResultRow>(q: Pick<Pool, 'query'> | Pick<PoolClient, 'query'>, sql: string, params?: unknown[]): Promise<QueryResult<R>> {
+  const guard = guards.get(q);
+  if (guard !== undefined) {
+    if (!guard.isOpen()) return Promise.reject(new StoreError('postgres key store: the transaction has already ended'));
+    q = guard.client;
+  }
   if (isPool(q)) return poolQuery<R>(q, sql, params);
   const client = q as PoolClient;
   // Inside a transaction a failed statement aborts it: no retry here, the caller's retry (the

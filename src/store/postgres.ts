@@ -16,7 +16,7 @@ import type { SuiteName } from '../format/suites.js';
 import { InvalidInputError, StoreError } from '../errors.js';
 import { ownOptions } from '../util/validate.js';
 import type { CompanionInsert, InsertResult, KeyChange, KeyStore, KeyStoreSummary, ScanQuery, ScanRow, ShredResult, WrappedQuery, WrappingUpdate } from './types.js';
-import { assertPool, guardPool, channelName, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
+import { assertPool, guardPool, channelName, guardedClient, queryOn, quoteIdent, schemaOption, toStoreError, withPgTransaction } from './pg.js';
 import { preparedStatementsOption } from './pg-statements.js';
 import { type ChangeDetection, listenForChanges, pollForChanges } from './pg-changes.js';
 
@@ -305,8 +305,11 @@ export class PostgresKeyStore implements KeyStore {
    * Runs `fn` in one database transaction (READ COMMITTED unless the server's default says
    * otherwise): all its calls commit together when it resolves, none when it rejects, and its
    * rejection is rethrown as is. Nested calls join the outer transaction. The `tx` store must
-   * not be used after `fn` settles; calls on the outer store inside `fn` run outside the
-   * transaction (and, with a pool of one connection, would wait for it forever).
+   * not be used after `fn` settles: from that moment its calls, and every further statement of a
+   * call still running, are refused (StoreError), and when `fn` resolves with a call still
+   * running the transaction rolls back and rejects (StoreError) rather than commit part of it.
+   * Calls on the outer store inside `fn` run outside the transaction (and, with a pool of one
+   * connection, would wait for it forever).
    *
    * @example
    * ```ts
@@ -317,7 +320,20 @@ export class PostgresKeyStore implements KeyStore {
    * ```
    */
   transaction<T>(fn: (tx: KeyStore) => Promise<T>): Promise<T> {
-    return this.#withTransaction('transaction', (client, isOpen) => fn(this.#boundTo(client, isOpen)));
+    return this.#withTransaction('transaction', async (client, isOpen) => {
+      const bound = this.#boundTo(client, isOpen);
+      let out: T;
+      try {
+        out = await fn(bound.tx);
+      } finally {
+        bound.close();
+      }
+      // A call still running would be cut in two: its statements so far in the transaction, the
+      // rest refused. Roll back all of it instead (outside review, 2026-12-02: fn resolving during
+      // a rotation committed the supersede without the new version).
+      if (bound.running() > 0) throw new StoreError('postgres key store: transaction: fn settled while a call on its store was still running (rolled back)');
+      return out;
+    });
   }
 
   /** A transaction on a dedicated connection (see withPgTransaction). */
@@ -334,9 +350,25 @@ export class PostgresKeyStore implements KeyStore {
   }
 
   /** The store `transaction` hands to fn: every call on the transaction's connection. */
-  #boundTo(client: PoolClient, isOpen: () => boolean): KeyStore {
-    const guard = <T>(call: () => Promise<T>): Promise<T> =>
-      isOpen() ? call() : Promise.reject(new StoreError('postgres key store: the transaction has already ended'));
+  #boundTo(txClient: PoolClient, isOpen: () => boolean): { tx: KeyStore; close: () => void; running: () => number } {
+    // Closed the moment fn settles (close()). Every statement checks it, not only each call's
+    // start: a call still running then must not go on outside the transaction (guardedClient).
+    let closed = false;
+    let running = 0;
+    const live = () => !closed && isOpen();
+    const client = guardedClient(txClient, live);
+    const guard = <T>(call: () => Promise<T>): Promise<T> => {
+      if (!live()) return Promise.reject(new StoreError('postgres key store: the transaction has already ended'));
+      running++;
+      let p: Promise<T>;
+      try {
+        p = call();
+      } catch (err) {
+        running--;
+        return Promise.reject(err);
+      }
+      return p.finally(() => running--);
+    };
     const tx: KeyStore = {
       getLatest: (c) => guard(() => this.#getLatest(client, c)),
       getVersion: (c, v) => guard(() => this.#getVersion(client, c, v)),
@@ -353,9 +385,9 @@ export class PostgresKeyStore implements KeyStore {
       transaction: (fn) => guard(() => fn(tx)),
       // The connection of this transaction, so that an audit append can join it (a key and its
       // key.created record commit together): see AuditStore.appendSequenced's `tx`.
-      txHandle: client,
+      txHandle: txClient,
     };
-    return tx;
+    return { tx, close: () => { closed = true; }, running: () => running };
   }
 
   async #getLatest(q: Queryable, conversationId: string): Promise<KeyRecord | undefined> {
