@@ -137,15 +137,29 @@ export async function pollForChanges(
   pool: Pool, schema: string, kind: string, intervalMs: number, onPayload: OnPayload, onLost: ((err: unknown) => void) | undefined,
 ): Promise<() => Promise<void>> {
   const table = `${quoteIdent(schema)}.keywarden_key_changes`;
-  let last: bigint;
+  let last = 0n;
+  /** Skipped sequence numbers (as decimal strings) and when they were first skipped. */
+  const gaps = new Map<string, number>();
   try {
-    const res = await poolQuery<{ seq: string }>(pool, `SELECT coalesce(max(seq), 0)::text AS seq FROM ${table}`);
-    last = BigInt(res.rows[0]!.seq);
+    // The last PAGE numbers of the sequence, not only its end: a number missing below the end
+    // may be a writer still in flight, whose change commits after this subscription exists. It
+    // is a gap like those found later (asked for again until GAP_WAIT_MS), else it would never
+    // be reported (outside review, 2026-12-02: a rotation numbered before a committed one and
+    // committed after subscribe() was lost for good). A number pruned or rolled back long ago
+    // is asked for in vain, and forgotten like any gap.
+    // (`n`, not `seq`: ORDER BY would take the text alias and sort "9" above "10".)
+    const res = await poolQuery<{ n: string }>(pool,
+      `SELECT seq::text AS n FROM ${table} WHERE seq > (SELECT coalesce(max(seq), 0) FROM ${table}) - ${PAGE} ORDER BY seq DESC`);
+    const present = new Set(res.rows.map((r) => r.n));
+    if (res.rows.length > 0) {
+      last = BigInt(res.rows[0]!.n);
+      const now = Date.now();
+      const low = last > BigInt(PAGE) ? last - BigInt(PAGE) : 0n;
+      for (let g = low + 1n; g < last && gaps.size < MAX_GAPS; g++) if (!present.has(g.toString())) gaps.set(g.toString(), now);
+    }
   } catch (err) {
     throw toStoreError('subscribe', err);
   }
-  /** Skipped sequence numbers (as decimal strings) and when they were first skipped. */
-  const gaps = new Map<string, number>();
   let done = false;
   let lastPrune = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -153,19 +167,22 @@ export async function pollForChanges(
 
   const pollOnce = async () => {
     for (;;) {
-      const res = await poolQuery<{ seq: string; kind: string; payload: string }>(
+      // `n`, not `seq`: ORDER BY would take a text alias `seq` and read the page in text order
+      // (1, 10, 11, 2, ...; outside review, 2026-12-02: a shred could be reported before the
+      // rotation that preceded it, and a page was the first 1,000 numbers as text).
+      const res = await poolQuery<{ n: string; kind: string; payload: string }>(
         pool,
-        `SELECT seq::text AS seq, kind, payload FROM ${table} WHERE seq > $1 OR seq = ANY($2::bigint[]) ORDER BY seq LIMIT ${PAGE}`,
+        `SELECT seq::text AS n, kind, payload FROM ${table} WHERE seq > $1 OR seq = ANY($2::bigint[]) ORDER BY seq LIMIT ${PAGE}`,
         [last.toString(), [...gaps.keys()]],
       );
       const now = Date.now();
       for (const row of res.rows) {
-        const seq = BigInt(row.seq);
+        const seq = BigInt(row.n);
         if (seq > last) {
           for (let g = last + 1n; g < seq && gaps.size < MAX_GAPS; g++) gaps.set(g.toString(), now);
           last = seq;
         } else {
-          gaps.delete(row.seq);
+          gaps.delete(row.n);
         }
         if (!done && row.kind === kind) onPayload(row.payload);
       }
