@@ -7,7 +7,7 @@
  */
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
-import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats } from './cache/key-cache.js';
+import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats, isForeignKeyCache } from './cache/key-cache.js';
 import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
@@ -282,6 +282,7 @@ export class Keywarden {
     const audit = o.audit === undefined ? undefined : validKeyAudit('options.audit', o.audit);
     const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
+    if (isForeignKeyCache(o.cache)) throw new InvalidInputError('options.cache', 'a KeyCache from another copy of keywarden (ESM and CommonJS both loaded, or two versions): create it from the same import as Keywarden');
     const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache, Date.now, 'options.cache');
 
     // Validated: now the side effects.

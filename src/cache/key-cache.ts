@@ -105,6 +105,13 @@ function revoke(k: CachedKey): CachedKey {
  * ```
  */
 export class KeyCache {
+  /**
+   * A KeyCache of any copy of keywarden says so (ESM and CommonJS builds both loaded, or two
+   * versions): another copy's cannot be shared here, and must be refused rather than read as an
+   * options object (see {@link isForeignKeyCache}).
+   * @internal
+   */
+  static readonly brand: unique symbol = Symbol.for('keywarden.KeyCache.v1') as never;
   readonly maxEntries: number;
   readonly maxAgeMs: number;
   readonly #slab = new KeySlab();
@@ -256,6 +263,18 @@ export class KeyCache {
     this.#pins.delete(k);
     if (this.#doomed.delete(k)) this.#wipe(k);
   }
+}
+
+Object.defineProperty(KeyCache.prototype, KeyCache.brand, { value: true });
+
+/**
+ * True for a KeyCache of another copy of keywarden: it holds its keys in private fields this copy
+ * cannot reach, so it cannot be shared with this copy's instances (outside review, 2026-12-02: it
+ * was silently read as `{ maxEntries, maxAgeMs }` and each instance got a private cache).
+ * @internal
+ */
+export function isForeignKeyCache(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !(value instanceof KeyCache) && (value as Record<symbol, unknown>)[KeyCache.brand] === true;
 }
 
 /** One partition's view of a {@link KeyCache}: conversations map to chains of key versions. */

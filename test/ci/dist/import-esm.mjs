@@ -30,6 +30,8 @@ const fromCjs = await new cjs.Keywarden({ masterKey, keyStore }).decrypt('esm', 
 assert.ok(isKeywardenError(fromCjs, 'ERR_DECRYPT_FAILED'), 'isKeywardenError across copies');
 assert.ok(fromCjs instanceof KeywardenError && fromCjs instanceof DecryptionError && !(fromCjs instanceof KmsError), 'instanceof across copies');
 assert.ok(cjs.isKeywardenError(new DecryptionError()) && new DecryptionError() instanceof cjs.DecryptionError);
+// A KeyCache of the other copy cannot be shared: refused, not silently made a private cache.
+assert.throws(() => new Keywarden({ masterKey, keyStore, cache: new cjs.KeyCache({ maxEntries: 10 }) }), (e) => isKeywardenError(e, 'ERR_INVALID_INPUT') && e.param === 'options.cache');
 
 // Every subpath loads and shares the root's error classes.
 const log = await AuditLog.open({ store: new MemoryAuditStore(), signerKey: generateNoteKey('dist.example/log').signerKey });
