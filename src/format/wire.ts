@@ -13,7 +13,7 @@
 import { UnsupportedFormatError } from '../errors.js';
 import { type SuiteInfo, suiteById } from './suites.js';
 import { readU32, writeU32 } from '../util/bytes.js';
-import { isBytes, plainBytes } from '../util/validate.js';
+import { MAX_PLAINTEXT_BYTES, isBytes, plainBytes } from '../util/validate.js';
 
 /** Format version byte of v1 (opened, no longer sealed). */
 export const FORMAT_V1 = 0x01;
@@ -84,6 +84,10 @@ export function headerVersion(ct: Uint8Array): number {
   const suite = suiteById(ct[1]!);
   if (!suite) return 0;
   if (ct.length < headerLength + suite.nonceLength + suite.tagLength) return 0;
+  // Longer than any message encrypt produces (plaintext ≤ 64 MiB, docs/FORMAT.md "Sizes"): a
+  // hostile or damaged row is refused here, before a key is loaded and the body run through the
+  // cipher (outside review, 2026-12-02).
+  if (ct.length > headerLength + suite.nonceLength + MAX_PLAINTEXT_BYTES + suite.tagLength) return 0;
   return readU32(ct, 2);
 }
 
