@@ -151,7 +151,8 @@ function id(param: string, v: unknown): void {
  * `policy.factors[1].threshold`). Beyond types and ranges it refuses what would let one person
  * count twice or make a factor unsatisfiable: a threshold above the factor's approver count, the
  * same id twice in a factor, one id with two different keys, one key under two ids, a private
- * key (`d`), an unknown reason code.
+ * key (`d`), a small-order public key (under which anyone can forge signatures), an unknown
+ * reason code.
  *
  * @example
  * ```ts

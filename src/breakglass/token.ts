@@ -395,10 +395,31 @@ export function requestDigest(req: BreakGlassRequest): string {
   return base64url.encode(sha256(canonicalRequest(req)));
 }
 
+/**
+ * Whether 32 bytes encode a point of order 1, 2, 4 or 8, read as leniently as any verifier may
+ * (non-canonical y >= p, either sign bit). Approvals are verified by jose through
+ * WebCrypto/OpenSSL, whose Ed25519 check is cofactorless and takes such a key: under the
+ * identity, R = identity and S = 0 verify for every message, so anyone could mint that
+ * approver's approval (outside review 5, 2026-12-02). No private key has such a public key.
+ * The eight small-order points have y in {1, -1, 0, y8, -y8} (mod p), and every point with such
+ * a y is one of them, so y alone decides: no point decoding (a square root per key, on every
+ * verification, since verifyToken validates its policy each time).
+ */
+function isSmallOrderPoint(x: Uint8Array): boolean {
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(i === 31 ? x[i]! & 0x7f : x[i]!);
+  return SMALL_ORDER_Y.has(y % ED25519_P);
+}
+const ED25519_P = 2n ** 255n - 19n;
+// y of the order-8 points: the y-coordinate of the encoding c7176a70…ac037a (little-endian).
+const Y8 = 0x7a03ac9277fdc74ec6cc392cfa53202a0f67100d760b3cba4fd84d3d706a17c7n;
+const SMALL_ORDER_Y = new Set([0n, 1n, ED25519_P - 1n, Y8, ED25519_P - Y8]);
+
 function okpProblem(jwk: unknown, wantPrivate: boolean): string | undefined {
   if (!isPlainObject(jwk)) return 'expected a JWK object';
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519') return 'expected an Ed25519 OKP JWK (kty "OKP", crv "Ed25519")';
   if (typeof jwk.x !== 'string' || jwk.x.length !== 43 || !isCanonicalBase64url(jwk.x)) return 'expected "x" to be 32 bytes of base64url';
+  if (isSmallOrderPoint(base64url.decode(jwk.x))) return 'expected "x" to be a real Ed25519 public key (it is a small-order point, under which anyone can forge signatures)';
   if (wantPrivate && (typeof jwk.d !== 'string' || jwk.d.length !== 43 || !isCanonicalBase64url(jwk.d))) return 'expected a private JWK ("d" of 32 bytes)';
   if (!wantPrivate && jwk.d !== undefined) return 'expected a public JWK (it holds a private key "d")';
   return undefined;
