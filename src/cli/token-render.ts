@@ -7,6 +7,18 @@ import type { TokenInspection } from '../breakglass/policy.js';
 import type { BreakGlassRequest } from '../breakglass/token.js';
 import { oneLine, quoted } from './text.js';
 
+/**
+ * Token JSON as printed on a terminal: DEL, C1 controls, Unicode format characters (bidi,
+ * zero-width) and the line/paragraph separators written as `\uXXXX` escapes (per UTF-16 code
+ * unit). JSON.stringify leaves them raw, and a conversation id may hold any of them; they occur
+ * only inside strings, so the text is the same JSON value — it decodes to the signed request
+ * (outside review 5, 2026-12-02: `token approve` printed them raw to the approver's terminal).
+ */
+export function terminalJson(json: string): string {
+  const unit = (c: string, i: number) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return json.replace(/[\u007f-\u009f\u2028\u2029\p{Cf}]/gu, (c) => Array.from({ length: c.length }, (_, i) => unit(c, i)).join(''));
+}
+
 /** Seconds since the epoch as an RFC 3339 UTC time. */
 export const iso = (s: number): string => new Date(s * 1000).toISOString();
 

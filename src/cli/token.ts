@@ -14,7 +14,8 @@ import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, RefusedError, 
 import { MAX_KEY_FILE, readJson, readText, writeNewFiles } from './files.js';
 import { exposedFileWarning } from './key-files.js';
 import { jsonOption } from './options.js';
-import { describeRequest, iso, renderInspection } from './token-render.js';
+import { oneLine } from './text.js';
+import { describeRequest, iso, renderInspection, terminalJson } from './token-render.js';
 
 const tokenFile = (description: string) => ({ name: 'token', type: 'string', value: 'FILE', required: true, description }) as const;
 const outOption = { name: 'out', type: 'string', value: 'FILE', description: 'write the token to FILE instead of stdout' } as const;
@@ -114,7 +115,7 @@ const request: CommandSpec = {
       await writeToken(out, text);
       ctx.note(`request ${req.jti} written to ${out}; approvers sign digest ${digest}\n`);
     }
-    ctx.emit({ jti: req.jti, digest, expires: iso(req.exp), ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : text);
+    ctx.emit({ jti: req.jti, digest, expires: iso(req.exp), ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : `${terminalJson(encoded)}\n`);
     return EXIT.OK;
   },
 };
@@ -139,7 +140,9 @@ const approve: CommandSpec = {
     try {
       token = decodeToken(await readText(file, 'token'));
     } catch (e) {
-      if (e instanceof BreakGlassError) throw new IncompleteError(`token ${file}: ${e.message}`);
+      // The message quotes the requester's file (an unknown field's name, verbatim): escaped, so
+      // its control sequences cannot redraw what the approver reads (outside review 5, 2026-12-02).
+      if (e instanceof BreakGlassError) throw new IncompleteError(`token ${file}: ${oneLine(e.message)}`);
       throw e;
     }
     const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
@@ -179,7 +182,8 @@ const approve: CommandSpec = {
     const out = args.string('out');
     if (out !== undefined) await writeToken(out, text);
     const result = { approver: id, jti: req.jti, digest, approved: describeRequest(req), approvals: token.approvals.length + 1 };
-    ctx.emit({ ...result, ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : text);
+    // On stdout (a terminal, unless redirected) with requester-controlled text escaped: terminalJson.
+    ctx.emit({ ...result, ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : `${terminalJson(encoded)}\n`);
     return EXIT.OK;
   },
 };
