@@ -16,7 +16,7 @@ import { type TreeHead, openTreeHead } from './records.js';
 import { TileEdge } from './tile-edge.js';
 import type { TileReader } from './tile-tree.js';
 import { TILE_WIDTH, levelSpan, tilePath } from './tiles.js';
-import { type AuditProblem, type AuditVerifyReport, MAX_PROBLEMS_PER_KIND, ProblemList, checkWitnesses, headStateProblem, verifyInput } from './verify.js';
+import { type AuditProblem, type AuditVerifyReport, MAX_PROBLEMS_PER_KIND, ProblemList, checkWitnesses, headStateProblem, rollbackFromTrusted, verifyInput } from './verify.js';
 
 /** What the streaming verifier reads. */
 export interface AuditStreamInput {
@@ -191,7 +191,8 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
     const root = roots.get(trusted.size);
     if (trusted.size > total) problems.push({ kind: 'trusted', index: total, message: `the trusted checkpoint has ${trusted.size} entries, the log only ${total}: the log was truncated`, evidence: [input.trusted!] });
     else if (root === undefined || !equalBytes(root, trusted.rootHash)) problems.push({ kind: 'trusted', message: `the log's first ${trusted.size} entries no longer match the trusted checkpoint: history was rewritten`, evidence: [input.trusted!] });
-    else if (latest !== undefined && latest.cp.size < trusted.size) problems.push({ kind: 'rollback', message: `the latest checkpoint (size ${latest.cp.size}) is older than the trusted one (size ${trusted.size})`, evidence: [input.trusted!, latest.note] });
+    // No checkpoint at all counts as size 0: removing the whole history is a rollback too (outside review 5).
+    else if ((latest?.cp.size ?? 0) < trusted.size) problems.push(rollbackFromTrusted(trusted.size, input.trusted!, latest?.cp.size, latest?.note));
   }
 
   const witnessed = checkWitnesses(input, latest);

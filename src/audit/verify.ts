@@ -46,7 +46,8 @@ export interface AuditVerifyInput {
   witnessQuorum?: number;
   /**
    * The quorum's cosignatures must be at most this old (ms): a store rolled back to an older,
-   * cosigned checkpoint is found only so (or against a trusted checkpoint).
+   * cosigned checkpoint is found only so (or against a trusted checkpoint). One dated more than
+   * this far in the future does not count either.
    */
   witnessMaxAgeMs?: number;
   /** The auditor's clock for `witnessMaxAgeMs` (ms since 1970; default `Date.now`). */
@@ -90,14 +91,30 @@ export function checkWitnesses(
   if (cosignatures.length < quorum) {
     problems.push({ kind: 'witness', checkpoint: latest.pos, message: `the latest checkpoint has ${cosignatures.length} valid witness cosignatures, ${quorum} required` });
   } else if (witnessMaxAgeMs !== undefined) {
-    const since = (input.now ?? Date.now)() - witnessMaxAgeMs;
-    const fresh = cosignatures.filter((c) => c.time * 1000 >= since).length;
+    // Fresh = within the maximum age of the auditor's clock, EITHER way. A cosignature dated in
+    // the future (a witness's wrong clock: tlog-cosignature timestamps are the witness's own, and
+    // verifiers MAY reject future ones) would otherwise pass this rollback check for as long as
+    // its date lies ahead (outside review 5, 2026-12-02).
+    const now = (input.now ?? Date.now)();
+    const since = now - witnessMaxAgeMs;
+    const until = now + witnessMaxAgeMs;
+    const fresh = cosignatures.filter((c) => c.time * 1000 >= since && c.time * 1000 <= until).length;
     if (fresh < quorum) {
-      const newest = Math.max(...cosignatures.map((c) => c.time));
-      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `${quorum - fresh} of the ${quorum} required witness cosignatures are older than ${witnessMaxAgeMs} ms (newest ${unixSecondsText(newest)}): the store may have been rolled back to an older checkpoint`, evidence: [latest.note] });
+      const ahead = cosignatures.filter((c) => c.time * 1000 > until);
+      const newest = Math.max(...cosignatures.filter((c) => c.time * 1000 <= until).map((c) => c.time));
+      const stale = Number.isFinite(newest) ? ` are older than ${witnessMaxAgeMs} ms (newest ${unixSecondsText(newest)})` : ' are not recent';
+      const future = ahead.length > 0 ? `; ${ahead.length} valid ones are dated more than ${witnessMaxAgeMs} ms in the future (${ahead.map((c) => unixSecondsText(c.time)).join(', ')}) and do not count` : '';
+      problems.push({ kind: 'witness', checkpoint: latest.pos, message: `${quorum - fresh} of the ${quorum} required witness cosignatures${stale}${future}: the store may have been rolled back to an older checkpoint`, evidence: [latest.note] });
     }
   }
   return { cosignatures, problems };
+}
+
+/** The `rollback` problem of a latest checkpoint (size `latestSize`, or none) older than the trusted one. @internal */
+export function rollbackFromTrusted(trustedSize: number, trustedNote: string, latestSize: number | undefined, latestNote: string | undefined): AuditProblem {
+  return latestSize === undefined || latestNote === undefined
+    ? { kind: 'rollback', message: `the log has no checkpoint, the trusted one has size ${trustedSize}: the checkpoint history was removed`, evidence: [trustedNote] }
+    : { kind: 'rollback', message: `the latest checkpoint (size ${latestSize}) is older than the trusted one (size ${trustedSize})`, evidence: [trustedNote, latestNote] };
 }
 
 /** One finding. `index` is the entry index, `checkpoint` the checkpoint's position. */
@@ -282,8 +299,10 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
         if (!verifyConsistency(t.size, latest.cp.size, t.rootHash, latest.cp.rootHash, proof)) {
           problems.push({ kind: 'trusted', message: `no valid consistency proof from the trusted checkpoint (size ${t.size}) to the latest (size ${latest.cp.size})`, evidence: [input.trusted, latest.note] });
         }
-      } else if (latest && latest.cp.size < t.size) {
-        problems.push({ kind: 'rollback', message: `the latest checkpoint (size ${latest.cp.size}) is older than the trusted one (size ${t.size})`, evidence: [input.trusted, latest.note] });
+      } else if ((latest?.cp.size ?? 0) < t.size) {
+        // No checkpoint at all counts as size 0: removing the whole history is a rollback too
+        // (outside review 5, 2026-12-02: it passed where cutting it back to an older one failed).
+        problems.push(rollbackFromTrusted(t.size, input.trusted, latest?.cp.size, latest?.note));
       }
     }
   }
