@@ -41,7 +41,22 @@ export interface AuditSource {
 
 /** Rows per query when reading from PostgreSQL. */
 const PAGE = 1000;
-const dec = new TextDecoder('utf-8', { fatal: false });
+// A signed note is bytes (signed-note §Format: valid UTF-8): decode them exactly — a byte-order
+// mark is kept (so the note does not verify, as with Go's note.Open), and bytes that are not UTF-8
+// are a storage problem, never silently U+FFFD (outside review 5, 2026-12-02: both passed verify).
+const exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const lossy = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
+
+/** `bytes` as text; when they are not UTF-8, a `storage` problem naming `what` (if `problems` is given). */
+function noteText(bytes: Uint8Array, what: string, problems?: AuditProblem[]): string {
+  try {
+    return exact.decode(bytes);
+  } catch {
+    const message = `${what} is not valid UTF-8 (a signed note must be)`;
+    if (problems !== undefined && !problems.some((p) => p.message === message)) problems.push({ kind: 'storage', message });
+    return lossy.decode(bytes);
+  }
+}
 
 /** `--dir`, `--database-url`, `--schema`: where the log is. */
 export const auditSourceOptions: OptionSpec[] = [
@@ -69,11 +84,12 @@ function legacyDirectory(dir: string): AuditSource {
     keepsHead: false,
     async latest() {
       let last: string | undefined;
-      for await (const r of framedRecords(join(dir, 'checkpoints'), () => undefined)) last = dec.decode(r);
+      for await (const r of framedRecords(join(dir, 'checkpoints'), () => undefined)) last = noteText(r, 'a checkpoint');
       return last;
     },
     async *checkpoints() {
-      for await (const r of framedRecords(join(dir, 'checkpoints'), damaged('checkpoints'))) yield dec.decode(r);
+      let n = 0;
+      for await (const r of framedRecords(join(dir, 'checkpoints'), damaged('checkpoints'))) yield noteText(r, `checkpoints: record ${n++}`, problems);
     },
     async *entries(from = 0) {
       let i = 0;
@@ -101,12 +117,12 @@ function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
       problems.push({ kind: 'storage', message: `${join(dir, 'head')} is damaged` });
       return undefined;
     }
-    const note = dec.decode(scan.records[0]);
+    const note = noteText(scan.records[0]!, join(dir, 'head'), problems);
     return note.length > 0 ? note : undefined;
   };
   const latest = async (): Promise<string | undefined> => {
     const file = await readIfExists(join(dir, 'checkpoint'));
-    return file === undefined ? undefined : dec.decode(file);
+    return file === undefined ? undefined : noteText(file, join(dir, 'checkpoint'));
   };
   const size = async () => Math.max(headSize(await head()), checkpointSize((await latest()) ?? '') ?? 0);
   return {
@@ -117,20 +133,22 @@ function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
       const history = join(dir, 'checkpoints');
       if (await stat(history).then(() => true, () => false)) {
         let last: string | undefined;
-        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield (last = dec.decode(r));
+        let n = 0;
+        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield (last = noteText(r, `checkpoints: record ${n++}`, problems));
         // The `checkpoint` file is what open, proofs and export use: it must be the history's
         // newest. Anything else is checked as one more checkpoint after the history, so a fork
         // or an older one (a rollback of what is published) is reported as such.
         const file = await readIfExists(join(dir, 'checkpoint'));
         if (file === undefined) {
           if (last !== undefined) problems.push({ kind: 'storage', message: `${join(dir, 'checkpoint')} is missing; the history's newest checkpoint is not published` });
-        } else if (file.length === 0 || dec.decode(file) !== last) {
-          yield dec.decode(file);
+        } else {
+          const text = noteText(file, join(dir, 'checkpoint'), problems);
+          if (file.length === 0 || text !== last) yield text;
         }
         return;
       }
-      const cp = await latest(); // an exported directory publishes only the newest
-      if (cp !== undefined) yield cp;
+      const file = await readIfExists(join(dir, 'checkpoint')); // an exported directory publishes only the newest
+      if (file !== undefined) yield noteText(file, join(dir, 'checkpoint'), problems);
     },
     async *entries(from = 0) {
       const n = await size();

@@ -6,7 +6,7 @@
 import { type Checkpoint, newCosignatureVerifier, openCheckpoint } from '../audit/checkpoint.js';
 import { formatConsistencyRequest, formatTlogProof } from '../audit/formats.js';
 import { MerkleTree, leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle.js';
-import { generateNoteKey, isValidKeyName, newNoteVerifier } from '../audit/note.js';
+import { type NoteVerifier, generateNoteKey, isValidKeyName, newNoteVerifier, parseNote } from '../audit/note.js';
 import { TileTree } from '../audit/tile-tree.js';
 import { type AuditVerifyReport, unixSecondsText } from '../audit/verify.js';
 import { verifyAuditStream } from '../audit/verify-stream.js';
@@ -56,7 +56,8 @@ async function latest(source: AuditSource, key: string): Promise<{ note: string;
   if (source.readTile !== undefined) tryNote(await source.latest());
   if (found === undefined) for await (const note of source.checkpoints()) tryNote(note);
   if (found === undefined) throw new IncompleteError('no valid checkpoint in the log');
-  const { note, cp } = found;
+  const { cp } = found;
+  const note = printableNote(found.note, verifier);
   if (source.readTile !== undefined) return { note, size: cp.size, root: cp.rootHash, tree: new TileTree(source.readTile) };
   const tree = new MerkleTree();
   for await (const e of source.entries()) {
@@ -65,6 +66,21 @@ async function latest(source: AuditSource, key: string): Promise<{ note: string;
   }
   if (tree.size < cp.size) throw new IncompleteError(`the latest valid checkpoint covers ${cp.size} entries, the log holds ${tree.size}`);
   return { note, size: cp.size, root: cp.rootHash, tree };
+}
+
+/**
+ * The checkpoint note as `prove` and `consistency` print it. Signature lines from unknown keys are
+ * ignored by every verifier (signed-note §Signatures), so anyone who can write the store can add
+ * one, and a key name may hold C1 controls, DEL or format characters (bidi overrides): those lines
+ * are left out, so that store-controlled text reaches no terminal raw (src/cli/text.ts; outside
+ * review 5, 2026-12-02). The log's own line and every plain-text line stay: the note is still
+ * valid, and so is the proof.
+ */
+function printableNote(note: string, verifier: NoteVerifier): string {
+  const parsed = parseNote(note);
+  const kept = parsed.signatures.filter((s) => (s.name === verifier.name && s.keyId === verifier.keyId) || oneLine(s.name) === s.name);
+  if (kept.length === parsed.signatures.length) return note;
+  return `${parsed.text}\n${kept.map((s) => `\u2014 ${s.name} ${s.base64}\n`).join('')}`;
 }
 
 function renderReport(report: AuditVerifyReport): string {
