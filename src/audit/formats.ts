@@ -29,8 +29,15 @@ export function formatTlogProof(index: number, proof: readonly Uint8Array[], che
   return `${PROOF_HEADER}\nindex ${index}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`;
 }
 
-/** Formats a tlog-witness add-checkpoint request body. */
+/**
+ * Formats a tlog-witness add-checkpoint request body. Checked like {@link formatTlogProof}: `old`
+ * is a decimal size and every proof line a 32-byte hash, or no body at all (outside review 5).
+ */
 export function formatConsistencyRequest(oldSize: number, proof: readonly Uint8Array[], checkpointNote: string): string {
+  assertInt('oldSize', oldSize, 0, Number.MAX_SAFE_INTEGER);
+  if (!Array.isArray(proof)) throw new InvalidInputError('proof', 'expected an array of 32-byte hashes');
+  proof.forEach((h, i) => assertBytes(`proof[${i}]`, h, 32));
+  if (typeof checkpointNote !== 'string') throw new InvalidInputError('checkpointNote', 'expected a signed checkpoint note');
   return `old ${oldSize}\n${proof.map((h) => `${toBase64(h)}\n`).join('')}\n${checkpointNote}`;
 }
 

@@ -132,7 +132,11 @@ export class MerkleTree {
    * ```
    */
   constructor(leafHashes?: Iterable<Uint8Array>) {
-    if (leafHashes !== undefined) for (const h of leafHashes) this.append(h);
+    if (leafHashes === undefined) return;
+    if (leafHashes === null || typeof (leafHashes as Partial<Iterable<Uint8Array>>)[Symbol.iterator] !== 'function') {
+      throw new InvalidInputError('leafHashes', 'expected an iterable of 32-byte leaf hashes'); // not a raw TypeError (outside review 5)
+    }
+    for (const h of leafHashes) this.append(h);
   }
 
   /** Number of leaves. */

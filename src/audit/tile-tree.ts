@@ -163,6 +163,11 @@ export class TileTree {
    * call (for PostgreSQL: one query, so one pooled connection, instead of one per tile).
    */
   constructor(read: TileReader, options: { cacheTiles?: number; readMany?: TileBatchReader } = {}) {
+    // Coded errors, not the engine's TypeError later (outside review 5).
+    if (typeof read !== 'function') throw new InvalidInputError('read', 'expected a function (level, index, width) => tile');
+    if (options === null || typeof options !== 'object') throw new InvalidInputError('options', 'expected an object');
+    if (options.readMany !== undefined && typeof options.readMany !== 'function') throw new InvalidInputError('options.readMany', 'expected a function');
+    if (options.cacheTiles !== undefined) checkRange('options.cacheTiles', options.cacheTiles, 0, Number.MAX_SAFE_INTEGER);
     this.#read = read;
     this.#readMany = options.readMany;
     this.#capacity = options.cacheTiles ?? 128;

@@ -196,7 +196,7 @@ export function perfectHash(hashes: Uint8Array, offset: number, count: number): 
  * ```
  */
 export function tileHash(tile: Uint8Array): Uint8Array {
-  if (tile.length !== TILE_WIDTH * HASH_SIZE) throw new InvalidInputError('tile', 'expected a full tile of 8192 bytes');
+  assertBytes('tile', tile, TILE_WIDTH * HASH_SIZE); // a full tile of 8192 bytes (not a raw TypeError: outside review 5)
   return perfectHash(tile, 0, TILE_WIDTH);
 }
 
