@@ -9,7 +9,7 @@
 import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { decodeEntry } from './entry.js';
 import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
-import { newNoteVerifier } from './note.js';
+import { newNoteVerifier, parseVerifierKey } from './note.js';
 import { openTreeHead } from './records.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { InvalidInputError } from '../errors.js';
@@ -74,6 +74,21 @@ export function checkWitnesses(
     if (witnessQuorum !== undefined) throw new InvalidInputError('witnessQuorum', 'expected witnesses to count: give their keys in witnesses');
     if (witnessMaxAgeMs !== undefined) throw new InvalidInputError('witnessMaxAgeMs', 'expected witnesses: give their keys in witnesses');
     return { cosignatures: [], problems: [] };
+  }
+  // A quorum counts witnesses, not names: one public key under two names would let one witness,
+  // cosigning under both, meet a quorum of two (outside review, 2026-12-02).
+  const seen = new Map<string, string>();
+  for (const w of witnesses) {
+    let parts: ReturnType<typeof parseVerifierKey>;
+    try {
+      parts = parseVerifierKey(w);
+    } catch {
+      continue; // verifyCosignatures reports a malformed key
+    }
+    const key = `${parts.type}:${toHex(parts.publicKey)}`;
+    const first = seen.get(key);
+    if (first !== undefined) throw new InvalidInputError('witnesses', first === parts.name ? `witness ${first} is listed twice: list each witness once` : `one witness key under two names (${first}, ${parts.name}): list each witness once`);
+    seen.set(key, parts.name);
   }
   const quorum = witnessQuorum ?? 1;
   if (!Number.isSafeInteger(quorum) || quorum < 1 || quorum > witnesses.length) throw new InvalidInputError('witnessQuorum', `expected a whole number from 1 to the number of witnesses (${witnesses.length})`);
