@@ -1,10 +1,9 @@
-/** Chunks shorter than this are copied into a shared buffer when coalescing. */
+/** Chunks shorter than this are copied into a buffer of the queue's own when coalescing. */
 const SMALL = 4096;
-/** Size of each buffer that small chunks are copied into. */
-const COALESCE = 64 * 1024;
 /**
- * Size of each buffer own() copies into: one allocation per several chunks, not one per chunk
- * (a fresh 64 KiB buffer per chunk halved the decrypt stream's throughput).
+ * Size of each buffer of the queue's own (small chunks and own()'s copies are appended to it):
+ * one allocation per several chunks, not one per chunk (a fresh 64 KiB buffer per chunk halved
+ * the decrypt stream's throughput).
  */
 const OWN_BUFFER = 256 * 1024;
 
@@ -15,10 +14,11 @@ const OWN_BUFFER = 256 * 1024;
  * segment plus the chunk that arrived last. Portable.
  *
  * Chunks are kept by reference, except that a queue made with `coalesce` copies chunks under
- * 4 KiB into 64 KiB buffers of its own: the decryptor's input is untrusted, and a segment
- * trickled one byte per chunk would otherwise cost a view object (~110 bytes of heap) per byte
- * received, with the segment's size, up to 16 MiB, declared by the unauthenticated header.
- * Copied bytes are appended, never rewritten, so views already taken stay valid.
+ * 4 KiB into buffers of its own: the decryptor's input is untrusted, and a segment trickled one
+ * byte per chunk would otherwise cost a view object (~110 bytes of heap) per byte received, with
+ * the segment's size, up to 16 MiB, declared by the unauthenticated header. Copied bytes are
+ * appended, never rewritten, so views already taken stay valid; bytes appended right after the
+ * view that ends where they go grow that view, so a run of copies is one view.
  */
 export class ChunkQueue {
   #chunks: Uint8Array[] = [];
@@ -28,15 +28,13 @@ export class ChunkQueue {
   /** Bytes held. */
   length = 0;
   readonly #coalesce: boolean;
-  /** The buffer small chunks are copied into, how much of it is used, and the index in #chunks of the view that ends there (-1: none). */
-  #tail: Uint8Array | undefined;
-  #tailUsed = 0;
-  #tailIndex = -1;
-  /** Chunks below this index are buffers of the queue's own (see own()). */
+  /** The buffer copies are appended to, and how much of it is used. */
+  #buf: Uint8Array | undefined;
+  #bufUsed = 0;
+  /** Backing stores of the buffers above: a chunk over one of them is the queue's own. */
+  readonly #mine = new WeakSet<ArrayBufferLike>();
+  /** Chunks below this index are the queue's own or were copied (see own()). */
   #ownedTo = 0;
-  /** The buffer own() appends to, and how much of it is used. */
-  #own: Uint8Array | undefined;
-  #ownUsed = 0;
 
   constructor(options?: { coalesce?: boolean }) {
     this.#coalesce = options?.coalesce === true;
@@ -47,29 +45,35 @@ export class ChunkQueue {
     const n = chunk.length;
     if (n === 0) return;
     this.length += n;
-    if (!this.#coalesce || n >= SMALL) {
-      this.#chunks.push(chunk);
-      this.#tailIndex = -1;
-      return;
+    if (this.#coalesce && n < SMALL) this.#append(chunk);
+    else this.#chunks.push(chunk);
+  }
+
+  /**
+   * Copies `bytes` to the end of the queue, into the buffer of its own. When the last chunk is
+   * the view that ends exactly where they are copied, that view grows (its start, and so #offset,
+   * stay): a run of copies costs one view, not one per call — per call was ~110 bytes of heap per
+   * byte of a trickled stream (outside review, 2026-12-02).
+   */
+  #append(bytes: Uint8Array): void {
+    const n = bytes.length;
+    let b = this.#buf;
+    if (b === undefined || this.#bufUsed + n > b.length) {
+      b = this.#buf = new Uint8Array(Math.max(OWN_BUFFER, n));
+      this.#bufUsed = 0;
+      this.#mine.add(b.buffer);
     }
-    let t = this.#tail;
-    if (t === undefined || this.#tailUsed + n > t.length) {
-      t = this.#tail = new Uint8Array(COALESCE);
-      this.#tailUsed = 0;
-      this.#tailIndex = -1;
-    }
-    t.set(chunk, this.#tailUsed);
-    const end = this.#tailUsed + n;
-    const last = this.#chunks.length - 1;
-    if (this.#tailIndex === last && last >= this.#head) {
-      // Grow the view that ends where this chunk was copied (its start, and so #offset, stay).
-      const v = this.#chunks[last]!;
-      this.#chunks[last] = t.subarray(v.byteOffset - t.byteOffset, end);
+    b.set(bytes, this.#bufUsed);
+    const end = this.#bufUsed + n;
+    const chunks = this.#chunks;
+    const last = chunks.length - 1;
+    const v = chunks[last];
+    if (last >= this.#head && v !== undefined && v.buffer === b.buffer && v.byteOffset + v.length === b.byteOffset + this.#bufUsed) {
+      chunks[last] = b.subarray(v.byteOffset - b.byteOffset, end);
     } else {
-      this.#chunks.push(t.subarray(this.#tailUsed, end));
-      this.#tailIndex = this.#chunks.length - 1;
+      chunks.push(b.subarray(this.#bufUsed, end));
     }
-    this.#tailUsed = end;
+    this.#bufUsed = end;
   }
 
   /**
@@ -95,7 +99,6 @@ export class ChunkQueue {
     }
     if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
       this.#chunks = this.#chunks.slice(this.#head);
-      if (this.#tailIndex >= 0) this.#tailIndex = this.#tailIndex >= this.#head ? this.#tailIndex - this.#head : -1;
       this.#ownedTo = Math.max(0, this.#ownedTo - this.#head);
       this.#head = 0;
     }
@@ -115,39 +118,29 @@ export class ChunkQueue {
   }
 
   /**
-   * Copies the bytes pushed since the last call (still the caller's buffers) into one buffer of
-   * the queue's own, so that the caller may reuse its buffers at once — what a stream's writer
+   * Copies the chunks pushed since the last call that are still the caller's buffers into the
+   * queue's own, so that the caller may reuse its buffers at once — what a stream's writer
    * expects once its write is done (outside review, 2026-12-02). Each byte is copied at most
-   * once, and only bytes still held (at most about one segment) are.
+   * once (chunks already the queue's own are left as they are), only bytes still held (at most
+   * about one segment) are, and consecutive copies share one view.
    */
   own(): void {
     const chunks = this.#chunks;
     const from = Math.max(this.#head, this.#ownedTo);
     if (from >= chunks.length) return;
-    let n = 0;
-    for (let i = from; i < chunks.length; i++) n += chunks[i]!.length - (i === this.#head ? this.#offset : 0);
-    // Appended to the current buffer of our own (views into its earlier part stay valid: nothing
-    // there is rewritten), or to a new one when it is full.
-    if (this.#own === undefined || this.#ownUsed + n > this.#own.length) {
-      this.#own = new Uint8Array(Math.max(OWN_BUFFER, n));
-      this.#ownUsed = 0;
+    const rest = chunks.splice(from);
+    for (let i = 0; i < rest.length; i++) {
+      const c = rest[i]!;
+      if (this.#mine.has(c.buffer)) {
+        chunks.push(c);
+      } else if (from + i === this.#head && this.#offset > 0) {
+        this.#append(c.subarray(this.#offset)); // the head, partly taken: only what is left
+        this.#offset = 0;
+      } else {
+        this.#append(c);
+      }
     }
-    const copy = this.#own.subarray(this.#ownUsed, this.#ownUsed + n);
-    this.#ownUsed += n;
-    let at = 0;
-    for (let i = from; i < chunks.length; i++) {
-      const c = i === this.#head && this.#offset > 0 ? chunks[i]!.subarray(this.#offset) : chunks[i]!;
-      copy.set(c, at);
-      at += c.length;
-    }
-    chunks.length = from;
-    chunks.push(copy);
-    if (from === this.#head) this.#offset = 0;
     this.#ownedTo = chunks.length;
-    // Small chunks go to a new coalescing buffer from now on (the copy is not appended to).
-    this.#tail = undefined;
-    this.#tailUsed = 0;
-    this.#tailIndex = -1;
   }
 
   /** Drops everything held. */
@@ -156,12 +149,9 @@ export class ChunkQueue {
     this.#head = 0;
     this.#offset = 0;
     this.length = 0;
-    this.#tail = undefined;
-    this.#tailUsed = 0;
-    this.#tailIndex = -1;
+    this.#buf = undefined;
+    this.#bufUsed = 0;
     this.#ownedTo = 0;
-    this.#own = undefined;
-    this.#ownUsed = 0;
   }
 }
 
