@@ -73,6 +73,8 @@ export interface AttachmentDecryptOptions {
 interface Checked {
   conv: Uint8Array;
   aad: Uint8Array | string;
+  /** aadLength(aad) when the call was made: the aad is a view of the caller's bytes (see aadLength). */
+  aadSize: number;
   signal: AbortSignal | undefined;
   segmentSize: number;
 }
@@ -96,7 +98,24 @@ export function checkCall(conversationId: unknown, options: unknown, sealing: bo
   throwIfAborted(o.signal);
   const segmentSize = o.segmentSize === undefined ? DEFAULT_SEGMENT_SIZE : o.segmentSize;
   assertInt('options.segmentSize', segmentSize, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
-  return { conv, aad, signal: o.signal, segmentSize };
+  return { conv, aad, aadSize: aadLength(aad), signal: o.signal, segmentSize };
+}
+
+/**
+ * The options a call checked, as options again, for the call it makes after a wait (files,
+ * Node streams): read once, since the caller's object may change meanwhile. An aad transferred
+ * away in between reads as empty, and the check made again inside would take it as no aad — an
+ * attachment sealed bound to nothing, or one sealed with no aad opened where the caller asked for
+ * one (outside review, 2026-12-02): refused as encrypt refuses it, or failed as a decrypt. @internal
+ */
+export function checkedOptions(c: Checked, sealing: boolean): AttachmentEncryptOptions {
+  if (aadLength(c.aad) !== c.aadSize) throw sealing ? changedWhileWaiting('options.aad') : new DecryptionError();
+  return { aad: c.aad, ...(sealing ? { segmentSize: c.segmentSize } : {}), ...(c.signal === undefined ? {} : { signal: c.signal }) };
+}
+
+/** Length of a caller's aad view (reads 0 once its buffer is detached); -1 for a string, which cannot change. */
+function aadLength(aad: Uint8Array | string): number {
+  return typeof aad === 'string' ? -1 : aad.length;
 }
 
 /** The attachment machinery of one Keywarden instance. */
@@ -113,6 +132,10 @@ export class Attachments {
   async encryptor(conversationId: string, c: Checked): Promise<AttachmentEncryptor> {
     const k = await this.#keys.forSealing(conversationId, c.signal);
     try {
+      // The aad is a view of the caller's bytes (util/validate.ts): transferred away or shrunk
+      // during the wait, it would be a raw TypeError or an attachment bound to other bytes; refuse
+      // it as encrypt does (outside review, 2026-12-02).
+      if (aadLength(c.aad) !== c.aadSize) throw changedWhileWaiting('options.aad');
       const header = encodeAttachmentHeader(k.suite.id, k.version, k.sealedAt, c.segmentSize, randomBytes(ATTACHMENT_SALT_LENGTH));
       const key = deriveAttachmentKey(k.key, header, c.conv, c.aad);
       return new AttachmentEncryptor({ aead: this.#aead, suite: k.suite, key, segmentSize: c.segmentSize }, header);
@@ -130,10 +153,15 @@ export class Attachments {
   async #openingParams(conversationId: string, header: Uint8Array, c: Checked): Promise<SegmentParams> {
     const h = parseAttachmentHeader(header);
     if (h === undefined) throw new DecryptionError();
+    // The header as it is now, in memory of our own: the key is derived after the wait, from the
+    // same bytes that were parsed, whatever happens to the caller's buffer meanwhile (a transfer
+    // made it a raw TypeError: outside review, 2026-12-02).
+    const bytes = Uint8Array.from(h.bytes); // not .slice(): on a Buffer that is a view
     const k = await this.#keys.forOpening(conversationId, h.keyVersion, c.signal);
     try {
       if (k.suite.id !== h.suite.id) throw new DecryptionError(); // a key is used with one suite only (§1)
-      return { aead: this.#aead, suite: k.suite, key: deriveAttachmentKey(k.key, h.bytes, c.conv, c.aad), segmentSize: h.segmentSize };
+      if (aadLength(c.aad) !== c.aadSize) throw new DecryptionError(); // aad transferred away since the call: as decrypt
+      return { aead: this.#aead, suite: k.suite, key: deriveAttachmentKey(k.key, bytes, c.conv, c.aad), segmentSize: h.segmentSize };
     } finally {
       clean(k.key);
     }
@@ -169,8 +197,13 @@ export class Attachments {
   async decrypt(conversationId: string, ciphertext: unknown, c: Checked): Promise<Uint8Array> {
     assertBytes('ciphertext', ciphertext);
     const ct = plainBytes(ciphertext);
-    if (ct.length < ATTACHMENT_HEADER_LENGTH + SEGMENT_TAG_LENGTH) throw new DecryptionError();
+    const size = ct.length;
+    if (size < ATTACHMENT_HEADER_LENGTH + SEGMENT_TAG_LENGTH) throw new DecryptionError();
     const dec = await this.decryptor(conversationId, ct.subarray(0, ATTACHMENT_HEADER_LENGTH), c);
+    if (ct.length !== size) {
+      dec.destroy();
+      throw new DecryptionError(); // the caller's bytes were transferred away during the wait: as decrypt
+    }
     const parts: Uint8Array[] = [];
     let n = 0;
     const emit = (p: Uint8Array) => {

@@ -17,7 +17,7 @@ import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Keywarden } from '../keywarden.js';
 import { assertString } from '../util/validate.js';
-import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden } from './attachments.js';
+import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden, checkedOptions } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH, SEGMENT_TAG_LENGTH, parseAttachmentHeader } from './format.js';
 import type { AttachmentSource } from './reader.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './sealer.js';
@@ -141,8 +141,13 @@ export async function encryptFile(kw: Keywarden, conversationId: string, source:
   assertString('destination', destination, 4096);
   const src = await open(source, 'r');
   try {
-    const enc = await kw.createAttachmentEncryptor(conversationId, options);
-    return await pump(enc, src, 0, c.segmentSize, destination);
+    // The options as checked above, not read again after the wait: and the read buffers sized by
+    // the segment size the encryptor records in its header, the one it really uses. Sized from a
+    // second read of an options object changed meanwhile, they were smaller than a segment, were
+    // refilled under the views the encryptor still held, and the file was sealed — authentically
+    // — as bytes it never held (outside review, 2026-12-02).
+    const enc = await kw.createAttachmentEncryptor(conversationId, checkedOptions(c, true));
+    return await pump(enc, src, 0, parseAttachmentHeader(enc.header)!.segmentSize, destination);
   } finally {
     await src.close();
   }
@@ -160,14 +165,14 @@ export async function encryptFile(kw: Keywarden, conversationId: string, source:
  */
 export async function decryptFile(kw: Keywarden, conversationId: string, source: string, destination: string, options?: AttachmentDecryptOptions): Promise<FileResult> {
   checkKeywarden(kw);
-  checkCall(conversationId, options, false);
+  const c = checkCall(conversationId, options, false);
   assertString('source', source, 4096);
   assertString('destination', destination, 4096);
   const src = await open(source, 'r');
   try {
     const header = new Uint8Array(ATTACHMENT_HEADER_LENGTH);
     const got = await readFull(src, header, 0);
-    const dec = await kw.createAttachmentDecryptor(conversationId, got === header.length ? header : header.subarray(0, got), options);
+    const dec = await kw.createAttachmentDecryptor(conversationId, got === header.length ? header : header.subarray(0, got), checkedOptions(c, false));
     return await pump(dec, src, got, parseAttachmentHeader(header)!.segmentSize + SEGMENT_TAG_LENGTH, destination); // a valid header: the decryptor checked it
   } finally {
     await src.close();

@@ -7,7 +7,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { DecryptionError } from '../errors.js';
 import type { Keywarden } from '../keywarden.js';
-import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden } from './attachments.js';
+import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden, checkedOptions } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH } from './format.js';
 import type { AttachmentDecryptor, AttachmentEncryptor } from './sealer.js';
 
@@ -142,6 +142,7 @@ export function createEncryptStream(kw: Keywarden, conversationId: string, optio
  */
 export function createDecryptStream(kw: Keywarden, conversationId: string, options?: AttachmentDecryptOptions): Transform {
   checkKeywarden(kw);
-  checkCall(conversationId, options, false);
-  return new DecryptTransform((header) => kw.createAttachmentDecryptor(conversationId, header, options));
+  const c = checkCall(conversationId, options, false);
+  // The options as checked now, not read again when the header has arrived (see checkedOptions).
+  return new DecryptTransform(async (header) => kw.createAttachmentDecryptor(conversationId, header, checkedOptions(c, false)));
 }

@@ -31,7 +31,13 @@ export interface AttachmentSource {
 
 /** A source over bytes in memory. */
 export function memorySource(bytes: Uint8Array): AttachmentSource {
-  return { size: bytes.length, read: async (offset, length) => bytes.subarray(offset, offset + length) };
+  return {
+    size: bytes.length,
+    // The caller's memory: once transferred away (or shrunk) it holds fewer bytes, which
+    // readExactly refuses as ERR_DECRYPT_FAILED — subarray on a detached buffer would be a raw
+    // TypeError (outside review, 2026-12-02).
+    read: async (offset, length) => (offset + length <= bytes.length ? bytes.subarray(offset, offset + length) : new Uint8Array(0)),
+  };
 }
 
 /** Validates a caller's source; ERR_INVALID_INPUT naming `param` otherwise. */
@@ -48,9 +54,23 @@ const VERIFY_BATCH_BYTES = 1 << 20;
 
 /** Reads exactly `length` bytes; a source that returns anything else fails like a bad ciphertext. */
 async function readExactly(src: AttachmentSource, offset: number, length: number, signal: AbortSignal | undefined): Promise<Uint8Array> {
-  const got: unknown = await raceAbort(src.read(offset, length, signal === undefined ? {} : { signal }), signal);
-  if (!isBytes(got) || got.length !== length) throw new DecryptionError();
-  return got;
+  // Whatever `read` returned, as a promise: a plain value (a read that answers at once) worked
+  // without a signal and was a raw TypeError with one (raceAbort calls .catch on it; outside
+  // review, 2026-12-02).
+  const got: unknown = await raceAbort(Promise.resolve(src.read(offset, length, signal === undefined ? {} : { signal })), signal);
+  if (!isBytes(got)) throw new DecryptionError();
+  return intact(got, length);
+}
+
+/**
+ * `bytes` when it still holds `length` bytes, else ERR_DECRYPT_FAILED: called again by the
+ * caller of readExactly once its await resumed, since the source's buffer (the caller's memory
+ * for a Uint8Array source) may have been transferred away in between, and every view of a
+ * detached buffer is a raw TypeError (outside review, 2026-12-02).
+ */
+function intact(bytes: Uint8Array, length: number): Uint8Array {
+  if (bytes.length !== length) throw new DecryptionError();
+  return bytes;
 }
 
 /**
@@ -91,7 +111,7 @@ export class AttachmentReader {
   /** @internal Reads and parses the header: ERR_DECRYPT_FAILED if it is not one, or the size is no attachment's. */
   static async readHeader(src: AttachmentSource, signal: AbortSignal | undefined): Promise<Uint8Array> {
     if (src.size < ATTACHMENT_HEADER_LENGTH + SEGMENT_TAG_LENGTH) throw new DecryptionError();
-    const header = Uint8Array.from(await readExactly(src, 0, ATTACHMENT_HEADER_LENGTH, signal));
+    const header = Uint8Array.from(intact(await readExactly(src, 0, ATTACHMENT_HEADER_LENGTH, signal), ATTACHMENT_HEADER_LENGTH));
     const h = parseAttachmentHeader(header);
     if (h === undefined || geometry(src.size, h.segmentSize) === undefined) throw new DecryptionError();
     return header;
@@ -128,7 +148,7 @@ export class AttachmentReader {
   async authenticateLength(signal: AbortSignal | undefined): Promise<void> {
     const last = this.#geo.segments - 1;
     const start = this.#offsetOf(last);
-    const ct = await readExactly(this.#src, start, this.#src.size - start, signal);
+    const ct = intact(await readExactly(this.#src, start, this.#src.size - start, signal), this.#src.size - start);
     for (const p of this.#openSegment(last, ct)) p.fill(0);
   }
 
@@ -145,7 +165,8 @@ export class AttachmentReader {
     for (let first = 0; first < n; first += perRead) {
       const last = Math.min(n - 1, first + perRead - 1);
       const start = this.#offsetOf(first);
-      const data = await readExactly(this.#src, start, (last === n - 1 ? this.#src.size : this.#offsetOf(last + 1)) - start, signal);
+      const length = (last === n - 1 ? this.#src.size : this.#offsetOf(last + 1)) - start;
+      const data = intact(await readExactly(this.#src, start, length, signal), length);
       onBytes(data);
       for (let i = first, pos = 0; i <= last; i++, pos += full) {
         for (const p of this.#openSegment(i, data.subarray(pos, Math.min(pos + full, data.length)))) p.fill(0);
@@ -177,7 +198,7 @@ export class AttachmentReader {
     const last = Math.floor((offset + length - 1) / seg);
     const start = this.#offsetOf(first);
     const end = last === this.#geo.segments - 1 ? this.#src.size : this.#offsetOf(last + 1);
-    const data = await readExactly(this.#src, start, end - start, o.signal);
+    const data = intact(await readExactly(this.#src, start, end - start, o.signal), end - start);
     this.#live(); // closed while we read: open nothing
     const out = new Uint8Array(length);
     let at = 0;
