@@ -416,6 +416,11 @@ export class BreakGlass {
     token: string | BreakGlassToken, conversationId: string, source: Uint8Array | AttachmentSource, options?: { aad?: Uint8Array | string; signal?: AbortSignal },
   ): Promise<BreakGlassAttachmentResult> {
     const c = checkCall(conversationId, options, false);
+    // Our own copy of the aad, as decrypt copies its items: it is used only after the token
+    // checks, the header read and the token's consumption, and a view of the caller's bytes
+    // transferred away meanwhile threw a raw TypeError with the token spent (outside review,
+    // 2026-12-02; test/review5-bg-attachment-aad-detached.test.ts).
+    const aad = typeof c.aad === 'string' ? c.aad : Uint8Array.from(c.aad);
     const now = this.#o.now();
     let request: BreakGlassRequest | undefined;
     try {
@@ -442,7 +447,7 @@ export class BreakGlass {
     await this.#consumeWithIntent(req, intent, verified.expiresAt);
     let opened: Awaited<ReturnType<typeof openAndVerify>>;
     try {
-      opened = await openAndVerify(this.#o, conversationId, c.conv, c.aad, at, c.signal);
+      opened = await openAndVerify(this.#o, conversationId, c.conv, aad, at, c.signal);
     } catch (err) {
       await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
       throw asKeywardenError(err);
