@@ -200,7 +200,14 @@ export interface FileSource extends AttachmentSource {
 export async function fileSource(path: string): Promise<FileSource> {
   assertString('path', path, 4096);
   const fh = await open(path, 'r');
-  const { size } = await fh.stat();
+  let size: number;
+  try {
+    ({ size } = await fh.stat());
+  } catch (err) {
+    // Nobody else holds the handle yet: close it, or a failed stat leaks a descriptor (outside review, 2026-12-02).
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
   return {
     size,
     async read(offset, length) {
