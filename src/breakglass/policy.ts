@@ -25,6 +25,7 @@ import {
   type BreakGlassRequest,
   type BreakGlassToken,
   REASON_CODES,
+  REQUEST_SIGNATURE_TYP,
   decodeToken,
   encodeToken,
   isIdentifier,
@@ -87,6 +88,14 @@ export interface BreakGlassPolicy {
   maxLifetimeSeconds: number;
   maxScope: { conversations: number; messages: number; windowSeconds: number };
   clockToleranceSeconds?: number;
+  /**
+   * Who may ask, each with their Ed25519 public key. When set, a token is accepted only with its
+   * requester's signature ({@link signRequest}) by the key listed for `request.requester`:
+   * without it a request's `requester` is a name its author chose, and an approver could name a
+   * colleague as requester and approve their own request (docs/BREAK-GLASS.md §1). One person
+   * may be a requester and an approver (with one key), never both for the same request.
+   */
+  requesters?: ApproverKey[];
 }
 
 /**
@@ -104,6 +113,12 @@ export interface VerifiedToken {
   digest: string;
   approvers: string[];
   factors: { name: string; have: number; need: number }[];
+  /**
+   * True when the policy lists `requesters`, so that the requester is who signed the request
+   * (always true then: without the signature the token is refused); false when the policy does
+   * not, and `request.requester` is only a name.
+   */
+  requesterVerified: boolean;
   /**
    * The second (since 1970) from which the token is refused as expired: the earliest `exp` of
    * the request and its approvals, plus the policy's clock tolerance. A redemption checks it
@@ -130,11 +145,14 @@ export interface TokenInspection {
   approvals: { index: number; approver?: string; valid: boolean; code?: string }[];
   factors: { name: string; have: number; need: number; missing: string[] }[];
   problems: { code: string; message: string }[];
+  /** True when the policy lists requesters and the token carries the requester's valid signature. */
+  requesterVerified: boolean;
   ok: boolean;
 }
 
 const MAX_FACTORS = 16;
 const MAX_APPROVERS_PER_FACTOR = 64;
+const MAX_REQUESTERS = 1024;
 const MAX_LIFETIME_SECONDS = 366 * 86400;
 const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 // The access intent lists one HMAC per conversation (64 hex digits, 67 bytes in the entry's
@@ -163,7 +181,7 @@ function id(param: string, v: unknown): void {
 export function validatePolicy(policy: unknown): asserts policy is BreakGlassPolicy {
   // Own fields only (util/validate `fields`): an absent optional field is absent, whatever
   // Object.prototype holds.
-  const p = fields('policy', policy, ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'], ['clockToleranceSeconds']);
+  const p = fields('policy', policy, ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'], ['clockToleranceSeconds', 'requesters']);
   id('policy.id', p.id);
   id('policy.audience', p.audience);
   if (!Array.isArray(p.factors) || p.factors.length === 0 || p.factors.length > MAX_FACTORS) throw new InvalidInputError('policy.factors', `expected an array of 1-${MAX_FACTORS} factors`);
@@ -183,28 +201,21 @@ export function validatePolicy(policy: unknown): asserts policy is BreakGlassPol
     assertInt(`${fp}.threshold`, f.threshold, 1, f.approvers.length);
     const inFactor = new Set<string>();
     for (const [j, approver] of (f.approvers as unknown[]).entries()) {
-      const ap = `${fp}.approvers[${j}]`;
-      const a = fields(ap, approver, ['id', 'publicJwk']);
-      id(`${ap}.id`, a.id);
-      const aid = a.id as string;
-      if (inFactor.has(aid)) throw new InvalidInputError(`${ap}.id`, 'expected an approver not already in this factor');
-      // Two ids that print alike are one person to whoever reads them (nameSkeleton).
-      const other = idOfSkeleton.get(nameSkeleton(aid));
-      if (other !== undefined && other !== aid) throw new InvalidInputError(`${ap}.id`, `expected an id that does not read like ${show(other)}`);
-      idOfSkeleton.set(nameSkeleton(aid), aid);
+      const aid = checkPerson(`${fp}.approvers[${j}]`, approver, 'approver', keyOfId, idOfKey, idOfSkeleton);
+      if (inFactor.has(aid)) throw new InvalidInputError(`${fp}.approvers[${j}].id`, 'expected an approver not already in this factor');
       inFactor.add(aid);
-      const problem = publicJwkProblem(a.publicJwk);
-      if (problem) throw new InvalidInputError(`${ap}.publicJwk`, problem);
-      const jwk = fields(`${ap}.publicJwk`, a.publicJwk, ['kty', 'crv', 'x'], ['kid', 'alg', 'use', 'key_ops', 'ext']);
-      if (jwk.kid !== undefined && jwk.kid !== aid) throw new InvalidInputError(`${ap}.publicJwk.kid`, 'expected the approver id (or no kid)');
-      if (jwk.alg !== undefined && jwk.alg !== 'EdDSA' && jwk.alg !== 'Ed25519') throw new InvalidInputError(`${ap}.publicJwk.alg`, "expected 'EdDSA' (or no alg)");
-      const x = jwk.x as string;
-      // An approver may sit in several factors, but always with one key; and one key is one
-      // person, so it may not appear under two ids (that would let one signer count twice).
-      if (keyOfId.has(aid) && keyOfId.get(aid) !== x) throw new InvalidInputError(`${ap}.publicJwk`, `expected the same key as ${aid} has in another factor`);
-      if (idOfKey.has(x) && idOfKey.get(x) !== aid) throw new InvalidInputError(`${ap}.publicJwk`, `expected a key not already used by approver ${idOfKey.get(x)}`);
-      keyOfId.set(aid, x);
-      idOfKey.set(x, aid);
+    }
+  }
+  if (p.requesters !== undefined) {
+    if (!Array.isArray(p.requesters) || p.requesters.length === 0 || p.requesters.length > MAX_REQUESTERS) {
+      throw new InvalidInputError('policy.requesters', `expected an array of 1-${MAX_REQUESTERS} requesters (or no requesters field)`);
+    }
+    // The same rules across both lists: one person (one id as read) has one key, and one key is one person.
+    const listed = new Set<string>();
+    for (const [j, requester] of (p.requesters as unknown[]).entries()) {
+      const rid = checkPerson(`policy.requesters[${j}]`, requester, 'requester', keyOfId, idOfKey, idOfSkeleton);
+      if (listed.has(rid)) throw new InvalidInputError(`policy.requesters[${j}].id`, 'expected a requester not already listed');
+      listed.add(rid);
     }
   }
   if (!Array.isArray(p.allowedReasons)) throw new InvalidInputError('policy.allowedReasons', 'expected an array (empty denies everything)');
@@ -220,6 +231,35 @@ export function validatePolicy(policy: unknown): asserts policy is BreakGlassPol
   if (p.clockToleranceSeconds !== undefined) assertInt('policy.clockToleranceSeconds', p.clockToleranceSeconds, 0, MAX_CLOCK_TOLERANCE_SECONDS);
 }
 
+/**
+ * Checks one `{ id, publicJwk }` of the policy (an approver or a requester at `path`) against
+ * everyone checked before it; returns the id. Ids that print alike are one person to whoever
+ * reads them (nameSkeleton); a person may sit in several lists, but always with one key; and one
+ * key is one person, so it may not appear under two ids (that would let one signer count twice).
+ */
+function checkPerson(
+  path: string, entry: unknown, role: 'approver' | 'requester',
+  keyOfId: Map<string, string>, idOfKey: Map<string, string>, idOfSkeleton: Map<string, string>,
+): string {
+  const a = fields(path, entry, ['id', 'publicJwk']);
+  id(`${path}.id`, a.id);
+  const aid = a.id as string;
+  const other = idOfSkeleton.get(nameSkeleton(aid));
+  if (other !== undefined && other !== aid) throw new InvalidInputError(`${path}.id`, `expected an id that does not read like ${show(other)}`);
+  idOfSkeleton.set(nameSkeleton(aid), aid);
+  const problem = publicJwkProblem(a.publicJwk);
+  if (problem) throw new InvalidInputError(`${path}.publicJwk`, problem);
+  const jwk = fields(`${path}.publicJwk`, a.publicJwk, ['kty', 'crv', 'x'], ['kid', 'alg', 'use', 'key_ops', 'ext']);
+  if (jwk.kid !== undefined && jwk.kid !== aid) throw new InvalidInputError(`${path}.publicJwk.kid`, `expected the ${role} id (or no kid)`);
+  if (jwk.alg !== undefined && jwk.alg !== 'EdDSA' && jwk.alg !== 'Ed25519') throw new InvalidInputError(`${path}.publicJwk.alg`, "expected 'EdDSA' (or no alg)");
+  const x = jwk.x as string;
+  if (keyOfId.has(aid) && keyOfId.get(aid) !== x) throw new InvalidInputError(`${path}.publicJwk`, `expected the same key as ${aid} has elsewhere in the policy`);
+  if (idOfKey.has(x) && idOfKey.get(x) !== aid) throw new InvalidInputError(`${path}.publicJwk`, `expected a key not already used by ${idOfKey.get(x)}`);
+  keyOfId.set(aid, x);
+  idOfKey.set(x, aid);
+  return aid;
+}
+
 type Problem = { code: BreakGlassErrorCode; message: string };
 type ApprovalResult = { approver?: string; code?: BreakGlassErrorCode; message?: string; exp?: number };
 
@@ -230,8 +270,9 @@ interface Evaluation {
   approvers: string[];
   factors: TokenInspection['factors'];
   problems: Problem[];
-  /** The earliest `exp` of the request and its valid approvals (seconds), when read. */
+  /** The earliest `exp` of the request, its requester's signature and its valid approvals (seconds), when read. */
   exp?: number;
+  requesterVerified: boolean;
 }
 
 const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
@@ -312,6 +353,43 @@ async function checkApproval(
 }
 
 /**
+ * Checks the requester's signature of a policy that lists requesters: a JWT of typ
+ * REQUEST_SIGNATURE_TYP by the key listed for `req.requester` (its `kid` and `iss` exactly that
+ * id), over this request's jti and digest, for this audience, within its own times.
+ */
+async function checkRequesterSignature(
+  jwt: string | undefined, policy: BreakGlassPolicy, req: BreakGlassRequest, digest: string, now: Date,
+): Promise<ApprovalResult> {
+  const code = 'ERR_BG_REQUESTER_UNVERIFIED';
+  if (jwt === undefined) return { code, message: `policy ${show(policy.id)} requires the requester's signature (requesterSignature); the token has none` };
+  const entry = policy.requesters!.find((r) => r.id === req.requester);
+  if (entry === undefined) return { code, message: `${show(req.requester)} is not a requester in policy ${show(policy.id)}` };
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(jwt).kid;
+  } catch {
+    return { code: 'ERR_BG_MALFORMED', message: "the requester's signature: protected header is not base64url JSON" };
+  }
+  if (kid !== req.requester) return { code, message: `the requester's signature is not by ${show(req.requester)}` };
+  let payload: Record<string, unknown>;
+  try {
+    const key = await importJWK({ kty: entry.publicJwk.kty as string, crv: entry.publicJwk.crv as string, x: entry.publicJwk.x as string }, 'EdDSA');
+    ({ payload } = await jwtVerify(jwt, key, {
+      algorithms: ['EdDSA'], typ: REQUEST_SIGNATURE_TYP, audience: policy.audience, issuer: req.requester,
+      requiredClaims: ['jti', 'digest', 'iat', 'exp'], currentDate: now, clockTolerance: policy.clockToleranceSeconds ?? 0,
+    }));
+  } catch (e) {
+    const c = joseCode(e);
+    if (c === 'ERR_BG_EXPIRED' || c === 'ERR_BG_NOT_YET_VALID') return { code: c, message: `the requester's signature ${c === 'ERR_BG_EXPIRED' ? 'has expired' : 'is not valid yet'}` };
+    return { code, message: `the requester's signature does not verify (${(e as { code?: string }).code ?? 'error'})` };
+  }
+  const twice = duplicateMember(jwt);
+  if (twice !== undefined) return { code: 'ERR_BG_MALFORMED', message: `the requester's signature's ${twice}` };
+  if (payload.jti !== req.jti || payload.digest !== digest) return { code, message: "the requester's signature is for a different request" };
+  return { approver: req.requester, exp: payload.exp as number };
+}
+
+/**
  * Runs every check in order. With `all` false (verifyToken) the first problem throws, so later
  * (more expensive) checks never run; with `all` true (inspectToken) problems are collected.
  *
@@ -327,18 +405,21 @@ async function checkApproval(
  *  4. reason (REASON_NOT_ALLOWED; an empty list allows none), 5. scope (OUT_OF_SCOPE). These are
  *     all cheap and need no key: an unauthenticated token that breaks policy costs no signature
  *     verification (denial-of-service) and gets the most specific answer.
- *  6. each approval on its own (MALFORMED header, UNKNOWN_APPROVER, BAD_SIGNATURE, EXPIRED,
+ *  6. the requester's signature, when the policy lists requesters (REQUESTER_UNVERIFIED; EXPIRED
+ *     or NOT_YET_VALID from its own times): one signature check before the k approvals', and
+ *     who asks is settled before anyone's approval is weighed against them.
+ *  7. each approval on its own (MALFORMED header, UNKNOWN_APPROVER, BAD_SIGNATURE, EXPIRED,
  *     request mismatch = BAD_SIGNATURE): signatures before anything that counts, because
  *     counting unauthenticated claims would be meaningless, and one bad signature from a known
  *     key rejects the token (someone tampered, or a key is misused: fail closed, investigate).
- *  7. REQUESTER_APPROVED, then DUPLICATE_APPROVER: misconduct or a replayed approval, reported
+ *  8. REQUESTER_APPROVED, then DUPLICATE_APPROVER: misconduct or a replayed approval, reported
  *     even when the thresholds would be met without it.
- *  8. THRESHOLD_NOT_MET: distinct approvers per factor, every factor must be met.
+ *  9. THRESHOLD_NOT_MET: distinct approvers per factor, every factor must be met.
  */
 async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolicy, now: Date, all: boolean): Promise<Evaluation> {
   validatePolicy(policy);
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new InvalidInputError('now', 'expected a valid Date');
-  const ev: Evaluation = { approvals: [], approvers: [], factors: [], problems: [] };
+  const ev: Evaluation = { approvals: [], approvers: [], factors: [], problems: [], requesterVerified: false };
   const add = (code: BreakGlassErrorCode, message: string) => {
     if (!all) throw new BreakGlassError(code, message);
     ev.problems.push({ code, message });
@@ -399,9 +480,19 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
   if (s.conversations.length > ms.conversations) add('ERR_BG_OUT_OF_SCOPE', `${s.conversations.length} conversations exceed the policy's ${ms.conversations}`);
   if (s.maxMessages > ms.messages) add('ERR_BG_OUT_OF_SCOPE', `maxMessages ${s.maxMessages} exceeds the policy's ${ms.messages}`);
 
-  // 6. each approval on its own.
+  // 6. the requester's signature, when the policy lists requesters.
   const digest = requestDigest(req);
   ev.digest = digest;
+  if (policy.requesters !== undefined) {
+    const r = await checkRequesterSignature(t.requesterSignature, policy, req, digest, now);
+    if (r.code !== undefined) add(r.code, r.message!);
+    else {
+      ev.requesterVerified = true;
+      ev.exp = Math.min(ev.exp ?? req.exp, r.exp ?? req.exp);
+    }
+  }
+
+  // 7. each approval on its own.
   const keys = new Map<string, Promise<CryptoKey | Uint8Array>>();
   const keyFor = (kid: string) => {
     if (!keys.has(kid)) {
@@ -423,14 +514,14 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
     }
   }
 
-  // 7. requester (compared as names are read: nameSkeleton), duplicates.
+  // 8. requester (compared as names are read: nameSkeleton), duplicates.
   const asRead = nameSkeleton(req.requester);
   const self = valid.find((a) => nameSkeleton(a) === asRead);
   if (self !== undefined) add('ERR_BG_REQUESTER_APPROVED', `the requester ${show(req.requester)} approved their own request${self === req.requester ? '' : ` (as ${show(self)})`}`);
   const dup = valid.find((a, i) => valid.indexOf(a) !== i);
   if (dup !== undefined) add('ERR_BG_DUPLICATE_APPROVER', `${show(dup)} approved more than once`);
 
-  // 8. thresholds: distinct approvers, never the requester. An approver listed in several
+  // 9. thresholds: distinct approvers, never the requester. An approver listed in several
   // factors counts once in each of them.
   const counted = new Set(valid.filter((a) => nameSkeleton(a) !== asRead));
   ev.approvers = [...counted];
@@ -447,7 +538,8 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
  * {@link BreakGlassError} whose `code` says why it is refused; the policy itself is checked
  * with {@link validatePolicy} ({@link InvalidInputError} for a bad policy). Checks run in this
  * order, the first failure wins: MALFORMED → WRONG_AUDIENCE → WRONG_POLICY → LIFETIME →
- * NOT_YET_VALID → EXPIRED → REASON_NOT_ALLOWED → OUT_OF_SCOPE → each approval on its own
+ * NOT_YET_VALID → EXPIRED → REASON_NOT_ALLOWED → OUT_OF_SCOPE → the requester's signature
+ * when the policy lists requesters (REQUESTER_UNVERIFIED) → each approval on its own
  * (MALFORMED, UNKNOWN_APPROVER, BAD_SIGNATURE, EXPIRED; one bad approval rejects the whole
  * token) → REQUESTER_APPROVED → DUPLICATE_APPROVER → THRESHOLD_NOT_MET.
  *
@@ -469,6 +561,7 @@ export async function verifyToken(token: BreakGlassToken | string, policy: Break
   const ev = await evaluate(token, policy, now, false);
   return {
     request: ev.request!, digest: ev.digest!, approvers: ev.approvers, factors: ev.factors.map(({ name, have, need }) => ({ name, have, need })),
+    requesterVerified: ev.requesterVerified,
     expiresAt: Math.min(ev.exp ?? ev.request!.exp, ev.request!.exp) + (policy.clockToleranceSeconds ?? 0),
   };
 }
@@ -494,6 +587,7 @@ export async function inspectToken(token: BreakGlassToken | string, policy: Brea
     approvals: ev.approvals,
     factors: ev.factors,
     problems: ev.problems,
+    requesterVerified: ev.requesterVerified,
     ok: ev.problems.length === 0,
   };
 }

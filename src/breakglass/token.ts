@@ -100,16 +100,19 @@ export interface BreakGlassRequest {
 }
 
 /**
- * A request plus the approvals collected for it (compact JWTs, in any order).
+ * A request plus the approvals collected for it (compact JWTs, in any order) and, when the
+ * requester signed it ({@link signRequest}), the requester's signature: a compact JWT that a
+ * policy listing `requesters` requires (docs/BREAK-GLASS.md §1).
  *
  * @example
  * ```ts
- * const token: BreakGlassToken = { request: req, approvals: [jwtFromAlice, jwtFromCarol] };
+ * const token: BreakGlassToken = { request: req, requesterSignature: jwtFromErin, approvals: [jwtFromAlice, jwtFromCarol] };
  * ```
  */
 export interface BreakGlassToken {
   request: BreakGlassRequest;
   approvals: string[];
+  requesterSignature?: string;
 }
 
 /**
@@ -166,6 +169,18 @@ export interface RequestFields {
  * ```
  */
 export const APPROVAL_TYP = 'keywarden-bg-approval+jwt';
+
+/**
+ * The `typ` of a requester's signature over their own request ({@link signRequest}): distinct
+ * from {@link APPROVAL_TYP}, so that an approval can never stand in for the requester's
+ * signature, nor the requester's signature count as an approval.
+ *
+ * @example
+ * ```ts
+ * decodeProtectedHeader(token.requesterSignature!).typ === REQUEST_SIGNATURE_TYP; // true
+ * ```
+ */
+export const REQUEST_SIGNATURE_TYP = 'keywarden-bg-request+jwt';
 
 // ---------------------------------------------------------------------------------------------
 // Structural limits. They bound the work an untrusted token can cause before any signature is
@@ -459,24 +474,63 @@ export async function approveRequest(
   approver: { id: string; privateJwk: Jwk },
   options?: { expiresInSeconds?: number; now?: () => Date },
 ): Promise<string> {
+  return signDigest(req, APPROVAL_TYP, 'approver', approver, options, true);
+}
+
+/**
+ * Signs `req` as its requester: a compact JWT like an approval ({@link approveRequest}: the same
+ * claims, `exp` the request's), but with `typ` {@link REQUEST_SIGNATURE_TYP}, by the key the
+ * trust policy lists for `req.requester` under `requesters`. It goes into the token as
+ * `requesterSignature`. A policy that lists requesters refuses a token without it
+ * (`ERR_BG_REQUESTER_UNVERIFIED`): so no one can name someone else as the requester — an
+ * approver cannot ask in a colleague's name and approve their own request
+ * (docs/BREAK-GLASS.md §1). `requester.id` must be the request's requester, as written.
+ *
+ * @example
+ * ```ts
+ * const { privateJwk } = JSON.parse(await readFile('erin.private.jwk', 'utf8'));
+ * const req = createRequest({ ...fields, requester: 'ts-erin' });
+ * const token: BreakGlassToken = { request: req, requesterSignature: await signRequest(req, { id: 'ts-erin', privateJwk }), approvals: [] };
+ * ```
+ */
+export async function signRequest(
+  req: BreakGlassRequest,
+  requester: { id: string; privateJwk: Jwk },
+  options?: { now?: () => Date },
+): Promise<string> {
+  return signDigest(req, REQUEST_SIGNATURE_TYP, 'requester', requester, options, false);
+}
+
+/** The JWT of approveRequest and signRequest: `role` names the caller's parameter in errors. */
+async function signDigest(
+  req: BreakGlassRequest,
+  typ: string,
+  role: 'approver' | 'requester',
+  signer: { id: string; privateJwk: Jwk },
+  options: { expiresInSeconds?: number; now?: () => Date } | undefined,
+  mayShorten: boolean,
+): Promise<string> {
   const digest = requestDigest(req); // validates req first: never sign something malformed
-  if (!isPlainObject(approver)) throw new InvalidInputError('approver', 'expected { id, privateJwk }');
-  const id = own(approver, 'id');
-  const privateJwk = own(approver, 'privateJwk') as Jwk;
-  if (!isIdentifier(id)) throw new InvalidInputError('approver.id', 'expected an identifier (1-256 characters, no control characters)');
+  if (!isPlainObject(signer)) throw new InvalidInputError(role, 'expected { id, privateJwk }');
+  const id = own(signer, 'id');
+  const privateJwk = own(signer, 'privateJwk') as Jwk;
+  if (!isIdentifier(id)) throw new InvalidInputError(`${role}.id`, 'expected an identifier (1-256 characters, no control characters)');
+  // Exactly the requester as written: the policy looks their key up by this id.
+  if (role === 'requester' && id !== req.requester) throw new InvalidInputError('requester.id', "expected the request's requester");
   const kp = okpProblem(privateJwk, true);
-  if (kp) throw new InvalidInputError('approver.privateJwk', kp);
+  if (kp) throw new InvalidInputError(`${role}.privateJwk`, kp);
+  const allowed = mayShorten ? ['expiresInSeconds', 'now'] : ['now'];
   if (options !== undefined && !isPlainObject(options)) throw new InvalidInputError('options', 'expected an object');
-  for (const k of Object.keys(options ?? {})) if (k !== 'expiresInSeconds' && k !== 'now') throw new InvalidInputError(`options.${k}`, 'unknown option');
+  for (const k of Object.keys(options ?? {})) if (!allowed.includes(k)) throw new InvalidInputError(`options.${k}`, 'unknown option');
   // Own options only: an inherited `expiresInSeconds` signed ten-year approvals (outside review, 2026-12-01).
-  const o = ownOptions('options', options, ['expiresInSeconds', 'now']);
+  const o = ownOptions('options', options, allowed) as { expiresInSeconds?: unknown; now?: unknown };
   if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidInputError('options.now', 'expected a function returning a Date');
-  const iat = clockSeconds(o.now ?? (() => new Date()), 'options.now');
+  const iat = clockSeconds((o.now as (() => Date) | undefined) ?? (() => new Date()), 'options.now');
   let exp = req.exp;
   if (o.expiresInSeconds !== undefined) {
     const s = o.expiresInSeconds;
-    if (!Number.isSafeInteger(s) || s < 1) throw new InvalidInputError('options.expiresInSeconds', 'expected a positive integer');
-    exp = iat + s;
+    if (!Number.isSafeInteger(s) || (s as number) < 1) throw new InvalidInputError('options.expiresInSeconds', 'expected a positive integer');
+    exp = iat + (s as number);
   }
   const { kty, crv, x, d } = privateJwk;
   // Import only the key members, so stray JWK fields (key_ops, alg) cannot change behaviour.
@@ -487,10 +541,10 @@ export async function approveRequest(
     // Both are well-formed (okpProblem), so WebCrypto refused the pair: "x" is not d's public
     // key (a key file edited by hand, or two mixed up). Its DOMException is not our error, and
     // nothing of the key goes into the message.
-    throw new InvalidInputError('approver.privateJwk', 'expected "x" to be the public key of "d"');
+    throw new InvalidInputError(`${role}.privateJwk`, 'expected "x" to be the public key of "d"');
   }
   return new SignJWT({ jti: req.jti, digest })
-    .setProtectedHeader({ alg: 'EdDSA', typ: APPROVAL_TYP, kid: id })
+    .setProtectedHeader({ alg: 'EdDSA', typ, kid: id })
     .setIssuer(id)
     .setAudience(req.aud)
     .setIssuedAt(iat)
@@ -501,21 +555,28 @@ export async function approveRequest(
 /** The first structural problem of a token object, or undefined. */
 function tokenProblem(t: unknown): Problem {
   if (!isPlainObject(t)) return { path: 'token', expected: 'an object' };
-  const kp = fieldsProblem('token', t, ['request', 'approvals']);
+  const kp = fieldsProblem('token', t, ['request', 'approvals'], ['requesterSignature']);
   if (kp) return kp;
   const rp = requestProblem(t.request, 'token.request');
   if (rp) return rp;
+  if (t.requesterSignature !== undefined && !isCompactJwt(t.requesterSignature)) return { path: 'token.requesterSignature', expected: COMPACT_JWT };
   if (!Array.isArray(t.approvals) || t.approvals.length > MAX_APPROVALS) return { path: 'token.approvals', expected: `an array of at most ${MAX_APPROVALS} approvals` };
   for (const [i, a] of (t.approvals as unknown[]).entries()) {
-    // Compact JWS with three non-empty canonical base64url parts. Canonical matters for the
-    // signature part: lenient decoders would otherwise accept altered characters as the same
-    // signature, and "any changed byte is refused" would not hold.
-    const parts = typeof a === 'string' && a.length <= MAX_APPROVAL_CHARS ? a.split('.') : [];
-    if (parts.length !== 3 || !parts.every((x) => x.length > 0 && isCanonicalBase64url(x))) {
-      return { path: `token.approvals[${i}]`, expected: `a compact JWT of at most ${MAX_APPROVAL_CHARS} characters (three canonical base64url parts)` };
-    }
+    if (!isCompactJwt(a)) return { path: `token.approvals[${i}]`, expected: COMPACT_JWT };
   }
   return undefined;
+}
+
+const COMPACT_JWT = `a compact JWT of at most ${MAX_APPROVAL_CHARS} characters (three canonical base64url parts)`;
+
+/**
+ * Compact JWS with three non-empty canonical base64url parts. Canonical matters for the
+ * signature part: lenient decoders would otherwise accept altered characters as the same
+ * signature, and "any changed byte is refused" would not hold.
+ */
+function isCompactJwt(a: unknown): boolean {
+  const parts = typeof a === 'string' && a.length <= MAX_APPROVAL_CHARS ? a.split('.') : [];
+  return parts.length === 3 && parts.every((x) => x.length > 0 && isCanonicalBase64url(x));
 }
 
 /**
@@ -531,11 +592,15 @@ function tokenProblem(t: unknown): Problem {
 export function encodeToken(t: BreakGlassToken): string {
   const p = tokenProblem(t);
   if (p) throw malformed(p);
-  return canonicalJson({ approvals: t.approvals, request: t.request });
+  // Without a requester signature the text is what it always was.
+  return canonicalJson(t.requesterSignature === undefined
+    ? { approvals: t.approvals, request: t.request }
+    : { approvals: t.approvals, request: t.request, requesterSignature: t.requesterSignature });
 }
 
 /**
- * Parses token text strictly: `{ "request": {...}, "approvals": ["<jwt>", ...] }` with exactly
+ * Parses token text strictly: `{ "request": {...}, "approvals": ["<jwt>", ...] }` (and
+ * `"requesterSignature": "<jwt>"` when the requester signed) with exactly
  * the request fields (no unknown, missing, mistyped or duplicate fields) and approvals that are
  * compact JWTs in canonical base64url. Everything else throws
  * `BreakGlassError('ERR_BG_MALFORMED')`. Whitespace and key order are free (a plain
@@ -562,7 +627,7 @@ export function decodeToken(text: string): BreakGlassToken {
   const dup = duplicateKey(text);
   if (dup !== undefined) throw new BreakGlassError('ERR_BG_MALFORMED', `token: field ${JSON.stringify(dup.slice(0, 64))} appears twice`);
   const t = value as BreakGlassToken;
-  return { request: t.request, approvals: t.approvals };
+  return { request: t.request, approvals: t.approvals, ...(t.requesterSignature === undefined ? {} : { requesterSignature: t.requesterSignature }) };
 }
 
 /**

@@ -42,7 +42,7 @@ export function renderInspection(r: TokenInspection): string {
   const q = r.request;
   if (q) {
     lines.push(`token ${q.jti} (digest ${r.digest})`);
-    lines.push(`requester ${quoted(q.requester)} asks to ${q.scope.operation} at most ${q.scope.maxMessages} message(s)`);
+    lines.push(`requester ${quoted(q.requester)}${r.requesterVerified ? ' (signature verified)' : ''} asks to ${q.scope.operation} at most ${q.scope.maxMessages} message(s)`);
     lines.push(`  sent ${q.scope.from} .. ${q.scope.to} in ${q.scope.conversations.length} conversation(s): ${q.scope.conversations.map((c) => quoted(c)).join(', ')}`);
     lines.push(`reason ${q.reason}: ${quoted(q.detail)}`);
     lines.push(`policy ${quoted(q.policy)}, audience ${quoted(q.aud)}, valid ${iso(q.nbf)} .. ${iso(q.exp)} (issued ${iso(q.iat)})`);

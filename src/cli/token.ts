@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { decodeProtectedHeader } from 'jose';
 import { inspectToken, validatePolicy } from '../breakglass/policy.js';
-import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, nameSkeleton, requestDigest } from '../breakglass/token.js';
+import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, nameSkeleton, requestDigest, signRequest } from '../breakglass/token.js';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { parseRfc3339 } from '../util/time.js';
 import { type CommandSpec, EXIT, type GroupSpec, IncompleteError, RefusedError, UsageError, integerArg } from './common.js';
@@ -37,10 +37,40 @@ async function writeToken(file: string, text: string): Promise<void> {
   }
 }
 
+/**
+ * A private JWK file of `id` (its kid, when it has one, must be `id`, given as `flag`). Nothing
+ * read from a private key file is ever printed: the file may hold its secret under any name
+ * (fields swapped by hand), so the kid is named, not quoted.
+ */
+async function readPrivateJwk(keyFile: string, id: string, flag: string): Promise<Jwk> {
+  const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
+  const kid = (jwk as { kid?: unknown }).kid;
+  if (kid !== undefined && kid !== id) throw new UsageError(`${flag} ${JSON.stringify(id)} does not match the kid in the key file ${keyFile}`);
+  return jwk as Jwk;
+}
+
+/** Runs `sign`; a key the signer refuses is named by its file, never quoted (`role`: the signer's parameter). */
+async function signWithKey(keyFile: string, sign: () => Promise<string>, role: 'approver' | 'requester'): Promise<string> {
+  try {
+    return await sign();
+  } catch (e) {
+    // Never the key's content in a message: only that the file is not a usable private key.
+    if (e instanceof InvalidInputError && e.param.startsWith(`${role}.privateJwk`)) throw new IncompleteError(`key ${keyFile}: ${e.message.slice(e.param.length + 2)}`);
+    throw e;
+  }
+}
+
+/** readPrivateJwk, then signWithKey. */
+async function signWithKeyFile(keyFile: string, id: string, sign: (jwk: Jwk) => Promise<string>, role: 'approver' | 'requester'): Promise<string> {
+  const jwk = await readPrivateJwk(keyFile, id, role === 'requester' ? '--requester' : '--id');
+  return signWithKey(keyFile, () => sign(jwk), role);
+}
+
 const keygen: CommandSpec = {
   name: 'keygen',
-  summary: "make an approver's Ed25519 key pair as JWK files (the private one new, mode 0600)",
-  description: 'Prints the policy entry {"id", "publicJwk"} to paste into a factor\'s approvers. Existing files are never overwritten.',
+  summary: "make an approver's (or requester's) Ed25519 key pair as JWK files (the private one new, mode 0600)",
+  description: 'Prints the policy entry {"id", "publicJwk"} to paste into a factor\'s approvers (or the policy\'s requesters). Existing files are never overwritten.',
   options: [
     { name: 'id', type: 'string', value: 'ID', required: true, description: "the approver's id (the key's kid)" },
     { name: 'out-private', type: 'string', value: 'FILE', required: true, description: 'new file for the private JWK, created with mode 0600' },
@@ -66,7 +96,7 @@ const keygen: CommandSpec = {
 const request: CommandSpec = {
   name: 'request',
   summary: 'create a break-glass request token, with no approvals yet',
-  description: `CODE is one of ${REASON_CODES.join(', ')}. Times are RFC 3339 (2026-05-01T00:00:00Z).`,
+  description: `CODE is one of ${REASON_CODES.join(', ')}. Times are RFC 3339 (2026-05-01T00:00:00Z).\nWith --key the requester signs the request (required by a policy that lists requesters).`,
   options: [
     { name: 'policy', type: 'string', value: 'ID', required: true, description: 'id of the policy the token is for' },
     { name: 'aud', type: 'string', value: 'AUD', required: true, description: 'the deployment (the policy\'s audience)' },
@@ -78,6 +108,7 @@ const request: CommandSpec = {
     { name: 'to', type: 'string', value: 'TIME', required: true, description: 'latest message time in scope' },
     { name: 'max-messages', type: 'string', value: 'N', required: true, description: 'most messages the token may open' },
     { name: 'expires-in', type: 'string', value: 'SECONDS', required: true, description: 'how long approvals may be collected and the token used' },
+    { name: 'key', type: 'string', value: 'FILE', description: "the requester's private JWK file (from token keygen): sign the request as --requester" },
     outOption,
     jsonOption,
   ],
@@ -86,6 +117,7 @@ const request: CommandSpec = {
     if (param === 'exp') return 'expires-in';
     if (param.startsWith('scope.conversations')) return 'conversation';
     if (param === 'scope.maxMessages') return 'max-messages';
+    if (param === 'requester.id') return 'requester';
     return param.replace(/^scope\./, '');
   },
   async run(args, ctx) {
@@ -107,7 +139,13 @@ const request: CommandSpec = {
       iat,
       exp: iat + expiresIn,
     });
-    const encoded = encodeToken({ request: req, approvals: [] });
+    const keyFile = args.string('key');
+    const requesterSignature = keyFile === undefined ? undefined : await signWithKeyFile(keyFile, req.requester, (jwk) => signRequest(req, { id: req.requester, privateJwk: jwk }), 'requester');
+    const encoded = encodeToken({ request: req, approvals: [], ...(requesterSignature === undefined ? {} : { requesterSignature }) });
+    if (keyFile !== undefined) {
+      const exposed = await exposedFileWarning(keyFile, '--key');
+      if (exposed !== undefined) ctx.io.err(exposed);
+    }
     const text = `${encoded}\n`;
     const out = args.string('out');
     const digest = requestDigest(req);
@@ -115,7 +153,7 @@ const request: CommandSpec = {
       await writeToken(out, text);
       ctx.note(`request ${req.jti} written to ${out}; approvers sign digest ${digest}\n`);
     }
-    ctx.emit({ jti: req.jti, digest, expires: iso(req.exp), ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : `${terminalJson(encoded)}\n`);
+    ctx.emit({ jti: req.jti, digest, expires: iso(req.exp), signed: requesterSignature !== undefined, ...(out !== undefined ? { file: out } : { token: encoded }) }, out !== undefined ? '' : `${terminalJson(encoded)}\n`);
     return EXIT.OK;
   },
 };
@@ -145,12 +183,7 @@ const approve: CommandSpec = {
       if (e instanceof BreakGlassError) throw new IncompleteError(`token ${file}: ${oneLine(e.message)}`);
       throw e;
     }
-    const jwk = await readJson(keyFile, 'key', MAX_KEY_FILE);
-    if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new IncompleteError(`key ${keyFile} is not a JWK object`);
-    const kid = (jwk as { kid?: unknown }).kid;
-    // Nothing read from a private key file is ever printed: the file may hold its secret under
-    // any name (fields swapped by hand), so the kid is named, not quoted.
-    if (kid !== undefined && kid !== id) throw new UsageError(`--id ${JSON.stringify(id)} does not match the kid in the key file ${keyFile}`);
+    const jwk = await readPrivateJwk(keyFile, id, '--id');
     const req = token.request;
     // Refuse here what verification would refuse anyway, so the approver learns it now.
     if (nameSkeleton(id) === nameSkeleton(req.requester)) throw new RefusedError('ERR_BG_REQUESTER_APPROVED', `${JSON.stringify(id)} is the requester and cannot approve their own request`);
@@ -163,21 +196,14 @@ const approve: CommandSpec = {
     });
     if (already) throw new RefusedError('ERR_BG_DUPLICATE_APPROVER', `${JSON.stringify(id)} has already approved this token`);
     if (Math.floor(Date.now() / 1000) >= req.exp) throw new RefusedError('ERR_BG_EXPIRED', `the request expired at ${iso(req.exp)}`);
-    let jwt: string;
-    try {
-      jwt = await approveRequest(req, { id, privateJwk: jwk as Jwk });
-    } catch (e) {
-      // Never the key's content in a message: only that the file is not a usable private key.
-      if (e instanceof InvalidInputError && e.param.startsWith('approver.privateJwk')) throw new IncompleteError(`key ${keyFile}: ${e.message.slice(e.param.length + 2)}`);
-      throw e;
-    }
+    const jwt = await signWithKey(keyFile, () => approveRequest(req, { id, privateJwk: jwk }), 'approver');
     // Once the key was used, as the keys commands do (an error exit says only its one line).
     const exposed = await exposedFileWarning(keyFile, '--key');
     if (exposed !== undefined) ctx.io.err(exposed);
     const digest = requestDigest(req);
     // Say what is being approved: the approver signs the digest of exactly this.
     ctx.note(`approved as ${JSON.stringify(id)}: ${describeRequest(req)} (digest ${digest})\n`);
-    const encoded = encodeToken({ request: req, approvals: [...token.approvals, jwt] });
+    const encoded = encodeToken({ ...token, approvals: [...token.approvals, jwt] }); // the requester's signature stays
     const text = `${encoded}\n`;
     const out = args.string('out');
     if (out !== undefined) await writeToken(out, text);
