@@ -226,6 +226,16 @@ function signalOf(options: object | undefined): AbortSignal | undefined {
 
 
 
+/** What the attachment calls hand out that owns a key: a reader (close) or an encryptor/decryptor (destroy). */
+type KeyHolder = AttachmentReader | AttachmentEncryptor | AttachmentDecryptor;
+
+/** Wipes a key holder's key (both methods are idempotent). */
+function wipeHolder(o: KeyHolder | undefined): void {
+  if (o === undefined) return;
+  if ('destroy' in o) o.destroy();
+  else o.close();
+}
+
 /**
  * Envelope encryption for the messages of many conversations. Each conversation has its own
  * 256-bit data key per version, wrapped by the master key and stored by the key store; unwrapped
@@ -320,7 +330,7 @@ export class Keywarden {
     const onChange = (conversationId: string, change: KeyChange) => (change === 'shredded' ? this.#part.forget(conversationId) : this.#part.deactivate(conversationId));
     this.#watch = o.watchKeyChanges ? new KeyWatcher(keyStore, onChange, () => this.#part.deactivateAll()) : undefined;
     // Branch keys: a shredded branch takes every conversation key unwrapped under it along.
-    this.#unsubscribe = masterKey.onKeysInvalidated?.(() => this.#part.clear());
+    this.#unsubscribe = masterKey.onKeysInvalidated?.(() => this.#part.clear(true));
   }
 
   /** Resolves once the key-change subscription (watchKeyChanges) has made its first attempt (see `stats().watch`). */
@@ -782,6 +792,9 @@ export class Keywarden {
     this.#part.release();
     this.#unsubscribe?.();
     void this.#watch?.close();
+    // The attachment keys of the readers, encryptors and decryptors handed out (review 6).
+    for (const ref of this.#holders) wipeHolder(ref.deref());
+    this.#holders.clear();
   }
 
   // ==== Attachments (issue #16) ==============================================================
@@ -791,6 +804,26 @@ export class Keywarden {
   // rotation, shredding and close() apply to attachments exactly as to messages.
 
   #attachmentsImpl: Attachments | undefined;
+
+  /**
+   * Weak references to the readers, encryptors and decryptors handed out (each owns an attachment
+   * key): close() wipes them (review 6: their keys outlived close() until the caller touched
+   * them again). One the garbage collector took leaves the set through the registry.
+   */
+  readonly #holders = new Set<WeakRef<KeyHolder>>();
+  readonly #holdersGone = new FinalizationRegistry<WeakRef<KeyHolder>>((ref) => this.#holders.delete(ref));
+
+  /** Registers `o` for close(); closed meanwhile (the key arrived after close), it is wiped and refused. */
+  #hold<T extends KeyHolder>(o: T): T {
+    if (this.#keys.closed) {
+      wipeHolder(o);
+      throw new ClosedError();
+    }
+    const ref = new WeakRef<KeyHolder>(o);
+    this.#holders.add(ref);
+    this.#holdersGone.register(o, ref);
+    return o;
+  }
 
   get #attachments(): Attachments {
     if (this.#keys.closed) throw new ClosedError();
@@ -884,7 +917,7 @@ export class Keywarden {
    */
   encryptAttachmentStream(conversationId: string, options?: AttachmentEncryptOptions): TransformStream<Uint8Array, Uint8Array> {
     const c = checkCall(conversationId, options, true);
-    const pending = this.#attachments.encryptor(conversationId, c);
+    const pending = this.#attachments.encryptor(conversationId, c).then((e) => this.#hold(e));
     return encryptTransform(pending);
   }
 
@@ -903,7 +936,7 @@ export class Keywarden {
   decryptAttachmentStream(conversationId: string, options?: AttachmentDecryptOptions): TransformStream<Uint8Array, Uint8Array> {
     const c = checkCall(conversationId, options, false);
     const attachments = this.#attachments;
-    return decryptTransform((header) => attachments.decryptor(conversationId, header, c));
+    return decryptTransform(async (header) => this.#hold(await attachments.decryptor(conversationId, header, c)));
   }
 
   /**
@@ -922,7 +955,7 @@ export class Keywarden {
    */
   async openAttachment(conversationId: string, source: AttachmentSource | Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentReader> {
     const c = checkCall(conversationId, options, false);
-    return this.#attachments.open(conversationId, source, c);
+    return this.#hold(await this.#attachments.open(conversationId, source, c));
   }
 
   /**
@@ -939,7 +972,7 @@ export class Keywarden {
    */
   async createAttachmentEncryptor(conversationId: string, options?: AttachmentEncryptOptions): Promise<AttachmentEncryptor> {
     const c = checkCall(conversationId, options, true);
-    return this.#attachments.encryptor(conversationId, c);
+    return this.#hold(await this.#attachments.encryptor(conversationId, c));
   }
 
   /**
@@ -956,7 +989,7 @@ export class Keywarden {
   async createAttachmentDecryptor(conversationId: string, header: Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentDecryptor> {
     const c = checkCall(conversationId, options, false);
     if (!isBytes(header)) assertBytes('header', header);
-    return this.#attachments.decryptor(conversationId, plainBytes(header), c);
+    return this.#hold(await this.#attachments.decryptor(conversationId, plainBytes(header), c));
   }
   // ==== end of attachments =====================================================================
 }

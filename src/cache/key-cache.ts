@@ -560,11 +560,15 @@ export class CachePartition {
     return this.#users === 0;
   }
 
-  /** Removes and wipes every key of this partition. */
-  clear(): void {
+  /**
+   * Removes and wipes every key of this partition. With `revoked` (a branch shred took them) the
+   * keys are marked as a shred's (forget): a key a decryptMany holds pinned opens nothing more
+   * (review 6: after a branch shred a page went on opening with its pinned conversation key).
+   */
+  clear(revoked = false): void {
     this.#clearedAt = ++this.#gen;
     for (const [conv, head] of this.#map) {
-      for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(k, false);
+      for (let k: CachedKey | undefined = head; k !== undefined; k = k.next) this.#dropNode(revoked ? revoke(k) : k, false);
       this.#map.delete(conv);
     }
   }
