@@ -13,19 +13,20 @@ import type { KeyStore, MasterKeyProvider } from 'keywarden';
 import type { AuditIdHasher as Ids, AuditLog as Log } from 'keywarden/audit';
 import { BreakGlass, MemoryTokenLedger, type ApproverKey, type BreakGlassPolicy } from 'keywarden/breakglass';
 
-/** The service side, made once per process: who may approve, and what any token may allow at most. */
+/** The service side, made once per process: who may ask, who may approve, and what any token may allow at most. */
 export function breakGlassService(
   keys: { masterKey: MasterKeyProvider; keyStore: KeyStore },
   audit: { log: Log; ids: Ids },
-  approvers: { trustAndSafety: ApproverKey[]; legal: ApproverKey[] }, // [{ id, publicJwk }]
+  people: { requesters: ApproverKey[]; trustAndSafety: ApproverKey[]; legal: ApproverKey[] }, // [{ id, publicJwk }]
 ): BreakGlass {
   const policy: BreakGlassPolicy = {
     id: 'dm-breakglass-v1',
     audience: 'dm.example.com',
     factors: [
-      { name: 'trust-and-safety', threshold: 2, approvers: approvers.trustAndSafety },
-      { name: 'legal', threshold: 1, approvers: approvers.legal },
+      { name: 'trust-and-safety', threshold: 2, approvers: people.trustAndSafety },
+      { name: 'legal', threshold: 1, approvers: people.legal },
     ],
+    requesters: people.requesters, // a token must carry its requester's signature
     allowedReasons: ['USER_REPORT_REVIEW', 'LEGAL_PROCESS'],
     maxLifetimeSeconds: 86_400,
     maxScope: { conversations: 5, messages: 500, windowSeconds: 90 * 86_400 },
@@ -35,18 +36,19 @@ export function breakGlassService(
 }
 // #endregion readme:service
 // #region readme:request
-import { approveRequest, createRequest, encodeToken, type Jwk } from 'keywarden/breakglass';
+import { approveRequest, createRequest, encodeToken, signRequest, type Jwk } from 'keywarden/breakglass';
 
-/** The reviewer's request for one conversation's last week, approved by each approver with their own key. */
-export async function requestAccess(conversationId: string, approvers: { id: string; privateJwk: Jwk }[]): Promise<string> {
+/** The reviewer's request for one conversation's last week, signed by them, approved by each approver with their own key. */
+export async function requestAccess(conversationId: string, reviewer: { id: string; privateJwk: Jwk }, approvers: { id: string; privateJwk: Jwk }[]): Promise<string> {
   const request = createRequest({
-    policy: 'dm-breakglass-v1', aud: 'dm.example.com', requester: 'reviewer-7', reason: 'USER_REPORT_REVIEW', detail: 'report #8841',
+    policy: 'dm-breakglass-v1', aud: 'dm.example.com', requester: reviewer.id, reason: 'USER_REPORT_REVIEW', detail: 'report #8841',
     scope: { conversations: [conversationId], from: new Date(Date.now() - 7 * 86_400_000), to: new Date(Date.now() + 60_000), maxMessages: 50, operation: 'decrypt' },
     exp: Math.floor(Date.now() / 1000) + 3600,
   });
+  const requesterSignature = await signRequest(request, reviewer); // `keywarden token request --key FILE`
   // In practice each approver runs `keywarden token approve` on their own machine and passes the file on.
   const approvals = await Promise.all(approvers.map((a) => approveRequest(request, a)));
-  return encodeToken({ request, approvals });
+  return encodeToken({ request, requesterSignature, approvals });
 }
 // #endregion readme:request
 
@@ -60,11 +62,11 @@ async function main(): Promise<void> {
   const auditStore = new MemoryAuditStore();
   const log = await AuditLog.open({ store: auditStore, signerKey: generateNoteKey('dm.example.com/keywarden-audit').signerKey });
   const ids = new AuditIdHasher(AuditIdHasher.generateKey());
-  const [ana, ben, lee] = await Promise.all(['ana', 'ben', 'lee'].map((id) => generateApproverKey(id)));
+  const [ana, ben, lee, reviewer] = await Promise.all(['ana', 'ben', 'lee', 'reviewer-7'].map((id) => generateApproverKey(id)));
   const pub = (k: { id: string; publicJwk: Jwk }) => ({ id: k.id, publicJwk: k.publicJwk });
 
-  const bg = breakGlassService({ masterKey, keyStore }, { log, ids }, { trustAndSafety: [pub(ana!), pub(ben!)], legal: [pub(lee!)] });
-  const token = await requestAccess(conversationId, [ana!, ben!, lee!]);
+  const bg = breakGlassService({ masterKey, keyStore }, { log, ids }, { requesters: [pub(reviewer!)], trustAndSafety: [pub(ana!), pub(ben!)], legal: [pub(lee!)] });
+  const token = await requestAccess(conversationId, reviewer!, [ana!, ben!, lee!]);
   const { results, opened } = await bg.decrypt(token, conversationId, rows.map((r) => ({ ciphertext: r.body, aad: r.id })));
 
   assert.equal(opened, 2);

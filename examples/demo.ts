@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keywarden, type KeyStore, LocalMasterKey, MemoryKeyStore, inspectCiphertext, isKeywardenError } from 'keywarden';
 import { type AuditStore, AuditIdHasher, AuditLog, FileAuditStore, verifyAuditLog } from 'keywarden/audit';
-import { BreakGlass, type BreakGlassPolicy, type TokenLedger, approveRequest, createRequest, encodeToken, generateApproverKey } from 'keywarden/breakglass';
+import { BreakGlass, type BreakGlassPolicy, type TokenLedger, approveRequest, createRequest, encodeToken, generateApproverKey, signRequest } from 'keywarden/breakglass';
 import { PostgresAuditStore, PostgresKeyStore, PostgresTokenLedger, migrate } from 'keywarden/postgres';
 import { generateNoteKey } from 'keywarden/tlog';
 
@@ -134,11 +134,13 @@ const signerKey = devSecret('demo-log-signer.key', () => generateNoteKey('demo.e
 const auditDir = await mkdtemp(join(tmpdir(), 'keywarden-demo-audit-'));
 const audit = await AuditLog.open({ store: auditStore ?? (await FileAuditStore.open(auditDir)), signerKey });
 const ids = new AuditIdHasher(LocalMasterKey.generateKey());
-const [ana, ben, cho] = await Promise.all(['ana', 'ben', 'cho'].map((id) => generateApproverKey(id)));
+const [ana, ben, cho, dana] = await Promise.all(['ana', 'ben', 'cho', 'reviewer-dana'].map((id) => generateApproverKey(id)));
 const policy: BreakGlassPolicy = {
   id: 'dm-breakglass-v1',
   audience: 'demo.example',
   factors: [{ name: 'trust-and-safety', threshold: 2, approvers: [ana!, ben!, cho!].map((a) => ({ id: a.id, publicJwk: a.publicJwk })) }],
+  // Who may ask, with their keys: a token must be signed by its requester (no asking in a colleague's name).
+  requesters: [{ id: dana!.id, publicJwk: dana!.publicJwk }],
   allowedReasons: ['USER_REPORT_REVIEW', 'IMMINENT_HARM'],
   maxLifetimeSeconds: 24 * 3600,
   maxScope: { conversations: 1, messages: 50, windowSeconds: 30 * 86400 },
@@ -149,9 +151,10 @@ const request = createRequest({
   scope: { conversations: [conversation], from: new Date(Date.now() - 86400_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), maxMessages: 10, operation: 'decrypt' },
   exp: Math.floor(Date.now() / 1000) + 3600,
 });
+const requesterSignature = await signRequest(request, dana!);
 const approvals = [await approveRequest(request, ana!), await approveRequest(request, ben!)];
-const tokenText = encodeToken({ request, approvals });
-console.log(`  reviewer-dana requests ${conversation} for USER_REPORT_REVIEW; approved by ana and ben (2 of trust-and-safety)`);
+const tokenText = encodeToken({ request, requesterSignature, approvals });
+console.log(`  reviewer-dana requests ${conversation} for USER_REPORT_REVIEW, signed with her key; approved by ana and ben (2 of trust-and-safety)`);
 const page2 = await bg.decrypt(tokenText, conversation, stored.map((m) => ({ ciphertext: m.body, aad: m.id })));
 console.log(`  opened ${page2.opened} messages: ${page2.results.map((r) => (r.ok ? JSON.stringify(Buffer.from(r.plaintext).toString('utf8')) : r.error.code)).join(', ')}`);
 try {
