@@ -494,7 +494,14 @@ export class AuditLog {
    * tree head and checkpoint, both checked against the log key. Returns the size.
    */
   async sync(): Promise<number> {
-    if (this.#seq !== undefined) return this.#view.size;
+    if (this.#seq !== undefined) {
+      // The sequencer's tree is its own, but a checkpoint of it may have been stored by another
+      // instance (acceptCosignatures with witness cosignatures, docs/AUDIT.md §3): adopted, so
+      // that proofs here carry them too (outside review 6).
+      const { checkpoint } = await this.#storeCall(() => this.#store.state());
+      if (checkpoint !== undefined && checkpoint !== this.#view.checkpoint) await this.#adoptStored(checkpoint);
+      return this.#view.size;
+    }
     const { head, checkpoint } = await this.#storeCall(() => this.#store.state());
     const cp = checkpoint === undefined ? undefined : this.#open(checkpoint);
     const h = head === undefined ? undefined : this.#openHead(head);
@@ -503,6 +510,27 @@ export class AuditLog {
     if (size < this.#view.size) throw new AuditCorruptError(`the store holds ${size} entries, fewer than the ${this.#view.size} this log has seen`, size);
     this.#view = { size, root: h?.root ?? this.#view.root, head, checkpoint, checkpointSize: cp?.size ?? 0 };
     return size;
+  }
+
+  /**
+   * On the sequencer: a stored checkpoint becomes the view's latest when it verifies, is not
+   * older than the view's own, and states this sequencer's tree (its root at that size).
+   * Anything else (a larger tree, another root, a bad signature) is left alone here.
+   */
+  async #adoptStored(note: string): Promise<void> {
+    const seq = this.#seq;
+    let cp: Checkpoint;
+    try {
+      cp = openCheckpoint(note, this.#verifier, this.origin).checkpoint;
+    } catch {
+      return;
+    }
+    const view = this.#view;
+    if (cp.size < view.checkpointSize || cp.size > view.size) return;
+    const root = cp.size === view.size ? view.root : await this.#tree.root(cp.size);
+    if (!equalBytes(root, cp.rootHash) || this.#seq !== seq || seq === undefined) return;
+    seq.adoptCheckpoint(note, cp.size);
+    this.#view = seq.view;
   }
 
   #open(note: string): Checkpoint {

@@ -22,7 +22,7 @@ import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../
 import { assertPool, guardPool, quoteIdent, schemaOption, withPgTransaction } from '../store/pg.js';
 import { preparedStatementsOption } from '../store/pg-statements.js';
 import { type AuditTables, type Queryable, asBuffer, run, toInt, unavailable } from './postgres-sql.js';
-import { concatBytes } from '../util/bytes.js';
+import { concatBytes, toBase64 } from '../util/bytes.js';
 import { ownOptions } from '../util/validate.js';
 import { randomBytes } from '../util/random.js';
 import { GroupCommit } from './group-commit.js';
@@ -31,7 +31,7 @@ import type { NoteVerifier } from './note.js';
 import { FLAG_WAIT, type OutboxRecord, type RecordKeys } from './records.js';
 import type { CompanionInsert } from '../store/types.js';
 import { migratePostgresLegacy } from './postgres-migrate.js';
-import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, type ReceiptRow, checkReadRange, headSize, noteSize } from './store.js';
+import { type AuditStore, type AuditStoreState, type ClaimedRecord, type IntegrateBatch, type ReceiptRow, checkReadRange, headRootLine, headSize, noteSize } from './store.js';
 import { TILE_WIDTH, levelSpan } from './tiles.js';
 import type { TileWant } from './tile-tree.js';
 
@@ -225,9 +225,15 @@ export class PostgresAuditStore implements AuditStore {
       await run(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
       // Read again in a statement of its own: under read committed a lock that waited for another
       // step returns the row it waited for, not the head that step added.
-      const newest = await run<{ size: unknown }>(client, 'integrate', `SELECT size FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
+      const newest = await run<{ size: unknown; note: string }>(client, 'integrate', `SELECT size, note FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
       const at = newest.rows[0] === undefined ? 0 : toInt(newest.rows[0].size, 'audit_tree.size');
       if (at !== batch.start) throw new AuditUnavailableError(`the log head moved (at ${at}, batch for ${batch.start}): another sequencer or a repair`);
+      // The same size is not the same tree: a sequencer whose lease ran out, renewed once it was
+      // free again, still holds its old edge, and a repair may have cut the log back and let it
+      // grow again to that size (outside review 6: its batch was written over the repaired log).
+      if (batch.base !== undefined && at > 0 && headRootLine(newest.rows[0]!.note) !== toBase64(batch.base)) {
+        throw new AuditUnavailableError(`the log head moved (another tree of size ${at}): another sequencer or a repair`);
+      }
       const res = await run<{ n: number }>(client, 'integrate', sql, p);
       // Every record integrated must still have been in the outbox (no second integration).
       if (res.rows[0]!.n !== ids.length) throw new AuditUnavailableError(`postgres audit store: integrate found ${res.rows[0]!.n} of its ${ids.length} outbox rows: another sequencer took them`);
@@ -242,16 +248,31 @@ export class PostgresAuditStore implements AuditStore {
     await run(this.#pool, 'prune', `DELETE FROM ${this.#t.receipts} WHERE created_at < now() - interval '1 hour'`);
   }
 
-  async appendCheckpoint(note: string): Promise<void> {
+  async appendCheckpoint(note: string, options?: { asSequencer?: boolean }): Promise<void> {
     const size = noteSize(note);
     const t = this.#t;
     await this.#transaction('appendCheckpoint', async (client) => {
+      // The lease row first, as a step takes it: it always exists, so this also orders a
+      // checkpoint after a step in flight on an empty tree, where there is no head row to lock
+      // (outside review 6: a cosigned checkpoint of size 0 was stored after a step's size 1).
+      const lease = await run(client, 'appendCheckpoint', `SELECT holder = $1 AND expires_at > now() AS mine FROM ${t.sequencer} WHERE id = 1 FOR UPDATE`, [this.#holder]);
+      // The sequencer's own checkpoint without a batch: only while it holds the role, and only of
+      // the newest head's tree (outside review 6: a sequencer whose lease ran out published its
+      // old tree's checkpoint over a repaired log — a fork the log signed itself).
+      if (options?.asSequencer === true && lease.rows[0]?.mine !== true) throw new AuditUnavailableError('the sequencer lease was lost: another instance is the sequencer');
       // Never after a larger one: the history's sizes only grow (a verifier reports a rollback
       // otherwise). The newest head's lock orders this after a step in flight (which takes it
       // too), and the check runs in a statement of its own, after the lock, so it sees that step's
       // checkpoint (outside review, 2026-12-01: acceptCosignatures racing a batch stored size 1
       // after size 2).
       await run(client, 'appendCheckpoint', `SELECT 1 FROM ${t.tree} ORDER BY start DESC LIMIT 1 FOR UPDATE`);
+      if (options?.asSequencer === true) {
+        const newest = await run<{ size: unknown; note: string }>(client, 'appendCheckpoint', `SELECT size, note FROM ${t.tree} ORDER BY start DESC LIMIT 1`);
+        const at = newest.rows[0] === undefined ? 0 : toInt(newest.rows[0].size, 'audit_tree.size');
+        if (at !== size || (at > 0 && headRootLine(newest.rows[0]!.note) !== note.split('\n')[2])) {
+          throw new AuditUnavailableError(`the log head moved (at ${at}, checkpoint of ${size}): another sequencer or a repair`);
+        }
+      }
       await run(client, 'appendCheckpoint',
         `INSERT INTO ${t.checkpoints} (size, note) SELECT $1::bigint, $2::text WHERE NOT EXISTS (SELECT 1 FROM ${t.checkpoints} WHERE size > $1::bigint)`, [size, note]);
     });

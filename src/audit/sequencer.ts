@@ -299,7 +299,7 @@ export class Sequencer {
         return index;
       };
       const landed = local.map((item) => append(item.entries));
-      const batch: IntegrateBatch = { start, entries, leafHashes, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
+      const batch: IntegrateBatch = { start, base: this.#view.root, entries, leafHashes, tiles: [], head: '', consumed: [], quarantined: [], receipts: [] };
       const consumed: string[] = [];
       const quarantined: { ticket: string; reason: string }[] = [];
       const receipts: StoredReceipt[] = [];
@@ -334,7 +334,7 @@ export class Sequencer {
       if (entries.length === 0 && consumed.length === 0 && quarantined.length === 0) {
         if (!wantsCheckpoint) return false;
         const note = signCheckpoint({ origin: this.#keys.origin, size: edge.size, rootHash: this.#view.root, extensions: [] }, this.#keys.signer);
-        await this.#store.appendCheckpoint(note);
+        await this.#store.appendCheckpoint(note, { asSequencer: true }); // fenced: role held, head is this tree
         this.#published(note, edge.size, now);
         for (const w of requested) w.resolve(note);
         this.#onAdvance(this.#view, []);

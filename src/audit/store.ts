@@ -77,6 +77,11 @@ export interface StoredReceipt {
 export interface IntegrateBatch {
   /** Tree size before the batch: the store refuses the batch unless its head is at this size. */
   start: number;
+  /**
+   * The root of the tree of `start` entries the batch extends: a store that keeps its heads
+   * refuses the batch unless its newest head states this root (not only this size). Optional.
+   */
+  base?: Uint8Array;
   /** The entries, at indices `start`, `start + 1`, … */
   entries: readonly Uint8Array[];
   /**
@@ -148,8 +153,14 @@ export interface AuditStore {
   readTiles?(wants: readonly TileWant[]): Promise<(Uint8Array | undefined)[]>;
   /** One durable, atomic integration step; fails unless the store's head is at `batch.start`. */
   integrate(batch: IntegrateBatch): Promise<void>;
-  /** Publishes a checkpoint (history and newest), unless a larger one is already published. */
-  appendCheckpoint(note: string): Promise<void>;
+  /**
+   * Publishes a checkpoint (history and newest), unless a larger one is already published.
+   * `asSequencer`: the sequencer's own checkpoint of the tree it holds, without a batch — a store
+   * shared by several instances refuses it (ERR_AUDIT_UNAVAILABLE) unless this instance still
+   * holds the sequencer role and the newest head is exactly that tree (size and root): a
+   * sequencer whose role ran out must not sign over a log repaired or extended meanwhile.
+   */
+  appendCheckpoint(note: string, options?: { asSequencer?: boolean }): Promise<void>;
   /** Every checkpoint published, oldest first. */
   checkpoints(): Promise<string[]>;
   /** Removes all but the newest `keep` checkpoints from the history; returns how many it removed. */
