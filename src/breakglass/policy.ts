@@ -34,7 +34,7 @@ import {
   requestDigest,
 } from './token.js';
 import { duplicateKey } from '../util/json.js';
-import { assertInt, fields } from '../util/validate.js';
+import { assertInt, fields, own } from '../util/validate.js';
 
 /**
  * One approver: the id they sign as (JWT `kid` and `iss`) and their Ed25519 public JWK.
@@ -160,6 +160,19 @@ const MAX_CLOCK_TOLERANCE_SECONDS = 300;
 // (at 1,000 the intent of a valid token could not be recorded: outside review, 2026-12-01).
 const MAX_SCOPE_CONVERSATIONS = 900;
 
+const POLICY_FIELDS = ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'];
+const POLICY_OPTIONAL_FIELDS = ['clockToleranceSeconds', 'requesters'];
+
+/**
+ * The policy as {@link validatePolicy} checked it: its own fields only (a snapshot on a null
+ * prototype). Verification reads it, never the caller's object: an inherited `requesters` or
+ * `clockToleranceSeconds` (a polluted Object.prototype) was read as the policy's own, unchecked
+ * (review 6; test/review6-bg-inherited-policy-fields.test.ts).
+ */
+function ownPolicy(policy: BreakGlassPolicy): BreakGlassPolicy {
+  return fields('policy', policy, POLICY_FIELDS, POLICY_OPTIONAL_FIELDS) as unknown as BreakGlassPolicy;
+}
+
 function id(param: string, v: unknown): void {
   if (!isIdentifier(v)) throw new InvalidInputError(param, 'expected an identifier (1-256 characters, no control characters)');
 }
@@ -181,7 +194,7 @@ function id(param: string, v: unknown): void {
 export function validatePolicy(policy: unknown): asserts policy is BreakGlassPolicy {
   // Own fields only (util/validate `fields`): an absent optional field is absent, whatever
   // Object.prototype holds.
-  const p = fields('policy', policy, ['id', 'audience', 'factors', 'allowedReasons', 'maxLifetimeSeconds', 'maxScope'], ['clockToleranceSeconds', 'requesters']);
+  const p = fields('policy', policy, POLICY_FIELDS, POLICY_OPTIONAL_FIELDS);
   id('policy.id', p.id);
   id('policy.audience', p.audience);
   if (!Array.isArray(p.factors) || p.factors.length === 0 || p.factors.length > MAX_FACTORS) throw new InvalidInputError('policy.factors', `expected an array of 1-${MAX_FACTORS} factors`);
@@ -273,6 +286,8 @@ interface Evaluation {
   /** The earliest `exp` of the request, its requester's signature and its valid approvals (seconds), when read. */
   exp?: number;
   requesterVerified: boolean;
+  /** The policy's own clock tolerance (seconds; 0 when it sets none). */
+  tolerance: number;
 }
 
 const show = (s: string) => JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
@@ -416,10 +431,12 @@ async function checkRequesterSignature(
  *     even when the thresholds would be met without it.
  *  9. THRESHOLD_NOT_MET: distinct approvers per factor, every factor must be met.
  */
-async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolicy, now: Date, all: boolean): Promise<Evaluation> {
+async function evaluate(token: BreakGlassToken | string, given: BreakGlassPolicy, now: Date, all: boolean): Promise<Evaluation> {
+  // Own fields only, snapshotted once; the snapshot is what is validated and read.
+  const policy = ownPolicy(given);
   validatePolicy(policy);
   if (!(now instanceof Date) || Number.isNaN(now.getTime())) throw new InvalidInputError('now', 'expected a valid Date');
-  const ev: Evaluation = { approvals: [], approvers: [], factors: [], problems: [], requesterVerified: false };
+  const ev: Evaluation = { approvals: [], approvers: [], factors: [], problems: [], requesterVerified: false, tolerance: policy.clockToleranceSeconds ?? 0 };
   const add = (code: BreakGlassErrorCode, message: string) => {
     if (!all) throw new BreakGlassError(code, message);
     ev.problems.push({ code, message });
@@ -455,7 +472,7 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
   if (req.policy !== policy.id) add('ERR_BG_WRONG_POLICY', `token is for policy ${show(req.policy)}, this policy is ${show(policy.id)}`);
 
   // 3. times (see ORDER above).
-  const tol = policy.clockToleranceSeconds ?? 0;
+  const tol = ev.tolerance;
   const nowS = Math.floor(now.getTime() / 1000); // the same rounding jose uses for approvals
   const max = policy.maxLifetimeSeconds;
   if (req.exp <= req.nbf) add('ERR_BG_LIFETIME', `exp ${iso(req.exp)} is not after nbf ${iso(req.nbf)}`);
@@ -484,7 +501,8 @@ async function evaluate(token: BreakGlassToken | string, policy: BreakGlassPolic
   const digest = requestDigest(req);
   ev.digest = digest;
   if (policy.requesters !== undefined) {
-    const r = await checkRequesterSignature(t.requesterSignature, policy, req, digest, now);
+    // The token's own signature (decodeToken's copy has none when the text has none, whatever Object.prototype holds).
+    const r = await checkRequesterSignature(own(t, 'requesterSignature') as string | undefined, policy, req, digest, now);
     if (r.code !== undefined) add(r.code, r.message!);
     else {
       ev.requesterVerified = true;
@@ -562,7 +580,7 @@ export async function verifyToken(token: BreakGlassToken | string, policy: Break
   return {
     request: ev.request!, digest: ev.digest!, approvers: ev.approvers, factors: ev.factors.map(({ name, have, need }) => ({ name, have, need })),
     requesterVerified: ev.requesterVerified,
-    expiresAt: Math.min(ev.exp ?? ev.request!.exp, ev.request!.exp) + (policy.clockToleranceSeconds ?? 0),
+    expiresAt: Math.min(ev.exp ?? ev.request!.exp, ev.request!.exp) + ev.tolerance,
   };
 }
 

@@ -559,7 +559,9 @@ function tokenProblem(t: unknown): Problem {
   if (kp) return kp;
   const rp = requestProblem(t.request, 'token.request');
   if (rp) return rp;
-  if (t.requesterSignature !== undefined && !isCompactJwt(t.requesterSignature)) return { path: 'token.requesterSignature', expected: COMPACT_JWT };
+  // Own fields only, here and below: an inherited requesterSignature (a polluted Object.prototype)
+  // is not the token's (review 6; test/review6-bg-inherited-requester-signature.test.ts).
+  if (own(t, 'requesterSignature') !== undefined && !isCompactJwt(t.requesterSignature)) return { path: 'token.requesterSignature', expected: COMPACT_JWT };
   if (!Array.isArray(t.approvals) || t.approvals.length > MAX_APPROVALS) return { path: 'token.approvals', expected: `an array of at most ${MAX_APPROVALS} approvals` };
   for (const [i, a] of (t.approvals as unknown[]).entries()) {
     if (!isCompactJwt(a)) return { path: `token.approvals[${i}]`, expected: COMPACT_JWT };
@@ -593,9 +595,10 @@ export function encodeToken(t: BreakGlassToken): string {
   const p = tokenProblem(t);
   if (p) throw malformed(p);
   // Without a requester signature the text is what it always was.
-  return canonicalJson(t.requesterSignature === undefined
+  const requesterSignature = own(t, 'requesterSignature');
+  return canonicalJson(requesterSignature === undefined
     ? { approvals: t.approvals, request: t.request }
-    : { approvals: t.approvals, request: t.request, requesterSignature: t.requesterSignature });
+    : { approvals: t.approvals, request: t.request, requesterSignature });
 }
 
 /**
@@ -627,7 +630,8 @@ export function decodeToken(text: string): BreakGlassToken {
   const dup = duplicateKey(text);
   if (dup !== undefined) throw new BreakGlassError('ERR_BG_MALFORMED', `token: field ${JSON.stringify(dup.slice(0, 64))} appears twice`);
   const t = value as BreakGlassToken;
-  return { request: t.request, approvals: t.approvals, ...(t.requesterSignature === undefined ? {} : { requesterSignature: t.requesterSignature }) };
+  const requesterSignature = own(t, 'requesterSignature') as string | undefined;
+  return { request: t.request, approvals: t.approvals, ...(requesterSignature === undefined ? {} : { requesterSignature }) };
 }
 
 /**
