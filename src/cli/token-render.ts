@@ -27,9 +27,9 @@ export const iso = (s: number): string => new Date(s * 1000).toISOString();
  * decides what can be read — who, which conversations, when, how many, why, for which
  * deployment under which policy, and the request's validity.
  */
-export function describeRequest(req: BreakGlassRequest): string {
+export function describeRequest(req: BreakGlassRequest, requesterNote = ''): string {
   return (
-    `${quoted(req.requester)} may ${req.scope.operation} at most ${req.scope.maxMessages} message(s) ` +
+    `${quoted(req.requester)}${requesterNote} may ${req.scope.operation} at most ${req.scope.maxMessages} message(s) ` +
     `of ${req.scope.conversations.length} conversation(s) [${req.scope.conversations.map(quoted).join(', ')}] sent ${req.scope.from} .. ${req.scope.to}, ` +
     `reason ${req.reason} ${quoted(req.detail)}, audience ${quoted(req.aud)}, policy ${quoted(req.policy)}, ` +
     `valid ${iso(req.nbf)} .. ${iso(req.exp)}`

@@ -4,9 +4,10 @@
  * order, at any time before the request expires.
  * @module
  */
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
-import { inspectToken, validatePolicy } from '../breakglass/policy.js';
+import { type BreakGlassPolicy, inspectToken, validatePolicy } from '../breakglass/policy.js';
 import { type Jwk, REASON_CODES, approveRequest, createRequest, decodeToken, encodeToken, generateApproverKey, nameSkeleton, requestDigest, signRequest } from '../breakglass/token.js';
 import { BreakGlassError, InvalidInputError } from '../errors.js';
 import { parseRfc3339 } from '../util/time.js';
@@ -35,6 +36,33 @@ async function writeToken(file: string, text: string): Promise<void> {
   } catch (e) {
     throw new IncompleteError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+}
+
+/**
+ * Refuses `--out` naming the `--key` file, by path or as another name of the same file (a link):
+ * the token written there would replace the private key (outside review 6). Checked before
+ * anything is read or written.
+ */
+async function refuseOutOverKey(out: string | undefined, keyFile: string): Promise<void> {
+  if (out === undefined) return;
+  let same = resolve(out) === resolve(keyFile);
+  if (!same) {
+    const [a, b] = await Promise.all([stat(out).catch(() => undefined), stat(keyFile).catch(() => undefined)]);
+    same = a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+  }
+  if (same) throw new UsageError(`--out ${JSON.stringify(out)} is the key file given as --key: the token would replace the private key`);
+}
+
+/** A policy file, validated (a bad one: exit 3 naming the file and the field). */
+async function readPolicy(policyFile: string): Promise<BreakGlassPolicy> {
+  const policy = await readJson(policyFile, 'policy');
+  try {
+    validatePolicy(policy);
+  } catch (e) {
+    if (e instanceof InvalidInputError) throw new IncompleteError(`policy ${policyFile}: ${e.message}`);
+    throw e;
+  }
+  return policy;
 }
 
 /**
@@ -140,6 +168,7 @@ const request: CommandSpec = {
       exp: iat + expiresIn,
     });
     const keyFile = args.string('key');
+    if (keyFile !== undefined) await refuseOutOverKey(args.string('out'), keyFile);
     const requesterSignature = keyFile === undefined ? undefined : await signWithKeyFile(keyFile, req.requester, (jwk) => signRequest(req, { id: req.requester, privateJwk: jwk }), 'requester');
     const encoded = encodeToken({ request: req, approvals: [], ...(requesterSignature === undefined ? {} : { requesterSignature }) });
     if (keyFile !== undefined) {
@@ -166,6 +195,7 @@ const approve: CommandSpec = {
     tokenFile('the token file'),
     { name: 'key', type: 'string', value: 'FILE', required: true, description: 'your private JWK file (from token keygen)' },
     { name: 'id', type: 'string', value: 'ID', required: true, description: 'your approver id (the key\'s kid)' },
+    { name: 'policy', type: 'string', value: 'FILE', description: "the break-glass policy as JSON: check the requester's signature first (refused when the policy lists requesters and it does not verify)" },
     outOption,
     jsonOption,
   ],
@@ -174,6 +204,7 @@ const approve: CommandSpec = {
     const file = args.required('token');
     const id = args.required('id');
     const keyFile = args.required('key');
+    await refuseOutOverKey(args.string('out'), keyFile);
     let token;
     try {
       token = decodeToken(await readText(file, 'token'));
@@ -185,6 +216,21 @@ const approve: CommandSpec = {
     }
     const jwk = await readPrivateJwk(keyFile, id, '--id');
     const req = token.request;
+    // Who asked: verified against the policy when one is given (the approver signs nothing for a
+    // request its requester did not sign, under a policy that lists requesters).
+    let asked: string;
+    const policyFile = args.string('policy');
+    if (policyFile !== undefined) {
+      const policy = await readPolicy(policyFile);
+      const r = await inspectToken(token, policy);
+      if (policy.requesters !== undefined && !r.requesterVerified) {
+        const why = r.problems.find((p) => /requester's signature|requesterSignature|not a requester/.test(p.message));
+        throw new RefusedError('ERR_BG_REQUESTER_UNVERIFIED', `policy ${policyFile} requires the requester's signature, and ${JSON.stringify(req.requester)} did not sign this request${why === undefined ? '' : `: ${oneLine(why.message)}`}`);
+      }
+      asked = r.requesterVerified ? ' (signature verified)' : ' (not verified: the policy lists no requesters)';
+    } else {
+      asked = token.requesterSignature === undefined ? ' (not signed)' : ' (signed; give --policy to verify)';
+    }
     // Refuse here what verification would refuse anyway, so the approver learns it now.
     if (nameSkeleton(id) === nameSkeleton(req.requester)) throw new RefusedError('ERR_BG_REQUESTER_APPROVED', `${JSON.stringify(id)} is the requester and cannot approve their own request`);
     const already = token.approvals.some((a) => {
@@ -202,7 +248,7 @@ const approve: CommandSpec = {
     if (exposed !== undefined) ctx.io.err(exposed);
     const digest = requestDigest(req);
     // Say what is being approved: the approver signs the digest of exactly this.
-    ctx.note(`approved as ${JSON.stringify(id)}: ${describeRequest(req)} (digest ${digest})\n`);
+    ctx.note(`approved as ${JSON.stringify(id)}: ${describeRequest(req, asked)} (digest ${digest})\n`);
     const encoded = encodeToken({ ...token, approvals: [...token.approvals, jwt] }); // the requester's signature stays
     const text = `${encoded}\n`;
     const out = args.string('out');
@@ -225,14 +271,7 @@ const inspect: CommandSpec = {
   ],
   async run(args, ctx) {
     const text = await readText(args.required('token'), 'token');
-    const policyFile = args.required('policy');
-    const policy = await readJson(policyFile, 'policy');
-    try {
-      validatePolicy(policy);
-    } catch (e) {
-      if (e instanceof InvalidInputError) throw new IncompleteError(`policy ${policyFile}: ${e.message}`);
-      throw e;
-    }
+    const policy = await readPolicy(args.required('policy'));
     const r = await inspectToken(text, policy);
     ctx.emit(r, renderInspection(r));
     return r.ok ? EXIT.OK : EXIT.FOUND;
