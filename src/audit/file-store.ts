@@ -398,11 +398,18 @@ export class FileAuditStore implements AuditStore {
   }
 
   async checkpoints(): Promise<string[]> {
-    const data = await readFile(join(this.dir, 'checkpoints')).catch((err: unknown) => {
+    const path = join(this.dir, 'checkpoints');
+    const data = await readFile(path).catch((err: unknown) => {
       if ((err as { code?: string }).code === 'ENOENT') return new Uint8Array(0);
       throw err;
     });
-    return noteTexts(join(this.dir, 'checkpoints'), scanFrames(data).records);
+    const scan = scanFrames(data);
+    // A torn last record (one being appended, or a crash's: never acknowledged) ends the list;
+    // other damage is refused, never skipped: the records before it were returned as the whole
+    // history, verification through the store passed, and pruneCheckpoints rewrote the history
+    // without the records after the damage (review 6, test/review6-audit-file-history-damage-hidden.test.ts).
+    if (scan.damage !== undefined && !scan.damage.torn) throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}`, scan.damage.offset);
+    return noteTexts(path, scan.records);
   }
 
   pruneCheckpoints(keep: number): Promise<number> {
@@ -412,6 +419,14 @@ export class FileAuditStore implements AuditStore {
       const drop = Math.max(0, all.length - Math.max(1, keep));
       if (drop === 0) return 0;
       const data = Buffer.concat([MAGIC, ...all.slice(drop).map((n) => frame(enc.encode(n)))]);
+      // The head on disk may still name the newest checkpoint as pending at the offset where it
+      // starts (a step's head does, until the next step's): a takeover completes it there. Once
+      // the history is replaced that offset points into shifted records, so a kill before the
+      // head below was written had the takeover cut the newest record and write it again, or
+      // append it twice (review 6, test/review6-audit-file-prune-pending-history.test.ts). So
+      // first a head with nothing pending: a takeover then finds the pruned history's end by scanning.
+      await replaceFile(join(this.dir, 'head'), encodeHead({ ...head, pending: undefined }));
+      await syncDir(this.dir);
       await this.#history?.close();
       let replaced = false;
       try {
