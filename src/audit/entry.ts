@@ -283,7 +283,9 @@ export class AuditIdHasher {
  */
 export function ciphertextsDigest(ciphertexts: readonly Uint8Array[]): string {
   if (!Array.isArray(ciphertexts)) throw new InvalidInputError('ciphertexts', 'expected an array of Uint8Array');
-  ciphertexts.forEach((ct, i) => assertBytes(`ciphertexts[${i}]`, ct));
+  // Every index, holes included (forEach skips a hole that the loop below then read: a raw
+  // TypeError; outside review 6, test/review6-parse-sparse-arrays.test.ts).
+  for (let i = 0; i < ciphertexts.length; i++) assertBytes(`ciphertexts[${i}]`, ciphertexts[i]);
   const h = sha256.create();
   for (const ct of ciphertexts) h.update(sha256(ct));
   return toHex(h.digest());

@@ -28,6 +28,7 @@ import { ed25519PublicKey, ed25519Sign, ed25519Verify } from '../util/ed25519.js
 import { NoteError } from '../errors.js';
 import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../util/bytes.js';
 import { randomBytes } from '../util/random.js';
+import { isBytes, plainBytes } from '../util/validate.js';
 
 /**
  * Signature type byte of plain Ed25519 note signatures (signed-note §"Signature types", `0x01`).
@@ -515,9 +516,11 @@ export function signNote(text: string, ...signers: NoteSigner[]): string {
  */
 export function parseNote(message: string | Uint8Array): ParsedNote {
   let msg: string;
-  if (message instanceof Uint8Array) {
+  // What the engine says is a Uint8Array, another realm's too (`instanceof` refused a note read
+  // through node:vm: outside review 6, test/review6-parse-note-bytes-realm.test.ts).
+  if (isBytes(message)) {
     try {
-      msg = fromUtf8(message);
+      msg = fromUtf8(plainBytes(message));
     } catch {
       throw new NoteError('ERR_NOTE_MALFORMED', 'note is not valid UTF-8');
     }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { InvalidInputError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { commandHelp, groupHelp, quote } from './help.js';
+import { oneLine as escapeControls } from './text.js';
 import { Args, type CommandSpec, EXIT, type GroupSpec, IncompleteError, type Io, type OptionSpec, RefusedError, UsageError, isGroup } from './spec.js';
 
 export * from './spec.js';
@@ -18,8 +19,21 @@ type Token = { kind: 'option'; name: string; rawName: string; value?: string; in
 
 const HELP: OptionSpec = { name: 'help', short: 'h', type: 'boolean', description: 'show this help' };
 
-/** One line, whatever the message holds: errors must never spill over several lines. */
-const oneLine = (s: string): string => s.replace(/\s*[\r\n]+\s*/g, '; ');
+/**
+ * One line, whatever the message holds: errors must never spill over several lines, and what the
+ * command line or a file name put in them (escape sequences, C1 controls, bidi overrides, line
+ * separators) is shown escaped, never written to the terminal raw (outside review 6, 2026-12-02;
+ * test/review6-parse-cli-error-line-escapes.test.ts).
+ */
+const oneLine = (s: string): string => escapeControls(redactKeys(s).replace(/\s*[\r\n]+\s*/g, '; ')).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+
+/**
+ * What {@link quote} refuses to repeat, wherever it is in an error: a signer key or a private
+ * JWK's `d` pasted where a file name belongs ("cannot read key file PRIVATE+KEY+…") printed the
+ * key (outside review 6, 2026-12-02; test/review6-parse-cli-secret-in-path.test.ts).
+ */
+const redactKeys = (s: string): string =>
+  s.replace(/PRIVATE\+KEY\+\S*/gi, '(a private key, not shown)').replace(/"d"\s*:\s*("[^"]*"?)?/g, '"d": (not shown)');
 
 /**
  * Runs the command line `argv` (without node and the script) against the table `root` and

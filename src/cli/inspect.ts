@@ -3,9 +3,10 @@
  * (docs/FORMAT.md §3). Reads bytes only: no key, no database, no KMS, and nothing is decrypted.
  * @module
  */
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { UnsupportedFormatError } from '../errors.js';
-import { type CiphertextInfo, inspectCiphertext, parseHeader } from '../format/wire.js';
+import { type CiphertextInfo, HEADER_LENGTH_V2, inspectCiphertext, parseHeader } from '../format/wire.js';
+import { MAX_PLAINTEXT_BYTES } from '../util/validate.js';
 import { type CommandSpec, EXIT, IncompleteError, RefusedError, UsageError } from './common.js';
 import { jsonOption } from './options.js';
 
@@ -21,15 +22,42 @@ export interface InspectReport extends CiphertextInfo {
   tagBytes: number;
 }
 
-async function readInput(file: string, stdin: (() => Promise<Uint8Array>) | undefined): Promise<Uint8Array> {
+/**
+ * Longest ciphertext of any format and suite (v2 header, 24-byte nonce, 64 MiB, tag): inspect
+ * reads one byte more at most. Read whole, a FIFO or /dev/zero filled memory up to node's 2 GiB
+ * limit or forever (outside review 6, 2026-12-02; test/review6-parse-cli-inspect-bounded-read.test.ts).
+ */
+const MAX_INPUT = HEADER_LENGTH_V2 + 24 + MAX_PLAINTEXT_BYTES + 16;
+
+async function readInput(file: string, stdin: ((max?: number) => Promise<Uint8Array>) | undefined): Promise<Uint8Array> {
   if (file === '-') {
     if (stdin === undefined) throw new UsageError('FILE: standard input is not available here');
-    return stdin();
+    return stdin(MAX_INPUT + 1);
   }
+  let h: FileHandle | undefined;
   try {
-    return new Uint8Array(await readFile(file));
+    h = await open(file, 'r');
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    while (total <= MAX_INPUT) {
+      const buf = new Uint8Array(Math.min(1 << 20, MAX_INPUT + 1 - total));
+      const { bytesRead } = await h.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      parts.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+    }
+    if (parts.length === 1) return parts[0]!;
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
   } catch (e) {
     throw new IncompleteError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    await h?.close().catch(() => undefined);
   }
 }
 
@@ -59,6 +87,7 @@ export const inspectCommand: CommandSpec = {
     const bytes = await readInput(file, ctx.io.stdin);
     let info: CiphertextInfo;
     try {
+      if (bytes.length > MAX_INPUT) throw new UnsupportedFormatError('ciphertext: longer than any ciphertext');
       info = inspectCiphertext(bytes);
     } catch (err) {
       if (err instanceof UnsupportedFormatError) throw new RefusedError(err.code, `${file === '-' ? 'standard input' : file}: ${err.message.replace(/^ciphertext: /, '')}`);

@@ -37,7 +37,7 @@ export interface Io {
   out(s: string | Uint8Array): void;
   err(s: string): void;
   env?: Readonly<Record<string, string | undefined>>;
-  stdin?: () => Promise<Uint8Array>;
+  stdin?: (max?: number) => Promise<Uint8Array>;
   terminal?: Terminal;
 }
 

@@ -60,9 +60,14 @@ export function processTerminal(): Terminal {
   };
 }
 
-/** Standard input, whole (for `inspect -`). */
-export async function readStdin(): Promise<Uint8Array> {
+/** Standard input, whole (for `inspect -`), or its first chunks once `max` bytes have come. */
+export async function readStdin(max = Infinity): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+    if (total >= max) break; // enough to tell it is too long: the rest is never buffered
+  }
   return new Uint8Array(Buffer.concat(chunks));
 }

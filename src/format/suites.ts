@@ -60,7 +60,10 @@ export const SUITES: Readonly<Record<SuiteId, SuiteInfo>> = {
 
 /** Looks a suite up by its id; undefined for ids this version does not know. */
 export function suiteById(id: number): SuiteInfo | undefined {
-  return (SUITES as Record<number, SuiteInfo | undefined>)[id];
+  // The known ids, compared (on the hot path: every decrypt reads its suite byte here): `SUITES[id]`
+  // read Object.prototype ('toString', a polluted prototype's [3]) and threw on a null-prototype
+  // object (outside review 6, test/review6-parse-suite-lookup.test.ts). A new suite is added here too.
+  return id === SuiteId.AES_256_GCM ? SUITES[SuiteId.AES_256_GCM] : id === SuiteId.XCHACHA20_POLY1305 ? SUITES[SuiteId.XCHACHA20_POLY1305] : undefined;
 }
 
 /** Looks a suite up by name; undefined for unknown names. */
