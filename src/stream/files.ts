@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Keywarden } from '../keywarden.js';
+import { InvalidInputError } from '../errors.js';
 import { assertString } from '../util/validate.js';
 import { type AttachmentDecryptOptions, type AttachmentEncryptOptions, checkCall, checkKeywarden, checkedOptions } from './attachments.js';
 import { ATTACHMENT_HEADER_LENGTH, SEGMENT_TAG_LENGTH, parseAttachmentHeader } from './format.js';
@@ -126,6 +127,16 @@ async function pump(core: AttachmentEncryptor | AttachmentDecryptor, src: FileHa
 }
 
 /**
+ * A file path as `node:fs` takes it: a non-empty string of at most 4096 characters without NUL.
+ * A NUL was Node's raw TypeError (ERR_INVALID_ARG_VALUE): the caller's argument error, so ours
+ * (outside review 6, test/review6-parse-file-path-nul.test.ts).
+ */
+function assertPath(param: string, value: unknown): asserts value is string {
+  assertString(param, value, 4096);
+  if (value.includes('\0')) throw new InvalidInputError(param, 'expected a file path without NUL characters');
+}
+
+/**
  * Seals the file `source` into an attachment at `destination` (replaced only on success).
  *
  * @example
@@ -137,8 +148,8 @@ async function pump(core: AttachmentEncryptor | AttachmentDecryptor, src: FileHa
 export async function encryptFile(kw: Keywarden, conversationId: string, source: string, destination: string, options?: AttachmentEncryptOptions): Promise<FileResult> {
   checkKeywarden(kw);
   const c = checkCall(conversationId, options, true);
-  assertString('source', source, 4096);
-  assertString('destination', destination, 4096);
+  assertPath('source', source);
+  assertPath('destination', destination);
   const src = await open(source, 'r');
   try {
     // The options as checked above, not read again after the wait: and the read buffers sized by
@@ -166,8 +177,8 @@ export async function encryptFile(kw: Keywarden, conversationId: string, source:
 export async function decryptFile(kw: Keywarden, conversationId: string, source: string, destination: string, options?: AttachmentDecryptOptions): Promise<FileResult> {
   checkKeywarden(kw);
   const c = checkCall(conversationId, options, false);
-  assertString('source', source, 4096);
-  assertString('destination', destination, 4096);
+  assertPath('source', source);
+  assertPath('destination', destination);
   const src = await open(source, 'r');
   try {
     const header = new Uint8Array(ATTACHMENT_HEADER_LENGTH);
@@ -198,7 +209,7 @@ export interface FileSource extends AttachmentSource {
  * ```
  */
 export async function fileSource(path: string): Promise<FileSource> {
-  assertString('path', path, 4096);
+  assertPath('path', path);
   const fh = await open(path, 'r');
   let size: number;
   try {
