@@ -21,8 +21,8 @@
  */
 import { AuditCorruptError, InvalidInputError } from '../errors.js';
 import { HASH_SIZE, emptyRoot, nodeHash } from './merkle.js';
-import { TILE_WIDTH, encodeBundle, levelSpan, perfectHash, tileHash, tilePath } from './tiles.js';
-import { assertBytes } from '../util/validate.js';
+import { MAX_BUNDLE_ENTRY, TILE_WIDTH, encodeBundle, levelSpan, perfectHash, tileHash, tilePath } from './tiles.js';
+import { assertBytes, assertBytesMax, isBytes } from '../util/validate.js';
 
 /**
  * A tile or entry bundle to store: `data` is the hashes (`width · 32` bytes) or the bundle.
@@ -76,10 +76,14 @@ export class TileEdge {
    * `floor(size / 256^L) mod 256` hashes of level `L`'s partial tile (more — a wider version of
    * the same tile — are ignored); `bundle`, when given, the entries of the partial bundle.
    *
-   * @throws AuditCorruptError when a partial tile or the bundle is missing or too short.
+   * @throws AuditCorruptError when a partial tile or the bundle is missing or too short;
+   * InvalidInputError naming `partials`, `partials[L]`, `bundle` or `bundle[i]` when not bytes (an
+   * entry: of at most 65,535 bytes).
    */
   static fromPartials(size: number, partials: readonly (Uint8Array | undefined)[], bundle?: readonly Uint8Array[]): TileEdge {
     if (!Number.isSafeInteger(size) || size < 0) throw new InvalidInputError('size', 'expected a non-negative safe integer');
+    // Coded errors, not a raw TypeError, and no entry that fails only in a later `take()` (outside review 6).
+    if (!Array.isArray(partials)) throw new InvalidInputError('partials', 'expected an array of partial tiles');
     const levels: Uint8Array[] = [];
     const widths: number[] = [];
     for (let level = 0; Math.floor(size / levelSpan(level)) > 0; level++) {
@@ -87,6 +91,7 @@ export class TileEdge {
       const buf = new Uint8Array(TILE_WIDTH * HASH_SIZE);
       if (width > 0) {
         const p = partials[level];
+        if (p !== undefined && !isBytes(p)) assertBytes(`partials[${level}]`, p);
         if (p === undefined || p.length < width * HASH_SIZE) {
           throw new AuditCorruptError(`tile ${tilePath(level, Math.floor(size / levelSpan(level + 1)), width)} is missing or too short`);
         }
@@ -97,8 +102,14 @@ export class TileEdge {
     }
     let entries: Uint8Array[] | undefined;
     if (bundle !== undefined) {
+      if (!Array.isArray(bundle)) throw new InvalidInputError('bundle', 'expected an array of entries');
       if (bundle.length < size % TILE_WIDTH) throw new AuditCorruptError(`entry bundle ${tilePath('entries', Math.floor(size / TILE_WIDTH), size % TILE_WIDTH)} is missing or too short`);
-      entries = bundle.slice(0, size % TILE_WIDTH).map((e) => e.slice());
+      entries = [];
+      for (let i = 0; i < size % TILE_WIDTH; i++) {
+        const e = bundle[i];
+        assertBytesMax(`bundle[${i}]`, e, MAX_BUNDLE_ENTRY); // holes too, which `map` would keep as holes
+        entries.push(e.slice());
+      }
     }
     return new TileEdge(size, levels, widths, entries);
   }
@@ -127,6 +138,8 @@ export class TileEdge {
     assertBytes('leafHash', leaf, HASH_SIZE);
     if (this.#bundle !== undefined) {
       if (entry === undefined) throw new InvalidInputError('entry', 'expected the entry: this edge keeps entry bundles');
+      // Before the leaf is counted, not in the append that completes the bundle (outside review 6); O(1).
+      if (!isBytes(entry) || entry.length > MAX_BUNDLE_ENTRY) assertBytesMax('entry', entry, MAX_BUNDLE_ENTRY);
       this.#bundle.push(entry);
       this.#bundleDirty = true;
       if (this.#bundle.length === TILE_WIDTH) {

@@ -20,6 +20,7 @@
 import { AuditCorruptError, InvalidInputError } from '../errors.js';
 import { HASH_SIZE, emptyRoot, nodeHash } from './merkle.js';
 import { TILE_HEIGHT, TILE_WIDTH, hashChildren, tilePath, tileWidth } from './tiles.js';
+import { isBytes } from '../util/validate.js';
 
 /**
  * The hashes inside a tile, by height above its own (index 0: the tile's hashes; h: the nodes
@@ -211,14 +212,30 @@ export class TileTree {
 
   /**
    * The hashes of aligned ranges `[start, start + n)` of the tree of `size` entries: fetches the
-   * tiles they need (once each, together), then computes.
+   * tiles they need (once each, together), then computes. Aligned: `n >= 1` and `start` a
+   * multiple of the largest power of two `<= n`, so that each perfect subtree of the range is a
+   * node of the tree (every range of a root or an RFC 9162 proof is; a range need not be
+   * tile-aligned).
+   *
+   * @throws InvalidInputError naming `size` or `ranges[i]` for any other range, or one past `size`.
    */
   async rangeHashes(ranges: readonly [number, number][], size: number): Promise<Uint8Array[]> {
-    const plans = ranges.map(([start, n]) => {
+    // Not a stack overflow for an empty or fractional range, nor a hash that is no node of the
+    // tree for an unaligned one (outside review 6).
+    checkRange('size', size, 0, Number.MAX_SAFE_INTEGER);
+    if (!Array.isArray(ranges)) throw new InvalidInputError('ranges', 'expected an array of [start, n] pairs');
+    const plans: Perfect[][] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      if (!Array.isArray(r) || r.length !== 2) throw new InvalidInputError(`ranges[${i}]`, 'expected a [start, n] pair');
+      const [start, n] = r as [number, number];
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(n) || start < 0 || n < 1 || start > size - n || start % split(n + 1) !== 0) {
+        throw new InvalidInputError(`ranges[${i}]`, `expected an aligned range of the ${size}-entry tree`);
+      }
       const parts: Perfect[] = [];
       decompose(start, n, parts);
-      return parts;
-    });
+      plans.push(parts);
+    }
     const tiles = new Map<string, { level: number; index: number; width: number }>();
     for (const p of plans.flat()) {
       const level = Math.floor(p.height / TILE_HEIGHT);
@@ -234,7 +251,8 @@ export class TileTree {
       else missing.push([key, t]);
     }
     if (missing.length > 1 && this.#readMany !== undefined) {
-      const got = await this.#readMany(missing.map(([, t]) => t));
+      const got: unknown = await this.#readMany(missing.map(([, t]) => t));
+      if (!Array.isArray(got)) throw new AuditCorruptError(`the batch read of ${missing.length} tiles did not answer an array`);
       missing.forEach(([key, t], i) => data.set(key, this.#keep(key, t, got[i])));
     } else {
       await Promise.all(missing.map(async ([key, t]) => data.set(key, this.#keep(key, t, await this.#read(t.level, t.index, t.width)))));
@@ -263,8 +281,9 @@ export class TileTree {
   }
 
   /** Checks a tile read from storage and caches it. */
-  #keep(key: string, { level, index, width }: TileWant, got: Uint8Array | undefined): Uint8Array {
-    if (got === undefined || got.length < width * HASH_SIZE || got.length % HASH_SIZE !== 0 || got.length > TILE_WIDTH * HASH_SIZE) {
+  #keep(key: string, { level, index, width }: TileWant, got: unknown): Uint8Array {
+    // Bytes, not whatever has a `length` (a string, an array, null: outside review 6); O(1).
+    if (!isBytes(got) || got.length < width * HASH_SIZE || got.length % HASH_SIZE !== 0 || got.length > TILE_WIDTH * HASH_SIZE) {
       throw new AuditCorruptError(`tile ${tilePath(level, index, width)} is missing or has the wrong length`);
     }
     if (this.#capacity > 0) {

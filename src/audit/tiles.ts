@@ -23,7 +23,7 @@
  */
 import { sha256 } from '../util/digest.js';
 import { InvalidInputError } from '../errors.js';
-import { assertBytes, isBytes } from '../util/validate.js';
+import { assertBytes, assertInt, isBytes } from '../util/validate.js';
 import { HASH_SIZE } from './merkle.js';
 
 /**
@@ -109,6 +109,8 @@ const PATH = /^tile\/(entries|0|[1-9][0-9]?)\/((?:x[0-9]{3}\/)*)([0-9]{3})(?:\.p
  * ```
  */
 export function parseTilePath(path: string): TileRef | undefined {
+  // Not a path: never `exec`'s own conversion (a Symbol or a null-prototype object: raw TypeError).
+  if (typeof path !== 'string') return undefined;
   const m = PATH.exec(path);
   if (!m) return undefined;
   const groups = [...m[2]!.split('/').filter((g) => g.length > 0).map((g) => g.slice(1)), m[3]!];
@@ -133,12 +135,17 @@ export function levelSpan(level: number): number {
  * Width of tile `index` at `level` in a tree of `size` entries: 256 when full, 1..255 for the
  * partial tile, 0 when the tree has no such tile. Bundles use level 0.
  *
+ * @throws InvalidInputError naming `size`, `level` or `index` when not an integer in range.
  * @example
  * ```ts
  * tileWidth(256, 1, 0); // 1 (tlog-tiles: a 256-entry tree has a partial level-1 tile of width 1)
  * ```
  */
 export function tileWidth(size: number, level: number, index: number): number {
+  // Not a NaN width for NaN or Infinity, nor a raw TypeError for a BigInt (outside review 6).
+  assertInt('size', size, 0, Number.MAX_SAFE_INTEGER);
+  assertInt('level', level, 0, MAX_LEVEL);
+  assertInt('index', index, 0, Number.MAX_SAFE_INTEGER);
   const nodes = Math.floor(size / levelSpan(level));
   return Math.max(0, Math.min(TILE_WIDTH, nodes - index * TILE_WIDTH));
 }
@@ -147,12 +154,14 @@ export function tileWidth(size: number, level: number, index: number): number {
  * The tiles the right edge of a tree of `size` entries needs: per level from 0 up, the index of
  * the last (partial) tile and its width; levels whose partial width is 0 are skipped.
  *
+ * @throws InvalidInputError naming `size` when not an integer in [0, 2^53 - 1].
  * @example
  * ```ts
  * edgeTiles(70_000); // [{ level: 0, index: 273, width: 112 }, { level: 1, index: 1, width: 17 }, { level: 2, index: 0, width: 1 }]
  * ```
  */
 export function edgeTiles(size: number): TileRef[] {
+  assertInt('size', size, 0, Number.MAX_SAFE_INTEGER);
   const out: TileRef[] = [];
   for (let level = 0; Math.floor(size / levelSpan(level)) > 0; level++) {
     const nodes = Math.floor(size / levelSpan(level));
