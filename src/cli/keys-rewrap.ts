@@ -179,6 +179,10 @@ async function runBranchMove(args: Args, ctx: RunContext, db: ReturnType<typeof 
   const current = masterKeyChoice(args);
   if (current === undefined) throw new UsageError(`${flag}: give the master key that wraps the branch keys (--kms-key-id KEY or --local-key-file FILE)`);
   const fromLocal = args.list('from-local-key-file');
+  // Read here too, as on the --to path: ignored, it made the advice "give --from-kms-key-id" loop
+  // (outside review 6, 2026-12-02; test/review6-ops-branch-move-from-kms-key.test.ts).
+  const fromKms = args.list('from-kms-key-id');
+  for (const k of fromKms) if (!validKmsKeyId(k)) throw new UsageError('--from-kms-key-id: expected a KMS key id, key ARN, alias/NAME or alias ARN');
   const batchSize = boundedArg(args.string('batch-size'), '--batch-size', 1, 10_000);
   const concurrency = boundedArg(args.string('concurrency'), '--concurrency', 1, 1024);
   const maxAttempts = boundedArg(args.string('max-attempts'), '--max-attempts', 1, 100);
@@ -187,8 +191,11 @@ async function runBranchMove(args: Args, ctx: RunContext, db: ReturnType<typeof 
   try {
     const primary = await openMasterKey(current, kms, ctx);
     const sources: MasterKeyProvider[] = [];
+    for (const k of fromKms) sources.push(await kms.key(k));
     for (const f of fromLocal) sources.push(await localMasterKey(f, '--from-local-key-file', ctx));
-    const masterKey = sources.length > 0 ? new MasterKeyRing(primary, sources) : primary;
+    // Always a ring, as on the --to path: a key under a master key not named is then refused
+    // with the flags to name it (explainRunError), not the library's previousKeyIds advice.
+    const masterKey = new MasterKeyRing(primary, sources);
     return finish(await withKeys(db, { audit, masterKey, branches: { branch: id } }, async (s) => {
       ctx.note(branch !== undefined ? `re-wrapping the conversation keys of branch ${id} to its newest version\n` : `moving conversation keys under master keys into branch ${id}\n`);
       return runRewrap(args, ctx, s.kw, { ...(branch !== undefined && { branch }), ...(batchSize !== undefined && { batchSize }), ...(concurrency !== undefined && { concurrency }), ...(maxAttempts !== undefined && { maxAttempts }) }, 0);

@@ -423,11 +423,20 @@ export async function migrateUpTo(pool: Pool, options: MigrateOptions | undefine
     for (let attempt = 1; ;) {
       let progress: Awaited<ReturnType<typeof copyBatch>>;
       try {
+        const copying = step.copy;
         progress = await transaction(async (client) => {
-          // Another migrator may have finished the copy, and swapped, meanwhile — also between
-          // copyState's two reads, which then finds its copy table gone (42P01; CI, 2026-12-02).
+          // Another migrator may have finished the copy, and swapped, meanwhile. Asked of
+          // keywarden_migrations first: a locked read, after which this backend's catalog is
+          // current. copyState's to_regclass takes no lock and, right after the wait for the
+          // migration lock, could still find the copy table the swap dropped; its next read then
+          // failed with 42P01 (CI, 2026-12-02), and taking that as "copied" inside the aborted
+          // transaction made its COMMIT a ROLLBACK: migrate failed (outside review 6, 2026-12-02;
+          // test/review6-ops-migrate-swap-race-rolled-back.test.ts).
+          const swapped = await run(client, `SELECT 1 FROM ${s}.keywarden_migrations WHERE version = $1`, [copying]);
+          if ((swapped.rowCount ?? 0) > 0) return undefined;
           const state = await copyState(client, s).catch((err: unknown) => {
-            if ((err as { code?: unknown }).code === '42P01') return 'copied' as const;
+            // The transaction is aborted: a fresh one (the retry below) looks again.
+            if ((err as { code?: unknown }).code === '42P01') throw new StoreError('postgres key store: migrate: the copy table changed under this run', err, true);
             throw err;
           });
           if (state !== 'copying') return undefined;
