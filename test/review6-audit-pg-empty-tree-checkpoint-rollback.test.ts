@@ -21,6 +21,7 @@ import { PostgresAuditStore } from '../src/audit/postgres-store.js';
 import { verifyAuditLog } from '../src/audit/verify.js';
 import { migrate } from '../src/store/migrations.js';
 import { sampleEvent } from './support/audit-fixtures.js';
+import { gateCommits } from './support/pg-commit-gate.js';
 import { type TestPool, testPool } from './support/pg.js';
 
 const keys = generateNoteKey('keywarden.example/review6-empty-tree', new Uint8Array(32).fill(62));
@@ -41,40 +42,6 @@ afterAll(async () => {
   for (const p of pools) await p.end();
   await db?.close();
 });
-
-/** Holds the COMMITs of `pool`'s clients while `hold` is set; `arrived` resolves at the first one held. */
-function gateCommits(pool: pg.Pool) {
-  let released = (): void => undefined;
-  let arrive = (): void => undefined;
-  const gate = {
-    hold: false,
-    waiting: new Promise<void>((r) => (released = r)),
-    arrived: new Promise<void>((r) => (arrive = r)),
-    release: () => {
-      gate.hold = false;
-      released();
-    },
-  };
-  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
-  (pool as unknown as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
-    const client = await connect();
-    const c = client as pg.PoolClient & { gated?: boolean };
-    if (c.gated !== true) {
-      c.gated = true;
-      const query = client.query.bind(client) as (cfg: unknown, ...rest: unknown[]) => Promise<unknown>;
-      (client as unknown as { query: typeof query }).query = async (cfg, ...rest) => {
-        const text = typeof cfg === 'string' ? cfg : (cfg as { text?: string } | undefined)?.text;
-        if (text === 'COMMIT' && gate.hold) {
-          arrive();
-          await gate.waiting;
-        }
-        return query(cfg, ...rest);
-      };
-    }
-    return client;
-  };
-  return gate;
-}
 
 /** Whether a session on `schema`'s tables waits for a lock (the accept, behind the step). */
 async function someoneWaits(schema: string): Promise<boolean> {

@@ -29,7 +29,7 @@ describe('break-glass: the requester signature names the requester in kid and is
     const { t1, t2, l1 } = d.approvers;
     const nowSec = Math.floor(d.now().getTime() / 1000);
     const request = createRequest({ policy: d.policy.id, aud: d.policy.audience, requester: 'reviewer-7', reason: 'USER_REPORT_REVIEW', detail: 'case-2026-0042', scope: defaultScope(), exp: nowSec + 3600 }, d.now);
-    const approvals = [];
+    const approvals: string[] = [];
     for (const a of [t1, t2, l1]) approvals.push(await approveRequest(request, { id: a.id, privateJwk: a.privateJwk }, { now: d.now }));
     const key = await importJWK({ ...erin.privateJwk } as never, 'EdDSA');
     const sign = (kid: string, iss: string) => new SignJWT({ jti: request.jti, digest: requestDigest(request) })

@@ -6,6 +6,7 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { UnsupportedFormatError } from '../errors.js';
 import { type CiphertextInfo, HEADER_LENGTH_V2, inspectCiphertext, parseHeader } from '../format/wire.js';
+import { concatBytes } from '../util/bytes.js';
 import { MAX_PLAINTEXT_BYTES } from '../util/validate.js';
 import { type CommandSpec, EXIT, IncompleteError, RefusedError, UsageError } from './common.js';
 import { jsonOption } from './options.js';
@@ -46,14 +47,7 @@ async function readInput(file: string, stdin: ((max?: number) => Promise<Uint8Ar
       parts.push(buf.subarray(0, bytesRead));
       total += bytesRead;
     }
-    if (parts.length === 1) return parts[0]!;
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0]! : concatBytes(...parts);
   } catch (e) {
     throw new IncompleteError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   } finally {
