@@ -62,8 +62,15 @@ const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT
  * Throttling, server faults, timeouts and network failures are `ERR_KMS_UNAVAILABLE` (retryable).
  */
 export function mapKmsError(err: unknown, op: string): KmsError {
-  const e = err as { name?: string; code?: string; $fault?: string };
+  const e = err as { name?: string; code?: string; $fault?: string; $response?: { statusCode?: unknown }; $responseBodyText?: unknown };
   const name = typeof e?.name === 'string' ? e.name : '';
+  // A response the SDK could not read (a 2xx it failed to deserialize): its error quotes the body
+  // (the parser's message, `$responseBodyText`, `$response`), which for Decrypt and GenerateDataKey
+  // holds the plaintext key — not kept as the cause (review 6).
+  const status = e?.$response?.statusCode;
+  if (name === 'SyntaxError' || e?.$responseBodyText !== undefined || (typeof status === 'number' && status >= 200 && status < 300)) {
+    return new KmsError('ERR_KMS_FAILED', `KMS ${op} returned an unexpected response`);
+  }
   let code: KmsErrorCode = 'ERR_KMS_FAILED';
   if (ACCESS_DENIED.has(name)) code = 'ERR_KMS_ACCESS_DENIED';
   else if (KEY_UNAVAILABLE.has(name)) code = 'ERR_KMS_KEY_UNAVAILABLE';

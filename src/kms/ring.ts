@@ -94,6 +94,18 @@ export class MasterKeyRing implements MasterKeyProvider {
     return this.memberFor(masterKeyId) !== undefined;
   }
 
+  /**
+   * Registers `listener` with every member that can invalidate keys (a BranchKeyProvider: a
+   * branch shred), so Keywarden drops its cached keys through a ring as without one (review 6:
+   * the ring swallowed branch shreds). Returns one function that unregisters it everywhere.
+   */
+  onKeysInvalidated(listener: () => void): () => void {
+    const offs = this.members.map((m) => m.onKeysInvalidated?.(listener));
+    return () => {
+      for (const off of offs) off?.();
+    };
+  }
+
   wrappingKeyAgeMs(masterKeyId: string): number | undefined {
     return this.memberFor(masterKeyId)?.wrappingKeyAgeMs?.(masterKeyId);
   }
