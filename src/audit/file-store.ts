@@ -408,7 +408,11 @@ export class FileAuditStore implements AuditStore {
     // other damage is refused, never skipped: the records before it were returned as the whole
     // history, verification through the store passed, and pruneCheckpoints rewrote the history
     // without the records after the damage (review 6, test/review6-audit-file-history-damage-hidden.test.ts).
-    if (scan.damage !== undefined && !scan.damage.torn) throw new AuditCorruptError(`${path}: ${scan.damage.message} at byte ${scan.damage.offset}`, scan.damage.offset);
+    // "Torn" only past the end the head file records (the last step's durable history): a damaged
+    // length field before it also runs past the end of the file, and read as torn it hid every
+    // record from there on (review 6, test/review6-audit-file-history-length-damage.test.ts).
+    const d = scan.damage;
+    if (d !== undefined && (!d.torn || d.offset < (await this.#readHead()).history)) throw new AuditCorruptError(`${path}: ${d.message} at byte ${d.offset}`, d.offset);
     return noteTexts(path, scan.records);
   }
 
