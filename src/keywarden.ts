@@ -229,10 +229,10 @@ function signalOf(options: object | undefined): AbortSignal | undefined {
 /** What the attachment calls hand out that owns a key: a reader (close) or an encryptor/decryptor (destroy). */
 type KeyHolder = AttachmentReader | AttachmentEncryptor | AttachmentDecryptor;
 
-/** Wipes a key holder's key (both methods are idempotent). */
+/** Wipes a key holder's key as its Keywarden closes: later calls fail ERR_CLOSED (idempotent). */
 function wipeHolder(o: KeyHolder | undefined): void {
   if (o === undefined) return;
-  if ('destroy' in o) o.destroy();
+  if ('ownerClosed' in o) o.ownerClosed();
   else o.close();
 }
 

@@ -5,7 +5,7 @@
  * time. Both are synchronous — the Web Streams, Node streams, file and in-memory APIs differ
  * only in how chunks reach them — and both own the attachment key and wipe it when done.
  */
-import { DecryptionError, InvalidInputError } from '../errors.js';
+import { ClosedError, DecryptionError, InvalidInputError } from '../errors.js';
 import type { SuiteInfo } from '../format/suites.js';
 import { clean } from '../util/bytes.js';
 import { isBytes, ownBytes, plainBytes } from '../util/validate.js';
@@ -123,8 +123,16 @@ export class AttachmentEncryptor {
     this.#pieces.length = 0;
   }
 
+  /** @internal The Keywarden that made it closed: destroyed, and later calls fail ERR_CLOSED. */
+  ownerClosed(): void {
+    this.#ownerClosed = true;
+    this.destroy();
+  }
+
+  #ownerClosed = false;
+
   #live(): Uint8Array {
-    if (this.#key === undefined) throw new InvalidInputError('encryptor', 'already finished or destroyed');
+    if (this.#key === undefined) throw this.#ownerClosed ? new ClosedError() : new InvalidInputError('encryptor', 'already finished or destroyed');
     return this.#key;
   }
 
@@ -221,8 +229,16 @@ export class AttachmentDecryptor {
     this.#pieces.length = 0;
   }
 
+  /** @internal The Keywarden that made it closed: destroyed, and later calls fail ERR_CLOSED (the caller's shutdown, not a bad attachment). */
+  ownerClosed(): void {
+    this.#ownerClosed = true;
+    this.destroy();
+  }
+
+  #ownerClosed = false;
+
   #live(): Uint8Array {
-    if (this.#key === undefined) throw new DecryptionError(); // failed, finished or destroyed: one error
+    if (this.#key === undefined) throw this.#ownerClosed ? new ClosedError() : new DecryptionError(); // failed, finished or destroyed: one error
     return this.#key;
   }
 
