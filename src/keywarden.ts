@@ -187,6 +187,21 @@ function checkedClock(now: () => Date): () => number {
   };
 }
 
+/**
+ * The checked clock for a KeyCache: a bad reading is refused by every public call that reads the
+ * clock itself, so here (the cache's epoch at construction, a lookup before that call's own
+ * reading) it falls back to Date.now rather than throw from the constructor.
+ */
+function lenientClock(clock: () => number): () => number {
+  return () => {
+    try {
+      return clock();
+    } catch {
+      return Date.now();
+    }
+  };
+}
+
 // Cache partitions are per (master key provider instance, key store instance): the same
 // conversation id under another store is another key, and a key one provider unwrapped is never
 // handed to another provider that merely claims the same key id (it might not be able to unwrap
@@ -293,7 +308,12 @@ export class Keywarden {
     const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
     if (isForeignKeyCache(o.cache)) throw new InvalidInputError('options.cache', 'a KeyCache from another copy of keywarden (ESM and CommonJS both loaded, or two versions): create it from the same import as Keywarden');
-    const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache, Date.now, 'options.cache');
+    // Every reading of options.now is checked (see checkedClock); the lifecycle dates its records
+    // with the same checked clock, and this instance's own cache ages keys on it too: retention's
+    // margin is the cache's max age on the clock that dates supersessions and cut-offs (outside
+    // review 6: on Date.now, an instance sealed under a version superseded a clock-day earlier).
+    const clock = o.now === undefined ? Date.now : checkedClock(o.now);
+    const cache = o.cache instanceof KeyCache ? o.cache : new KeyCache(o.cache, o.now === undefined ? Date.now : lenientClock(clock), 'options.cache');
 
     // Validated: now the side effects.
     this.#store = keyStore;
@@ -305,9 +325,6 @@ export class Keywarden {
     this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}:${policy}`);
     this.#part.retain();
     this.#aead = o.aead ?? nobleAead;
-    // Every reading of options.now is checked (see checkedClock); the lifecycle dates its records
-    // with the same checked clock.
-    const clock = o.now === undefined ? Date.now : checkedClock(o.now);
     const nowDate = o.now === undefined ? () => new Date() : () => new Date(clock());
     this.#keys = new KeyLifecycle({
       masterKey, keyStore, suite, part: this.#part,
@@ -709,7 +726,11 @@ export class Keywarden {
     const o = retentionOptions(options, this.#now(), this.#rotation);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     return applyRetention({
-      keyStore: this.#store, rotation: this.#rotation, marginMs: this.#cache.maxAgeMs + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
+      // How long a version read as active may still seal: the cache's max age from the read, or,
+      // for a load that outlasted it, one second after an unwrap that may take up to the KMS
+      // deadline (src/cache/key-cache.ts LOAD_GRACE_MS; outside review 6: an uncounted key loaded
+      // over five minutes sealed under a version retention took with a margin of one).
+      keyStore: this.#store, rotation: this.#rotation, marginMs: Math.max(this.#cache.maxAgeMs, this.#deadlines.kmsMs + 1000) + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
       shredPage: (items) => this.#keys.shredBatch(items, 'retention'),
     }, o);
   }

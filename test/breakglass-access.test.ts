@@ -82,10 +82,12 @@ describe('break-glass access', () => {
     await d.kw.encryptString('c1', 'warm the cache'); // d.kw now holds c1's v2 as active
     const other = new Keywarden({ masterKey: d.masterKey, keyStore: d.keyStore, now: d.now });
     await other.rotate('c1'); // v2 superseded at day 20, v3 active
-    d.setTime(T0 + 22 * DAY);
+    // Within d.kw's cache max age (5 min), on the instance's own clock: it still seals under v2.
+    d.setTime(T0 + 20 * DAY + 60_000);
     const stale = await d.kw.encryptString('c1', 'sealed late under v2', { aad: 'late' });
     expect(new DataView(stale.buffer, stale.byteOffset).getUint32(2)).toBe(2);
-    const tok = await token(d, [t1, t2, l1], { scope: { conversations: ['c1'], from: new Date(T0 + 21 * DAY).toISOString(), to: new Date(T0 + 23 * DAY).toISOString() } });
+    // A window after v2's supersession: v2's validity does not overlap it, its message's sealing time does.
+    const tok = await token(d, [t1, t2, l1], { scope: { conversations: ['c1'], from: new Date(T0 + 20 * DAY + 30_000).toISOString(), to: new Date(T0 + 23 * DAY).toISOString() } });
     const r = await d.bg.decrypt(tok.text, 'c1', [{ ciphertext: stale, aad: 'late' }, { ciphertext: d.messages.c1![5]!.ct, aad: d.messages.c1![5]!.aad }]);
     expect(r.results.map((x) => (x.ok ? new TextDecoder().decode(x.plaintext) : x.error.code))).toEqual(['sealed late under v2', 'ERR_BG_OUT_OF_SCOPE']);
     other.close();
