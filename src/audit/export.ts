@@ -6,24 +6,27 @@
  *
  * Incremental: the directory's own `checkpoint` says how far an earlier export got; the tiles are
  * recomputed from the entries added since (starting from the partial tiles exported last time,
- * which must still hash to that checkpoint), and the new `checkpoint` is written last, and only
+ * which must still hash to that checkpoint; every full tile and bundle published before is
+ * recomputed from the entries and must equal its file — a read of the whole log, writes stay
+ * incremental), and the new `checkpoint` is written last, and only
  * when the recomputed root equals its root — so a published directory never holds a checkpoint
  * its tiles do not prove.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { AuditCorruptError, AuditUnavailableError, InvalidInputError } from '../errors.js';
 import { equalBytes } from '../util/bytes.js';
+import { ownOptions } from '../util/validate.js';
 import { openCheckpoint } from './checkpoint.js';
 import { closedHere, lockText, openedHere, takeLock } from './file-lock.js';
 import { TileFiles } from './file-tiles.js';
-import { PUBLIC_FILE_MODE, replaceFile, syncDir } from './framing.js';
+import { PUBLIC_DIR_MODE, PUBLIC_FILE_MODE, replaceFile, syncDir } from './framing.js';
 import { HASH_SIZE, leafHash } from './merkle.js';
 import { newNoteVerifier } from './note.js';
 import { TileEdge, type TileWrite } from './tile-edge.js';
-import { TILE_WIDTH, edgeTiles } from './tiles.js';
+import { TILE_WIDTH, edgeTiles, levelSpan, tilePath } from './tiles.js';
 
 /** What an export reads: the newest checkpoint and the entries from an index on. */
 export interface ExportSource {
@@ -32,6 +35,26 @@ export interface ExportSource {
 }
 
 /** What an export did. */
+/**
+ * Options of {@link exportLog}.
+ *
+ * @example
+ * ```ts
+ * await exportLog(source, './public/log', verifierKey, { trustPublished: true }); // O(new entries) on a huge log
+ * ```
+ */
+export interface ExportOptions {
+  /**
+   * Skip re-reading the full tiles and bundles an earlier export published (default false). By
+   * default every export recomputes them from the log's entries and refuses a missing or changed
+   * one (`ERR_AUDIT_CORRUPT`) before it writes anything: a read of the whole log. With `true`
+   * only the entries added since are read (the edge's partial tiles are still checked), and a
+   * changed full tile below the edge is left for clients to detect (their tile hash check does)
+   * and for `keywarden audit verify --dir OUT` — for logs too large to re-read at every export.
+   */
+  trustPublished?: boolean;
+}
+
 export interface ExportResult {
   /** Tree size of the checkpoint exported before (0 for a new directory). */
   from: number;
@@ -59,7 +82,9 @@ const GROUP = 256;
  * const { from, size, files } = await exportLog(source, './public/log', verifierKey);
  * ```
  */
-export async function exportLog(source: ExportSource, outDir: string, verifierKey: string): Promise<ExportResult> {
+export async function exportLog(source: ExportSource, outDir: string, verifierKey: string, options?: ExportOptions): Promise<ExportResult> {
+  const { trustPublished } = ownOptions('options', options, ['trustPublished']);
+  if (trustPublished !== undefined && typeof trustPublished !== 'boolean') throw new InvalidInputError('options.trustPublished', 'expected boolean');
   const verifier = newNoteVerifier(verifierKey);
   const note = await source.latest();
   if (note === undefined) throw new InvalidInputError('source', 'the log has no checkpoint to export yet');
@@ -71,7 +96,9 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
     }
   };
   const cp = open(note, 'the newest checkpoint');
-  await mkdir(outDir, { recursive: true });
+  // 0755 less the umask, like every published directory: never 0777 (outside review 6: under a
+  // umask of 0 the published directory was world-writable).
+  await mkdir(outDir, { recursive: true, mode: PUBLIC_DIR_MODE });
   // One export at a time per directory: the "never go back" check below and the final
   // `checkpoint` write must see no other export in between, or an export of an older checkpoint
   // that finishes last rolls the published one back (outside review, 2026-12-01).
@@ -83,7 +110,7 @@ export async function exportLog(source: ExportSource, outDir: string, verifierKe
       throw new AuditUnavailableError(`${outDir}: another export into this directory is running (${LOCK_NAME}); try again when it is done`);
     }
     try {
-      return await exportLocked(source, outDir, note, cp, open);
+      return await exportLocked(source, outDir, note, cp, open, trustPublished === true);
     } finally {
       await rm(lockPath, { force: true });
     }
@@ -98,6 +125,7 @@ const LOCK_NAME = '.keywarden-export.lock';
 async function exportLocked(
   source: ExportSource, outDir: string, note: string, cp: { size: number; rootHash: Uint8Array },
   open: (n: string, what: string) => { size: number; rootHash: Uint8Array },
+  trustPublished: boolean,
 ): Promise<ExportResult> {
   // Published files are public: readable by the web server's user, as the umask allows (the
   // store's own files are owner-only; outside review, 2026-12-01).
@@ -129,6 +157,11 @@ async function exportLocked(
   }
   if (prev.rootHash !== undefined && !equalBytes(edge.root(), prev.rootHash)) throw new AuditCorruptError(`${outDir}: the tiles of the previous export do not match its checkpoint; export into a new directory`);
 
+  // Every full tile and bundle the previous export published must still be what the entries
+  // make: the edge check above does not read them (outside review 6: a changed `tile/0/000`
+  // stayed published under the next checkpoint).
+  if (!trustPublished) await checkPublished(source, out, prev.size);
+
   // First pass, nothing written: the entries must hash to the checkpoint. Published tiles and
   // bundles are immutable (clients and caches keep them for good), so none may be written from
   // entries that turn out not to be the log's (outside review, 2026-12-01: full tiles of
@@ -146,7 +179,9 @@ async function exportLocked(
   // checkpoint, never served as part of it, and rewritten by the next export).
   let files = 0;
   let pending: TileWrite[] = [];
+  const safe = new Set<string>();
   const flush = async () => {
+    for (const w of pending) await realDirs(outDir, dirname(out.path(w.level, w.index, w.width)), safe);
     await out.write(pending);
     files += pending.length;
     pending = [];
@@ -163,6 +198,61 @@ async function exportLocked(
   await replaceFile(join(outDir, 'checkpoint'), new TextEncoder().encode(note), PUBLIC_FILE_MODE);
   await syncDir(outDir);
   return { from: prev.size, size: cp.size, files };
+}
+
+/**
+ * Recomputes, from the source's entries, every full tile and bundle a tree of `size` entries
+ * holds, and compares each with the file published in `out`, byte for byte.
+ *
+ * @throws AuditCorruptError naming the first file that is missing or different.
+ */
+async function checkPublished(source: ExportSource, out: TileFiles, size: number): Promise<void> {
+  const full = Math.floor(size / TILE_WIDTH) * TILE_WIDTH;
+  if (full === 0) return;
+  const edge = TileEdge.empty(true);
+  const compare = async () => {
+    for (const t of edge.takeCompleted()) {
+      // Only tiles wholly inside the published tree (a higher level's tile completes later).
+      const span = t.level === 'entries' ? TILE_WIDTH : TILE_WIDTH * levelSpan(t.level);
+      if ((t.index + 1) * span > size) continue;
+      const file = await readFile(out.path(t.level, t.index, TILE_WIDTH)).catch(() => undefined);
+      if (file === undefined || !equalBytes(new Uint8Array(file), t.data)) {
+        throw new AuditCorruptError(`${out.root}: ${tilePath(t.level, t.index)} of the previous export is missing or does not match the log's entries; export into a new directory`, t.index * span);
+      }
+    }
+  };
+  await appendAll(source, edge, full, compare);
+}
+
+/**
+ * Makes sure `dir` (inside `root`) and every directory between them are real directories, never
+ * symbolic links: an export writes only inside its directory (outside review 6: `OUT/tile` a link
+ * elsewhere, and the tiles were written there). Creates the missing ones, one level at a time.
+ */
+async function realDirs(root: string, dir: string, checked: Set<string>): Promise<void> {
+  if (checked.has(dir)) return;
+  const rel = relative(root, dir);
+  if (rel.startsWith('..') || rel === '') return;
+  let d = root;
+  for (const part of rel.split(sep)) {
+    d = join(d, part);
+    if (checked.has(d)) continue;
+    let st = await lstat(d).catch((err: { code?: string }) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (st === undefined) {
+      await mkdir(d, { mode: PUBLIC_DIR_MODE }).catch((err: { code?: string }) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      await syncDir(dirname(d));
+      st = await lstat(d);
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) {
+      throw new AuditCorruptError(`${d} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}: an export writes only inside ${root}; remove it, or export into a new directory`);
+    }
+    checked.add(d);
+  }
 }
 
 /** Appends the source's entries from `edge.size` up to `size`; `onTile` after every full level-0 tile. */

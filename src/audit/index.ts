@@ -23,7 +23,7 @@ export type { OutboxRecord } from './records.js';
 export { FileAuditStore } from './file-store.js';
 export type { FileAuditStoreOptions } from './file-store.js';
 export { exportLog } from './export.js';
-export type { ExportSource, ExportResult } from './export.js';
+export type { ExportOptions, ExportSource, ExportResult } from './export.js';
 export { verifyAuditStream } from './verify-stream.js';
 export type { AuditStreamInput } from './verify-stream.js';
 export { AuditIdHasher, ciphertextsDigest, decodeEntry, encodeEntry, validateEvent, ENTRY_V1, MAX_ENTRY_BYTES } from './entry.js';

@@ -14,17 +14,20 @@ import { jsonOption } from './options.js';
 export const exportCommand: CommandSpec = {
   name: 'export',
   summary: 'write the checkpoint, tiles and entry bundles as static tlog-tiles files (incremental)',
-  usage: `${AUDIT_SOURCE_USAGE} --key VKEY --out DIR [--json]`,
+  usage: `${AUDIT_SOURCE_USAGE} --key VKEY --out DIR [--trust-published] [--json]`,
   description:
     'DIR receives <DIR>/checkpoint, <DIR>/tile/<L>/<N>[.p/<W>] and <DIR>/tile/entries/<N>[.p/<W>]\n' +
     '(https://c2sp.org/tlog-tiles): serve it over HTTP, or hand it over, and any tlog-tiles client\n' +
     "verifies the log (Go: golang.org/x/mod/sumdb/tlog's TileHashReader). A second export into the\n" +
     'same DIR writes only what was added; the checkpoint is written last, and only when the tiles\n' +
-    'recomputed from the entries match it.',
+    'recomputed from the entries match it. Every full tile and bundle published before is first\n' +
+    'recomputed and compared (a read of the whole log; a missing or changed one is refused, nothing\n' +
+    'written); --trust-published skips that for logs too large to re-read at every export.',
   options: [
     ...auditSourceOptions,
     { name: 'key', type: 'string', value: 'VKEY', required: true, description: "the log's verifier key, or @FILE to read it from FILE" },
     { name: 'out', type: 'string', value: 'DIR', required: true, description: 'the directory to publish (created if missing)' },
+    { name: 'trust-published', type: 'boolean', description: 'do not re-read the full tiles and bundles published before (only the new entries are read)' },
     jsonOption,
   ],
   async run(args, ctx) {
@@ -37,7 +40,7 @@ export const exportCommand: CommandSpec = {
       throw new UsageError(`--key: not a verifier key (${(e as Error).message})`);
     }
     const out = args.required('out');
-    const r = await source.use((s) => exportLog(s, out, key));
+    const r = await source.use((s) => exportLog(s, out, key, { trustPublished: args.flag('trust-published') }));
     ctx.emit({ out, ...r }, `exported ${out}: checkpoint of size ${r.size} (from ${r.from}), ${r.files} tile and bundle files written\n`);
     return EXIT.OK;
   },
