@@ -7,7 +7,7 @@
  */
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
-import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats, isForeignKeyCache } from './cache/key-cache.js';
+import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats, LOAD_GRACE_MS, isForeignKeyCache } from './cache/key-cache.js';
 import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
@@ -728,9 +728,9 @@ export class Keywarden {
     return applyRetention({
       // How long a version read as active may still seal: the cache's max age from the read, or,
       // for a load that outlasted it, one second after an unwrap that may take up to the KMS
-      // deadline (src/cache/key-cache.ts LOAD_GRACE_MS; outside review 6: an uncounted key loaded
+      // deadline (LOAD_GRACE_MS; outside review 6: an uncounted key loaded
       // over five minutes sealed under a version retention took with a margin of one).
-      keyStore: this.#store, rotation: this.#rotation, marginMs: Math.max(this.#cache.maxAgeMs, this.#deadlines.kmsMs + 1000) + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
+      keyStore: this.#store, rotation: this.#rotation, marginMs: Math.max(this.#cache.maxAgeMs, this.#deadlines.kmsMs + LOAD_GRACE_MS) + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
       shredPage: (items) => this.#keys.shredBatch(items, 'retention'),
     }, o);
   }

@@ -53,8 +53,8 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 /** Default maximum age. */
 export const DEFAULT_MAX_AGE_MS = 5 * 60_000;
 
-/** How long a key whose load outlasted the max age stays usable after it arrives (see KeyCache._loadedAt). */
-const LOAD_GRACE_MS = 1000;
+/** @internal How long a key whose load outlasted the max age stays usable after it arrives (see KeyCache._loadedAt). */
+export const LOAD_GRACE_MS = 1000;
 
 /** One cached key version of one conversation. Eight fields and no buffers, by design. */
 export class CachedKey {
