@@ -10,13 +10,15 @@
  *    policy, so a request written in a colleague's name looked the same as a signed one. Now
  *    `token approve --policy FILE` checks the requester's signature when the policy lists
  *    requesters: a token its requester did not sign is refused (exit 1,
- *    ERR_BG_REQUESTER_UNVERIFIED) and nothing is signed; a verified one is shown as such.
+ *    ERR_BG_REQUESTER_UNVERIFIED) and nothing is signed; a verified one is shown as such. A
+ *    request signed in the requester's name with another person's key is refused too (mutation
+ *    review 4: a check of the signature's presence alone had passed these tests).
  */
 import { link, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeToken } from '../src/breakglass/token.js';
+import { decodeToken, encodeToken, signRequest } from '../src/breakglass/token.js';
 import { main } from '../src/cli/index.js';
 
 let dir: string;
@@ -95,5 +97,22 @@ describe('token approve --policy: the approver learns whether the requester sign
     const t = decodeToken(await readFile(f('signed.json'), 'utf8'));
     expect(t.requesterSignature).toBeDefined();
     expect(t.approvals).toHaveLength(1);
+  });
+
+  // Mutation review 4: a check of presence only (not of the signature) survived the tests above.
+  it('a request signed in reviewer-7\'s name with t1\'s key is not approved', async () => {
+    // t1 writes the request in reviewer-7's name and signs it as reviewer-7 with t1's own key.
+    expect((await request('--out', f('forged.json'))).code).toBe(0);
+    const unsigned = decodeToken(await readFile(f('forged.json'), 'utf8'));
+    const { kid: _kid, ...t1Key } = JSON.parse(await readFile(f('t1.jwk'), 'utf8')) as Record<string, unknown>;
+    const requesterSignature = await signRequest(unsigned.request, { id: 'reviewer-7', privateJwk: t1Key as never });
+    await writeFile(f('forged.json'), encodeToken({ ...unsigned, requesterSignature }));
+    const before = await readFile(f('forged.json'), 'utf8');
+    expect(decodeToken(before).requesterSignature).toBeDefined();
+    const r = await run('approve', '--token', f('forged.json'), '--key', f('t2.jwk'), '--id', 't2', '--policy', f('policy.json'), '--out', f('forged.json'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('ERR_BG_REQUESTER_UNVERIFIED');
+    expect(r.err).not.toContain('signature verified');
+    expect(await readFile(f('forged.json'), 'utf8')).toBe(before); // nothing signed
   });
 });
