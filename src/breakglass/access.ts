@@ -37,7 +37,7 @@ import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken, isReasonShape, isTokenId } from './token.js';
 // Attachments (issue #16): the block at the end of the class.
-import { type BreakGlassAttachmentResult, attachmentHeader, openAndVerify, sealedInside } from './attachment.js';
+import { type BreakGlassAttachmentResult, attachmentHeader, attachmentSource, openAndVerify, sealedInside } from './attachment.js';
 import { checkCall } from '../stream/attachments.js';
 import type { AttachmentSource } from '../stream/reader.js';
 
@@ -295,7 +295,8 @@ export class BreakGlass {
 
   /**
    * Consumes the token and records its intent; resolves only once the intent is in the log under
-   * a signed checkpoint. A database ledger hands us its transaction: the intent's outbox record
+   * a signed checkpoint. A database ledger hands us its transaction, and a log that can join it
+   * (a PostgreSQL audit store) does: the intent's outbox record
    * commits with the consumption and is integrated under a checkpoint after the commit (an append
    * that waits for its checkpoint cannot run inside a transaction, docs/AUDIT.md §4.2). If that
    * does not happen in time the token is spent (its intent will still be integrated) and nothing
@@ -324,12 +325,20 @@ export class BreakGlass {
           expired = true;
           throw new BreakGlassError('ERR_BG_EXPIRED', 'token expired while its redemption waited');
         }
-        if (tx === undefined) await this.#o.audit.log.append(intent);
+        // The ledger's transaction is joined only by a log that can join one (as the key
+        // lifecycle does); any other log (a file store beside a PostgreSQL ledger) appends here,
+        // before the token's row commits — every access failed ERR_INVALID_INPUT naming
+        // `options.tx` otherwise (outside review 7).
+        if (tx === undefined || !this.#o.audit.log.joinsTransactions) await this.#o.audit.log.append(intent);
         else pending = await this.#o.audit.log.record(intent, { tx, checkpoint: true });
         recorded = true;
       });
     } catch (err) {
       if (expired) await this.#refuse(req, 'ERR_BG_EXPIRED', `token (with its approvals) was valid until ${new Date(expiresAt * 1000).toISOString()}: it expired while its redemption waited`);
+      // The intent was appended (not written into a transaction the ledger rolled back), then the
+      // ledger failed (a COMMIT lost with its connection): nothing is released, and the log says
+      // so — it kept an access with no outcome otherwise (outside review 7).
+      if (recorded && pending === undefined) await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
       throw err instanceof KeywardenError ? err : new AuditUnavailableError('could not record the break-glass intent', err);
     }
     if (!consumed) await this.#refuse(req, 'ERR_BG_REPLAYED', 'this token was already used');
@@ -421,6 +430,8 @@ export class BreakGlass {
     // transferred away meanwhile threw a raw TypeError with the token spent (outside review,
     // 2026-12-02; test/review5-bg-attachment-aad-detached.test.ts).
     const aad = typeof c.aad === 'string' ? c.aad : Uint8Array.from(c.aad);
+    // The source too is an argument: checked before the token, so a bad one writes nothing.
+    const src = attachmentSource(source);
     const now = this.#o.now();
     let request: BreakGlassRequest | undefined;
     try {
@@ -433,7 +444,7 @@ export class BreakGlass {
     if (!req.scope.conversations.includes(conversationId)) await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', 'conversation is not in the token scope');
     // The header (no key needed) says when the attachment was sealed: outside the window, refuse
     // before the token is used or any key is touched.
-    const at = await attachmentHeader(source, c.signal);
+    const at = await attachmentHeader(src, c.signal);
     if (!sealedInside(at.h, Date.parse(req.scope.from), Date.parse(req.scope.to))) {
       await this.#refuse(req, 'ERR_BG_OUT_OF_SCOPE', 'attachment was sealed outside the token time window');
     }

@@ -37,9 +37,17 @@ export interface BreakGlassAttachmentResult {
   ciphertexts: string;
 }
 
-/** The attachment's source and header, read before the token is consumed (no key is needed for that). */
-export async function attachmentHeader(source: unknown, signal: AbortSignal | undefined): Promise<{ src: AttachmentSource; header: Uint8Array; h: AttachmentHeader }> {
-  const src = isBytes(source) ? memorySource(plainBytes(source)) : checkSource('source', source);
+/**
+ * The caller's source (bytes or a ranged source), checked: ERR_INVALID_INPUT naming `source`
+ * otherwise. Checked with the call's other arguments, before the token is looked at: a bad one
+ * refused after the token's checks left a refusal on the record (outside review 7).
+ */
+export function attachmentSource(source: unknown): AttachmentSource {
+  return isBytes(source) ? memorySource(plainBytes(source)) : checkSource('source', source);
+}
+
+/** The attachment's header, read before the token is consumed (no key is needed for that). */
+export async function attachmentHeader(src: AttachmentSource, signal: AbortSignal | undefined): Promise<{ src: AttachmentSource; header: Uint8Array; h: AttachmentHeader }> {
   const header = await AttachmentReader.readHeader(src, signal);
   return { src, header, h: parseAttachmentHeader(header)! };
 }

@@ -12,7 +12,8 @@ export interface TokenLedger {
    * Marks `jti` used and runs `record` as one step. Resolves true when this call consumed the
    * token; false when it was already used (or is being used by a concurrent call that succeeds).
    * If `record` rejects, the token is not consumed and the rejection propagates. A database
-   * ledger passes its open transaction to `record` as `tx`, so that the audit append joins it.
+   * ledger passes its open transaction to `record` as `tx`, so that the audit append joins it
+   * (when the audit log's store can join one; BreakGlass appends the intent otherwise).
    */
   consume(jti: string, expiresAt: Date, record: (tx?: unknown) => Promise<void>): Promise<boolean>;
 }

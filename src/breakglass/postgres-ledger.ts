@@ -3,7 +3,9 @@
  * one transaction: the token id is inserted into `breakglass_tokens` (its primary key makes it
  * single-use) and the caller's `record` (the intent audit entry, via
  * `PostgresAuditStore.appendSequenced(..., { tx })`) runs in the same transaction, so either
- * both commit or neither does. A concurrent consumer of the same token id blocks on the primary
+ * both commit or neither does. An audit log on a store that joins no transactions (a file store)
+ * appends the intent inside that step instead, before the token's row commits: an intent that
+ * cannot be recorded still leaves the token unused. A concurrent consumer of the same token id blocks on the primary
  * key until the first commits (it then finds the id taken) or rolls back (it then takes it).
  *
  * `pg` is an optional peer dependency: this module only imports its types. Create the table
