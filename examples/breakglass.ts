@@ -11,7 +11,7 @@ import { generateNoteKey } from 'keywarden/tlog';
 // #region readme:service
 import type { KeyStore, MasterKeyProvider } from 'keywarden';
 import type { AuditIdHasher as Ids, AuditLog as Log } from 'keywarden/audit';
-import { BreakGlass, MemoryTokenLedger, type ApproverKey, type BreakGlassPolicy } from 'keywarden/breakglass';
+import { BreakGlass, type ApproverKey, type BreakGlassPolicy } from 'keywarden/breakglass';
 
 /** The service side, made once per process: who may ask, who may approve, and what any token may allow at most. */
 export function breakGlassService(
@@ -31,8 +31,9 @@ export function breakGlassService(
     maxLifetimeSeconds: 86_400,
     maxScope: { conversations: 5, messages: 500, windowSeconds: 90 * 86_400 },
   };
-  // One ledger for the process (PostgresTokenLedger for a fleet): it is what makes tokens single-use.
-  return new BreakGlass({ policy, ...keys, ledger: new MemoryTokenLedger(), audit: { ...audit, actor: 'tns-console' } });
+  // No `ledger`: the process-wide one, shared by every BreakGlass built here, makes tokens single-use.
+  // A fleet, or a service that must not forget used tokens on restart: `ledger: new PostgresTokenLedger(pool)`.
+  return new BreakGlass({ policy, ...keys, audit: { ...audit, actor: 'tns-console' } });
 }
 // #endregion readme:service
 // #region readme:request

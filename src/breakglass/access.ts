@@ -7,8 +7,10 @@
  *  2. check the call against the token's scope (conversation, number of messages);
  *  3. consume the token id together with an "intent" audit entry — after this point the access
  *     is on the record before any key is touched, and a second use is a replay;
- *  4. unwrap only key versions whose validity period overlaps the token's time window, so the
- *     window is enforced by which keys exist in memory, not only by a check;
+ *  4. unwrap only key versions a message of the page needs: one whose validity overlaps the
+ *     window, or whose v2 message's header time lies inside it (a stale instance's seal; that
+ *     time is authenticated only after the unwrap, so a forged one costs an unwrap and fails
+ *     decryption: docs/BREAK-GLASS.md §5);
  *  5. decrypt;
  *  6. append an "outcome" entry with the count and a digest of exactly the ciphertexts opened;
  *  7. only then return plaintexts. A failed or timed-out audit write returns nothing, and the
@@ -146,6 +148,8 @@ export class BreakGlass {
     // Copies: the window is checked on a message before its key is awaited, and the outcome's
     // digest computed after; the caller's buffers may change in between (docs/BREAK-GLASS.md §3).
     const parsed = copyItems(parseDecryptItems(items));
+    // An empty page would spend the single-use token on nothing (outside review 7).
+    if (parsed.cts.length === 0) throw new InvalidInputError('items', 'expected at least one message: the token is single-use');
     const o = ownOptions('options', options, ['signal']);
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     const signal = o.signal;
