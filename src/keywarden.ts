@@ -727,10 +727,13 @@ export class Keywarden {
     if (o.signal !== undefined && !isAbortSignal(o.signal)) throw new InvalidInputError('options.signal', 'expected an AbortSignal');
     return applyRetention({
       // How long a version read as active may still seal: the cache's max age from the read, or,
-      // for a load that outlasted it, one second after an unwrap that may take up to the KMS
-      // deadline (LOAD_GRACE_MS; outside review 6: an uncounted key loaded
-      // over five minutes sealed under a version retention took with a margin of one).
-      keyStore: this.#store, rotation: this.#rotation, marginMs: Math.max(this.#cache.maxAgeMs, this.#deadlines.kmsMs + LOAD_GRACE_MS) + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
+      // for a load that outlasted it, one second after the load's end (LOAD_GRACE_MS; outside
+      // review 6: an uncounted key loaded over five minutes sealed under a version retention took
+      // with a margin of one). A load is a store read — its answer may arrive up to the store
+      // deadline after the row was read as active — and then an unwrap of up to the KMS deadline
+      // (outside review 7: a slow store read had the same effect as a slow unwrap).
+      keyStore: this.#store, rotation: this.#rotation,
+      marginMs: Math.max(this.#cache.maxAgeMs, this.#deadlines.storeMs + this.#deadlines.kmsMs + LOAD_GRACE_MS) + CLOCK_SKEW_MS, now: this.#now, deadlines: this.#deadlines,
       shredPage: (items) => this.#keys.shredBatch(items, 'retention'),
     }, o);
   }
