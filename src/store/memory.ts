@@ -94,12 +94,17 @@ export class MemoryKeyStore implements KeyStore {
       const journal: Undo[] = [];
       const wipes: Uint8Array[] = [];
       WIPE_ON_COMMIT.set(journal, wipes);
-      const tx = this.#txView(journal);
+      // Closed the moment fn settles: a call made later (a Promise.all branch still going, a kept
+      // tx) would write outside the lock and the journal, for good (outside review 7).
+      let open = true;
+      const tx = this.#txView(journal, () => open);
       try {
         const out = await fn(tx);
+        open = false;
         for (const b of wipes) b.fill(0);
         return out;
       } catch (err) {
+        open = false;
         for (const undo of journal.reverse()) undo();
         throw err;
       }
@@ -117,20 +122,26 @@ export class MemoryKeyStore implements KeyStore {
     return this.#rows.size;
   }
 
-  // A view whose calls run inside the held lock and record how to undo their writes.
-  #txView(journal: Undo[]): KeyStore {
+  // A view whose calls run inside the held lock and record how to undo their writes; refused
+  // once the transaction has ended (`open()` false), as PostgresKeyStore's are.
+  #txView(journal: Undo[], open: () => boolean): KeyStore {
+    const ended = () => new StoreError('memory key store: the transaction has already ended');
+    const g = <A extends unknown[], R>(call: (...a: A) => R) => async (...a: A): Promise<Awaited<R>> => {
+      if (!open()) throw ended();
+      return await call(...a);
+    };
     const view: KeyStore = {
-      getLatest: async (c) => this.#latest(c),
-      getVersion: async (c, v) => this.#version(c, v),
-      listVersions: async (c) => this.#list(c),
-      insertFirst: async (r) => this.#insertFirst(r, journal),
-      insertNext: async (r, e, o) => this.#insertNext(r, e, o?.reopen === true, journal),
-      reserveMessages: async (c, v, n, l) => this.#reserve(c, v, n, l, journal),
-      shred: async (c, t, at) => this.#shred(c, t, at, journal),
-      scanKeys: async (q) => this.#scanKeys(q),
-      scanWrapped: async (q) => this.#scanWrapped(q),
-      updateWrappings: async (items) => items.map((u) => this.#updateWrapping(u, journal)),
-      transaction: (fn) => fn(view),
+      getLatest: g((c: string) => this.#latest(c)),
+      getVersion: g((c: string, v: number) => this.#version(c, v)),
+      listVersions: g((c: string) => this.#list(c)),
+      insertFirst: g((r: KeyRecord) => this.#insertFirst(r, journal)),
+      insertNext: g((r: KeyRecord, e: number, o?: { reopen?: boolean }) => this.#insertNext(r, e, o?.reopen === true, journal)),
+      reserveMessages: g((c: string, v: number, n: number, l: number) => this.#reserve(c, v, n, l, journal)),
+      shred: g((c: string, t: 'conversation' | readonly number[], at: Date) => this.#shred(c, t, at, journal)),
+      scanKeys: g((q: ScanQuery) => this.#scanKeys(q)),
+      scanWrapped: g((q: WrappedQuery) => this.#scanWrapped(q)),
+      updateWrappings: g((items: readonly WrappingUpdate[]) => items.map((u) => this.#updateWrapping(u, journal))),
+      transaction: <T>(fn: (tx: KeyStore) => Promise<T>): Promise<T> => (open() ? fn(view) : Promise.reject(ended())),
     };
     return view;
   }

@@ -230,6 +230,16 @@ export class DynamoDbKeyStore implements KeyStore {
 
   async #transactionRun<T>(fn: (tx: KeyStore) => Promise<T>): Promise<{ stored: true; result: T } | { stored: false }> {
     const touched = new Map<string, Touched>();
+    // Closed the moment fn settles: a call made later, or one still reading then, would change a
+    // buffer already stored or dropped, and resolve as if stored (outside review 7).
+    let open = true;
+    let running = 0;
+    const ended = () => new StoreError('dynamodb key store: the transaction has already ended');
+    const guard = <R>(call: () => Promise<R>): Promise<R> => {
+      if (!open) return Promise.reject(ended());
+      running++;
+      return call().finally(() => running--);
+    };
     const get = async (id: string, op: string) => {
       let t = touched.get(id);
       if (!t) {
@@ -239,17 +249,22 @@ export class DynamoDbKeyStore implements KeyStore {
       }
       return t;
     };
-    const read = async (id: string, op: string) => cloneConversation((await get(id, op)).cur);
-    const write = async <R>(id: string, op: string, change: (c: Conversation) => Step<R>): Promise<R> => {
+    const read = (id: string, op: string) => guard(async () => {
       const t = await get(id, op);
+      if (!open) throw ended();
+      return cloneConversation(t.cur);
+    });
+    const write = <R>(id: string, op: string, change: (c: Conversation) => Step<R>): Promise<R> => guard(async () => {
+      const t = await get(id, op);
+      if (!open) throw ended();
       const step = change(t.cur);
       if (step.changed) t.dirty = true;
       if (step.change) t.changes.push(step.change);
       return step.out;
-    };
+    });
     const view: KeyStore = {
       getLatest: async (c) => (await read(c, 'getLatest')).versions.at(-1),
-      getVersion: async (c, v) => (Number.isSafeInteger(v) && v >= 1 ? (await read(c, 'getVersion')).versions[v - 1] : undefined),
+      getVersion: (c, v) => (Number.isSafeInteger(v) && v >= 1 ? read(c, 'getVersion').then((x) => x.versions[v - 1]) : guard(async () => undefined)),
       listVersions: async (c) => (await read(c, 'listVersions')).versions,
       insertFirst: (r) => write(r.conversationId, 'insertFirst', (c) => insertFirst(c, r)),
       insertNext: (r, e, o) => write(r.conversationId, 'insertNext', (c) => insertNext(c, r, e, o?.reopen === true)),
@@ -259,14 +274,21 @@ export class DynamoDbKeyStore implements KeyStore {
         assertCount(l, 'limit');
         return write(c, 'reserveMessages', (x) => reserve(x, v, n, l));
       },
-      updateWrappings: async (items) => {
+      updateWrappings: (items) => guard(async () => {
         const out: boolean[] = [];
         for (const u of items) out.push(await write(u.conversationId, 'updateWrappings', (c) => updateWrapping(c, u)));
         return out;
-      },
-      transaction: (inner) => inner(view),
+      }),
+      transaction: (inner) => (open ? inner(view) : Promise.reject(ended())),
     };
-    const result = await fn(view);
+    let result: T;
+    try {
+      result = await fn(view);
+    } finally {
+      open = false;
+    }
+    // A call still running would be cut off from what is stored: store none of it (as PostgreSQL rolls back).
+    if (running > 0) throw new StoreError('dynamodb key store: transaction: fn settled while a call on its store was still running (nothing stored)');
     const stored: Touched[] = [];
     for (const t of touched.values()) {
       if (!t.dirty) continue;
