@@ -138,13 +138,17 @@ export class KeyLifecycle {
     // finds it `alreadyShredded`. Those versions are this call's (its key.shredded entry is
     // recorded by the earlier run), so they are reported as shredded, as the audit log has them.
     const earlier = items.map(() => new Set<number>());
+    // In conversation id order (code points, i.e. UTF-8 bytes: the key table's COLLATE "C"), the
+    // lock order of every other multi-conversation change (a re-wrap page), not the scan's time
+    // order: a retention page and a re-wrap page deadlocked (outside review 7, SQLSTATE 40P01).
+    const order = items.map((_it, i) => i).sort((x, y) => byCodePoint(items[x]!.conversationId, items[y]!.conversationId));
     const res = await this.storeCall('shred', () => this.#audited(
       async (tx) => {
-        const out: ShredResult[] = [];
-        for (const [i, it] of items.entries()) {
-          const r = await tx.shred(it.conversationId, it.versions, at);
+        const out = new Array<ShredResult>(items.length);
+        for (const i of order) {
+          const r = await tx.shred(items[i]!.conversationId, items[i]!.versions, at);
           for (const v of r.shredded) earlier[i]!.add(v);
-          out.push(r);
+          out[i] = r;
         }
         return out;
       },
@@ -472,4 +476,16 @@ export class KeyLifecycle {
     return generateKey(this.#o.masterKey, wrappingContext(this.#o.subject, conversationId, version), this.#o.deadlines);
   }
 
+}
+
+/** Code point order (the order of their UTF-8 bytes), unlike `<` on UTF-16 code units. */
+function byCodePoint(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++; // the same pair in both: skip its low half
+  }
+  return a.length - b.length;
 }
