@@ -11,6 +11,7 @@ import { interruptible } from './interrupt.js';
 import { type AuditConfig, auditConfig, auditOptions, keysDatabaseOptions, keysParams, withKeys } from './keys-config.js';
 import { databaseConfig, jsonOption } from './options.js';
 import { progressBar } from './progress.js';
+import { quoted } from './text.js';
 
 /** KeyCache's bound on maxAgeMs (2^40 ms, about 1,818 weeks). */
 const MAX_CACHE_AGE_MS = 2 ** 40;
@@ -30,7 +31,8 @@ function render(r: RetentionReport): string {
   const lines = [r.dryRun ? `dry run, cut-off ${r.cutoff}: would shred ${what}` : `cut-off ${r.cutoff}: shredded ${what}${r.alreadyShredded > 0 ? `; ${r.alreadyShredded} more found shredded already (a concurrent shred)` : ''}`];
   for (const it of r.items) {
     const times = [it.activatedAt !== undefined && `activated ${it.activatedAt}`, it.supersededAt !== undefined && `superseded ${it.supersededAt}`].filter(Boolean).join(', ');
-    lines.push(`  ${JSON.stringify(it.conversationId)} v${it.version} ${it.state}${times ? ` (${times})` : ''}`);
+    // Conversation ids come from the key store: controls and format characters escaped (src/cli/text.ts).
+    lines.push(`  ${quoted(it.conversationId)} v${it.version} ${it.state}${times ? ` (${times})` : ''}`);
   }
   if (r.truncated) lines.push('  … (list cut; --list-limit N shows more)');
   return `${lines.join('\n')}\n`;

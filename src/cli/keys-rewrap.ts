@@ -24,6 +24,7 @@ import {
 import { kmsKeys } from './kms.js';
 import { databaseConfig, jsonOption } from './options.js';
 import { progressBar } from './progress.js';
+import { quoted } from './text.js';
 
 const options: OptionSpec[] = [
   { name: 'to', type: 'string', value: 'KEY', description: 'destination KMS key: key id, key ARN, alias/NAME or alias ARN' },
@@ -49,7 +50,7 @@ function render(r: RewrapReport, interrupted: string | undefined): string {
     `re-wrapped ${r.rewrapped} key(s)${r.total !== undefined ? ` of ${r.total}` : ''} to ${r.to}${r.resumed ? ' (continuing an earlier run)' : ''}: ` +
       `${r.skipped} skipped, ${r.failed} failed; this run ${(r.elapsedMs / 1000).toFixed(1)} s, ${Math.round(r.keysPerSecond)} keys/s, ${r.kmsCalls} KMS call(s)`,
   ];
-  for (const f of r.failures) lines.push(`  FAILED ${JSON.stringify(f.conversationId)} v${f.version}: ${f.code}`);
+  for (const f of r.failures) lines.push(`  FAILED ${quoted(f.conversationId)} v${f.version}: ${f.code}`); // store-controlled ids: escaped
   if (r.complete) lines.push(`complete: every stored key is under ${r.to}`);
   else if (interrupted === undefined && r.failed > 0) lines.push(`${r.failed} key(s) could not be re-wrapped (listed above): they stay under their old master key`);
   return `${lines.join('\n')}\n`;
