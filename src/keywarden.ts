@@ -635,7 +635,9 @@ export class Keywarden {
    * (a minimum decryptable version: shreds every version under it), shreds those only and the
    * conversation goes on (if the active version was among them, the next seal creates a new
    * one). Idempotent: versions already shredded are reported, not shredded twice.
-   * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key.
+   * Throws `ERR_KEY_NOT_FOUND` when the conversation has no key and no options are given; with
+   * `versions` or `below` it shreds nothing and reports empty lists (nothing is stored or
+   * recorded: test/keywarden-shred-edges.test.ts).
    *
    * @example
    * ```ts
