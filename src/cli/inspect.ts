@@ -40,11 +40,14 @@ async function readInput(file: string, stdin: ((max?: number) => Promise<Uint8Ar
     h = await open(file, 'r');
     const parts: Uint8Array[] = [];
     let total = 0;
+    // One scratch buffer, and a copy of what each read returned: a FIFO or pipe returns what has
+    // arrived, and a view per read kept 1 MiB alive for each (outside review 7,
+    // test/review7-format-inspect-trickle-read.test.ts).
+    const buf = new Uint8Array(1 << 20);
     while (total <= MAX_INPUT) {
-      const buf = new Uint8Array(Math.min(1 << 20, MAX_INPUT + 1 - total));
-      const { bytesRead } = await h.read(buf, 0, buf.length, null);
+      const { bytesRead } = await h.read(buf, 0, Math.min(buf.length, MAX_INPUT + 1 - total), null);
       if (bytesRead === 0) break;
-      parts.push(buf.subarray(0, bytesRead));
+      parts.push(buf.slice(0, bytesRead));
       total += bytesRead;
     }
     return parts.length === 1 ? parts[0]! : concatBytes(...parts);

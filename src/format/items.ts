@@ -5,7 +5,7 @@
  */
 import { InvalidInputError, type KeywardenError } from '../errors.js';
 import { utf8 } from '../util/bytes.js';
-import { MAX_AAD_BYTES, assertBytes, assertOptions, copyBytes, isBytes, own, plainBytes } from '../util/validate.js';
+import { MAX_AAD_BYTES, assertBytes, assertOptions, copyBytes, isBytes, own, plainBytes, resizableBytes } from '../util/validate.js';
 
 /** The empty aad. */
 export const EMPTY = new Uint8Array(0);
@@ -34,7 +34,10 @@ export function validAad(param: string, aad: unknown, view: (b: Uint8Array) => U
   // sealed, plainBytes (no allocation for a Uint8Array or Buffer) for what is opened.
   const own = view(aad);
   if (own.length > MAX_AAD_BYTES) throw new InvalidInputError(param, `expected at most ${MAX_AAD_BYTES} bytes, got ${own.length}`);
-  return own;
+  // Over a buffer that can change size, a view may grow past the limit just checked (or shrink)
+  // while the key loads: the associated-data builder then threw a raw RangeError (outside review 7,
+  // test/review7-format-aad-resizable-buffer.test.ts). Such an aad is copied: what is used is what was checked.
+  return resizableBytes(own) ? copyBytes(own) : own;
 }
 
 /** A validated page: ciphertexts and aads, index for index. */

@@ -3,13 +3,13 @@
  * length and how many messages one key version may seal (§5).
  */
 
-/** Suite ids as they appear in byte 1 of a ciphertext. */
-export const SuiteId = {
+/** Suite ids as they appear in byte 1 of a ciphertext. Frozen, as SUITES: see there. */
+export const SuiteId = Object.freeze({
   /** AES-256-GCM, 96-bit random nonce, 128-bit tag (NIST SP 800-38D). The default. */
   AES_256_GCM: 0x01,
   /** XChaCha20-Poly1305, 192-bit random nonce, 128-bit tag (draft-irtf-cfrg-xchacha). */
   XCHACHA20_POLY1305: 0x02,
-} as const;
+} as const);
 /** A suite id. */
 export type SuiteId = (typeof SuiteId)[keyof typeof SuiteId];
 
@@ -37,16 +37,22 @@ export interface SuiteInfo {
  */
 export const AES_GCM_MAX_MESSAGES = 2 ** 32;
 
-export const SUITES: Readonly<Record<SuiteId, SuiteInfo>> = {
-  [SuiteId.AES_256_GCM]: {
+/**
+ * The suites, by id. Frozen with every entry: these are the objects the header parser and every
+ * instance use, exported from the root, and an assignment by any code in the process changed them
+ * silently — `maxMessagesPerKey` (the AES-GCM bound of §5) or the nonce length of what `encrypt`
+ * seals (outside review 7, test/review7-format-suites-mutable.test.ts).
+ */
+export const SUITES: Readonly<Record<SuiteId, SuiteInfo>> = Object.freeze({
+  [SuiteId.AES_256_GCM]: Object.freeze({
     id: SuiteId.AES_256_GCM,
     name: 'AES-256-GCM',
     keyLength: 32,
     nonceLength: 12,
     tagLength: 16,
     maxMessagesPerKey: AES_GCM_MAX_MESSAGES,
-  },
-  [SuiteId.XCHACHA20_POLY1305]: {
+  }),
+  [SuiteId.XCHACHA20_POLY1305]: Object.freeze({
     id: SuiteId.XCHACHA20_POLY1305,
     name: 'XChaCha20-Poly1305',
     keyLength: 32,
@@ -55,8 +61,8 @@ export const SUITES: Readonly<Record<SuiteId, SuiteInfo>> = {
     // 192-bit random nonces: after 2^64 messages the collision probability is still below
     // 2^-64, far beyond any conversation's lifetime, so no count is kept.
     maxMessagesPerKey: Infinity,
-  },
-};
+  }),
+});
 
 /** Looks a suite up by its id; undefined for ids this version does not know. */
 export function suiteById(id: number): SuiteInfo | undefined {

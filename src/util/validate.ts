@@ -74,7 +74,40 @@ export function copyBytes(value: Uint8Array): Uint8Array {
  */
 export function plainBytes(value: Uint8Array): Uint8Array {
   const proto: unknown = Object.getPrototypeOf(value);
-  return proto === PLAIN[0] || proto === PLAIN[1] ? value : ownBytes(value);
+  // An instance's own `length` (or bounds, or `subarray`) shadows the engine's accessor as a
+  // subclass's getter does: an aad that said `length: 0` passed the limit and was left out of the
+  // associated data (outside review 7, test/review7-format-own-length-view.test.ts).
+  return (proto === PLAIN[0] || proto === PLAIN[1]) && !shadowed(value) ? value : ownBytes(value);
+}
+
+/** True when the view has its own `length`, bounds or `subarray`: what the library reads from a view kept as given. */
+function shadowed(v: Uint8Array): boolean {
+  return Object.hasOwn(v, 'length') || Object.hasOwn(v, 'byteLength') || Object.hasOwn(v, 'byteOffset') || Object.hasOwn(v, 'buffer') || Object.hasOwn(v, 'subarray');
+}
+
+// ES2024: the accessors that say whether a buffer can change size (undefined where they do not exist).
+// eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with .call(buffer)
+const RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: unknown) => boolean) | undefined;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- only ever called with .call(buffer)
+const GROWABLE = typeof SharedArrayBuffer === 'function' ? (Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')?.get as ((this: unknown) => boolean) | undefined) : undefined;
+
+/**
+ * True when the bytes (checked with {@link isBytes}) are over a buffer that can change size — a
+ * resizable ArrayBuffer or a growable SharedArrayBuffer — so that a view of them made without a
+ * length grows and shrinks with it, past any limit checked before.
+ */
+export function resizableBytes(value: Uint8Array): boolean {
+  const buffer = BUFFER.call(value);
+  // Each getter throws for the other kind of buffer (whatever its realm): no instanceof.
+  try {
+    return RESIZABLE?.call(buffer) === true;
+  } catch {
+    try {
+      return GROWABLE?.call(buffer) === true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /** A caller's buffer that changed size (transferred away, resized) while the library waited for its key. */
