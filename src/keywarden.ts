@@ -8,7 +8,7 @@
 import type { AeadImpl } from './aead/types.js';
 import { nobleAead } from './aead/noble.js';
 import { type CachedKey, type CachePartition, KeyCache, type KeyCacheOptions, type KeyCacheStats, LOAD_GRACE_MS, isForeignKeyCache } from './cache/key-cache.js';
-import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError } from './errors.js';
+import { AbortedError, ClosedError, DecryptionError, InvalidInputError, KeyNotFoundError, KeyShreddedError, StoreError } from './errors.js';
 import { SUITES, type SuiteName, suiteByName } from './format/suites.js';
 import { type DecryptItem, type DecryptResult, EMPTY, parseDecryptItems, validAad } from './format/items.js';
 import { AadBuilder, HEADER_LENGTH_V2, MAX_KEY_VERSION, MAX_SEALED_AT, headerVersion, writeHeaderV2 } from './format/wire.js';
@@ -25,6 +25,8 @@ import { isAbortSignal, raceAbort } from './util/deadline.js';
 
 /** Allowance for clocks of different instances disagreeing, in retention's margins. */
 const CLOCK_SKEW_MS = 60_000;
+/** Rounds of re-reading keys that aged out while a decryptMany page waited, before it gives up (retryable). */
+const MAX_REREAD_ROUNDS = 4;
 import { type KeyVersionInfo, toInfo } from './keys/records.js';
 import type { MasterKeyProvider } from './kms/provider.js';
 import type { KeyChange, KeyStore } from './store/types.js';
@@ -308,6 +310,7 @@ export class Keywarden {
     const rotation = rotationPolicy(o.rotation, o.maxMessagesPerKey);
     const deadlines = validTimeouts(o.timeouts);
     if (isForeignKeyCache(o.cache)) throw new InvalidInputError('options.cache', 'a KeyCache from another copy of keywarden (ESM and CommonJS both loaded, or two versions): create it from the same import as Keywarden');
+    if (o.cache instanceof KeyCache && !KeyCache._owns(o.cache)) throw new InvalidInputError('options.cache', 'expected a KeyCache (a Proxy of one, or an object made from its prototype, holds no cache)');
     // Every reading of options.now is checked (see checkedClock); the lifecycle dates its records
     // with the same checked clock, and this instance's own cache ages keys on it too: retention's
     // margin is the cache's max age on the clock that dates supersessions and cut-offs (outside
@@ -320,8 +323,10 @@ export class Keywarden {
     this.#cache = cache;
     // A cached key carries its loader's budget (the reservation it holds, the message limit) and
     // its rotation time: instances whose policies differ must not share them, or each would seal
-    // under the other's limits (outside review, 2026-12-02).
-    const policy = `${rotation.maxMessages}/${rotation.maxAgeMs}/${o.reservationSize ?? 1024}/${o.autoRotate ?? true}`;
+    // under the other's limits (outside review, 2026-12-02). Nor their deadlines: a load in flight
+    // is joined by every caller of the partition, and runs under its starter's timeouts (review 7:
+    // a decrypt with kmsMs 100 waited out another instance's ten-minute KMS deadline).
+    const policy = `${rotation.maxMessages}/${rotation.maxAgeMs}/${o.reservationSize ?? 1024}/${o.autoRotate ?? true}/${deadlines.kmsMs}/${deadlines.storeMs}`;
     this.#part = cache.partition(`${instanceId(keyStore)}:${instanceId(masterKey)}:${policy}`);
     this.#part.retain();
     this.#aead = o.aead ?? nobleAead;
@@ -542,11 +547,17 @@ export class Keywarden {
       // decrypt uses one it just loaded (outside review 4, 2026-12-02: a page returned plaintext of
       // a version that this instance's own decrypt already reported shredded;
       // test/review4-core-decryptmany-max-age.test.ts).
-      const aged = waited.size === 0 ? [] : [...waited].filter((v) => {
-        const k = keys.get(v);
-        return k !== undefined && k !== null && !k.revoked && !this.#part.fresh(k);
-      });
-      if (aged.length > 0) {
+      // A re-read is a wait too: every key held across it is checked again after it (review 7: one
+      // that aged out while another was re-read opened its items; test/review7-cache-decryptmany-
+      // reread-ages.test.ts). Loads that keep outlasting the max age give up, retryable.
+      for (let round = 1; waited.size > 0; round++) {
+        const aged = [...waited].filter((v) => {
+          const k = keys.get(v);
+          return k !== undefined && k !== null && !k.revoked && !this.#part.fresh(k);
+        });
+        if (aged.length === 0) break;
+        if (round > MAX_REREAD_ROUNDS) throw new StoreError('key loads of this page kept outlasting cache.maxAgeMs; retry', undefined, true);
+        for (const held of keys.keys()) waited.add(held);
         // allSettled: every re-read has pinned or failed before an error leaves (the finally unpins).
         const again = await Promise.allSettled(aged.map(take));
         let failure: { reason: unknown } | undefined;

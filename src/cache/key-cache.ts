@@ -142,6 +142,15 @@ export class KeyCache {
     this.#epoch = now();
   }
 
+  /**
+   * Whether `value` is a KeyCache of this copy with its private state: `instanceof` alone also
+   * answers true for a Proxy of one or an object made from its prototype, whose use then threw a
+   * raw TypeError (review 7). @internal
+   */
+  static _owns(value: unknown): value is KeyCache {
+    return typeof value === 'object' && value !== null && #parts in value;
+  }
+
   /** @internal The partition for `id` (created on first use); Keywarden picks the id (docs: partitions). */
   partition(id: string): CachePartition {
     let p = this.#parts.get(id);

@@ -75,7 +75,8 @@ export class KeyLifecycle {
   async activeForSeal(conversationId: string, last: CachedKey | undefined, nowMs: number): Promise<CachedKey> {
     if (this.closed) throw new ClosedError();
     conversationIdBytes(conversationId);
-    const cached = last !== undefined && last.slot >= 0 ? last : this.#o.part.peekActive(conversationId);
+    // A key a shred revoked stays readable while a page holds it pinned (slot >= 0): never seal with it.
+    const cached = last !== undefined && last.slot >= 0 && !last.revoked ? last : this.#o.part.peekActive(conversationId);
     let k = cached !== undefined && cached.slot >= 0 ? cached : await this.#loadActive(conversationId);
     if (nowMs >= k.rotateAt) k = await this.#rotateDue(conversationId, k);
     return k.remaining === 0 ? this.#refill(conversationId, k) : k;
@@ -335,8 +336,10 @@ export class KeyLifecycle {
         }
         const granted = await this.storeCall('reserve', () => this.#o.keyStore.reserveMessages(conversationId, k.version, this.#block(limit), limit));
         if (granted > 0) {
-          // If k was evicted meanwhile the grant is simply unused: counts stay conservative.
-          if (k.slot >= 0) k.remaining = (k.remaining < 0 ? 0 : k.remaining) + granted;
+          // If k was evicted meanwhile the grant is simply unused: counts stay conservative. One a
+          // shred revoked meanwhile seals nothing more, though a page may hold its bytes (review 7:
+          // a grant asked for before the shred revived it, and a seal after shred() was unreadable).
+          if (k.slot >= 0 && !k.revoked) k.remaining = (k.remaining < 0 ? 0 : k.remaining) + granted;
           return k;
         }
         // Spent, or superseded by another process: re-read which version is active.

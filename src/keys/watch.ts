@@ -68,7 +68,7 @@ export class KeyWatcher {
       return;
     }
     ready = true;
-    if (this.#closed || lostEarly) return void stop().catch(() => undefined);
+    if (this.#closed || lostEarly) return void stopQuietly(stop);
     this.#stop = stop;
     this.#attempt = 0;
     if (this.#lost) this.#stats.reconnects++;
@@ -101,7 +101,20 @@ export class KeyWatcher {
     clearTimeout(this.#timer);
     const stop = this.#stop;
     this.#stop = undefined;
-    await stop?.().catch(() => undefined);
+    if (stop !== undefined) await stopQuietly(stop);
+  }
+}
+
+/**
+ * Runs a subscription's stop function, ignoring its failure — a synchronous throw as well as a
+ * rejection: Keywarden.close() does not wait for it (review 7: a stop that threw left an
+ * unhandled rejection behind close()).
+ */
+async function stopQuietly(stop: () => Promise<void>): Promise<void> {
+  try {
+    await stop();
+  } catch {
+    // the subscription is abandoned either way
   }
 }
 
