@@ -16,7 +16,7 @@ import { type TreeHead, openTreeHead } from './records.js';
 import { TileEdge } from './tile-edge.js';
 import type { TileReader } from './tile-tree.js';
 import { TILE_WIDTH, levelSpan, tilePath } from './tiles.js';
-import { type AuditProblem, type AuditVerifyReport, MAX_PROBLEMS_PER_KIND, ProblemList, checkWitnesses, headStateProblem, rollbackFromTrusted, verifyInput } from './verify.js';
+import { type AuditProblem, type AuditVerifyReport, MAX_PROBLEMS_PER_KIND, ProblemList, checkWitnessOptions, checkWitnesses, headStateProblem, rollbackFromTrusted, verifyInput } from './verify.js';
 
 /** What the streaming verifier reads. */
 export interface AuditStreamInput {
@@ -56,6 +56,7 @@ export async function verifyAuditStream(given: AuditStreamInput): Promise<AuditV
   const input = verifyInput(given, ['readTile']);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
+  checkWitnessOptions(input); // before anything is read (outside review 7)
   const problems = new ProblemList();
   let trusted: Checkpoint | undefined;
   if (input.trusted !== undefined) {

@@ -6,7 +6,7 @@
  * consistency with the trusted checkpoint, and verifies witness cosignatures where configured.
  * Nothing here trusts the log operator: only the verifier key.
  */
-import { type Checkpoint, openCheckpoint, verifyCosignatures } from './checkpoint.js';
+import { type Checkpoint, newCosignatureVerifier, openCheckpoint, verifyCosignatures } from './checkpoint.js';
 import { decodeEntry } from './entry.js';
 import { MerkleTree, leafHash, verifyConsistency } from './merkle.js';
 import { newNoteVerifier, parseVerifierKey } from './note.js';
@@ -63,27 +63,35 @@ export function verifyInput<T extends object>(input: T, more: readonly string[] 
   return fields('input', input, ['verifierKey', 'entries', 'checkpoints'], ['origin', 'trusted', 'head', 'requireHead', 'witnesses', 'witnessQuorum', 'witnessMaxAgeMs', 'now', ...more]) as T;
 }
 
-/** The witness part of a verification (both verifiers): the cosignatures and the problems. @internal */
-export function checkWitnesses(
-  input: Pick<AuditVerifyInput, 'witnesses' | 'witnessQuorum' | 'witnessMaxAgeMs' | 'now'>, latest: { note: string; pos: number } | undefined,
-): { cosignatures: { name: string; time: number }[]; problems: AuditProblem[] } {
+/**
+ * Checks the witness options (both verifiers), BEFORE any of the log is read: a mistake in the
+ * auditor's own configuration is an InvalidInputError naming the option, never a problem of the
+ * log, and never found only after a full read (outside review 7: a witness listed twice was
+ * refused at the end, and the CLI then exited 3, "could not complete", instead of 2; a key that
+ * is not a cosigner key was reported as an invalid cosignature ON THE LOG). @internal
+ */
+export function checkWitnessOptions(input: Pick<AuditVerifyInput, 'witnesses' | 'witnessQuorum' | 'witnessMaxAgeMs' | 'now'>): void {
   const witnesses = input.witnesses ?? [];
   const { witnessQuorum, witnessMaxAgeMs } = input;
+  if (input.now !== undefined && typeof input.now !== 'function') throw new InvalidInputError('now', 'expected a function returning ms since 1970');
+  if (!Array.isArray(witnesses)) throw new InvalidInputError('witnesses', 'expected an array of witness cosigner verifier keys');
   if (witnesses.length === 0) {
     // A demand with nobody to meet it would enforce nothing (outside review, 2026-12-01).
     if (witnessQuorum !== undefined) throw new InvalidInputError('witnessQuorum', 'expected witnesses to count: give their keys in witnesses');
     if (witnessMaxAgeMs !== undefined) throw new InvalidInputError('witnessMaxAgeMs', 'expected witnesses: give their keys in witnesses');
-    return { cosignatures: [], problems: [] };
+    return;
   }
   // A quorum counts witnesses, not names: one public key under two names would let one witness,
   // cosigning under both, meet a quorum of two (outside review, 2026-12-02).
   const seen = new Map<string, string>();
-  for (const w of witnesses) {
+  for (let i = 0; i < witnesses.length; i++) {
+    const w: unknown = witnesses[i];
     let parts: ReturnType<typeof parseVerifierKey>;
     try {
-      parts = parseVerifierKey(w);
-    } catch {
-      continue; // verifyCosignatures reports a malformed key
+      newCosignatureVerifier(w as string);
+      parts = parseVerifierKey(w as string);
+    } catch (err) {
+      throw new InvalidInputError('witnesses', `expected witness cosigner (type 0x04) verifier keys; witnesses[${i}] is not one (${(err as Error).message})`);
     }
     const key = `${parts.type}:${toHex(parts.publicKey)}`;
     const first = seen.get(key);
@@ -93,6 +101,17 @@ export function checkWitnesses(
   const quorum = witnessQuorum ?? 1;
   if (!Number.isSafeInteger(quorum) || quorum < 1 || quorum > witnesses.length) throw new InvalidInputError('witnessQuorum', `expected a whole number from 1 to the number of witnesses (${witnesses.length})`);
   if (witnessMaxAgeMs !== undefined && !(Number.isFinite(witnessMaxAgeMs) && witnessMaxAgeMs > 0)) throw new InvalidInputError('witnessMaxAgeMs', 'expected a positive number of milliseconds');
+}
+
+/** The witness part of a verification (both verifiers): the cosignatures and the problems. @internal */
+export function checkWitnesses(
+  input: Pick<AuditVerifyInput, 'witnesses' | 'witnessQuorum' | 'witnessMaxAgeMs' | 'now'>, latest: { note: string; pos: number } | undefined,
+): { cosignatures: { name: string; time: number }[]; problems: AuditProblem[] } {
+  checkWitnessOptions(input);
+  const witnesses = input.witnesses ?? [];
+  const { witnessQuorum, witnessMaxAgeMs } = input;
+  if (witnesses.length === 0) return { cosignatures: [], problems: [] };
+  const quorum = witnessQuorum ?? 1;
   // No checkpoint (none published, or the history removed from the store): nothing carries the
   // cosignatures the auditor requires — a failure, never a pass.
   if (latest === undefined) return { cosignatures: [], problems: [{ kind: 'witness', message: `the log has no checkpoint: no witness cosignature to check (${quorum} required)` }] };
@@ -111,6 +130,7 @@ export function checkWitnesses(
     // verifiers MAY reject future ones) would otherwise pass this rollback check for as long as
     // its date lies ahead (outside review 5, 2026-12-02).
     const now = (input.now ?? Date.now)();
+    if (typeof now !== 'number' || !Number.isFinite(now)) throw new InvalidInputError('now', 'expected the clock to return a finite number of ms since 1970');
     const since = now - witnessMaxAgeMs;
     const until = now + witnessMaxAgeMs;
     const fresh = cosignatures.filter((c) => c.time * 1000 >= since && c.time * 1000 <= until).length;
@@ -240,6 +260,7 @@ export function verifyAuditLog(given: AuditVerifyInput): AuditVerifyReport {
   const input = verifyInput(given);
   const verifier = newNoteVerifier(input.verifierKey);
   const origin = input.origin ?? verifier.name;
+  checkWitnessOptions(input);
   const problems = new ProblemList();
 
   input.entries.forEach((e, index) => {

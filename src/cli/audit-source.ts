@@ -15,7 +15,7 @@ import { PostgresAuditStore } from '../audit/postgres-store.js';
 import { checkpointSize, headSize } from '../audit/store.js';
 import type { TileReader } from '../audit/tile-tree.js';
 import { TILE_WIDTH, tileWidth } from '../audit/tiles.js';
-import type { AuditProblem } from '../audit/verify.js';
+import { type AuditProblem, ProblemList } from '../audit/verify.js';
 import { type Args, IncompleteError, type OptionSpec, UsageError } from './common.js';
 import { DATABASE_URL_ENV, databaseConfig, databaseOptions, withPool } from './options.js';
 
@@ -35,8 +35,26 @@ export interface AuditSource {
   entry(index: number): Promise<Uint8Array | undefined>;
   /** The stored tiles (undefined for keywarden 0.1 layouts, which have none). */
   readTile: TileReader | undefined;
-  /** Storage damage found while reading. */
-  problems: AuditProblem[];
+  /** Storage damage found while reading (bounded, as the verifier's own problems). */
+  problems: StorageProblems;
+}
+
+/**
+ * Storage damage of one source, kept as the verifier keeps its problems: at most
+ * MAX_PROBLEMS_PER_KIND listed, the rest counted. A plain array grew by one problem per deleted
+ * row or per record that is not UTF-8, each checked against all before it — unbounded memory and
+ * quadratic time for whoever can write the store (outside review 7). A file read more than once
+ * (the tree head) reports its damage once.
+ */
+export class StorageProblems extends ProblemList {
+  readonly #once = new Set<string>();
+
+  /** Adds `p` unless a problem with the same message was added this way before. */
+  once(p: AuditProblem): void {
+    if (this.#once.has(p.message)) return;
+    this.#once.add(p.message);
+    this.push(p);
+  }
 }
 
 /** Rows per query when reading from PostgreSQL. */
@@ -47,13 +65,12 @@ const PAGE = 1000;
 const exact = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const lossy = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
-/** `bytes` as text; when they are not UTF-8, a `storage` problem naming `what` (if `problems` is given). */
-function noteText(bytes: Uint8Array, what: string, problems?: AuditProblem[]): string {
+/** `bytes` as text; when they are not UTF-8, a `storage` problem naming `what` (if `report` is given). */
+function noteText(bytes: Uint8Array, what: string, report?: (p: AuditProblem) => void): string {
   try {
     return exact.decode(bytes);
   } catch {
-    const message = `${what} is not valid UTF-8 (a signed note must be)`;
-    if (problems !== undefined && !problems.some((p) => p.message === message)) problems.push({ kind: 'storage', message });
+    report?.({ kind: 'storage', message: `${what} is not valid UTF-8 (a signed note must be)` });
     return lossy.decode(bytes);
   }
 }
@@ -76,7 +93,7 @@ async function readIfExists(path: string): Promise<Uint8Array | undefined> {
 
 /** A keywarden 0.1 directory: framed `entries` and `checkpoints`, no tiles. */
 function legacyDirectory(dir: string): AuditSource {
-  const problems: AuditProblem[] = [];
+  const problems = new StorageProblems();
   const damaged = (name: string) => (d: { offset: number; torn: boolean; message: string }) =>
     problems.push({ kind: 'storage', message: `${name}: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}; records after it were not read` });
   return {
@@ -89,7 +106,7 @@ function legacyDirectory(dir: string): AuditSource {
     },
     async *checkpoints() {
       let n = 0;
-      for await (const r of framedRecords(join(dir, 'checkpoints'), damaged('checkpoints'))) yield noteText(r, `checkpoints: record ${n++}`, problems);
+      for await (const r of framedRecords(join(dir, 'checkpoints'), damaged('checkpoints'))) yield noteText(r, `checkpoints: record ${n++}`, (p) => problems.push(p));
     },
     async *entries(from = 0) {
       let i = 0;
@@ -108,16 +125,16 @@ function legacyDirectory(dir: string): AuditSource {
 /** A tiled directory: a FileAuditStore's, or one written by `audit export`. */
 function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
   const tiles = new TileFiles(dir);
-  const problems: AuditProblem[] = [];
+  const problems = new StorageProblems();
   const head = async (): Promise<string | undefined> => {
     const data = await readIfExists(join(dir, 'head'));
     if (data === undefined) return undefined;
     const scan = scanFrames(data);
     if (scan.damage !== undefined || scan.records.length !== 2) {
-      problems.push({ kind: 'storage', message: `${join(dir, 'head')} is damaged` });
+      problems.once({ kind: 'storage', message: `${join(dir, 'head')} is damaged` });
       return undefined;
     }
-    const note = noteText(scan.records[0]!, join(dir, 'head'), problems);
+    const note = noteText(scan.records[0]!, join(dir, 'head'), (p) => problems.once(p));
     return note.length > 0 ? note : undefined;
   };
   const latest = async (): Promise<string | undefined> => {
@@ -134,7 +151,7 @@ function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
       if (await stat(history).then(() => true, () => false)) {
         let last: string | undefined;
         let n = 0;
-        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield (last = noteText(r, `checkpoints: record ${n++}`, problems));
+        for await (const r of framedRecords(history, (d) => problems.push({ kind: 'storage', message: `checkpoints: ${d.message} at byte ${d.offset}${d.torn ? ' (torn last record)' : ''}` }))) yield (last = noteText(r, `checkpoints: record ${n++}`, (p) => problems.push(p)));
         // The `checkpoint` file is what open, proofs and export use: it must be the history's
         // newest. Anything else is checked as one more checkpoint after the history, so a fork
         // or an older one (a rollback of what is published) is reported as such.
@@ -142,13 +159,13 @@ function tiledDirectory(dir: string, keepsHead: boolean): AuditSource {
         if (file === undefined) {
           if (last !== undefined) problems.push({ kind: 'storage', message: `${join(dir, 'checkpoint')} is missing; the history's newest checkpoint is not published` });
         } else {
-          const text = noteText(file, join(dir, 'checkpoint'), problems);
+          const text = noteText(file, join(dir, 'checkpoint'), (p) => problems.once(p));
           if (file.length === 0 || text !== last) yield text;
         }
         return;
       }
       const file = await readIfExists(join(dir, 'checkpoint')); // an exported directory publishes only the newest
-      if (file !== undefined) yield noteText(file, join(dir, 'checkpoint'), problems);
+      if (file !== undefined) yield noteText(file, join(dir, 'checkpoint'), (p) => problems.once(p));
     },
     async *entries(from = 0) {
       const n = await size();
@@ -180,6 +197,10 @@ export async function directorySource(dir: string): Promise<AuditSource> {
   if (!(await has('.'))) throw new IncompleteError(`${dir} does not exist`);
   if (await has('layout')) return tiledDirectory(dir, true);
   if (await has('entries')) return legacyDirectory(dir);
+  // A checkpoint history or a tree head is a store's (an export writes neither): without its
+  // `layout` file it is still a store, which FileAuditStore.open re-creates and then refuses
+  // if its head was removed (outside review 7: removing `layout` with `head` passed verify).
+  if ((await has('checkpoints')) || (await has('head'))) return tiledDirectory(dir, true);
   if (await has('checkpoint')) return tiledDirectory(dir, false);
   throw new IncompleteError(`${join(dir, 'entries')} does not exist (neither an audit store nor an exported log)`);
 }
@@ -188,7 +209,7 @@ export async function directorySource(dir: string): Promise<AuditSource> {
 export function postgresSource(pool: Pool, schema: string): AuditSource {
   const store = new PostgresAuditStore(pool, { schema });
   const t = store.tables;
-  const problems: AuditProblem[] = [];
+  const problems = new StorageProblems();
   return {
     head: async () => (await store.state()).head,
     keepsHead: true,
