@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // Library entry points (package.json "exports"). Each subpath has ONE set of type declarations;
 // where the runtime differs (the root and break-glass pick native node:crypto AEADs on Node),
-// the Node build exports exactly the same names (test/types/exports.test-d.ts), so those
+// the Node build exports exactly the same names (test/types/exports.ts), so those
 // declarations describe both builds under every resolver (node16, bundler, CommonJS).
 //  - index / index.node:           the envelope API, portable (@noble/ciphers) / Node;
 //  - breakglass / breakglass.node: break-glass access, portable / Node;

@@ -35,8 +35,17 @@ export { nobleAead } from './aead/noble.js';
 export { MAX_CONVERSATION_ID_BYTES, MAX_AAD_BYTES, MAX_PLAINTEXT_BYTES } from './util/validate.js';
 // Attachments (docs/FORMAT.md §9): the Keywarden methods' types, the format's constants and header inspection.
 export type { AttachmentEncryptOptions, AttachmentDecryptOptions } from './stream/attachments.js';
-export type { AttachmentReader, AttachmentSource } from './stream/reader.js';
-export type { AttachmentEncryptor, AttachmentDecryptor } from './stream/sealer.js';
+export type { AttachmentSource } from './stream/reader.js';
+// The attachment classes are made by Keywarden, never by the caller: types only. Re-exported as
+// aliases, since the declaration bundle turns `export type { SomeClass }` into a value export
+// (`declare class` + `export { SomeClass }`) that the runtime build does not have: a consumer's
+// `instanceof AttachmentReader` would type-check and then fail to load (outside review, round 7).
+/** An open attachment: see {@link Keywarden.openAttachment}. */
+export type AttachmentReader = import('./stream/reader.js').AttachmentReader;
+/** The push-based attachment sealer: see {@link Keywarden.createAttachmentEncryptor}. */
+export type AttachmentEncryptor = import('./stream/sealer.js').AttachmentEncryptor;
+/** The push-based attachment opener: see {@link Keywarden.createAttachmentDecryptor}. */
+export type AttachmentDecryptor = import('./stream/sealer.js').AttachmentDecryptor;
 export type { SegmentAead } from './stream/segment-aead.js';
 export {
   inspectAttachment, attachmentSize, ATTACHMENT_V1, ATTACHMENT_HEADER_LENGTH, SEGMENT_TAG_LENGTH, DEFAULT_SEGMENT_SIZE, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE,

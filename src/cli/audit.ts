@@ -240,7 +240,7 @@ const keygen: CommandSpec = {
 /** The `keywarden audit` group. */
 export const auditGroup: GroupSpec = {
   name: 'audit',
-  summary: 'verify the tamper-evident audit log and make offline proofs (read-only)',
+  summary: 'verify the tamper-evident audit log and make offline proofs (reads the log; keygen and export write new files)',
   description: 'The log is read from a FileAuditStore directory (--dir) or from PostgreSQL (--database-url, --schema).',
   commands: [verify, prove, entry, consistency, exportCommand, keygen],
 };
