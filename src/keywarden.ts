@@ -992,7 +992,8 @@ export class Keywarden {
    */
   async openAttachment(conversationId: string, source: AttachmentSource | Uint8Array, options?: AttachmentDecryptOptions): Promise<AttachmentReader> {
     const c = checkCall(conversationId, options, false);
-    return this.#hold(await this.#attachments.open(conversationId, source, c));
+    // Held before its first read: a close() while the last segment is read wipes its key at once.
+    return this.#attachments.open(conversationId, source, c, (r) => this.#hold(r));
   }
 
   /**

@@ -39,7 +39,7 @@ import { type TokenLedger, processTokenLedger } from './ledger.js';
 import { type BreakGlassPolicy, validatePolicy, verifyToken } from './policy.js';
 import { type BreakGlassRequest, type BreakGlassToken, decodeToken, isReasonShape, isTokenId } from './token.js';
 // Attachments (issue #16): the block at the end of the class.
-import { type BreakGlassAttachmentResult, attachmentHeader, attachmentSource, openAndVerify, sealedInside } from './attachment.js';
+import { type BreakGlassAttachmentResult, SourceReadFailure, attachmentHeader, attachmentSource, openAndVerify, sealedInside } from './attachment.js';
 import { checkCall } from '../stream/attachments.js';
 import type { AttachmentSource } from '../stream/reader.js';
 
@@ -465,7 +465,8 @@ export class BreakGlass {
       opened = await openAndVerify(this.#o, conversationId, c.conv, aad, at, c.signal);
     } catch (err) {
       await this.#recordOutcome(req, intent.id, 'failed', []).catch(() => undefined);
-      throw asKeywardenError(err);
+      // The caller's own read error passes through unchanged, as it does from the header read.
+      throw err instanceof SourceReadFailure ? err.error : asKeywardenError(err);
     }
     try {
       await this.#o.audit.log.append(this.#event('breakglass.outcome', req, { intent: intent.id, outcome: 'released', messages: 1, ciphertexts: opened.digest }));

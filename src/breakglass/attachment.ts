@@ -17,6 +17,7 @@ import { type AttachmentHeader, parseAttachmentHeader } from '../stream/format.j
 import { AttachmentReader, type AttachmentSource, checkSource, memorySource } from '../stream/reader.js';
 import { segmentsFor } from '../stream/segment-aead.js';
 import { clean, toHex } from '../util/bytes.js';
+import { raceAbort } from '../util/deadline.js';
 import { isBytes, plainBytes } from '../util/validate.js';
 
 /** What `BreakGlass.openAttachment` returns, once the access and its outcome are on the record. */
@@ -35,6 +36,15 @@ export interface BreakGlassAttachmentResult {
   attachment: AttachmentReader;
   /** The digest recorded in the outcome entry (`ciphertexts`): SHA-256 over SHA-256 of the whole stored attachment. */
   ciphertexts: string;
+}
+
+/**
+ * A rejection of the caller's own `AttachmentSource.read` during {@link openAndVerify}: carried
+ * out so that `openAttachment` passes the error on unchanged (SECURITY.md: the caller's own I/O
+ * errors pass through), not as ERR_INTERNAL, which says keywarden failed (review 7).
+ */
+export class SourceReadFailure {
+  constructor(readonly error: unknown) {}
 }
 
 /**
@@ -79,10 +89,24 @@ export async function openAndVerify(
   // Every range asks the key store again, as a Keywarden reader asks its key path: a shred after
   // the reader was opened stops it at its next range (docs/FORMAT.md §9.6; outside review,
   // 2026-12-01 — the break-glass reader had no such check and kept decrypting).
-  const recheck = async (): Promise<void> => {
-    if ((await readVersion(o.keyStore, conversationId, at.h.keyVersion, o.timeouts)) === undefined) throw new DecryptionError();
+  // Raced against the range's signal, as a Keywarden reader's re-check is (review 7: it was not).
+  const recheck = async (rangeSignal: AbortSignal | undefined): Promise<void> => {
+    if ((await raceAbort(readVersion(o.keyStore, conversationId, at.h.keyVersion, o.timeouts), rangeSignal)) === undefined) throw new DecryptionError();
   };
-  const reader = new AttachmentReader(at.src, at.header, { aead: segmentsFor(o.aead), suite: checked.suite, key, segmentSize: at.h.segmentSize }, () => false, recheck);
+  // The source as given, noting what its `read` rejected with (see SourceReadFailure).
+  let failed: { error: unknown } | undefined;
+  const src: AttachmentSource = {
+    size: at.src.size,
+    read: async (offset, length, options) => {
+      try {
+        return await at.src.read(offset, length, options);
+      } catch (error) {
+        failed = { error };
+        throw error;
+      }
+    },
+  };
+  const reader = new AttachmentReader(src, at.header, { aead: segmentsFor(o.aead), suite: checked.suite, key, segmentSize: at.h.segmentSize }, () => false, recheck);
   try {
     const h = sha256.create();
     await reader.authenticateAll((bytes) => h.update(bytes), signal);
@@ -90,6 +114,6 @@ export async function openAndVerify(
     return { reader, digest: toHex(sha256(h.digest())) };
   } catch (err) {
     reader.close();
-    throw err;
+    throw failed !== undefined && err === failed.error ? new SourceReadFailure(err) : err;
   }
 }

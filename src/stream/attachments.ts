@@ -231,14 +231,18 @@ export class Attachments {
     return out;
   }
 
-  /** Opens an attachment for random access: reads and authenticates its header and last segment. */
-  async open(conversationId: string, source: unknown, c: Checked): Promise<AttachmentReader> {
+  /**
+   * Opens an attachment for random access: reads and authenticates its header and last segment.
+   * `hold` gets the reader as soon as it owns its key, before its first read (Keywarden registers
+   * it there, so that a close() during that read wipes the key at once: review 7).
+   */
+  async open(conversationId: string, source: unknown, c: Checked, hold: (r: AttachmentReader) => AttachmentReader = (r) => r): Promise<AttachmentReader> {
     const src: AttachmentSource = isBytes(source) ? memorySource(plainBytes(source)) : checkSource('source', source);
     const header = await AttachmentReader.readHeader(src, c.signal);
     const version = parseAttachmentHeader(header)!.keyVersion;
     // Every range asks again whether the version is readable: a shred stops open readers too (§9.6).
     const recheck = (signal: AbortSignal | undefined) => this.#keys.readable(conversationId, version, signal);
-    const reader = new AttachmentReader(src, header, await this.#openingParams(conversationId, header, c), () => this.#keys.closed, recheck);
+    const reader = hold(new AttachmentReader(src, header, await this.#openingParams(conversationId, header, c), () => this.#keys.closed, recheck));
     try {
       await reader.authenticateLength(c.signal);
     } catch (err) {
