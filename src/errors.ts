@@ -241,8 +241,9 @@ export class StoreError extends KeywardenError {
 export class AuditUnavailableError extends KeywardenError {
   declare readonly code: 'ERR_AUDIT_UNAVAILABLE';
   static override readonly codes = ['ERR_AUDIT_UNAVAILABLE'] as const;
-  constructor(message: string, cause?: unknown) {
-    super('ERR_AUDIT_UNAVAILABLE', message, { cause, retryable: true });
+  /** `retryable` false for a store failure a retry cannot mend (a refused login): see src/audit/postgres-sql.ts. */
+  constructor(message: string, cause?: unknown, retryable = true) {
+    super('ERR_AUDIT_UNAVAILABLE', message, { cause, retryable });
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { AuditCorruptError, AuditUnavailableError, KeywardenError } from '../errors.js';
-import { driverErrorSummary, queryOn } from '../store/pg.js';
+import { driverErrorSummary, isRetryable, queryOn } from '../store/pg.js';
 
 export type Queryable = Pick<PoolClient, 'query'> | Pool;
 
@@ -27,7 +27,9 @@ export interface AuditTables {
 export function unavailable(op: string, err: unknown): KeywardenError {
   if (err instanceof KeywardenError) return err;
   // The message names the operation and SQLSTATE only; the server's text stays in `cause`.
-  return new AuditUnavailableError(`postgres audit store: ${op} failed (${driverErrorSummary(err)})`, err);
+  // Retryable as the key store says of the same driver error (a lost connection, a serialization
+  // failure…): a refused login was retryable here and final there (outside review 7).
+  return new AuditUnavailableError(`postgres audit store: ${op} failed (${driverErrorSummary(err)})`, err, isRetryable(err));
 }
 
 /** @internal */
