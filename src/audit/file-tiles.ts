@@ -93,32 +93,43 @@ export class TileFiles {
    * the exact partial, or the narrowest wider partial; undefined when none is stored.
    */
   async read(level: number | 'entries', index: number, width: number): Promise<Uint8Array | undefined> {
+    return (await this.#locate(level, index, width))?.data;
+  }
+
+  /** {@link read}, with the width the file's name declares. */
+  async #locate(level: number | 'entries', index: number, width: number): Promise<{ data: Uint8Array; width: number } | undefined> {
     const full = this.path(level, index, TILE_WIDTH);
     if (width < TILE_WIDTH) {
       const exact = await readOrUndefined(this.path(level, index, width));
-      if (exact !== undefined) return exact;
+      if (exact !== undefined) return { data: exact, width };
     }
     const f = await readOrUndefined(full);
-    if (f !== undefined) return f;
-    for (const w of await widths(`${full}.p`)) if (w > width) return readOrUndefined(this.path(level, index, w));
+    if (f !== undefined) return { data: f, width: TILE_WIDTH };
+    for (const w of await widths(`${full}.p`)) {
+      if (w > width) {
+        const data = await readOrUndefined(this.path(level, index, w));
+        return data === undefined ? undefined : { data, width: w };
+      }
+    }
     return undefined;
   }
 
   /** Hashes of tile (level, index) with at least `width` of them (see {@link read}). */
   async readTile(level: number, index: number, width: number): Promise<Uint8Array | undefined> {
-    const t = await this.read(level, index, width);
-    // A full tile is exactly 256 hashes (C2SP tlog-tiles); a partial one may be read from a wider file.
-    if (t === undefined || t.length % HASH_SIZE !== 0 || t.length < width * HASH_SIZE || t.length > TILE_WIDTH * HASH_SIZE) return undefined;
-    return width === TILE_WIDTH && t.length !== TILE_WIDTH * HASH_SIZE ? undefined : t;
+    const t = await this.#locate(level, index, width);
+    // A file holds exactly the hashes its name declares, 256 for a full tile (C2SP tlog-tiles): a
+    // partial one with more passed as good (outside review 7). A narrower width may be read from a
+    // wider file.
+    return t === undefined || t.data.length !== t.width * HASH_SIZE ? undefined : t.data;
   }
 
   /** The first `width` entries of bundle `index`, or undefined when not stored (or not a bundle). */
   async readBundle(index: number, width: number): Promise<Uint8Array[] | undefined> {
-    const b = await this.read('entries', index, width);
-    const entries = b === undefined ? undefined : decodeBundle(b);
-    // A full bundle holds exactly 256 entries (C2SP tlog-tiles); a partial one may be read from
-    // a wider file.
-    if (entries === undefined || entries.length < width || (width === TILE_WIDTH && entries.length !== width)) return undefined;
+    const b = await this.#locate('entries', index, width);
+    const entries = b === undefined ? undefined : decodeBundle(b.data);
+    // Exactly as many entries as the file's name declares (C2SP tlog-tiles; see readTile); a
+    // narrower width may be read from a wider file.
+    if (b === undefined || entries === undefined || entries.length !== b.width) return undefined;
     return entries.slice(0, width);
   }
 
