@@ -60,8 +60,10 @@ const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT
 /**
  * Maps an error from `@aws-sdk/client-kms` to a {@link KmsError}; the original is `cause`.
  * Throttling, server faults, timeouts and network failures are `ERR_KMS_UNAVAILABLE` (retryable).
+ * `keyId`, the key the call used (and `param`, the option it came from), is named in the message
+ * when it has the shape of a key id, ARN or alias.
  */
-export function mapKmsError(err: unknown, op: string): KmsError {
+export function mapKmsError(err: unknown, op: string, keyId?: string, param?: string): KmsError {
   const e = err as { name?: string; code?: string; $fault?: string; $response?: { statusCode?: unknown }; $responseBodyText?: unknown };
   const name = typeof e?.name === 'string' ? e.name : '';
   // A response the SDK could not read (a 2xx it failed to deserialize): its error quotes the body
@@ -76,8 +78,14 @@ export function mapKmsError(err: unknown, op: string): KmsError {
   else if (KEY_UNAVAILABLE.has(name)) code = 'ERR_KMS_KEY_UNAVAILABLE';
   else if (INVALID_CIPHERTEXT.has(name)) code = 'ERR_KMS_INVALID_CIPHERTEXT';
   else if (UNAVAILABLE.has(name) || e?.$fault === 'server' || (typeof e?.code === 'string' && NETWORK_CODES.has(e.code))) code = 'ERR_KMS_UNAVAILABLE';
-  return new KmsError(code, `KMS ${op} failed${name ? ` (${name})` : ''}`, err);
+  // Which key (review 7: a mistyped alias said only "NotFoundException"). Key ids, ARNs and
+  // aliases are not secret — KMS and CloudTrail print them — but only what looks like one is echoed.
+  const which = keyId !== undefined && KEY_ID_SHAPE.test(keyId) ? ` for key ${keyId}${param ? ` (${param})` : ''}` : '';
+  return new KmsError(code, `KMS ${op} failed${name ? ` (${name})` : ''}${which}`, err);
 }
+
+/** What a KMS key id, key ARN, alias name or alias ARN can look like (the characters KMS allows in them). */
+const KEY_ID_SHAPE = /^[A-Za-z0-9:/_.-]{1,512}$/;
 
 /** The refusal of a key recorded under a KMS key this one was not configured for. */
 function notOurs(masterKeyId: string, cause?: unknown): KmsError {
@@ -168,7 +176,7 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     try {
       out = await this.#client.send(new DescribeKeyCommand({ KeyId: this.keyId, GrantTokens: this.#grantTokens }), this.#opts(options));
     } catch (err) {
-      throw mapKmsError(err, 'DescribeKey');
+      throw mapKmsError(err, 'DescribeKey', this.keyId, 'options.keyId');
     }
     const arn = out.KeyMetadata?.Arn;
     if (typeof arn !== 'string' || !KEY_ARN.test(arn)) throw new KmsError('ERR_KMS_FAILED', 'KMS DescribeKey returned an unexpected response');
@@ -207,7 +215,7 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
         this.#opts(options),
       );
     } catch (err) {
-      throw mapKmsError(err, 'ReEncrypt');
+      throw mapKmsError(err, 'ReEncrypt', this.#arn ?? this.keyId, 'options.keyId');
     }
     // KMS says which keys it used: anything but the recorded source and this key is refused.
     if (!(out.CiphertextBlob instanceof Uint8Array) || !out.KeyId || out.SourceKeyId !== sourceMasterKeyId || (this.#arn !== undefined && out.KeyId !== this.#arn)) {
@@ -224,7 +232,7 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
         this.#opts(options),
       );
     } catch (err) {
-      throw mapKmsError(err, 'Encrypt');
+      throw mapKmsError(err, 'Encrypt', this.#arn ?? this.keyId, 'options.keyId');
     }
     if (!(out.CiphertextBlob instanceof Uint8Array) || !out.KeyId) throw new KmsError('ERR_KMS_FAILED', 'KMS Encrypt returned an unexpected response');
     return { wrappedKey: out.CiphertextBlob, masterKeyId: out.KeyId };
@@ -238,7 +246,7 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
         options?.signal === undefined ? {} : { abortSignal: options.signal },
       );
     } catch (err) {
-      throw mapKmsError(err, 'GenerateDataKey');
+      throw mapKmsError(err, 'GenerateDataKey', this.#arn ?? this.keyId, 'options.keyId');
     }
     const { Plaintext, CiphertextBlob, KeyId } = out;
     // The key KMS used must be this one: keys it records are the keys it will unwrap.
@@ -263,7 +271,7 @@ export class AwsKmsMasterKey implements MasterKeyProvider {
     } catch (err) {
       // The blob is not under the key the alias names: not this master key's.
       if (byAlias && (err as { name?: unknown } | null)?.name === 'IncorrectKeyException') throw notOurs(masterKeyId, err);
-      throw mapKmsError(err, 'Decrypt');
+      throw mapKmsError(err, 'Decrypt', pinned);
     }
     const { Plaintext, KeyId } = out;
     if (byAlias && Plaintext instanceof Uint8Array && typeof KeyId === 'string' && KEY_ARN.test(KeyId) && KeyId !== masterKeyId) {
