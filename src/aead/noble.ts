@@ -4,8 +4,18 @@
  */
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305, hchacha } from '@noble/ciphers/chacha.js';
+import { InvalidInputError } from '../errors.js';
 import { SuiteId } from '../format/suites.js';
 import type { AeadImpl } from './types.js';
+
+/**
+ * Both suites take 256-bit keys: `seal` refuses anything else before a cipher runs (outside
+ * review 7: noble sealed AES-128-GCM for a 16-byte key under suite 0x01, node threw a raw
+ * RangeError); `open` gives null for it, as for any failure. @internal
+ */
+export function assertKey32(key: Uint8Array): void {
+  if (key.length !== 32) throw new InvalidInputError('key', `expected Uint8Array of 32 bytes, got ${key.length}`);
+}
 
 // "expand 32-byte k" as little-endian words (RFC 8439 §2.3).
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
@@ -64,6 +74,7 @@ function withPrefix(prefix: Uint8Array | undefined, body: Uint8Array): Uint8Arra
 export const nobleAead: AeadImpl = {
   name: 'noble',
   seal(suite, key, nonce, plaintext, aad, prefix) {
+    assertKey32(key);
     if (suite === SuiteId.AES_256_GCM) return withPrefix(prefix, gcm(key, nonce, aad).encrypt(plaintext));
     // XChaCha20-Poly1305 built explicitly from HChaCha20 + ChaCha20-Poly1305, the same
     // construction the native implementation uses (checked against noble's xchacha20poly1305
@@ -76,6 +87,7 @@ export const nobleAead: AeadImpl = {
     }
   },
   open(suite, key, nonce, data, aad, start = 0) {
+    if (key.length !== 32) return null; // see assertKey32
     let sub: Uint8Array | undefined;
     const ct = start === 0 ? data : data.subarray(start);
     try {

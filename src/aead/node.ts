@@ -14,7 +14,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { SuiteId } from '../format/suites.js';
-import { hchacha20, xchachaInnerNonce } from './noble.js';
+import { assertKey32, hchacha20, xchachaInnerNonce } from './noble.js';
 import { nodeSegments } from '../stream/segment-node.js';
 import type { AeadImpl } from './types.js';
 
@@ -58,6 +58,7 @@ export const nodeAead: AeadImpl = {
   name: 'node',
   segments: nodeSegments,
   seal(suite, key, nonce, plaintext, aad, prefix) {
+    assertKey32(key);
     let k = key;
     let n = nonce;
     if (suite === SuiteId.XCHACHA20_POLY1305) {
@@ -93,7 +94,7 @@ export const nodeAead: AeadImpl = {
     }
   },
   open(suite, key, nonce, ct, aad, start = 0) {
-    if (ct.length - start < TAG) return null;
+    if (key.length !== 32 || ct.length - start < TAG) return null; // keys: see assertKey32
     if (suite !== SuiteId.XCHACHA20_POLY1305) return openNative(suite, key, nonce, ct, aad, start);
     const k = hchacha20(key, view(nonce, 0, 16));
     try {
