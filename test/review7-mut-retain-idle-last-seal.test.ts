@@ -29,11 +29,9 @@ const enc = (s: string) => new TextEncoder().encode(s);
 describe('retain({ includeIdle }) and the rotation jitter', () => {
   it('keeps a version that sealed late in its jitter window, after the cut-off', async () => {
     // A conversation whose version 1 rotates late in the window (after day 28.5).
-    let id = '';
-    for (let i = 0; ; i++) {
-      id = `late-${i}`;
-      if (rotateAt({ maxAgeMs: MAX_AGE, maxMessages: Infinity }, id, 1, T0) > T0 + 28.5 * DAY) break;
-    }
+    let i = 0;
+    while (rotateAt({ maxAgeMs: MAX_AGE, maxMessages: Infinity }, `late-${i}`, 1, T0) <= T0 + 28.5 * DAY) i++;
+    const id = `late-${i}`;
     let t = T0;
     const keyStore = new MemoryKeyStore();
     const kw = new Keywarden({ masterKey: new LocalMasterKey(LocalMasterKey.generateKey()), keyStore, now: () => new Date(t), rotation: { maxAgeMs: MAX_AGE } });
